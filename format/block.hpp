@@ -1,0 +1,129 @@
+#pragma once
+// The in-memory shape of a block of profiles, shared by the head (which appends to it), the
+// segment writer (which freezes it to a file, docs/design/format/segment.md) and the segment
+// reader (which loads it back). Queries in query/ read only this shape, so the head and sealed
+// segments answer through one code path. Also the ingest batch a distributor hands a partition.
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace hearth {
+
+/// A label as a pair of owned strings. Label sets are kept sorted by name, names unique.
+struct label {
+  std::string name;
+  std::string value;
+  friend bool operator==(const label&, const label&) = default;
+  friend auto operator<=>(const label&, const label&) = default;
+};
+using label_set = std::vector<label>;
+
+/// A function symbol. String fields are indexes into `symbols::strings`.
+struct function_rec {
+  uint32_t name = 0;
+  uint32_t system_name = 0;
+  uint32_t filename = 0;
+  int64_t start_line = 0;
+  friend bool operator==(const function_rec&, const function_rec&) = default;
+};
+
+/// One (function, line) of a location. In a location's run of lines the first is the innermost
+/// (inlined) frame and the last is the caller the others were inlined into, as in pprof.
+struct line_rec {
+  uint32_t function = 0;  ///< index into symbols::functions
+  int64_t line = 0;
+  friend bool operator==(const line_rec&, const line_rec&) = default;
+};
+
+/// A location: a run of `lines` and, for unsymbolized frames, the address.
+struct location_rec {
+  uint64_t address = 0;
+  uint32_t line_begin = 0;  ///< index into symbols::lines
+  uint32_t line_count = 0;
+};
+
+/// Deduplicated symbol tables. strings[0] is always "".
+struct symbols {
+  std::vector<std::string> strings{std::string()};
+  std::vector<function_rec> functions;
+  std::vector<line_rec> lines;
+  std::vector<location_rec> locations;
+};
+
+/// A node of the stack tree: a call path is a chain of nodes from a leaf up to the root.
+/// Node 0 is the root sentinel (the empty path); its parent is 0.
+struct stack_node {
+  uint32_t parent = 0;    ///< index into block_data::stacks
+  uint32_t location = 0;  ///< index into symbols::locations (unused for node 0)
+};
+
+/// A label of a series as string refs.
+struct label_ref {
+  uint32_t name = 0;
+  uint32_t value = 0;
+};
+
+/// A series: its labels are labels[label_begin, label_begin + label_count), sorted by name.
+struct series_rec {
+  uint32_t label_begin = 0;
+  uint32_t label_count = 0;
+};
+
+/// One stored profile of one series (one pprof sample type of one ingested profile).
+struct profile_row {
+  uint32_t series = 0;
+  int64_t time_ns = 0;
+  int64_t duration_ns = 0;
+  int64_t total = 0;          ///< sum of the sample values
+  uint32_t sample_begin = 0;  ///< index into block_data::samples
+  uint32_t sample_count = 0;
+  uint64_t id_hi = 0;  ///< profile id (UUID) for replica de-duplication
+  uint64_t id_lo = 0;
+};
+
+/// A (stack, value) pair. Within a profile stacks are unique (repeated stacks are summed).
+struct sample_rec {
+  uint32_t stack = 0;  ///< index into block_data::stacks (never 0)
+  int64_t value = 0;
+};
+
+/// A block of profiles: symbols, stack tree, series, profiles and their samples.
+/// Thread-safety: a value type; sealed blocks are shared as `shared_ptr<const block_data>`.
+struct block_data {
+  symbols syms;
+  std::vector<stack_node> stacks{stack_node{}};
+  std::vector<label_ref> labels;
+  std::vector<series_rec> series;
+  std::vector<profile_row> profiles;
+  std::vector<sample_rec> samples;
+  int64_t min_time_ns = 0;  ///< over profiles; 0/0 when empty
+  int64_t max_time_ns = 0;
+};
+
+/// One series' profile inside an ingest batch: stacks index into ingest_batch stack lists.
+struct ingest_series {
+  label_set labels;  ///< sorted; includes __name__, __profile_type__, service_name
+  int64_t time_ns = 0;
+  int64_t duration_ns = 0;
+  uint64_t id_hi = 0;
+  uint64_t id_lo = 0;
+  std::vector<uint32_t> sample_stacks;  ///< parallel to sample_values
+  std::vector<int64_t> sample_values;
+};
+
+/// What a distributor hands a partition: the decoded, normalized profiles of one request (or a
+/// part of one), sharing one symbol table. Stack i is the location run
+/// stack_locations[stack_offsets[i], stack_offsets[i+1]), leaf first (pprof order).
+struct ingest_batch {
+  std::string tenant;
+  symbols syms;
+  std::vector<uint32_t> stack_offsets{0};
+  std::vector<uint32_t> stack_locations;
+  std::vector<ingest_series> series;
+
+  size_t stack_count() const { return stack_offsets.size() - 1; }
+};
+
+}  // namespace hearth

@@ -1,0 +1,157 @@
+#pragma once
+// Byte-level coding shared by every on-disk and wire format we write ourselves: little-endian
+// fixed-width integers, unsigned/zig-zag varints, CRC-32C, an append-only encoder and a
+// bounds-checked decoder with a sticky error (after Prometheus' Encbuf/Decbuf).
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace hearth {
+
+/// A read-only view of bytes. Whoever hands one out states what keeps the bytes alive.
+using bytes_view = std::span<const std::byte>;
+
+inline bytes_view as_bytes(std::string_view s) {
+  return {reinterpret_cast<const std::byte*>(s.data()), s.size()};
+}
+inline std::string_view as_chars(bytes_view b) {
+  return {reinterpret_cast<const char*>(b.data()), b.size()};
+}
+
+/// CRC-32C (Castagnoli), as used by every section and WAL record. `init` chains partial sums.
+uint32_t crc32c(bytes_view data, uint32_t init = 0);
+
+/// Appends encoded values to a growing byte string. Thread-safety: none (a value type).
+class encoder {
+ public:
+  void put_u8(uint8_t v) { buf_.push_back(static_cast<char>(v)); }
+  void put_u32(uint32_t v) {
+    char b[4];
+    for (int i = 0; i < 4; ++i) b[i] = static_cast<char>(v >> (8 * i));
+    buf_.append(b, 4);
+  }
+  void put_u64(uint64_t v) {
+    char b[8];
+    for (int i = 0; i < 8; ++i) b[i] = static_cast<char>(v >> (8 * i));
+    buf_.append(b, 8);
+  }
+  void put_uvarint(uint64_t v) {
+    while (v >= 0x80) {
+      buf_.push_back(static_cast<char>(v | 0x80));
+      v >>= 7;
+    }
+    buf_.push_back(static_cast<char>(v));
+  }
+  /// Zig-zag signed varint.
+  void put_varint(int64_t v) {
+    put_uvarint((static_cast<uint64_t>(v) << 1) ^ static_cast<uint64_t>(v >> 63));
+  }
+  /// uvarint length, then the bytes.
+  void put_string(std::string_view s) {
+    put_uvarint(s.size());
+    buf_.append(s);
+  }
+  void put_raw(std::string_view s) { buf_.append(s); }
+  void put_raw(bytes_view b) { buf_.append(as_chars(b)); }
+
+  size_t size() const { return buf_.size(); }
+  std::string& buffer() { return buf_; }
+  const std::string& buffer() const { return buf_; }
+  std::string release() { return std::move(buf_); }
+  void reset() { buf_.clear(); }
+
+ private:
+  std::string buf_;
+};
+
+/// Reads encoded values from a byte view with bounds checks. The first failure makes the decoder
+/// sticky: every later read returns 0/empty and `ok()` stays false, so callers check once at the
+/// end of a record. Views returned by `get_string`/`get_raw` point into the input.
+class decoder {
+ public:
+  explicit decoder(bytes_view b) : p_(b.data()), end_(b.data() + b.size()) {}
+  explicit decoder(std::string_view s) : decoder(as_bytes(s)) {}
+
+  bool ok() const { return ok_; }
+  size_t remaining() const { return static_cast<size_t>(end_ - p_); }
+  bool empty() const { return p_ == end_; }
+  /// Marks the decoder as failed (for semantic checks by the caller).
+  void fail() {
+    ok_ = false;
+    p_ = end_;
+  }
+
+  uint8_t get_u8() {
+    if (!need(1)) return 0;
+    return static_cast<uint8_t>(*p_++);
+  }
+  uint32_t get_u32() {
+    if (!need(4)) return 0;
+    uint32_t v = 0;
+    for (int i = 0; i < 4; ++i) v |= static_cast<uint32_t>(p_[i]) << (8 * i);
+    p_ += 4;
+    return v;
+  }
+  uint64_t get_u64() {
+    if (!need(8)) return 0;
+    uint64_t v = 0;
+    for (int i = 0; i < 8; ++i) v |= static_cast<uint64_t>(p_[i]) << (8 * i);
+    p_ += 8;
+    return v;
+  }
+  uint64_t get_uvarint() {
+    uint64_t v = 0;
+    for (int shift = 0; shift < 64; shift += 7) {
+      if (!need(1)) return 0;
+      auto b = static_cast<uint8_t>(*p_++);
+      v |= static_cast<uint64_t>(b & 0x7f) << shift;
+      if (b < 0x80) return v;
+    }
+    fail();
+    return 0;
+  }
+  int64_t get_varint() {
+    uint64_t u = get_uvarint();
+    return static_cast<int64_t>((u >> 1) ^ (~(u & 1) + 1));
+  }
+  /// A uvarint that must fit in 32 bits and be <= `max`.
+  uint32_t get_uvarint32(uint64_t max = UINT32_MAX) {
+    uint64_t v = get_uvarint();
+    if (v > max) {
+      fail();
+      return 0;
+    }
+    return static_cast<uint32_t>(v);
+  }
+  std::string_view get_string() {
+    uint64_t n = get_uvarint();
+    if (!need(n)) return {};
+    std::string_view s(reinterpret_cast<const char*>(p_), n);
+    p_ += n;
+    return s;
+  }
+  bytes_view get_raw(size_t n) {
+    if (!need(n)) return {};
+    bytes_view b(p_, n);
+    p_ += n;
+    return b;
+  }
+
+ private:
+  bool need(uint64_t n) {
+    if (ok_ && n <= remaining()) return true;
+    fail();
+    return false;
+  }
+
+  const std::byte* p_;
+  const std::byte* end_;
+  bool ok_ = true;
+};
+
+}  // namespace hearth

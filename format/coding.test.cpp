@@ -1,0 +1,57 @@
+#include "format/coding.hpp"
+
+#include <gtest/gtest.h>
+
+namespace hearth {
+namespace {
+
+TEST(coding, varints_round_trip) {
+  encoder e;
+  const int64_t vals[] = {0, 1, -1, 63, -64, 64, 1 << 20, INT64_MAX, INT64_MIN};
+  for (auto v : vals) e.put_varint(v);
+  e.put_uvarint(UINT64_MAX);
+  e.put_u32(0xdeadbeef);
+  e.put_u64(0x0123456789abcdefULL);
+  e.put_string("hello");
+  decoder d(e.buffer());
+  for (auto v : vals) EXPECT_EQ(d.get_varint(), v);
+  EXPECT_EQ(d.get_uvarint(), UINT64_MAX);
+  EXPECT_EQ(d.get_u32(), 0xdeadbeefu);
+  EXPECT_EQ(d.get_u64(), 0x0123456789abcdefULL);
+  EXPECT_EQ(d.get_string(), "hello");
+  EXPECT_TRUE(d.ok());
+  EXPECT_TRUE(d.empty());
+}
+
+TEST(coding, decoder_is_sticky_on_truncation) {
+  encoder e;
+  e.put_string("abcdef");
+  std::string s = e.release();
+  s.resize(4);
+  decoder d(s);
+  EXPECT_EQ(d.get_string(), "");
+  EXPECT_FALSE(d.ok());
+  EXPECT_EQ(d.get_u32(), 0u);
+  EXPECT_FALSE(d.ok());
+}
+
+TEST(coding, overlong_uvarint_fails) {
+  std::string s(11, '\xff');
+  decoder d(s);
+  d.get_uvarint();
+  EXPECT_FALSE(d.ok());
+}
+
+TEST(coding, crc32c_known_vectors) {
+  // RFC 3720 B.4 test vectors.
+  EXPECT_EQ(crc32c(as_bytes("123456789")), 0xE3069283u);
+  std::string zeros(32, '\0');
+  EXPECT_EQ(crc32c(as_bytes(zeros)), 0x8A9136AAu);
+  std::string ones(32, '\xff');
+  EXPECT_EQ(crc32c(as_bytes(ones)), 0x62A8AB43u);
+  // Chaining partial sums gives the same answer.
+  EXPECT_EQ(crc32c(as_bytes("6789"), crc32c(as_bytes("12345"))), 0xE3069283u);
+}
+
+}  // namespace
+}  // namespace hearth

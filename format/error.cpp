@@ -1,0 +1,51 @@
+#include "format/error.hpp"
+
+namespace hearth {
+
+std::string_view to_string(error_class c) {
+  switch (c) {
+    case error_class::invalid_argument: return "invalid_argument";
+    case error_class::not_found: return "not_found";
+    case error_class::corrupted: return "corrupted";
+    case error_class::overloaded: return "overloaded";
+    case error_class::unavailable: return "unavailable";
+    case error_class::unimplemented: return "unimplemented";
+    case error_class::internal: return "internal";
+  }
+  return "internal";
+}
+
+std::string_view to_string(errc c) {
+  switch (c) {
+    case errc::invalid_argument: return "invalid_argument";
+    case errc::bad_gzip: return "bad_gzip";
+    case errc::bad_pprof: return "bad_pprof";
+    case errc::bad_selector: return "bad_selector";
+    case errc::bad_labels: return "bad_labels";
+    case errc::bad_time_range: return "bad_time_range";
+    case errc::body_too_large: return "body_too_large";
+    case errc::unknown_profile_type: return "unknown_profile_type";
+    case errc::bad_config: return "bad_config";
+    case errc::bad_request_body: return "bad_request_body";
+    case errc::too_many_nodes: return "too_many_nodes";
+    case errc::unsupported_format: return "unsupported_format";
+    case errc::not_found: return "not_found";
+    case errc::corrupted: return "corrupted";
+    case errc::overloaded: return "overloaded";
+    case errc::unavailable: return "unavailable";
+    case errc::unimplemented: return "unimplemented";
+    case errc::internal: return "internal";
+    case errc::io_error: return "io_error";
+    case errc::no_space: return "no_space";
+  }
+  return "internal";
+}
+
+std::string error::to_string() const {
+  std::string s(hearth::to_string(code));
+  s += ": ";
+  s += message;
+  return s;
+}
+
+}  // namespace hearth
