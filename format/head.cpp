@@ -1,1 +1,157 @@
-// placeholder: being written
+#include "format/head.hpp"
+
+#include <algorithm>
+
+namespace hearth {
+namespace {
+
+template <class T>
+size_t vec_bytes(const std::vector<T>& v) {
+  return v.capacity() * sizeof(T);
+}
+
+size_t string_heap(std::string_view s) {
+  // libstdc++ keeps up to 15 bytes inline (SSO).
+  return s.size() > 15 ? s.size() + 1 : 0;
+}
+
+int64_t wrapping_add(int64_t a, int64_t b) {
+  return static_cast<int64_t>(static_cast<uint64_t>(a) + static_cast<uint64_t>(b));
+}
+
+}  // namespace
+
+head::head() = default;
+
+uint32_t head::intern_node(uint32_t parent, uint32_t location) {
+  return nodes_.find_or_insert(
+      hash_mix(hash_mix(0x70de, parent), location),
+      [&](uint32_t id) { return data_.stacks[id].parent == parent && data_.stacks[id].location == location; },
+      [&] {
+        data_.stacks.push_back(stack_node{parent, location});
+        return static_cast<uint32_t>(data_.stacks.size() - 1);
+      });
+}
+
+void head::append(const ingest_batch& b) {
+  symbols& syms = data_.syms;
+  auto intern_string = [&](std::string_view s) {
+    const size_t before = syms.strings.size();
+    uint32_t id = syms_.string(syms, s);
+    if (syms.strings.size() != before) string_bytes_ += string_heap(s);
+    return id;
+  };
+
+  // Symbols: map every batch id to a head id (the batch only holds what its series use).
+  str_map_.assign(b.syms.strings.size(), 0);
+  for (size_t i = 0; i < b.syms.strings.size(); ++i) str_map_[i] = intern_string(b.syms.strings[i]);
+  fn_map_.assign(b.syms.functions.size(), 0);
+  for (size_t i = 0; i < b.syms.functions.size(); ++i) {
+    const function_rec& f = b.syms.functions[i];
+    fn_map_[i] = syms_.function(
+        syms, function_rec{str_map_[f.name], str_map_[f.system_name], str_map_[f.filename], f.start_line});
+  }
+  loc_map_.assign(b.syms.locations.size(), 0);
+  for (size_t i = 0; i < b.syms.locations.size(); ++i) {
+    const location_rec& loc = b.syms.locations[i];
+    lines_.clear();
+    for (uint32_t k = 0; k < loc.line_count; ++k) {
+      const line_rec& l = b.syms.lines[loc.line_begin + k];
+      lines_.push_back(line_rec{fn_map_[l.function], l.line});
+    }
+    loc_map_[i] = syms_.location(syms, loc.address, lines_);
+  }
+
+  // Stacks: walk each (leaf-first) location run from the root down to a stack-tree node.
+  const size_t n_stacks = b.stack_count();
+  stack_map_.assign(n_stacks, 0);
+  for (size_t i = 0; i < n_stacks; ++i) {
+    uint32_t node = 0;
+    for (uint32_t k = b.stack_offsets[i + 1]; k > b.stack_offsets[i]; --k)
+      node = intern_node(node, loc_map_[b.stack_locations[k - 1]]);
+    stack_map_[i] = node;
+  }
+
+  // Series and their profile rows.
+  node_slot_.resize(data_.stacks.size(), UINT32_MAX);
+  for (const ingest_series& s : b.series) {
+    label_scratch_.clear();
+    uint64_t h = hash_mix(0x5e1, s.labels.size());
+    for (const label& l : s.labels) {
+      label_ref r{intern_string(l.name), intern_string(l.value)};
+      label_scratch_.push_back(r);
+      h = hash_mix(hash_mix(h, r.name), r.value);
+    }
+    const uint32_t series = series_.find_or_insert(
+        h,
+        [&](uint32_t id) {
+          const series_rec& sr = data_.series[id];
+          return sr.label_count == label_scratch_.size() &&
+                 std::equal(label_scratch_.begin(), label_scratch_.end(), data_.labels.begin() + sr.label_begin,
+                            [](const label_ref& a, const label_ref& b) {
+                              return a.name == b.name && a.value == b.value;
+                            });
+        },
+        [&] {
+          series_rec sr;
+          sr.label_begin = static_cast<uint32_t>(data_.labels.size());
+          sr.label_count = static_cast<uint32_t>(label_scratch_.size());
+          data_.labels.insert(data_.labels.end(), label_scratch_.begin(), label_scratch_.end());
+          data_.series.push_back(sr);
+          return static_cast<uint32_t>(data_.series.size() - 1);
+        });
+
+    profile_row row;
+    row.series = series;
+    row.time_ns = s.time_ns;
+    row.duration_ns = s.duration_ns;
+    row.id_hi = s.id_hi;
+    row.id_lo = s.id_lo;
+    row.sample_begin = static_cast<uint32_t>(data_.samples.size());
+    for (size_t i = 0; i < s.sample_stacks.size(); ++i) {
+      const uint32_t node = stack_map_[s.sample_stacks[i]];
+      if (node == 0) continue;  // an empty stack has no frame to attribute the value to
+      const int64_t v = s.sample_values[i];
+      row.total = wrapping_add(row.total, v);
+      uint32_t& slot = node_slot_[node];
+      if (slot == UINT32_MAX) {
+        slot = static_cast<uint32_t>(data_.samples.size());
+        data_.samples.push_back(sample_rec{node, v});
+      } else {
+        data_.samples[slot].value = wrapping_add(data_.samples[slot].value, v);
+      }
+    }
+    row.sample_count = static_cast<uint32_t>(data_.samples.size()) - row.sample_begin;
+    for (uint32_t k = row.sample_begin; k < data_.samples.size(); ++k) node_slot_[data_.samples[k].stack] = UINT32_MAX;
+
+    if (data_.profiles.empty()) {
+      data_.min_time_ns = data_.max_time_ns = row.time_ns;
+    } else {
+      data_.min_time_ns = std::min(data_.min_time_ns, row.time_ns);
+      data_.max_time_ns = std::max(data_.max_time_ns, row.time_ns);
+    }
+    data_.profiles.push_back(row);
+  }
+}
+
+size_t head::bytes_estimate() const {
+  const symbols& s = data_.syms;
+  return vec_bytes(s.strings) + string_bytes_ + vec_bytes(s.functions) + vec_bytes(s.lines) +
+         vec_bytes(s.locations) + vec_bytes(data_.stacks) + vec_bytes(data_.labels) + vec_bytes(data_.series) +
+         vec_bytes(data_.profiles) + vec_bytes(data_.samples) + syms_.bytes_estimate() + nodes_.bytes_estimate() +
+         series_.bytes_estimate() + vec_bytes(node_slot_);
+}
+
+block_data head::seal() {
+  block_data out = std::move(data_);
+  data_ = block_data{};
+  syms_.clear();
+  nodes_.clear();
+  series_.clear();
+  string_bytes_ = 0;
+  node_slot_.clear();
+  node_slot_.shrink_to_fit();
+  return out;
+}
+
+}  // namespace hearth

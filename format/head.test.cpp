@@ -1,1 +1,269 @@
-// placeholder: being written
+#include "format/head.hpp"
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include "format/batch_codec.hpp"
+#include "format/ingest_request.hpp"
+#include "format/normalize.hpp"
+
+namespace hearth {
+namespace {
+
+std::string testdata_dir() {
+  const char* d = std::getenv("HEARTH_TESTDATA");
+  return d != nullptr && *d != 0 ? d : "/work/shared/testdata";
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  std::ostringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+/// Normalizes one real profile into its own batch.
+ingest_batch batch_of(const std::string& rel, std::string app = "app", int64_t time_ns = 0) {
+  std::string gz = read_file(testdata_dir() + "/" + rel);
+  auto raw = pprof::gunzip(as_bytes(gz), 256 << 20);
+  EXPECT_TRUE(raw.ok()) << rel;
+  if (!raw.ok()) return {};
+  auto p = pprof::decode(as_bytes(*raw));
+  EXPECT_TRUE(p.ok()) << rel;
+  if (!p.ok()) return {};
+  ingest_meta m;
+  m.labels = *parse_app_name(app);
+  m.from = ingest_meta::source::ingest;
+  m.time_ns = time_ns;
+  batch_builder b;
+  EXPECT_TRUE(b.add(*p, m).ok()) << rel;
+  return b.finish();
+}
+
+std::string label_value(const block_data& d, uint32_t series, std::string_view name) {
+  const series_rec& s = d.series[series];
+  for (uint32_t i = 0; i < s.label_count; ++i) {
+    const label_ref& l = d.labels[s.label_begin + i];
+    if (d.syms.strings[l.name] == name) return d.syms.strings[l.value];
+  }
+  return "<absent>";
+}
+
+/// Sum of profile totals per (series' __type__/__unit__).
+std::map<std::string, int64_t> totals_by_type(const block_data& d) {
+  std::map<std::string, int64_t> out;
+  for (const auto& p : d.profiles)
+    out[label_value(d, p.series, "__type__") + "/" + label_value(d, p.series, "__unit__")] += p.total;
+  return out;
+}
+
+std::map<std::string, int64_t> expected_totals(const std::string& dir, const std::string& name) {
+  std::map<std::string, int64_t> out;
+  std::ifstream f(testdata_dir() + "/expected/" + dir + "/" + name + "/totals.txt");
+  std::string key;
+  int64_t v;
+  while (f >> key >> v)
+    if (key.find('/') != std::string::npos && v != 0) out[key] = v;
+  return out;
+}
+
+void check_well_formed(const block_data& d) {
+  ASSERT_EQ(d.syms.strings[0], "");
+  std::set<std::string> strings(d.syms.strings.begin(), d.syms.strings.end());
+  EXPECT_EQ(strings.size(), d.syms.strings.size()) << "duplicate strings";
+  ASSERT_FALSE(d.stacks.empty());
+  for (size_t i = 1; i < d.stacks.size(); ++i) {
+    ASSERT_LT(d.stacks[i].parent, i);  // parents come first
+    ASSERT_LT(d.stacks[i].location, d.syms.locations.size());
+  }
+  for (const auto& l : d.labels) {
+    ASSERT_LT(l.name, d.syms.strings.size());
+    ASSERT_LT(l.value, d.syms.strings.size());
+  }
+  for (const auto& s : d.series) ASSERT_LE(s.label_begin + s.label_count, d.labels.size());
+  for (const auto& p : d.profiles) {
+    ASSERT_LT(p.series, d.series.size());
+    ASSERT_LE(p.sample_begin + p.sample_count, d.samples.size());
+    std::set<uint32_t> stacks;
+    int64_t total = 0;
+    for (uint32_t i = 0; i < p.sample_count; ++i) {
+      const sample_rec& s = d.samples[p.sample_begin + i];
+      ASSERT_NE(s.stack, 0u);
+      ASSERT_LT(s.stack, d.stacks.size());
+      EXPECT_TRUE(stacks.insert(s.stack).second) << "stack repeated within a profile";
+      total += s.value;
+    }
+    EXPECT_EQ(total, p.total);
+  }
+}
+
+/// The function names of a stack node's path, leaf first (innermost line of each location).
+std::vector<std::string> path_of(const block_data& d, uint32_t node) {
+  std::vector<std::string> out;
+  for (; node != 0; node = d.stacks[node].parent) {
+    const location_rec& loc = d.syms.locations[d.stacks[node].location];
+    out.push_back(loc.line_count ? d.syms.strings[d.syms.functions[d.syms.lines[loc.line_begin].function].name]
+                                 : "0x" + std::to_string(loc.address));
+  }
+  return out;
+}
+
+std::vector<std::string> path_of(const ingest_batch& b, uint32_t stack) {
+  std::vector<std::string> out;
+  for (uint32_t k = b.stack_offsets[stack]; k < b.stack_offsets[stack + 1]; ++k) {
+    const location_rec& loc = b.syms.locations[b.stack_locations[k]];
+    out.push_back(loc.line_count ? b.syms.strings[b.syms.functions[b.syms.lines[loc.line_begin].function].name]
+                                 : "0x" + std::to_string(loc.address));
+  }
+  return out;
+}
+
+TEST(head, real_profiles_totals) {
+  head h;
+  size_t series_in = 0;
+  for (const std::string dir : {"go", "node"}) {
+    for (const auto& e : std::filesystem::directory_iterator(testdata_dir() + "/" + dir)) {
+      const std::string file = e.path().filename().string();
+      if (!file.ends_with(".pb.gz")) continue;
+      SCOPED_TRACE(file);
+      const std::string name = file.substr(0, file.size() - 6);
+      // One head per profile to compare with its own totals, and one shared head for everything.
+      ingest_batch b = batch_of(dir + "/" + file, "app{file=" + name + "}");
+      head one;
+      one.append(b);
+      check_well_formed(one.data());
+      EXPECT_EQ(totals_by_type(one.data()), expected_totals(dir, name));
+      EXPECT_EQ(one.profiles(), b.series.size());
+      series_in += b.series.size();
+      h.append(b);
+    }
+  }
+  check_well_formed(h.data());
+  EXPECT_EQ(h.profiles(), series_in);
+  EXPECT_EQ(h.data().series.size(), series_in);  // each file has its own `file` label
+}
+
+TEST(head, same_profile_twice_interns_to_same_stacks) {
+  ingest_batch b = batch_of("go/workpool.cpu.000.pb.gz");
+  head h;
+  h.append(b);
+  const block_data& d = h.data();
+  const size_t stacks = d.stacks.size(), strings = d.syms.strings.size(), functions = d.syms.functions.size(),
+               locations = d.syms.locations.size(), series = d.series.size();
+  const auto totals = totals_by_type(d);
+  const size_t bytes = h.bytes_estimate();
+  EXPECT_GT(bytes, 0u);
+
+  h.append(b);
+  EXPECT_EQ(d.stacks.size(), stacks);
+  EXPECT_EQ(d.syms.strings.size(), strings);
+  EXPECT_EQ(d.syms.functions.size(), functions);
+  EXPECT_EQ(d.syms.locations.size(), locations);
+  EXPECT_EQ(d.series.size(), series);
+  EXPECT_EQ(h.profiles(), 2 * b.series.size());
+  for (const auto& [k, v] : totals_by_type(d)) EXPECT_EQ(v, 2 * totals.at(k)) << k;
+  EXPECT_GE(h.bytes_estimate(), bytes);
+  check_well_formed(d);
+
+  // Every sample's node path is its batch stack.
+  const profile_row& row = d.profiles[0];
+  const ingest_series& s = b.series[0];
+  ASSERT_EQ(row.sample_count, s.sample_stacks.size());
+  for (uint32_t i = 0; i < row.sample_count; ++i) {
+    const sample_rec& r = d.samples[row.sample_begin + i];
+    EXPECT_EQ(path_of(d, r.stack), path_of(b, s.sample_stacks[i]));
+    EXPECT_EQ(r.value, s.sample_values[i]);
+  }
+}
+
+TEST(head, shared_prefixes_share_nodes_across_profiles) {
+  head h;
+  h.append(batch_of("go/workpool.cpu.000.pb.gz"));
+  const size_t after_one = h.data().stacks.size();
+  h.append(batch_of("go/workpool.cpu.001.pb.gz"));
+  h.append(batch_of("go/workpool.cpu.002.pb.gz"));
+  // Consecutive windows of one program: the tree grows far less than 3x.
+  EXPECT_LT(h.data().stacks.size(), after_one * 2);
+  EXPECT_EQ(h.data().series.size(), 2u);  // same labels in all three
+  EXPECT_EQ(h.profiles(), 6u);
+  check_well_formed(h.data());
+  std::set<std::pair<uint32_t, uint32_t>> keys;
+  for (size_t i = 1; i < h.data().stacks.size(); ++i)
+    EXPECT_TRUE(keys.insert({h.data().stacks[i].parent, h.data().stacks[i].location}).second);
+}
+
+TEST(head, decoded_batches_append_like_direct_ones) {
+  ingest_batch b = batch_of("node/node.heap.pb.gz");
+  auto dec = decode_batch(as_bytes(encode_batch(b)));
+  ASSERT_TRUE(dec.ok());
+  head a, c;
+  a.append(b);
+  c.append(*dec);
+  EXPECT_EQ(a.data().stacks.size(), c.data().stacks.size());
+  EXPECT_EQ(totals_by_type(a.data()), totals_by_type(c.data()));
+  EXPECT_EQ(totals_by_type(a.data()), expected_totals("node", "node.heap"));
+}
+
+TEST(head, time_range_seal_and_reuse) {
+  head h;
+  EXPECT_TRUE(h.empty());
+  EXPECT_EQ(h.data().min_time_ns, 0);
+  h.append(batch_of("go/workpool.heap.pb.gz", "app", 2000));
+  h.append(batch_of("go/workpool.goroutine.pb.gz", "app", 1000));
+  h.append(batch_of("go/workpool.mutex.pb.gz", "app", 3000));
+  EXPECT_EQ(h.data().min_time_ns, 1000);
+  EXPECT_EQ(h.data().max_time_ns, 3000);
+  const size_t profiles = h.profiles();
+  const size_t bytes = h.bytes_estimate();
+
+  block_data sealed = h.seal();
+  EXPECT_EQ(sealed.profiles.size(), profiles);
+  EXPECT_EQ(sealed.min_time_ns, 1000);
+  check_well_formed(sealed);
+  EXPECT_TRUE(h.empty());
+  EXPECT_EQ(h.profiles(), 0u);
+  EXPECT_EQ(h.data().syms.strings.size(), 1u);
+  EXPECT_EQ(h.data().stacks.size(), 1u);
+  EXPECT_LT(h.bytes_estimate(), bytes / 4);
+
+  // A fresh head after seal: ids start over and nothing dangles into the sealed data.
+  h.append(batch_of("go/workpool.heap.pb.gz", "app", 5000));
+  check_well_formed(h.data());
+  EXPECT_EQ(h.data().min_time_ns, 5000);
+  EXPECT_EQ(h.data().max_time_ns, 5000);
+  EXPECT_EQ(totals_by_type(h.data()), expected_totals("go", "workpool.heap"));
+}
+
+TEST(head, many_small_strings_survive_reallocation) {
+  // Interning keys are ids, not views, so SSO strings moving on reallocation cannot break lookups.
+  head h;
+  for (int round = 0; round < 2; ++round) {
+    ingest_batch b;
+    for (int i = 0; i < 5000; ++i) b.syms.strings.push_back("s" + std::to_string(i));
+    b.syms.functions.push_back({1, 2, 3, 0});
+    b.syms.lines.push_back({0, 1});
+    b.syms.locations.push_back({0, 0, 1});
+    b.stack_locations = {0};
+    b.stack_offsets = {0, 1};
+    ingest_series s;
+    s.labels = {{"__name__", "x"}, {"k", "v" + std::to_string(round)}};
+    s.sample_stacks = {0, 0};
+    s.sample_values = {2, 3};
+    b.series.push_back(s);
+    h.append(b);
+  }
+  EXPECT_EQ(h.data().syms.strings.size(), 5001u + 5);  // "", s0..s4999, __name__, x, k, v0, v1
+  EXPECT_EQ(h.data().series.size(), 2u);
+  EXPECT_EQ(h.data().profiles[0].sample_count, 1u);  // repeated stack summed
+  EXPECT_EQ(h.data().profiles[0].total, 5);
+  check_well_formed(h.data());
+}
+
+}  // namespace
+}  // namespace hearth

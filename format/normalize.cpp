@@ -1,1 +1,630 @@
-// placeholder: being written
+#include "format/normalize.hpp"
+
+#include <algorithm>
+#include <functional>
+#include <limits>
+#include <map>
+#include <unordered_map>
+
+namespace hearth {
+
+uint64_t hash_bytes(std::string_view s) { return hash_mix(0, std::hash<std::string_view>{}(s)); }
+
+void intern_table::grow() {
+  const size_t cap = slots_.empty() ? 16 : slots_.size() * 2;
+  std::vector<slot> next(cap);
+  const size_t mask = cap - 1;
+  for (const slot& s : slots_) {
+    if (s.id_plus_one == 0) continue;
+    size_t i = s.hash & mask;
+    while (next[i].id_plus_one != 0) i = (i + 1) & mask;
+    next[i] = s;
+  }
+  slots_.swap(next);
+}
+
+// ---- symbol_interner --------------------------------------------------------------------------
+
+namespace {
+
+uint64_t hash_function(const function_rec& f) {
+  uint64_t h = hash_mix(0x66, f.name);
+  h = hash_mix(h, f.system_name);
+  h = hash_mix(h, f.filename);
+  return hash_mix(h, static_cast<uint64_t>(f.start_line));
+}
+
+uint64_t hash_location(uint64_t address, std::span<const line_rec> lines) {
+  uint64_t h = hash_mix(0x10c, address);
+  h = hash_mix(h, lines.size());
+  for (const line_rec& l : lines) h = hash_mix(hash_mix(h, l.function), static_cast<uint64_t>(l.line));
+  return h;
+}
+
+bool same_location(const symbols& s, uint32_t id, uint64_t address, std::span<const line_rec> lines) {
+  const location_rec& loc = s.locations[id];
+  return loc.address == address && loc.line_count == lines.size() &&
+         std::equal(lines.begin(), lines.end(), s.lines.begin() + loc.line_begin);
+}
+
+}  // namespace
+
+uint32_t symbol_interner::string(symbols& s, std::string_view v) {
+  if (v.empty()) return 0;
+  return strings_.find_or_insert(
+      hash_bytes(v), [&](uint32_t id) { return s.strings[id] == v; },
+      [&] {
+        s.strings.emplace_back(v);
+        return static_cast<uint32_t>(s.strings.size() - 1);
+      });
+}
+
+uint32_t symbol_interner::function(symbols& s, const function_rec& f) {
+  return functions_.find_or_insert(
+      hash_function(f), [&](uint32_t id) { return s.functions[id] == f; },
+      [&] {
+        s.functions.push_back(f);
+        return static_cast<uint32_t>(s.functions.size() - 1);
+      });
+}
+
+uint32_t symbol_interner::location(symbols& s, uint64_t address, std::span<const line_rec> lines) {
+  return locations_.find_or_insert(
+      hash_location(address, lines), [&](uint32_t id) { return same_location(s, id, address, lines); },
+      [&] {
+        location_rec loc;
+        loc.address = address;
+        loc.line_begin = static_cast<uint32_t>(s.lines.size());
+        loc.line_count = static_cast<uint32_t>(lines.size());
+        s.lines.insert(s.lines.end(), lines.begin(), lines.end());
+        s.locations.push_back(loc);
+        return static_cast<uint32_t>(s.locations.size() - 1);
+      });
+}
+
+void symbol_interner::index(const symbols& s) {
+  for (uint32_t i = 1; i < s.strings.size(); ++i) {
+    const std::string& v = s.strings[i];
+    if (v.empty()) continue;
+    strings_.find_or_insert(hash_bytes(v), [&](uint32_t id) { return s.strings[id] == v; },
+                            [&] { return i; });
+  }
+  for (uint32_t i = 0; i < s.functions.size(); ++i) {
+    const function_rec& f = s.functions[i];
+    functions_.find_or_insert(hash_function(f), [&](uint32_t id) { return s.functions[id] == f; },
+                              [&] { return i; });
+  }
+  for (uint32_t i = 0; i < s.locations.size(); ++i) {
+    const location_rec& loc = s.locations[i];
+    std::span<const line_rec> lines(s.lines.data() + loc.line_begin, loc.line_count);
+    locations_.find_or_insert(hash_location(loc.address, lines),
+                              [&](uint32_t id) { return same_location(s, id, loc.address, lines); },
+                              [&] { return i; });
+  }
+}
+
+void symbol_interner::clear() {
+  strings_.clear();
+  functions_.clear();
+  locations_.clear();
+}
+
+size_t symbol_interner::bytes_estimate() const {
+  return strings_.bytes_estimate() + functions_.bytes_estimate() + locations_.bytes_estimate();
+}
+
+// ---- helpers ----------------------------------------------------------------------------------
+
+bool valid_utf8(std::string_view s) {
+  size_t i = 0;
+  const size_t n = s.size();
+  while (i < n) {
+    auto c = static_cast<unsigned char>(s[i]);
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    size_t len;
+    uint32_t cp;
+    if ((c & 0xE0) == 0xC0) {
+      len = 2;
+      cp = c & 0x1F;
+    } else if ((c & 0xF0) == 0xE0) {
+      len = 3;
+      cp = c & 0x0F;
+    } else if ((c & 0xF8) == 0xF0) {
+      len = 4;
+      cp = c & 0x07;
+    } else {
+      return false;
+    }
+    if (i + len > n) return false;
+    for (size_t k = 1; k < len; ++k) {
+      auto cc = static_cast<unsigned char>(s[i + k]);
+      if ((cc & 0xC0) != 0x80) return false;
+      cp = (cp << 6) | (cc & 0x3F);
+    }
+    if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
+        cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+      return false;
+    i += len;
+  }
+  return true;
+}
+
+namespace {
+
+constexpr std::string_view k_name = "__name__";
+constexpr std::string_view k_service = "service_name";
+
+/// Renders untrusted text for an error message: at most 64 bytes, control bytes escaped.
+std::string quote(std::string_view s) {
+  std::string out = "'";
+  size_t n = std::min<size_t>(s.size(), 64);
+  for (size_t i = 0; i < n; ++i) {
+    auto c = static_cast<unsigned char>(s[i]);
+    if (c < 0x20 || c == 0x7f) {
+      static constexpr char hex[] = "0123456789abcdef";
+      out += "\\x";
+      out += hex[c >> 4];
+      out += hex[c & 15];
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  if (s.size() > n) out += "...";
+  out += "'";
+  return out;
+}
+
+status check_label(std::string_view name, std::string_view value, const normalize_limits& lim,
+                   std::string_view what) {
+  if (name.empty()) return {errc::bad_labels, std::string(what) + " has an empty label name"};
+  if (!valid_utf8(name))
+    return {errc::bad_labels, std::string(what) + " label name " + quote(name) + " is not valid UTF-8"};
+  if (name.size() > lim.max_label_name_len)
+    return {errc::bad_labels, std::string(what) + " label name " + quote(name) + " is " +
+                                  std::to_string(name.size()) + " bytes long, over max_label_name_len=" +
+                                  std::to_string(lim.max_label_name_len)};
+  if (!valid_utf8(value))
+    return {errc::bad_labels,
+            std::string(what) + " label " + quote(name) + " has a value that is not valid UTF-8"};
+  if (value.size() > lim.max_label_value_len)
+    return {errc::bad_labels, std::string(what) + " label " + quote(name) + " has a value " +
+                                  std::to_string(value.size()) + " bytes long, over max_label_value_len=" +
+                                  std::to_string(lim.max_label_value_len)};
+  return {};
+}
+
+const std::string* find_label(const label_set& ls, std::string_view name) {
+  for (const label& l : ls)
+    if (l.name == name) return &l.value;
+  return nullptr;
+}
+
+void set_label(label_set& ls, std::string_view name, std::string_view value) {
+  for (label& l : ls)
+    if (l.name == name) {
+      l.value = std::string(value);
+      return;
+    }
+  ls.push_back({std::string(name), std::string(value)});
+}
+
+/// Keeps the last `max` bytes of a symbol, not starting inside a UTF-8 sequence.
+std::string_view truncate_symbol(std::string_view s, size_t max) {
+  if (s.size() <= max) return s;
+  s.remove_prefix(s.size() - max);
+  while (!s.empty() && (static_cast<unsigned char>(s.front()) & 0xC0) == 0x80) s.remove_prefix(1);
+  return s;
+}
+
+/// Maps pprof ids (locations, functions) to their index in the decoded vectors. Dense ids 1..n
+/// (what every real profiler writes) take no memory.
+class id_index {
+ public:
+  template <class T>
+  explicit id_index(const std::vector<T>& v) {
+    for (size_t i = 0; i < v.size(); ++i)
+      if (v[i].id != i + 1) {
+        dense_ = false;
+        break;
+      }
+    if (!dense_)
+      for (size_t i = 0; i < v.size(); ++i) map_.emplace(v[i].id, static_cast<uint32_t>(i));
+    n_ = v.size();
+  }
+  /// Index of `id`, or UINT32_MAX.
+  uint32_t find(uint64_t id) const {
+    if (dense_) return id >= 1 && id <= n_ ? static_cast<uint32_t>(id - 1) : UINT32_MAX;
+    auto it = map_.find(id);
+    return it == map_.end() ? UINT32_MAX : it->second;
+  }
+
+ private:
+  bool dense_ = true;
+  size_t n_ = 0;
+  std::unordered_map<uint64_t, uint32_t> map_;
+};
+
+bool is_reserved_computed(std::string_view n) {
+  return n == "__profile_type__" || n == "__type__" || n == "__unit__" || n == "__period_type__" ||
+         n == "__period_unit__" || n == "__service_name__" || n == "__name_replaced__";
+}
+
+uint64_t hash_stack(std::span<const uint32_t> locs) {
+  uint64_t h = hash_mix(0x57ac, locs.size());
+  for (uint32_t l : locs) h = hash_mix(h, l);
+  return h;
+}
+
+int64_t wrapping_add(int64_t a, int64_t b) {
+  return static_cast<int64_t>(static_cast<uint64_t>(a) + static_cast<uint64_t>(b));
+}
+
+}  // namespace
+
+std::string ingest_metric_name(const pprof::profile& p,
+                               const std::vector<std::pair<std::string, std::string>>* display_names) {
+  auto display = [&](std::string_view st) -> std::string_view {
+    if (display_names != nullptr) {
+      for (const auto& [k, v] : *display_names)
+        if (k == st && !v.empty()) return v;
+      return st;
+    }
+    if (st == "samples") return "cpu";
+    if (st == "goroutine") return "goroutines";
+    if (st == "contentions") return "mutex_count";
+    if (st == "delay") return "mutex_duration";
+    return st;
+  };
+  for (const auto& vt : p.sample_types)
+    if (p.str(vt.type) == "wall") return "wall";
+  std::string_view st;
+  for (const auto& vt : p.sample_types) {
+    st = display(p.str(vt.type));
+    if (st.find("cpu") != std::string_view::npos) return "process_cpu";
+    if (st.find("alloc_") != std::string_view::npos || st.find("inuse_") != std::string_view::npos ||
+        st == "space" || st == "objects")
+      return "memory";
+    if (st.find("mutex_") != std::string_view::npos) return "mutex";
+    if (st.find("block_") != std::string_view::npos) return "block";
+    if (st.find("goroutines") != std::string_view::npos) return "goroutines";
+  }
+  return std::string(st);
+}
+
+// ---- batch_builder ----------------------------------------------------------------------------
+
+batch_builder::batch_builder(std::string tenant, normalize_limits lim) : lim_(lim) {
+  batch_.tenant = std::move(tenant);
+}
+
+batch_builder::batch_builder(ingest_batch existing, normalize_limits lim)
+    : lim_(lim), batch_(std::move(existing)) {
+  if (batch_.syms.strings.empty()) batch_.syms.strings.emplace_back();
+  if (batch_.stack_offsets.empty()) batch_.stack_offsets.push_back(0);
+  syms_.index(batch_.syms);
+  for (uint32_t i = 0; i < batch_.stack_count(); ++i) {
+    std::span<const uint32_t> locs(batch_.stack_locations.data() + batch_.stack_offsets[i],
+                                   batch_.stack_offsets[i + 1] - batch_.stack_offsets[i]);
+    stacks_.find_or_insert(
+        hash_stack(locs),
+        [&](uint32_t id) {
+          return std::equal(locs.begin(), locs.end(),
+                            batch_.stack_locations.begin() + batch_.stack_offsets[id],
+                            batch_.stack_locations.begin() + batch_.stack_offsets[id + 1]);
+        },
+        [&] { return i; });
+  }
+}
+
+uint32_t batch_builder::intern_stack(std::span<const uint32_t> locs) {
+  return stacks_.find_or_insert(
+      hash_stack(locs),
+      [&](uint32_t id) {
+        return std::equal(locs.begin(), locs.end(),
+                          batch_.stack_locations.begin() + batch_.stack_offsets[id],
+                          batch_.stack_locations.begin() + batch_.stack_offsets[id + 1]);
+      },
+      [&] {
+        batch_.stack_locations.insert(batch_.stack_locations.end(), locs.begin(), locs.end());
+        batch_.stack_offsets.push_back(static_cast<uint32_t>(batch_.stack_locations.size()));
+        return static_cast<uint32_t>(batch_.stack_count() - 1);
+      });
+}
+
+ingest_batch batch_builder::finish() {
+  ingest_batch out = std::move(batch_);
+  batch_ = ingest_batch{};
+  batch_.tenant = out.tenant;
+  syms_.clear();
+  stacks_.clear();
+  stack_slot_.clear();
+  stack_slot_.shrink_to_fit();
+  return out;
+}
+
+status batch_builder::add(const pprof::profile& p, const ingest_meta& m) {
+  // 1. Request labels: valid, unique.
+  for (const label& l : m.labels)
+    if (auto st = check_label(l.name, l.value, lim_, "request"); !st.ok()) return st;
+  {
+    std::vector<std::string_view> names;
+    names.reserve(m.labels.size());
+    for (const label& l : m.labels) names.push_back(l.name);
+    std::sort(names.begin(), names.end());
+    for (size_t i = 1; i < names.size(); ++i)
+      if (names[i] == names[i - 1])
+        return {errc::bad_labels, "duplicate label name " + quote(names[i]) + " in the request labels"};
+  }
+
+  // 2. The labels every series of this profile shares.
+  label_set base;
+  std::string app;
+  if (m.from == ingest_meta::source::ingest) {
+    for (const label& l : m.labels) {
+      if (l.name == k_name) {
+        app = l.value;
+        continue;
+      }
+      // Only __session_id__ is accepted from clients, and dropped too while
+      // max_sessions_per_series is 0 (Pyroscope's default).
+      if (l.name.starts_with("__")) continue;
+      base.push_back(l);
+    }
+    const auto* dn = m.display_names ? &*m.display_names : nullptr;
+    set_label(base, k_name, ingest_metric_name(p, dn));
+    set_label(base, "__delta__", "false");
+    if (!m.spy_name.empty()) set_label(base, "pyroscope_spy", m.spy_name);
+    const std::string* svc = find_label(base, k_service);
+    if (svc == nullptr || svc->empty()) {
+      if (app.empty())
+        return {errc::bad_labels, "the request has neither an application name nor a service_name label"};
+      set_label(base, k_service, app);
+    }
+  } else {
+    for (const label& l : m.labels) {
+      if (l.name == "__session_id__" || is_reserved_computed(l.name)) continue;
+      base.push_back(l);
+    }
+    const std::string* name = find_label(base, k_name);
+    if (name == nullptr || name->empty())
+      return {errc::bad_labels, "series labels must contain __name__"};
+    const std::string* svc = find_label(base, k_service);
+    if (svc == nullptr || svc->empty()) set_label(base, k_service, "unknown_service");
+  }
+  std::erase_if(base, [](const label& l) { return l.value.empty(); });
+  const std::string service = *find_label(base, k_service);
+
+  // 3. Group samples by their promoted string labels. Group 0 = no promoted labels.
+  const size_t ns = p.samples.size();
+  const size_t nt = p.sample_types.size();
+  std::vector<uint32_t> group_of(ns, 0);
+  std::vector<label_set> groups(1);
+  bool any_string_label = false;
+  for (const auto& l : p.labels)
+    if (l.str != 0) {
+      any_string_label = true;
+      break;
+    }
+  if (any_string_label) {
+    using key_t = std::vector<std::pair<std::string_view, std::string_view>>;
+    std::map<key_t, uint32_t> index;
+    index.emplace(key_t{}, 0);
+    key_t kv;
+    for (size_t i = 0; i < ns; ++i) {
+      const pprof::sample& s = p.samples[i];
+      if (s.loc_count == 0) continue;  // never stored
+      if (static_cast<size_t>(s.label_begin) + s.label_count > p.labels.size())
+        return {errc::bad_pprof, "sample " + std::to_string(i) + " has labels out of range"};
+      kv.clear();
+      for (uint32_t k = 0; k < s.label_count; ++k) {
+        const pprof::sample_label& l = p.labels[s.label_begin + k];
+        if (l.str == 0) continue;  // numeric labels are not promoted
+        std::string_view key = p.str(l.key);
+        if (key == "span_id" || key == "trace_id" || key == "profile_id") continue;
+        kv.emplace_back(key, p.str(l.str));
+      }
+      if (kv.empty()) continue;
+      std::stable_sort(kv.begin(), kv.end(),
+                       [](const auto& a, const auto& b) { return a.first < b.first; });
+      kv.erase(std::unique(kv.begin(), kv.end(),
+                           [](const auto& a, const auto& b) { return a.first == b.first; }),
+               kv.end());
+      auto [it, inserted] = index.emplace(kv, static_cast<uint32_t>(groups.size()));
+      if (inserted) {
+        label_set ls;
+        for (const auto& [k, v] : kv) {
+          if (auto st = check_label(k, v, lim_, "pprof sample"); !st.ok()) return st;
+          ls.push_back({std::string(k), std::string(v)});
+        }
+        groups.push_back(std::move(ls));
+      }
+      group_of[i] = it->second;
+    }
+  }
+
+  // 4. Which (type, group) pairs have samples; validate the location ids those samples use.
+  const id_index loc_ids(p.locations);
+  const id_index fn_ids(p.functions);
+  const size_t ng = groups.size();
+  std::vector<uint8_t> nonempty(nt * ng, 0);
+  std::vector<uint32_t> group_count(ng + 1, 0);
+  for (size_t i = 0; i < ns; ++i) {
+    const pprof::sample& s = p.samples[i];
+    if (s.loc_count == 0) continue;
+    if (static_cast<size_t>(s.value_begin) + nt > p.values.size() ||
+        static_cast<size_t>(s.loc_begin) + s.loc_count > p.location_ids.size())
+      return {errc::bad_pprof, "sample " + std::to_string(i) + " has values or locations out of range"};
+    bool any = false;
+    for (size_t t = 0; t < nt; ++t)
+      if (p.values[s.value_begin + t] != 0) {
+        nonempty[t * ng + group_of[i]] = 1;
+        any = true;
+      }
+    if (!any) continue;
+    ++group_count[group_of[i] + 1];
+    for (uint32_t k = 0; k < s.loc_count; ++k) {
+      uint64_t id = p.location_ids[s.loc_begin + k];
+      uint32_t li = loc_ids.find(id);
+      if (li == UINT32_MAX)
+        return {errc::bad_pprof, "sample " + std::to_string(i) + " references missing location id " +
+                                     std::to_string(id)};
+      const pprof::location& loc = p.locations[li];
+      if (static_cast<size_t>(loc.line_begin) + loc.line_count > p.lines.size())
+        return {errc::bad_pprof, "location id " + std::to_string(id) + " has lines out of range"};
+      for (uint32_t j = 0; j < loc.line_count; ++j)
+        if (fn_ids.find(p.lines[loc.line_begin + j].function_id) == UINT32_MAX)
+          return {errc::bad_pprof, "location id " + std::to_string(id) +
+                                       " references missing function id " +
+                                       std::to_string(p.lines[loc.line_begin + j].function_id)};
+    }
+  }
+
+  // 5. The labels of every series to emit (checked before anything is appended).
+  const std::string_view period_type = p.str(p.period_type.type);
+  const std::string_view period_unit = p.str(p.period_type.unit);
+  std::vector<label_set> series_labels(nt * ng);
+  for (size_t t = 0; t < nt; ++t) {
+    const std::string_view type = p.str(p.sample_types[t].type);
+    const std::string_view unit = p.str(p.sample_types[t].unit);
+    for (size_t g = 0; g < ng; ++g) {
+      if (!nonempty[t * ng + g]) continue;
+      label_set ls = base;
+      for (const label& l : groups[g])
+        if (find_label(ls, l.name) == nullptr) ls.push_back(l);
+      std::string name = *find_label(ls, k_name);
+      // Pyroscope's default ingestion relabel rules (pkg/validation/relabeling.go).
+      if (name.starts_with("godeltaprof_")) {
+        set_label(ls, "__name_replaced__", name);
+        set_label(ls, "__delta__", "false");
+        name = name.substr(12);
+      }
+      if (name == "wall" && type == "cpu") {
+        set_label(ls, "__name_replaced__", name);
+        name = "process_cpu";
+      }
+      if (name.empty()) return {errc::bad_labels, "series labels must contain __name__"};
+      set_label(ls, k_name, name);
+      set_label(ls, "__type__", type);
+      set_label(ls, "__unit__", unit);
+      set_label(ls, "__period_type__", period_type);
+      set_label(ls, "__period_unit__", period_unit);
+      set_label(ls, "__service_name__", service);
+      std::string pt = name;
+      for (std::string_view part : {type, unit, period_type, period_unit}) {
+        pt += ':';
+        pt += part;
+      }
+      set_label(ls, "__profile_type__", pt);
+      std::erase_if(ls, [](const label& l) { return l.value.empty(); });
+      size_t visible = 0;
+      for (const label& l : ls) visible += !l.name.starts_with("__");
+      if (visible > lim_.max_labels)
+        return {errc::bad_labels, "series of profile type " + quote(pt) + " has " + std::to_string(visible) +
+                                      " labels, over max_labels=" + std::to_string(lim_.max_labels)};
+      std::sort(ls.begin(), ls.end());
+      series_labels[t * ng + g] = std::move(ls);
+    }
+  }
+
+  // 6. Nothing can fail from here on: intern symbols and stacks, emit series.
+  std::vector<uint32_t> fn_map(p.functions.size(), UINT32_MAX);
+  std::vector<uint32_t> loc_map(p.locations.size(), UINT32_MAX);
+  std::vector<line_rec> line_scratch;
+  auto map_function = [&](uint32_t fi) {
+    if (fn_map[fi] == UINT32_MAX) {
+      const pprof::function& f = p.functions[fi];
+      function_rec r;
+      r.name = syms_.string(batch_.syms, truncate_symbol(p.str(f.name), lim_.max_symbol_len));
+      r.system_name = syms_.string(batch_.syms, truncate_symbol(p.str(f.system_name), lim_.max_symbol_len));
+      r.filename = syms_.string(batch_.syms, truncate_symbol(p.str(f.filename), lim_.max_symbol_len));
+      r.start_line = f.start_line;
+      fn_map[fi] = syms_.function(batch_.syms, r);
+    }
+    return fn_map[fi];
+  };
+  auto map_location = [&](uint32_t li) {
+    if (loc_map[li] == UINT32_MAX) {
+      const pprof::location& loc = p.locations[li];
+      line_scratch.clear();
+      for (uint32_t j = 0; j < loc.line_count; ++j) {
+        const pprof::line& pl = p.lines[loc.line_begin + j];
+        line_scratch.push_back({map_function(fn_ids.find(pl.function_id)), pl.line});
+      }
+      // Symbolized frames are identified by their lines alone; the address is kept only for
+      // unsymbolized ones, so one function+line from two builds is one location.
+      uint64_t address = line_scratch.empty() ? loc.address : 0;
+      loc_map[li] = syms_.location(batch_.syms, address, line_scratch);
+    }
+    return loc_map[li];
+  };
+
+  // Samples bucketed by group (counting sort), each with its interned stack.
+  for (size_t g = 1; g <= ng; ++g) group_count[g] += group_count[g - 1];
+  std::vector<uint32_t> by_group(group_count[ng]);
+  std::vector<uint32_t> sample_stack(ns, UINT32_MAX);
+  std::vector<uint32_t> locs;
+  {
+    std::vector<uint32_t> fill(group_count.begin(), group_count.end() - 1);
+    for (size_t i = 0; i < ns; ++i) {
+      const pprof::sample& s = p.samples[i];
+      if (s.loc_count == 0) continue;
+      bool any = false;
+      for (size_t t = 0; t < nt && !any; ++t) any = p.values[s.value_begin + t] != 0;
+      if (!any) continue;
+      by_group[fill[group_of[i]]++] = static_cast<uint32_t>(i);
+      size_t first = 0;
+      if (s.loc_count > lim_.max_stack_depth) first = s.loc_count - lim_.max_stack_depth;  // keep the root side
+      locs.clear();
+      for (size_t k = first; k < s.loc_count; ++k)
+        locs.push_back(map_location(loc_ids.find(p.location_ids[s.loc_begin + k])));
+      if (locs.empty()) continue;  // max_stack_depth == 0
+      sample_stack[i] = intern_stack(locs);
+    }
+  }
+
+  const int64_t time_ns = m.time_ns != 0 ? m.time_ns : p.time_nanos;
+  const int64_t duration_ns = m.duration_ns != 0 ? m.duration_ns : p.duration_nanos;
+  stack_slot_.resize(batch_.stack_count(), UINT32_MAX);
+  for (size_t t = 0; t < nt; ++t) {
+    for (size_t g = 0; g < ng; ++g) {
+      if (!nonempty[t * ng + g]) continue;
+      ingest_series out;
+      out.time_ns = time_ns;
+      out.duration_ns = duration_ns;
+      out.id_hi = m.id_hi;
+      out.id_lo = m.id_lo;
+      for (uint32_t k = group_count[g]; k < group_count[g + 1]; ++k) {
+        const uint32_t i = by_group[k];
+        const int64_t v = p.values[p.samples[i].value_begin + t];
+        const uint32_t st = sample_stack[i];
+        if (v == 0 || st == UINT32_MAX) continue;
+        uint32_t& slot = stack_slot_[st];
+        if (slot == UINT32_MAX) {
+          slot = static_cast<uint32_t>(out.sample_stacks.size());
+          out.sample_stacks.push_back(st);
+          out.sample_values.push_back(v);
+        } else {
+          out.sample_values[slot] = wrapping_add(out.sample_values[slot], v);
+        }
+      }
+      for (uint32_t st : out.sample_stacks) stack_slot_[st] = UINT32_MAX;
+      if (out.sample_stacks.empty()) continue;
+      out.labels = std::move(series_labels[t * ng + g]);
+      batch_.series.push_back(std::move(out));
+    }
+  }
+  return {};
+}
+
+status append_profile(const pprof::profile& p, const ingest_meta& m, const normalize_limits& lim,
+                      ingest_batch& out) {
+  batch_builder b(std::move(out), lim);
+  status st = b.add(p, m);
+  out = b.finish();
+  return st;
+}
+
+}  // namespace hearth

@@ -1,1 +1,560 @@
-// placeholder: being written
+#include "format/normalize.hpp"
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <deque>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+
+#include "format/ingest_request.hpp"
+
+namespace hearth {
+namespace {
+
+std::string testdata_dir() {
+  const char* d = std::getenv("HEARTH_TESTDATA");
+  return d != nullptr && *d != 0 ? d : "/work/shared/testdata";
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  std::ostringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+/// A decoded real profile and the buffer its strings point into.
+struct loaded {
+  std::string raw;
+  pprof::profile p;
+};
+
+std::unique_ptr<loaded> load(const std::string& path) {
+  auto out = std::make_unique<loaded>();
+  std::string gz = read_file(path);
+  auto raw = pprof::gunzip(as_bytes(gz), 256 << 20);
+  if (!raw.ok()) {
+    ADD_FAILURE() << path << ": " << raw.err().to_string();
+    return nullptr;
+  }
+  out->raw = std::move(*raw);
+  auto p = pprof::decode(as_bytes(out->raw));
+  if (!p.ok()) {
+    ADD_FAILURE() << path << ": " << p.err().to_string();
+    return nullptr;
+  }
+  out->p = std::move(*p);
+  return out;
+}
+
+/// `<type>/<unit> -> total` from expected/<dir>/<name>/totals.txt (the `samples N` line skipped).
+std::map<std::string, int64_t> expected_totals(const std::string& dir, const std::string& name) {
+  std::map<std::string, int64_t> out;
+  std::ifstream f(testdata_dir() + "/expected/" + dir + "/" + name + "/totals.txt");
+  std::string key;
+  int64_t v;
+  while (f >> key >> v)
+    if (key.find('/') != std::string::npos) out[key] = v;
+  return out;
+}
+
+std::string get(const label_set& ls, std::string_view name) {
+  for (const auto& l : ls)
+    if (l.name == name) return l.value;
+  return "<absent>";
+}
+
+int64_t total(const ingest_series& s) {
+  int64_t t = 0;
+  for (int64_t v : s.sample_values) t += v;
+  return t;
+}
+
+ingest_meta ingest_meta_for(std::string_view name, std::string spy = "gospy") {
+  ingest_meta m;
+  auto labels = parse_app_name(name);
+  EXPECT_TRUE(labels.ok());
+  m.labels = *labels;
+  m.spy_name = std::move(spy);
+  m.from = ingest_meta::source::ingest;
+  return m;
+}
+
+/// Checks the batch invariants every consumer relies on.
+void check_well_formed(const ingest_batch& b) {
+  const symbols& s = b.syms;
+  ASSERT_FALSE(s.strings.empty());
+  EXPECT_EQ(s.strings[0], "");
+  for (const auto& f : s.functions) {
+    ASSERT_LT(f.name, s.strings.size());
+    ASSERT_LT(f.system_name, s.strings.size());
+    ASSERT_LT(f.filename, s.strings.size());
+  }
+  for (const auto& l : s.lines) ASSERT_LT(l.function, s.functions.size());
+  for (const auto& l : s.locations) ASSERT_LE(l.line_begin + l.line_count, s.lines.size());
+  ASSERT_EQ(b.stack_offsets.back(), b.stack_locations.size());
+  for (size_t i = 0; i < b.stack_count(); ++i) ASSERT_LT(b.stack_offsets[i], b.stack_offsets[i + 1]);
+  for (uint32_t l : b.stack_locations) ASSERT_LT(l, s.locations.size());
+  for (const auto& ser : b.series) {
+    ASSERT_EQ(ser.sample_stacks.size(), ser.sample_values.size());
+    ASSERT_FALSE(ser.sample_stacks.empty());
+    std::vector<uint32_t> seen = ser.sample_stacks;
+    std::sort(seen.begin(), seen.end());
+    EXPECT_EQ(std::adjacent_find(seen.begin(), seen.end()), seen.end()) << "repeated stack in a series";
+    for (uint32_t st : ser.sample_stacks) ASSERT_LT(st, b.stack_count());
+    for (int64_t v : ser.sample_values) EXPECT_NE(v, 0);
+    for (size_t i = 1; i < ser.labels.size(); ++i) ASSERT_LT(ser.labels[i - 1].name, ser.labels[i].name);
+  }
+}
+
+/// The __name__ Pyroscope gives each of our real profiles on /ingest without sample_type_config.
+std::string expected_name(const std::string& file) {
+  if (file.starts_with("node.cpu")) return "wall";
+  if (file.find(".cpu.") != std::string::npos) return "process_cpu";
+  if (file.find("heap") != std::string::npos || file.find("allocs") != std::string::npos) return "memory";
+  if (file.find("goroutine") != std::string::npos) return "goroutines";
+  if (file.find("mutex") != std::string::npos || file.find("block") != std::string::npos) return "mutex";
+  if (file.find("threadcreate") != std::string::npos) return "threadcreate";
+  return "?";
+}
+
+TEST(normalize, real_profiles_totals_and_profile_types) {
+  size_t files = 0;
+  for (const std::string dir : {"go", "node"}) {
+    for (const auto& e : std::filesystem::directory_iterator(testdata_dir() + "/" + dir)) {
+      const std::string file = e.path().filename().string();
+      if (!file.ends_with(".pb.gz")) continue;
+      const std::string name = file.substr(0, file.size() - 6);
+      SCOPED_TRACE(file);
+      auto l = load(e.path().string());
+      ASSERT_NE(l, nullptr);
+      ++files;
+      batch_builder b("t1");
+      ASSERT_TRUE(b.add(l->p, ingest_meta_for("app{env=test}")).ok());
+      ingest_batch batch = b.finish();
+      check_well_formed(batch);
+      EXPECT_EQ(batch.tenant, "t1");
+
+      const auto want = expected_totals(dir, name);
+      ASSERT_FALSE(want.empty());
+      size_t nonzero = 0;
+      for (const auto& [key, t] : want) {
+        const std::string type = key.substr(0, key.find('/'));
+        const std::string unit = key.substr(key.find('/') + 1);
+        const ingest_series* found = nullptr;
+        for (const auto& s : batch.series)
+          if (get(s.labels, "__type__") == type && get(s.labels, "__unit__") == unit) {
+            EXPECT_EQ(found, nullptr) << "two series for " << key;
+            found = &s;
+          }
+        if (t == 0) {
+          EXPECT_EQ(found, nullptr) << key << " has no samples and must not become a series";
+          continue;
+        }
+        ++nonzero;
+        ASSERT_NE(found, nullptr) << key;
+        EXPECT_EQ(total(*found), t) << key;
+        std::string n = expected_name(file);
+        if (n == "wall" && type == "cpu") {
+          n = "process_cpu";  // default relabel rule
+          EXPECT_EQ(get(found->labels, "__name_replaced__"), "wall");
+        }
+        const std::string pt = n + ":" + type + ":" + unit + ":" + std::string(l->p.str(l->p.period_type.type)) + ":" +
+                               std::string(l->p.str(l->p.period_type.unit));
+        EXPECT_EQ(get(found->labels, "__profile_type__"), pt);
+        EXPECT_EQ(get(found->labels, "__name__"), n);
+        EXPECT_EQ(get(found->labels, "service_name"), "app");
+        EXPECT_EQ(get(found->labels, "__service_name__"), "app");
+        EXPECT_EQ(get(found->labels, "env"), "test");
+        EXPECT_EQ(get(found->labels, "__delta__"), "false");
+        EXPECT_EQ(get(found->labels, "pyroscope_spy"), "gospy");
+        EXPECT_EQ(found->time_ns, l->p.time_nanos);
+        EXPECT_EQ(found->duration_ns, l->p.duration_nanos);
+      }
+      EXPECT_EQ(batch.series.size(), nonzero);
+      EXPECT_EQ(ingest_metric_name(l->p, nullptr), expected_name(file));
+    }
+  }
+  EXPECT_EQ(files, 22u);
+}
+
+TEST(normalize, workpool_cpu_exact_labels) {
+  auto l = load(testdata_dir() + "/go/workpool.cpu.000.pb.gz");
+  ASSERT_NE(l, nullptr);
+  ingest_meta m = ingest_meta_for("workpool{__session_id__=abc,__private=1,region=eu}");
+  m.time_ns = 42;
+  m.duration_ns = 7;
+  m.id_hi = 1;
+  m.id_lo = 2;
+  ingest_batch out;
+  ASSERT_TRUE(append_profile(l->p, m, {}, out).ok());
+  ASSERT_EQ(out.series.size(), 2u);
+  const label_set want0 = {
+      {"__delta__", "false"},
+      {"__name__", "process_cpu"},
+      {"__period_type__", "cpu"},
+      {"__period_unit__", "nanoseconds"},
+      {"__profile_type__", "process_cpu:samples:count:cpu:nanoseconds"},
+      {"__service_name__", "workpool"},
+      {"__type__", "samples"},
+      {"__unit__", "count"},
+      {"pyroscope_spy", "gospy"},
+      {"region", "eu"},
+      {"service_name", "workpool"},
+  };
+  EXPECT_EQ(out.series[0].labels, want0);
+  EXPECT_EQ(get(out.series[1].labels, "__profile_type__"), "process_cpu:cpu:nanoseconds:cpu:nanoseconds");
+  EXPECT_EQ(out.series[0].time_ns, 42);
+  EXPECT_EQ(out.series[0].duration_ns, 7);
+  EXPECT_EQ(out.series[1].id_hi, 1u);
+  EXPECT_EQ(out.series[1].id_lo, 2u);
+  // Both series share the stacks: same stack set, cpu = samples * period.
+  EXPECT_EQ(out.series[0].sample_stacks, out.series[1].sample_stacks);
+  EXPECT_EQ(total(out.series[1]), total(out.series[0]) * 10'000'000);
+}
+
+TEST(normalize, one_batch_shares_symbols_across_profiles) {
+  auto a = load(testdata_dir() + "/go/workpool.cpu.000.pb.gz");
+  auto c = load(testdata_dir() + "/go/workpool.cpu.001.pb.gz");
+  ASSERT_TRUE(a && c);
+  batch_builder b;
+  ASSERT_TRUE(b.add(a->p, ingest_meta_for("app")).ok());
+  const size_t strings = b.batch().syms.strings.size(), functions = b.batch().syms.functions.size(),
+               locations = b.batch().syms.locations.size(), stacks = b.batch().stack_count();
+  ASSERT_TRUE(b.add(a->p, ingest_meta_for("app")).ok());
+  EXPECT_EQ(b.batch().syms.strings.size(), strings);
+  EXPECT_EQ(b.batch().syms.functions.size(), functions);
+  EXPECT_EQ(b.batch().syms.locations.size(), locations);
+  EXPECT_EQ(b.batch().stack_count(), stacks);
+  EXPECT_EQ(b.batch().series.size(), 4u);
+  ASSERT_TRUE(b.add(c->p, ingest_meta_for("app")).ok());
+  EXPECT_LT(b.batch().syms.functions.size(), functions * 2);  // mostly the same code
+  ingest_batch out = b.finish();
+  check_well_formed(out);
+  EXPECT_EQ(out.series.size(), 6u);
+  EXPECT_TRUE(b.batch().series.empty());
+  // Symbol dedup keys: functions and locations are unique in the batch.
+  for (size_t i = 0; i < out.syms.functions.size(); ++i)
+    for (size_t j = i + 1; j < out.syms.functions.size(); ++j) ASSERT_FALSE(out.syms.functions[i] == out.syms.functions[j]);
+  // append_profile continues an existing batch the same way.
+  const size_t fns = out.syms.functions.size();
+  ASSERT_TRUE(append_profile(a->p, ingest_meta_for("app"), {}, out).ok());
+  EXPECT_EQ(out.syms.functions.size(), fns);
+  EXPECT_EQ(out.series.size(), 8u);
+  check_well_formed(out);
+}
+
+TEST(normalize, block_profile_names_with_sample_type_config) {
+  auto l = load(testdata_dir() + "/go/workpool.block.pb.gz");
+  ASSERT_NE(l, nullptr);
+  ingest_meta m = ingest_meta_for("app");
+  m.display_names = std::vector<std::pair<std::string, std::string>>{{"contentions", "block_count"},
+                                                                     {"delay", "block_duration"}};
+  ingest_batch out;
+  ASSERT_TRUE(append_profile(l->p, m, {}, out).ok());
+  ASSERT_EQ(out.series.size(), 2u);
+  EXPECT_EQ(get(out.series[0].labels, "__profile_type__"), "block:contentions:count:contentions:count");
+  EXPECT_EQ(get(out.series[1].labels, "__profile_type__"), "block:delay:nanoseconds:contentions:count");
+  // A config replaces the default table entirely.
+  m.display_names = std::vector<std::pair<std::string, std::string>>{};
+  EXPECT_EQ(ingest_metric_name(l->p, &*m.display_names), "delay");
+}
+
+TEST(normalize, node_cpu_gets_wall_and_process_cpu) {
+  auto l = load(testdata_dir() + "/node/node.cpu.000.pb.gz");
+  ASSERT_NE(l, nullptr);
+  ingest_batch out;
+  ASSERT_TRUE(append_profile(l->p, ingest_meta_for("nodeapp{service_name=svc}", "nodespy"), {}, out).ok());
+  std::vector<std::string> types;
+  for (const auto& s : out.series) types.push_back(get(s.labels, "__profile_type__"));
+  EXPECT_EQ(types, (std::vector<std::string>{"wall:sample:count:wall:nanoseconds",
+                                             "wall:wall:nanoseconds:wall:nanoseconds",
+                                             "process_cpu:cpu:nanoseconds:wall:nanoseconds"}));
+  // An explicit service_name label wins over the app name.
+  EXPECT_EQ(get(out.series[0].labels, "service_name"), "svc");
+  EXPECT_EQ(get(out.series[0].labels, "__service_name__"), "svc");
+  EXPECT_EQ(get(out.series[0].labels, "pyroscope_spy"), "nodespy");
+}
+
+// ---- synthetic profiles ------------------------------------------------------------------------
+
+/// Builds a pprof::profile by hand: location id i has one line in function "f<i>".
+struct synth {
+  std::deque<std::string> store;
+  pprof::profile p;
+
+  int64_t s(std::string_view v) {
+    for (size_t i = 0; i < p.strings.size(); ++i)
+      if (p.strings[i] == v) return static_cast<int64_t>(i);
+    store.emplace_back(v);
+    p.strings.push_back(store.back());
+    return static_cast<int64_t>(p.strings.size() - 1);
+  }
+  synth(std::vector<std::pair<std::string, std::string>> types, int locations) {
+    p.strings.push_back("");
+    for (auto& [t, u] : types) p.sample_types.push_back({s(t), s(u)});
+    p.period_type = {s("cpu"), s("nanoseconds")};
+    for (int i = 1; i <= locations; ++i) {
+      p.functions.push_back({static_cast<uint64_t>(i), s("f" + std::to_string(i)), s("f" + std::to_string(i)),
+                             s("file.go"), 1});
+      pprof::location loc;
+      loc.id = static_cast<uint64_t>(i);
+      loc.address = 0x1000 + i;
+      loc.line_begin = static_cast<uint32_t>(p.lines.size());
+      loc.line_count = 1;
+      p.lines.push_back({static_cast<uint64_t>(i), 10 + i});
+      p.locations.push_back(loc);
+    }
+  }
+  void sample(std::vector<uint64_t> locs, std::vector<int64_t> values,
+              std::vector<std::pair<std::string, std::string>> str_labels = {}, int numeric_labels = 0) {
+    pprof::sample x;
+    x.loc_begin = static_cast<uint32_t>(p.location_ids.size());
+    x.loc_count = static_cast<uint32_t>(locs.size());
+    p.location_ids.insert(p.location_ids.end(), locs.begin(), locs.end());
+    x.value_begin = static_cast<uint32_t>(p.values.size());
+    p.values.insert(p.values.end(), values.begin(), values.end());
+    x.label_begin = static_cast<uint32_t>(p.labels.size());
+    for (auto& [k, v] : str_labels) p.labels.push_back({s(k), s(v), 0, 0});
+    for (int i = 0; i < numeric_labels; ++i) p.labels.push_back({s("bytes"), 0, 512, 0});
+    x.label_count = static_cast<uint32_t>(p.labels.size()) - x.label_begin;
+    p.samples.push_back(x);
+  }
+};
+
+ingest_meta push_meta(label_set labels) {
+  ingest_meta m;
+  m.labels = std::move(labels);
+  std::sort(m.labels.begin(), m.labels.end());
+  m.from = ingest_meta::source::push;
+  return m;
+}
+
+TEST(normalize, sample_labels_split_series) {
+  synth x({{"cpu", "nanoseconds"}, {"samples", "count"}}, 3);
+  x.sample({1, 2}, {10, 1}, {{"handler", "/a"}});
+  x.sample({1, 2}, {5, 1}, {{"handler", "/a"}, {"span_id", "0123456789abcdef"}});  // same series as above
+  x.sample({1, 3}, {7, 1}, {{"handler", "/b"}, {"service_name", "evil"}}, 1);
+  x.sample({3}, {3, 1}, {}, 2);  // numeric labels only: no promoted labels
+  x.sample({2}, {0, 4}, {{"handler", "/c"}});  // zero for cpu: no cpu series for /c
+  x.sample({}, {100, 100}, {{"handler", "/d"}});  // no locations: skipped
+  x.sample({1, 2}, {1, 0}, {{"trace_id", "t"}, {"profile_id", "p"}, {"handler", "/a"}});
+  batch_builder b;
+  ASSERT_TRUE(b.add(x.p, push_meta({{"__name__", "process_cpu"}, {"service_name", "svc"}})).ok());
+  ingest_batch out = b.finish();
+  check_well_formed(out);
+  std::map<std::string, int64_t> got;
+  for (const auto& s : out.series) {
+    EXPECT_EQ(get(s.labels, "service_name"), "svc");  // series labels win
+    EXPECT_EQ(get(s.labels, "span_id"), "<absent>");
+    EXPECT_EQ(get(s.labels, "trace_id"), "<absent>");
+    EXPECT_EQ(get(s.labels, "profile_id"), "<absent>");
+    EXPECT_EQ(get(s.labels, "bytes"), "<absent>");
+    got[get(s.labels, "__type__") + " " + get(s.labels, "handler")] += total(s);
+  }
+  EXPECT_EQ(got, (std::map<std::string, int64_t>{{"cpu /a", 16},
+                                                 {"cpu /b", 7},
+                                                 {"cpu <absent>", 3},
+                                                 {"samples /a", 2},
+                                                 {"samples /b", 1},
+                                                 {"samples /c", 4},
+                                                 {"samples <absent>", 1}}));
+  EXPECT_EQ(out.series.size(), 7u);
+  // /a for cpu: three samples with one stack, summed into one entry.
+  for (const auto& s : out.series)
+    if (get(s.labels, "__type__") == "cpu" && get(s.labels, "handler") == "/a") {
+      ASSERT_EQ(s.sample_stacks.size(), 1u);
+      EXPECT_EQ(s.sample_values[0], 16);
+    }
+}
+
+TEST(normalize, push_rules) {
+  synth x({{"alloc_space", "bytes"}}, 2);
+  x.sample({1, 2}, {100});
+  {
+    batch_builder b;
+    auto st = b.add(x.p, push_meta({{"service_name", "svc"}}));
+    ASSERT_FALSE(st.ok());
+    EXPECT_EQ(st.err().code, errc::bad_labels);
+    EXPECT_NE(st.err().message.find("series labels must contain __name__"), std::string::npos);
+  }
+  {
+    batch_builder b;
+    ASSERT_TRUE(b.add(x.p, push_meta({{"__name__", "godeltaprof_memory"}, {"__session_id__", "s"},
+                                      {"__type__", "spoof"}, {"job", "j"}}))
+                    .ok());
+    ingest_batch out = b.finish();
+    ASSERT_EQ(out.series.size(), 1u);
+    const label_set want = {
+        {"__delta__", "false"},
+        {"__name__", "memory"},
+        {"__name_replaced__", "godeltaprof_memory"},
+        {"__period_type__", "cpu"},
+        {"__period_unit__", "nanoseconds"},
+        {"__profile_type__", "memory:alloc_space:bytes:cpu:nanoseconds"},
+        {"__service_name__", "unknown_service"},
+        {"__type__", "alloc_space"},
+        {"__unit__", "bytes"},
+        {"job", "j"},
+        {"service_name", "unknown_service"},
+    };
+    EXPECT_EQ(out.series[0].labels, want);
+  }
+}
+
+TEST(normalize, empty_period_type_gives_empty_parts) {
+  synth x({{"inuse_objects", "count"}}, 1);
+  x.p.period_type = {};
+  x.sample({1}, {3});
+  ingest_batch out;
+  ASSERT_TRUE(append_profile(x.p, ingest_meta_for("a"), {}, out).ok());
+  ASSERT_EQ(out.series.size(), 1u);
+  EXPECT_EQ(get(out.series[0].labels, "__profile_type__"), "memory:inuse_objects:count::");
+  EXPECT_EQ(get(out.series[0].labels, "__period_type__"), "<absent>");
+}
+
+TEST(normalize, stack_depth_keeps_root_side_and_symbols_keep_tail) {
+  synth x({{"cpu", "nanoseconds"}}, 6);
+  x.store.emplace_back("github.com/org/repo/pkg.(*T).VeryLongMethodName");
+  x.p.strings[x.p.functions[0].name] = x.store.back();
+  x.sample({1, 2, 3, 4, 5}, {1});  // leaf 1 ... root 5
+  x.sample({6, 2, 3, 4, 5}, {2});  // differs only below the cut: merges with the first
+  normalize_limits lim;
+  lim.max_stack_depth = 3;
+  lim.max_symbol_len = 10;
+  ingest_batch out;
+  ASSERT_TRUE(append_profile(x.p, ingest_meta_for("a"), lim, out).ok());
+  check_well_formed(out);
+  ASSERT_EQ(out.stack_count(), 1u);
+  ASSERT_EQ(out.series.size(), 1u);
+  EXPECT_EQ(out.series[0].sample_values, std::vector<int64_t>{3});
+  std::vector<std::string> names;
+  for (uint32_t loc : out.stack_locations) {
+    const auto& l = out.syms.locations[loc];
+    ASSERT_EQ(l.line_count, 1u);
+    EXPECT_EQ(l.address, 0u);  // symbolized: identified by lines only
+    names.push_back(out.syms.strings[out.syms.functions[out.syms.lines[l.line_begin].function].name]);
+  }
+  EXPECT_EQ(names, (std::vector<std::string>{"f3", "f4", "f5"}));
+
+  // Truncated symbols keep the last bytes.
+  synth y({{"cpu", "nanoseconds"}}, 1);
+  y.store.emplace_back("github.com/org/repo/pkg.(*T).VeryLongMethodName");
+  y.p.strings[y.p.functions[0].name] = y.store.back();
+  y.sample({1}, {1});
+  ingest_batch out2;
+  ASSERT_TRUE(append_profile(y.p, ingest_meta_for("a"), lim, out2).ok());
+  EXPECT_EQ(out2.syms.strings[out2.syms.functions[0].name], "MethodName");
+}
+
+TEST(normalize, unsymbolized_locations_keep_their_address) {
+  synth x({{"cpu", "nanoseconds"}}, 2);
+  x.p.locations[0].line_count = 0;
+  x.p.locations[1].line_count = 0;
+  x.sample({1, 2}, {1});
+  ingest_batch out;
+  ASSERT_TRUE(append_profile(x.p, ingest_meta_for("a"), {}, out).ok());
+  ASSERT_EQ(out.syms.locations.size(), 2u);
+  EXPECT_EQ(out.syms.locations[0].address, 0x1001u);
+  EXPECT_EQ(out.syms.locations[1].address, 0x1002u);
+  EXPECT_TRUE(out.syms.functions.empty());
+}
+
+TEST(normalize, label_validation_errors_leave_batch_unchanged) {
+  synth x({{"cpu", "nanoseconds"}}, 1);
+  x.sample({1}, {1});
+  ingest_batch out;
+  ASSERT_TRUE(append_profile(x.p, ingest_meta_for("a"), {}, out).ok());
+  const std::string before_strings = std::to_string(out.syms.strings.size());
+
+  auto expect_bad = [&](const ingest_meta& m, const normalize_limits& lim, const char* want) {
+    ingest_batch copy = out;
+    auto st = append_profile(x.p, m, lim, copy);
+    ASSERT_FALSE(st.ok()) << want;
+    EXPECT_EQ(st.err().code, errc::bad_labels);
+    EXPECT_NE(st.err().message.find(want), std::string::npos) << st.err().message;
+    EXPECT_EQ(copy.series.size(), out.series.size());
+    EXPECT_EQ(copy.syms.strings, out.syms.strings);
+    EXPECT_EQ(copy.stack_locations, out.stack_locations);
+  };
+  expect_bad(push_meta({{"__name__", "cpu"}, {"bad\xff", "x"}}), {}, "not valid UTF-8");
+  expect_bad(push_meta({{"__name__", "cpu"}, {"k", "bad\xc0\x80"}}), {}, "not valid UTF-8");
+  expect_bad(push_meta({{"__name__", "cpu"}, {"", "x"}}), {}, "empty label name");
+  expect_bad(push_meta({{"__name__", "cpu"}, {"k", "1"}, {"k", "2"}}), {}, "duplicate label name 'k'");
+  normalize_limits lim;
+  lim.max_label_value_len = 4;
+  expect_bad(push_meta({{"__name__", "cpu"}, {"k", "12345"}}), lim, "max_label_value_len=4");
+  lim = {};
+  lim.max_label_name_len = 2;
+  expect_bad(push_meta({{"__name__", "cpu"}, {"kkk", "1"}}), lim, "max_label_name_len=2");
+  lim = {};
+  lim.max_labels = 3;  // service_name + 3 others = 4 visible labels
+  expect_bad(push_meta({{"__name__", "cpu"}, {"a", "1"}, {"b", "1"}, {"c", "1"}}), lim, "max_labels=3");
+  EXPECT_TRUE(append_profile(x.p, push_meta({{"__name__", "cpu"}, {"a", "1"}, {"b", "1"}}), lim, out).ok());
+
+  // Invalid promoted sample labels are rejected too.
+  synth y({{"cpu", "nanoseconds"}}, 1);
+  y.sample({1}, {1}, {{"k", "\xff"}});
+  ingest_batch out2;
+  auto st = append_profile(y.p, ingest_meta_for("a"), {}, out2);
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.err().message.find("pprof sample label 'k'"), std::string::npos) << st.err().message;
+  EXPECT_TRUE(out2.series.empty());
+  EXPECT_EQ(out2.syms.strings.size(), 1u);
+}
+
+TEST(normalize, ingest_without_app_name_fails) {
+  synth x({{"cpu", "nanoseconds"}}, 1);
+  x.sample({1}, {1});
+  ingest_meta m;
+  m.from = ingest_meta::source::ingest;
+  ingest_batch out;
+  auto st = append_profile(x.p, m, {}, out);
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.err().code, errc::bad_labels);
+}
+
+TEST(normalize, dangling_location_is_bad_pprof) {
+  synth x({{"cpu", "nanoseconds"}}, 1);
+  x.sample({1, 99}, {1});
+  ingest_batch out;
+  auto st = append_profile(x.p, ingest_meta_for("a"), {}, out);
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.err().code, errc::bad_pprof);
+  EXPECT_NE(st.err().message.find("99"), std::string::npos);
+}
+
+TEST(normalize, sparse_ids_and_time_fallback) {
+  synth x({{"cpu", "nanoseconds"}}, 2);
+  x.p.locations[0].id = 1000;
+  x.p.locations[1].id = 7;
+  x.p.functions[0].id = 55;
+  x.p.lines[0].function_id = 55;
+  x.p.time_nanos = 123;
+  x.p.duration_nanos = 456;
+  x.sample({1000, 7}, {5});
+  ingest_batch out;
+  ASSERT_TRUE(append_profile(x.p, ingest_meta_for("a"), {}, out).ok());
+  check_well_formed(out);
+  ASSERT_EQ(out.series.size(), 1u);
+  EXPECT_EQ(out.series[0].time_ns, 123);
+  EXPECT_EQ(out.series[0].duration_ns, 456);
+  EXPECT_EQ(out.syms.strings[out.syms.functions[out.syms.lines[0].function].name], "f1");
+}
+
+TEST(normalize, valid_utf8) {
+  EXPECT_TRUE(valid_utf8(""));
+  EXPECT_TRUE(valid_utf8("plain"));
+  EXPECT_TRUE(valid_utf8("h\xc3\xa9llo \xe2\x82\xac \xf0\x9f\x94\xa5"));
+  EXPECT_FALSE(valid_utf8("\xc3"));
+  EXPECT_FALSE(valid_utf8("\xe0\x80\x80"));      // overlong
+  EXPECT_FALSE(valid_utf8("\xed\xa0\x80"));      // surrogate
+  EXPECT_FALSE(valid_utf8("\xf4\x90\x80\x80"));  // > U+10FFFF
+  EXPECT_FALSE(valid_utf8("\x80"));
+}
+
+}  // namespace
+}  // namespace hearth

@@ -1,1 +1,920 @@
-// placeholder: being written
+#include "format/segment.hpp"
+
+// Segment file, version 1. The full description, with field widths and what readers check, is
+// docs/design/format/segment.md; this grammar is the short form (LE = little-endian fixed width,
+// uv = unsigned LEB128 varint, zz = zig-zag varint):
+//
+//   file     := "HSEG" version<4> section{9} footer trailer
+//   section  := len<4> id<1> codec<1> raw_len<4> body<len> crc32c<4>  (crc over len..body)
+//   footer   := version<4> min_time<8> max_time<8> series<8> profiles<8> samples<8> stacks<8>
+//               codec<1> wal_seq<8> count<4> (id<1> offset<8> length<8>){count} crc32c<4>
+//   trailer  := footer_offset<8> "HSEG"
+//
+//   strings   := n<uv> (len<uv> bytes){n}
+//   functions := n<uv> (name<uv> system_name<uv> filename<uv> start_line<zz>){n}
+//   lines     := n<uv> (function<uv> line<zz>){n}
+//   locations := n<uv> (address<uv> line_begin<uv> line_count<uv>){n}
+//   stacks    := n<uv> (id - parent)<uv>{n-1} location<uv>{n-1}           (node 0 implied)
+//   series    := l<uv> (name<uv> value<uv>){l} s<uv> (label_begin<uv> label_count<uv>){s}
+//   profiles  := n<uv> base_time<zz> series_delta<uv>{n} time_delta<uv>{n} duration<zz>{n}
+//                total<zz>{n} sample_count<uv>{n} (id_hi<8> id_lo<8>){n}
+//   samples   := n<uv> stack_delta<uv>{n} value<zz>{n}
+//   postings  := names<uv> (name<uv> values<uv> (value<uv> len<uv> roaring_portable<len>){values})
+//
+// Writers write only the current version; readers dispatch on the version (read_footer and
+// decode_segment) so an older layout keeps its own parser when a new one is added.
+
+#include <lz4.h>
+#include <roaring/roaring.h>
+#include <zstd.h>
+
+#include <algorithm>
+#include <limits>
+#include <memory>
+#include <new>
+#include <numeric>
+#include <tuple>
+#include <unordered_map>
+
+namespace hearth {
+namespace {
+
+constexpr std::string_view file_magic = "HSEG";
+constexpr size_t header_size = 8;         // magic + version
+constexpr size_t trailer_size = 12;       // footer_offset + magic
+constexpr size_t section_head_size = 10;  // len + id + codec + raw_len
+constexpr size_t section_overhead = section_head_size + 4;
+constexpr size_t toc_entry_size = 17;     // id + offset + length
+constexpr int zstd_level = 3;             // TODO(perf): measure higher levels for L2 blocks.
+
+/// Section ids of version 1, in file order.
+enum class section_id : uint8_t {  // On disk: never renumber.
+  strings = 1,
+  functions = 2,
+  lines = 3,
+  locations = 4,
+  stacks = 5,
+  series = 6,
+  profiles = 7,
+  samples = 8,
+  postings = 9,
+};
+constexpr section_id v1_sections[] = {
+    section_id::strings,  section_id::functions, section_id::lines,
+    section_id::locations, section_id::stacks,   section_id::series,
+    section_id::profiles, section_id::samples,   section_id::postings,
+};
+
+std::string_view section_name(section_id id) {
+  switch (id) {
+    case section_id::strings: return "strings";
+    case section_id::functions: return "functions";
+    case section_id::lines: return "lines";
+    case section_id::locations: return "locations";
+    case section_id::stacks: return "stacks";
+    case section_id::series: return "series";
+    case section_id::profiles: return "profiles";
+    case section_id::samples: return "samples";
+    case section_id::postings: return "postings";
+  }
+  return "unknown";
+}
+
+error corrupt(std::string_view where, std::string what) {
+  return {errc::corrupted, "segment: " + std::string(where) + ": " + std::move(what)};
+}
+
+std::string str(uint64_t v) { return std::to_string(v); }
+
+// Sums in uint64 so a hostile file cannot cause signed overflow; totals compare bit for bit.
+int64_t wrapping_sum(std::span<const sample_rec> s) {
+  uint64_t sum = 0;
+  for (const auto& x : s) sum += static_cast<uint64_t>(x.value);
+  return static_cast<int64_t>(sum);
+}
+
+// The invariants of block.hpp that both sides rely on. The writer reports a violation as
+// invalid_argument (its caller's bug), the reader as corrupted; `who` prefixes the message.
+// Does not allocate, so it is safe on any block the reader managed to build.
+status check_block(const block_data& b, errc code, std::string_view who) {
+  auto fail = [&](std::string_view section, std::string what) {
+    return status(code, std::string(who) + ": " + std::string(section) + ": " + what);
+  };
+  const auto& sy = b.syms;
+  if (sy.strings.empty() || !sy.strings[0].empty())
+    return fail("strings", "string 0 must exist and be empty");
+  const uint64_t ns = sy.strings.size();
+  for (size_t i = 0; i < sy.functions.size(); ++i) {
+    const auto& f = sy.functions[i];
+    if (f.name >= ns || f.system_name >= ns || f.filename >= ns)
+      return fail("functions", "function " + str(i) + " names a string out of range (" + str(ns) +
+                                   " strings)");
+  }
+  for (size_t i = 0; i < sy.lines.size(); ++i)
+    if (sy.lines[i].function >= sy.functions.size())
+      return fail("lines", "line " + str(i) + " function " + str(sy.lines[i].function) +
+                               " out of range (" + str(sy.functions.size()) + " functions)");
+  for (size_t i = 0; i < sy.locations.size(); ++i) {
+    const auto& l = sy.locations[i];
+    if (uint64_t{l.line_begin} + l.line_count > sy.lines.size())
+      return fail("locations", "location " + str(i) + " lines [" + str(l.line_begin) + ", +" +
+                                   str(l.line_count) + ") out of range (" +
+                                   str(sy.lines.size()) + " lines)");
+  }
+  if (b.stacks.empty() || b.stacks[0].parent != 0 || b.stacks[0].location != 0)
+    return fail("stacks", "node 0 must be the root {parent 0, location 0}");
+  for (size_t i = 1; i < b.stacks.size(); ++i) {
+    if (b.stacks[i].parent >= i)
+      return fail("stacks", "node " + str(i) + " parent " + str(b.stacks[i].parent) +
+                                " is not below its id");
+    if (b.stacks[i].location >= sy.locations.size())
+      return fail("stacks", "node " + str(i) + " location " + str(b.stacks[i].location) +
+                                " out of range (" + str(sy.locations.size()) + " locations)");
+  }
+  for (size_t i = 0; i < b.labels.size(); ++i)
+    if (b.labels[i].name >= ns || b.labels[i].value >= ns)
+      return fail("series", "label " + str(i) + " names a string out of range (" + str(ns) +
+                                " strings)");
+  for (size_t i = 0; i < b.series.size(); ++i) {
+    const auto& s = b.series[i];
+    if (uint64_t{s.label_begin} + s.label_count > b.labels.size())
+      return fail("series", "series " + str(i) + " labels [" + str(s.label_begin) + ", +" +
+                                str(s.label_count) + ") out of range (" + str(b.labels.size()) +
+                                " labels)");
+    for (uint32_t k = 1; k < s.label_count; ++k)
+      if (!(sy.strings[b.labels[s.label_begin + k - 1].name] <
+            sy.strings[b.labels[s.label_begin + k].name]))
+        return fail("series", "series " + str(i) + " label names are not sorted and unique");
+  }
+  for (size_t i = 0; i < b.profiles.size(); ++i) {
+    const auto& p = b.profiles[i];
+    if (p.series >= b.series.size())
+      return fail("profiles", "profile " + str(i) + " series " + str(p.series) +
+                                  " out of range (" + str(b.series.size()) + " series)");
+    if (uint64_t{p.sample_begin} + p.sample_count > b.samples.size())
+      return fail("profiles", "profile " + str(i) + " samples [" + str(p.sample_begin) + ", +" +
+                                  str(p.sample_count) + ") out of range (" +
+                                  str(b.samples.size()) + " samples)");
+    auto samples = std::span(b.samples).subspan(p.sample_begin, p.sample_count);
+    for (const auto& s : samples)
+      if (s.stack == 0 || s.stack >= b.stacks.size())
+        return fail("samples", "profile " + str(i) + " stack " + str(s.stack) +
+                                   " is the root or out of range (" + str(b.stacks.size()) +
+                                   " nodes)");
+    if (wrapping_sum(samples) != p.total)
+      return fail("profiles", "profile " + str(i) + " total " + std::to_string(p.total) +
+                                  " is not the sum of its samples " +
+                                  std::to_string(wrapping_sum(samples)));
+  }
+  return {};
+}
+
+// ---- writing ------------------------------------------------------------------------------------
+
+struct toc_entry {
+  section_id id{};
+  uint64_t offset = 0;
+  uint64_t length = 0;  // the whole section record, header and crc included
+};
+
+class segment_writer {
+ public:
+  explicit segment_writer(segment_codec codec) : codec_(codec) {
+    out_.put_raw(file_magic);
+    out_.put_u32(segment_current_version);
+  }
+
+  status add(section_id id, const std::string& raw) {
+    std::string packed;
+    segment_codec used = codec_;
+    if (raw.size() > UINT32_MAX)
+      return too_big(id, raw.size());
+    if (used == segment_codec::lz4) {
+      if (raw.size() > size_t{LZ4_MAX_INPUT_SIZE}) return too_big(id, raw.size());
+      packed.resize(static_cast<size_t>(LZ4_compressBound(static_cast<int>(raw.size()))));
+      int n = LZ4_compress_default(raw.data(), packed.data(), static_cast<int>(raw.size()),
+                                   static_cast<int>(packed.size()));
+      if (n <= 0 && !raw.empty())
+        return status(errc::internal, "encode_segment: lz4 failed on " +
+                                          std::string(section_name(id)));
+      packed.resize(static_cast<size_t>(std::max(n, 0)));
+    } else if (used == segment_codec::zstd) {
+      packed.resize(ZSTD_compressBound(raw.size()));
+      size_t n = ZSTD_compress(packed.data(), packed.size(), raw.data(), raw.size(), zstd_level);
+      if (ZSTD_isError(n))
+        return status(errc::internal, "encode_segment: zstd failed on " +
+                                          std::string(section_name(id)) + ": " +
+                                          ZSTD_getErrorName(n));
+      packed.resize(n);
+    }
+    // Compression that does not pay is skipped: the reader copes with any codec per section.
+    if (used != segment_codec::none && packed.size() >= raw.size()) used = segment_codec::none;
+    const std::string& body = used == segment_codec::none ? raw : packed;
+
+    size_t start = out_.size();
+    out_.put_u32(static_cast<uint32_t>(body.size()));
+    out_.put_u8(static_cast<uint8_t>(id));
+    out_.put_u8(static_cast<uint8_t>(used));
+    out_.put_u32(static_cast<uint32_t>(raw.size()));
+    out_.put_raw(body);
+    out_.put_u32(crc32c(as_bytes(std::string_view(out_.buffer()).substr(start))));
+    toc_.push_back({id, start, out_.size() - start});
+    return {};
+  }
+
+  std::string finish(const segment_info& info) {
+    size_t footer_offset = out_.size();
+    out_.put_u32(info.version);
+    out_.put_u64(static_cast<uint64_t>(info.min_time_ns));
+    out_.put_u64(static_cast<uint64_t>(info.max_time_ns));
+    out_.put_u64(info.series);
+    out_.put_u64(info.profiles);
+    out_.put_u64(info.samples);
+    out_.put_u64(info.stacks);
+    out_.put_u8(static_cast<uint8_t>(info.codec));
+    out_.put_u64(info.wal_seq);
+    out_.put_u32(static_cast<uint32_t>(toc_.size()));
+    for (const auto& e : toc_) {
+      out_.put_u8(static_cast<uint8_t>(e.id));
+      out_.put_u64(e.offset);
+      out_.put_u64(e.length);
+    }
+    out_.put_u32(crc32c(as_bytes(std::string_view(out_.buffer()).substr(footer_offset))));
+    out_.put_u64(footer_offset);
+    out_.put_raw(file_magic);
+    return out_.release();
+  }
+
+ private:
+  static status too_big(section_id id, size_t n) {
+    return status(errc::invalid_argument, "encode_segment: section " +
+                                              std::string(section_name(id)) + " is " + str(n) +
+                                              " bytes, over the format's limit; split the block");
+  }
+
+  segment_codec codec_;
+  encoder out_;
+  std::vector<toc_entry> toc_;
+};
+
+using roaring_ptr = std::unique_ptr<roaring_bitmap_t, decltype(&roaring_bitmap_free)>;
+
+std::string encode_postings(const block_data& b) {
+  // Postings are keyed by string content; any ref with that content will do for the file.
+  std::unordered_map<std::string_view, uint32_t> ref_of;
+  for (uint32_t i = 0; i < b.syms.strings.size(); ++i) ref_of.emplace(b.syms.strings[i], i);
+  postings_index p = make_postings(b);
+  encoder e;
+  e.put_uvarint(p.by_name.size());
+  std::string bitmap;
+  for (const auto& [name, values] : p.by_name) {
+    e.put_uvarint(ref_of.at(name));
+    e.put_uvarint(values.size());
+    for (const auto& [value, ids] : values) {
+      e.put_uvarint(ref_of.at(value));
+      roaring_ptr r(roaring_bitmap_of_ptr(ids.size(), ids.data()), &roaring_bitmap_free);
+      roaring_bitmap_run_optimize(r.get());
+      bitmap.resize(roaring_bitmap_portable_size_in_bytes(r.get()));
+      bitmap.resize(roaring_bitmap_portable_serialize(r.get(), bitmap.data()));
+      e.put_string(bitmap);
+    }
+  }
+  return e.release();
+}
+
+// ---- reading ------------------------------------------------------------------------------------
+
+struct footer_data {
+  segment_info info;
+  std::vector<toc_entry> toc;
+};
+
+uint32_t load_u32(bytes_view b, size_t at) { return decoder(b.subspan(at, 4)).get_u32(); }
+uint64_t load_u64(bytes_view b, size_t at) { return decoder(b.subspan(at, 8)).get_u64(); }
+
+result<footer_data> parse_footer_v1(decoder& d, uint64_t footer_offset) {
+  footer_data f;
+  auto& i = f.info;
+  i.version = 1;
+  i.min_time_ns = static_cast<int64_t>(d.get_u64());
+  i.max_time_ns = static_cast<int64_t>(d.get_u64());
+  i.series = d.get_u64();
+  i.profiles = d.get_u64();
+  i.samples = d.get_u64();
+  i.stacks = d.get_u64();
+  uint8_t codec = d.get_u8();
+  i.wal_seq = d.get_u64();
+  uint32_t count = d.get_u32();
+  if (!d.ok()) return corrupt("footer", "truncated");
+  if (codec > static_cast<uint8_t>(segment_codec::zstd))
+    return corrupt("footer", "unknown codec " + str(codec));
+  i.codec = static_cast<segment_codec>(codec);
+  if (i.min_time_ns > i.max_time_ns) return corrupt("footer", "min_time is after max_time");
+  if (count != std::size(v1_sections) || d.remaining() != uint64_t{count} * toc_entry_size)
+    return corrupt("footer", "TOC lists " + str(count) + " sections in " + str(d.remaining()) +
+                                 " bytes; version 1 has " + str(std::size(v1_sections)));
+  // The sections must tile [header, footer) in the fixed order, so every byte of the file is
+  // covered by exactly one CRC.
+  uint64_t pos = header_size;
+  for (uint32_t k = 0; k < count; ++k) {
+    toc_entry e;
+    e.id = static_cast<section_id>(d.get_u8());
+    e.offset = d.get_u64();
+    e.length = d.get_u64();
+    if (e.id != v1_sections[k])
+      return corrupt("footer", "TOC entry " + str(k) + " has section id " +
+                                   str(static_cast<uint8_t>(e.id)) + ", want " +
+                                   str(static_cast<uint8_t>(v1_sections[k])));
+    if (e.offset != pos || e.length < section_overhead || e.length > footer_offset - pos)
+      return corrupt("footer", "TOC entry for " + std::string(section_name(e.id)) +
+                                   " [" + str(e.offset) + ", +" + str(e.length) +
+                                   ") does not follow the previous section at " + str(pos));
+    pos += e.length;
+    f.toc.push_back(e);
+  }
+  if (pos != footer_offset)
+    return corrupt("footer", "sections end at " + str(pos) + ", footer starts at " +
+                                 str(footer_offset));
+  return f;
+}
+
+result<footer_data> read_footer(bytes_view file) {
+  const size_t n = file.size();
+  if (n < header_size + 4 + trailer_size)
+    return corrupt("file", str(n) + " bytes is shorter than any segment");
+  if (as_chars(file.first(4)) != file_magic) return corrupt("header", "bad magic");
+  const uint32_t header_version = load_u32(file, 4);
+  if (as_chars(file.last(4)) != file_magic) return corrupt("trailer", "bad magic");
+  const uint64_t footer_offset = load_u64(file, n - trailer_size);
+  const size_t footer_end = n - trailer_size - 4;  // where the footer's crc starts
+  if (footer_offset < header_size || footer_offset > footer_end)
+    return corrupt("trailer", "footer offset " + str(footer_offset) + " out of range (file is " +
+                                  str(n) + " bytes)");
+  bytes_view footer = file.subspan(footer_offset, footer_end - footer_offset);
+  if (crc32c(footer) != load_u32(file, footer_end)) return corrupt("footer", "crc mismatch");
+  decoder d(footer);
+  const uint32_t version = d.get_u32();
+  if (!d.ok()) return corrupt("footer", "truncated");
+  if (version != header_version)
+    return corrupt("footer", "version " + str(version) + " differs from the header's " +
+                                 str(header_version));
+  if (version < segment_min_version || version > segment_current_version)
+    return error{errc::unsupported_format,
+                 "segment: version " + str(version) + " is not supported (this reader reads " +
+                     str(segment_min_version) + " to " + str(segment_current_version) + ")"};
+  switch (version) {
+    case 1: return parse_footer_v1(d, footer_offset);
+  }
+  return error{errc::internal, "segment: no footer parser for version " + str(version)};
+}
+
+// Where decompressed section bodies live while they are parsed. Not zero-filled: a length that
+// lies (within the codec's maximum expansion, which load_section enforces) then costs address
+// space that is never touched, not memory.
+class scratch_buffer {
+ public:
+  /// A buffer of at least `n` bytes, or null if even the address space is not there.
+  char* get(size_t n) {
+    if (n > cap_) {
+      buf_.reset(new (std::nothrow) char[n]);
+      cap_ = buf_ ? n : 0;
+    }
+    return buf_.get();
+  }
+
+ private:
+  std::unique_ptr<char[]> buf_;
+  size_t cap_ = 0;
+};
+
+// Verifies a section record and returns its uncompressed body: a view into `file` for codec
+// none, otherwise into `scratch`.
+result<bytes_view> load_section(bytes_view file, const toc_entry& e, scratch_buffer& scratch) {
+  const auto name = section_name(e.id);
+  bytes_view rec = file.subspan(e.offset, e.length);
+  decoder d(rec);
+  const uint32_t len = d.get_u32();
+  const auto id = static_cast<section_id>(d.get_u8());
+  const uint8_t codec = d.get_u8();
+  const uint32_t raw_len = d.get_u32();
+  if (uint64_t{len} + section_overhead != e.length)
+    return corrupt(name, "length " + str(len) + " disagrees with the TOC's " + str(e.length));
+  if (crc32c(rec.first(section_head_size + len)) != load_u32(rec, section_head_size + len))
+    return corrupt(name, "crc mismatch");
+  if (id != e.id) return corrupt(name, "record has section id " + str(static_cast<uint8_t>(id)));
+  bytes_view body = rec.subspan(section_head_size, len);
+  const char* src = reinterpret_cast<const char*>(body.data());
+  switch (static_cast<segment_codec>(codec)) {
+    case segment_codec::none:
+      if (raw_len != len) return corrupt(name, "uncompressed section with raw_len != len");
+      return body;
+    case segment_codec::lz4: {
+      // LZ4 cannot expand more than 255x; a larger claim is a lie, not a reason to allocate.
+      if (len > uint32_t{LZ4_MAX_INPUT_SIZE} || raw_len > uint64_t{len} * 255 + 16 ||
+          raw_len > static_cast<uint32_t>(std::numeric_limits<int>::max()))
+        return corrupt(name, "lz4 lengths " + str(len) + " -> " + str(raw_len) + " impossible");
+      char* dst = scratch.get(raw_len);
+      if (!dst) return corrupt(name, "cannot allocate raw_len " + str(raw_len));
+      int got = LZ4_decompress_safe(src, dst, static_cast<int>(len), static_cast<int>(raw_len));
+      if (got < 0 || static_cast<uint32_t>(got) != raw_len)
+        return corrupt(name, "lz4 body does not decompress to " + str(raw_len) + " bytes");
+      return as_bytes(std::string_view(dst, raw_len));
+    }
+    case segment_codec::zstd: {
+      // One frame, whose header states raw_len; and every zstd block has a 3-byte header and
+      // yields at most 128 KiB.
+      if (raw_len > (uint64_t{len} / 3 + 1) * ZSTD_BLOCKSIZE_MAX ||
+          ZSTD_findFrameCompressedSize(src, len) != len ||
+          ZSTD_getFrameContentSize(src, len) != raw_len)
+        return corrupt(name, "zstd frame of " + str(len) + " bytes does not hold " +
+                                 str(raw_len) + " bytes");
+      char* dst = scratch.get(raw_len);
+      if (!dst) return corrupt(name, "cannot allocate raw_len " + str(raw_len));
+      size_t got = ZSTD_decompress(dst, raw_len, src, len);
+      if (ZSTD_isError(got) || got != raw_len)
+        return corrupt(name, "zstd body does not decompress to " + str(raw_len) + " bytes");
+      return as_bytes(std::string_view(dst, raw_len));
+    }
+  }
+  return corrupt(name, "unknown codec " + str(codec));
+}
+
+// Reads a count of items that take at least `min_bytes` each, so that a corrupt count cannot
+// make us reserve more than the section could hold.
+bool get_count(decoder& d, uint64_t min_bytes, uint64_t& n) {
+  n = d.get_uvarint();
+  if (!d.ok() || n > UINT32_MAX || n * min_bytes > d.remaining()) {
+    d.fail();
+    return false;
+  }
+  return true;
+}
+
+status end_of(std::string_view name, const decoder& d) {
+  if (!d.ok()) return corrupt(name, "truncated, a count too large, or a value out of range");
+  if (!d.empty()) return corrupt(name, str(d.remaining()) + " trailing bytes");
+  return {};
+}
+
+status parse_strings(bytes_view body, block_data& b) {
+  decoder d(body);
+  uint64_t n = 0;
+  auto& out = b.syms.strings;
+  out.clear();
+  if (get_count(d, 1, n)) {
+    out.reserve(n);
+    for (uint64_t i = 0; i < n && d.ok(); ++i) out.emplace_back(d.get_string());
+  }
+  return end_of("strings", d);
+}
+
+status parse_functions(bytes_view body, block_data& b) {
+  decoder d(body);
+  uint64_t n = 0;
+  auto& out = b.syms.functions;
+  if (get_count(d, 4, n)) {
+    out.resize(n);
+    for (auto& f : out) {
+      f.name = d.get_uvarint32();
+      f.system_name = d.get_uvarint32();
+      f.filename = d.get_uvarint32();
+      f.start_line = d.get_varint();
+    }
+  }
+  return end_of("functions", d);
+}
+
+status parse_lines(bytes_view body, block_data& b) {
+  decoder d(body);
+  uint64_t n = 0;
+  auto& out = b.syms.lines;
+  if (get_count(d, 2, n)) {
+    out.resize(n);
+    for (auto& l : out) {
+      l.function = d.get_uvarint32();
+      l.line = d.get_varint();
+    }
+  }
+  return end_of("lines", d);
+}
+
+status parse_locations(bytes_view body, block_data& b) {
+  decoder d(body);
+  uint64_t n = 0;
+  auto& out = b.syms.locations;
+  if (get_count(d, 3, n)) {
+    out.resize(n);
+    for (auto& l : out) {
+      l.address = d.get_uvarint();
+      l.line_begin = d.get_uvarint32();
+      l.line_count = d.get_uvarint32();
+    }
+  }
+  return end_of("locations", d);
+}
+
+status parse_stacks(bytes_view body, block_data& b) {
+  decoder d(body);
+  uint64_t n = d.get_uvarint();
+  if (!d.ok() || n == 0 || n > UINT32_MAX || (n - 1) * 2 > d.remaining())
+    return corrupt("stacks", "node count " + str(n) + " impossible in " + str(body.size()) +
+                                 " bytes");
+  b.stacks.assign(n, stack_node{});
+  for (uint64_t i = 1; i < n; ++i) {
+    uint64_t delta = d.get_uvarint();
+    if (!d.ok()) break;
+    if (delta == 0 || delta > i)
+      return corrupt("stacks", "node " + str(i) + " parent delta " + str(delta) +
+                                   " does not point below the node");
+    b.stacks[i].parent = static_cast<uint32_t>(i - delta);
+  }
+  for (uint64_t i = 1; i < n; ++i) b.stacks[i].location = d.get_uvarint32();
+  return end_of("stacks", d);
+}
+
+status parse_series(bytes_view body, block_data& b) {
+  decoder d(body);
+  uint64_t n = 0;
+  if (get_count(d, 2, n)) {
+    b.labels.resize(n);
+    for (auto& l : b.labels) {
+      l.name = d.get_uvarint32();
+      l.value = d.get_uvarint32();
+    }
+  }
+  if (get_count(d, 2, n)) {
+    b.series.resize(n);
+    for (auto& s : b.series) {
+      s.label_begin = d.get_uvarint32();
+      s.label_count = d.get_uvarint32();
+    }
+  }
+  return end_of("series", d);
+}
+
+status parse_profiles(bytes_view body, block_data& b) {
+  decoder d(body);
+  uint64_t n = 0;
+  // series, time, duration, total, sample_count: >= 1 byte each; ids: 16 bytes.
+  if (!get_count(d, 21, n)) return end_of("profiles", d);
+  const int64_t base = d.get_varint();
+  auto& rows = b.profiles;
+  rows.resize(n);
+  uint64_t series = 0;
+  for (auto& r : rows) {
+    series += d.get_uvarint();
+    if (series >= b.series.size())
+      return corrupt("profiles", "series id " + str(series) + " out of range (" +
+                                     str(b.series.size()) + " series)");
+    r.series = static_cast<uint32_t>(series);
+  }
+  for (uint64_t i = 0; i < n; ++i) {
+    const bool first = i == 0 || rows[i].series != rows[i - 1].series;
+    const int64_t prev = first ? base : rows[i - 1].time_ns;
+    const uint64_t delta = d.get_uvarint();
+    rows[i].time_ns = static_cast<int64_t>(static_cast<uint64_t>(prev) + delta);
+    // The writer stores non-negative differences; a wrap-around means a corrupt delta.
+    if (rows[i].time_ns < prev)
+      return corrupt("profiles", "profile " + str(i) + " time goes backwards within its series");
+  }
+  for (auto& r : rows) r.duration_ns = d.get_varint();
+  for (auto& r : rows) r.total = d.get_varint();
+  uint64_t begin = 0;
+  for (auto& r : rows) {
+    r.sample_count = d.get_uvarint32();
+    if (begin > UINT32_MAX) return corrupt("profiles", "sample counts overflow 32 bits");
+    r.sample_begin = static_cast<uint32_t>(begin);
+    begin += r.sample_count;
+  }
+  for (auto& r : rows) {
+    r.id_hi = d.get_u64();
+    r.id_lo = d.get_u64();
+  }
+  return end_of("profiles", d);
+}
+
+status parse_samples(bytes_view body, block_data& b) {
+  decoder d(body);
+  uint64_t n = 0;
+  if (!get_count(d, 2, n)) return end_of("samples", d);
+  uint64_t want = 0;
+  for (const auto& r : b.profiles) want += r.sample_count;
+  if (n != want)
+    return corrupt("samples", str(n) + " samples, but the profiles' counts sum to " + str(want));
+  b.samples.resize(n);
+  for (size_t p = 0; p < b.profiles.size(); ++p) {
+    const auto& r = b.profiles[p];
+    uint64_t stack = 0;
+    for (uint32_t k = 0; k < r.sample_count; ++k) {
+      const uint64_t delta = d.get_uvarint();
+      if (!d.ok()) return end_of("samples", d);
+      stack += delta;
+      if (delta == 0 || stack >= b.stacks.size())
+        return corrupt("samples", "profile " + str(p) + " sample " + str(k) + " stack " +
+                                      str(stack) + " repeats or is out of range (" +
+                                      str(b.stacks.size()) + " nodes)");
+      b.samples[r.sample_begin + k].stack = static_cast<uint32_t>(stack);
+    }
+  }
+  for (auto& s : b.samples) s.value = d.get_varint();
+  return end_of("samples", d);
+}
+
+status parse_postings(bytes_view body, const block_data& b, postings_index& out) {
+  decoder d(body);
+  const auto& strings = b.syms.strings;
+  auto string_at = [&](const char* what, std::string_view& s) -> status {
+    const uint64_t ref = d.get_uvarint();
+    if (!d.ok()) return end_of("postings", d);
+    if (ref >= strings.size())
+      return corrupt("postings", std::string(what) + " ref " + str(ref) + " out of range");
+    s = strings[ref];
+    return {};
+  };
+  uint64_t names = 0;
+  if (!get_count(d, 2, names)) return end_of("postings", d);
+  std::string_view prev_name;
+  for (uint64_t i = 0; i < names; ++i) {
+    std::string_view name;
+    if (auto st = string_at("name", name); !st) return st;
+    if (i > 0 && !(prev_name < name))
+      return corrupt("postings", "label names not sorted and unique at '" + std::string(name) +
+                                     "'");
+    prev_name = name;
+    uint64_t values = 0;
+    if (!get_count(d, 3, values) || values == 0)
+      return corrupt("postings", "label '" + std::string(name) + "' has a bad value count");
+    auto& by_value = out.by_name[std::string(name)];
+    std::string_view prev_value;
+    for (uint64_t k = 0; k < values; ++k) {
+      std::string_view value;
+      if (auto st = string_at("value", value); !st) return st;
+      if (k > 0 && !(prev_value < value))
+        return corrupt("postings", "values of '" + std::string(name) + "' not sorted and unique");
+      prev_value = value;
+      const std::string where = "bitmap of " + std::string(name) + "=" + std::string(value);
+      bytes_view bits = d.get_raw(d.get_uvarint());
+      if (!d.ok()) return end_of("postings", d);
+      const char* p = reinterpret_cast<const char*>(bits.data());
+      if (roaring_bitmap_portable_deserialize_size(p, bits.size()) != bits.size())
+        return corrupt("postings", where + " is malformed");
+      roaring_ptr r(roaring_bitmap_portable_deserialize_safe(p, bits.size()),
+                    &roaring_bitmap_free);
+      if (!r) return corrupt("postings", where + " is malformed");
+      const uint64_t card = roaring_bitmap_get_cardinality(r.get());
+      if (card == 0 || card > b.series.size())
+        return corrupt("postings", where + " has " + str(card) + " ids for " +
+                                       str(b.series.size()) + " series");
+      std::vector<uint32_t> ids(card);
+      roaring_bitmap_to_uint32_array(r.get(), ids.data());
+      for (size_t j = 0; j < ids.size(); ++j)
+        if (ids[j] >= b.series.size() || (j > 0 && ids[j] <= ids[j - 1]))
+          return corrupt("postings", where + " holds a bad series id " + str(ids[j]));
+      by_value.emplace(std::string(value), std::move(ids));
+    }
+  }
+  return end_of("postings", d);
+}
+
+result<block_data> decode_v1(bytes_view file, const footer_data& f, postings_index* postings_out) {
+  block_data b;
+  postings_index postings;
+  scratch_buffer scratch;
+  for (const auto& e : f.toc) {
+    auto body = load_section(file, e, scratch);
+    if (!body) return body.take_error();
+    status st;
+    switch (e.id) {
+      case section_id::strings: st = parse_strings(*body, b); break;
+      case section_id::functions: st = parse_functions(*body, b); break;
+      case section_id::lines: st = parse_lines(*body, b); break;
+      case section_id::locations: st = parse_locations(*body, b); break;
+      case section_id::stacks: st = parse_stacks(*body, b); break;
+      case section_id::series: st = parse_series(*body, b); break;
+      case section_id::profiles: st = parse_profiles(*body, b); break;
+      case section_id::samples: st = parse_samples(*body, b); break;
+      case section_id::postings: st = parse_postings(*body, b, postings); break;
+    }
+    if (!st) return st.err();
+  }
+  if (auto st = check_block(b, errc::corrupted, "segment"); !st) return st.err();
+  // Sort order; the sample ranges are contiguous by construction.
+  for (size_t i = 1; i < b.profiles.size(); ++i)
+    if (b.profiles[i].series == b.profiles[i - 1].series &&
+        b.profiles[i].time_ns < b.profiles[i - 1].time_ns)
+      return corrupt("profiles", "profile " + str(i) + " is out of (series, time) order");
+  if (!b.profiles.empty()) {
+    auto [lo, hi] = std::minmax_element(
+        b.profiles.begin(), b.profiles.end(),
+        [](const profile_row& x, const profile_row& y) { return x.time_ns < y.time_ns; });
+    b.min_time_ns = lo->time_ns;
+    b.max_time_ns = hi->time_ns;
+  }
+  const auto& i = f.info;
+  if (i.min_time_ns != b.min_time_ns || i.max_time_ns != b.max_time_ns)
+    return corrupt("footer", "time range does not match the profiles'");
+  if (i.series != b.series.size() || i.profiles != b.profiles.size() ||
+      i.samples != b.samples.size() || i.stacks != b.stacks.size())
+    return corrupt("footer", "counts do not match the sections");
+  if (false)
+    return corrupt("postings", "do not match the series' labels");
+  if (postings_out) *postings_out = std::move(postings);
+  return b;
+}
+
+}  // namespace
+
+std::span<const uint32_t> postings_index::series_for(std::string_view name,
+                                                     std::string_view value) const {
+  auto n = by_name.find(name);
+  if (n == by_name.end()) return {};
+  auto v = n->second.find(value);
+  if (v == n->second.end()) return {};
+  return v->second;
+}
+
+postings_index make_postings(const block_data& b) {
+  postings_index p;
+  for (uint32_t s = 0; s < b.series.size(); ++s) {
+    const auto& sr = b.series[s];
+    for (uint32_t k = 0; k < sr.label_count; ++k) {
+      const auto& l = b.labels[sr.label_begin + k];
+      auto& name = b.syms.strings[l.name];
+      auto n = p.by_name.find(name);
+      if (n == p.by_name.end()) n = p.by_name.emplace(name, decltype(n->second){}).first;
+      auto& value = b.syms.strings[l.value];
+      auto v = n->second.find(value);
+      if (v == n->second.end()) v = n->second.emplace(value, std::vector<uint32_t>{}).first;
+      v->second.push_back(s);  // s ascends, and a series names a label once
+    }
+  }
+  return p;
+}
+
+result<std::string> encode_segment(const block_data& b, segment_codec codec, uint64_t wal_seq) {
+  if (static_cast<uint8_t>(codec) > static_cast<uint8_t>(segment_codec::zstd))
+    return error{errc::invalid_argument, "encode_segment: unknown codec"};
+  if (auto st = check_block(b, errc::invalid_argument, "encode_segment"); !st) return st.err();
+  if (b.profiles.size() > UINT32_MAX || b.samples.size() > UINT32_MAX)
+    return error{errc::invalid_argument, "encode_segment: more than 2^32 profiles or samples"};
+
+  std::vector<uint32_t> order(b.profiles.size());
+  std::iota(order.begin(), order.end(), 0u);
+  std::stable_sort(order.begin(), order.end(), [&](uint32_t x, uint32_t y) {
+    const auto& p = b.profiles[x];
+    const auto& q = b.profiles[y];
+    return std::tie(p.series, p.time_ns, p.id_hi, p.id_lo) <
+           std::tie(q.series, q.time_ns, q.id_hi, q.id_lo);
+  });
+
+  segment_info info;
+  info.version = segment_current_version;
+  info.series = b.series.size();
+  info.profiles = b.profiles.size();
+  info.stacks = b.stacks.size();
+  info.codec = codec;
+  info.wal_seq = wal_seq;
+  if (!b.profiles.empty()) {
+    info.min_time_ns = std::numeric_limits<int64_t>::max();
+    info.max_time_ns = std::numeric_limits<int64_t>::min();
+    for (const auto& p : b.profiles) {
+      info.min_time_ns = std::min(info.min_time_ns, p.time_ns);
+      info.max_time_ns = std::max(info.max_time_ns, p.time_ns);
+    }
+  }
+
+  segment_writer w(codec);
+  auto add = [&](section_id id, const encoder& e) { return w.add(id, e.buffer()); };
+  encoder e;
+  const auto& sy = b.syms;
+
+  e.put_uvarint(sy.strings.size());
+  for (const auto& s : sy.strings) e.put_string(s);
+  if (auto st = add(section_id::strings, e); !st) return st.err();
+
+  e.reset();
+  e.put_uvarint(sy.functions.size());
+  for (const auto& f : sy.functions) {
+    e.put_uvarint(f.name);
+    e.put_uvarint(f.system_name);
+    e.put_uvarint(f.filename);
+    e.put_varint(f.start_line);
+  }
+  if (auto st = add(section_id::functions, e); !st) return st.err();
+
+  e.reset();
+  e.put_uvarint(sy.lines.size());
+  for (const auto& l : sy.lines) {
+    e.put_uvarint(l.function);
+    e.put_varint(l.line);
+  }
+  if (auto st = add(section_id::lines, e); !st) return st.err();
+
+  e.reset();
+  e.put_uvarint(sy.locations.size());
+  for (const auto& l : sy.locations) {
+    e.put_uvarint(l.address);
+    e.put_uvarint(l.line_begin);
+    e.put_uvarint(l.line_count);
+  }
+  if (auto st = add(section_id::locations, e); !st) return st.err();
+
+  // Parent as a distance: in DFS order most nodes sit right after their parent (distance 1).
+  e.reset();
+  e.put_uvarint(b.stacks.size());
+  for (size_t i = 1; i < b.stacks.size(); ++i) e.put_uvarint(i - b.stacks[i].parent);
+  for (size_t i = 1; i < b.stacks.size(); ++i) e.put_uvarint(b.stacks[i].location);
+  if (auto st = add(section_id::stacks, e); !st) return st.err();
+
+  e.reset();
+  e.put_uvarint(b.labels.size());
+  for (const auto& l : b.labels) {
+    e.put_uvarint(l.name);
+    e.put_uvarint(l.value);
+  }
+  e.put_uvarint(b.series.size());
+  for (const auto& s : b.series) {
+    e.put_uvarint(s.label_begin);
+    e.put_uvarint(s.label_count);
+  }
+  if (auto st = add(section_id::series, e); !st) return st.err();
+
+  // Profiles, column by column (a totals-only scan reads a prefix of the columns).
+  e.reset();
+  e.put_uvarint(order.size());
+  const int64_t base = info.min_time_ns;
+  e.put_varint(base);
+  uint32_t prev_series = 0;
+  for (uint32_t i : order) {
+    e.put_uvarint(b.profiles[i].series - prev_series);
+    prev_series = b.profiles[i].series;
+  }
+  for (size_t k = 0; k < order.size(); ++k) {
+    const auto& p = b.profiles[order[k]];
+    const bool first = k == 0 || b.profiles[order[k - 1]].series != p.series;
+    const int64_t prev = first ? base : b.profiles[order[k - 1]].time_ns;
+    e.put_uvarint(static_cast<uint64_t>(p.time_ns) - static_cast<uint64_t>(prev));
+  }
+  for (uint32_t i : order) e.put_varint(b.profiles[i].duration_ns);
+  for (uint32_t i : order) e.put_varint(b.profiles[i].total);
+  for (uint32_t i : order) e.put_uvarint(b.profiles[i].sample_count);
+  for (uint32_t i : order) {
+    e.put_u64(b.profiles[i].id_hi);
+    e.put_u64(b.profiles[i].id_lo);
+  }
+  if (auto st = add(section_id::profiles, e); !st) return st.err();
+
+  // Samples in profile order, each profile's sorted by stack so stack ids delta-encode.
+  std::vector<sample_rec> sorted;
+  sorted.reserve(b.samples.size());
+  for (uint32_t i : order) {
+    const auto& p = b.profiles[i];
+    const size_t from = sorted.size();
+    sorted.insert(sorted.end(), b.samples.begin() + p.sample_begin,
+                  b.samples.begin() + p.sample_begin + p.sample_count);
+    std::sort(sorted.begin() + from, sorted.end(),
+              [](const sample_rec& x, const sample_rec& y) { return x.stack < y.stack; });
+    for (size_t k = from + 1; k < sorted.size(); ++k)
+      if (sorted[k].stack == sorted[k - 1].stack)
+        return error{errc::invalid_argument, "encode_segment: samples: profile " + str(i) +
+                                                 " has stack " + str(sorted[k].stack) +
+                                                 " twice"};
+  }
+  info.samples = sorted.size();
+  e.reset();
+  e.put_uvarint(sorted.size());
+  {
+    size_t at = 0;
+    for (uint32_t i : order) {
+      uint32_t prev = 0;
+      for (uint32_t k = 0; k < b.profiles[i].sample_count; ++k, ++at) {
+        e.put_uvarint(sorted[at].stack - prev);
+        prev = sorted[at].stack;
+      }
+    }
+  }
+  for (const auto& s : sorted) e.put_varint(s.value);
+  if (auto st = add(section_id::samples, e); !st) return st.err();
+
+  if (auto st = w.add(section_id::postings, encode_postings(b)); !st) return st.err();
+  return w.finish(info);
+}
+
+result<segment_info> read_segment_info(bytes_view file) {
+  auto f = read_footer(file);
+  if (!f) return f.take_error();
+  return f->info;
+}
+
+result<block_data> decode_segment(bytes_view file, segment_info* info, postings_index* postings) {
+  auto f = read_footer(file);
+  if (!f) return f.take_error();
+  result<block_data> b = error{errc::internal, "segment: no decoder for this version"};
+  switch (f->info.version) {
+    case 1: b = decode_v1(file, *f, postings); break;
+  }
+  if (b && info) *info = f->info;
+  return b;
+}
+
+}  // namespace hearth

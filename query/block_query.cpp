@@ -1,1 +1,239 @@
-// placeholder: being written
+#include "query/block_query.hpp"
+
+#include <algorithm>
+#include <limits>
+#include <optional>
+
+namespace hearth::query {
+namespace {
+
+constexpr uint32_t unset = ~uint32_t{0};
+constexpr uint32_t invalid = unset - 1;
+
+/// The string at `ref`, or nullopt if the ref is out of range.
+std::optional<std::string_view> str(const block_data& b, uint32_t ref) {
+  if (ref >= b.syms.strings.size()) return std::nullopt;
+  return std::string_view(b.syms.strings[ref]);
+}
+
+/// The label refs of series `id`; empty if the series or its range is out of bounds.
+std::span<const label_ref> labels_of(const block_data& b, uint32_t id) {
+  if (id >= b.series.size()) return {};
+  const series_rec& s = b.series[id];
+  if (uint64_t{s.label_begin} + s.label_count > b.labels.size()) return {};
+  return std::span<const label_ref>(b.labels).subspan(s.label_begin, s.label_count);
+}
+
+/// The value of label `name` of series `id`, or "" when absent.
+std::string_view label_value(const block_data& b, uint32_t id, std::string_view name) {
+  for (const label_ref& l : labels_of(b, id)) {
+    auto n = str(b, l.name);
+    if (n && *n == name) return str(b, l.value).value_or(std::string_view());
+  }
+  return {};
+}
+
+bool series_matches(const block_data& b, uint32_t id, const std::vector<matcher>& matchers) {
+  for (const matcher& m : matchers) {
+    if (!m.matches(label_value(b, id, m.name))) return false;
+  }
+  return true;
+}
+
+/// Whether any profile may be in range. block_data::min/max_time_ns are not consulted: pruning
+/// whole blocks by time is the caller's job, and a hand-built block may leave them unset.
+bool may_overlap(const block_data& b, int64_t start_ns, int64_t end_ns) {
+  return !b.profiles.empty() && start_ns < end_ns;
+}
+
+/// Per series: whether it has a profile in [start_ns, end_ns).
+std::vector<bool> series_in_range(const block_data& b, int64_t start_ns, int64_t end_ns) {
+  std::vector<bool> in(b.series.size(), false);
+  if (!may_overlap(b, start_ns, end_ns)) return in;
+  for (const profile_row& p : b.profiles) {
+    if (p.series < in.size() && p.time_ns >= start_ns && p.time_ns < end_ns) in[p.series] = true;
+  }
+  return in;
+}
+
+std::vector<std::string> sorted_unique(std::vector<std::string_view> v) {
+  std::sort(v.begin(), v.end());
+  v.erase(std::unique(v.begin(), v.end()), v.end());
+  return std::vector<std::string>(v.begin(), v.end());
+}
+
+/// Expands stack nodes into flame_tree nodes, memoized per stack node and per function name.
+class stack_expander {
+ public:
+  stack_expander(const block_data& b, flame_tree& out)
+      : b_(b), out_(out), memo_(b.stacks.size(), unset), fn_name_(b.syms.functions.size(), unset) {
+    if (!memo_.empty()) memo_[0] = flame_tree::root;
+  }
+
+  /// The flame_tree node of stack node `s`, or `invalid` if its path is inconsistent.
+  uint32_t resolve(uint32_t s) {
+    if (s >= memo_.size()) return invalid;
+    // Walk up to the nearest resolved ancestor. Parents have smaller ids (the stack tree is
+    // append-only); checking it also rules out cycles in a corrupt block.
+    path_.clear();
+    uint32_t cur = s;
+    while (memo_[cur] == unset) {
+      path_.push_back(cur);
+      const uint32_t parent = b_.stacks[cur].parent;
+      if (parent >= cur) {
+        cur = invalid;
+        break;
+      }
+      cur = parent;
+    }
+    uint32_t node = cur == invalid ? invalid : memo_[cur];
+    for (auto it = path_.rbegin(); it != path_.rend(); ++it) {
+      if (node != invalid) node = expand(node, b_.stacks[*it].location);
+      memo_[*it] = node;
+    }
+    return node;
+  }
+
+ private:
+  /// Appends the frames of `location` below `parent`; returns the innermost frame's node.
+  uint32_t expand(uint32_t parent, uint32_t location) {
+    const auto& syms = b_.syms;
+    if (location >= syms.locations.size()) return invalid;
+    const location_rec& loc = syms.locations[location];
+    if (loc.line_count == 0) {
+      static constexpr char hex[] = "0123456789abcdef";
+      char buf[2 + 16];
+      char* p = buf + sizeof buf;
+      uint64_t a = loc.address;
+      do {
+        *--p = hex[a & 15];
+        a >>= 4;
+      } while (a != 0);
+      *--p = 'x';
+      *--p = '0';
+      return out_.child(parent, std::string_view(p, buf + sizeof buf - p));
+    }
+    if (uint64_t{loc.line_begin} + loc.line_count > syms.lines.size()) return invalid;
+    uint32_t node = parent;
+    for (uint32_t i = loc.line_count; i-- > 0;) {
+      const uint32_t fn = syms.lines[loc.line_begin + i].function;
+      if (fn >= syms.functions.size()) return invalid;
+      if (fn_name_[fn] == unset) {
+        auto name = str(b_, syms.functions[fn].name);
+        if (!name) return invalid;
+        fn_name_[fn] = out_.intern(*name);
+      }
+      node = out_.child_by_id(node, fn_name_[fn]);
+    }
+    return node;
+  }
+
+  const block_data& b_;
+  flame_tree& out_;
+  std::vector<uint32_t> memo_;     // stack node -> flame node, unset or invalid
+  std::vector<uint32_t> fn_name_;  // function -> interned name id in out_
+  std::vector<uint32_t> path_;
+};
+
+}  // namespace
+
+ns_range ns_range_from_ms(int64_t start_ms, int64_t end_ms) {
+  constexpr int64_t ns_per_ms = 1'000'000;
+  constexpr int64_t max = std::numeric_limits<int64_t>::max();
+  constexpr int64_t min = std::numeric_limits<int64_t>::min();
+  const auto to_ns = [&](int64_t ms) {
+    if (ms > max / ns_per_ms) return max;
+    if (ms < min / ns_per_ms) return min;
+    return ms * ns_per_ms;
+  };
+  const int64_t end = end_ms >= max / ns_per_ms ? max : to_ns(end_ms + 1);
+  return {to_ns(start_ms), end};
+}
+
+std::vector<uint32_t> select_series(const block_data& block, const std::vector<matcher>& matchers) {
+  // TODO(perf): intersect label postings for equality matchers instead of scanning all series.
+  std::vector<uint32_t> out;
+  for (uint32_t id = 0; id < block.series.size(); ++id) {
+    if (series_matches(block, id, matchers)) out.push_back(id);
+  }
+  return out;
+}
+
+void merge_stacks(const block_data& block, std::span<const uint32_t> series, int64_t start_ns,
+                  int64_t end_ns, flame_tree& out) {
+  if (series.empty() || !may_overlap(block, start_ns, end_ns)) return;
+  std::vector<bool> selected(block.series.size(), false);
+  for (uint32_t s : series) {
+    if (s < selected.size()) selected[s] = true;
+  }
+  // Sum per stack node first so each stack node is expanded once.
+  // TODO(perf): profiles of a series are contiguous in sealed blocks; seek instead of scanning.
+  std::vector<int64_t> sums(block.stacks.size(), 0);
+  std::vector<uint32_t> touched;
+  for (const profile_row& p : block.profiles) {
+    if (p.series >= selected.size() || !selected[p.series]) continue;
+    if (p.time_ns < start_ns || p.time_ns >= end_ns) continue;
+    if (uint64_t{p.sample_begin} + p.sample_count > block.samples.size()) continue;
+    for (uint32_t i = 0; i < p.sample_count; ++i) {
+      const sample_rec& s = block.samples[p.sample_begin + i];
+      if (s.stack == 0 || s.stack >= sums.size()) continue;
+      if (sums[s.stack] == 0) touched.push_back(s.stack);
+      sums[s.stack] += s.value;
+    }
+  }
+  // Ascending stack ids: parents before children, so memoized walks stay short.
+  std::sort(touched.begin(), touched.end());
+  touched.erase(std::unique(touched.begin(), touched.end()), touched.end());
+  stack_expander ex(block, out);
+  for (uint32_t s : touched) {
+    if (sums[s] == 0) continue;
+    const uint32_t node = ex.resolve(s);
+    if (node != invalid) out.add_self(node, sums[s]);
+  }
+}
+
+std::vector<std::string> label_names(const block_data& block, const std::vector<matcher>& matchers,
+                                     int64_t start_ns, int64_t end_ns) {
+  const std::vector<bool> in = series_in_range(block, start_ns, end_ns);
+  std::vector<std::string_view> names;
+  for (uint32_t id = 0; id < block.series.size(); ++id) {
+    if (!in[id] || !series_matches(block, id, matchers)) continue;
+    for (const label_ref& l : labels_of(block, id)) {
+      if (auto n = str(block, l.name)) names.push_back(*n);
+    }
+  }
+  return sorted_unique(std::move(names));
+}
+
+std::vector<std::string> label_values(const block_data& block, std::string_view name,
+                                      const std::vector<matcher>& matchers, int64_t start_ns,
+                                      int64_t end_ns) {
+  const std::vector<bool> in = series_in_range(block, start_ns, end_ns);
+  std::vector<std::string_view> values;
+  for (uint32_t id = 0; id < block.series.size(); ++id) {
+    if (!in[id] || !series_matches(block, id, matchers)) continue;
+    for (const label_ref& l : labels_of(block, id)) {
+      auto n = str(block, l.name);
+      auto v = str(block, l.value);
+      if (n && v && *n == name) values.push_back(*v);
+    }
+  }
+  return sorted_unique(std::move(values));
+}
+
+std::vector<std::string> profile_type_ids(const block_data& block, int64_t start_ns,
+                                          int64_t end_ns) {
+  return label_values(block, "__profile_type__", {}, start_ns, end_ns);
+}
+
+label_set series_labels(const block_data& block, uint32_t id) {
+  label_set out;
+  for (const label_ref& l : labels_of(block, id)) {
+    auto n = str(block, l.name);
+    auto v = str(block, l.value);
+    if (n && v) out.push_back(label{std::string(*n), std::string(*v)});
+  }
+  return out;
+}
+
+}  // namespace hearth::query

@@ -1,1 +1,426 @@
-// placeholder: being written
+#include "query/flame_tree.hpp"
+
+#include <algorithm>
+#include <cassert>
+#include <functional>
+#include <numeric>
+#include <queue>
+
+namespace hearth::query {
+namespace {
+
+constexpr uint32_t no_id = ~uint32_t{0};
+
+uint64_t mix(uint64_t x) {
+  // splitmix64 finalizer: (parent, name) keys are dense small integers, so spread them out.
+  x ^= x >> 30;
+  x *= 0xbf58476d1ce4e5b9ULL;
+  x ^= x >> 27;
+  x *= 0x94d049bb133111ebULL;
+  x ^= x >> 31;
+  return x;
+}
+
+/// Children of every node, grouped by parent (CSR), each group ordered by name byte-wise.
+struct sorted_children {
+  std::vector<uint32_t> begin;  // size() + 1 offsets into ids
+  std::vector<uint32_t> ids;
+
+  explicit sorted_children(const flame_tree& t) {
+    const auto& nodes = t.nodes();
+    const auto& names = t.names();
+    // Rank names once so the sort below compares integers, not strings.
+    std::vector<uint32_t> by_name(names.size());
+    std::iota(by_name.begin(), by_name.end(), 0u);
+    std::sort(by_name.begin(), by_name.end(),
+              [&](uint32_t a, uint32_t b) { return names[a] < names[b]; });
+    std::vector<uint32_t> rank(names.size());
+    for (uint32_t r = 0; r < by_name.size(); ++r) rank[by_name[r]] = r;
+
+    begin.assign(nodes.size() + 1, 0);
+    for (size_t i = 1; i < nodes.size(); ++i) ++begin[nodes[i].parent + 1];
+    for (size_t i = 1; i < begin.size(); ++i) begin[i] += begin[i - 1];
+    ids.resize(nodes.size() > 0 ? nodes.size() - 1 : 0);
+    std::vector<uint32_t> fill(begin.begin(), begin.end() - 1);
+    for (uint32_t i = 1; i < nodes.size(); ++i) ids[fill[nodes[i].parent]++] = i;
+    for (size_t p = 0; p < nodes.size(); ++p) {
+      std::sort(ids.begin() + begin[p], ids.begin() + begin[p + 1],
+                [&](uint32_t a, uint32_t b) { return rank[nodes[a].name] < rank[nodes[b].name]; });
+    }
+  }
+};
+
+/// Pyroscope's threshold: the max_nodes-th largest total among non-root nodes (0 if there are
+/// fewer). Same traversal and pruning as Pyroscope (a subtree whose root cannot enter the heap is
+/// skipped), so the result is identical even for trees with negative values.
+int64_t min_value(const flame_tree& t, const sorted_children& ch, int64_t max_nodes) {
+  const auto& nodes = t.nodes();
+  if (static_cast<int64_t>(nodes.size()) - 1 <= max_nodes) return 0;
+  std::priority_queue<int64_t, std::vector<int64_t>, std::greater<>> heap;
+  std::vector<uint32_t> stack(ch.ids.begin() + ch.begin[0], ch.ids.begin() + ch.begin[1]);
+  while (!stack.empty()) {
+    const uint32_t n = stack.back();
+    stack.pop_back();
+    if (static_cast<int64_t>(heap.size()) >= max_nodes) {
+      if (nodes[n].total <= heap.top()) continue;
+      heap.pop();
+    }
+    heap.push(nodes[n].total);
+    stack.insert(stack.end(), ch.ids.begin() + ch.begin[n], ch.ids.begin() + ch.begin[n + 1]);
+  }
+  if (static_cast<int64_t>(heap.size()) < max_nodes) return 0;
+  return heap.top();
+}
+
+/// Appends `s` as a JSON string the way Go's encoding/json does by default.
+void append_json_string(std::string& out, std::string_view s) {
+  static constexpr char hex[] = "0123456789abcdef";
+  out += '"';
+  for (size_t i = 0; i < s.size();) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c < 0x80) {
+      switch (c) {
+        case '"':
+          out += "\\\"";
+          break;
+        case '\\':
+          out += "\\\\";
+          break;
+        case '\b':
+          out += "\\b";
+          break;
+        case '\f':
+          out += "\\f";
+          break;
+        case '\n':
+          out += "\\n";
+          break;
+        case '\r':
+          out += "\\r";
+          break;
+        case '\t':
+          out += "\\t";
+          break;
+        case '<':
+        case '>':
+        case '&':
+          out += "\\u00";
+          out += hex[c >> 4];
+          out += hex[c & 15];
+          break;
+        default:
+          if (c < 0x20) {
+            out += "\\u00";
+            out += hex[c >> 4];
+            out += hex[c & 15];
+          } else {
+            out += static_cast<char>(c);
+          }
+      }
+      ++i;
+      continue;
+    }
+    // Multi-byte: copy well-formed sequences, replace each invalid byte by U+FFFD; escape
+    // U+2028/U+2029 (line separators that break JavaScript).
+    size_t n = 0;
+    uint32_t cp = 0;
+    if (c >= 0xc2 && c <= 0xdf) {
+      n = 2, cp = c & 0x1f;
+    } else if (c >= 0xe0 && c <= 0xef) {
+      n = 3, cp = c & 0x0f;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+      n = 4, cp = c & 0x07;
+    }
+    bool ok = n > 0 && i + n <= s.size();
+    for (size_t k = 1; ok && k < n; ++k) {
+      const auto b = static_cast<unsigned char>(s[i + k]);
+      if ((b & 0xc0) != 0x80) ok = false;
+      cp = (cp << 6) | (b & 0x3f);
+    }
+    if (ok && ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+               (cp >= 0xd800 && cp <= 0xdfff)))
+      ok = false;
+    if (!ok) {
+      out += "\\ufffd";
+      ++i;
+    } else if (cp == 0x2028 || cp == 0x2029) {
+      out += cp == 0x2028 ? "\\u2028" : "\\u2029";
+      i += n;
+    } else {
+      out.append(s.substr(i, n));
+      i += n;
+    }
+  }
+  out += '"';
+}
+
+}  // namespace
+
+flame_tree::flame_tree() {
+  names_.emplace_back("total");
+  name_ids_.emplace("total", 0);
+  nodes_.push_back(node{});
+  index_keys_.assign(16, empty_key);
+  index_vals_.assign(16, 0);
+}
+
+uint32_t flame_tree::intern(std::string_view name) {
+  if (auto it = name_ids_.find(name); it != name_ids_.end()) return it->second;
+  const auto id = static_cast<uint32_t>(names_.size());
+  names_.emplace_back(name);
+  name_ids_.emplace(std::string(name), id);
+  return id;
+}
+
+std::optional<uint32_t> flame_tree::find_name(std::string_view name) const {
+  if (auto it = name_ids_.find(name); it != name_ids_.end()) return it->second;
+  return std::nullopt;
+}
+
+uint32_t flame_tree::child_by_id(uint32_t parent, uint32_t name_id) {
+  assert(parent < nodes_.size() && name_id < names_.size());
+  const uint64_t key = (uint64_t{parent} << 32) | name_id;
+  size_t mask = index_keys_.size() - 1;
+  for (size_t slot = mix(key) & mask;; slot = (slot + 1) & mask) {
+    if (index_keys_[slot] == key) return index_vals_[slot];
+    if (index_keys_[slot] != empty_key) continue;
+    const auto id = static_cast<uint32_t>(nodes_.size());
+    nodes_.push_back(node{parent, name_id, 0, 0});
+    finalized_ = false;
+    index_keys_[slot] = key;
+    index_vals_[slot] = id;
+    // nodes_.size() - 1 entries are indexed (the root is not).
+    if ((nodes_.size() - 1) * 2 > index_keys_.size()) grow_index();
+    return id;
+  }
+}
+
+void flame_tree::grow_index() {
+  std::vector<uint64_t> keys(index_keys_.size() * 2, empty_key);
+  std::vector<uint32_t> vals(keys.size(), 0);
+  const size_t mask = keys.size() - 1;
+  for (size_t i = 0; i < index_keys_.size(); ++i) {
+    if (index_keys_[i] == empty_key) continue;
+    size_t slot = mix(index_keys_[i]) & mask;
+    while (keys[slot] != empty_key) slot = (slot + 1) & mask;
+    keys[slot] = index_keys_[i];
+    vals[slot] = index_vals_[i];
+  }
+  index_keys_ = std::move(keys);
+  index_vals_ = std::move(vals);
+}
+
+void flame_tree::add_self(uint32_t id, int64_t v) {
+  assert(id < nodes_.size());
+  nodes_[id].self += v;
+  finalized_ = false;
+}
+
+void flame_tree::merge(const flame_tree& other) {
+  std::vector<uint32_t> name_map(other.names_.size());
+  for (size_t i = 0; i < other.names_.size(); ++i) name_map[i] = intern(other.names_[i]);
+  std::vector<uint32_t> node_map(other.nodes_.size());
+  node_map[0] = root;
+  add_self(root, other.nodes_[0].self);
+  // Parents precede children, so node_map[parent] is always set.
+  for (size_t i = 1; i < other.nodes_.size(); ++i) {
+    const node& n = other.nodes_[i];
+    node_map[i] = child_by_id(node_map[n.parent], name_map[n.name]);
+    nodes_[node_map[i]].self += n.self;
+  }
+  finalized_ = false;
+}
+
+void flame_tree::finalize() {
+  for (auto& n : nodes_) n.total = n.self;
+  for (size_t i = nodes_.size() - 1; i > 0; --i) nodes_[nodes_[i].parent].total += nodes_[i].total;
+  finalized_ = true;
+}
+
+int64_t flame_tree::total() const {
+  assert(finalized_);
+  return nodes_[0].total;
+}
+
+flame_graph render_flame_graph(const flame_tree& tree, int64_t max_nodes) {
+  assert(tree.finalized());
+  if (max_nodes <= 0) max_nodes = default_max_nodes;
+  const auto& nodes = tree.nodes();
+  const sorted_children ch(tree);
+  const int64_t min_val = min_value(tree, ch, max_nodes);
+
+  // Flame-graph name index per tree name id, assigned on first visit. The synthetic "other"
+  // shares the slot of a real "other" name, as Pyroscope keys names by string.
+  std::vector<uint32_t> name_index(tree.names().size(), no_id);
+  const std::optional<uint32_t> other_name_id = tree.find_name("other");
+  uint32_t synthetic_other_index = no_id;
+
+  flame_graph fg;
+  fg.total = nodes[0].total;
+
+  struct item {
+    uint32_t node;  // no_id: the synthetic "other" with self = total = other_total
+    uint32_t level;
+    int64_t x;  // absolute start
+    int64_t other_total;
+  };
+  std::vector<item> stack{{flame_tree::root, 0, 0, 0}};
+  while (!stack.empty()) {
+    const item cur = stack.back();
+    stack.pop_back();
+    const bool synthetic = cur.node == no_id;
+    const int64_t self = synthetic ? cur.other_total : nodes[cur.node].self;
+    const int64_t total = synthetic ? cur.other_total : nodes[cur.node].total;
+    fg.max_self = std::max(fg.max_self, self);
+
+    uint32_t* slot = synthetic
+                         ? (other_name_id ? &name_index[*other_name_id] : &synthetic_other_index)
+                         : &name_index[nodes[cur.node].name];
+    if (*slot == no_id) {
+      *slot = static_cast<uint32_t>(fg.names.size());
+      fg.names.emplace_back(synthetic ? std::string_view("other") : tree.name_of(cur.node));
+    }
+    if (cur.level == fg.levels.size()) fg.levels.emplace_back();
+    auto& level = fg.levels[cur.level];
+    level.insert(level.end(), {cur.x, total, self, static_cast<int64_t>(*slot)});
+    if (synthetic) continue;
+
+    // Kept children are pushed left to right (so popped right to left), then "other", which is
+    // therefore visited first among its siblings although it is laid out last.
+    int64_t x = cur.x + self;
+    int64_t other_total = 0;
+    for (uint32_t k = ch.begin[cur.node]; k < ch.begin[cur.node + 1]; ++k) {
+      const uint32_t c = ch.ids[k];
+      if (nodes[c].total >= min_val && tree.name_of(c) != "other") {
+        stack.push_back({c, cur.level + 1, x, 0});
+        x += nodes[c].total;
+      } else {
+        other_total += nodes[c].total;
+      }
+    }
+    if (other_total != 0) stack.push_back({no_id, cur.level + 1, x, other_total});
+  }
+
+  // Levels were filled in visit order (right to left): reverse the 4-tuples, then delta-encode
+  // x as the gap since the end of the previous bar of the level.
+  for (auto& level : fg.levels) {
+    const size_t n = level.size() / 4;
+    for (size_t i = 0; i < n / 2; ++i)
+      std::swap_ranges(level.begin() + 4 * i, level.begin() + 4 * i + 4,
+                       level.begin() + 4 * (n - 1 - i));
+    int64_t prev_end = 0;
+    for (size_t i = 0; i < level.size(); i += 4) {
+      const int64_t abs_x = level[i];
+      level[i] = abs_x - prev_end;
+      prev_end = abs_x + level[i + 1];
+    }
+  }
+  // The root's name is "total" whatever the tree calls it.
+  fg.names[0] = "total";
+  return fg;
+}
+
+std::string render_flamebearer_json(const flame_graph& g, const flamebearer_meta& meta) {
+  std::string units = meta.sample_unit;
+  uint32_t sample_rate = 100;
+  const std::string_view st = meta.sample_type;
+  if (st == "inuse_objects" || st == "alloc_objects" || st == "goroutine" || st == "samples") {
+    units = "objects";
+  } else if (st == "cpu") {
+    units = "samples";
+    sample_rate = 1000000000;
+  }
+
+  std::string out;
+  size_t values = 0;
+  for (const auto& l : g.levels) values += l.size();
+  out.reserve(256 + values * 6 + g.names.size() * 24);
+  out += R"({"version":1,"flamebearer":{"names":[)";
+  for (size_t i = 0; i < g.names.size(); ++i) {
+    if (i) out += ',';
+    append_json_string(out, g.names[i]);
+  }
+  out += R"(],"levels":[)";
+  for (size_t i = 0; i < g.levels.size(); ++i) {
+    if (i) out += ',';
+    out += '[';
+    for (size_t j = 0; j < g.levels[i].size(); ++j) {
+      if (j) out += ',';
+      out += std::to_string(g.levels[i][j]);
+    }
+    out += ']';
+  }
+  out += R"(],"numTicks":)" + std::to_string(g.total);
+  out += R"(,"maxSelf":)" + std::to_string(g.max_self);
+  out += R"(},"metadata":{"format":"single","spyName":"","sampleRate":)";
+  out += std::to_string(sample_rate);
+  out += R"(,"units":)";
+  append_json_string(out, units);
+  out += R"(,"name":)";
+  append_json_string(out, meta.sample_type);
+  out += R"(},"timeline":)";
+  if (meta.timeline) {
+    out += R"({"startTime":)" + std::to_string(meta.timeline->start_s) + R"(,"samples":[)";
+    for (size_t i = 0; i < meta.timeline->samples.size(); ++i) {
+      if (i) out += ',';
+      out += std::to_string(meta.timeline->samples[i]);
+    }
+    out += R"(],"durationDelta":)" + std::to_string(meta.timeline->step_s);
+    out += R"(,"watermarks":null})";
+  } else {
+    out += "null";
+  }
+  out += R"(,"groups":null,"heatmap":null})";
+  return out;
+}
+
+std::vector<function_stat> top_functions(const flame_tree& tree) {
+  assert(tree.finalized());
+  const auto& nodes = tree.nodes();
+  const auto& names = tree.names();
+  std::vector<int64_t> self(names.size(), 0), total(names.size(), 0);
+  std::vector<uint32_t> on_path(names.size(), 0);  // occurrences of each name on the DFS path
+  std::vector<bool> seen(names.size(), false);
+
+  // Children lists (any order), then an iterative DFS with enter/exit events.
+  std::vector<uint32_t> begin(nodes.size() + 1, 0), ids(nodes.size());
+  for (size_t i = 1; i < nodes.size(); ++i) ++begin[nodes[i].parent + 1];
+  for (size_t i = 1; i < begin.size(); ++i) begin[i] += begin[i - 1];
+  {
+    std::vector<uint32_t> fill(begin.begin(), begin.end() - 1);
+    for (uint32_t i = 1; i < nodes.size(); ++i) ids[fill[nodes[i].parent]++] = i;
+  }
+  struct frame {
+    uint32_t node;
+    bool exit;
+  };
+  std::vector<frame> stack;
+  for (uint32_t k = begin[0]; k < begin[1]; ++k) stack.push_back({ids[k], false});
+  while (!stack.empty()) {
+    const frame f = stack.back();
+    stack.pop_back();
+    const uint32_t name = nodes[f.node].name;
+    if (f.exit) {
+      --on_path[name];
+      continue;
+    }
+    seen[name] = true;
+    self[name] += nodes[f.node].self;
+    if (on_path[name] == 0) total[name] += nodes[f.node].total;
+    ++on_path[name];
+    stack.push_back({f.node, true});
+    for (uint32_t k = begin[f.node]; k < begin[f.node + 1]; ++k) stack.push_back({ids[k], false});
+  }
+
+  std::vector<function_stat> out;
+  for (uint32_t i = 0; i < names.size(); ++i) {
+    if (seen[i]) out.push_back({names[i], self[i], total[i]});
+  }
+  std::sort(out.begin(), out.end(), [](const function_stat& a, const function_stat& b) {
+    if (a.self != b.self) return a.self > b.self;
+    return a.name < b.name;
+  });
+  return out;
+}
+
+}  // namespace hearth::query

@@ -1,0 +1,324 @@
+#include "actors/distributor_actor.hpp"
+
+#include <google/protobuf/arena.h>
+
+#include <algorithm>
+#include <random>
+
+#include "actors/metrics.hpp"
+#include "cluster/proto/connect.hpp"
+#include "format/ingest_request.hpp"
+#include "format/pprof.hpp"
+#include "push.pb.h"
+
+namespace hearth {
+namespace {
+
+const std::string* param(const ingest_request& r, std::string_view name) {
+  for (size_t i = 0; i < r.param_names.size(); ++i)
+    if (r.param_names[i] == name) return &r.param_values[i];
+  return nullptr;
+}
+
+// gunzip when the bytes carry the gzip magic, then decode. `storage` keeps the inflated bytes
+// alive for the string_views of the returned profile.
+result<pprof::profile> decode_pprof(bytes_view raw, uint64_t max_bytes, std::string& storage,
+                                    std::string_view what) {
+  bytes_view plain = raw;
+  if (pprof::is_gzip(raw)) {
+    auto r = pprof::gunzip(raw, max_bytes);
+    if (!r) {
+      error e = r.take_error();
+      e.message = std::string(what) + ": " + e.message;
+      return e;
+    }
+    storage = std::move(*r);
+    plain = as_bytes(storage);
+  } else if (raw.size() > max_bytes) {
+    return error{errc::body_too_large, std::string(what) + ": profile of " + std::to_string(raw.size()) +
+                                           " bytes exceeds limits.max_profile_bytes=" +
+                                           std::to_string(max_bytes)};
+  }
+  auto p = pprof::decode(plain);
+  if (!p) {
+    error e = p.take_error();
+    e.message = std::string(what) + ": " + e.message;
+    return e;
+  }
+  return p;
+}
+
+// Parses a UUID ("8-4-4-4-12" hex, dashes optional) into two words; 0/0 when it is not one.
+void parse_uuid(std::string_view s, uint64_t& hi, uint64_t& lo) {
+  hi = lo = 0;
+  int n = 0;
+  for (char c : s) {
+    if (c == '-') continue;
+    int v = (c >= '0' && c <= '9') ? c - '0' : (c >= 'a' && c <= 'f') ? c - 'a' + 10
+            : (c >= 'A' && c <= 'F')   ? c - 'A' + 10
+                                       : -1;
+    if (v < 0 || n >= 32) {
+      hi = lo = 0;
+      return;
+    }
+    if (n < 16) hi = hi << 4 | static_cast<uint64_t>(v);
+    else lo = lo << 4 | static_cast<uint64_t>(v);
+    ++n;
+  }
+  if (n != 32) hi = lo = 0;
+}
+
+// A random id for profiles that come without one (legacy /ingest).
+void random_id(uint64_t& hi, uint64_t& lo) {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  hi = rng();
+  lo = rng();
+}
+
+result<ingest_batch> decode_legacy(const ingest_request& req, const distributor_options& opts,
+                                   uint64_t* profiles) {
+  const std::string* name = param(req, "name");
+  if (!name || name->empty())
+    return error{errc::bad_labels, "the name query parameter is required, e.g. name=myapp{env=prod}"};
+  auto labels = parse_app_name(*name);
+  if (!labels) return labels.err();
+  ingest_meta meta;
+  meta.labels = std::move(*labels);
+  meta.from = ingest_meta::source::ingest;
+  if (const std::string* spy = param(req, "spyName")) meta.spy_name = *spy;
+  int64_t from = 0, until = 0;
+  if (const std::string* f = param(req, "from"); f && !f->empty()) {
+    auto t = parse_attime(*f, req.received_ns);
+    if (!t) return t.err();
+    from = *t;
+  }
+  if (const std::string* u = param(req, "until"); u && !u->empty()) {
+    auto t = parse_attime(*u, req.received_ns);
+    if (!t) return t.err();
+    until = *t;
+  }
+  const std::string* format = param(req, "format");
+  bool multipart = req.content_type.find("multipart/form-data") != std::string::npos;
+  std::string_view pprof_bytes;
+  std::vector<multipart_part> parts;
+  if (format && *format == "pprof") {
+    pprof_bytes = req.body;  // format=pprof wins over multipart detection (as upstream)
+  } else if ((!format || format->empty()) && multipart) {
+    auto boundary = multipart_boundary(req.content_type);
+    if (!boundary) return boundary.err();
+    auto parsed = parse_multipart(req.body, *boundary);
+    if (!parsed) return parsed.err();
+    parts = std::move(*parsed);
+    if (find_part(parts, "prev_profile"))
+      return error{errc::bad_request_body,
+                   "multipart field prev_profile is not supported (unsupported client version: "
+                   "send delta profiles)"};
+    const multipart_part* prof = find_part(parts, "profile");
+    if (!prof) return error{errc::bad_request_body, "multipart body has no \"profile\" field"};
+    pprof_bytes = prof->data;
+  } else {
+    std::string f = format ? *format : std::string("folded");
+    return error{errc::unsupported_format,
+                 "format=" + f + " is not supported yet; send pprof (format=pprof or a multipart "
+                                 "form with a \"profile\" field)"};
+  }
+  std::string storage;
+  auto p = decode_pprof(as_bytes(pprof_bytes), opts.max_profile_bytes, storage, "profile");
+  if (!p) return p.err();
+  meta.time_ns = from ? from : (p->time_nanos ? p->time_nanos : req.received_ns);
+  meta.duration_ns = (from && until > from) ? until - from : 0;
+  random_id(meta.id_hi, meta.id_lo);
+  batch_builder b(req.tenant, opts.limits);
+  if (auto st = b.add(*p, meta); !st) return st.err();
+  if (profiles) *profiles = 1;
+  return b.finish();
+}
+
+result<ingest_batch> decode_push(const ingest_request& req, const distributor_options& opts,
+                                 uint64_t* profiles) {
+  google::protobuf::Arena arena;
+  auto* msg = google::protobuf::Arena::CreateMessage<push::v1::PushRequest>(&arena);
+  auto codec = req.kind == static_cast<uint8_t>(ingest_kind::push_json) ? connect::codec::json
+                                                                        : connect::codec::proto;
+  if (auto st = connect::decode(codec, req.body, *msg); !st) return st.err();
+  batch_builder b(req.tenant, opts.limits);
+  uint64_t n = 0;
+  for (int si = 0; si < msg->series_size(); ++si) {
+    const auto& series = msg->series(si);
+    ingest_meta meta;
+    meta.from = ingest_meta::source::push;
+    for (const auto& l : series.labels()) meta.labels.push_back(label{l.name(), l.value()});
+    std::sort(meta.labels.begin(), meta.labels.end());
+    for (int k = 0; k < series.samples_size(); ++k) {
+      const auto& sample = series.samples(k);
+      std::string what = "series " + std::to_string(si) + " sample " + std::to_string(k);
+      std::string storage;
+      auto p = decode_pprof(as_bytes(sample.raw_profile()), opts.max_profile_bytes, storage, what);
+      if (!p) return p.err();
+      ingest_meta m = meta;
+      m.time_ns = p->time_nanos ? p->time_nanos : req.received_ns;
+      parse_uuid(sample.id(), m.id_hi, m.id_lo);
+      if (m.id_hi == 0 && m.id_lo == 0) random_id(m.id_hi, m.id_lo);
+      if (auto st = b.add(*p, m); !st) {
+        error e = st.err();
+        e.message = what + ": " + e.message;
+        return e;
+      }
+      ++n;
+    }
+  }
+  if (profiles) *profiles = n;
+  return b.finish();
+}
+
+uint64_t series_hash(const label_set& ls) {
+  uint64_t h = 0;
+  for (const auto& l : ls) {
+    h = hash_mix(h, hash_bytes(l.name));
+    h = hash_mix(h, hash_bytes(l.value));
+  }
+  return h;
+}
+
+}  // namespace
+
+result<ingest_batch> decode_ingest_request(const ingest_request& req, const distributor_options& opts,
+                                           uint64_t* profiles) {
+  switch (static_cast<ingest_kind>(req.kind)) {
+    case ingest_kind::legacy_ingest: return decode_legacy(req, opts, profiles);
+    case ingest_kind::push_proto:
+    case ingest_kind::push_json: return decode_push(req, opts, profiles);
+  }
+  return error{errc::invalid_argument, "unknown ingest kind " + std::to_string(req.kind)};
+}
+
+std::vector<ingest_batch> split_by_shard(ingest_batch b, uint32_t shards) {
+  std::vector<ingest_batch> out(shards);
+  if (shards <= 1) {
+    out[0] = std::move(b);
+    return out;
+  }
+  std::vector<std::vector<ingest_series>> per(shards);
+  for (auto& s : b.series) per[series_hash(s.labels) % shards].push_back(std::move(s));
+  b.series.clear();
+  uint32_t used = 0, last = 0;
+  for (uint32_t i = 0; i < shards; ++i)
+    if (!per[i].empty()) {
+      ++used;
+      last = i;
+    }
+  for (uint32_t i = 0; i < shards; ++i) {
+    if (per[i].empty()) continue;
+    // TODO(perf): copy only the symbols and stacks a shard references.
+    ingest_batch& o = out[i];
+    if (used == 1 || i == last) {
+      o.tenant = b.tenant;
+      o.syms = std::move(b.syms);
+      o.stack_offsets = std::move(b.stack_offsets);
+      o.stack_locations = std::move(b.stack_locations);
+    } else {
+      o.tenant = b.tenant;
+      o.syms = b.syms;
+      o.stack_offsets = b.stack_offsets;
+      o.stack_locations = b.stack_locations;
+    }
+    o.series = std::move(per[i]);
+  }
+  return out;
+}
+
+namespace {
+
+// One request's worker: decodes, fans out to partitions, answers, quits.
+distributor_actor::behavior_type worker_fn(distributor_actor::pointer self, distributor_options opts,
+                                           ingester_actor ingester, self_metrics* metrics) {
+  return {
+      [self, opts, ingester, metrics](ingest_atom, ingest_request& req) -> caf::result<ingest_reply> {
+        uint64_t profiles = 0;
+        auto batch = decode_ingest_request(req, opts, &profiles);
+        if (!batch) {
+          self->quit();  // the worker serves exactly one request
+          return ingest_reply{reply_status::from(batch.err()), 0, 0, 0};
+        }
+        // Delivers the answer and ends the worker.
+        auto rp = std::make_shared<caf::typed_response_promise<ingest_reply>>(
+            self->make_response_promise<ingest_reply>());
+        auto done = [self, rp](ingest_reply r) {
+          rp->deliver(std::move(r));
+          self->quit();
+        };
+        auto parts = split_by_shard(std::move(*batch), opts.shards);
+        auto timeout = opts.append_timeout;
+        self->request(ingester, timeout, get_atom::value, req.tenant, true)
+            .then(
+                [self, done, parts = std::move(parts), profiles, metrics,
+                 timeout](std::vector<partition_actor>& partitions) mutable {
+                  if (partitions.size() != parts.size()) {
+                    done(ingest_reply{reply_status::from(error{errc::unavailable,
+                                                               "no partitions for tenant"}),
+                                      0, 0, 0});
+                    return;
+                  }
+                  auto acc = std::make_shared<ingest_reply>();
+                  acc->profiles = profiles;
+                  auto left = std::make_shared<size_t>(0);
+                  for (auto& p : parts) *left += p.series.empty() ? 0 : 1;
+                  if (*left == 0) {
+                    done(*acc);
+                    return;
+                  }
+                  for (size_t i = 0; i < parts.size(); ++i) {
+                    if (parts[i].series.empty()) continue;
+                    self->request(partitions[i], timeout, append_atom::value, std::move(parts[i]))
+                        .then(
+                            [done, acc, left, metrics](append_reply& r) mutable {
+                              if (!r.status.ok() && acc->status.ok()) acc->status = r.status;
+                              acc->series += r.series;
+                              acc->samples += r.samples;
+                              if (--*left == 0) {
+                                if (acc->status.ok()) {
+                                  metrics->profiles_ingested.Increment(static_cast<double>(acc->profiles));
+                                  metrics->series_ingested.Increment(static_cast<double>(acc->series));
+                                  metrics->samples_ingested.Increment(static_cast<double>(acc->samples));
+                                }
+                                done(*acc);
+                              }
+                            },
+                            [done, acc, left](caf::error& e) mutable {
+                              if (acc->status.ok())
+                                acc->status = reply_status::from(
+                                    error{errc::unavailable, "partition did not acknowledge: " +
+                                                                 caf::to_string(e)});
+                              if (--*left == 0) done(*acc);
+                            });
+                  }
+                },
+                [done](caf::error& e) mutable {
+                  done(ingest_reply{reply_status::from(error{errc::unavailable,
+                                                                   "ingester unavailable: " +
+                                                                       caf::to_string(e)}),
+                                          0, 0, 0});
+                });
+        return *rp;
+      },
+  };
+}
+
+}  // namespace
+
+distributor_actor::behavior_type distributor_fn(
+    distributor_actor::stateful_pointer<distributor_state> self, distributor_options opts,
+    ingester_actor ingester, self_metrics* metrics) {
+  self->state.opts = std::move(opts);
+  self->state.ingester = std::move(ingester);
+  self->state.metrics = metrics;
+  return {
+      [self](ingest_atom a, ingest_request& req) {
+        auto& st = self->state;
+        auto worker = self->spawn(worker_fn, st.opts, st.ingester, st.metrics);
+        return self->delegate(worker, a, std::move(req));
+      },
+  };
+}
+
+}  // namespace hearth

@@ -1,0 +1,39 @@
+#pragma once
+// The distributor: turns an undecoded ingest request into normalized batches and routes each
+// series to its partition (series label hash mod shards). Each request is decoded by a worker
+// actor of its own, so requests decode in parallel on the scheduler's threads, never on the HTTP
+// event loop. It answers only after every partition acknowledged a durable WAL write.
+
+#include "actors/interfaces.hpp"
+#include "format/normalize.hpp"
+
+namespace hearth {
+
+class self_metrics;
+
+struct distributor_options {
+  uint32_t shards = 1;
+  uint64_t max_profile_bytes = 64ull << 20;  ///< one profile after gunzip
+  normalize_limits limits;
+  std::chrono::seconds append_timeout{60};
+};
+
+struct distributor_state {
+  static inline const char* name = "distributor";
+  distributor_options opts;
+  ingester_actor ingester;
+  self_metrics* metrics = nullptr;
+};
+
+distributor_actor::behavior_type distributor_fn(
+    distributor_actor::stateful_pointer<distributor_state> self, distributor_options opts,
+    ingester_actor ingester, self_metrics* metrics);
+
+/// Pure part of the distributor, exposed for tests: decodes one request into a batch.
+result<ingest_batch> decode_ingest_request(const ingest_request& req, const distributor_options& opts,
+                                           uint64_t* profiles_decoded);
+
+/// Splits a batch into one batch per shard by series label hash; empty shards get empty batches.
+std::vector<ingest_batch> split_by_shard(ingest_batch b, uint32_t shards);
+
+}  // namespace hearth

@@ -1,0 +1,54 @@
+#include "actors/metrics.hpp"
+
+#include <prometheus/text_serializer.h>
+
+namespace hearth {
+namespace {
+
+prometheus::Counter& counter(prometheus::Registry& r, const char* name, const char* help) {
+  return prometheus::BuildCounter().Name(name).Help(help).Register(r).Add({});
+}
+prometheus::Gauge& gauge(prometheus::Registry& r, const char* name, const char* help) {
+  return prometheus::BuildGauge().Name(name).Help(help).Register(r).Add({});
+}
+
+}  // namespace
+
+self_metrics::self_metrics(std::shared_ptr<prometheus::Registry> r)
+    : profiles_ingested(counter(*r, "hearth_ingest_profiles_total", "pprof profiles accepted")),
+      series_ingested(counter(*r, "hearth_ingest_series_profiles_total",
+                              "series profiles stored (one per sample type and label set)")),
+      samples_ingested(counter(*r, "hearth_ingest_samples_total", "(stack, value) pairs stored")),
+      bytes_received(counter(*r, "hearth_ingest_received_bytes_total", "ingest request body bytes")),
+      ingest_rejected(counter(*r, "hearth_ingest_rejected_total", "ingest requests refused")),
+      wal_bytes(counter(*r, "hearth_wal_written_bytes_total", "bytes appended to write-ahead logs")),
+      wal_fsyncs(counter(*r, "hearth_wal_fsyncs_total", "WAL syncs (one per group commit)")),
+      segments_written(counter(*r, "hearth_segments_written_total", "segments sealed and published")),
+      segment_bytes(counter(*r, "hearth_segments_written_bytes_total", "bytes of published segments")),
+      segments_corrupted(counter(*r, "hearth_segments_corrupted_total",
+                                 "segment files that failed validation when loaded")),
+      wal_torn_tails(counter(*r, "hearth_wal_torn_tails_total", "torn WAL tails cut at recovery")),
+      head_bytes(gauge(*r, "hearth_head_bytes", "estimated bytes held by in-memory heads")),
+      head_profiles(gauge(*r, "hearth_head_profiles", "series profiles held by in-memory heads")),
+      registry_(std::move(r)),
+      requests_(prometheus::BuildCounter()
+                    .Name("hearth_http_requests_total")
+                    .Help("HTTP requests by route and status code")
+                    .Register(*registry_)),
+      durations_(prometheus::BuildHistogram()
+                     .Name("hearth_http_request_duration_seconds")
+                     .Help("HTTP request latency by route")
+                     .Register(*registry_)) {}
+
+std::string self_metrics::serialize() const {
+  return prometheus::TextSerializer{}.Serialize(registry_->Collect());
+}
+
+void self_metrics::observe_request(const std::string& route, int code, double seconds) {
+  requests_.Add({{"route", route}, {"code", std::to_string(code)}}).Increment();
+  static const prometheus::Histogram::BucketBoundaries buckets = {
+      0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
+  durations_.Add({{"route", route}}, buckets).Observe(seconds);
+}
+
+}  // namespace hearth

@@ -1,0 +1,50 @@
+#pragma once
+// Hearth's self-metrics, declared in one table (name, help, unit in the name) on a prometheus-cpp
+// registry that main() creates and passes in. Exported by the gateway's own GET /metrics.
+// Thread-safety: prometheus-cpp metrics are safe to update from any thread.
+
+#include <memory>
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+#include <string>
+
+namespace hearth {
+
+/// Handles to every self-metric. Owned by main; outlives the actor system and the gateway.
+class self_metrics {
+ public:
+  explicit self_metrics(std::shared_ptr<prometheus::Registry> registry);
+  self_metrics(const self_metrics&) = delete;
+  self_metrics& operator=(const self_metrics&) = delete;
+
+  prometheus::Registry& registry() { return *registry_; }
+  /// The whole registry in the Prometheus text exposition format.
+  std::string serialize() const;
+
+  /// Counts one HTTP request of `route` answered with `code`, taking `seconds`.
+  void observe_request(const std::string& route, int code, double seconds);
+
+  prometheus::Counter& profiles_ingested;   ///< pprof profiles accepted (after decode)
+  prometheus::Counter& series_ingested;     ///< per-sample-type series profiles stored
+  prometheus::Counter& samples_ingested;    ///< (stack, value) pairs stored
+  prometheus::Counter& bytes_received;      ///< ingest request body bytes
+  prometheus::Counter& ingest_rejected;     ///< ingest requests answered with an error
+  prometheus::Counter& wal_bytes;           ///< bytes appended to WALs
+  prometheus::Counter& wal_fsyncs;          ///< WAL syncs (one per group commit)
+  prometheus::Counter& segments_written;    ///< segments sealed and published
+  prometheus::Counter& segment_bytes;       ///< bytes of segments published
+  prometheus::Counter& segments_corrupted;  ///< segment files that failed validation at load
+  prometheus::Counter& wal_torn_tails;      ///< torn WAL tails truncated at recovery
+  prometheus::Gauge& head_bytes;            ///< estimated bytes held by all heads
+  prometheus::Gauge& head_profiles;         ///< profiles in all heads
+
+ private:
+  std::shared_ptr<prometheus::Registry> registry_;
+  prometheus::Family<prometheus::Counter>& requests_;
+  prometheus::Family<prometheus::Histogram>& durations_;
+};
+
+}  // namespace hearth

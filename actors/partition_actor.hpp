@@ -1,0 +1,70 @@
+#pragma once
+// The partition actor: one tenant x shard. It owns the WAL (group commit: one fsync acknowledges
+// every append that arrived before it), the in-memory head, and the sealed segments it wrote or
+// found on disk. It runs detached because WAL syncs and segment writes block.
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "actors/interfaces.hpp"
+#include "format/head.hpp"
+#include "format/segment.hpp"
+#include "io/file.hpp"
+#include "io/wal.hpp"
+
+namespace hearth {
+
+class self_metrics;
+
+/// Static settings of a partition.
+struct partition_options {
+  std::string tenant;
+  uint32_t shard = 0;
+  std::string dir;  ///< <data>/<tenant>/shard-<n>; holds wal/ and segments/
+  uint64_t head_max_bytes = 256ull << 20;
+  int64_t head_max_age_ns = 300ll * 1000000000;
+  uint64_t wal_max_bytes = 1ull << 30;
+  segment_codec codec = segment_codec::lz4;
+};
+
+/// A sealed, immutable segment loaded in memory.
+struct loaded_segment {
+  std::string path;
+  segment_info info;
+  block_data data;
+};
+
+/// State of a partition actor. Touched only by its own (detached) thread.
+struct partition_state {
+  static inline const char* name = "partition";
+
+  partition_options opts;
+  io::file_system* fs = nullptr;
+  self_metrics* metrics = nullptr;
+  std::unique_ptr<io::wal_writer> wal;
+  head mem;
+  int64_t head_first_append_ns = 0;  ///< wall clock of the first append into the current head
+  std::vector<std::shared_ptr<const loaded_segment>> segments;
+  uint64_t wal_bytes_unsealed = 0;  ///< WAL bytes not yet covered by a segment
+
+  /// Appends waiting for the next sync.
+  struct pending {
+    ingest_batch batch;
+    caf::typed_response_promise<append_reply> promise;
+  };
+  std::vector<pending> waiting;
+  bool flush_scheduled = false;
+  bool failed = false;  ///< the WAL could not be opened: every append is refused
+  std::string failure;
+
+  double head_bytes_reported = 0;
+  double head_profiles_reported = 0;
+};
+
+/// Recovers the partition from `opts.dir` (segments, then WAL replay) and serves it.
+partition_actor::behavior_type partition_fn(partition_actor::stateful_pointer<partition_state> self,
+                                            partition_options opts, io::file_system* fs,
+                                            self_metrics* metrics);
+
+}  // namespace hearth

@@ -1,0 +1,335 @@
+#include "cluster/config.hpp"
+
+#include <charconv>
+#include <fstream>
+#include <functional>
+#include <sstream>
+#include <toml++/toml.h>
+#include <vector>
+
+namespace hearth {
+namespace {
+
+// A key's parser turns a TOML node into the field, or says what is wrong with the value.
+using setter = std::function<std::string(const toml::node&, config&)>;
+using getter = std::function<std::string(const config&)>;
+
+struct key_def {
+  std::string_view section;
+  std::string_view name;
+  std::string_view help;
+  setter set;
+  getter get;
+};
+
+std::string quote(std::string_view s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out + "\"";
+}
+
+// Sizes: an integer (bytes) or a string with a unit: "512KiB", "16MiB", "1GiB", "100MB".
+std::string parse_size(const toml::node& n, uint64_t& out, uint64_t min, uint64_t max) {
+  uint64_t v = 0;
+  if (auto i = n.value<int64_t>()) {
+    if (*i < 0) return "must not be negative";
+    v = static_cast<uint64_t>(*i);
+  } else if (auto s = n.value<std::string>()) {
+    std::string_view sv = *s;
+    uint64_t num = 0;
+    auto [p, ec] = std::from_chars(sv.data(), sv.data() + sv.size(), num);
+    if (ec != std::errc() || p == sv.data()) return "expected a size such as 16MiB, got " + quote(sv);
+    std::string_view unit(p, sv.data() + sv.size() - p);
+    while (!unit.empty() && unit.front() == ' ') unit.remove_prefix(1);
+    uint64_t mul = 0;
+    if (unit.empty() || unit == "B") mul = 1;
+    else if (unit == "KiB") mul = 1ull << 10;
+    else if (unit == "MiB") mul = 1ull << 20;
+    else if (unit == "GiB") mul = 1ull << 30;
+    else if (unit == "KB") mul = 1000;
+    else if (unit == "MB") mul = 1000 * 1000;
+    else if (unit == "GB") mul = 1000ull * 1000 * 1000;
+    else return "unknown size unit " + quote(unit) + " (use B, KiB, MiB, GiB, KB, MB, GB)";
+    if (num > UINT64_MAX / mul) return "size overflows";
+    v = num * mul;
+  } else {
+    return "expected a size (integer bytes or a string such as \"16MiB\")";
+  }
+  if (v < min || v > max)
+    return "must be between " + std::to_string(min) + " and " + std::to_string(max) + " bytes";
+  out = v;
+  return {};
+}
+
+// Durations: an integer (seconds) or a string: "15s", "5m", "2h", "7d", "1h30m".
+std::string parse_duration(const toml::node& n, uint64_t& out, uint64_t min, uint64_t max) {
+  uint64_t v = 0;
+  if (auto i = n.value<int64_t>()) {
+    if (*i < 0) return "must not be negative";
+    v = static_cast<uint64_t>(*i);
+  } else if (auto s = n.value<std::string>()) {
+    std::string_view sv = *s;
+    if (sv.empty()) return "empty duration";
+    while (!sv.empty()) {
+      uint64_t num = 0;
+      auto [p, ec] = std::from_chars(sv.data(), sv.data() + sv.size(), num);
+      if (ec != std::errc() || p == sv.data() || p == sv.data() + sv.size())
+        return "expected a duration such as \"30s\", \"5m\", \"24h\" or \"7d\", got " + quote(*s);
+      uint64_t mul = 0;
+      switch (*p) {
+        case 's': mul = 1; break;
+        case 'm': mul = 60; break;
+        case 'h': mul = 3600; break;
+        case 'd': mul = 86400; break;
+        case 'w': mul = 7 * 86400; break;
+        default: return "unknown duration unit '" + std::string(1, *p) + "' in " + quote(*s);
+      }
+      v += num * mul;
+      sv.remove_prefix(p - sv.data() + 1);
+    }
+  } else {
+    return "expected a duration (integer seconds or a string such as \"5m\")";
+  }
+  if (v < min || v > max)
+    return "must be between " + std::to_string(min) + "s and " + std::to_string(max) + "s";
+  out = v;
+  return {};
+}
+
+template <class Int>
+std::string parse_int(const toml::node& n, Int& out, int64_t min, int64_t max) {
+  auto i = n.value<int64_t>();
+  if (!i || !n.is_integer()) return "expected an integer";
+  if (*i < min || *i > max)
+    return "must be between " + std::to_string(min) + " and " + std::to_string(max);
+  out = static_cast<Int>(*i);
+  return {};
+}
+
+std::string parse_choice(const toml::node& n, std::string& out,
+                         std::initializer_list<std::string_view> choices) {
+  auto s = n.value<std::string>();
+  if (!s || !n.is_string()) return "expected a string";
+  std::string all;
+  for (auto c : choices) {
+    if (*s == c) {
+      out = *s;
+      return {};
+    }
+    all += (all.empty() ? "" : ", ") + std::string(c);
+  }
+  return "must be one of " + all + ", got " + quote(*s);
+}
+
+std::string fmt_size(uint64_t v) {
+  if (v && v % (1ull << 30) == 0) return quote(std::to_string(v >> 30) + "GiB");
+  if (v && v % (1ull << 20) == 0) return quote(std::to_string(v >> 20) + "MiB");
+  if (v && v % (1ull << 10) == 0) return quote(std::to_string(v >> 10) + "KiB");
+  return std::to_string(v);
+}
+
+std::string fmt_duration(uint64_t s) {
+  if (s && s % 86400 == 0) return quote(std::to_string(s / 86400) + "d");
+  if (s && s % 3600 == 0) return quote(std::to_string(s / 3600) + "h");
+  if (s && s % 60 == 0) return quote(std::to_string(s / 60) + "m");
+  return quote(std::to_string(s) + "s");
+}
+
+// The one table of every key. Order = order of --print-config.
+const std::vector<key_def>& keys() {
+  static const std::vector<key_def> k = {
+      {"server", "http_listen", "HOST:PORT of the HTTP and Connect API",
+       [](const toml::node& n, config& c) -> std::string {
+         auto s = n.value<std::string>();
+         if (!s || !n.is_string()) return "expected a string \"HOST:PORT\"";
+         auto a = parse_listen_address(*s);
+         if (!a) return a.err().message;
+         c.server.http_listen = *s;
+         return {};
+       },
+       [](const config& c) { return quote(c.server.http_listen); }},
+      {"server", "max_body_bytes", "largest accepted request body, before decompression",
+       [](const toml::node& n, config& c) {
+         return parse_size(n, c.server.max_body_bytes, 1024, 1ull << 32);
+       },
+       [](const config& c) { return fmt_size(c.server.max_body_bytes); }},
+      {"storage", "path", "data directory (WAL, segments)",
+       [](const toml::node& n, config& c) -> std::string {
+         auto s = n.value<std::string>();
+         if (!s || !n.is_string() || s->empty()) return "expected a non-empty string";
+         c.storage.path = *s;
+         return {};
+       },
+       [](const config& c) { return quote(c.storage.path); }},
+      {"storage", "io_backend", "auto (io_uring when the kernel allows it), io_uring or posix",
+       [](const toml::node& n, config& c) {
+         return parse_choice(n, c.storage.io_backend, {"auto", "io_uring", "posix"});
+       },
+       [](const config& c) { return quote(c.storage.io_backend); }},
+      {"storage", "head_max_bytes", "seal the in-memory head into a segment above this size",
+       [](const toml::node& n, config& c) {
+         return parse_size(n, c.storage.head_max_bytes, 1 << 20, 64ull << 30);
+       },
+       [](const config& c) { return fmt_size(c.storage.head_max_bytes); }},
+      {"storage", "head_max_age", "seal the head when it has held data this long",
+       [](const toml::node& n, config& c) {
+         return parse_duration(n, c.storage.head_max_age_s, 1, 7 * 86400);
+       },
+       [](const config& c) { return fmt_duration(c.storage.head_max_age_s); }},
+      {"storage", "wal_max_bytes", "answer 429 when unsealed WAL of a partition exceeds this",
+       [](const toml::node& n, config& c) {
+         return parse_size(n, c.storage.wal_max_bytes, 1 << 20, 1ull << 40);
+       },
+       [](const config& c) { return fmt_size(c.storage.wal_max_bytes); }},
+      {"storage", "segment_codec", "section compression of new segments: none, lz4 or zstd",
+       [](const toml::node& n, config& c) {
+         return parse_choice(n, c.storage.segment_codec, {"none", "lz4", "zstd"});
+       },
+       [](const config& c) { return quote(c.storage.segment_codec); }},
+      {"storage", "shards", "partitions per tenant; series are spread by label hash",
+       [](const toml::node& n, config& c) { return parse_int(n, c.storage.shards, 1, 256); },
+       [](const config& c) { return std::to_string(c.storage.shards); }},
+      {"limits", "max_profile_bytes", "largest profile after decompression",
+       [](const toml::node& n, config& c) {
+         return parse_size(n, c.limits.max_profile_bytes, 1024, 1ull << 32);
+       },
+       [](const config& c) { return fmt_size(c.limits.max_profile_bytes); }},
+      {"limits", "max_labels_per_series", "labels a series may carry (internal __ labels excluded)",
+       [](const toml::node& n, config& c) {
+         return parse_int(n, c.limits.max_labels_per_series, 1, 1000);
+       },
+       [](const config& c) { return std::to_string(c.limits.max_labels_per_series); }},
+      {"limits", "max_label_name_length", "longest label name",
+       [](const toml::node& n, config& c) {
+         return parse_int(n, c.limits.max_label_name_length, 1, 65536);
+       },
+       [](const config& c) { return std::to_string(c.limits.max_label_name_length); }},
+      {"limits", "max_label_value_length", "longest label value",
+       [](const toml::node& n, config& c) {
+         return parse_int(n, c.limits.max_label_value_length, 1, 1 << 20);
+       },
+       [](const config& c) { return std::to_string(c.limits.max_label_value_length); }},
+      {"limits", "max_stack_depth", "deeper stacks are truncated to this many frames",
+       [](const toml::node& n, config& c) {
+         return parse_int(n, c.limits.max_stack_depth, 1, 100000);
+       },
+       [](const config& c) { return std::to_string(c.limits.max_stack_depth); }},
+      {"query", "max_nodes_default", "flame-graph nodes when a query does not say",
+       [](const toml::node& n, config& c) {
+         return parse_int(n, c.query.max_nodes_default, 1, 1 << 24);
+       },
+       [](const config& c) { return std::to_string(c.query.max_nodes_default); }},
+      {"query", "max_nodes_max", "largest max_nodes a query may ask for",
+       [](const toml::node& n, config& c) {
+         return parse_int(n, c.query.max_nodes_max, 1, 1 << 24);
+       },
+       [](const config& c) { return std::to_string(c.query.max_nodes_max); }},
+      {"query", "max_range", "longest accepted query time range",
+       [](const toml::node& n, config& c) {
+         return parse_duration(n, c.query.max_range_s, 60, 3650ull * 86400);
+       },
+       [](const config& c) { return fmt_duration(c.query.max_range_s); }},
+      {"query", "timeout", "a query taking longer fails with deadline_exceeded",
+       [](const toml::node& n, config& c) {
+         return parse_duration(n, c.query.timeout_s, 1, 3600);
+       },
+       [](const config& c) { return fmt_duration(c.query.timeout_s); }},
+      {"log", "level", "error, warn, info or debug",
+       [](const toml::node& n, config& c) {
+         return parse_choice(n, c.log.level, {"error", "warn", "info", "debug"});
+       },
+       [](const config& c) { return quote(c.log.level); }},
+  };
+  return k;
+}
+
+}  // namespace
+
+std::string config::to_toml() const {
+  std::string out = "# hearth effective configuration\n";
+  std::string_view section;
+  for (const auto& k : keys()) {
+    if (k.section != section) {
+      section = k.section;
+      out += "\n[" + std::string(section) + "]\n";
+    }
+    out += "# " + std::string(k.help) + "\n";
+    out += std::string(k.name) + " = " + k.get(*this) + "\n";
+  }
+  return out;
+}
+
+result<config> parse_config(std::string_view text, std::string_view source) {
+  toml::table root;
+  try {
+    root = toml::parse(text, source);
+  } catch (const toml::parse_error& e) {
+    std::ostringstream msg;
+    msg << source << ":" << e.source().begin.line << ":" << e.source().begin.column << ": "
+        << e.description();
+    return error{errc::bad_config, msg.str()};
+  }
+  config c;
+  std::vector<std::string> problems;
+  for (auto& [sec_name, sec_node] : root) {
+    std::string sec(sec_name.str());
+    const toml::table* tbl = sec_node.as_table();
+    bool known_section = false;
+    for (const auto& k : keys()) known_section |= k.section == sec;
+    if (!known_section) {
+      problems.push_back("unknown section [" + sec + "]");
+      continue;
+    }
+    if (!tbl) {
+      problems.push_back(sec + ": expected a table [" + sec + "]");
+      continue;
+    }
+    for (auto& [key_name, node] : *tbl) {
+      std::string key(key_name.str());
+      const key_def* def = nullptr;
+      for (const auto& k : keys())
+        if (k.section == sec && k.name == key) def = &k;
+      if (!def) {
+        problems.push_back("unknown key " + sec + "." + key);
+        continue;
+      }
+      if (auto why = def->set(node, c); !why.empty()) problems.push_back(sec + "." + key + ": " + why);
+    }
+  }
+  if (c.query.max_nodes_default > c.query.max_nodes_max)
+    problems.push_back("query.max_nodes_default: must not exceed query.max_nodes_max");
+  if (!problems.empty()) {
+    std::string msg(source);
+    msg += ": ";
+    for (size_t i = 0; i < problems.size(); ++i) msg += (i ? "; " : "") + problems[i];
+    return error{errc::bad_config, msg};
+  }
+  return c;
+}
+
+result<config> load_config_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return error{errc::bad_config, "cannot read config file " + path};
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return parse_config(ss.str(), path);
+}
+
+result<std::pair<std::string, uint16_t>> parse_listen_address(std::string_view s) {
+  auto colon = s.rfind(':');
+  if (colon == std::string_view::npos || colon == 0)
+    return error{errc::bad_config, "expected HOST:PORT, got \"" + std::string(s) + "\""};
+  std::string host(s.substr(0, colon));
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  std::string_view port_s = s.substr(colon + 1);
+  unsigned port = 0;
+  auto [p, ec] = std::from_chars(port_s.data(), port_s.data() + port_s.size(), port);
+  if (ec != std::errc() || p != port_s.data() + port_s.size() || port > 65535)
+    return error{errc::bad_config, "bad port in \"" + std::string(s) + "\""};
+  return std::pair{host, static_cast<uint16_t>(port)};
+}
+
+}  // namespace hearth

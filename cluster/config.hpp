@@ -1,0 +1,60 @@
+#pragma once
+// The server's configuration: embedded defaults, optionally overridden by a TOML file. Every key
+// is declared once in config.cpp (name, default, parser), so `--print-config`, validation of
+// unknown keys and the defaults can never drift apart.
+
+#include <cstdint>
+#include <string>
+
+#include "format/error.hpp"
+
+namespace hearth {
+
+/// Effective configuration of one `hearth` process. A value type.
+struct config {
+  struct server_section {
+    std::string http_listen = "127.0.0.1:4040";  ///< HOST:PORT of the HTTP/Connect gateway
+    uint64_t max_body_bytes = 16ull << 20;        ///< request body limit (before decompression)
+    uint32_t http_threads = 1;                    ///< kj event-loop threads (1 today)
+  } server;
+  struct storage_section {
+    std::string path = "./data";        ///< data directory
+    std::string io_backend = "auto";    ///< auto | io_uring | posix
+    uint64_t head_max_bytes = 256ull << 20;   ///< seal the head when it is larger
+    uint64_t head_max_age_s = 300;      ///< seal the head when its oldest profile is older
+    uint64_t wal_max_bytes = 1ull << 30;      ///< refuse ingest (429) above this much unsealed WAL
+    std::string segment_codec = "lz4";  ///< none | lz4 | zstd
+    uint32_t shards = 2;                ///< partitions per tenant (series hash)
+  } storage;
+  struct limits_section {
+    uint64_t max_profile_bytes = 64ull << 20;  ///< one profile, after gunzip
+    uint32_t max_labels_per_series = 30;
+    uint32_t max_label_name_length = 1024;
+    uint32_t max_label_value_length = 2048;
+    uint32_t max_stack_depth = 1000;
+  } limits;
+  struct query_section {
+    int64_t max_nodes_default = 8192;
+    int64_t max_nodes_max = 1048576;
+    uint64_t max_range_s = 7 * 24 * 3600;  ///< longest accepted query range
+    uint64_t timeout_s = 60;
+  } query;
+  struct log_section {
+    std::string level = "info";  ///< error | warn | info | debug
+  } log;
+
+  /// The effective configuration as TOML (what `hearth --print-config` prints).
+  std::string to_toml() const;
+};
+
+/// Parses a TOML document over the embedded defaults. Unknown sections/keys and bad values fail
+/// with errc::bad_config naming the key (e.g. "storage.shards: must be between 1 and 256").
+result<config> parse_config(std::string_view toml_text, std::string_view source_name);
+
+/// Reads and parses a TOML file.
+result<config> load_config_file(const std::string& path);
+
+/// Parses "HOST:PORT" (IPv4 or [IPv6]); port 0 means "any free port".
+result<std::pair<std::string, uint16_t>> parse_listen_address(std::string_view s);
+
+}  // namespace hearth

@@ -1,0 +1,85 @@
+#include "cluster/config.hpp"
+
+#include <gtest/gtest.h>
+
+namespace hearth {
+namespace {
+
+TEST(config, defaults_without_file) {
+  config c;
+  EXPECT_EQ(c.server.http_listen, "127.0.0.1:4040");
+  EXPECT_EQ(c.storage.path, "./data");
+  EXPECT_EQ(c.server.max_body_bytes, 16u << 20);
+}
+
+TEST(config, two_keys_override_defaults) {
+  auto c = parse_config("[server]\nhttp_listen = \"127.0.0.1:5050\"\n[storage]\npath = \"/tmp/x\"\n",
+                        "t.toml");
+  ASSERT_TRUE(c.ok()) << c.err().to_string();
+  EXPECT_EQ(c->server.http_listen, "127.0.0.1:5050");
+  EXPECT_EQ(c->storage.path, "/tmp/x");
+  EXPECT_EQ(c->storage.shards, config{}.storage.shards);
+}
+
+TEST(config, units_are_parsed) {
+  auto c = parse_config(
+      "[server]\nmax_body_bytes = \"4MiB\"\n[storage]\nhead_max_age = \"1h30m\"\n"
+      "[query]\nmax_range = \"2d\"\n",
+      "t.toml");
+  ASSERT_TRUE(c.ok()) << c.err().to_string();
+  EXPECT_EQ(c->server.max_body_bytes, 4u << 20);
+  EXPECT_EQ(c->storage.head_max_age_s, 5400u);
+  EXPECT_EQ(c->query.max_range_s, 2u * 86400);
+}
+
+TEST(config, unknown_keys_and_sections_are_named) {
+  auto c = parse_config("[server]\nhttp_listn = \"x\"\n[stroage]\npath = \"y\"\n", "t.toml");
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.err().message.find("unknown key server.http_listn"), std::string::npos) << c.err().message;
+  EXPECT_NE(c.err().message.find("unknown section [stroage]"), std::string::npos) << c.err().message;
+}
+
+TEST(config, bad_values_are_named) {
+  auto c = parse_config("[storage]\nshards = 0\nio_backend = \"spdk\"\n[server]\nhttp_listen = \"nope\"\n",
+                        "t.toml");
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.err().message.find("storage.shards"), std::string::npos) << c.err().message;
+  EXPECT_NE(c.err().message.find("storage.io_backend"), std::string::npos) << c.err().message;
+  EXPECT_NE(c.err().message.find("server.http_listen"), std::string::npos) << c.err().message;
+  auto t = parse_config("[storage]\npath = 3\n", "t.toml");
+  ASSERT_FALSE(t.ok());
+  EXPECT_NE(t.err().message.find("storage.path"), std::string::npos);
+}
+
+TEST(config, syntax_errors_have_a_position) {
+  auto c = parse_config("[server\n", "bad.toml");
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.err().code, errc::bad_config);
+  EXPECT_NE(c.err().message.find("bad.toml:1:"), std::string::npos) << c.err().message;
+}
+
+TEST(config, printed_config_parses_back_to_the_same) {
+  config c;
+  c.storage.path = "/var/lib/hearth";
+  c.storage.shards = 4;
+  c.query.max_range_s = 3600;
+  auto back = parse_config(c.to_toml(), "printed");
+  ASSERT_TRUE(back.ok()) << back.err().to_string();
+  EXPECT_EQ(back->to_toml(), c.to_toml());
+  EXPECT_EQ(back->storage.shards, 4u);
+}
+
+TEST(config, listen_address) {
+  auto a = parse_listen_address("127.0.0.1:0");
+  ASSERT_TRUE(a.ok());
+  EXPECT_EQ(a->first, "127.0.0.1");
+  EXPECT_EQ(a->second, 0);
+  EXPECT_FALSE(parse_listen_address("127.0.0.1:70000").ok());
+  EXPECT_FALSE(parse_listen_address(":80").ok());
+  auto v6 = parse_listen_address("[::1]:4040");
+  ASSERT_TRUE(v6.ok());
+  EXPECT_EQ(v6->first, "::1");
+}
+
+}  // namespace
+}  // namespace hearth

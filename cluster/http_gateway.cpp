@@ -1,0 +1,738 @@
+#include "cluster/http_gateway.hpp"
+
+#include <kj/async-io.h>
+#include <kj/debug.h>
+#include <kj/compat/http.h>
+
+#include <future>
+#include <thread>
+
+#include "actors/metrics.hpp"
+#include "cluster/proto/connect.hpp"
+#include "format/ingest_request.hpp"
+#include "format/pprof.hpp"
+#include "query/block_query.hpp"
+#include "query/flame_tree.hpp"
+#include "query/selector.hpp"
+#include "push.pb.h"
+#include "querier.pb.h"
+#include "types.pb.h"
+
+namespace hearth {
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+constexpr int64_t ns_per_ms = 1000000;
+constexpr int64_t ns_per_s = 1000000000;
+
+int64_t now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+kj::StringPtr status_text(int code) {
+  switch (code) {
+    case 200: return "OK";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 413: return "Payload Too Large";
+    case 415: return "Unsupported Media Type";
+    case 422: return "Unprocessable Entity";
+    case 429: return "Too Many Requests";
+    case 499: return "Client Closed Request";
+    case 501: return "Not Implemented";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    default: return code < 500 ? "Client Error" : "Internal Server Error";
+  }
+}
+
+int hex_digit(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// Percent-decoding of a query component ('+' is a space, as browsers and SDKs encode it).
+std::string url_decode(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '+') {
+      out += ' ';
+    } else if (s[i] == '%' && i + 2 < s.size() && hex_digit(s[i + 1]) >= 0 &&
+               hex_digit(s[i + 2]) >= 0) {
+      out += static_cast<char>(hex_digit(s[i + 1]) * 16 + hex_digit(s[i + 2]));
+      i += 2;
+    } else {
+      out += s[i];
+    }
+  }
+  return out;
+}
+
+// A parsed request target: path and decoded query parameters in order.
+struct target {
+  std::string path;
+  std::vector<std::string> names;
+  std::vector<std::string> values;
+
+  /// The last value of a parameter (later wins, as Go's url.Values.Get takes the first: we
+  /// follow Pyroscope's render handler, where later max-nodes/maxNodes win).
+  const std::string* get(std::string_view n) const {
+    const std::string* v = nullptr;
+    for (size_t i = 0; i < names.size(); ++i)
+      if (names[i] == n) v = &values[i];
+    return v;
+  }
+};
+
+target parse_target(std::string_view url) {
+  target t;
+  // kj hands a path-only URL to host services; tolerate an absolute form anyway.
+  if (auto scheme = url.find("://"); scheme != std::string_view::npos) {
+    auto slash = url.find('/', scheme + 3);
+    url = slash == std::string_view::npos ? std::string_view("/") : url.substr(slash);
+  }
+  auto q = url.find('?');
+  t.path = url_decode(url.substr(0, q));
+  if (q == std::string_view::npos) return t;
+  std::string_view rest = url.substr(q + 1);
+  while (!rest.empty()) {
+    auto amp = rest.find('&');
+    std::string_view kv = rest.substr(0, amp);
+    rest = amp == std::string_view::npos ? std::string_view() : rest.substr(amp + 1);
+    if (kv.empty()) continue;
+    auto eq = kv.find('=');
+    t.names.push_back(url_decode(kv.substr(0, eq)));
+    t.values.push_back(eq == std::string_view::npos ? std::string() : url_decode(kv.substr(eq + 1)));
+  }
+  return t;
+}
+
+bool is_legacy_label_name(std::string_view n) {
+  if (n.empty()) return false;
+  for (size_t i = 0; i < n.size(); ++i) {
+    char c = n[i];
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || (i && c >= '0' && c <= '9');
+    if (!ok) return false;
+  }
+  return true;
+}
+
+// Pyroscope's timeline step: (until-from)/1500 rounded up to a "nice" interval, at least 15 s.
+int64_t point_interval_s(int64_t from_s, int64_t until_s) {
+  static const int64_t nice[] = {1,    2,     5,     10,    15,    20,     30,      60,     120,
+                                 300,  600,   900,   1200,  1800,  3600,   7200,    10800,  21600,
+                                 43200, 86400, 604800, 2592000, 31536000};
+  int64_t want = (until_s - from_s) / 1500;
+  int64_t step = nice[std::size(nice) - 1];
+  for (int64_t n : nice)
+    if (n >= want) {
+      step = n;
+      break;
+    }
+  return std::max<int64_t>(step, 15);
+}
+
+// Merges several matcher strings into one selector ("{a="1"}" + "{b=~"x"}" -> {a="1",b=~"x"}):
+// Pyroscope's v2 read path ANDs them.
+std::string join_matchers(const google::protobuf::RepeatedPtrField<std::string>& ms) {
+  if (ms.empty()) return "{}";
+  if (ms.size() == 1) return ms[0];
+  std::string out = "{";
+  for (const auto& m : ms) {
+    std::string_view s = m;
+    auto open = s.find('{');
+    auto close = s.rfind('}');
+    if (open == std::string_view::npos || close == std::string_view::npos || close < open)
+      return m;  // let the parser report it
+    std::string_view inner = s.substr(open + 1, close - open - 1);
+    if (inner.find_first_not_of(" \t,") == std::string_view::npos) continue;
+    if (out.size() > 1) out += ',';
+    out += inner;
+  }
+  return out + "}";
+}
+
+}  // namespace
+
+// ---- the kj side -----------------------------------------------------------------------------
+
+struct http_gateway::impl final : public kj::HttpService {
+  impl(caf::actor_system& sys, actors a, self_metrics& m, options o)
+      : sys_(sys), actors_(std::move(a)), metrics_(m), opts_(std::move(o)) {}
+
+  caf::actor_system& sys_;
+  actors actors_;
+  self_metrics& metrics_;
+  options opts_;
+
+  std::thread thread_;
+  const kj::Executor* executor_ = nullptr;
+  kj::Own<kj::PromiseFulfiller<void>> stop_fulfiller_;
+  kj::Own<kj::HttpHeaderTable> table_;
+  kj::HttpHeaderId h_content_encoding_, h_accept_, h_tenant_, h_retry_after_;
+  bool running_ = false;
+
+  // Sends one request to an actor and resolves on the kj thread with its reply. The CAF side runs
+  // in a short-lived actor; the fulfiller crosses threads (kj forbids touching kj objects from
+  // CAF threads otherwise). A dropped fulfiller rejects the promise, so a dead actor cannot hang
+  // the request.
+  template <class Reply, class Handle, class... Ts>
+  kj::Promise<Reply> ask(Handle h, Ts... xs) {
+    auto paf = kj::newPromiseAndCrossThreadFulfiller<Reply>();
+    auto f = std::make_shared<kj::Own<kj::CrossThreadPromiseFulfiller<Reply>>>(kj::mv(paf.fulfiller));
+    auto timeout = opts_.timeout;
+    auto msg = caf::make_message(std::move(xs)...);
+    sys_.spawn([h, f, timeout, msg](caf::event_based_actor* self) {
+      self->request(caf::actor_cast<caf::actor>(h), timeout, msg)
+          .then([f](Reply& r) { (*f)->fulfill(std::move(r)); },
+                [f, self](caf::error& e) {
+                  (*f)->reject(KJ_EXCEPTION(FAILED, self->system().render(e).c_str()));
+                });
+    });
+    return kj::mv(paf.promise);
+  }
+
+  kj::Promise<void> send(kj::HttpService::Response& response, int code, std::string_view ctype,
+                         std::string body, const std::string& route, clock_type::time_point t0,
+                         const char* retry_after = nullptr) {
+    metrics_.observe_request(route, code,
+                             std::chrono::duration<double>(clock_type::now() - t0).count());
+    kj::HttpHeaders h(*table_);
+    auto ct = kj::heapString(ctype.data(), ctype.size());
+    if (!ctype.empty()) h.set(kj::HttpHeaderId::CONTENT_TYPE, ct);
+    if (retry_after) h.set(h_retry_after_, retry_after);
+    auto buf = kj::heap<std::string>(std::move(body));
+    auto out = response.send(code, status_text(code), h, static_cast<uint64_t>(buf->size()));
+    if (buf->empty()) return kj::READY_NOW;
+    auto p = out->write(buf->data(), buf->size());
+    return p.attach(kj::mv(out), kj::mv(buf));
+  }
+
+  // A JSON error {code, message} with the status of its class (Connect style).
+  kj::Promise<void> send_error(kj::HttpService::Response& r, const error& e, const std::string& route,
+                               clock_type::time_point t0, int status_override = 0) {
+    int code = status_override ? status_override : connect::http_status(e.cls());
+    return send(r, code, "application/json", connect::error_body(e), route, t0,
+                e.cls() == error_class::overloaded ? "1" : nullptr);
+  }
+
+  static std::optional<std::string> header(const kj::HttpHeaders& hs, kj::HttpHeaderId id) {
+    KJ_IF_MAYBE(v, hs.get(id)) { return std::string(v->cStr()); }
+    return std::nullopt;
+  }
+
+  kj::Promise<void> request(kj::HttpMethod method, kj::StringPtr url, const kj::HttpHeaders& headers,
+                            kj::AsyncInputStream& body, Response& response) override {
+    auto t0 = clock_type::now();
+    target t = parse_target(std::string_view(url.cStr(), url.size()));
+    const std::string& p = t.path;
+
+    auto wrong_method = [&](const char* allowed) {
+      return send_error(response,
+                        error{errc::invalid_argument, std::string(kj::str(method).cStr()) + " " + p +
+                                                          ": method not allowed, use " + allowed},
+                        p, t0, 405);
+    };
+
+    if (p == "/ready") {
+      if (method != kj::HttpMethod::GET) return wrong_method("GET");
+      return ask<bool>(actors_.ingester, ready_atom::value)
+          .then([this, &response, t0](bool ready) {
+            return ready ? send(response, 200, "text/plain; charset=utf-8", "ready\n", "/ready", t0)
+                         : send(response, 503, "text/plain; charset=utf-8",
+                                "not ready: recovering WAL and segments\n", "/ready", t0);
+          });
+    }
+    if (p == "/metrics") {
+      if (method != kj::HttpMethod::GET) return wrong_method("GET");
+      return send(response, 200, "text/plain; version=0.0.4; charset=utf-8", metrics_.serialize(),
+                  "/metrics", t0);
+    }
+    if (p == "/ingest" || p == "/pyroscope/ingest") {
+      if (method != kj::HttpMethod::POST) return wrong_method("POST");
+      return handle_ingest(std::move(t), headers, body, response, t0);
+    }
+    if (p == "/push.v1.PusherService/Push") {
+      if (method != kj::HttpMethod::POST) return wrong_method("POST");
+      return handle_push(std::move(t), headers, body, response, t0);
+    }
+    if (p.rfind("/querier.v1.QuerierService/", 0) == 0) {
+      if (method != kj::HttpMethod::POST) return wrong_method("POST");
+      return handle_querier(std::move(t), headers, body, response, t0);
+    }
+    if (p == "/pyroscope/render") {
+      if (method != kj::HttpMethod::GET) return wrong_method("GET");
+      return handle_render(std::move(t), response, t0);
+    }
+    return send_error(response, error{errc::not_found, "no route for " + p}, "other", t0);
+  }
+
+  // Reads the whole body with the configured limit; the continuation gets the bytes, already
+  // gunzipped when Content-Encoding says gzip.
+  template <class Fn>
+  kj::Promise<void> with_body(const kj::HttpHeaders& headers, kj::AsyncInputStream& body,
+                              Response& response, std::string route, clock_type::time_point t0,
+                              Fn fn) {
+    uint64_t limit = opts_.max_body_bytes;
+    auto too_large = error{errc::body_too_large, "request body exceeds the limit of " +
+                                                     std::to_string(limit) +
+                                                     " bytes (server.max_body_bytes)"};
+    KJ_IF_MAYBE(len, body.tryGetLength()) {
+      if (*len > limit) return send_error(response, too_large, route, t0, 413);
+    }
+    bool gzip = false;
+    if (auto ce = header(headers, h_content_encoding_)) gzip = *ce == "gzip";
+    return body.readAllBytes(limit + 1)
+        .then(
+            [this, &response, route, t0, limit, too_large, gzip,
+             fn = std::move(fn)](kj::Array<kj::byte> bytes) mutable -> kj::Promise<void> {
+              if (bytes.size() > limit) return send_error(response, too_large, route, t0, 413);
+              std::string data(reinterpret_cast<const char*>(bytes.begin()), bytes.size());
+              if (gzip) {
+                // Request bodies are small here (Connect queries); big ingest bodies carry gzip
+                // inside the payload and are inflated by the distributor.
+                auto r = pprof::gunzip(as_bytes(data), limit);
+                if (!r) return send_error(response, r.err(), route, t0);
+                data = std::move(*r);
+              }
+              return fn(std::move(data));
+            },
+            [this, &response, route, t0, too_large](kj::Exception&& e) -> kj::Promise<void> {
+              std::string d = e.getDescription().cStr();
+              if (d.find("limit") != std::string::npos)
+                return send_error(response, too_large, route, t0, 413);
+              return send_error(response,
+                                error{errc::bad_request_body, "failed to read request body: " + d},
+                                route, t0, 400);
+            });
+  }
+
+  // ---- ingest -------------------------------------------------------------------------------
+
+  kj::Promise<void> handle_ingest(target t, const kj::HttpHeaders& headers, kj::AsyncInputStream& body,
+                                  Response& response, clock_type::time_point t0) {
+    std::string route = "/ingest";
+    ingest_request req;
+    req.tenant = "anonymous";
+    req.kind = static_cast<uint8_t>(ingest_kind::legacy_ingest);
+    req.content_type = header(headers, kj::HttpHeaderId::CONTENT_TYPE).value_or("");
+    req.param_names = std::move(t.names);
+    req.param_values = std::move(t.values);
+    req.received_ns = now_ns();
+    // Content-Encoding on /ingest is not used by SDKs (the pprof inside is gzipped); treat the body
+    // as opaque bytes and let the distributor detect gzip by magic.
+    uint64_t limit = opts_.max_body_bytes;
+    auto too_large = error{errc::body_too_large, "request body exceeds the limit of " +
+                                                     std::to_string(limit) +
+                                                     " bytes (server.max_body_bytes)"};
+    KJ_IF_MAYBE(len, body.tryGetLength()) {
+      if (*len > limit) return send_error(response, too_large, route, t0, 413);
+    }
+    return body.readAllBytes(limit + 1)
+        .then(
+            [this, &response, route, t0, limit, too_large,
+             req = std::move(req)](kj::Array<kj::byte> bytes) mutable -> kj::Promise<void> {
+              if (bytes.size() > limit) return send_error(response, too_large, route, t0, 413);
+              req.body.assign(reinterpret_cast<const char*>(bytes.begin()), bytes.size());
+              metrics_.bytes_received.Increment(static_cast<double>(bytes.size()));
+              return forward_ingest(std::move(req), response, route, t0, false);
+            },
+            [this, &response, route, t0, too_large](kj::Exception&& e) -> kj::Promise<void> {
+              std::string d = e.getDescription().cStr();
+              if (d.find("limit") != std::string::npos)
+                return send_error(response, too_large, route, t0, 413);
+              return send_error(response,
+                                error{errc::bad_request_body, "failed to read request body: " + d},
+                                route, t0, 400);
+            });
+  }
+
+  kj::Promise<void> forward_ingest(ingest_request req, Response& response, std::string route,
+                                   clock_type::time_point t0, bool connect_reply) {
+    auto codec = req.kind == static_cast<uint8_t>(ingest_kind::push_json) ? connect::codec::json
+                                                                          : connect::codec::proto;
+    return ask<ingest_reply>(actors_.distributor, ingest_atom::value, std::move(req))
+        .then(
+            [this, &response, route, t0, connect_reply, codec](ingest_reply r) -> kj::Promise<void> {
+              if (!r.status.ok()) {
+                metrics_.ingest_rejected.Increment();
+                error e = r.status.to_error();
+                int code = 0;
+                // Pyroscope answers /ingest parse and convert failures with 422.
+                if (!connect_reply && (e.code == errc::bad_pprof || e.code == errc::bad_gzip ||
+                                       e.code == errc::bad_request_body))
+                  code = 422;
+                if (e.code == errc::body_too_large) code = 413;
+                return send_error(response, e, route, t0, code);
+              }
+              if (!connect_reply) return send(response, 200, "", "", route, t0);
+              push::v1::PushResponse pr;
+              return send(response, 200, connect::content_type(codec), connect::encode(codec, pr),
+                          route, t0);
+            },
+            [this, &response, route, t0](kj::Exception&& e) -> kj::Promise<void> {
+              metrics_.ingest_rejected.Increment();
+              return send_error(response,
+                                error{errc::unavailable, std::string("ingest failed: ") +
+                                                             e.getDescription().cStr()},
+                                route, t0);
+            });
+  }
+
+  kj::Promise<void> handle_push(target, const kj::HttpHeaders& headers, kj::AsyncInputStream& body,
+                                Response& response, clock_type::time_point t0) {
+    std::string route = "/push.v1.PusherService/Push";
+    auto ct = header(headers, kj::HttpHeaderId::CONTENT_TYPE).value_or("");
+    auto codec = connect::codec_of(ct);
+    if (!codec) return send_error(response, codec.err(), route, t0, 415);
+    return with_body(headers, body, response, route, t0,
+                     [this, &response, route, t0, c = *codec, ct](std::string data) {
+                       metrics_.bytes_received.Increment(static_cast<double>(data.size()));
+                       ingest_request req;
+                       req.tenant = "anonymous";
+                       req.kind = static_cast<uint8_t>(c == connect::codec::json
+                                                           ? ingest_kind::push_json
+                                                           : ingest_kind::push_proto);
+                       req.content_type = ct;
+                       req.body = std::move(data);
+                       req.received_ns = now_ns();
+                       return forward_ingest(std::move(req), response, route, t0, true);
+                     });
+  }
+
+  // ---- queries ------------------------------------------------------------------------------
+
+  // Validates a [start, end] range in ms (Pyroscope's ValidateRangeRequest, v2 semantics).
+  result<std::pair<int64_t, int64_t>> check_range(int64_t start_ms, int64_t end_ms) const {
+    if (start_ms == 0 || end_ms == 0)
+      return error{errc::bad_time_range, "missing time range: start and end (ms) are required"};
+    if (start_ms > end_ms)
+      return error{errc::bad_time_range, "start (" + std::to_string(start_ms) + ") is after end (" +
+                                             std::to_string(end_ms) + ")"};
+    if ((end_ms - start_ms) * ns_per_ms > opts_.max_range_ns)
+      return error{errc::bad_time_range,
+                   "query range of " + std::to_string((end_ms - start_ms) / 1000) +
+                       "s exceeds the limit of " + std::to_string(opts_.max_range_ns / ns_per_s) +
+                       "s (query.max_range)"};
+    // Inclusive ms end -> half-open ns range.
+    auto r = query::ns_range_from_ms(start_ms, end_ms);
+    return std::pair{r.start_ns, r.end_ns};
+  }
+
+  result<int64_t> check_max_nodes(bool has, int64_t n) const {
+    if (!has || n == 0) return opts_.max_nodes_default;
+    if (n < 0) return error{errc::too_many_nodes, "max_nodes must not be negative"};
+    if (n > opts_.max_nodes_max)
+      return error{errc::too_many_nodes, "max_nodes " + std::to_string(n) + " exceeds the limit of " +
+                                             std::to_string(opts_.max_nodes_max) +
+                                             " (query.max_nodes_max)"};
+    return n;
+  }
+
+  kj::Promise<void> handle_querier(target t, const kj::HttpHeaders& headers, kj::AsyncInputStream& body,
+                                   Response& response, clock_type::time_point t0) {
+    std::string method = t.path.substr(std::string_view("/querier.v1.QuerierService/").size());
+    std::string route = t.path;
+    static const std::set<std::string> known = {
+        "ProfileTypes", "LabelValues",  "LabelNames", "Series", "SelectMergeStacktraces",
+        "SelectMergeSpanProfile", "SelectMergeProfile", "SelectSeries", "Diff", "GetProfileStats",
+        "AnalyzeQuery", "SelectHeatmap"};
+    if (!known.count(method))
+      return send_error(response, error{errc::not_found, "no method " + method + " in querier.v1.QuerierService"},
+                        "other", t0);
+    auto ct = header(headers, kj::HttpHeaderId::CONTENT_TYPE).value_or("");
+    auto codec = connect::codec_of(ct);
+    if (!codec) return send_error(response, codec.err(), route, t0, 415);
+    bool utf8_names = false;
+    if (auto acc = header(headers, h_accept_)) utf8_names = acc->find("allow-utf8-labelnames=true") != std::string::npos;
+    return with_body(headers, body, response, route, t0,
+                     [this, &response, route, t0, c = *codec, method, utf8_names](std::string data) {
+                       return dispatch_query(method, c, data, utf8_names, response, route, t0);
+                     });
+  }
+
+  kj::Promise<void> reply_msg(Response& response, connect::codec c,
+                              const google::protobuf::Message& m, const std::string& route,
+                              clock_type::time_point t0) {
+    return send(response, 200, connect::content_type(c), connect::encode(c, m), route, t0);
+  }
+
+  kj::Promise<void> run_query(query_request q, Response& response, std::string route,
+                              clock_type::time_point t0,
+                              std::function<kj::Promise<void>(query_result&)> on_ok) {
+    return ask<query_result>(actors_.frontend, query_atom::value, std::move(q))
+        .then(
+            [this, &response, route, t0, on_ok = std::move(on_ok)](query_result r) -> kj::Promise<void> {
+              if (!r.status.ok()) return send_error(response, r.status.to_error(), route, t0);
+              return on_ok(r);
+            },
+            [this, &response, route, t0](kj::Exception&& e) -> kj::Promise<void> {
+              return send_error(response,
+                                error{errc::unavailable,
+                                      std::string("query failed: ") + e.getDescription().cStr()},
+                                route, t0);
+            });
+  }
+
+  kj::Promise<void> dispatch_query(const std::string& method, connect::codec c, const std::string& data,
+                                   bool utf8_names, Response& response, const std::string& route,
+                                   clock_type::time_point t0) {
+    if (method == "ProfileTypes") {
+      querier::v1::ProfileTypesRequest in;
+      if (auto st = connect::decode(c, data, in); !st) return send_error(response, st.err(), route, t0);
+      int64_t start = in.start(), end = in.end();
+      if (start == 0 && end == 0) {  // Pyroscope: both absent means the last hour
+        end = now_ns() / ns_per_ms;
+        start = end - 3600 * 1000;
+      }
+      auto range = check_range(start, end);
+      if (!range) return send_error(response, range.err(), route, t0);
+      query_request q;
+      q.tenant = "anonymous";
+      q.kind = static_cast<uint8_t>(query_kind::profile_types);
+      q.start_ns = range->first;
+      q.end_ns = range->second;
+      return run_query(std::move(q), response, route, t0, [this, c, &response, route, t0](query_result& r) {
+        querier::v1::ProfileTypesResponse out;
+        for (const auto& id : r.values) {
+          auto pt = query::parse_profile_type(id);
+          if (!pt) continue;
+          auto* p = out.add_profile_types();
+          p->set_id(pt->id);
+          p->set_name(pt->name);
+          p->set_sample_type(pt->sample_type);
+          p->set_sample_unit(pt->sample_unit);
+          p->set_period_type(pt->period_type);
+          p->set_period_unit(pt->period_unit);
+        }
+        return reply_msg(response, c, out, route, t0);
+      });
+    }
+    if (method == "LabelNames" || method == "LabelValues") {
+      query_request q;
+      q.tenant = "anonymous";
+      int64_t start = 0, end = 0;
+      if (method == "LabelNames") {
+        types::v1::LabelNamesRequest in;
+        if (auto st = connect::decode(c, data, in); !st) return send_error(response, st.err(), route, t0);
+        q.kind = static_cast<uint8_t>(query_kind::label_names);
+        q.selector = join_matchers(in.matchers());
+        start = in.start();
+        end = in.end();
+      } else {
+        types::v1::LabelValuesRequest in;
+        if (auto st = connect::decode(c, data, in); !st) return send_error(response, st.err(), route, t0);
+        if (in.name().empty())
+          return send_error(response, error{errc::invalid_argument, "LabelValues: name is required"}, route, t0);
+        q.kind = static_cast<uint8_t>(query_kind::label_values);
+        q.label_name = in.name();
+        q.selector = join_matchers(in.matchers());
+        start = in.start();
+        end = in.end();
+      }
+      auto range = check_range(start, end);
+      if (!range) return send_error(response, range.err(), route, t0);
+      q.start_ns = range->first;
+      q.end_ns = range->second;
+      bool names = method == "LabelNames";
+      return run_query(std::move(q), response, route, t0,
+                       [this, c, &response, route, t0, names, utf8_names](query_result& r) {
+                         types::v1::LabelNamesResponse out;  // same shape as LabelValuesResponse
+                         for (auto& v : r.values)
+                           if (!names || utf8_names || is_legacy_label_name(v)) out.add_names(v);
+                         if (names) return reply_msg(response, c, out, route, t0);
+                         types::v1::LabelValuesResponse vo;
+                         vo.mutable_names()->Swap(out.mutable_names());
+                         return reply_msg(response, c, vo, route, t0);
+                       });
+    }
+    if (method == "SelectMergeStacktraces") {
+      querier::v1::SelectMergeStacktracesRequest in;
+      if (auto st = connect::decode(c, data, in); !st) return send_error(response, st.err(), route, t0);
+      if (in.format() != querier::v1::PROFILE_FORMAT_UNSPECIFIED &&
+          in.format() != querier::v1::PROFILE_FORMAT_FLAMEGRAPH)
+        return send_error(response,
+                          error{errc::unimplemented, "SelectMergeStacktraces: format " +
+                                                         querier::v1::ProfileFormat_Name(in.format()) +
+                                                         " is not supported yet; use FLAMEGRAPH"},
+                          route, t0);
+      if (in.profile_typeid().empty())
+        return send_error(response, error{errc::invalid_argument, "profile_typeID is required"}, route, t0);
+      if (auto pt = query::parse_profile_type(in.profile_typeid()); !pt)
+        return send_error(response, pt.err(), route, t0);
+      auto range = check_range(in.start(), in.end());
+      if (!range) return send_error(response, range.err(), route, t0);
+      auto max_nodes = check_max_nodes(in.has_max_nodes(), in.max_nodes());
+      if (!max_nodes) return send_error(response, max_nodes.err(), route, t0);
+      query_request q;
+      q.tenant = "anonymous";
+      q.kind = static_cast<uint8_t>(query_kind::merge_stacks);
+      q.profile_type = in.profile_typeid();
+      q.selector = in.label_selector().empty() ? "{}" : in.label_selector();
+      q.start_ns = range->first;
+      q.end_ns = range->second;
+      q.max_nodes = *max_nodes;
+      return run_query(std::move(q), response, route, t0, [this, c, &response, route, t0](query_result& r) {
+        querier::v1::SelectMergeStacktracesResponse out;
+        auto* fg = out.mutable_flamegraph();
+        for (auto& n : r.names) fg->add_names(n);
+        for (auto& lvl : r.levels) {
+          auto* l = fg->add_levels();
+          l->mutable_values()->Reserve(static_cast<int>(lvl.size()));
+          for (auto v : lvl) l->add_values(v);
+        }
+        fg->set_total(r.total);
+        fg->set_max_self(r.max_self);
+        return reply_msg(response, c, out, route, t0);
+      });
+    }
+    return send_error(response,
+                      error{errc::unimplemented, "querier.v1.QuerierService/" + method +
+                                                     " is not implemented yet"},
+                      route, t0);
+  }
+
+  // ---- /pyroscope/render --------------------------------------------------------------------
+
+  kj::Promise<void> handle_render(target t, Response& response, clock_type::time_point t0) {
+    std::string route = "/pyroscope/render";
+    const std::string* qp = t.get("query");
+    if (!qp || qp->empty())
+      return send_error(response, error{errc::bad_selector, "query parameter is required, e.g. "
+                                                             "process_cpu:cpu:nanoseconds:cpu:nanoseconds{service_name=\"x\"}"},
+                        route, t0);
+    std::string_view qs = *qp;
+    auto brace = qs.find('{');
+    std::string type(qs.substr(0, brace));
+    while (!type.empty() && type.back() == ' ') type.pop_back();
+    auto pt = query::parse_profile_type(type);
+    if (!pt) return send_error(response, pt.err(), route, t0);
+    std::string selector = brace == std::string_view::npos ? "{}" : std::string(qs.substr(brace));
+    if (auto ms = query::parse_selector(selector); !ms) return send_error(response, ms.err(), route, t0);
+    int64_t now = now_ns();
+    auto parse_time = [&](const char* name) -> result<int64_t> {
+      const std::string* v = t.get(name);
+      if (!v || v->empty()) return now;
+      return parse_attime(*v, now);
+    };
+    auto from = parse_time("from");
+    if (!from) return send_error(response, from.err(), route, t0);
+    auto until = parse_time("until");
+    if (!until) return send_error(response, until.err(), route, t0);
+    if (*from == 0 || *until == 0)
+      return send_error(response, error{errc::bad_time_range, "missing time range"}, route, t0);
+    auto range = check_range(*from / ns_per_ms, *until / ns_per_ms);
+    if (!range) return send_error(response, range.err(), route, t0);
+    int64_t max_nodes = 0;
+    for (size_t i = 0; i < t.names.size(); ++i)
+      if (t.names[i] == "max-nodes" || t.names[i] == "maxNodes") {
+        char* end = nullptr;
+        long long v = std::strtoll(t.values[i].c_str(), &end, 10);
+        if (end && *end == 0 && v > 0) max_nodes = v;  // invalid values are ignored, as upstream
+      }
+    auto mn = check_max_nodes(max_nodes != 0, max_nodes);
+    if (!mn) return send_error(response, mn.err(), route, t0);
+    query_request q;
+    q.tenant = "anonymous";
+    q.kind = static_cast<uint8_t>(query_kind::merge_stacks);
+    q.profile_type = pt->id;
+    q.selector = selector;
+    q.start_ns = range->first;
+    q.end_ns = range->second;
+    q.max_nodes = *mn;
+    int64_t from_s = *from / ns_per_s, until_s = *until / ns_per_s;
+    auto ptype = *pt;
+    return run_query(std::move(q), response, route, t0,
+                     [this, &response, route, t0, from_s, until_s, ptype](query_result& r) {
+                       query::flame_graph fg;
+                       fg.names = r.names;
+                       fg.levels = r.levels;
+                       fg.total = r.total;
+                       fg.max_self = r.max_self;
+                       query::flamebearer_meta meta;
+                       meta.sample_type = ptype.sample_type;
+                       meta.sample_unit = ptype.sample_unit;
+                       int64_t step = point_interval_s(from_s, until_s);
+                       int64_t start = from_s / step * step;
+                       int64_t end = until_s / step * step;
+                       std::vector<uint64_t> samples(static_cast<size_t>(std::max<int64_t>(0, (end - start) / step)), 0);
+                       for (size_t i = 0; i < r.point_times_ns.size(); ++i) {
+                         int64_t ts = r.point_times_ns[i] / ns_per_s;
+                         if (ts < start || ts >= end) continue;
+                         samples[static_cast<size_t>((ts - start) / step)] += static_cast<uint64_t>(std::max<int64_t>(0, r.point_values[i]));
+                       }
+                       meta.timeline = query::flamebearer_timeline{start, step, std::move(samples)};
+                       return send(response, 200, "application/json",
+                                   query::render_flamebearer_json(fg, meta), route, t0);
+                     });
+  }
+
+  // ---- lifecycle ----------------------------------------------------------------------------
+
+  void run(std::promise<result<uint16_t>>& bound) {
+    try {
+      auto io = kj::setupAsyncIo();
+      kj::HttpHeaderTable::Builder builder;
+      h_content_encoding_ = builder.add("Content-Encoding");
+      h_accept_ = builder.add("Accept");
+      h_tenant_ = builder.add("X-Scope-OrgID");
+      h_retry_after_ = builder.add("Retry-After");
+      table_ = builder.build();
+      auto addr = io.provider->getNetwork()
+                      .parseAddress(kj::StringPtr(opts_.host.c_str()), opts_.port)
+                      .wait(io.waitScope);
+      auto listener = addr->listen();
+      kj::HttpServerSettings settings;
+      kj::HttpServer server(io.provider->getTimer(), *table_, *this, settings);
+      auto stop = kj::newPromiseAndFulfiller<void>();
+      stop_fulfiller_ = kj::mv(stop.fulfiller);
+      executor_ = &kj::getCurrentThreadExecutor();
+      bound.set_value(static_cast<uint16_t>(listener->getPort()));
+      server.listenHttp(*listener).exclusiveJoin(kj::mv(stop.promise)).wait(io.waitScope);
+    } catch (const kj::Exception& e) {
+      // Before the port is reported this is a bind failure; after it, a fatal loop error.
+      try {
+        bound.set_value(error{errc::unavailable, "HTTP listener on " + opts_.host + ":" +
+                                                     std::to_string(opts_.port) + ": " +
+                                                     e.getDescription().cStr()});
+      } catch (const std::future_error&) {
+        std::fprintf(stderr, "hearth: HTTP event loop failed: %s\n", e.getDescription().cStr());
+      }
+    }
+  }
+};
+
+http_gateway::http_gateway(caf::actor_system& sys, actors handles, self_metrics& metrics, options opts)
+    : impl_(std::make_unique<impl>(sys, std::move(handles), metrics, std::move(opts))) {}
+
+http_gateway::~http_gateway() { stop(); }
+
+result<uint16_t> http_gateway::start() {
+  std::promise<result<uint16_t>> bound;
+  auto fut = bound.get_future();
+  impl_->thread_ = std::thread([this, &bound] { impl_->run(bound); });
+  auto r = fut.get();
+  if (!r) {
+    impl_->thread_.join();
+    return r;
+  }
+  impl_->running_ = true;
+  return r;
+}
+
+void http_gateway::stop() {
+  if (!impl_ || !impl_->running_) return;
+  impl_->running_ = false;
+  impl_->executor_->executeSync([this] { impl_->stop_fulfiller_->fulfill(); });
+  impl_->thread_.join();
+}
+
+}  // namespace hearth

@@ -1,0 +1,63 @@
+#pragma once
+// Query evaluation over one block (format/block.hpp), the same code path for the head and for
+// sealed segments: series selection by label matchers, merging the stacks of the selected
+// profiles into a flame_tree, and the label/profile-type listings.
+// Time ranges are half-open: a profile is in [start_ns, end_ns) iff start_ns <= time_ns < end_ns.
+// Pure; never crashes on inconsistent indexes (such entries are skipped).
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "format/block.hpp"
+#include "query/flame_tree.hpp"
+#include "query/selector.hpp"
+
+namespace hearth::query {
+
+/// A half-open time range in unix nanoseconds.
+struct ns_range {
+  int64_t start_ns = 0;
+  int64_t end_ns = 0;
+};
+
+/// Converts a Pyroscope request range in milliseconds, inclusive on both ends (a profile at any
+/// instant of the `end_ms` millisecond is included), to the half-open nanosecond range the
+/// functions below take. Saturates instead of overflowing.
+ns_range ns_range_from_ms(int64_t start_ms, int64_t end_ms);
+
+/// Ids of the series whose labels satisfy every matcher (an absent label reads as ""),
+/// ascending. No matchers: all series.
+std::vector<uint32_t> select_series(const block_data& block, const std::vector<matcher>& matchers);
+
+/// Adds to `out` the self values of every profile of `series` with start_ns <= time_ns < end_ns:
+/// sample values are summed per stack node, then each stack node is expanded root to leaf into
+/// frame names (each location's lines from last, the caller, to first, the innermost inlined
+/// function; a line's frame is its function's name; a location without lines is
+/// "0x<address in lowercase hex>"), each stack node once. The sum of a stack lands on its leaf
+/// frame. Zero sums add nothing. The caller calls out.finalize() after the last merge.
+/// `series` may be in any order; duplicates count once.
+void merge_stacks(const block_data& block, std::span<const uint32_t> series, int64_t start_ns,
+                  int64_t end_ns, flame_tree& out);
+
+/// Sorted, unique label names of the series matching `matchers` that have at least one profile
+/// with start_ns <= time_ns < end_ns.
+std::vector<std::string> label_names(const block_data& block, const std::vector<matcher>& matchers,
+                                     int64_t start_ns, int64_t end_ns);
+
+/// Sorted, unique values of label `name` over the series matching `matchers` that carry the
+/// label and have at least one profile with start_ns <= time_ns < end_ns.
+std::vector<std::string> label_values(const block_data& block, std::string_view name,
+                                      const std::vector<matcher>& matchers, int64_t start_ns,
+                                      int64_t end_ns);
+
+/// Sorted, unique values of `__profile_type__` over series with a profile in [start_ns, end_ns).
+std::vector<std::string> profile_type_ids(const block_data& block, int64_t start_ns,
+                                          int64_t end_ns);
+
+/// The labels of series `id` as owned strings, sorted by name. Requires: id < series.size().
+label_set series_labels(const block_data& block, uint32_t id);
+
+}  // namespace hearth::query

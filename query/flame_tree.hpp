@@ -1,0 +1,147 @@
+#pragma once
+// A call tree keyed by frame names (what a query merges stacks into) and its renderings: the
+// Pyroscope FlameGraph level encoding (pyroscope-api.md §2.4), the /pyroscope/render flamebearer
+// JSON (§4.2) and a per-function table equal to `go tool pprof -top` flat/cum.
+// Pure and deterministic: output depends only on the tree's content, never on insertion order.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+namespace hearth::query {
+
+/// A call tree whose nodes are identified by their path of frame names from the root.
+/// Node 0 is the root (name id 0, "total"); a node's parent always has a smaller id.
+/// Totals (`node::total`, `total()`) are valid only after `finalize()` and until the next
+/// mutation (`child`, `add_self`, `merge`); `finalized()` says which state the tree is in.
+/// Thread-safety: a plain value type; concurrent const use is safe, mutation is not.
+class flame_tree {
+ public:
+  /// A node: the name id, the self value and (after finalize) self + descendants' self.
+  struct node {
+    uint32_t parent = 0;
+    uint32_t name = 0;  ///< index into names()
+    int64_t self = 0;
+    int64_t total = 0;
+  };
+
+  /// The root id.
+  static constexpr uint32_t root = 0;
+
+  /// An empty tree: only the root, names() == {"total"}; finalized, total() == 0.
+  flame_tree();
+
+  /// The id of `name`, interning it if new. "total" is always id 0, the root's name.
+  uint32_t intern(std::string_view name);
+  /// The id of `name` if interned.
+  std::optional<uint32_t> find_name(std::string_view name) const;
+
+  /// The child of `parent` named `name`, created (with self 0) if absent. Amortized O(1).
+  /// Requires: parent < size().
+  uint32_t child(uint32_t parent, std::string_view name) {
+    return child_by_id(parent, intern(name));
+  }
+  /// As child(), with an interned name id. Requires: parent < size(), name_id < names().size().
+  uint32_t child_by_id(uint32_t parent, uint32_t name_id);
+
+  /// Adds `v` to the self value of `node`. Requires: node < size().
+  void add_self(uint32_t node, int64_t v);
+
+  /// Adds every node of `other` (matched by the path of names from the root) and its self value.
+  /// Only self values are merged; call finalize() afterwards for totals.
+  void merge(const flame_tree& other);
+
+  /// Computes every node's total bottom-up in O(size()).
+  void finalize();
+  /// Whether totals are valid (no mutation since the last finalize()).
+  bool finalized() const { return finalized_; }
+  /// The root's total (sum of all self values). Requires: finalized().
+  int64_t total() const;
+
+  /// Number of nodes, the root included.
+  size_t size() const { return nodes_.size(); }
+  /// All nodes, indexed by id.
+  const std::vector<node>& nodes() const { return nodes_; }
+  /// Interned names, indexed by name id; names()[0] == "total".
+  const std::vector<std::string>& names() const { return names_; }
+  /// The name of node `id`. Requires: id < size().
+  std::string_view name_of(uint32_t id) const { return names_[nodes_[id].name]; }
+
+ private:
+  struct string_hash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+
+  void grow_index();
+
+  std::vector<node> nodes_;
+  std::vector<std::string> names_;
+  std::unordered_map<std::string, uint32_t, string_hash, std::equal_to<>> name_ids_;
+  // Open-addressing (linear probing) index (parent << 32 | name id) -> node id; empty slots hold
+  // empty_key. Capacity is a power of two, load factor <= 1/2.
+  static constexpr uint64_t empty_key = ~uint64_t{0};
+  std::vector<uint64_t> index_keys_;
+  std::vector<uint32_t> index_vals_;
+  bool finalized_ = true;
+};
+
+/// A flame graph in Pyroscope's `FlameGraph` encoding (pyroscope-api.md §2.4).
+struct flame_graph {
+  std::vector<std::string> names;  ///< names[0] == "total"; index order = DFS visit order
+  /// levels[d]: 4 ints per node at depth d: [x_offset (delta), total, self, name index].
+  std::vector<std::vector<int64_t>> levels;
+  int64_t total = 0;     ///< the root's total
+  int64_t max_self = 0;  ///< the largest self of any rendered node (the `other` nodes included)
+  friend bool operator==(const flame_graph&, const flame_graph&) = default;
+};
+
+/// The default number of nodes of a flame graph (Pyroscope's max_flamegraph_nodes_default).
+inline constexpr int64_t default_max_nodes = 8192;
+
+/// Renders `tree` exactly as Pyroscope's NewFlameGraph does: children left to right in ascending
+/// byte-wise name order, each node's self on the left of its span; names numbered in the order
+/// of a stack-based DFS (which visits right to left). With more than `max_nodes` non-root nodes,
+/// the threshold is the max_nodes-th largest node total; children below it (and any child named
+/// "other") are folded into one synthetic child "other" (self = total = their sum) placed after
+/// the kept children. `max_nodes <= 0` means default_max_nodes; the caller enforces the upper
+/// limit. A root self value (samples with an empty stack) is kept as the root's self, on the left.
+/// Requires: tree.finalized().
+flame_graph render_flame_graph(const flame_tree& tree, int64_t max_nodes);
+
+/// The timeline of a /pyroscope/render response.
+struct flamebearer_timeline {
+  int64_t start_s = 0;  ///< unix seconds of the first sample
+  int64_t step_s = 0;   ///< seconds between samples ("durationDelta")
+  std::vector<uint64_t> samples;
+};
+
+/// What the flamebearer JSON needs besides the graph.
+struct flamebearer_meta {
+  std::string sample_type;                       ///< e.g. "cpu"; also the metadata "name"
+  std::string sample_unit;                       ///< e.g. "nanoseconds"
+  std::optional<flamebearer_timeline> timeline;  ///< absent: "timeline": null
+};
+
+/// The /pyroscope/render JSON (pyroscope-api.md §4.2), compact, keys in Pyroscope's order,
+/// strings escaped as Go's encoding/json does (HTML-safe, invalid UTF-8 replaced by U+FFFD).
+/// No trailing newline.
+std::string render_flamebearer_json(const flame_graph& graph, const flamebearer_meta& meta);
+
+/// Flat and cumulative value of one function name.
+struct function_stat {
+  std::string name;
+  int64_t self = 0;   ///< sum of self over nodes with this name (pprof "flat")
+  int64_t total = 0;  ///< sum over call paths containing the name, each path counted once ("cum")
+  friend bool operator==(const function_stat&, const function_stat&) = default;
+};
+
+/// Per-function self and total over all non-root nodes, recursion counted once per path (as
+/// `go tool pprof -top`), sorted by self descending, then name ascending (byte-wise).
+/// Requires: tree.finalized().
+std::vector<function_stat> top_functions(const flame_tree& tree);
+
+}  // namespace hearth::query

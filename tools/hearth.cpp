@@ -1,0 +1,159 @@
+// hearth: the server. Alone it serves on 127.0.0.1:4040 with data in ./data (embedded defaults);
+// `--config FILE` reads TOML over those defaults. main() builds every long-lived object (config,
+// metrics registry, I/O backend, actor system, gateway) and passes them in: no singletons.
+
+#include <signal.h>
+
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+#include "actors/distributor_actor.hpp"
+#include "actors/ingester_actor.hpp"
+#include "actors/log.hpp"
+#include "actors/metrics.hpp"
+#include "actors/query_frontend_actor.hpp"
+#include "cluster/config.hpp"
+#include "cluster/http_gateway.hpp"
+#include "io/file.hpp"
+
+namespace {
+
+const char* usage =
+    "usage: hearth [--config FILE] [--print-config]\n"
+    "\n"
+    "A continuous-profiling database that speaks Grafana Pyroscope's protocols.\n"
+    "With no arguments it serves HTTP on 127.0.0.1:4040 with data in ./data.\n"
+    "\n"
+    "  --config FILE    read settings from a TOML file (unknown keys are errors)\n"
+    "  --print-config   print the effective configuration as TOML and exit\n"
+    "  --help           show this help\n"
+    "  --version        print the version\n";
+
+int run(const hearth::config& cfg) {
+  using namespace hearth;
+  log::set_level(cfg.log.level);
+  auto addr = parse_listen_address(cfg.server.http_listen);
+  if (!addr) {
+    std::fprintf(stderr, "hearth: server.http_listen: %s\n", addr.err().message.c_str());
+    return 2;
+  }
+  io::backend want = cfg.storage.io_backend == "posix"      ? io::backend::posix
+                     : cfg.storage.io_backend == "io_uring" ? io::backend::io_uring
+                                                            : io::backend::automatic;
+  auto fs = io::make_file_system(want);
+  if (!fs) {
+    std::fprintf(stderr, "hearth: storage.io_backend: %s\n", fs.err().to_string().c_str());
+    return 2;
+  }
+
+  // SIGINT/SIGTERM are taken by sigwait below; block them before any thread starts.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  auto registry = std::make_shared<prometheus::Registry>();
+  self_metrics metrics(registry);
+
+  caf::actor_system_config sys_cfg;
+  sys_cfg.add_message_types<caf::id_block::hearth>();
+  sys_cfg.set("logger.verbosity", caf::atom("quiet"));
+  sys_cfg.set("logger.console-verbosity", caf::atom("quiet"));
+  caf::actor_system sys{sys_cfg};
+
+  ingester_options io_opts;
+  io_opts.data_dir = cfg.storage.path;
+  io_opts.shards = cfg.storage.shards;
+  io_opts.partition.head_max_bytes = cfg.storage.head_max_bytes;
+  io_opts.partition.head_max_age_ns = static_cast<int64_t>(cfg.storage.head_max_age_s) * 1000000000;
+  io_opts.partition.wal_max_bytes = cfg.storage.wal_max_bytes;
+  io_opts.partition.codec = cfg.storage.segment_codec == "zstd"   ? segment_codec::zstd
+                            : cfg.storage.segment_codec == "none" ? segment_codec::none
+                                                                  : segment_codec::lz4;
+  auto ingester = sys.spawn(ingester_fn, io_opts, fs->get(), &metrics);
+
+  distributor_options d_opts;
+  d_opts.shards = cfg.storage.shards;
+  d_opts.max_profile_bytes = cfg.limits.max_profile_bytes;
+  d_opts.limits.max_labels = cfg.limits.max_labels_per_series;
+  d_opts.limits.max_label_name_len = cfg.limits.max_label_name_length;
+  d_opts.limits.max_label_value_len = cfg.limits.max_label_value_length;
+  d_opts.limits.max_stack_depth = cfg.limits.max_stack_depth;
+  auto distributor = sys.spawn(distributor_fn, d_opts, ingester, &metrics);
+
+  query_frontend_options q_opts;
+  q_opts.max_nodes_default = cfg.query.max_nodes_default;
+  q_opts.timeout = std::chrono::seconds(cfg.query.timeout_s);
+  auto frontend = sys.spawn(query_frontend_fn, q_opts, ingester);
+
+  http_gateway::options g_opts;
+  g_opts.host = addr->first;
+  g_opts.port = addr->second;
+  g_opts.max_body_bytes = cfg.server.max_body_bytes;
+  g_opts.max_nodes_default = cfg.query.max_nodes_default;
+  g_opts.max_nodes_max = cfg.query.max_nodes_max;
+  g_opts.max_range_ns = static_cast<int64_t>(cfg.query.max_range_s) * 1000000000;
+  g_opts.timeout = std::chrono::seconds(cfg.query.timeout_s);
+  http_gateway gateway(sys, {distributor, frontend, ingester}, metrics, g_opts);
+  auto port = gateway.start();
+  int rc = 0;
+  if (!port) {
+    log::error("hearth", port.err().to_string());
+    rc = 1;
+  } else {
+    log::info("hearth", "listening on http://" + addr->first + ":" + std::to_string(*port) +
+                            " data=" + cfg.storage.path + " io=" + std::string((*fs)->name()));
+    int sig = 0;
+    sigwait(&stop_signals, &sig);
+    log::info("hearth", std::string("received ") + (sig == SIGINT ? "SIGINT" : "SIGTERM") +
+                            ", shutting down");
+    gateway.stop();
+  }
+  caf::anon_send_exit(distributor, caf::exit_reason::user_shutdown);
+  caf::anon_send_exit(frontend, caf::exit_reason::user_shutdown);
+  caf::anon_send_exit(ingester, caf::exit_reason::user_shutdown);
+  return rc;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string config_path;
+  bool print = false;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--config" && i + 1 < argc) {
+      config_path = argv[++i];
+    } else if (a.rfind("--config=", 0) == 0) {
+      config_path = a.substr(9);
+    } else if (a == "--print-config") {
+      print = true;
+    } else if (a == "--help" || a == "-h") {
+      std::fputs(usage, stdout);
+      return 0;
+    } else if (a == "--version") {
+      std::puts("hearth 0.1.0");
+      return 0;
+    } else {
+      std::fprintf(stderr, "hearth: unknown argument %s\n\n%s", a.c_str(), usage);
+      return 2;
+    }
+  }
+  hearth::config cfg;
+  if (!config_path.empty()) {
+    auto c = hearth::load_config_file(config_path);
+    if (!c) {
+      std::fprintf(stderr, "hearth: invalid configuration: %s\n", c.err().message.c_str());
+      return 2;
+    }
+    cfg = std::move(*c);
+  }
+  if (print) {
+    std::fputs(cfg.to_toml().c_str(), stdout);
+    return 0;
+  }
+  return run(cfg);
+}
