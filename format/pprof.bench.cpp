@@ -1,7 +1,8 @@
 // Benchmarks for the pprof ingest path on the largest real profiles in the shared testdata:
 // gunzip (libdeflate), our zero-copy decode (with validation), and libprotobuf's generated parser
 // on an Arena for comparison. Reports bytes/s of uncompressed input and samples/s.
-//   ninja -C build-a format/pprof_bench && HEARTH_TESTDATA=../shared/testdata build-a/format/pprof_bench
+//   ninja -C build-a format/pprof_bench && HEARTH_TESTDATA=../shared/testdata
+//   build-a/format/pprof_bench
 
 #include <benchmark/benchmark.h>
 #include <google/protobuf/arena.h>

@@ -56,8 +56,7 @@ result<std::string> gunzip(bytes_view data, size_t max_out) {
                        static_cast<size_t>(t[2]) << 16 | static_cast<size_t>(t[3]) << 24;
   const size_t ratio_bound = data.size() < SIZE_MAX / 1032 ? data.size() * 1032 : SIZE_MAX;
 
-  std::unique_ptr<libdeflate_decompressor, decompressor_deleter> d(
-      libdeflate_alloc_decompressor());
+  std::unique_ptr<libdeflate_decompressor, decompressor_deleter> d(libdeflate_alloc_decompressor());
   if (!d) return error{errc::internal, "cannot allocate a gzip decompressor"};
 
   // If ISIZE lied low (or there are several members), grow by doubling. libdeflate is one-shot, so
@@ -85,12 +84,13 @@ result<std::string> gunzip(bytes_view data, size_t max_out) {
         break;
       }
       if (r != LIBDEFLATE_INSUFFICIENT_SPACE)
-        return error{errc::bad_gzip, "corrupt gzip member " + std::to_string(member) +
-                                         " at byte " + std::to_string(in_pos) +
+        return error{errc::bad_gzip, "corrupt gzip member " + std::to_string(member) + " at byte " +
+                                         std::to_string(in_pos) +
                                          " (bad header, deflate data, CRC or size trailer)"};
       if (out.size() >= max_out) return too_large(max_out);
-      out.resize(out.size() > max_out / 2 ? max_out
-                                          : std::min(max_out, std::max<size_t>(out.size() * 2, 4096)));
+      out.resize(out.size() > max_out / 2
+                     ? max_out
+                     : std::min(max_out, std::max<size_t>(out.size() * 2, 4096)));
     }
     ++member;
   }
@@ -114,13 +114,20 @@ enum wire_type : uint32_t {
 
 const char* wire_type_name(uint32_t wt) {
   switch (wt) {
-    case wt_varint: return "varint";
-    case wt_fixed64: return "fixed64";
-    case wt_len: return "length-delimited";
-    case wt_start_group: return "start-group";
-    case wt_end_group: return "end-group";
-    case wt_fixed32: return "fixed32";
-    default: return "invalid";
+    case wt_varint:
+      return "varint";
+    case wt_fixed64:
+      return "fixed64";
+    case wt_len:
+      return "length-delimited";
+    case wt_start_group:
+      return "start-group";
+    case wt_end_group:
+      return "end-group";
+    case wt_fixed32:
+      return "fixed32";
+    default:
+      return "invalid";
   }
 }
 
@@ -165,9 +172,7 @@ struct top_counts {
 class parser {
  public:
   parser(bytes_view raw, profile& out)
-      : base_(reinterpret_cast<const uint8_t*>(raw.data())),
-        end_(base_ + raw.size()),
-        out_(out) {}
+      : base_(reinterpret_cast<const uint8_t*>(raw.data())), end_(base_ + raw.size()), out_(out) {}
 
   bool run() {
     top_counts c;
@@ -230,22 +235,34 @@ class parser {
         p += n;
         return true;
       }
-      default: return wire_fail(wire_error::bad_type, f, p, end);
+      default:
+        return wire_fail(wire_error::bad_type, f, p, end);
     }
   }
 
-  enum class wire_error { bad_tag, field_zero, bad_varint, bad_length, overrun, truncated, bad_type };
+  enum class wire_error {
+    bad_tag,
+    field_zero,
+    bad_varint,
+    bad_length,
+    overrun,
+    truncated,
+    bad_type
+  };
 
   // Builds the message for a wire-level error; `p` is where reading stopped.
   [[gnu::cold, gnu::noinline]] bool wire_fail(wire_error e, const field& f, const uint8_t* p,
                                               const uint8_t* end) {
     std::string fld = "field " + std::to_string(f.number);
     switch (e) {
-      case wire_error::bad_tag: return fail("truncated or malformed field tag" + at(f.start));
-      case wire_error::field_zero: return fail("field number 0" + at(f.start));
+      case wire_error::bad_tag:
+        return fail("truncated or malformed field tag" + at(f.start));
+      case wire_error::field_zero:
+        return fail("field number 0" + at(f.start));
       case wire_error::bad_varint:
         return fail(fld + ": truncated varint or varint longer than 10 bytes" + at(p));
-      case wire_error::bad_length: return fail(fld + ": truncated length" + at(p));
+      case wire_error::bad_length:
+        return fail(fld + ": truncated length" + at(p));
       case wire_error::overrun:
         return fail(fld + ": length " + std::to_string(f.value) +
                     " runs past the end of its message (" + std::to_string(end - p) +
@@ -261,8 +278,7 @@ class parser {
     return fail(fld + ": malformed" + at(f.start));
   }
 
-  [[gnu::cold, gnu::noinline]] bool wrong_type(const field& f, const char* want,
-                                               const char* name) {
+  [[gnu::cold, gnu::noinline]] bool wrong_type(const field& f, const char* want, const char* name) {
     return fail("field " + std::to_string(f.number) + " (" + name + ") has wire type " +
                 wire_type_name(f.type) + ", want " + want + at(f.start));
   }
@@ -415,7 +431,8 @@ class parser {
         case 14:
           if (!scalar(f, "default_sample_type", out_.default_sample_type)) return false;
           break;
-        default: break;  // unknown field, already skipped by next()
+        default:
+          break;  // unknown field, already skipped by next()
       }
     }
     return true;
@@ -457,7 +474,8 @@ class parser {
           if (!parse_label(f, out_.labels.back()))
             return within("label", out_.labels.size() - 1 - s.label_begin);
           break;
-        default: break;
+        default:
+          break;
       }
     }
     s.loc_count = static_cast<uint32_t>(out_.location_ids.size() - s.loc_begin);
@@ -485,7 +503,8 @@ class parser {
         case 4:
           if (!scalar(f, "num_unit", l.num_unit)) return false;
           break;
-        default: break;
+        default:
+          break;
       }
     }
     return true;
@@ -500,17 +519,38 @@ class parser {
       if (!next(p, end, f)) return false;
       bool ok = true;
       switch (f.number) {
-        case 1: ok = scalar(f, "id", mp.id); break;
-        case 2: ok = scalar(f, "memory_start", mp.memory_start); break;
-        case 3: ok = scalar(f, "memory_limit", mp.memory_limit); break;
-        case 4: ok = scalar(f, "file_offset", mp.file_offset); break;
-        case 5: ok = scalar(f, "filename", mp.filename); break;
-        case 6: ok = scalar(f, "build_id", mp.build_id); break;
-        case 7: ok = scalar(f, "has_functions", mp.has_functions); break;
-        case 8: ok = scalar(f, "has_filenames", mp.has_filenames); break;
-        case 9: ok = scalar(f, "has_line_numbers", mp.has_line_numbers); break;
-        case 10: ok = scalar(f, "has_inline_frames", mp.has_inline_frames); break;
-        default: break;
+        case 1:
+          ok = scalar(f, "id", mp.id);
+          break;
+        case 2:
+          ok = scalar(f, "memory_start", mp.memory_start);
+          break;
+        case 3:
+          ok = scalar(f, "memory_limit", mp.memory_limit);
+          break;
+        case 4:
+          ok = scalar(f, "file_offset", mp.file_offset);
+          break;
+        case 5:
+          ok = scalar(f, "filename", mp.filename);
+          break;
+        case 6:
+          ok = scalar(f, "build_id", mp.build_id);
+          break;
+        case 7:
+          ok = scalar(f, "has_functions", mp.has_functions);
+          break;
+        case 8:
+          ok = scalar(f, "has_filenames", mp.has_filenames);
+          break;
+        case 9:
+          ok = scalar(f, "has_line_numbers", mp.has_line_numbers);
+          break;
+        case 10:
+          ok = scalar(f, "has_inline_frames", mp.has_inline_frames);
+          break;
+        default:
+          break;
       }
       if (!ok) return false;
     }
@@ -527,9 +567,15 @@ class parser {
       if (!next(p, end, f)) return false;
       bool ok = true;
       switch (f.number) {
-        case 1: ok = scalar(f, "id", loc.id); break;
-        case 2: ok = scalar(f, "mapping_id", loc.mapping_id); break;
-        case 3: ok = scalar(f, "address", loc.address); break;
+        case 1:
+          ok = scalar(f, "id", loc.id);
+          break;
+        case 2:
+          ok = scalar(f, "mapping_id", loc.mapping_id);
+          break;
+        case 3:
+          ok = scalar(f, "address", loc.address);
+          break;
         case 4:
           ok = want(f, wt_len, "line");
           if (ok) {
@@ -538,8 +584,11 @@ class parser {
               return within("line", out_.lines.size() - 1 - loc.line_begin);
           }
           break;
-        case 5: ok = scalar(f, "is_folded", loc.is_folded); break;
-        default: break;
+        case 5:
+          ok = scalar(f, "is_folded", loc.is_folded);
+          break;
+        default:
+          break;
       }
       if (!ok) return false;
     }
@@ -569,12 +618,23 @@ class parser {
       if (!next(p, end, f)) return false;
       bool ok = true;
       switch (f.number) {
-        case 1: ok = scalar(f, "id", fn.id); break;
-        case 2: ok = scalar(f, "name", fn.name); break;
-        case 3: ok = scalar(f, "system_name", fn.system_name); break;
-        case 4: ok = scalar(f, "filename", fn.filename); break;
-        case 5: ok = scalar(f, "start_line", fn.start_line); break;
-        default: break;
+        case 1:
+          ok = scalar(f, "id", fn.id);
+          break;
+        case 2:
+          ok = scalar(f, "name", fn.name);
+          break;
+        case 3:
+          ok = scalar(f, "system_name", fn.system_name);
+          break;
+        case 4:
+          ok = scalar(f, "filename", fn.filename);
+          break;
+        case 5:
+          ok = scalar(f, "start_line", fn.start_line);
+          break;
+        default:
+          break;
       }
       if (!ok) return false;
     }
@@ -649,8 +709,8 @@ class validator {
       size_t next = i + 1 < p_.samples.size() ? p_.samples[i + 1].value_begin : p_.values.size();
       size_t n = next - s.value_begin;
       if (n != n_types)
-        return bad("sample " + std::to_string(i) + " has " + std::to_string(n) +
-                   " values, want " + std::to_string(n_types) + " (one per sample type)");
+        return bad("sample " + std::to_string(i) + " has " + std::to_string(n) + " values, want " +
+                   std::to_string(n_types) + " (one per sample type)");
       for (uint32_t j = 0; j < s.label_count; ++j) {
         const sample_label& l = p_.labels[s.label_begin + j];
         if (in_range(l.key) && in_range(l.str) && in_range(l.num_unit)) [[likely]]
@@ -689,8 +749,7 @@ class validator {
         uint64_t id = p_.location_ids[s.loc_begin + j];
         if (locations.find(id) == id_index::npos)
           return bad("sample " + std::to_string(i) + " location " + std::to_string(j) +
-                     " references location id " + std::to_string(id) +
-                     ", which does not exist");
+                     " references location id " + std::to_string(id) + ", which does not exist");
       }
     }
     return {};
@@ -728,8 +787,8 @@ class validator {
 result<profile> decode(bytes_view raw) {
   // Offsets in the decoded profile are 32-bit.
   if (raw.size() > UINT32_MAX)
-    return error{errc::bad_pprof, "profile of " + std::to_string(raw.size()) +
-                                      " bytes exceeds the 4 GiB limit"};
+    return error{errc::bad_pprof,
+                 "profile of " + std::to_string(raw.size()) + " bytes exceeds the 4 GiB limit"};
   profile out;
   parser p(raw, out);
   if (!p.run()) return error{errc::bad_pprof, p.take_error()};

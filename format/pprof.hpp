@@ -184,8 +184,9 @@ id_index id_index::of(const std::vector<T>& items) {
     if (items[i].id == 0) x.note_bad(0);
     x.sorted_.push_back({items[i].id, static_cast<uint32_t>(i)});
   }
-  std::sort(x.sorted_.begin(), x.sorted_.end(),
-            [](const entry& a, const entry& b) { return a.id < b.id || (a.id == b.id && a.pos < b.pos); });
+  std::sort(x.sorted_.begin(), x.sorted_.end(), [](const entry& a, const entry& b) {
+    return a.id < b.id || (a.id == b.id && a.pos < b.pos);
+  });
   for (size_t i = 1; i < x.sorted_.size(); ++i)
     if (x.sorted_[i].id == x.sorted_[i - 1].id) x.note_bad(x.sorted_[i].id);
   return x;

@@ -28,7 +28,8 @@ namespace fs = std::filesystem;
 
 fs::path testdata_dir() {
   if (const char* d = std::getenv("HEARTH_TESTDATA")) return d;
-  if (const char* r = std::getenv("HEARTH_SOURCE_ROOT")) return fs::path(r) / ".." / "shared" / "testdata";
+  if (const char* r = std::getenv("HEARTH_SOURCE_ROOT"))
+    return fs::path(r) / ".." / "shared" / "testdata";
   return fs::path("..") / "shared" / "testdata";
 }
 
@@ -106,7 +107,8 @@ std::string diff(const profile& a, const google::v1::Profile& b) {
   for (size_t i = 0; i < a.samples.size(); ++i) {
     const sample& s = a.samples[i];
     const auto& t = b.sample(i);
-    HEARTH_CMP(at("sample", i, "location_id count"), size_t(s.loc_count), size_t(t.location_id_size()));
+    HEARTH_CMP(at("sample", i, "location_id count"), size_t(s.loc_count),
+               size_t(t.location_id_size()));
     for (uint32_t j = 0; j < s.loc_count; ++j)
       HEARTH_CMP(at("sample", i, "location_id") + std::to_string(j),
                  a.location_ids[s.loc_begin + j], t.location_id(j));
@@ -114,7 +116,8 @@ std::string diff(const profile& a, const google::v1::Profile& b) {
     nv -= s.value_begin;
     HEARTH_CMP(at("sample", i, "value count"), nv, size_t(t.value_size()));
     for (size_t j = 0; j < nv; ++j)
-      HEARTH_CMP(at("sample", i, "value") + std::to_string(j), a.values[s.value_begin + j], t.value(j));
+      HEARTH_CMP(at("sample", i, "value") + std::to_string(j), a.values[s.value_begin + j],
+                 t.value(j));
     HEARTH_CMP(at("sample", i, "label count"), size_t(s.label_count), size_t(t.label_size()));
     for (uint32_t j = 0; j < s.label_count; ++j) {
       const sample_label& l = a.labels[s.label_begin + j];
@@ -152,7 +155,8 @@ std::string diff(const profile& a, const google::v1::Profile& b) {
     HEARTH_CMP(at("location", i, "line count"), size_t(x.line_count), size_t(y.line_size()));
     for (uint32_t j = 0; j < x.line_count; ++j) {
       std::string w = at("location", i, "line") + std::to_string(j);
-      HEARTH_CMP(w + ".function_id", a.lines[x.line_begin + j].function_id, y.line(j).function_id());
+      HEARTH_CMP(w + ".function_id", a.lines[x.line_begin + j].function_id,
+                 y.line(j).function_id());
       HEARTH_CMP(w + ".line", a.lines[x.line_begin + j].line, y.line(j).line());
     }
   }
@@ -388,9 +392,8 @@ TEST(pprof, real_profiles_match_go_tool_pprof_totals) {
       k.push_back(0);
       std::vector<sample_label> ls(p->labels.begin() + s.label_begin,
                                    p->labels.begin() + s.label_begin + s.label_count);
-      std::stable_sort(ls.begin(), ls.end(), [&](const auto& a, const auto& b) {
-        return p->str(a.key) < p->str(b.key);
-      });
+      std::stable_sort(ls.begin(), ls.end(),
+                       [&](const auto& a, const auto& b) { return p->str(a.key) < p->str(b.key); });
       for (const auto& l : ls) k.insert(k.end(), {l.key, l.str, l.num, l.num_unit});
       distinct.insert(std::move(k));
     }
@@ -429,17 +432,24 @@ TEST(pprof, packed_and_unpacked_repeated_fields_decode_alike) {
     w.bytes(6, "").bytes(6, "t").bytes(6, "u");
     w.bytes(1, wire().varint(1, 1).varint(2, 2).str());
     w.bytes(1, wire().varint(1, 1).varint(2, 2).str());
-    for (uint64_t id : {1, 2, 300})
-      w.bytes(4, wire().varint(1, id).str());
+    for (uint64_t id : {1, 2, 300}) w.bytes(4, wire().varint(1, id).str());
     return w;
   };
   wire packed = base();
   packed.bytes(2, wire().packed(1, {300, 2, 1}).packed(2, {7, uint64_t(-1)}).str());
   wire unpacked = base();
-  unpacked.bytes(2, wire().varint(1, 300).varint(1, 2).varint(1, 1).varint(2, 7).varint(2, uint64_t(-1)).str());
+  unpacked.bytes(
+      2,
+      wire().varint(1, 300).varint(1, 2).varint(1, 1).varint(2, 7).varint(2, uint64_t(-1)).str());
   // Both forms in one message, interleaved: the spec says parsers must concatenate.
   wire mixed = base();
-  mixed.bytes(2, wire().varint(1, 300).packed(2, {7}).packed(1, {2}).varint(1, 1).varint(2, uint64_t(-1)).str());
+  mixed.bytes(2, wire()
+                     .varint(1, 300)
+                     .packed(2, {7})
+                     .packed(1, {2})
+                     .varint(1, 1)
+                     .varint(2, uint64_t(-1))
+                     .str());
   for (const wire* w : {&packed, &unpacked, &mixed}) {
     std::string raw = w->str();
     auto p = decode(as_bytes(raw));
@@ -466,10 +476,18 @@ TEST(pprof, unknown_fields_of_every_wire_type_are_skipped) {
   w.bytes(1, wire().raw(unknown()).varint(1, 1).varint(2, 2).raw(unknown()).str());
   w.bytes(5, wire().varint(1, 1).raw(unknown()).varint(2, 1).str());
   w.bytes(3, wire().varint(1, 1).raw(unknown()).varint(7, 1).str());
-  w.bytes(4, wire().varint(1, 1).raw(unknown()).varint(2, 1)
-                 .bytes(4, wire().raw(unknown()).varint(1, 1).varint(2, 42).str()).str());
-  w.bytes(2, wire().raw(unknown()).packed(1, {1}).packed(2, {5})
-                 .bytes(3, wire().raw(unknown()).varint(1, 1).varint(3, 9).str()).str());
+  w.bytes(4, wire()
+                 .varint(1, 1)
+                 .raw(unknown())
+                 .varint(2, 1)
+                 .bytes(4, wire().raw(unknown()).varint(1, 1).varint(2, 42).str())
+                 .str());
+  w.bytes(2, wire()
+                 .raw(unknown())
+                 .packed(1, {1})
+                 .packed(2, {5})
+                 .bytes(3, wire().raw(unknown()).varint(1, 1).varint(3, 9).str())
+                 .str());
   w.varint(9, 77).raw(unknown());
   std::string raw = w.str();
   auto p = decode(as_bytes(raw));
@@ -495,7 +513,8 @@ TEST(pprof, rejects_groups_and_invalid_wire_types) {
 
 TEST(pprof, rejects_wrong_wire_type_for_known_fields) {
   expect_bad_wire(wire().varint(1, 5).str(), "field 1 (sample_type) has wire type varint");
-  expect_bad_wire(wire().bytes(9, "x").str(), "field 9 (time_nanos) has wire type length-delimited");
+  expect_bad_wire(wire().bytes(9, "x").str(),
+                  "field 9 (time_nanos) has wire type length-delimited");
   expect_bad_wire(wire().varint(6, 0).str(), "string_table");
   expect_bad_wire(wire().tag(2, 0).raw("\x01").str(), "sample");
   expect_bad_wire(wire().bytes(2, wire().tag(1, 5).raw("abcd").str()).str(),
@@ -506,7 +525,10 @@ TEST(pprof, rejects_wrong_wire_type_for_known_fields) {
 TEST(pprof, rejects_truncation_bad_lengths_and_long_varints) {
   expect_bad_wire(std::string("\x48", 1), "field 9: truncated varint");
   expect_bad_wire(std::string("\x48\x80", 2), "truncated varint");
-  expect_bad_wire(std::string("\x32\x05" "ab", 4), "length 5 runs past the end of its message (2 bytes left)");
+  expect_bad_wire(std::string("\x32\x05"
+                              "ab",
+                              4),
+                  "length 5 runs past the end of its message (2 bytes left)");
   expect_bad_wire(std::string("\x32", 1), "truncated length");
   expect_bad_wire(std::string("\x32\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01", 11), "runs past");
   expect_bad_wire(std::string("\x80", 1), "malformed field tag");
@@ -515,11 +537,18 @@ TEST(pprof, rejects_truncation_bad_lengths_and_long_varints) {
   expect_bad_wire(std::string("\x48\xff\xff\xff\xff\xff\xff\xff\xff\xff\x81\x00", 12),
                   "longer than 10 bytes");
   // 11-byte varint inside a packed run
-  expect_bad_wire(wire().bytes(2, wire().bytes(2, std::string("\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01", 11)).str()).str(),
-                  "sample 0: field 2 (value): varint longer than 10 bytes");
-  expect_bad_wire(wire().bytes(2, wire().bytes(1, "\x01\x81").str()).str(), "packed run ends inside a varint");
+  expect_bad_wire(
+      wire()
+          .bytes(2, wire()
+                        .bytes(2, std::string("\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01", 11))
+                        .str())
+          .str(),
+      "sample 0: field 2 (value): varint longer than 10 bytes");
+  expect_bad_wire(wire().bytes(2, wire().bytes(1, "\x01\x81").str()).str(),
+                  "packed run ends inside a varint");
   // A submessage's length must stay inside its parent.
-  expect_bad_wire(wire().bytes(2, std::string("\x0a\x05\x01", 3)).str(), "sample 0: field 1: length 5 runs past");
+  expect_bad_wire(wire().bytes(2, std::string("\x0a\x05\x01", 3)).str(),
+                  "sample 0: field 1: length 5 runs past");
 }
 
 TEST(pprof, ten_byte_varints_are_negative_int64) {
@@ -532,8 +561,12 @@ TEST(pprof, ten_byte_varints_are_negative_int64) {
 }
 
 TEST(pprof, last_scalar_wins_and_period_type_merges) {
-  std::string raw = wire().bytes(6, "").bytes(6, "a").bytes(6, "b")
-                        .varint(12, 1).varint(12, 2)
+  std::string raw = wire()
+                        .bytes(6, "")
+                        .bytes(6, "a")
+                        .bytes(6, "b")
+                        .varint(12, 1)
+                        .varint(12, 2)
                         .bytes(11, wire().varint(1, 1).varint(2, 1).str())
                         .bytes(11, wire().varint(2, 2).str())
                         .str();
