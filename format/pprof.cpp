@@ -1,8 +1,8 @@
 #include "format/pprof.hpp"
 
-// The pprof decoder reads the protobuf wire format by hand: the message is flat enough (one level
-// of repeated submessages, two inside Location and Sample) that a generated parser buys nothing
-// but allocations. Wire grammar, per message:
+// The pprof decoder reads the protobuf wire format by hand: the message is shallow (Profile ->
+// Sample/Location/... -> Label/Line), so a generated parser buys nothing but one allocation per
+// submessage. Nested arrays are flattened into the profile's vectors. Wire grammar, per message:
 //   message := { tag <uvarint: field << 3 | wire_type> payload }
 //   payload := varint (0) | 8 bytes (1) | len <uvarint> bytes (2) | 4 bytes (5)
 // Wire types 3/4 (groups) are rejected: no pprof writer emits them and skipping them needs a stack.
@@ -10,7 +10,6 @@
 
 #include <libdeflate.h>
 
-#include <cstring>
 #include <memory>
 #include <type_traits>
 
