@@ -1,6 +1,8 @@
 #include "actors/distributor_actor.hpp"
 
 #include <google/protobuf/arena.h>
+#include <google/protobuf/struct.pb.h>
+#include <google/protobuf/util/json_util.h>
 
 #include <algorithm>
 #include <random>
@@ -75,6 +77,35 @@ void random_id(uint64_t& hi, uint64_t& lo) {
   lo = rng();
 }
 
+// The Go SDK's `sample_type_config` part: {"<sample type>": {"display-name": "...", "units": ...}}.
+// Only display names matter for pprof (they pick __name__); other keys are ignored as upstream.
+result<std::vector<std::pair<std::string, std::string>>> parse_sample_type_config(std::string_view json) {
+  std::string plain;
+  bytes_view raw = as_bytes(json);
+  if (pprof::is_gzip(raw)) {
+    auto r = pprof::gunzip(raw, 1 << 20);
+    if (!r) return r.err();
+    plain = std::move(*r);
+    json = plain;
+  }
+  google::protobuf::Struct doc;
+  auto st = google::protobuf::util::JsonStringToMessage(
+      google::protobuf::StringPiece(json.data(), json.size()), &doc);
+  if (!st.ok())
+    return error{errc::bad_request_body,
+                 "sample_type_config is not a JSON object: " + std::string(st.message())};
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const auto& [type, cfg] : doc.fields()) {
+    if (!cfg.has_struct_value()) continue;
+    const auto& f = cfg.struct_value().fields();
+    auto it = f.find("display-name");
+    if (it != f.end() && it->second.has_string_value() && !it->second.string_value().empty())
+      out.emplace_back(type, it->second.string_value());
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
 result<ingest_batch> decode_legacy(const ingest_request& req, const distributor_options& opts,
                                    uint64_t* profiles) {
   const std::string* name = param(req, "name");
@@ -85,7 +116,8 @@ result<ingest_batch> decode_legacy(const ingest_request& req, const distributor_
   ingest_meta meta;
   meta.labels = std::move(*labels);
   meta.from = ingest_meta::source::ingest;
-  if (const std::string* spy = param(req, "spyName")) meta.spy_name = *spy;
+  const std::string* spy = param(req, "spyName");
+  meta.spy_name = spy && !spy->empty() ? *spy : "unknown";  // Pyroscope's default
   int64_t from = 0, until = 0;
   if (const std::string* f = param(req, "from"); f && !f->empty()) {
     auto t = parse_attime(*f, req.received_ns);
@@ -116,6 +148,11 @@ result<ingest_batch> decode_legacy(const ingest_request& req, const distributor_
     const multipart_part* prof = find_part(parts, "profile");
     if (!prof) return error{errc::bad_request_body, "multipart body has no \"profile\" field"};
     pprof_bytes = prof->data;
+    if (const multipart_part* stc = find_part(parts, "sample_type_config")) {
+      auto names = parse_sample_type_config(stc->data);
+      if (!names) return names.err();
+      meta.display_names = std::move(*names);
+    }
   } else {
     std::string f = format ? *format : std::string("folded");
     return error{errc::unsupported_format,

@@ -36,7 +36,7 @@ struct config {
   struct query_section {
     int64_t max_nodes_default = 8192;
     int64_t max_nodes_max = 1048576;
-    uint64_t max_range_s = 7 * 24 * 3600;  ///< longest accepted query range
+    uint64_t max_range_s = 31 * 24 * 3600;  ///< longest accepted query range
     uint64_t timeout_s = 60;
   } query;
   struct log_section {

@@ -25,7 +25,7 @@ class http_gateway {
     uint64_t max_body_bytes = 16ull << 20;
     int64_t max_nodes_default = 8192;
     int64_t max_nodes_max = 1048576;
-    int64_t max_range_ns = 7ll * 24 * 3600 * 1000000000ll;
+    int64_t max_range_ns = 31ll * 24 * 3600 * 1000000000ll;
     std::chrono::seconds timeout{60};
   };
   struct actors {
