@@ -300,7 +300,8 @@ distributor_actor::behavior_type worker_fn(distributor_actor::pointer self, dist
                   acc->profiles = profiles;
                   auto left = std::make_shared<size_t>(0);
                   for (auto& p : parts) *left += p.series.empty() ? 0 : 1;
-                  if (*left == 0) {
+                  if (*left == 0) {  // valid profiles without any sample: nothing to store
+                    metrics->profiles_ingested.Increment(static_cast<double>(acc->profiles));
                     done(*acc);
                     return;
                   }

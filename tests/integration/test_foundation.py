@@ -4,7 +4,9 @@ every ingest path, query it back over both Connect codecs and /pyroscope/render,
 `go tool pprof`'s answers, then check bad input, crash durability (SIGKILL), sealing, config
 handling and /metrics.
 
-usage: test_foundation.py PATH/TO/hearth [unittest args...]
+usage: test_foundation.py PATH/TO/hearth [NAME_SUBSTRING...]
+(filters select test methods by substring; the T cases share one server and build on
+test_01/test_02, so filter those in together, e.g. `test_0`)
 
 Environment: HEARTH_TESTDATA (default <source root>/../shared/testdata), HEARTH_SOURCE_ROOT
 (default two levels above this file), HEARTH_TEST_KEEP=1 keeps the temp dir,
@@ -340,6 +342,7 @@ class State:
     t0 = None  # unix seconds at push time
     pushed = {}  # stem -> True once acked
     acked = 0  # profiles acked 200 by the main server
+    counts = {"totals": 0, "top_rows": 0}  # comparisons made against go tool pprof's answers
     baseline = {}  # key -> canonical answer (from the first server run, proto codec)
     probe_svc = None
 
@@ -482,6 +485,13 @@ def select_merge(server, ptype, selector, codec, max_nodes=MAX_NODES):
             raise AssertionError("SelectMergeStacktraces(json) answered Content-Type %r" % ct)
         j = json.loads(body)
         fg = j.get("flamegraph", {})
+        # proto3 JSON: int64 fields are strings (Pyroscope's UI types levels[].values as string[])
+        for k in ("total", "maxSelf"):
+            if k in fg and not isinstance(fg[k], str):
+                raise AssertionError("SelectMergeStacktraces(json): flamegraph.%s is %r, want an int64 string" % (k, fg[k]))
+        lv0 = (fg.get("levels") or [{}])[0].get("values", [])
+        if lv0 and not isinstance(lv0[0], str):
+            raise AssertionError("SelectMergeStacktraces(json): levels[].values are %r, want int64 strings" % type(lv0[0]).__name__)
         return decode_fg_json(fg)
     req = pb.querier.SelectMergeStacktracesRequest(
         profile_typeID=ptype, label_selector=selector, start=s, end=e, max_nodes=max_nodes
@@ -524,6 +534,7 @@ def file_answers(server, f, codec):
             continue
         summ["ptype"] = ids[0]
         answers[(t, u)] = summ
+        State.counts["totals"] += 1
         if total != want:
             problems.append("%s/%s (%s, %s): flamegraph.total = %d, expected %d (diff %+d)" % (t, u, ids[0], codec, total, want, total - want))
     return answers, problems
@@ -540,6 +551,7 @@ def top_problems(f, answers):
         got = summ["by_name"] if summ else {}
         if summ and summ["has_other"]:
             problems.append("%s: flame graph has an 'other' node although max_nodes=%d" % (t, MAX_NODES))
+        State.counts["top_rows"] += len(rows)
         bad = [(name, want, got.get(name, 0)) for name, want in rows if got.get(name, 0) != want]
         if bad:
             lines = ["%s/%s: self per function differs from top.%s.txt flat:" % (t, u, t)]
@@ -740,8 +752,11 @@ class T(unittest.TestCase):
 
     # 3 (+4): every file, proto codec: totals and top functions; kept as the baseline
     def test_03_totals_and_top_proto(self):
+        State.counts = {"totals": 0, "top_rows": 0}
         snap, problems = snapshot_all(self.srv, "proto")
         State.baseline = snap
+        sys.stdout.write("[compared %(totals)d flame-graph totals and %(top_rows)d top-function rows] " % State.counts)
+        self.assertGreaterEqual(State.counts["totals"], 40, "too few totals compared: is the testdata complete?")
         self.assertEqual(problems, [], "\n" + "\n".join(problems))
 
     # 3 over JSON: every file again; the answers must equal the proto ones
@@ -846,6 +861,39 @@ class T(unittest.TestCase):
         for group, regex in MERGED_GROUPS:
             res, probs = merged_answer(self.srv, group, regex, "json")
             problems += probs
+        self.assertEqual(problems, [], "\n" + "\n".join(problems))
+
+    def test_09_labels(self):
+        # name= labels of /ingest, spyName, and Push labels are queryable
+        s, e = q_range()
+        problems = []
+
+        def values(name, sel):
+            st, _, body = self.srv.connect_json(
+                "/querier.v1.QuerierService/LabelValues", {"name": name, "matchers": [sel], "start": str(s), "end": str(e)}
+            )
+            if st != 200:
+                problems.append("LabelValues %s %s: HTTP %d %s" % (name, sel, st, error_text(body)))
+                return []
+            return json.loads(body).get("names", [])
+
+        for f in FILES:
+            if not any(v for v in parse_totals(os.path.join(f["expected_dir"], "totals.txt")).values()):
+                continue  # nothing stored for an empty profile
+            sel = '{service_name="%s"}' % f["svc"]
+            got = {"env": values("env", sel)}
+            want = {"env": ["test"]}
+            if f["method"].startswith("ingest"):
+                got["file"] = values("file", sel)
+                want["file"] = [f["stem"]]
+                got["pyroscope_spy"] = values("pyroscope_spy", sel)
+                want["pyroscope_spy"] = ["nodespy" if f["method"] == "ingest_multipart" else "gospy"]
+            if got != want:
+                problems.append("%s (%s): label values %r, expected %r" % (f["stem"], f["method"], got, want))
+        all_svcs = values("service_name", "{}")
+        missing = sorted({f["svc"] for f in FILES if any(parse_totals(os.path.join(f["expected_dir"], "totals.txt")).values())} - set(all_svcs))
+        if missing:
+            problems.append("LabelValues service_name {} lacks %r" % missing)
         self.assertEqual(problems, [], "\n" + "\n".join(problems))
 
     def test_08_max_nodes_folds_into_other(self):
