@@ -82,9 +82,16 @@ status recover(partition_state& st) {
   uint64_t replayed_profiles = 0;
   auto s = io::replay_wal(
       fs, wal_dir(st), covered,
-      [&](uint64_t, bytes_view payload) -> status {
+      [&](uint64_t seq, bytes_view payload) -> status {
         auto batch = decode_batch(payload);
-        if (!batch) return batch.err();
+        if (!batch) {
+          // The CRC matched, so the bytes are what we wrote: an undecodable record is a format bug,
+          // not disk damage. Skip it loudly rather than refuse the whole partition.
+          log::error("partition", who(st) + " skipping undecodable WAL record in file " +
+                                      std::to_string(seq) + ": " + batch.err().to_string());
+          st.metrics->wal_torn_tails.Increment();
+          return {};
+        }
         replayed_profiles += batch->series.size();
         st.mem.append(*batch);
         return {};
