@@ -538,7 +538,11 @@ struct http_gateway::impl final : public kj::HttpService {
         start = in.start();
         end = in.end();
       }
-      auto range = check_range(start, end);
+      // Pyroscope v1 (the single binary most installs run) answers label queries without a range
+      // from everything it holds; v2 refuses them. Be the lenient one: both 0 means all time.
+      auto range = (start == 0 && end == 0)
+                       ? result<std::pair<int64_t, int64_t>>(std::pair{int64_t{0}, INT64_MAX})
+                       : check_range(start, end);
       if (!range) return send_error(response, range.err(), route, t0);
       q.start_ns = range->first;
       q.end_ns = range->second;
