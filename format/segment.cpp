@@ -29,6 +29,7 @@
 #include <zstd.h>
 
 #include <algorithm>
+#include <bit>
 #include <limits>
 #include <memory>
 #include <new>
@@ -44,8 +45,8 @@ constexpr size_t header_size = 8;         // magic + version
 constexpr size_t trailer_size = 12;       // footer_offset + magic
 constexpr size_t section_head_size = 10;  // len + id + codec + raw_len
 constexpr size_t section_overhead = section_head_size + 4;
-constexpr size_t toc_entry_size = 17;     // id + offset + length
-constexpr int zstd_level = 3;             // TODO(perf): measure higher levels for L2 blocks.
+constexpr size_t toc_entry_size = 17;  // id + offset + length
+constexpr int zstd_level = 3;          // TODO(perf): measure higher levels for L2 blocks.
 
 /// Section ids of version 1, in file order.
 enum class section_id : uint8_t {  // On disk: never renumber.
@@ -60,22 +61,31 @@ enum class section_id : uint8_t {  // On disk: never renumber.
   postings = 9,
 };
 constexpr section_id v1_sections[] = {
-    section_id::strings,  section_id::functions, section_id::lines,
-    section_id::locations, section_id::stacks,   section_id::series,
-    section_id::profiles, section_id::samples,   section_id::postings,
+    section_id::strings,   section_id::functions, section_id::lines,
+    section_id::locations, section_id::stacks,    section_id::series,
+    section_id::profiles,  section_id::samples,   section_id::postings,
 };
 
 std::string_view section_name(section_id id) {
   switch (id) {
-    case section_id::strings: return "strings";
-    case section_id::functions: return "functions";
-    case section_id::lines: return "lines";
-    case section_id::locations: return "locations";
-    case section_id::stacks: return "stacks";
-    case section_id::series: return "series";
-    case section_id::profiles: return "profiles";
-    case section_id::samples: return "samples";
-    case section_id::postings: return "postings";
+    case section_id::strings:
+      return "strings";
+    case section_id::functions:
+      return "functions";
+    case section_id::lines:
+      return "lines";
+    case section_id::locations:
+      return "locations";
+    case section_id::stacks:
+      return "stacks";
+    case section_id::series:
+      return "series";
+    case section_id::profiles:
+      return "profiles";
+    case section_id::samples:
+      return "samples";
+    case section_id::postings:
+      return "postings";
   }
   return "unknown";
 }
@@ -84,7 +94,9 @@ error corrupt(std::string_view where, std::string what) {
   return {errc::corrupted, "segment: " + std::string(where) + ": " + std::move(what)};
 }
 
-std::string str(uint64_t v) { return std::to_string(v); }
+std::string str(uint64_t v) {
+  return std::to_string(v);
+}
 
 // Sums in uint64 so a hostile file cannot cause signed overflow; totals compare bit for bit.
 int64_t wrapping_sum(std::span<const sample_rec> s) {
@@ -107,8 +119,8 @@ status check_block(const block_data& b, errc code, std::string_view who) {
   for (size_t i = 0; i < sy.functions.size(); ++i) {
     const auto& f = sy.functions[i];
     if (f.name >= ns || f.system_name >= ns || f.filename >= ns)
-      return fail("functions", "function " + str(i) + " names a string out of range (" + str(ns) +
-                                   " strings)");
+      return fail("functions",
+                  "function " + str(i) + " names a string out of range (" + str(ns) + " strings)");
   }
   for (size_t i = 0; i < sy.lines.size(); ++i)
     if (sy.lines[i].function >= sy.functions.size())
@@ -118,23 +130,23 @@ status check_block(const block_data& b, errc code, std::string_view who) {
     const auto& l = sy.locations[i];
     if (uint64_t{l.line_begin} + l.line_count > sy.lines.size())
       return fail("locations", "location " + str(i) + " lines [" + str(l.line_begin) + ", +" +
-                                   str(l.line_count) + ") out of range (" +
-                                   str(sy.lines.size()) + " lines)");
+                                   str(l.line_count) + ") out of range (" + str(sy.lines.size()) +
+                                   " lines)");
   }
   if (b.stacks.empty() || b.stacks[0].parent != 0 || b.stacks[0].location != 0)
     return fail("stacks", "node 0 must be the root {parent 0, location 0}");
   for (size_t i = 1; i < b.stacks.size(); ++i) {
     if (b.stacks[i].parent >= i)
-      return fail("stacks", "node " + str(i) + " parent " + str(b.stacks[i].parent) +
-                                " is not below its id");
+      return fail("stacks",
+                  "node " + str(i) + " parent " + str(b.stacks[i].parent) + " is not below its id");
     if (b.stacks[i].location >= sy.locations.size())
       return fail("stacks", "node " + str(i) + " location " + str(b.stacks[i].location) +
                                 " out of range (" + str(sy.locations.size()) + " locations)");
   }
   for (size_t i = 0; i < b.labels.size(); ++i)
     if (b.labels[i].name >= ns || b.labels[i].value >= ns)
-      return fail("series", "label " + str(i) + " names a string out of range (" + str(ns) +
-                                " strings)");
+      return fail("series",
+                  "label " + str(i) + " names a string out of range (" + str(ns) + " strings)");
   for (size_t i = 0; i < b.series.size(); ++i) {
     const auto& s = b.series[i];
     if (uint64_t{s.label_begin} + s.label_count > b.labels.size())
@@ -149,12 +161,12 @@ status check_block(const block_data& b, errc code, std::string_view who) {
   for (size_t i = 0; i < b.profiles.size(); ++i) {
     const auto& p = b.profiles[i];
     if (p.series >= b.series.size())
-      return fail("profiles", "profile " + str(i) + " series " + str(p.series) +
-                                  " out of range (" + str(b.series.size()) + " series)");
+      return fail("profiles", "profile " + str(i) + " series " + str(p.series) + " out of range (" +
+                                  str(b.series.size()) + " series)");
     if (uint64_t{p.sample_begin} + p.sample_count > b.samples.size())
       return fail("profiles", "profile " + str(i) + " samples [" + str(p.sample_begin) + ", +" +
-                                  str(p.sample_count) + ") out of range (" +
-                                  str(b.samples.size()) + " samples)");
+                                  str(p.sample_count) + ") out of range (" + str(b.samples.size()) +
+                                  " samples)");
     auto samples = std::span(b.samples).subspan(p.sample_begin, p.sample_count);
     for (const auto& s : samples)
       if (s.stack == 0 || s.stack >= b.stacks.size())
@@ -187,16 +199,15 @@ class segment_writer {
   status add(section_id id, const std::string& raw) {
     std::string packed;
     segment_codec used = codec_;
-    if (raw.size() > UINT32_MAX)
-      return too_big(id, raw.size());
+    if (raw.size() > UINT32_MAX) return too_big(id, raw.size());
     if (used == segment_codec::lz4) {
       if (raw.size() > size_t{LZ4_MAX_INPUT_SIZE}) return too_big(id, raw.size());
       packed.resize(static_cast<size_t>(LZ4_compressBound(static_cast<int>(raw.size()))));
       int n = LZ4_compress_default(raw.data(), packed.data(), static_cast<int>(raw.size()),
                                    static_cast<int>(packed.size()));
       if (n <= 0 && !raw.empty())
-        return status(errc::internal, "encode_segment: lz4 failed on " +
-                                          std::string(section_name(id)));
+        return status(errc::internal,
+                      "encode_segment: lz4 failed on " + std::string(section_name(id)));
       packed.resize(static_cast<size_t>(std::max(n, 0)));
     } else if (used == segment_codec::zstd) {
       packed.resize(ZSTD_compressBound(raw.size()));
@@ -289,8 +300,12 @@ struct footer_data {
   std::vector<toc_entry> toc;
 };
 
-uint32_t load_u32(bytes_view b, size_t at) { return decoder(b.subspan(at, 4)).get_u32(); }
-uint64_t load_u64(bytes_view b, size_t at) { return decoder(b.subspan(at, 8)).get_u64(); }
+uint32_t load_u32(bytes_view b, size_t at) {
+  return decoder(b.subspan(at, 4)).get_u32();
+}
+uint64_t load_u64(bytes_view b, size_t at) {
+  return decoder(b.subspan(at, 8)).get_u64();
+}
 
 result<footer_data> parse_footer_v1(decoder& d, uint64_t footer_offset) {
   footer_data f;
@@ -326,15 +341,15 @@ result<footer_data> parse_footer_v1(decoder& d, uint64_t footer_offset) {
                                    str(static_cast<uint8_t>(e.id)) + ", want " +
                                    str(static_cast<uint8_t>(v1_sections[k])));
     if (e.offset != pos || e.length < section_overhead || e.length > footer_offset - pos)
-      return corrupt("footer", "TOC entry for " + std::string(section_name(e.id)) +
-                                   " [" + str(e.offset) + ", +" + str(e.length) +
+      return corrupt("footer", "TOC entry for " + std::string(section_name(e.id)) + " [" +
+                                   str(e.offset) + ", +" + str(e.length) +
                                    ") does not follow the previous section at " + str(pos));
     pos += e.length;
     f.toc.push_back(e);
   }
   if (pos != footer_offset)
-    return corrupt("footer", "sections end at " + str(pos) + ", footer starts at " +
-                                 str(footer_offset));
+    return corrupt("footer",
+                   "sections end at " + str(pos) + ", footer starts at " + str(footer_offset));
   return f;
 }
 
@@ -356,14 +371,15 @@ result<footer_data> read_footer(bytes_view file) {
   const uint32_t version = d.get_u32();
   if (!d.ok()) return corrupt("footer", "truncated");
   if (version != header_version)
-    return corrupt("footer", "version " + str(version) + " differs from the header's " +
-                                 str(header_version));
+    return corrupt("footer",
+                   "version " + str(version) + " differs from the header's " + str(header_version));
   if (version < segment_min_version || version > segment_current_version)
     return error{errc::unsupported_format,
                  "segment: version " + str(version) + " is not supported (this reader reads " +
                      str(segment_min_version) + " to " + str(segment_current_version) + ")"};
   switch (version) {
-    case 1: return parse_footer_v1(d, footer_offset);
+    case 1:
+      return parse_footer_v1(d, footer_offset);
   }
   return error{errc::internal, "segment: no footer parser for version " + str(version)};
 }
@@ -426,8 +442,8 @@ result<bytes_view> load_section(bytes_view file, const toc_entry& e, scratch_buf
       if (raw_len > (uint64_t{len} / 3 + 1) * ZSTD_BLOCKSIZE_MAX ||
           ZSTD_findFrameCompressedSize(src, len) != len ||
           ZSTD_getFrameContentSize(src, len) != raw_len)
-        return corrupt(name, "zstd frame of " + str(len) + " bytes does not hold " +
-                                 str(raw_len) + " bytes");
+        return corrupt(
+            name, "zstd frame of " + str(len) + " bytes does not hold " + str(raw_len) + " bytes");
       char* dst = scratch.get(raw_len);
       if (!dst) return corrupt(name, "cannot allocate raw_len " + str(raw_len));
       size_t got = ZSTD_decompress(dst, raw_len, src, len);
@@ -517,8 +533,8 @@ status parse_stacks(bytes_view body, block_data& b) {
   decoder d(body);
   uint64_t n = d.get_uvarint();
   if (!d.ok() || n == 0 || n > UINT32_MAX || (n - 1) * 2 > d.remaining())
-    return corrupt("stacks", "node count " + str(n) + " impossible in " + str(body.size()) +
-                                 " bytes");
+    return corrupt("stacks",
+                   "node count " + str(n) + " impossible in " + str(body.size()) + " bytes");
   b.stacks.assign(n, stack_node{});
   for (uint64_t i = 1; i < n; ++i) {
     uint64_t delta = d.get_uvarint();
@@ -620,6 +636,91 @@ status parse_samples(bytes_view body, block_data& b) {
   return end_of("samples", d);
 }
 
+// Reads a bitmap in the Roaring portable format (github.com/RoaringBitmap/RoaringFormatSpec)
+// into ascending ids, all < `limit`; returns why not, or "". We do not hand these bytes to
+// CRoaring: 0.2.66's deserializer trusts a bitset container's stated cardinality (so
+// roaring_bitmap_to_uint32_array can overflow its buffer on a crafted file), accepts unsorted
+// arrays and overlapping runs, and prints to stderr. This parser accepts exactly the valid
+// encodings, which include everything roaring_bitmap_portable_serialize writes.
+std::string parse_portable_bitmap(bytes_view bits, uint64_t limit, std::vector<uint32_t>& out) {
+  constexpr uint32_t cookie_no_runs = 12346, cookie_runs = 12347;
+  constexpr uint32_t max_array = 4096, no_offset_threshold = 4;
+  decoder d(bits);
+  auto u16 = [&d] { return static_cast<uint32_t>(d.get_u8()) | uint32_t{d.get_u8()} << 8; };
+  const uint32_t cookie = d.get_u32();
+  uint64_t n = 0;
+  bytes_view run_flags;
+  if ((cookie & 0xffff) == cookie_runs) {
+    n = (cookie >> 16) + 1;
+    run_flags = d.get_raw((n + 7) / 8);
+  } else if (cookie == cookie_no_runs) {
+    n = d.get_u32();
+  } else {
+    return "bad cookie " + str(cookie);
+  }
+  if (!d.ok() || n > 65536 || n * 4 > d.remaining()) return "bad container count";
+  struct container {
+    uint32_t key, card;
+    bool run;
+  };
+  std::vector<container> cs(n);
+  uint64_t total = 0;
+  for (uint64_t i = 0; i < n; ++i) {
+    cs[i].key = u16();
+    cs[i].card = u16() + 1;
+    cs[i].run = !run_flags.empty() && (static_cast<uint8_t>(run_flags[i / 8]) >> (i % 8) & 1) != 0;
+    total += cs[i].card;
+    if (i > 0 && cs[i].key <= cs[i - 1].key) return "container keys not ascending";
+  }
+  if (total > limit) return str(total) + " ids for " + str(limit) + " series";
+  const bool has_offsets = run_flags.empty() || n >= no_offset_threshold;
+  const size_t offsets_at = bits.size() - d.remaining();
+  if (has_offsets) d.get_raw(4 * n);
+  if (!d.ok()) return "truncated";
+  out.clear();
+  out.reserve(total);
+  for (uint64_t i = 0; i < n; ++i) {
+    const size_t here = bits.size() - d.remaining();
+    if (has_offsets && load_u32(bits, offsets_at + 4 * i) != here)
+      return "container " + str(i) + " offset mismatch";
+    const uint32_t high = cs[i].key << 16;
+    const size_t before = out.size();
+    if (cs[i].run) {
+      const uint32_t runs = u16();
+      if (!d.ok() || uint64_t{runs} * 4 > d.remaining()) return "truncated run container";
+      int64_t next = 0;  // the smallest value the next run may start at
+      for (uint32_t r = 0; r < runs; ++r) {
+        const uint32_t start = u16(), len = u16() + 1;
+        if (start < next || start + len > 0x10000) return "runs overlap or overflow";
+        if (out.size() - before + len > cs[i].card) return "runs exceed the cardinality";
+        for (uint32_t v = start; v < start + len; ++v) out.push_back(high | v);
+        next = int64_t{start} + len;
+      }
+    } else if (cs[i].card <= max_array) {
+      if (uint64_t{cs[i].card} * 2 > d.remaining()) return "truncated array container";
+      for (uint32_t k = 0; k < cs[i].card; ++k) {
+        const uint32_t v = u16();
+        if (k > 0 && v <= (out.back() & 0xffff)) return "array container not ascending";
+        out.push_back(high | v);
+      }
+    } else {
+      bytes_view words = d.get_raw(8192);
+      if (!d.ok()) return "truncated bitset container";
+      for (uint32_t w = 0; w < 1024; ++w) {
+        uint64_t x = load_u64(words, 8 * w);
+        if (out.size() - before + std::popcount(x) > cs[i].card)
+          return "bitset exceeds the cardinality";
+        for (; x != 0; x &= x - 1) out.push_back(high | (w * 64 + std::countr_zero(x)));
+      }
+    }
+    if (out.size() - before != cs[i].card) return "container " + str(i) + " cardinality mismatch";
+  }
+  if (!d.ok() || !d.empty()) return "malformed or trailing bytes";
+  if (out.empty()) return "empty";
+  if (out.back() >= limit) return "series id " + str(out.back()) + " out of range";
+  return {};
+}
+
 status parse_postings(bytes_view body, const block_data& b, postings_index& out) {
   decoder d(body);
   const auto& strings = b.syms.strings;
@@ -638,8 +739,8 @@ status parse_postings(bytes_view body, const block_data& b, postings_index& out)
     std::string_view name;
     if (auto st = string_at("name", name); !st) return st;
     if (i > 0 && !(prev_name < name))
-      return corrupt("postings", "label names not sorted and unique at '" + std::string(name) +
-                                     "'");
+      return corrupt("postings",
+                     "label names not sorted and unique at '" + std::string(name) + "'");
     prev_name = name;
     uint64_t values = 0;
     if (!get_count(d, 3, values) || values == 0)
@@ -655,21 +756,9 @@ status parse_postings(bytes_view body, const block_data& b, postings_index& out)
       const std::string where = "bitmap of " + std::string(name) + "=" + std::string(value);
       bytes_view bits = d.get_raw(d.get_uvarint());
       if (!d.ok()) return end_of("postings", d);
-      const char* p = reinterpret_cast<const char*>(bits.data());
-      if (roaring_bitmap_portable_deserialize_size(p, bits.size()) != bits.size())
-        return corrupt("postings", where + " is malformed");
-      roaring_ptr r(roaring_bitmap_portable_deserialize_safe(p, bits.size()),
-                    &roaring_bitmap_free);
-      if (!r) return corrupt("postings", where + " is malformed");
-      const uint64_t card = roaring_bitmap_get_cardinality(r.get());
-      if (card == 0 || card > b.series.size())
-        return corrupt("postings", where + " has " + str(card) + " ids for " +
-                                       str(b.series.size()) + " series");
-      std::vector<uint32_t> ids(card);
-      roaring_bitmap_to_uint32_array(r.get(), ids.data());
-      for (size_t j = 0; j < ids.size(); ++j)
-        if (ids[j] >= b.series.size() || (j > 0 && ids[j] <= ids[j - 1]))
-          return corrupt("postings", where + " holds a bad series id " + str(ids[j]));
+      std::vector<uint32_t> ids;
+      if (std::string why = parse_portable_bitmap(bits, b.series.size(), ids); !why.empty())
+        return corrupt("postings", where + ": " + why);
       by_value.emplace(std::string(value), std::move(ids));
     }
   }
@@ -685,15 +774,33 @@ result<block_data> decode_v1(bytes_view file, const footer_data& f, postings_ind
     if (!body) return body.take_error();
     status st;
     switch (e.id) {
-      case section_id::strings: st = parse_strings(*body, b); break;
-      case section_id::functions: st = parse_functions(*body, b); break;
-      case section_id::lines: st = parse_lines(*body, b); break;
-      case section_id::locations: st = parse_locations(*body, b); break;
-      case section_id::stacks: st = parse_stacks(*body, b); break;
-      case section_id::series: st = parse_series(*body, b); break;
-      case section_id::profiles: st = parse_profiles(*body, b); break;
-      case section_id::samples: st = parse_samples(*body, b); break;
-      case section_id::postings: st = parse_postings(*body, b, postings); break;
+      case section_id::strings:
+        st = parse_strings(*body, b);
+        break;
+      case section_id::functions:
+        st = parse_functions(*body, b);
+        break;
+      case section_id::lines:
+        st = parse_lines(*body, b);
+        break;
+      case section_id::locations:
+        st = parse_locations(*body, b);
+        break;
+      case section_id::stacks:
+        st = parse_stacks(*body, b);
+        break;
+      case section_id::series:
+        st = parse_series(*body, b);
+        break;
+      case section_id::profiles:
+        st = parse_profiles(*body, b);
+        break;
+      case section_id::samples:
+        st = parse_samples(*body, b);
+        break;
+      case section_id::postings:
+        st = parse_postings(*body, b, postings);
+        break;
     }
     if (!st) return st.err();
   }
@@ -713,8 +820,7 @@ result<block_data> decode_v1(bytes_view file, const footer_data& f, postings_ind
   if (i.series != b.series.size() || i.profiles != b.profiles.size() ||
       i.samples != b.samples.size() || i.stacks != b.stacks.size())
     return corrupt("footer", "counts do not match the sections");
-  if (postings != make_postings(b))
-    return corrupt("postings", "do not match the series' labels");
+  if (postings != make_postings(b)) return corrupt("postings", "do not match the series' labels");
   if (postings_out) *postings_out = std::move(postings);
   return b;
 }
@@ -874,8 +980,7 @@ result<std::string> encode_segment(const block_data& b, segment_codec codec, uin
     for (size_t k = from + 1; k < sorted.size(); ++k)
       if (sorted[k].stack == sorted[k - 1].stack)
         return error{errc::invalid_argument, "encode_segment: samples: profile " + str(i) +
-                                                 " has stack " + str(sorted[k].stack) +
-                                                 " twice"};
+                                                 " has stack " + str(sorted[k].stack) + " twice"};
   }
   info.samples = sorted.size();
   e.reset();
@@ -908,7 +1013,9 @@ result<block_data> decode_segment(bytes_view file, segment_info* info, postings_
   if (!f) return f.take_error();
   result<block_data> b = error{errc::internal, "segment: no decoder for this version"};
   switch (f->info.version) {
-    case 1: b = decode_v1(file, *f, postings); break;
+    case 1:
+      b = decode_v1(file, *f, postings);
+      break;
   }
   if (b && info) *info = f->info;
   return b;

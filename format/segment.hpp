@@ -26,7 +26,7 @@ inline constexpr uint32_t segment_min_version = 1;
 /// Compression of a segment's sections.
 enum class segment_codec : uint8_t {  // On disk: never renumber.
   none = 0,
-  lz4 = 1,  ///< LZ4 block format; for fresh segments sealed from a head
+  lz4 = 1,   ///< LZ4 block format; for fresh segments sealed from a head
   zstd = 2,  ///< zstd frames; for compacted segments
 };
 
@@ -38,7 +38,7 @@ struct segment_info {
   uint64_t series = 0;
   uint64_t profiles = 0;
   uint64_t samples = 0;
-  uint64_t stacks = 0;  ///< stack tree nodes, the root included
+  uint64_t stacks = 0;                        ///< stack tree nodes, the root included
   segment_codec codec = segment_codec::none;  ///< the codec the writer was asked for
   uint64_t wal_seq = 0;  ///< opaque to the format: the WAL position the segment covers
   friend bool operator==(const segment_info&, const segment_info&) = default;

@@ -3,8 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
-#include <cstdlib>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <functional>
@@ -46,10 +46,14 @@ struct rnd {
   bool chance(unsigned percent) { return below(100) < percent; }
   int64_t value() {
     switch (below(4)) {
-      case 0: return static_cast<int64_t>(below(1000));
-      case 1: return static_cast<int64_t>(below(1'000'000'000)) * 10'000'000;
-      case 2: return -static_cast<int64_t>(below(1'000'000));
-      default: return static_cast<int64_t>(g());  // may overflow the total: that wraps
+      case 0:
+        return static_cast<int64_t>(below(1000));
+      case 1:
+        return static_cast<int64_t>(below(1'000'000'000)) * 10'000'000;
+      case 2:
+        return -static_cast<int64_t>(below(1'000'000));
+      default:
+        return static_cast<int64_t>(g());  // may overflow the total: that wraps
     }
   }
 };
@@ -74,8 +78,7 @@ test_case random_case(uint64_t seed, uint32_t n) {
   const uint64_t ns = sy.strings.size();
 
   for (uint64_t i = 0, k = r.below(2 * n); i < k; ++i)
-    sy.functions.push_back({static_cast<uint32_t>(r.below(ns)),
-                            static_cast<uint32_t>(r.below(ns)),
+    sy.functions.push_back({static_cast<uint32_t>(r.below(ns)), static_cast<uint32_t>(r.below(ns)),
                             static_cast<uint32_t>(r.below(ns)),
                             static_cast<int64_t>(r.below(5000)) - 10});
   if (!sy.functions.empty())
@@ -91,8 +94,8 @@ test_case random_case(uint64_t seed, uint32_t n) {
   }
   if (!sy.locations.empty())
     for (uint64_t i = 1, k = 1 + r.below(10 * n); i < k; ++i) {
-      uint32_t parent = r.chance(50) ? static_cast<uint32_t>(i - 1)
-                                     : static_cast<uint32_t>(r.below(i));
+      uint32_t parent =
+          r.chance(50) ? static_cast<uint32_t>(i - 1) : static_cast<uint32_t>(r.below(i));
       b.stacks.push_back({parent, static_cast<uint32_t>(r.below(sy.locations.size()))});
     }
 
@@ -111,8 +114,9 @@ test_case random_case(uint64_t seed, uint32_t n) {
     for (uint64_t i = 0, k = r.below(3 * n); i < k; ++i) {
       const auto series = static_cast<uint32_t>(r.below(b.series.size()));
       int64_t t = t0 + static_cast<int64_t>(r.below(20)) * 10'000'000'000;
-      if (r.chance(3)) t = r.chance(50) ? INT64_MIN + static_cast<int64_t>(r.below(3))
-                                        : INT64_MAX - static_cast<int64_t>(r.below(3));
+      if (r.chance(3))
+        t = r.chance(50) ? INT64_MIN + static_cast<int64_t>(r.below(3))
+                         : INT64_MAX - static_cast<int64_t>(r.below(3));
       if (r.chance(3)) t = static_cast<int64_t>(r.g());
       if (tc.expect.count({series, t})) continue;
       model_profile& m = tc.expect[{series, t}];
@@ -299,7 +303,9 @@ bool same_block(const block_data& x, const block_data& y) {
          x.max_time_ns == y.max_time_ns;
 }
 
-bytes_view view(const std::string& s) { return as_bytes(s); }
+bytes_view view(const std::string& s) {
+  return as_bytes(s);
+}
 
 std::string must_encode(const block_data& b, segment_codec c, uint64_t wal_seq = 7) {
   auto f = encode_segment(b, c, wal_seq);
@@ -323,7 +329,9 @@ struct section_pos {
   uint8_t id;
   uint64_t offset, length;
 };
-uint64_t footer_offset(const std::string& f) { return le64(f, f.size() - 12); }
+uint64_t footer_offset(const std::string& f) {
+  return le64(f, f.size() - 12);
+}
 std::vector<section_pos> sections_of(const std::string& f) {
   const uint64_t at = footer_offset(f) + 4 + 8 * 6 + 1 + 8;
   std::vector<section_pos> out;
@@ -392,13 +400,43 @@ TEST(segment, postings_list_the_series_of_each_label) {
       for (uint32_t s = 0; s < b.series.size(); ++s)
         for (uint32_t k = 0; k < b.series[s].label_count; ++k) {
           const auto& l = b.labels[b.series[s].label_begin + k];
-          if (b.syms.strings[l.name] == name && b.syms.strings[l.value] == value)
-            want.push_back(s);
+          if (b.syms.strings[l.name] == name && b.syms.strings[l.value] == value) want.push_back(s);
         }
       auto got = p.series_for(name, value);
       EXPECT_EQ(std::vector<uint32_t>(got.begin(), got.end()), want) << name << "=" << value;
     }
   EXPECT_TRUE(p.series_for("nope", "v1").empty());
+}
+
+// Enough series that the postings use every roaring container kind (array, bitset, run) and
+// more than one 16-bit key, so the reader's own portable-format parser meets them all.
+TEST(segment, postings_survive_every_container_kind) {
+  block_data b;
+  auto& st = b.syms.strings;
+  st.insert(st.end(), {"all", "x", "parity", "even", "odd", "mod"});
+  const uint32_t mod0 = static_cast<uint32_t>(st.size());
+  for (int i = 0; i < 1000; ++i) st.push_back("m" + std::to_string(i));
+  const uint32_t n = 200'000;
+  for (uint32_t s = 0; s < n; ++s) {
+    b.series.push_back({static_cast<uint32_t>(b.labels.size()), 3});
+    b.labels.push_back({1, 2});                // all=x: 4 runs (and offsets)
+    b.labels.push_back({6, mod0 + s % 1000});  // mod=mNNN: small arrays
+    b.labels.push_back({3, s % 2 ? 5u : 4u});  // parity: bitsets
+  }
+  for (auto codec : all_codecs) {
+    postings_index p;
+    auto got = decode_segment(view(must_encode(b, codec)), nullptr, &p);
+    ASSERT_TRUE(got.ok()) << got.err().to_string();
+    EXPECT_EQ(p, make_postings(b));
+    EXPECT_EQ(p.series_for("all", "x").size(), n);
+    auto odd = p.series_for("parity", "odd");
+    ASSERT_EQ(odd.size(), n / 2);
+    EXPECT_EQ(odd.front(), 1u);
+    EXPECT_EQ(odd.back(), n - 1);
+    auto m7 = p.series_for("mod", "m7");
+    ASSERT_EQ(m7.size(), 200u);
+    EXPECT_EQ(m7[199], 199'007u);
+  }
 }
 
 TEST(segment, empty_block_round_trips) {
@@ -450,46 +488,56 @@ TEST(segment, writer_rejects_blocks_that_break_invariants) {
 
   std::vector<std::pair<std::string, std::function<void(block_data&)>>> breaks = {
       {"string 0 not empty", [](block_data& b) { b.syms.strings[0] = "x"; }},
-      {"function name", [](block_data& b) {
+      {"function name",
+       [](block_data& b) {
          b.syms.functions.push_back({static_cast<uint32_t>(b.syms.strings.size()), 0, 0, 0});
        }},
-      {"line function", [](block_data& b) {
+      {"line function",
+       [](block_data& b) {
          b.syms.lines.push_back({static_cast<uint32_t>(b.syms.functions.size()), 0});
        }},
-      {"location lines", [](block_data& b) {
+      {"location lines",
+       [](block_data& b) {
          b.syms.locations.push_back({0, static_cast<uint32_t>(b.syms.lines.size()), 1});
        }},
-      {"stack parent", [](block_data& b) {
+      {"stack parent",
+       [](block_data& b) {
          b.stacks.push_back({static_cast<uint32_t>(b.stacks.size()), 0});
        }},
-      {"stack location", [](block_data& b) {
+      {"stack location",
+       [](block_data& b) {
          b.stacks.push_back({0, static_cast<uint32_t>(b.syms.locations.size())});
        }},
-      {"label ref", [](block_data& b) {
+      {"label ref",
+       [](block_data& b) {
          b.labels.push_back({static_cast<uint32_t>(b.syms.strings.size()), 0});
        }},
-      {"series labels", [](block_data& b) {
+      {"series labels",
+       [](block_data& b) {
          b.series.push_back({static_cast<uint32_t>(b.labels.size()), 1});
        }},
-      {"unsorted labels", [](block_data& b) {
+      {"unsorted labels",
+       [](block_data& b) {
          const uint32_t at = static_cast<uint32_t>(b.labels.size());
          b.labels.push_back({b.labels[0].name, 0});
          b.labels.push_back({b.labels[0].name, 0});
          b.series.push_back({at, 2});
        }},
-      {"profile series", [&](block_data& b) {
-         b.profiles[pi].series = static_cast<uint32_t>(b.series.size());
-       }},
+      {"profile series",
+       [&](block_data& b) { b.profiles[pi].series = static_cast<uint32_t>(b.series.size()); }},
       {"profile total", [&](block_data& b) { b.profiles[pi].total += 1; }},
-      {"sample range", [&](block_data& b) {
+      {"sample range",
+       [&](block_data& b) {
          b.profiles[pi].sample_begin = static_cast<uint32_t>(b.samples.size());
        }},
-      {"root sample", [&](block_data& b) {
+      {"root sample",
+       [&](block_data& b) {
          b.profiles[pi].total -= b.samples[si].value;
          b.samples[si].value = 0;
          b.samples[si].stack = 0;
        }},
-      {"repeated stack", [&](block_data& b) {
+      {"repeated stack",
+       [&](block_data& b) {
          b.profiles[pi].total += b.samples[si].value - b.samples[si + 1].value;
          b.samples[si + 1] = b.samples[si];
        }},
@@ -535,8 +583,8 @@ TEST(segment, every_flipped_byte_is_detected) {
         bad[i] = static_cast<char>(bad[i] ^ mask);
         auto got = decode_segment(view(bad));
         detected += !got.ok();
-        expect_corrupt_or_same(bad, *want, "codec " + std::to_string(int(codec)) + " byte " +
-                                               std::to_string(i));
+        expect_corrupt_or_same(
+            bad, *want, "codec " + std::to_string(int(codec)) + " byte " + std::to_string(i));
       }
     // CRC-32C catches every burst up to 32 bits: nothing slips through.
     EXPECT_EQ(detected, static_cast<int>(2 * file.size()));
@@ -562,12 +610,16 @@ TEST(segment, every_truncation_and_extension_is_detected) {
 }
 
 // The CRCs hide the reader's own checks from the flip test above, so here every byte of every
-// section body and of the footer is changed and the CRC recomputed: the reader must still reject
-// the file or return a block that the writer accepts (that is, one that keeps every invariant).
+// section (but its len) and of the footer is changed and the CRC recomputed: the reader must still
+// reject the file or return a block that the writer accepts (that is, one that keeps every
+// invariant).
 TEST(segment, crc_valid_garbage_is_rejected_or_valid) {
-  for (uint64_t seed : {21, 22}) {
+  for (auto [seed, codec] :
+       {std::pair{21, segment_codec::none}, std::pair{22, segment_codec::none},
+        std::pair{23, segment_codec::lz4}, std::pair{24, segment_codec::zstd}}) {
+    SCOPED_TRACE("seed " + std::to_string(seed));
     const test_case tc = random_case(seed, 8);
-    const std::string file = must_encode(tc.block, segment_codec::none);
+    const std::string file = must_encode(tc.block, codec);
     auto sections = sections_of(file);
     ASSERT_EQ(sections.size(), 9u);
     int rejected = 0, accepted = 0;
@@ -592,7 +644,7 @@ TEST(segment, crc_valid_garbage_is_rejected_or_valid) {
       EXPECT_EQ(p, make_postings(*got)) << what << ": accepted postings that disagree";
     };
     for (const auto& s : sections)
-      for (uint64_t i = s.offset + 10; i < s.offset + s.length - 4; ++i)
+      for (uint64_t i = s.offset + 4; i < s.offset + s.length - 4; ++i)  // id to body end
         for (uint8_t mask : {uint8_t{0xff}, uint8_t{0x01}, uint8_t{0x80}, uint8_t{0x7f}}) {
           std::string bad = file;
           bad[i] = static_cast<char>(bad[i] ^ mask);
@@ -633,9 +685,9 @@ TEST(segment, newer_versions_are_unsupported_not_corrupt) {
   put32(file, 4, 2);
   put32(file, footer_offset(file), 2);
   reseal_footer(file);
-  for (auto r : {decode_segment(view(file)).ok() ? error{} : decode_segment(view(file)).err(),
-                 read_segment_info(view(file)).ok() ? error{}
-                                                     : read_segment_info(view(file)).err()}) {
+  for (auto r :
+       {decode_segment(view(file)).ok() ? error{} : decode_segment(view(file)).err(),
+        read_segment_info(view(file)).ok() ? error{} : read_segment_info(view(file)).err()}) {
     EXPECT_EQ(r.code, errc::unsupported_format) << r.message;
     EXPECT_NE(r.message.find("version 2"), std::string::npos) << r.message;
   }
@@ -652,9 +704,9 @@ TEST(segment, newer_versions_are_unsupported_not_corrupt) {
 // change it (write a segment-v2 fixture next to it when the format moves on).
 block_data fixture_block() {
   block_data b;
-  b.syms.strings = {"",         "main",         "main.go",  "runtime.main", "runtime/proc.go",
-                    "compute",  "service_name", "api",      "__name__",     "process_cpu",
-                    "env",      "prod",         "canary"};
+  b.syms.strings = {"",        "main",         "main.go", "runtime.main", "runtime/proc.go",
+                    "compute", "service_name", "api",     "__name__",     "process_cpu",
+                    "env",     "prod",         "canary"};
   b.syms.functions = {{1, 1, 2, 10}, {3, 3, 4, 250}, {5, 5, 2, 40}};
   b.syms.lines = {{0, 12}, {1, 255}, {2, 44}, {2, 47}};
   b.syms.locations = {{0x1000, 0, 1}, {0x2000, 1, 1}, {0x3000, 2, 1}, {0x3008, 3, 1}};
