@@ -132,7 +132,8 @@ std::string fmt_size(uint64_t v) {
 }
 
 std::string fmt_duration(uint64_t s) {
-  if (s && s % 86400 == 0) return quote(std::to_string(s / 86400) + "d");
+  if (s == 0) return quote("0s");
+  if (s % 86400 == 0) return quote(std::to_string(s / 86400) + "d");
   if (s && s % 3600 == 0) return quote(std::to_string(s / 3600) + "h");
   if (s && s % 60 == 0) return quote(std::to_string(s / 60) + "m");
   return quote(std::to_string(s) + "s");
@@ -237,6 +238,71 @@ const std::vector<key_def>& keys() {
          return parse_duration(n, c.query.timeout_s, 1, 3600);
        },
        [](const config& c) { return fmt_duration(c.query.timeout_s); }},
+      {"compaction", "enabled", "merge small segments into larger time-window blocks",
+       [](const toml::node& n, config& c) -> std::string {
+         auto b = n.value<bool>();
+         if (!b || !n.is_boolean()) return "expected true or false";
+         c.compaction.enabled = *b;
+         return {};
+       },
+       [](const config& c) { return std::string(c.compaction.enabled ? "true" : "false"); }},
+      {"compaction", "interval", "how often the compactor plans work",
+       [](const toml::node& n, config& c) {
+         return parse_duration(n, c.compaction.interval_s, 1, 86400);
+       },
+       [](const config& c) { return fmt_duration(c.compaction.interval_s); }},
+      {"compaction", "l1_window", "level-0 segments are merged per window of this size",
+       [](const toml::node& n, config& c) {
+         return parse_duration(n, c.compaction.l1_window_s, 1, 7 * 86400);
+       },
+       [](const config& c) { return fmt_duration(c.compaction.l1_window_s); }},
+      {"compaction", "l2_window", "level-1 blocks are merged per window of this size",
+       [](const toml::node& n, config& c) {
+         return parse_duration(n, c.compaction.l2_window_s, 1, 31 * 86400);
+       },
+       [](const config& c) { return fmt_duration(c.compaction.l2_window_s); }},
+      {"compaction", "grace", "a window is closed this long after its end",
+       [](const toml::node& n, config& c) {
+         return parse_duration(n, c.compaction.grace_s, 0, 86400);
+       },
+       [](const config& c) { return fmt_duration(c.compaction.grace_s); }},
+      {"compaction", "l0_max_blocks", "an open window with this many level-0 segments merges early",
+       [](const toml::node& n, config& c) {
+         return parse_int(n, c.compaction.l0_max_blocks, 2, 1000);
+       },
+       [](const config& c) { return std::to_string(c.compaction.l0_max_blocks); }},
+      {"compaction", "rollups", "write 1m and 1h pre-aggregated blocks next to level-2 blocks",
+       [](const toml::node& n, config& c) -> std::string {
+         auto b = n.value<bool>();
+         if (!b || !n.is_boolean()) return "expected true or false";
+         c.compaction.rollups = *b;
+         return {};
+       },
+       [](const config& c) { return std::string(c.compaction.rollups ? "true" : "false"); }},
+      {"retention", "period", "drop whole blocks older than this; \"0s\" keeps data forever",
+       [](const toml::node& n, config& c) {
+         return parse_duration(n, c.retention.period_s, 0, 100ull * 365 * 86400);
+       },
+       [](const config& c) { return fmt_duration(c.retention.period_s); }},
+      {"retention", "per_tenant", "per-tenant periods overriding period, e.g. { team-a = \"7d\" }",
+       [](const toml::node& n, config& c) -> std::string {
+         const toml::table* t = n.as_table();
+         if (!t) return "expected an inline table of tenant = duration";
+         c.retention.per_tenant_s.clear();
+         for (auto& [k, v] : *t) {
+           uint64_t s = 0;
+           if (auto why = parse_duration(v, s, 0, 100ull * 365 * 86400); !why.empty())
+             return std::string(k.str()) + ": " + why;
+           c.retention.per_tenant_s[std::string(k.str())] = s;
+         }
+         return {};
+       },
+       [](const config& c) {
+         std::string out = "{";
+         for (const auto& [k, v] : c.retention.per_tenant_s)
+           out += (out.size() > 1 ? ", " : " ") + quote(k) + " = " + fmt_duration(v);
+         return out + (out.size() > 1 ? " }" : "}");
+       }},
       {"log", "level", "error, warn, info or debug",
        [](const toml::node& n, config& c) {
          return parse_choice(n, c.log.level, {"error", "warn", "info", "debug"});

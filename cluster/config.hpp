@@ -4,6 +4,7 @@
 // unknown keys and the defaults can never drift apart.
 
 #include <cstdint>
+#include <map>
 #include <string>
 
 #include "format/error.hpp"
@@ -33,6 +34,19 @@ struct config {
     uint32_t max_label_value_length = 2048;
     uint32_t max_stack_depth = 1000;
   } limits;
+  struct compaction_section {
+    bool enabled = true;
+    uint64_t interval_s = 30;          ///< how often the compactor plans
+    uint64_t l1_window_s = 3600;       ///< L0 blocks merge per window of this size
+    uint64_t l2_window_s = 86400;      ///< L1 blocks merge per window of this size
+    uint64_t grace_s = 300;            ///< a window is closed this long after its end
+    uint32_t l0_max_blocks = 8;        ///< an open window with this many L0 blocks merges early
+    bool rollups = true;               ///< write 1m and 1h rollups next to L2 blocks
+  } compaction;
+  struct retention_section {
+    uint64_t period_s = 0;  ///< drop blocks older than this; 0 keeps data forever
+    std::map<std::string, uint64_t> per_tenant_s;  ///< tenant -> period, overriding period_s
+  } retention;
   struct query_section {
     int64_t max_nodes_default = 8192;
     int64_t max_nodes_max = 1048576;

@@ -69,6 +69,25 @@ TEST(config, printed_config_parses_back_to_the_same) {
   EXPECT_EQ(back->storage.shards, 4u);
 }
 
+TEST(config, retention_per_tenant_and_compaction) {
+  auto c = parse_config(
+      "[retention]\nperiod = \"30d\"\nper_tenant = { team-a = \"7d\", anonymous = \"0s\" }\n"
+      "[compaction]\nl1_window = \"10m\"\nrollups = false\n",
+      "t.toml");
+  ASSERT_TRUE(c.ok()) << c.err().to_string();
+  EXPECT_EQ(c->retention.period_s, 30u * 86400);
+  EXPECT_EQ(c->retention.per_tenant_s.at("team-a"), 7u * 86400);
+  EXPECT_EQ(c->retention.per_tenant_s.at("anonymous"), 0u);
+  EXPECT_EQ(c->compaction.l1_window_s, 600u);
+  EXPECT_FALSE(c->compaction.rollups);
+  auto back = parse_config(c->to_toml(), "printed");
+  ASSERT_TRUE(back.ok()) << back.err().to_string() << "\n" << c->to_toml();
+  EXPECT_EQ(back->to_toml(), c->to_toml());
+  auto bad = parse_config("[retention]\nper_tenant = { x = \"soon\" }\n", "t.toml");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.err().message.find("retention.per_tenant: x:"), std::string::npos) << bad.err().message;
+}
+
 TEST(config, listen_address) {
   auto a = parse_listen_address("127.0.0.1:0");
   ASSERT_TRUE(a.ok());

@@ -2,29 +2,18 @@
 
 #include <gtest/gtest.h>
 
-#include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <random>
-#include <sstream>
 
 #include "format/ingest_request.hpp"
 #include "format/normalize.hpp"
+#include "format/test_util.hpp"
 
 namespace hearth {
 namespace {
 
-std::string testdata_dir() {
-  const char* d = std::getenv("HEARTH_TESTDATA");
-  return d != nullptr && *d != 0 ? d : "/work/shared/testdata";
-}
-
-std::string read_file(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  std::ostringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
+using test::load_profile;
+using test::testdata_dir;
 
 bool same(const ingest_batch& a, const ingest_batch& b) {
   if (a.tenant != b.tenant || a.syms.strings != b.syms.strings || a.syms.functions != b.syms.functions ||
@@ -50,19 +39,14 @@ ingest_batch real_batch(const std::string& subdir) {
   std::vector<std::string> raws;
   for (const auto& e : std::filesystem::directory_iterator(testdata_dir() + "/" + subdir)) {
     if (!e.path().string().ends_with(".pb.gz")) continue;
-    std::string gz = read_file(e.path().string());
-    auto raw = pprof::gunzip(as_bytes(gz), 256 << 20);
-    EXPECT_TRUE(raw.ok());
-    if (!raw.ok()) continue;
-    auto p = pprof::decode(as_bytes(*raw));
-    EXPECT_TRUE(p.ok());
-    if (!p.ok()) continue;
+    auto l = load_profile(e.path().string());
+    if (l == nullptr) continue;
     ingest_meta m;
     m.labels = *parse_app_name("app{file=" + e.path().filename().string() + "}");
     m.from = ingest_meta::source::ingest;
     m.id_hi = 0x0123456789abcdefULL;
     m.id_lo = 0xfedcba9876543210ULL;
-    EXPECT_TRUE(b.add(*p, m).ok());
+    EXPECT_TRUE(b.add(l->p, m).ok());
   }
   return b.finish();
 }

@@ -48,4 +48,24 @@ std::string error::to_string() const {
   return s;
 }
 
+std::string quote_untrusted(std::string_view s) {
+  static constexpr char hex[] = "0123456789abcdef";
+  static constexpr size_t max_bytes = 64;
+  std::string out = "'";
+  const size_t n = s.size() < max_bytes ? s.size() : max_bytes;
+  for (size_t i = 0; i < n; ++i) {
+    auto c = static_cast<unsigned char>(s[i]);
+    if (c < 0x20 || c == 0x7f) {
+      out += "\\x";
+      out += hex[c >> 4];
+      out += hex[c & 15];
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  if (s.size() > n) out += "...";
+  out += "'";
+  return out;
+}
+
 }  // namespace hearth

@@ -81,6 +81,10 @@ struct error {
   std::string to_string() const;
 };
 
+/// Renders untrusted text (a request field, a label, a header) for an error message: in single
+/// quotes, cut to its first 64 bytes (then "..."), control bytes (< 0x20, 0x7f) as `\xNN`.
+std::string quote_untrusted(std::string_view s);
+
 /// Either a value or an error. Thread-safety: a plain value type.
 template <class T>
 class [[nodiscard]] result {

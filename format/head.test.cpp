@@ -2,47 +2,32 @@
 
 #include <gtest/gtest.h>
 
-#include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <set>
-#include <sstream>
 
 #include "format/batch_codec.hpp"
 #include "format/ingest_request.hpp"
 #include "format/normalize.hpp"
+#include "format/test_util.hpp"
 
 namespace hearth {
 namespace {
 
-std::string testdata_dir() {
-  const char* d = std::getenv("HEARTH_TESTDATA");
-  return d != nullptr && *d != 0 ? d : "/work/shared/testdata";
-}
-
-std::string read_file(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  std::ostringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
+using test::expected_nonzero_totals;
+using test::load_profile;
+using test::testdata_dir;
 
 /// Normalizes one real profile into its own batch.
 ingest_batch batch_of(const std::string& rel, std::string app = "app", int64_t time_ns = 0) {
-  std::string gz = read_file(testdata_dir() + "/" + rel);
-  auto raw = pprof::gunzip(as_bytes(gz), 256 << 20);
-  EXPECT_TRUE(raw.ok()) << rel;
-  if (!raw.ok()) return {};
-  auto p = pprof::decode(as_bytes(*raw));
-  EXPECT_TRUE(p.ok()) << rel;
-  if (!p.ok()) return {};
+  auto l = load_profile(testdata_dir() + "/" + rel);
+  if (l == nullptr) return {};
   ingest_meta m;
   m.labels = *parse_app_name(app);
   m.from = ingest_meta::source::ingest;
   m.time_ns = time_ns;
   batch_builder b;
-  EXPECT_TRUE(b.add(*p, m).ok()) << rel;
+  EXPECT_TRUE(b.add(l->p, m).ok()) << rel;
   return b.finish();
 }
 
@@ -60,16 +45,6 @@ std::map<std::string, int64_t> totals_by_type(const block_data& d) {
   std::map<std::string, int64_t> out;
   for (const auto& p : d.profiles)
     out[label_value(d, p.series, "__type__") + "/" + label_value(d, p.series, "__unit__")] += p.total;
-  return out;
-}
-
-std::map<std::string, int64_t> expected_totals(const std::string& dir, const std::string& name) {
-  std::map<std::string, int64_t> out;
-  std::ifstream f(testdata_dir() + "/expected/" + dir + "/" + name + "/totals.txt");
-  std::string key;
-  int64_t v;
-  while (f >> key >> v)
-    if (key.find('/') != std::string::npos && v != 0) out[key] = v;
   return out;
 }
 
@@ -138,7 +113,7 @@ TEST(head, real_profiles_totals) {
       head one;
       one.append(b);
       check_well_formed(one.data());
-      EXPECT_EQ(totals_by_type(one.data()), expected_totals(dir, name));
+      EXPECT_EQ(totals_by_type(one.data()), expected_nonzero_totals(dir, name));
       EXPECT_EQ(one.profiles(), b.series.size());
       series_in += b.series.size();
       h.append(b);
@@ -207,7 +182,7 @@ TEST(head, decoded_batches_append_like_direct_ones) {
   c.append(*dec);
   EXPECT_EQ(a.data().stacks.size(), c.data().stacks.size());
   EXPECT_EQ(totals_by_type(a.data()), totals_by_type(c.data()));
-  EXPECT_EQ(totals_by_type(a.data()), expected_totals("node", "node.heap"));
+  EXPECT_EQ(totals_by_type(a.data()), expected_nonzero_totals("node", "node.heap"));
 }
 
 TEST(head, time_range_seal_and_reuse) {
@@ -237,7 +212,7 @@ TEST(head, time_range_seal_and_reuse) {
   check_well_formed(h.data());
   EXPECT_EQ(h.data().min_time_ns, 5000);
   EXPECT_EQ(h.data().max_time_ns, 5000);
-  EXPECT_EQ(totals_by_type(h.data()), expected_totals("go", "workpool.heap"));
+  EXPECT_EQ(totals_by_type(h.data()), expected_nonzero_totals("go", "workpool.heap"));
 }
 
 TEST(head, many_small_strings_survive_reallocation) {

@@ -29,29 +29,9 @@ bool iequals(std::string_view a, std::string_view b) {
   return true;
 }
 
-/// Renders untrusted text for an error message: at most 64 bytes, control bytes escaped.
-std::string quote(std::string_view s) {
-  std::string out = "'";
-  size_t n = std::min<size_t>(s.size(), 64);
-  for (size_t i = 0; i < n; ++i) {
-    auto c = static_cast<unsigned char>(s[i]);
-    if (c < 0x20 || c == 0x7f) {
-      static constexpr char hex[] = "0123456789abcdef";
-      out += "\\x";
-      out += hex[c >> 4];
-      out += hex[c & 15];
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
-  if (s.size() > n) out += "...";
-  out += "'";
-  return out;
-}
-
 error labels_error(std::string msg) { return error{errc::bad_labels, std::move(msg)}; }
 error time_error(std::string_view s, std::string why) {
-  return error{errc::bad_time_range, "invalid time " + quote(s) + ": " + std::move(why)};
+  return error{errc::bad_time_range, "invalid time " + quote_untrusted(s) + ": " + std::move(why)};
 }
 error body_error(std::string msg) { return error{errc::bad_request_body, std::move(msg)}; }
 
@@ -87,11 +67,13 @@ result<label_set> parse_app_name(std::string_view name) {
   std::string_view s = trim(name);
   size_t brace = s.find('{');
   std::string_view app = trim(s.substr(0, brace));
-  if (app.empty()) return labels_error("invalid name " + quote(name) + ": empty application name");
+  if (app.empty())
+    return labels_error("invalid name " + quote_untrusted(name) + ": empty application name");
   for (char c : app)
     if (!is_app_char(c))
-      return labels_error("invalid name " + quote(name) + ": application name " + quote(app) +
-                          " contains " + quote(std::string_view(&c, 1)) +
+      return labels_error("invalid name " + quote_untrusted(name) + ": application name " +
+                          quote_untrusted(app) + " contains " +
+                          quote_untrusted(std::string_view(&c, 1)) +
                           " (allowed: A-Z a-z 0-9 _ . - /)");
   label_set out;
   out.push_back({"__name__", std::string(app)});
@@ -111,14 +93,16 @@ result<label_set> parse_app_name(std::string_view name) {
       }
       if (name_end == s.size() || s[name_end] != '=') {
         if (name_end == s.size() && lname.empty()) break;  // missing `}` after a comma
-        return labels_error("invalid name " + quote(name) + ": label " + quote(lname) +
-                            " has no '='");
+        return labels_error("invalid name " + quote_untrusted(name) + ": label " +
+                            quote_untrusted(lname) + " has no '='");
       }
-      if (lname.empty()) return labels_error("invalid name " + quote(name) + ": empty label name");
+      if (lname.empty())
+        return labels_error("invalid name " + quote_untrusted(name) + ": empty label name");
       for (char c : lname)
         if (!is_label_char(c))
-          return labels_error("invalid name " + quote(name) + ": label name " + quote(lname) +
-                              " contains " + quote(std::string_view(&c, 1)) +
+          return labels_error("invalid name " + quote_untrusted(name) + ": label name " +
+                              quote_untrusted(lname) + " contains " +
+                              quote_untrusted(std::string_view(&c, 1)) +
                               " (allowed: A-Z a-z 0-9 _ .)");
       // value: raw up to `,` or `}`
       size_t v = name_end + 1;
@@ -134,15 +118,15 @@ result<label_set> parse_app_name(std::string_view name) {
         break;
       }
     }
-    if (!closed) return labels_error("invalid name " + quote(name) + ": missing '}'");
+    if (!closed) return labels_error("invalid name " + quote_untrusted(name) + ": missing '}'");
     if (!trim(s.substr(i)).empty())
-      return labels_error("invalid name " + quote(name) + ": unexpected text after '}'");
+      return labels_error("invalid name " + quote_untrusted(name) + ": unexpected text after '}'");
   }
   std::sort(out.begin(), out.end());
   for (size_t k = 1; k < out.size(); ++k)
     if (out[k].name == out[k - 1].name)
-      return labels_error("invalid name " + quote(name) + ": duplicate label name " +
-                          quote(out[k].name));
+      return labels_error("invalid name " + quote_untrusted(name) + ": duplicate label name " +
+                          quote_untrusted(out[k].name));
   std::erase_if(out, [](const label& l) { return l.value.empty(); });
   return out;
 }
@@ -164,7 +148,8 @@ result<int64_t> parse_attime(std::string_view raw, int64_t now_ns) {
       case 'h': mult = 3600LL * 1'000'000'000LL; break;
       case 'd': mult = 86400LL * 1'000'000'000LL; break;
       case 'w': mult = 7LL * 86400LL * 1'000'000'000LL; break;
-      default: return time_error(raw, "unknown unit " + quote(std::string_view(&unit, 1)));
+      default:
+        return time_error(raw, "unknown unit " + quote_untrusted(std::string_view(&unit, 1)));
     }
     if (num.empty() || num.size() > 18 || !std::all_of(num.begin(), num.end(), is_digit))
       return time_error(raw, "want now-<n><s|m|h|d|w>");
@@ -205,7 +190,8 @@ result<std::string> multipart_boundary(std::string_view content_type) {
   size_t semi = content_type.find(';');
   std::string_view media = trim(content_type.substr(0, semi));
   if (!iequals(media, "multipart/form-data"))
-    return body_error("Content-Type " + quote(content_type) + " is not multipart/form-data");
+    return body_error("Content-Type " + quote_untrusted(content_type) +
+                      " is not multipart/form-data");
   std::string_view rest = semi == std::string_view::npos ? std::string_view{} : content_type.substr(semi + 1);
   while (!rest.empty()) {
     size_t eq = rest.find('=');
@@ -227,7 +213,9 @@ result<std::string> multipart_boundary(std::string_view content_type) {
           value += rest[i];
         }
       }
-      if (!closed) return body_error("Content-Type " + quote(content_type) + ": unterminated quoted parameter");
+      if (!closed)
+        return body_error("Content-Type " + quote_untrusted(content_type) +
+                          ": unterminated quoted parameter");
       rest.remove_prefix(i + 1);
       size_t next = rest.find(';');
       rest = next == std::string_view::npos ? std::string_view{} : rest.substr(next + 1);
@@ -237,7 +225,8 @@ result<std::string> multipart_boundary(std::string_view content_type) {
       rest = next == std::string_view::npos ? std::string_view{} : rest.substr(next + 1);
     }
     if (iequals(pname, "boundary")) {
-      if (value.empty()) return body_error("Content-Type " + quote(content_type) + ": empty boundary");
+      if (value.empty())
+        return body_error("Content-Type " + quote_untrusted(content_type) + ": empty boundary");
       if (value.size() > 70)
         return body_error("Content-Type boundary is " + std::to_string(value.size()) +
                           " bytes long, at most 70 allowed");
@@ -246,7 +235,7 @@ result<std::string> multipart_boundary(std::string_view content_type) {
       return value;
     }
   }
-  return body_error("Content-Type " + quote(content_type) + " has no boundary parameter");
+  return body_error("Content-Type " + quote_untrusted(content_type) + " has no boundary parameter");
 }
 
 namespace {
@@ -321,7 +310,8 @@ result<std::vector<multipart_part>> parse_multipart(std::string_view body, std::
   } else {
     size_t f = next_delimiter(0);
     if (f == std::string_view::npos)
-      return body_error("multipart body has no delimiter line for boundary " + quote(boundary));
+      return body_error("multipart body has no delimiter line for boundary " +
+                        quote_untrusted(boundary));
     pos = f + 1;
   }
 
@@ -360,7 +350,7 @@ result<std::vector<multipart_part>> parse_multipart(std::string_view body, std::
       }
       size_t colon = line.find(':');
       if (colon == std::string_view::npos || trim(line.substr(0, colon)).empty())
-        return body_error(part_no + ": malformed header line " + quote(line));
+        return body_error(part_no + ": malformed header line " + quote_untrusted(line));
       std::string_view hname = trim(line.substr(0, colon));
       std::string_view hvalue = trim(line.substr(colon + 1));
       if (iequals(hname, "Content-Disposition")) {
@@ -378,8 +368,9 @@ result<std::vector<multipart_part>> parse_multipart(std::string_view body, std::
     // Data up to the next "[CR]LF--boundary".
     size_t f = next_delimiter(p);
     if (f == std::string_view::npos)
-      return body_error(part_no + " (" + quote(part.name) + ") is not terminated by a delimiter for boundary " +
-                        quote(boundary) + " (truncated body?)");
+      return body_error(part_no + " (" + quote_untrusted(part.name) +
+                        ") is not terminated by a delimiter for boundary " +
+                        quote_untrusted(boundary) + " (truncated body?)");
     size_t end = f;
     if (end > p && body[end - 1] == '\r') --end;
     part.data = body.substr(p, end - p);

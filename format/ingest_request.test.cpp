@@ -2,27 +2,16 @@
 
 #include <gtest/gtest.h>
 
-#include <cstdlib>
-#include <fstream>
 #include <random>
-#include <sstream>
 
 #include "format/pprof.hpp"
+#include "format/test_util.hpp"
 
 namespace hearth {
 namespace {
 
-std::string testdata_dir() {
-  const char* d = std::getenv("HEARTH_TESTDATA");
-  return d != nullptr && *d != 0 ? d : "/work/shared/testdata";
-}
-
-std::string read_file(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  std::ostringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
+using test::read_file;
+using test::testdata_dir;
 
 label_set ls(std::initializer_list<std::pair<const char*, const char*>> kv) {
   label_set out;

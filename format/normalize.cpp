@@ -157,42 +157,25 @@ namespace {
 constexpr std::string_view k_name = "__name__";
 constexpr std::string_view k_service = "service_name";
 
-/// Renders untrusted text for an error message: at most 64 bytes, control bytes escaped.
-std::string quote(std::string_view s) {
-  std::string out = "'";
-  size_t n = std::min<size_t>(s.size(), 64);
-  for (size_t i = 0; i < n; ++i) {
-    auto c = static_cast<unsigned char>(s[i]);
-    if (c < 0x20 || c == 0x7f) {
-      static constexpr char hex[] = "0123456789abcdef";
-      out += "\\x";
-      out += hex[c >> 4];
-      out += hex[c & 15];
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
-  if (s.size() > n) out += "...";
-  out += "'";
-  return out;
-}
-
 status check_label(std::string_view name, std::string_view value, const normalize_limits& lim,
                    std::string_view what) {
   if (name.empty()) return {errc::bad_labels, std::string(what) + " has an empty label name"};
   if (!valid_utf8(name))
-    return {errc::bad_labels, std::string(what) + " label name " + quote(name) + " is not valid UTF-8"};
-  if (name.size() > lim.max_label_name_len)
-    return {errc::bad_labels, std::string(what) + " label name " + quote(name) + " is " +
-                                  std::to_string(name.size()) + " bytes long, over max_label_name_len=" +
-                                  std::to_string(lim.max_label_name_len)};
-  if (!valid_utf8(value))
     return {errc::bad_labels,
-            std::string(what) + " label " + quote(name) + " has a value that is not valid UTF-8"};
+            std::string(what) + " label name " + quote_untrusted(name) + " is not valid UTF-8"};
+  if (name.size() > lim.max_label_name_len)
+    return {errc::bad_labels,
+            std::string(what) + " label name " + quote_untrusted(name) + " is " +
+                std::to_string(name.size()) +
+                " bytes long, over max_label_name_len=" + std::to_string(lim.max_label_name_len)};
+  if (!valid_utf8(value))
+    return {errc::bad_labels, std::string(what) + " label " + quote_untrusted(name) +
+                                  " has a value that is not valid UTF-8"};
   if (value.size() > lim.max_label_value_len)
-    return {errc::bad_labels, std::string(what) + " label " + quote(name) + " has a value " +
-                                  std::to_string(value.size()) + " bytes long, over max_label_value_len=" +
-                                  std::to_string(lim.max_label_value_len)};
+    return {errc::bad_labels,
+            std::string(what) + " label " + quote_untrusted(name) + " has a value " +
+                std::to_string(value.size()) +
+                " bytes long, over max_label_value_len=" + std::to_string(lim.max_label_value_len)};
   return {};
 }
 
@@ -356,7 +339,8 @@ status batch_builder::add(const pprof::profile& p, const ingest_meta& m) {
     std::sort(names.begin(), names.end());
     for (size_t i = 1; i < names.size(); ++i)
       if (names[i] == names[i - 1])
-        return {errc::bad_labels, "duplicate label name " + quote(names[i]) + " in the request labels"};
+        return {errc::bad_labels,
+                "duplicate label name " + quote_untrusted(names[i]) + " in the request labels"};
   }
 
   // 2. The labels every series of this profile shares.
@@ -522,8 +506,9 @@ status batch_builder::add(const pprof::profile& p, const ingest_meta& m) {
       size_t visible = 0;
       for (const label& l : ls) visible += !l.name.starts_with("__");
       if (visible > lim_.max_labels)
-        return {errc::bad_labels, "series of profile type " + quote(pt) + " has " + std::to_string(visible) +
-                                      " labels, over max_labels=" + std::to_string(lim_.max_labels)};
+        return {errc::bad_labels, "series of profile type " + quote_untrusted(pt) + " has " +
+                                      std::to_string(visible) + " labels, over max_labels=" +
+                                      std::to_string(lim_.max_labels)};
       std::sort(ls.begin(), ls.end());
       series_labels[t * ng + g] = std::move(ls);
     }

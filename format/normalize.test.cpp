@@ -2,64 +2,19 @@
 
 #include <gtest/gtest.h>
 
-#include <cstdlib>
 #include <deque>
 #include <filesystem>
-#include <fstream>
 #include <map>
-#include <sstream>
 
 #include "format/ingest_request.hpp"
+#include "format/test_util.hpp"
 
 namespace hearth {
 namespace {
 
-std::string testdata_dir() {
-  const char* d = std::getenv("HEARTH_TESTDATA");
-  return d != nullptr && *d != 0 ? d : "/work/shared/testdata";
-}
-
-std::string read_file(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  std::ostringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
-/// A decoded real profile and the buffer its strings point into.
-struct loaded {
-  std::string raw;
-  pprof::profile p;
-};
-
-std::unique_ptr<loaded> load(const std::string& path) {
-  auto out = std::make_unique<loaded>();
-  std::string gz = read_file(path);
-  auto raw = pprof::gunzip(as_bytes(gz), 256 << 20);
-  if (!raw.ok()) {
-    ADD_FAILURE() << path << ": " << raw.err().to_string();
-    return nullptr;
-  }
-  out->raw = std::move(*raw);
-  auto p = pprof::decode(as_bytes(out->raw));
-  if (!p.ok()) {
-    ADD_FAILURE() << path << ": " << p.err().to_string();
-    return nullptr;
-  }
-  out->p = std::move(*p);
-  return out;
-}
-
-/// `<type>/<unit> -> total` from expected/<dir>/<name>/totals.txt (the `samples N` line skipped).
-std::map<std::string, int64_t> expected_totals(const std::string& dir, const std::string& name) {
-  std::map<std::string, int64_t> out;
-  std::ifstream f(testdata_dir() + "/expected/" + dir + "/" + name + "/totals.txt");
-  std::string key;
-  int64_t v;
-  while (f >> key >> v)
-    if (key.find('/') != std::string::npos) out[key] = v;
-  return out;
-}
+using test::expected_totals;
+using test::load_profile;
+using test::testdata_dir;
 
 std::string get(const label_set& ls, std::string_view name) {
   for (const auto& l : ls)
@@ -129,7 +84,7 @@ TEST(normalize, real_profiles_totals_and_profile_types) {
       if (!file.ends_with(".pb.gz")) continue;
       const std::string name = file.substr(0, file.size() - 6);
       SCOPED_TRACE(file);
-      auto l = load(e.path().string());
+      auto l = load_profile(e.path().string());
       ASSERT_NE(l, nullptr);
       ++files;
       batch_builder b("t1");
@@ -182,7 +137,7 @@ TEST(normalize, real_profiles_totals_and_profile_types) {
 }
 
 TEST(normalize, workpool_cpu_exact_labels) {
-  auto l = load(testdata_dir() + "/go/workpool.cpu.000.pb.gz");
+  auto l = load_profile(testdata_dir() + "/go/workpool.cpu.000.pb.gz");
   ASSERT_NE(l, nullptr);
   ingest_meta m = ingest_meta_for("workpool{__session_id__=abc,__private=1,region=eu}");
   m.time_ns = 42;
@@ -217,8 +172,8 @@ TEST(normalize, workpool_cpu_exact_labels) {
 }
 
 TEST(normalize, one_batch_shares_symbols_across_profiles) {
-  auto a = load(testdata_dir() + "/go/workpool.cpu.000.pb.gz");
-  auto c = load(testdata_dir() + "/go/workpool.cpu.001.pb.gz");
+  auto a = load_profile(testdata_dir() + "/go/workpool.cpu.000.pb.gz");
+  auto c = load_profile(testdata_dir() + "/go/workpool.cpu.001.pb.gz");
   ASSERT_TRUE(a && c);
   batch_builder b;
   ASSERT_TRUE(b.add(a->p, ingest_meta_for("app")).ok());
@@ -248,7 +203,7 @@ TEST(normalize, one_batch_shares_symbols_across_profiles) {
 }
 
 TEST(normalize, block_profile_names_with_sample_type_config) {
-  auto l = load(testdata_dir() + "/go/workpool.block.pb.gz");
+  auto l = load_profile(testdata_dir() + "/go/workpool.block.pb.gz");
   ASSERT_NE(l, nullptr);
   ingest_meta m = ingest_meta_for("app");
   m.display_names = std::vector<std::pair<std::string, std::string>>{{"contentions", "block_count"},
@@ -264,7 +219,7 @@ TEST(normalize, block_profile_names_with_sample_type_config) {
 }
 
 TEST(normalize, node_cpu_gets_wall_and_process_cpu) {
-  auto l = load(testdata_dir() + "/node/node.cpu.000.pb.gz");
+  auto l = load_profile(testdata_dir() + "/node/node.cpu.000.pb.gz");
   ASSERT_NE(l, nullptr);
   ingest_batch out;
   ASSERT_TRUE(append_profile(l->p, ingest_meta_for("nodeapp{service_name=svc}", "nodespy"), {}, out).ok());

@@ -9,7 +9,6 @@
 #include <zlib.h>
 
 #include <algorithm>
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -17,6 +16,7 @@
 #include <set>
 #include <sstream>
 
+#include "format/test_util.hpp"
 #include "profile.pb.h"
 
 namespace hearth::pprof {
@@ -26,19 +26,9 @@ namespace fs = std::filesystem;
 
 // --- helpers -----------------------------------------------------------------------------------
 
-fs::path testdata_dir() {
-  if (const char* d = std::getenv("HEARTH_TESTDATA")) return d;
-  if (const char* r = std::getenv("HEARTH_SOURCE_ROOT"))
-    return fs::path(r) / ".." / "shared" / "testdata";
-  return fs::path("..") / "shared" / "testdata";
-}
-
-std::string read_file(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+using test::inflate_file;
+using test::read_file;
+using test::testdata_dir;
 
 // Every real profile, as (kind "go"/"node", name without .pb.gz, path), sorted.
 struct testfile {
@@ -49,7 +39,7 @@ struct testfile {
 std::vector<testfile> real_profiles() {
   std::vector<testfile> out;
   for (const char* kind : {"go", "node"}) {
-    fs::path dir = testdata_dir() / kind;
+    fs::path dir = fs::path(testdata_dir()) / kind;
     if (!fs::is_directory(dir)) continue;
     for (const auto& e : fs::directory_iterator(dir)) {
       std::string f = e.path().filename().string();
@@ -60,13 +50,6 @@ std::vector<testfile> real_profiles() {
   }
   std::sort(out.begin(), out.end(), [](auto& a, auto& b) { return a.path < b.path; });
   return out;
-}
-
-std::string inflate_file(const fs::path& p) {
-  std::string gz = read_file(p);
-  auto raw = gunzip(as_bytes(gz), 64 << 20);
-  EXPECT_TRUE(raw.ok()) << p << ": " << (raw.ok() ? "" : raw.err().to_string());
-  return raw.ok() ? *raw : std::string();
 }
 
 // gzip with zlib (a second implementation, so gunzip is not checked against itself).
@@ -360,7 +343,7 @@ TEST(pprof, real_profiles_match_go_tool_pprof_totals) {
   ASSERT_FALSE(files.empty());
   for (const auto& f : files) {
     SCOPED_TRACE(f.path.string());
-    std::ifstream in(testdata_dir() / "expected" / f.kind / f.name / "totals.txt");
+    std::ifstream in(fs::path(testdata_dir()) / "expected" / f.kind / f.name / "totals.txt");
     ASSERT_TRUE(in.good()) << "no totals.txt";
     std::map<std::string, int64_t> want;
     std::string key;
@@ -403,7 +386,7 @@ TEST(pprof, real_profiles_match_go_tool_pprof_totals) {
 }
 
 TEST(pprof, empty_mutex_profile_is_valid) {
-  std::string raw = inflate_file(testdata_dir() / "go" / "mapindex.mutex.pb.gz");
+  std::string raw = inflate_file(fs::path(testdata_dir()) / "go" / "mapindex.mutex.pb.gz");
   auto p = decode(as_bytes(raw));
   ASSERT_TRUE(p.ok()) << p.err().to_string();
   EXPECT_EQ(p->samples.size(), 0u);
@@ -747,7 +730,7 @@ TEST(pprof, id_index_modes) {
 
 // The smallest real profile that has samples, locations, functions, mappings and labels.
 std::string small_real_profile() {
-  return inflate_file(testdata_dir() / "go" / "workpool.mutex.pb.gz");
+  return inflate_file(fs::path(testdata_dir()) / "go" / "workpool.mutex.pb.gz");
 }
 
 TEST(pprof, truncated_at_every_offset) {
@@ -876,7 +859,7 @@ TEST(pprof, gzip_bomb_is_body_too_large) {
 }
 
 TEST(pprof, gunzip_random_flips) {
-  std::string gz = read_file(testdata_dir() / "go" / "workpool.mutex.pb.gz");
+  std::string gz = read_file(fs::path(testdata_dir()) / "go" / "workpool.mutex.pb.gz");
   ASSERT_FALSE(gz.empty());
   std::mt19937_64 rng(7);
   size_t ok = 0;

@@ -1,13 +1,14 @@
 #include "format/segment.hpp"
 
-// Segment file, version 1. The full description, with field widths and what readers check, is
+// Segment file, version 2. The full description, with field widths and what readers check, is
 // docs/design/format/segment.md; this grammar is the short form (LE = little-endian fixed width,
 // uv = unsigned LEB128 varint, zz = zig-zag varint):
 //
 //   file     := "HSEG" version<4> section{9} footer trailer
 //   section  := len<4> id<1> codec<1> raw_len<4> body<len> crc32c<4>  (crc over len..body)
 //   footer   := version<4> min_time<8> max_time<8> series<8> profiles<8> samples<8> stacks<8>
-//               codec<1> wal_seq<8> count<4> (id<1> offset<8> length<8>){count} crc32c<4>
+//               codec<1> wal_seq<8> meta count<4> (id<1> offset<8> length<8>){count} crc32c<4>
+//   meta     := block_id<8> level<1> rollup_step_ns<8> n<4> source<8>{n}    (v2; absent in v1)
 //   trailer  := footer_offset<8> "HSEG"
 //
 //   strings   := n<uv> (len<uv> bytes){n}
@@ -21,8 +22,9 @@
 //   samples   := n<uv> stack_delta<uv>{n} value<zz>{n}
 //   postings  := names<uv> (name<uv> values<uv> (value<uv> len<uv> roaring_portable<len>){values})
 //
-// Writers write only the current version; readers dispatch on the version (read_footer and
-// decode_segment) so an older layout keeps its own parser when a new one is added.
+// Version 1 is the same without `meta`; the sections are identical in both. Writers write only
+// the current version; readers dispatch on the version (read_footer and decode_segment) so an
+// older layout keeps its own parser when a new one is added.
 
 #include <lz4.h>
 #include <roaring/roaring.h>
@@ -48,7 +50,7 @@ constexpr size_t section_overhead = section_head_size + 4;
 constexpr size_t toc_entry_size = 17;  // id + offset + length
 constexpr int zstd_level = 3;          // TODO(perf): measure higher levels for L2 blocks.
 
-/// Section ids of version 1, in file order.
+/// Section ids of versions 1 and 2, in file order.
 enum class section_id : uint8_t {  // On disk: never renumber.
   strings = 1,
   functions = 2,
@@ -181,6 +183,22 @@ status check_block(const block_data& b, errc code, std::string_view who) {
   return {};
 }
 
+// The v2 block metadata rules (docs/design/format/segment.md, "Version 2"): an error message, or
+// empty if `i` is storable. Shared by the writer (invalid_argument) and the reader (corrupted).
+std::string check_meta(const segment_info& i) {
+  if (i.level > segment_max_level)
+    return "level " + str(i.level) + " above " + str(segment_max_level);
+  if (i.rollup_step_ns < 0) return "negative rollup_step_ns " + std::to_string(i.rollup_step_ns);
+  if (i.level == 0 && !i.sources.empty()) return "a level-0 block lists sources";
+  std::vector<uint64_t> sorted = i.sources;
+  std::sort(sorted.begin(), sorted.end());
+  if (std::adjacent_find(sorted.begin(), sorted.end()) != sorted.end())
+    return "a source is listed twice";
+  if (std::binary_search(sorted.begin(), sorted.end(), i.block_id))
+    return "block " + str(i.block_id) + " lists itself as a source";
+  return {};
+}
+
 // ---- writing ------------------------------------------------------------------------------------
 
 struct toc_entry {
@@ -233,6 +251,7 @@ class segment_writer {
     return {};
   }
 
+  /// Requires: `info.sources.size()` fits 32 bits.
   std::string finish(const segment_info& info) {
     size_t footer_offset = out_.size();
     out_.put_u32(info.version);
@@ -244,6 +263,11 @@ class segment_writer {
     out_.put_u64(info.stacks);
     out_.put_u8(static_cast<uint8_t>(info.codec));
     out_.put_u64(info.wal_seq);
+    out_.put_u64(info.block_id);
+    out_.put_u8(info.level);
+    out_.put_u64(static_cast<uint64_t>(info.rollup_step_ns));
+    out_.put_u32(static_cast<uint32_t>(info.sources.size()));
+    for (uint64_t s : info.sources) out_.put_u64(s);
     out_.put_u32(static_cast<uint32_t>(toc_.size()));
     for (const auto& e : toc_) {
       out_.put_u8(static_cast<uint8_t>(e.id));
@@ -307,10 +331,8 @@ uint64_t load_u64(bytes_view b, size_t at) {
   return decoder(b.subspan(at, 8)).get_u64();
 }
 
-result<footer_data> parse_footer_v1(decoder& d, uint64_t footer_offset) {
-  footer_data f;
-  auto& i = f.info;
-  i.version = 1;
+// The fields versions 1 and 2 share, from min_time to wal_seq.
+status parse_footer_common(decoder& d, segment_info& i) {
   i.min_time_ns = static_cast<int64_t>(d.get_u64());
   i.max_time_ns = static_cast<int64_t>(d.get_u64());
   i.series = d.get_u64();
@@ -319,15 +341,22 @@ result<footer_data> parse_footer_v1(decoder& d, uint64_t footer_offset) {
   i.stacks = d.get_u64();
   uint8_t codec = d.get_u8();
   i.wal_seq = d.get_u64();
-  uint32_t count = d.get_u32();
   if (!d.ok()) return corrupt("footer", "truncated");
   if (codec > static_cast<uint8_t>(segment_codec::zstd))
     return corrupt("footer", "unknown codec " + str(codec));
   i.codec = static_cast<segment_codec>(codec);
   if (i.min_time_ns > i.max_time_ns) return corrupt("footer", "min_time is after max_time");
+  return {};
+}
+
+// The TOC, the same in versions 1 and 2: count<4> then the entries, up to the footer's CRC.
+status parse_toc(decoder& d, uint64_t footer_offset, footer_data& f) {
+  uint32_t count = d.get_u32();
+  if (!d.ok()) return corrupt("footer", "truncated");
   if (count != std::size(v1_sections) || d.remaining() != uint64_t{count} * toc_entry_size)
     return corrupt("footer", "TOC lists " + str(count) + " sections in " + str(d.remaining()) +
-                                 " bytes; version 1 has " + str(std::size(v1_sections)));
+                                 " bytes; version " + str(f.info.version) + " has " +
+                                 str(std::size(v1_sections)));
   // The sections must tile [header, footer) in the fixed order, so every byte of the file is
   // covered by exactly one CRC.
   uint64_t pos = header_size;
@@ -350,6 +379,34 @@ result<footer_data> parse_footer_v1(decoder& d, uint64_t footer_offset) {
   if (pos != footer_offset)
     return corrupt("footer",
                    "sections end at " + str(pos) + ", footer starts at " + str(footer_offset));
+  return {};
+}
+
+result<footer_data> parse_footer_v1(decoder& d, uint64_t footer_offset) {
+  footer_data f;
+  f.info.version = 1;
+  if (auto st = parse_footer_common(d, f.info); !st) return st.err();
+  if (auto st = parse_toc(d, footer_offset, f); !st) return st.err();
+  return f;
+}
+
+// Version 2: version 1's footer plus the block metadata between wal_seq and the TOC.
+result<footer_data> parse_footer_v2(decoder& d, uint64_t footer_offset) {
+  footer_data f;
+  auto& i = f.info;
+  i.version = 2;
+  if (auto st = parse_footer_common(d, i); !st) return st.err();
+  i.block_id = d.get_u64();
+  i.level = d.get_u8();
+  i.rollup_step_ns = static_cast<int64_t>(d.get_u64());
+  const uint32_t n = d.get_u32();
+  // Each source takes 8 bytes and the TOC's count 4 more: checked before reserving.
+  if (!d.ok() || uint64_t{n} * 8 + 4 > d.remaining())
+    return corrupt("footer", "truncated block metadata (" + str(n) + " sources)");
+  i.sources.reserve(n);
+  for (uint32_t k = 0; k < n; ++k) i.sources.push_back(d.get_u64());
+  if (std::string why = check_meta(i); !why.empty()) return corrupt("footer", why);
+  if (auto st = parse_toc(d, footer_offset, f); !st) return st.err();
   return f;
 }
 
@@ -380,6 +437,8 @@ result<footer_data> read_footer(bytes_view file) {
   switch (version) {
     case 1:
       return parse_footer_v1(d, footer_offset);
+    case 2:
+      return parse_footer_v2(d, footer_offset);
   }
   return error{errc::internal, "segment: no footer parser for version " + str(version)};
 }
@@ -765,6 +824,7 @@ status parse_postings(bytes_view body, const block_data& b, postings_index& out)
   return end_of("postings", d);
 }
 
+// The sections of versions 1 and 2 (which differ only in the footer).
 result<block_data> decode_v1(bytes_view file, const footer_data& f, postings_index* postings_out) {
   block_data b;
   postings_index postings;
@@ -855,8 +915,20 @@ postings_index make_postings(const block_data& b) {
 }
 
 result<std::string> encode_segment(const block_data& b, segment_codec codec, uint64_t wal_seq) {
+  segment_info meta;
+  meta.wal_seq = wal_seq;
+  meta.block_id = wal_seq;
+  return encode_segment(b, codec, meta);
+}
+
+result<std::string> encode_segment(const block_data& b, segment_codec codec,
+                                   const segment_info& meta) {
   if (static_cast<uint8_t>(codec) > static_cast<uint8_t>(segment_codec::zstd))
     return error{errc::invalid_argument, "encode_segment: unknown codec"};
+  if (std::string why = check_meta(meta); !why.empty())
+    return error{errc::invalid_argument, "encode_segment: footer: " + why};
+  if (meta.sources.size() > UINT32_MAX)
+    return error{errc::invalid_argument, "encode_segment: footer: more than 2^32 sources"};
   if (auto st = check_block(b, errc::invalid_argument, "encode_segment"); !st) return st.err();
   if (b.profiles.size() > UINT32_MAX || b.samples.size() > UINT32_MAX)
     return error{errc::invalid_argument, "encode_segment: more than 2^32 profiles or samples"};
@@ -870,13 +942,14 @@ result<std::string> encode_segment(const block_data& b, segment_codec codec, uin
            std::tie(q.series, q.time_ns, q.id_hi, q.id_lo);
   });
 
-  segment_info info;
+  segment_info info = meta;  // the block metadata, as given
   info.version = segment_current_version;
   info.series = b.series.size();
   info.profiles = b.profiles.size();
   info.stacks = b.stacks.size();
   info.codec = codec;
-  info.wal_seq = wal_seq;
+  info.min_time_ns = 0;
+  info.max_time_ns = 0;
   if (!b.profiles.empty()) {
     info.min_time_ns = std::numeric_limits<int64_t>::max();
     info.max_time_ns = std::numeric_limits<int64_t>::min();
@@ -1014,6 +1087,7 @@ result<block_data> decode_segment(bytes_view file, segment_info* info, postings_
   result<block_data> b = error{errc::internal, "segment: no decoder for this version"};
   switch (f->info.version) {
     case 1:
+    case 2:
       b = decode_v1(file, *f, postings);
       break;
   }

@@ -19,9 +19,12 @@ namespace hearth {
 
 /// The newest segment version this code writes; readers accept
 /// [segment_min_version, segment_current_version].
-inline constexpr uint32_t segment_current_version = 1;
+inline constexpr uint32_t segment_current_version = 2;
 /// The oldest segment version readers still accept.
 inline constexpr uint32_t segment_min_version = 1;
+/// The highest `segment_info::level` a segment may carry (0 = sealed head, 1 and 2 = compacted;
+/// 3 is spare room for one more compaction tier without a format change).
+inline constexpr uint8_t segment_max_level = 3;
 
 /// Compression of a segment's sections.
 enum class segment_codec : uint8_t {  // On disk: never renumber.
@@ -31,6 +34,9 @@ enum class segment_codec : uint8_t {  // On disk: never renumber.
 };
 
 /// What the footer says about a segment; read without touching the sections.
+/// The first group is computed by the writer; the block metadata (from `wal_seq` on) is given
+/// by the writer's caller and stored as is. A version-1 file reads with the v2-only fields at
+/// their defaults (block_id 0, level 0, rollup_step_ns 0, no sources).
 struct segment_info {
   uint32_t version = 0;
   int64_t min_time_ns = 0;  ///< over profiles; 0/0 when there are none
@@ -40,7 +46,17 @@ struct segment_info {
   uint64_t samples = 0;
   uint64_t stacks = 0;                        ///< stack tree nodes, the root included
   segment_codec codec = segment_codec::none;  ///< the codec the writer was asked for
-  uint64_t wal_seq = 0;  ///< opaque to the format: the WAL position the segment covers
+
+  uint64_t wal_seq = 0;   ///< opaque to the format: the WAL position the segment covers
+  uint64_t block_id = 0;  ///< (v2) unique id of this block, chosen by the caller; 0 in v1 files
+  uint8_t level = 0;      ///< (v2) 0 = sealed head, 1..segment_max_level = compacted
+  /// (v2) 0 = raw profiles; > 0 = a rollup block whose rows are per-series aggregates at this
+  /// step. The format stores it and checks it is >= 0; it does not check the rows against it.
+  int64_t rollup_step_ns = 0;
+  /// (v2) Ids of the blocks this one was compacted from, distinct and never `block_id`; empty
+  /// for a head (level 0). Once this block is published its sources are obsolete: a catalog
+  /// rebuilt from disk deletes any source it still finds (a compaction's crash-safe swap).
+  std::vector<uint64_t> sources;
   friend bool operator==(const segment_info&, const segment_info&) = default;
 };
 
@@ -64,10 +80,20 @@ postings_index make_postings(const block_data& b);
 /// `codec` (a section stays uncompressed if compression would not shrink it). Profiles are
 /// sorted by (series, time, id) and samples laid out in that order, each profile's samples
 /// sorted by stack id; the decoded block has those rows with fresh `sample_begin`s.
-/// min/max time are computed from the profiles. `wal_seq` is stored in the footer as is.
+/// The footer stores `meta`'s wal_seq, block_id, level, rollup_step_ns and sources as given;
+/// its version, time range, counts and codec are computed here (those fields of `meta` are
+/// ignored).
 /// Fails with errc::invalid_argument if `b` breaks an invariant of block.hpp (a dangling
 /// reference, a profile total that is not the sum of its samples, a repeated stack within a
-/// profile, unsorted labels) or a section outgrows the format's 32-bit lengths.
+/// profile, unsorted labels), if `meta` is not storable (level > segment_max_level,
+/// rollup_step_ns < 0, sources on a level-0 block, a repeated source, or `block_id` among its
+/// own sources), or if a section outgrows the format's 32-bit lengths.
+result<std::string> encode_segment(const block_data& b, segment_codec codec,
+                                   const segment_info& meta);
+
+/// The sealed-head shorthand kept for existing callers: a level-0, raw block with no sources
+/// whose block_id is `wal_seq` (a partition's WAL sequences are unique, so they serve as ids).
+/// Same as `encode_segment(b, codec, {.wal_seq = wal_seq, .block_id = wal_seq})`.
 result<std::string> encode_segment(const block_data& b, segment_codec codec, uint64_t wal_seq);
 
 /// Validates and loads a whole segment of any supported version. On success every cross
@@ -80,8 +106,9 @@ result<std::string> encode_segment(const block_data& b, segment_codec codec, uin
 result<block_data> decode_segment(bytes_view file, segment_info* info = nullptr,
                                   postings_index* postings = nullptr);
 
-/// Reads and checks only the header, trailer and footer (CRC, TOC layout): cheap.
-/// Same errors as decode_segment.
+/// Reads and checks only the header, trailer and footer (CRC, TOC layout, block metadata):
+/// cheap, it touches no section, so a catalog can be rebuilt from disk with it. A file that
+/// passes may still fail decode_segment (a damaged section). Same errors as decode_segment.
 result<segment_info> read_segment_info(bytes_view file);
 
 }  // namespace hearth

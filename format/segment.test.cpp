@@ -303,14 +303,35 @@ bool same_block(const block_data& x, const block_data& y) {
          x.max_time_ns == y.max_time_ns;
 }
 
+/// A sealed head through the wal_seq shorthand, as actors/partition_actor.cpp writes it.
+std::string must_encode_head(const block_data& b) {
+  auto f = encode_segment(b, segment_codec::lz4, uint64_t{314});
+  EXPECT_TRUE(f.ok()) << (f.ok() ? "" : f.err().to_string());
+  return f.ok() ? *f : std::string();
+}
+
 bytes_view view(const std::string& s) {
   return as_bytes(s);
 }
 
-std::string must_encode(const block_data& b, segment_codec c, uint64_t wal_seq = 7) {
-  auto f = encode_segment(b, c, wal_seq);
+/// Block metadata with every v2 field set, so that round trips and corruption tests exercise it.
+segment_info compacted_meta(uint64_t wal_seq = 7) {
+  segment_info m;
+  m.wal_seq = wal_seq;
+  m.block_id = 0x1122334455667788;
+  m.level = 2;
+  m.rollup_step_ns = 60'000'000'000;
+  m.sources = {901, 17, 0xfedcba9876543210};
+  return m;
+}
+
+std::string must_encode(const block_data& b, segment_codec c, const segment_info& meta) {
+  auto f = encode_segment(b, c, meta);
   EXPECT_TRUE(f.ok()) << (f.ok() ? "" : f.err().to_string());
   return f.ok() ? *f : std::string();
+}
+std::string must_encode(const block_data& b, segment_codec c, uint64_t wal_seq = 7) {
+  return must_encode(b, c, compacted_meta(wal_seq));
 }
 
 // The file layout, read independently of the reader under test (docs/design/format/segment.md).
@@ -332,8 +353,14 @@ struct section_pos {
 uint64_t footer_offset(const std::string& f) {
   return le64(f, f.size() - 12);
 }
+/// Where the footer's TOC count is: after wal_seq in v1, after the sources in v2.
+uint64_t toc_offset(const std::string& f) {
+  uint64_t at = footer_offset(f) + 4 + 8 * 6 + 1 + 8;
+  if (le32(f, 4) >= 2) at += 8 + 1 + 8 + 4 + 8 * uint64_t{le32(f, at + 17)};
+  return at;
+}
 std::vector<section_pos> sections_of(const std::string& f) {
-  const uint64_t at = footer_offset(f) + 4 + 8 * 6 + 1 + 8;
+  const uint64_t at = toc_offset(f);
   std::vector<section_pos> out;
   for (uint32_t i = 0, n = le32(f, at); i < n; ++i)
     out.push_back({static_cast<uint8_t>(f[at + 4 + 17 * i]), le64(f, at + 4 + 17 * i + 1),
@@ -366,9 +393,13 @@ TEST(segment, round_trips_random_blocks_with_every_codec) {
       auto got = decode_segment(view(file), &info, &postings);
       ASSERT_TRUE(got.ok()) << got.err().to_string();
       expect_matches(*got, tc);
-      EXPECT_EQ(info.version, 1u);
+      EXPECT_EQ(info.version, 2u);
       EXPECT_EQ(info.codec, codec);
       EXPECT_EQ(info.wal_seq, seed * 1000);
+      EXPECT_EQ(info.block_id, compacted_meta().block_id);
+      EXPECT_EQ(info.level, 2);
+      EXPECT_EQ(info.rollup_step_ns, 60'000'000'000);
+      EXPECT_EQ(info.sources, compacted_meta().sources);
       EXPECT_EQ(info.series, tc.block.series.size());
       EXPECT_EQ(info.profiles, tc.expect.size());
       EXPECT_EQ(info.samples, got->samples.size());
@@ -453,7 +484,9 @@ TEST(segment, empty_block_round_trips) {
     EXPECT_EQ(info.min_time_ns, 0);
     EXPECT_EQ(info.max_time_ns, 0);
     EXPECT_TRUE(p.by_name.empty());
-    EXPECT_LT(file.size(), 400u);  // mostly TOC and section framing
+    EXPECT_LT(file.size(), 450u);  // mostly TOC and section framing
+    // The format doc's figure: 401 bytes with no sources, plus 8 per source.
+    EXPECT_EQ(file.size(), 401u + 8 * compacted_meta().sources.size());
   }
 }
 
@@ -682,17 +715,18 @@ TEST(segment, lying_lengths_do_not_allocate) {
 
 TEST(segment, newer_versions_are_unsupported_not_corrupt) {
   std::string file = must_encode(random_case(4, 5).block, segment_codec::lz4);
-  put32(file, 4, 2);
-  put32(file, footer_offset(file), 2);
+  const uint32_t next = segment_current_version + 1;
+  put32(file, 4, next);
+  put32(file, footer_offset(file), next);
   reseal_footer(file);
   for (auto r :
        {decode_segment(view(file)).ok() ? error{} : decode_segment(view(file)).err(),
         read_segment_info(view(file)).ok() ? error{} : read_segment_info(view(file)).err()}) {
     EXPECT_EQ(r.code, errc::unsupported_format) << r.message;
-    EXPECT_NE(r.message.find("version 2"), std::string::npos) << r.message;
+    EXPECT_NE(r.message.find("version " + std::to_string(next)), std::string::npos) << r.message;
   }
   // Header and footer disagreeing is corruption, whatever the numbers.
-  put32(file, 4, 1);
+  put32(file, 4, segment_current_version);
   auto got = decode_segment(view(file));
   ASSERT_FALSE(got.ok());
   EXPECT_EQ(got.err().code, errc::corrupted);
@@ -700,8 +734,8 @@ TEST(segment, newer_versions_are_unsupported_not_corrupt) {
 
 // ---- backward compatibility ---------------------------------------------------------------------
 
-// A small hand-made block. Its v1 encoding is checked in as tests/data/segment-v1.hseg; never
-// change it (write a segment-v2 fixture next to it when the format moves on).
+// A small hand-made block. Its encodings are checked in as tests/data/segment-v<N>.hseg, one per
+// format version; never change it nor them (add a segment-v3 fixture when the format moves on).
 block_data fixture_block() {
   block_data b;
   b.syms.strings = {"",        "main",         "main.go", "runtime.main", "runtime/proc.go",
@@ -723,37 +757,49 @@ block_data fixture_block() {
   return b;
 }
 
-std::string fixture_path() {
+std::string fixture_path(uint32_t version) {
   const char* root = std::getenv("HEARTH_SOURCE_ROOT");
-  return root ? std::string(root) + "/tests/data/segment-v1.hseg" : std::string();
+  return root ? std::string(root) + "/tests/data/segment-v" + std::to_string(version) + ".hseg"
+              : std::string();
 }
 
-// Run once by hand to (re)create the fixture, then commit it:
+std::string read_fixture(uint32_t version) {
+  const std::string path = fixture_path(version);
+  EXPECT_FALSE(path.empty()) << "set HEARTH_SOURCE_ROOT (meson test does)";
+  std::ifstream in(path, std::ios::binary);
+  EXPECT_TRUE(in.good()) << "missing " << path;
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// The v2 fixture's block metadata: a compacted rollup block with two sources.
+segment_info fixture_meta_v2() {
+  segment_info m;
+  m.wal_seq = 42;
+  m.block_id = 0x0102030405060708;
+  m.level = 1;
+  m.rollup_step_ns = 10'000'000'000;
+  m.sources = {1001, 1002};
+  return m;
+}
+
+// segment-v1.hseg was written by the version-1 writer (commit 32cbcaa, with wal_seq 42), which is
+// gone: writers write only the current version, so it cannot be regenerated. To (re)create the
+// current version's fixture, run once by hand, then commit it:
 //   HEARTH_SOURCE_ROOT=$PWD build/format/format_tests --gtest_also_run_disabled_tests
-//     --gtest_filter=segment.DISABLED_write_v1_fixture
-TEST(segment, DISABLED_write_v1_fixture) {
-  ASSERT_FALSE(fixture_path().empty()) << "set HEARTH_SOURCE_ROOT";
-  const std::string file = must_encode(fixture_block(), segment_codec::lz4, 42);
-  std::ofstream out(fixture_path(), std::ios::binary | std::ios::trunc);
+//     --gtest_filter=segment.DISABLED_write_v2_fixture
+TEST(segment, DISABLED_write_v2_fixture) {
+  ASSERT_EQ(segment_current_version, 2u) << "write a fixture for the new version instead";
+  ASSERT_FALSE(fixture_path(2).empty()) << "set HEARTH_SOURCE_ROOT";
+  const std::string file = must_encode(fixture_block(), segment_codec::lz4, fixture_meta_v2());
+  std::ofstream out(fixture_path(2), std::ios::binary | std::ios::trunc);
   out.write(file.data(), static_cast<std::streamsize>(file.size()));
   ASSERT_TRUE(out.good());
 }
 
-TEST(segment, reads_the_v1_fixture) {
-  ASSERT_FALSE(fixture_path().empty()) << "set HEARTH_SOURCE_ROOT (meson test does)";
-  std::ifstream in(fixture_path(), std::ios::binary);
-  ASSERT_TRUE(in.good()) << "missing " << fixture_path();
-  std::stringstream ss;
-  ss << in.rdbuf();
-  const std::string file = ss.str();
-  ASSERT_LT(file.size(), 20'000u);
-
-  segment_info info;
-  postings_index postings;
-  auto got = decode_segment(view(file), &info, &postings);
-  ASSERT_TRUE(got.ok()) << got.err().to_string();
-  EXPECT_EQ(info, (segment_info{1, t0, t0 + 10'000'000'000, 2, 3, 5, 5, segment_codec::lz4, 42}));
-  const block_data& b = *got;
+/// Checks that `b`, `postings` are fixture_block() as the writer of any version lays it out.
+void expect_fixture_block(const block_data& b, const postings_index& postings) {
   EXPECT_EQ(b.syms.strings, fixture_block().syms.strings);
 
   // Profiles come back in (series, time) order with their samples sorted by stack.
@@ -788,6 +834,191 @@ TEST(segment, reads_the_v1_fixture) {
   EXPECT_EQ(ids("env", "prod"), (std::vector<uint32_t>{0}));
   EXPECT_EQ(ids("env", "canary"), (std::vector<uint32_t>{1}));
   EXPECT_TRUE(ids("env", "dev").empty());
+}
+
+TEST(segment, reads_the_v1_fixture) {
+  const std::string file = read_fixture(1);
+  ASSERT_FALSE(file.empty());
+  ASSERT_LT(file.size(), 20'000u);
+  ASSERT_EQ(le32(file, 4), 1u);
+
+  segment_info info;
+  postings_index postings;
+  auto got = decode_segment(view(file), &info, &postings);
+  ASSERT_TRUE(got.ok()) << got.err().to_string();
+  // The v2 fields read as their defaults: block_id 0, level 0, raw, no sources.
+  EXPECT_EQ(info, (segment_info{1, t0, t0 + 10'000'000'000, 2, 3, 5, 5, segment_codec::lz4, 42}));
+  auto cheap = read_segment_info(view(file));
+  ASSERT_TRUE(cheap.ok()) << cheap.err().to_string();
+  EXPECT_EQ(*cheap, info);
+  expect_fixture_block(*got, postings);
+}
+
+TEST(segment, reads_the_v2_fixture) {
+  const std::string file = read_fixture(2);
+  ASSERT_FALSE(file.empty());
+  ASSERT_LT(file.size(), 20'000u);
+  ASSERT_EQ(le32(file, 4), 2u);
+
+  segment_info info;
+  postings_index postings;
+  auto got = decode_segment(view(file), &info, &postings);
+  ASSERT_TRUE(got.ok()) << got.err().to_string();
+  segment_info want = fixture_meta_v2();
+  want.version = 2;
+  want.min_time_ns = t0;
+  want.max_time_ns = t0 + 10'000'000'000;
+  want.series = 2;
+  want.profiles = 3;
+  want.samples = 5;
+  want.stacks = 5;
+  want.codec = segment_codec::lz4;
+  EXPECT_EQ(info, want);
+  EXPECT_EQ(info.block_id, 0x0102030405060708u);
+  EXPECT_EQ(info.level, 1);
+  EXPECT_EQ(info.rollup_step_ns, 10'000'000'000);
+  EXPECT_EQ(info.sources, (std::vector<uint64_t>{1001, 1002}));
+  EXPECT_EQ(info.wal_seq, 42u);
+  auto cheap = read_segment_info(view(file));
+  ASSERT_TRUE(cheap.ok()) << cheap.err().to_string();
+  EXPECT_EQ(*cheap, info);
+  expect_fixture_block(*got, postings);
+
+  // Same sections as v1: the v2 file is the v1 file with a longer footer.
+  const std::string v1 = read_fixture(1);
+  ASSERT_FALSE(v1.empty());
+  EXPECT_EQ(file.substr(8, footer_offset(file) - 8), v1.substr(8, footer_offset(v1) - 8));
+  // And today's writer still produces exactly these bytes.
+  EXPECT_EQ(must_encode(fixture_block(), segment_codec::lz4, fixture_meta_v2()), file);
+}
+
+// ---- block metadata (v2) ------------------------------------------------------------------------
+
+TEST(segment, metadata_round_trips_and_computed_fields_are_the_writers) {
+  const test_case tc = random_case(3, 20);
+  ASSERT_FALSE(tc.expect.empty());
+  segment_info meta = compacted_meta(5);
+  // Ignored: the writer computes these itself.
+  meta.version = 99;
+  meta.min_time_ns = -1;
+  meta.max_time_ns = -2;
+  meta.series = meta.profiles = meta.samples = meta.stacks = 12345;
+  meta.codec = segment_codec::none;
+  for (size_t n : {size_t{0}, size_t{1}, size_t{1000}}) {
+    meta.sources.clear();
+    for (size_t k = 0; k < n; ++k) meta.sources.push_back(1000 - k);  // not sorted: kept as given
+    meta.level = n == 0 ? 0 : 1;
+    meta.rollup_step_ns = n == 0 ? 0 : INT64_MAX;
+    const std::string file = must_encode(tc.block, segment_codec::zstd, meta);
+    segment_info info;
+    auto got = decode_segment(view(file), &info);
+    ASSERT_TRUE(got.ok()) << got.err().to_string();
+    expect_matches(*got, tc);
+    EXPECT_EQ(info.version, segment_current_version);
+    EXPECT_EQ(info.codec, segment_codec::zstd);
+    EXPECT_EQ(info.profiles, tc.expect.size());
+    EXPECT_EQ(info.min_time_ns, got->min_time_ns);
+    EXPECT_EQ(info.wal_seq, 5u);
+    EXPECT_EQ(info.block_id, meta.block_id);
+    EXPECT_EQ(info.level, meta.level);
+    EXPECT_EQ(info.rollup_step_ns, meta.rollup_step_ns);
+    EXPECT_EQ(info.sources, meta.sources);
+    auto cheap = read_segment_info(view(file));
+    ASSERT_TRUE(cheap.ok());
+    EXPECT_EQ(*cheap, info);
+  }
+}
+
+TEST(segment, wal_seq_overload_writes_a_level_0_head) {
+  const std::string file = must_encode_head(random_case(32, 5).block);
+  auto info = read_segment_info(view(file));
+  ASSERT_TRUE(info.ok()) << info.err().to_string();
+  EXPECT_EQ(info->version, 2u);
+  EXPECT_EQ(info->wal_seq, 314u);
+  EXPECT_EQ(info->block_id, 314u);
+  EXPECT_EQ(info->level, 0);
+  EXPECT_EQ(info->rollup_step_ns, 0);
+  EXPECT_TRUE(info->sources.empty());
+}
+
+TEST(segment, writer_rejects_unstorable_metadata) {
+  const block_data b = random_case(33, 5).block;
+  std::vector<std::pair<std::string, std::function<void(segment_info&)>>> breaks = {
+      {"level", [](segment_info& m) { m.level = segment_max_level + 1; }},
+      {"level 255", [](segment_info& m) { m.level = 255; }},
+      {"rollup step", [](segment_info& m) { m.rollup_step_ns = -1; }},
+      {"sources of a head", [](segment_info& m) { m.level = 0; }},
+      {"repeated source", [](segment_info& m) { m.sources.push_back(m.sources[1]); }},
+      {"own source", [](segment_info& m) { m.sources.push_back(m.block_id); }},
+  };
+  for (auto& [what, mutate] : breaks) {
+    segment_info m = compacted_meta();
+    mutate(m);
+    auto f = encode_segment(b, segment_codec::lz4, m);
+    ASSERT_FALSE(f.ok()) << what;
+    EXPECT_EQ(f.err().code, errc::invalid_argument) << what;
+    EXPECT_EQ(f.err().message.rfind("encode_segment: footer: ", 0), 0u) << f.err().message;
+  }
+  segment_info top = compacted_meta();
+  top.level = segment_max_level;
+  EXPECT_TRUE(encode_segment(b, segment_codec::lz4, top).ok());
+}
+
+// The reader applies the same rules to CRC-valid footers, and never trusts the source count.
+TEST(segment, reader_rejects_bad_metadata) {
+  const std::string file = must_encode(random_case(34, 5).block, segment_codec::lz4);
+  const uint64_t meta_at = footer_offset(file) + 4 + 8 * 6 + 1 + 8;  // block_id
+  const uint64_t level_at = meta_at + 8, step_at = meta_at + 9, count_at = meta_at + 17;
+  const uint64_t first_source_at = count_at + 4;
+  ASSERT_EQ(le32(file, count_at), 3u);
+  auto put64 = [](std::string& f, size_t at, uint64_t v) {
+    put32(f, at, static_cast<uint32_t>(v));
+    put32(f, at + 4, static_cast<uint32_t>(v >> 32));
+  };
+  std::vector<std::pair<std::string, std::function<void(std::string&)>>> breaks = {
+      {"level", [&](std::string& f) { f[level_at] = static_cast<char>(segment_max_level + 1); }},
+      {"head with sources", [&](std::string& f) { f[level_at] = 0; }},
+      {"rollup step", [&](std::string& f) { put64(f, step_at, uint64_t{1} << 63); }},
+      {"huge source count", [&](std::string& f) { put32(f, count_at, 0xffffffffu); }},
+      {"source count +1", [&](std::string& f) { put32(f, count_at, 4); }},
+      {"source count -1", [&](std::string& f) { put32(f, count_at, 2); }},
+      {"repeated source",
+       [&](std::string& f) { put64(f, first_source_at + 8, le64(f, first_source_at)); }},
+      {"own source", [&](std::string& f) { put64(f, first_source_at, le64(f, meta_at)); }},
+  };
+  for (auto& [what, mutate] : breaks) {
+    std::string bad = file;
+    mutate(bad);
+    reseal_footer(bad);
+    auto info = read_segment_info(view(bad));
+    ASSERT_FALSE(info.ok()) << what;
+    EXPECT_EQ(info.err().code, errc::corrupted) << what;
+    EXPECT_EQ(info.err().message.rfind("segment: footer: ", 0), 0u) << info.err().message;
+    auto got = decode_segment(view(bad));
+    ASSERT_FALSE(got.ok()) << what;
+    EXPECT_EQ(got.err().code, errc::corrupted) << what;
+  }
+  // A different but valid value is just that.
+  std::string other = file;
+  put64(other, first_source_at, 5);
+  reseal_footer(other);
+  auto info = read_segment_info(view(other));
+  ASSERT_TRUE(info.ok()) << info.err().to_string();
+  EXPECT_EQ(info->sources.front(), 5u);
+}
+
+// read_segment_info is what rebuilds a catalog from disk: it reads the footer and nothing else.
+TEST(segment, read_segment_info_does_not_touch_the_sections) {
+  const test_case tc = realistic_case(2);
+  std::string file = must_encode(tc.block, segment_codec::zstd);
+  const auto want = read_segment_info(view(file));
+  ASSERT_TRUE(want.ok());
+  for (const auto& s : sections_of(file))
+    for (uint64_t i = s.offset; i < s.offset + s.length; ++i) file[i] = '\x5a';
+  auto got = read_segment_info(view(file));
+  ASSERT_TRUE(got.ok()) << got.err().to_string();
+  EXPECT_EQ(*got, *want);
+  EXPECT_FALSE(decode_segment(view(file)).ok());
 }
 
 }  // namespace
