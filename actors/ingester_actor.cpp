@@ -75,6 +75,11 @@ ingester_actor::behavior_type ingester_fn(self_ptr self, ingester_options opts, 
         if (!create || !valid_tenant_id(tenant)) return {};
         return open_tenant(self, tenant);
       },
+      [self](list_atom) {
+        std::vector<partition_actor> all;
+        for (auto& [_, parts] : self->state.tenants) all.insert(all.end(), parts.begin(), parts.end());
+        return all;
+      },
       [self](ready_atom) -> caf::result<bool> {
         auto& st = self->state;
         std::vector<partition_actor> all;

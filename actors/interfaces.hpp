@@ -77,6 +77,9 @@ struct query_request {
   int64_t start_ns = 0;        ///< the range is [start_ns, end_ns)
   int64_t end_ns = 0;
   int64_t max_nodes = 0;       ///< 0 = server default
+  /// Rollup blocks with a step up to this may answer fully covered buckets (0: raw data only).
+  /// Flame graphs take any step; a timeline takes steps no coarser than its own.
+  int64_t max_rollup_step_ns = 0;
 };
 
 /// A name-keyed call tree in flat form: node i has parent parents[i] (node 0 = root, its own
@@ -110,6 +113,52 @@ struct query_result {
   std::vector<int64_t> point_values;
 };
 
+/// A block of a partition's catalog, as the compactor sees it.
+struct block_entry {
+  uint64_t id = 0;
+  uint8_t level = 0;
+  int64_t rollup_step_ns = 0;
+  int64_t min_time_ns = 0;
+  int64_t max_time_ns = 0;
+  uint64_t bytes = 0;
+  uint64_t profiles = 0;
+  uint64_t wal_seq = 0;
+  std::string path;
+  std::vector<uint64_t> sources;
+};
+
+/// A partition's sealed blocks.
+struct catalog_snapshot {
+  std::string tenant;
+  uint32_t shard = 0;
+  std::string segments_dir;
+  std::vector<block_entry> blocks;
+};
+
+/// Replace `inputs` by the already written, fsynced `outputs` (temporary paths ending in ".tmp",
+/// in commit order: the raw block first, then its rollups).
+struct swap_request {
+  std::vector<uint64_t> inputs;
+  std::vector<std::string> outputs;
+};
+
+struct swap_reply {
+  reply_status status;
+  bool applied = false;
+};
+
+/// What one compactor run did.
+struct compaction_report {
+  reply_status status;
+  uint64_t jobs = 0;
+  uint64_t blocks_in = 0;
+  uint64_t blocks_out = 0;
+  uint64_t bytes_in = 0;
+  uint64_t bytes_out = 0;
+  uint64_t duplicates = 0;
+  uint64_t dropped = 0;  ///< blocks deleted by retention
+};
+
 // ---- atoms ---------------------------------------------------------------------------------
 
 using ingest_atom = caf::atom_constant<caf::atom("ingest")>;
@@ -119,6 +168,11 @@ using tick_atom = caf::atom_constant<caf::atom("tick")>;
 using query_atom = caf::atom_constant<caf::atom("query")>;
 using get_atom = caf::atom_constant<caf::atom("get")>;
 using ready_atom = caf::atom_constant<caf::atom("ready")>;
+using catalog_atom = caf::atom_constant<caf::atom("catalog")>;
+using swap_atom = caf::atom_constant<caf::atom("swap")>;
+using drop_atom = caf::atom_constant<caf::atom("drop")>;
+using compact_atom = caf::atom_constant<caf::atom("compact")>;
+using list_atom = caf::atom_constant<caf::atom("list")>;
 
 // ---- interfaces ----------------------------------------------------------------------------
 
@@ -130,6 +184,12 @@ using partition_actor = caf::typed_actor<
     caf::replies_to<query_atom, query_request>::with<query_partial>,
     // True when the partition recovered and accepts writes (answered after recovery ends).
     caf::replies_to<ready_atom>::with<bool>,
+    // The sealed blocks, for the compactor.
+    caf::replies_to<catalog_atom>::with<catalog_snapshot>,
+    // Atomically replaces compaction inputs by outputs, unless an input is gone (retention).
+    caf::replies_to<swap_atom, swap_request>::with<swap_reply>,
+    // Retention: deletes these blocks (and rollups derived from them); replies how many went.
+    caf::replies_to<drop_atom, std::vector<uint64_t>>::with<uint64_t>,
     // Internal: sync the WAL for every append received so far and acknowledge them.
     caf::reacts_to<flush_atom>,
     // Internal, periodic: seal the head when it is too old.
@@ -140,12 +200,21 @@ using ingester_actor = caf::typed_actor<
     // Partitions of a tenant (creating them when `create` is true; else possibly none).
     caf::replies_to<get_atom, std::string, bool>::with<std::vector<partition_actor>>,
     // True once every partition found on disk at start has recovered.
-    caf::replies_to<ready_atom>::with<bool>>;
+    caf::replies_to<ready_atom>::with<bool>,
+    // Every partition of every tenant.
+    caf::replies_to<list_atom>::with<std::vector<partition_actor>>>;
 
 /// The distributor: decodes and normalizes ingest requests, routes series to partitions.
 using distributor_actor = caf::typed_actor<
     // Decodes the request off the HTTP thread and replies after every partition acknowledged.
     caf::replies_to<ingest_atom, ingest_request>::with<ingest_reply>>;
+
+/// The compactor: plans and runs merges, rollups and retention over every partition's blocks.
+using compactor_actor = caf::typed_actor<
+    // Internal, periodic: one maintenance run.
+    caf::reacts_to<tick_atom>,
+    // Runs maintenance now and replies what it did (operators, tests).
+    caf::replies_to<compact_atom>::with<compaction_report>>;
 
 /// The query frontend: validates, fans out to partitions, merges, renders.
 using query_frontend_actor = caf::typed_actor<
@@ -204,7 +273,7 @@ typename Inspector::result_type inspect(Inspector& f, append_reply& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, query_request& x) {
   return f(caf::meta::type_name("hearth::query_request"), x.tenant, x.kind, x.profile_type,
-           x.selector, x.label_name, x.start_ns, x.end_ns, x.max_nodes);
+           x.selector, x.label_name, x.start_ns, x.end_ns, x.max_nodes, x.max_rollup_step_ns);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, tree_partial& x) {
@@ -219,6 +288,30 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, query_result& x) {
   return f(caf::meta::type_name("hearth::query_result"), x.status, x.names, x.levels, x.total,
            x.max_self, x.values, x.point_times_ns, x.point_values);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, block_entry& x) {
+  return f(caf::meta::type_name("hearth::block_entry"), x.id, x.level, x.rollup_step_ns,
+           x.min_time_ns, x.max_time_ns, x.bytes, x.profiles, x.wal_seq, x.path, x.sources);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, catalog_snapshot& x) {
+  return f(caf::meta::type_name("hearth::catalog_snapshot"), x.tenant, x.shard, x.segments_dir,
+           x.blocks);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, swap_request& x) {
+  return f(caf::meta::type_name("hearth::swap_request"), x.inputs, x.outputs);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, swap_reply& x) {
+  return f(caf::meta::type_name("hearth::swap_reply"), x.status, x.applied);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, compaction_report& x) {
+  return f(caf::meta::type_name("hearth::compaction_report"), x.status, x.jobs, x.blocks_in,
+           x.blocks_out, x.bytes_in, x.bytes_out, x.duplicates, x.dropped);
 }
 
 }  // namespace hearth
@@ -241,4 +334,10 @@ CAF_ADD_TYPE_ID(hearth, (hearth::query_partial))
 CAF_ADD_TYPE_ID(hearth, (hearth::query_result))
 CAF_ADD_TYPE_ID(hearth, (hearth::partition_actor))
 CAF_ADD_TYPE_ID(hearth, (std::vector<hearth::partition_actor>))
+CAF_ADD_TYPE_ID(hearth, (hearth::block_entry))
+CAF_ADD_TYPE_ID(hearth, (hearth::catalog_snapshot))
+CAF_ADD_TYPE_ID(hearth, (hearth::swap_request))
+CAF_ADD_TYPE_ID(hearth, (hearth::swap_reply))
+CAF_ADD_TYPE_ID(hearth, (hearth::compaction_report))
+CAF_ADD_TYPE_ID(hearth, (std::vector<uint64_t>))
 CAF_END_TYPE_ID_BLOCK(hearth)

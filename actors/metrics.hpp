@@ -38,6 +38,11 @@ class self_metrics {
   prometheus::Counter& segment_bytes;       ///< bytes of segments published
   prometheus::Counter& segments_corrupted;  ///< segment files that failed validation at load
   prometheus::Counter& wal_torn_tails;      ///< torn WAL tails truncated at recovery
+  prometheus::Counter& compactions;        ///< compaction jobs completed
+  prometheus::Counter& compaction_in_bytes;   ///< segment bytes read by compactions
+  prometheus::Counter& compaction_out_bytes;  ///< segment bytes written by compactions
+  prometheus::Counter& compaction_failures;   ///< jobs that failed or were discarded
+  prometheus::Counter& retention_deleted;     ///< blocks deleted by retention
   prometheus::Gauge& head_bytes;            ///< estimated bytes held by all heads
   prometheus::Gauge& head_profiles;         ///< profiles in all heads
 

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <chrono>
 #include <cinttypes>
+#include <random>
+#include <map>
 #include <set>
 
 #include "actors/log.hpp"
@@ -27,11 +29,19 @@ std::string who(const partition_state& st) {
   return "tenant=" + st.opts.tenant + " shard=" + std::to_string(st.opts.shard);
 }
 
-std::string segment_name(uint64_t seq) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%020" PRIu64 ".hseg", seq);
+}  // namespace
+
+std::string segment_file_name(const segment_info& info) {
+  char buf[64];
+  if (info.rollup_step_ns > 0)
+    std::snprintf(buf, sizeof buf, "L%u-%016" PRIx64 "-r%" PRId64 "s.hseg", info.level, info.block_id,
+                  info.rollup_step_ns / 1000000000);
+  else
+    std::snprintf(buf, sizeof buf, "L%u-%016" PRIx64 ".hseg", info.level, info.block_id);
   return buf;
 }
+
+namespace {
 
 std::string wal_dir(const partition_state& st) { return st.opts.dir + "/wal"; }
 std::string seg_dir(const partition_state& st) { return st.opts.dir + "/segments"; }
@@ -43,6 +53,42 @@ void report_head(partition_state& st) {
   st.metrics->head_profiles.Increment(profiles - st.head_profiles_reported);
   st.head_bytes_reported = bytes;
   st.head_profiles_reported = profiles;
+}
+
+uint64_t new_block_id() {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  uint64_t id = 0;
+  while (id == 0 || (id >> 63)) id = rng() >> 1;  // ids with the top bit are derived for v1 files
+  return id;
+}
+
+// A compaction publishes its output (which names its sources) before it deletes the inputs; a
+// crash in between leaves both on disk. The output wins: sources of a valid block are obsolete.
+// Rollups whose raw block is gone are orphans. Both are deleted here, so that a block's data is
+// visible exactly once.
+void drop_obsolete(partition_state& st) {
+  std::set<uint64_t> obsolete, present;
+  for (const auto& s : st.segments) {
+    present.insert(s->id());
+    if (s->info.rollup_step_ns == 0)
+      obsolete.insert(s->info.sources.begin(), s->info.sources.end());
+  }
+  std::vector<std::shared_ptr<const loaded_segment>> keep;
+  for (auto& s : st.segments) {
+    bool orphan = s->info.rollup_step_ns > 0 &&
+                  (s->info.sources.empty() || !present.count(s->info.sources[0]) ||
+                   obsolete.count(s->info.sources[0]));
+    if (obsolete.count(s->id()) || orphan) {
+      log::info("partition", who(st) + " removing " + (orphan ? "orphaned rollup " : "compacted-away ") +
+                                 s->path);
+      if (auto r = st.fs->remove(s->path); !r)
+        log::warn("partition", who(st) + " cannot remove " + s->path + ": " + r.err().to_string());
+      continue;
+    }
+    keep.push_back(std::move(s));
+  }
+  st.segments = std::move(keep);
+  (void)st.fs->sync_dir(seg_dir(st));
 }
 
 // Loads sealed segments, replays the WAL written after them into the head, and opens a fresh WAL
@@ -76,8 +122,11 @@ status recover(partition_state& st) {
       continue;
     }
     covered = std::max(covered, info.wal_seq);
-    st.segments.push_back(std::make_shared<loaded_segment>(loaded_segment{path, info, std::move(*block)}));
+    uint64_t size = bytes->size();
+    st.segments.push_back(
+        std::make_shared<loaded_segment>(loaded_segment{path, size, info, std::move(*block)}));
   }
+  drop_obsolete(st);
   io::wal_replay_stats stats;
   uint64_t replayed_profiles = 0;
   auto s = io::replay_wal(
@@ -131,12 +180,21 @@ void seal(self_ptr self) {
   block_data block = st.mem.seal();
   st.head_first_append_ns = 0;
   report_head(st);
-  auto bytes = encode_segment(block, st.opts.codec, *seq);
-  std::string path = seg_dir(st) + "/" + segment_name(*seq);
+  segment_info meta;
+  meta.wal_seq = *seq;
+  meta.block_id = new_block_id();
+  meta.level = 0;
+  auto bytes = encode_segment(block, st.opts.codec, meta);
+  std::string path = seg_dir(st) + "/" + segment_file_name(meta);
   status written = bytes ? st.fs->write_file_atomic(path, as_bytes(*bytes)) : status(bytes.err());
   auto seg = std::make_shared<loaded_segment>();
   seg->path = path;
+  if (bytes) {
+    seg->bytes = bytes->size();
+    if (auto info = read_segment_info(as_bytes(*bytes))) seg->info = *info;
+  }
   seg->info.wal_seq = *seq;
+  seg->info.block_id = meta.block_id;
   seg->info.min_time_ns = block.min_time_ns;
   seg->info.max_time_ns = block.max_time_ns;
   seg->data = std::move(block);
@@ -212,6 +270,25 @@ void tree_to_partial(const query::flame_tree& t, tree_partial& out) {
   }
 }
 
+// Adds the profiles of `b` with time in [start, end) to the tree and the timeline.
+void merge_block(const block_data& b, const std::vector<query::matcher>& ms, int64_t start,
+                 int64_t end, query::flame_tree& tree, query_partial& out) {
+  if (start >= end || b.profiles.empty() || b.max_time_ns < start || b.min_time_ns >= end) return;
+  auto series = query::select_series(b, ms);
+  if (series.empty()) return;
+  query::merge_stacks(b, series, start, end, tree);
+  std::vector<bool> selected(b.series.size(), false);
+  for (auto id : series) selected[id] = true;
+  for (const auto& p : b.profiles) {
+    if (!selected[p.series] || p.time_ns < start || p.time_ns >= end) continue;
+    out.point_times_ns.push_back(p.time_ns);
+    out.point_values.push_back(p.total);
+    ++out.profiles;
+  }
+}
+
+int64_t floor_to(int64_t t, int64_t step) { return t >= 0 ? t / step * step : -((-t + step - 1) / step) * step; }
+
 query_partial evaluate(const partition_state& st, const query_request& q) {
   query_partial out;
   auto ms = query::parse_selector(q.selector.empty() ? "{}" : q.selector);
@@ -227,47 +304,175 @@ query_partial evaluate(const partition_state& st, const query_request& q) {
     }
     ms->push_back(std::move(*m));
   }
-  std::vector<const block_data*> blocks;
-  for (const auto& s : st.segments) blocks.push_back(&s->data);
-  blocks.push_back(&st.mem.data());
   auto kind = static_cast<query_kind>(q.kind);
   std::set<std::string> values;
   query::flame_tree tree;
-  for (const block_data* b : blocks) {
-    if (b->profiles.empty() || b->max_time_ns < q.start_ns || b->min_time_ns >= q.end_ns) continue;
+  // Raw blocks answer everything; a rollup of a raw block answers the buckets it fully covers.
+  std::map<uint64_t, std::vector<const loaded_segment*>> rollups;
+  for (const auto& s : st.segments)
+    if (s->info.rollup_step_ns > 0 && !s->info.sources.empty())
+      rollups[s->info.sources[0]].push_back(s.get());
+  std::vector<const loaded_segment*> raw;
+  for (const auto& s : st.segments)
+    if (s->info.rollup_step_ns == 0) raw.push_back(s.get());
+  for (const loaded_segment* seg : raw) {
+    const block_data& b = seg->data;
+    if (b.profiles.empty() || b.max_time_ns < q.start_ns || b.min_time_ns >= q.end_ns) continue;
     switch (kind) {
       case query_kind::merge_stacks: {
-        auto series = query::select_series(*b, *ms);
-        if (series.empty()) break;
-        query::merge_stacks(*b, series, q.start_ns, q.end_ns, tree);
-        std::vector<bool> selected(b->series.size(), false);
-        for (auto id : series) selected[id] = true;
-        for (const auto& p : b->profiles) {
-          if (!selected[p.series] || p.time_ns < q.start_ns || p.time_ns >= q.end_ns) continue;
-          out.point_times_ns.push_back(p.time_ns);
-          out.point_values.push_back(p.total);
-          ++out.profiles;
+        // The coarsest usable rollup whose aligned interior of the range is not empty.
+        const loaded_segment* best = nullptr;
+        int64_t lo = 0, hi = 0;
+        if (auto it = rollups.find(seg->id()); it != rollups.end()) {
+          for (const loaded_segment* r : it->second) {
+            int64_t step = r->info.rollup_step_ns;
+            if (step > q.max_rollup_step_ns) continue;
+            int64_t a = floor_to(q.start_ns + step - 1, step), z = floor_to(q.end_ns, step);
+            if (a < z && (!best || step > best->info.rollup_step_ns)) {
+              best = r;
+              lo = a;
+              hi = z;
+            }
+          }
+        }
+        if (best) {
+          merge_block(b, *ms, q.start_ns, lo, tree, out);
+          merge_block(best->data, *ms, lo, hi, tree, out);
+          merge_block(b, *ms, hi, q.end_ns, tree, out);
+        } else {
+          merge_block(b, *ms, q.start_ns, q.end_ns, tree, out);
         }
         break;
       }
       case query_kind::label_names:
-        for (auto& v : query::label_names(*b, *ms, q.start_ns, q.end_ns)) values.insert(std::move(v));
+        for (auto& v : query::label_names(b, *ms, q.start_ns, q.end_ns)) values.insert(std::move(v));
         break;
       case query_kind::label_values:
-        for (auto& v : query::label_values(*b, q.label_name, *ms, q.start_ns, q.end_ns))
+        for (auto& v : query::label_values(b, q.label_name, *ms, q.start_ns, q.end_ns))
           values.insert(std::move(v));
         break;
       case query_kind::profile_types:
-        for (auto& v : query::profile_type_ids(*b, q.start_ns, q.end_ns)) values.insert(std::move(v));
+        for (auto& v : query::profile_type_ids(b, q.start_ns, q.end_ns)) values.insert(std::move(v));
         break;
       default:
         out.status = reply_status::from(error{errc::invalid_argument, "unknown query kind"});
         return out;
     }
   }
+  // The head last: it has no rollups.
+  const block_data& h = st.mem.data();
+  if (!h.profiles.empty()) {
+    switch (kind) {
+      case query_kind::merge_stacks: merge_block(h, *ms, q.start_ns, q.end_ns, tree, out); break;
+      case query_kind::label_names:
+        for (auto& v : query::label_names(h, *ms, q.start_ns, q.end_ns)) values.insert(std::move(v));
+        break;
+      case query_kind::label_values:
+        for (auto& v : query::label_values(h, q.label_name, *ms, q.start_ns, q.end_ns))
+          values.insert(std::move(v));
+        break;
+      case query_kind::profile_types:
+        for (auto& v : query::profile_type_ids(h, q.start_ns, q.end_ns)) values.insert(std::move(v));
+        break;
+      default: break;
+    }
+  }
   if (kind == query_kind::merge_stacks) tree_to_partial(tree, out.tree);
   out.values.assign(values.begin(), values.end());
   return out;
+}
+
+catalog_snapshot snapshot(const partition_state& st) {
+  catalog_snapshot c;
+  c.tenant = st.opts.tenant;
+  c.shard = st.opts.shard;
+  c.segments_dir = seg_dir(st);
+  for (const auto& s : st.segments) {
+    if (s->path.empty()) continue;  // not on disk: nothing to compact from
+    block_entry e;
+    e.id = s->id();
+    e.level = s->info.level;
+    e.rollup_step_ns = s->info.rollup_step_ns;
+    e.min_time_ns = s->data.min_time_ns;
+    e.max_time_ns = s->data.max_time_ns;
+    e.bytes = s->bytes;
+    e.profiles = s->data.profiles.size();
+    e.wal_seq = s->info.wal_seq;
+    e.path = s->path;
+    e.sources = s->info.sources;
+    c.blocks.push_back(std::move(e));
+  }
+  return c;
+}
+
+// Deletes blocks from memory and disk; rollups of a deleted raw block go with it.
+uint64_t remove_blocks(partition_state& st, const std::set<uint64_t>& ids, const char* why) {
+  uint64_t n = 0;
+  std::vector<std::shared_ptr<const loaded_segment>> keep;
+  for (auto& s : st.segments) {
+    bool derived = s->info.rollup_step_ns > 0 && !s->info.sources.empty() && ids.count(s->info.sources[0]);
+    if (!ids.count(s->id()) && !derived) {
+      keep.push_back(std::move(s));
+      continue;
+    }
+    ++n;
+    if (!s->path.empty()) {
+      if (auto r = st.fs->remove(s->path); !r)
+        log::warn("partition", who(st) + " cannot remove " + s->path + ": " + r.err().to_string());
+      else
+        log::info("partition", who(st) + " removed " + s->path + " (" + why + ")");
+    }
+  }
+  st.segments = std::move(keep);
+  (void)st.fs->sync_dir(seg_dir(st));
+  return n;
+}
+
+swap_reply swap(partition_state& st, const swap_request& req) {
+  swap_reply r;
+  auto discard = [&](error e) {
+    for (const auto& p : req.outputs) (void)st.fs->remove(p);
+    r.status = reply_status::from(e);
+    return r;
+  };
+  std::set<uint64_t> live;
+  for (const auto& s : st.segments) live.insert(s->id());
+  for (uint64_t id : req.inputs)
+    if (!live.count(id))
+      // Retention (or another swap) removed an input meanwhile: publishing the output would
+      // resurrect deleted data.
+      return discard(error{errc::not_found, "compaction input " + std::to_string(id) +
+                                                " is gone; output discarded"});
+  // Validate every output before anything becomes visible.
+  std::vector<std::shared_ptr<loaded_segment>> loaded;
+  for (const auto& tmp : req.outputs) {
+    if (tmp.size() < 5 || tmp.compare(tmp.size() - 4, 4, ".tmp") != 0)
+      return discard(error{errc::invalid_argument, "compaction output " + tmp + " is not a .tmp file"});
+    auto bytes = st.fs->read_file(tmp);
+    if (!bytes) return discard(bytes.err());
+    auto seg = std::make_shared<loaded_segment>();
+    auto block = decode_segment(as_bytes(*bytes), &seg->info);
+    if (!block) return discard(block.err());
+    seg->data = std::move(*block);
+    seg->bytes = bytes->size();
+    seg->path = tmp.substr(0, tmp.size() - 4);
+    loaded.push_back(std::move(seg));
+  }
+  // The commit point is the rename of the raw output (it names its sources); rollups follow.
+  for (auto& seg : loaded) {
+    if (auto s = st.fs->rename(seg->path + ".tmp", seg->path); !s) {
+      log::error("partition", who(st) + " cannot publish " + seg->path + ": " + s.err().to_string());
+      if (&seg == &loaded.front()) return discard(s.err());
+      seg->path.clear();  // a rollup that failed: the raw block still answers
+    }
+  }
+  if (auto s = st.fs->sync_dir(seg_dir(st)); !s)
+    log::warn("partition", who(st) + " cannot sync segment directory: " + s.err().to_string());
+  for (auto& seg : loaded)
+    if (!seg->path.empty()) st.segments.push_back(std::move(seg));
+  remove_blocks(st, std::set<uint64_t>(req.inputs.begin(), req.inputs.end()), "compacted");
+  r.applied = true;
+  return r;
 }
 
 }  // namespace
@@ -321,6 +526,11 @@ partition_actor::behavior_type partition_fn(self_ptr self, partition_options opt
       },
       [self](flush_atom) { flush(self); },
       [self](ready_atom) { return !self->state.failed; },
+      [self](catalog_atom) { return snapshot(self->state); },
+      [self](swap_atom, const swap_request& req) { return swap(self->state, req); },
+      [self](drop_atom, const std::vector<uint64_t>& ids) {
+        return remove_blocks(self->state, std::set<uint64_t>(ids.begin(), ids.end()), "retention");
+      },
       [self](tick_atom) {
         auto& st = self->state;
         // Sync and apply pending appends first: sealing cuts the WAL, and records of appends that

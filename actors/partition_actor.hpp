@@ -30,9 +30,13 @@ struct partition_options {
 
 /// A sealed, immutable segment loaded in memory.
 struct loaded_segment {
-  std::string path;
+  std::string path;  ///< empty while the segment could not be written (served from memory)
+  uint64_t bytes = 0;
   segment_info info;
   block_data data;
+
+  /// The catalog id: the footer's block id, or one derived from the WAL sequence for v1 files.
+  uint64_t id() const { return info.block_id ? info.block_id : (info.wal_seq | (1ull << 63)); }
 };
 
 /// State of a partition actor. Touched only by its own (detached) thread.
@@ -61,6 +65,9 @@ struct partition_state {
   double head_bytes_reported = 0;
   double head_profiles_reported = 0;
 };
+
+/// File name of a segment: "L<level>-<block id>.hseg", rollups "L<level>-<id>-r<step>s.hseg".
+std::string segment_file_name(const segment_info& info);
 
 /// Recovers the partition from `opts.dir` (segments, then WAL replay) and serves it.
 partition_actor::behavior_type partition_fn(partition_actor::stateful_pointer<partition_state> self,

@@ -272,6 +272,28 @@ struct http_gateway::impl final : public kj::HttpService {
       if (method != kj::HttpMethod::GET) return wrong_method("GET");
       return handle_render(std::move(t), response, t0);
     }
+    if (p == "/admin/compact") {
+      if (method != kj::HttpMethod::POST) return wrong_method("POST");
+      return ask<compaction_report>(actors_.compactor, compact_atom::value)
+          .then(
+              [this, &response, t0](compaction_report r) -> kj::Promise<void> {
+                if (!r.status.ok()) return send_error(response, r.status.to_error(), "/admin/compact", t0);
+                std::string body = "{\"jobs\":" + std::to_string(r.jobs) +
+                                   ",\"blocksIn\":" + std::to_string(r.blocks_in) +
+                                   ",\"blocksOut\":" + std::to_string(r.blocks_out) +
+                                   ",\"bytesIn\":" + std::to_string(r.bytes_in) +
+                                   ",\"bytesOut\":" + std::to_string(r.bytes_out) +
+                                   ",\"duplicates\":" + std::to_string(r.duplicates) +
+                                   ",\"droppedByRetention\":" + std::to_string(r.dropped) + "}";
+                return send(response, 200, "application/json", std::move(body), "/admin/compact", t0);
+              },
+              [this, &response, t0](kj::Exception&& e) -> kj::Promise<void> {
+                return send_error(response,
+                                  error{errc::unavailable, std::string("compaction failed: ") +
+                                                               e.getDescription().cStr()},
+                                  "/admin/compact", t0);
+              });
+    }
     return send_error(response, error{errc::not_found, "no route for " + p}, "other", t0);
   }
 
@@ -584,6 +606,7 @@ struct http_gateway::impl final : public kj::HttpService {
       q.start_ns = range->first;
       q.end_ns = range->second;
       q.max_nodes = *max_nodes;
+      q.max_rollup_step_ns = INT64_MAX;  // a flame graph only needs per-bucket sums
       return run_query(std::move(q), response, route, t0, [this, c, &response, route, t0](query_result& r) {
         querier::v1::SelectMergeStacktracesResponse out;
         auto* fg = out.mutable_flamegraph();
@@ -653,6 +676,8 @@ struct http_gateway::impl final : public kj::HttpService {
     q.end_ns = range->second;
     q.max_nodes = *mn;
     int64_t from_s = *from / ns_per_s, until_s = *until / ns_per_s;
+    // The timeline must stay exact at its own step: no coarser rollups.
+    q.max_rollup_step_ns = point_interval_s(from_s, until_s) * ns_per_s;
     auto ptype = *pt;
     return run_query(std::move(q), response, route, t0,
                      [this, &response, route, t0, from_s, until_s, ptype](query_result& r) {

@@ -32,6 +32,7 @@ class http_gateway {
     distributor_actor distributor;
     query_frontend_actor frontend;
     ingester_actor ingester;
+    compactor_actor compactor;
   };
 
   http_gateway(caf::actor_system& sys, actors handles, self_metrics& metrics, options opts);

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <string>
 
+#include "actors/compactor_actor.hpp"
 #include "actors/distributor_actor.hpp"
 #include "actors/ingester_actor.hpp"
 #include "actors/log.hpp"
@@ -84,6 +85,24 @@ int run(const hearth::config& cfg) {
   d_opts.limits.max_stack_depth = cfg.limits.max_stack_depth;
   auto distributor = sys.spawn(distributor_fn, d_opts, ingester, &metrics);
 
+  compactor_options c_opts;
+  c_opts.enabled = cfg.compaction.enabled;
+  c_opts.interval = std::chrono::seconds(cfg.compaction.interval_s);
+  constexpr int64_t ns = 1000000000;
+  c_opts.policy.l1_window_ns = static_cast<int64_t>(cfg.compaction.l1_window_s) * ns;
+  c_opts.policy.l2_window_ns = static_cast<int64_t>(cfg.compaction.l2_window_s) * ns;
+  c_opts.policy.grace_ns = static_cast<int64_t>(cfg.compaction.grace_s) * ns;
+  c_opts.policy.l0_max_blocks = cfg.compaction.l0_max_blocks;
+  if (!cfg.compaction.rollups) c_opts.policy.rollup_steps_ns.clear();
+  c_opts.retention_ns = static_cast<int64_t>(cfg.retention.period_s) * ns;
+  for (const auto& [tenant, secs] : cfg.retention.per_tenant_s)
+    c_opts.tenant_retention_ns[tenant] = static_cast<int64_t>(secs) * ns;
+  if (auto v = validate(c_opts.policy); !v) {
+    std::fprintf(stderr, "hearth: compaction: %s\n", v.err().message.c_str());
+    return 2;
+  }
+  auto compactor = sys.spawn<caf::detached>(compactor_fn, c_opts, ingester, fs->get(), &metrics);
+
   query_frontend_options q_opts;
   q_opts.max_nodes_default = cfg.query.max_nodes_default;
   q_opts.timeout = std::chrono::seconds(cfg.query.timeout_s);
@@ -97,7 +116,7 @@ int run(const hearth::config& cfg) {
   g_opts.max_nodes_max = cfg.query.max_nodes_max;
   g_opts.max_range_ns = static_cast<int64_t>(cfg.query.max_range_s) * 1000000000;
   g_opts.timeout = std::chrono::seconds(cfg.query.timeout_s);
-  http_gateway gateway(sys, {distributor, frontend, ingester}, metrics, g_opts);
+  http_gateway gateway(sys, {distributor, frontend, ingester, compactor}, metrics, g_opts);
   auto port = gateway.start();
   int rc = 0;
   if (!port) {
@@ -114,6 +133,7 @@ int run(const hearth::config& cfg) {
   }
   caf::anon_send_exit(distributor, caf::exit_reason::user_shutdown);
   caf::anon_send_exit(frontend, caf::exit_reason::user_shutdown);
+  caf::anon_send_exit(compactor, caf::exit_reason::user_shutdown);
   caf::anon_send_exit(ingester, caf::exit_reason::user_shutdown);
   return rc;
 }

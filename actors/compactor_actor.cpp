@@ -1,0 +1,247 @@
+#include "actors/compactor_actor.hpp"
+
+#include <algorithm>
+#include <random>
+
+#include "actors/log.hpp"
+#include "actors/metrics.hpp"
+#include "actors/partition_actor.hpp"
+#include "format/compact.hpp"
+#include "format/segment.hpp"
+
+namespace hearth {
+namespace {
+
+using self_ptr = compactor_actor::stateful_pointer<compactor_state>;
+
+int64_t wall_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+uint64_t new_block_id() {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  uint64_t id = 0;
+  while (id == 0) id = rng() >> 1;
+  return id;
+}
+
+std::string who(const catalog_snapshot& c) {
+  return "tenant=" + c.tenant + " shard=" + std::to_string(c.shard);
+}
+
+struct run_context {
+  std::vector<partition_actor> parts;
+  size_t next = 0;
+  compaction_report report;
+  std::vector<caf::typed_response_promise<compaction_report>> waiters;
+};
+
+void finish_run(self_ptr self, std::shared_ptr<run_context> ctx) {
+  self->state.running = false;
+  if (ctx->report.jobs || ctx->report.dropped)
+    log::info("compactor", "run: " + std::to_string(ctx->report.jobs) + " jobs, " +
+                               std::to_string(ctx->report.blocks_in) + " blocks -> " +
+                               std::to_string(ctx->report.blocks_out) + ", " +
+                               std::to_string(ctx->report.bytes_in) + " -> " +
+                               std::to_string(ctx->report.bytes_out) + " bytes, " +
+                               std::to_string(ctx->report.dropped) + " dropped by retention");
+  for (auto& w : ctx->waiters) w.deliver(ctx->report);
+}
+
+void next_partition(self_ptr self, std::shared_ptr<run_context> ctx);
+
+// Runs the jobs of one partition one after another: each job's swap is answered before the next
+// job is planned against the new catalog state.
+void run_jobs(self_ptr self, std::shared_ptr<run_context> ctx, partition_actor part,
+              std::shared_ptr<catalog_snapshot> cat, std::vector<compaction_job> jobs, size_t i) {
+  if (i >= jobs.size()) return next_partition(self, ctx);
+  const compaction_job& job = jobs[i];
+  compaction_report job_report;
+  auto outputs = run_compaction_job(*self->state.fs, *cat, job, job_report);
+  if (!outputs) {
+    log::error("compactor", who(*cat) + " job over " + std::to_string(job.inputs.size()) +
+                                " blocks failed: " + outputs.err().to_string());
+    self->state.metrics->compaction_failures.Increment();
+    return run_jobs(self, ctx, part, cat, std::move(jobs), i + 1);
+  }
+  swap_request req{job.inputs, *outputs};
+  self->request(part, std::chrono::seconds(60), swap_atom::value, std::move(req))
+      .then(
+          [self, ctx, part, cat, jobs, i, job_report](swap_reply& r) mutable {
+            auto& m = *self->state.metrics;
+            if (r.applied) {
+              ctx->report.jobs += 1;
+              ctx->report.blocks_in += job_report.blocks_in;
+              ctx->report.blocks_out += job_report.blocks_out;
+              ctx->report.bytes_in += job_report.bytes_in;
+              ctx->report.bytes_out += job_report.bytes_out;
+              ctx->report.duplicates += job_report.duplicates;
+              m.compactions.Increment();
+              m.compaction_in_bytes.Increment(static_cast<double>(job_report.bytes_in));
+              m.compaction_out_bytes.Increment(static_cast<double>(job_report.bytes_out));
+            } else {
+              m.compaction_failures.Increment();
+              log::warn("compactor", who(*cat) + " swap not applied: " + r.status.message);
+            }
+            run_jobs(self, ctx, part, cat, std::move(jobs), i + 1);
+          },
+          [self, ctx, cat](caf::error& e) {
+            self->state.metrics->compaction_failures.Increment();
+            log::error("compactor", who(*cat) + " swap failed: " + caf::to_string(e));
+            next_partition(self, ctx);
+          });
+}
+
+std::vector<block_ref> refs_of(const catalog_snapshot& c) {
+  std::vector<block_ref> refs;
+  refs.reserve(c.blocks.size());
+  for (const auto& b : c.blocks)
+    refs.push_back(block_ref{b.id, b.level, b.rollup_step_ns, b.min_time_ns, b.max_time_ns, b.bytes,
+                             b.profiles});
+  return refs;
+}
+
+void next_partition(self_ptr self, std::shared_ptr<run_context> ctx) {
+  if (ctx->next >= ctx->parts.size()) return finish_run(self, ctx);
+  auto part = ctx->parts[ctx->next++];
+  self->request(part, std::chrono::seconds(60), catalog_atom::value)
+      .then(
+          [self, ctx, part](catalog_snapshot& snap) {
+            auto& st = self->state;
+            auto cat = std::make_shared<catalog_snapshot>(std::move(snap));
+            int64_t retention = st.opts.retention_ns;
+            if (auto it = st.opts.tenant_retention_ns.find(cat->tenant);
+                it != st.opts.tenant_retention_ns.end())
+              retention = it->second;
+            int64_t now = wall_ns();
+            auto refs = refs_of(*cat);
+            // Retention first; compaction is planned only over what survives, and the partition
+            // refuses a swap whose inputs are gone, so deleted data never comes back.
+            auto plan = plan_maintenance(refs, st.opts.policy, retention, now);
+            auto jobs = std::move(plan.jobs);
+            if (plan.deletions.empty()) return run_jobs(self, ctx, part, cat, std::move(jobs), 0);
+            self->request(part, std::chrono::seconds(60), drop_atom::value, plan.deletions)
+                .then(
+                    [self, ctx, part, cat, jobs](uint64_t n) mutable {
+                      ctx->report.dropped += n;
+                      self->state.metrics->retention_deleted.Increment(static_cast<double>(n));
+                      run_jobs(self, ctx, part, cat, std::move(jobs), 0);
+                    },
+                    [self, ctx](caf::error&) { next_partition(self, ctx); });
+          },
+          [self, ctx](caf::error& e) {
+            log::warn("compactor", "partition did not return its catalog: " + caf::to_string(e));
+            next_partition(self, ctx);
+          });
+}
+
+void start_run(self_ptr self, std::shared_ptr<run_context> ctx) {
+  self->state.running = true;
+  self->request(self->state.ingester, std::chrono::seconds(30), list_atom::value)
+      .then(
+          [self, ctx](std::vector<partition_actor>& parts) {
+            ctx->parts = std::move(parts);
+            next_partition(self, ctx);
+          },
+          [self, ctx](caf::error& e) {
+            ctx->report.status =
+                reply_status::from(error{errc::unavailable, "ingester: " + caf::to_string(e)});
+            finish_run(self, ctx);
+          });
+}
+
+}  // namespace
+
+result<std::vector<std::string>> run_compaction_job(io::file_system& fs, const catalog_snapshot& cat,
+                                                    const compaction_job& job,
+                                                    compaction_report& report) {
+  std::vector<block_data> inputs;
+  segment_info meta;
+  meta.block_id = new_block_id();
+  meta.level = job.output_level;
+  for (uint64_t id : job.inputs) {
+    auto it = std::find_if(cat.blocks.begin(), cat.blocks.end(), [&](const auto& b) { return b.id == id; });
+    if (it == cat.blocks.end()) return error{errc::not_found, "input block " + std::to_string(id) + " not in catalog"};
+    auto bytes = fs.read_file(it->path);
+    if (!bytes) return bytes.err();
+    auto block = decode_segment(as_bytes(*bytes));
+    if (!block) return error{block.err().code, it->path + ": " + block.err().message};
+    report.bytes_in += bytes->size();
+    inputs.push_back(std::move(*block));
+    // The output covers every WAL position its inputs covered (recovery skips those files).
+    meta.wal_seq = std::max(meta.wal_seq, it->wal_seq);
+    meta.sources.push_back(id);
+  }
+  std::vector<const block_data*> ptrs;
+  for (const auto& b : inputs) ptrs.push_back(&b);
+  merge_stats stats;
+  auto merged = merge_blocks(ptrs, merge_options{}, &stats);
+  if (!merged) return merged.err();
+  report.blocks_in = inputs.size();
+  report.duplicates = stats.duplicates;
+  inputs.clear();
+  std::vector<std::string> outputs;
+  auto write = [&](const block_data& b, const segment_info& m) -> status {
+    auto bytes = encode_segment(b, segment_codec::zstd, m);
+    if (!bytes) return bytes.err();
+    std::string tmp = cat.segments_dir + "/" + segment_file_name(m) + ".tmp";
+    if (auto s = fs.write_file_atomic(tmp, as_bytes(*bytes)); !s) return s;
+    outputs.push_back(tmp);
+    report.bytes_out += bytes->size();
+    report.blocks_out += 1;
+    return {};
+  };
+  auto cleanup = [&](error e) {
+    for (const auto& p : outputs) (void)fs.remove(p);
+    return e;
+  };
+  if (auto s = write(*merged, meta); !s) return cleanup(s.err());
+  for (int64_t step : job.rollup_steps_ns) {
+    merge_options ro;
+    ro.bucket_ns = step;
+    ro.dedupe = false;
+    const block_data* one[] = {&*merged};
+    auto rolled = merge_blocks(one, ro);
+    if (!rolled) return cleanup(rolled.err());
+    segment_info rm;
+    rm.block_id = new_block_id();
+    rm.level = job.output_level;
+    rm.rollup_step_ns = step;
+    rm.sources = {meta.block_id};
+    if (auto s = write(*rolled, rm); !s) return cleanup(s.err());
+  }
+  return outputs;
+}
+
+compactor_actor::behavior_type compactor_fn(self_ptr self, compactor_options opts,
+                                            ingester_actor ingester, io::file_system* fs,
+                                            self_metrics* metrics) {
+  auto& st = self->state;
+  st.opts = std::move(opts);
+  st.ingester = std::move(ingester);
+  st.fs = fs;
+  st.metrics = metrics;
+  if (st.opts.enabled) self->delayed_send(self, st.opts.interval, tick_atom::value);
+  return {
+      [self](tick_atom) {
+        if (!self->state.running) start_run(self, std::make_shared<run_context>());
+        self->delayed_send(self, self->state.opts.interval, tick_atom::value);
+      },
+      [self](compact_atom) -> caf::result<compaction_report> {
+        if (self->state.running) {
+          compaction_report busy;  // one run at a time
+          busy.status = reply_status::from(error{errc::overloaded, "a compaction run is in progress"});
+          return busy;
+        }
+        auto ctx = std::make_shared<run_context>();
+        auto rp = self->make_response_promise<compaction_report>();
+        ctx->waiters.push_back(rp);
+        start_run(self, ctx);
+        return rp;
+      },
+  };
+}
+
+}  // namespace hearth

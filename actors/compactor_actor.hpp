@@ -1,0 +1,47 @@
+#pragma once
+// The compactor: every `interval` it asks each partition for its catalog, runs retention, plans
+// compactions with the pure planner (format/compaction_plan.hpp), merges the inputs
+// (format/compact.hpp) into a zstd block plus rollups, writes them as fsynced .tmp files, and asks
+// the partition to swap them in. The partition owns the commit (rename) so a swap and a retention
+// drop can never interleave: compaction never resurrects deleted data. Runs detached (file I/O).
+
+#include <map>
+#include <string>
+
+#include "actors/interfaces.hpp"
+#include "format/compaction_plan.hpp"
+#include "io/file.hpp"
+
+namespace hearth {
+
+class self_metrics;
+
+struct compactor_options {
+  bool enabled = true;
+  std::chrono::seconds interval{30};
+  compaction_policy policy;
+  int64_t retention_ns = 0;                        ///< 0 keeps forever
+  std::map<std::string, int64_t> tenant_retention_ns;  ///< overrides per tenant
+};
+
+struct compactor_state {
+  static inline const char* name = "compactor";
+  compactor_options opts;
+  ingester_actor ingester;
+  io::file_system* fs = nullptr;
+  self_metrics* metrics = nullptr;
+  bool running = false;  ///< a run is in progress: ticks and triggers wait for it
+};
+
+compactor_actor::behavior_type compactor_fn(compactor_actor::stateful_pointer<compactor_state> self,
+                                            compactor_options opts, ingester_actor ingester,
+                                            io::file_system* fs, self_metrics* metrics);
+
+/// Runs one compaction job on files (pure I/O + format work, no actors): reads the inputs, merges,
+/// writes the raw output and its rollups as fsynced "<final>.tmp" files in `segments_dir`.
+/// Returns the .tmp paths in commit order. Exposed for tests.
+result<std::vector<std::string>> run_compaction_job(io::file_system& fs, const catalog_snapshot& cat,
+                                                    const compaction_job& job,
+                                                    compaction_report& report);
+
+}  // namespace hearth

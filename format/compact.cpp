@@ -1,0 +1,407 @@
+#include "format/compact.hpp"
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "format/normalize.hpp"
+
+// Two passes over the inputs:
+//   1. rows: time filter, series re-interning, replica de-duplication and grouping (one group per
+//      output row: a single row, or all rows of a (series, bucket) in a rollup);
+//   2. samples, group by group: each input stack node is remapped to an output node (interning
+//      its location, lines, functions and strings on first use) and summed per output node.
+// Everything is remapped lazily through per-input vectors, so an input id costs one hash lookup
+// the first time it is used and one vector read after that, and nothing unused reaches the output.
+
+namespace hearth {
+namespace {
+
+constexpr uint32_t unmapped = UINT32_MAX;
+
+int64_t wrapping_add(int64_t a, int64_t b) {
+  return static_cast<int64_t>(static_cast<uint64_t>(a) + static_cast<uint64_t>(b));
+}
+
+// floor(t / b) * b, clamped to INT64_MIN when that is not representable.
+int64_t bucket_start(int64_t t, int64_t b) {
+  int64_t r = t % b;
+  if (r < 0) r += b;
+  if (t < std::numeric_limits<int64_t>::min() + r) return std::numeric_limits<int64_t>::min();
+  return t - r;
+}
+
+std::string str(uint64_t v) {
+  return std::to_string(v);
+}
+
+class merger {
+ public:
+  merger(std::span<const block_data* const> inputs, const merge_options& opts)
+      : in_(inputs), opts_(opts), maps_(inputs.size()) {}
+
+  result<block_data> run(merge_stats* stats) {
+    select_rows();
+    if (failed_) return std::move(err_);
+    build_rows();
+    if (failed_) return std::move(err_);
+    if (stats != nullptr) {
+      stats_.output_profiles = out_.profiles.size();
+      stats_.output_samples = out_.samples.size();
+      *stats = stats_;
+    }
+    return std::move(out_);
+  }
+
+ private:
+  // Input id -> output id, unmapped until first used. One per input.
+  struct input_maps {
+    std::vector<uint32_t> str, fn, loc, node, series;
+  };
+  struct dedupe_key {
+    uint32_t series;
+    int64_t time;
+    uint64_t id_hi, id_lo;
+  };
+  struct group {
+    profile_row row;  // series, time, duration and ids; samples filled in pass 2
+    uint32_t members = 0;
+  };
+  struct member {
+    uint32_t input, row, group;
+  };
+
+  void fail(size_t input, std::string what) {
+    if (failed_) return;
+    failed_ = true;
+    err_ = error{errc::invalid_argument, "merge_blocks: input " + str(input) + ": " + what};
+  }
+
+  // ---- symbols
+  // -----------------------------------------------------------------------------------
+
+  uint32_t map_string(size_t i, uint32_t s) {
+    const block_data& b = *in_[i];
+    if (s >= b.syms.strings.size()) {
+      fail(i, "string " + str(s) + " out of range (" + str(b.syms.strings.size()) + " strings)");
+      return 0;
+    }
+    uint32_t& m = maps_[i].str[s];
+    if (m == unmapped) m = syms_.string(out_.syms, b.syms.strings[s]);
+    return m;
+  }
+
+  uint32_t map_function(size_t i, uint32_t f) {
+    const block_data& b = *in_[i];
+    if (f >= b.syms.functions.size()) {
+      fail(i, "function " + str(f) + " out of range (" + str(b.syms.functions.size()) + ")");
+      return 0;
+    }
+    uint32_t& m = maps_[i].fn[f];
+    if (m == unmapped) {
+      const function_rec& r = b.syms.functions[f];
+      function_rec o{map_string(i, r.name), map_string(i, r.system_name), map_string(i, r.filename),
+                     r.start_line};
+      m = syms_.function(out_.syms, o);
+    }
+    return m;
+  }
+
+  uint32_t map_location(size_t i, uint32_t l) {
+    const block_data& b = *in_[i];
+    if (l >= b.syms.locations.size()) {
+      fail(i, "location " + str(l) + " out of range (" + str(b.syms.locations.size()) + ")");
+      return 0;
+    }
+    uint32_t& m = maps_[i].loc[l];
+    if (m == unmapped) {
+      const location_rec& r = b.syms.locations[l];
+      if (uint64_t{r.line_begin} + r.line_count > b.syms.lines.size()) {
+        fail(i, "location " + str(l) + " lines out of range");
+        return 0;
+      }
+      lines_.clear();
+      for (uint32_t k = 0; k < r.line_count; ++k) {
+        const line_rec& x = b.syms.lines[r.line_begin + k];
+        lines_.push_back(line_rec{map_function(i, x.function), x.line});
+      }
+      m = syms_.location(out_.syms, r.address, lines_);
+    }
+    return m;
+  }
+
+  // ---- stack tree
+  // --------------------------------------------------------------------------------
+
+  uint32_t intern_node(uint32_t parent, uint32_t location) {
+    return nodes_.find_or_insert(
+        hash_mix(hash_mix(0x70de, parent), location),
+        [&](uint32_t id) {
+          return out_.stacks[id].parent == parent && out_.stacks[id].location == location;
+        },
+        [&] {
+          out_.stacks.push_back(stack_node{parent, location});
+          return static_cast<uint32_t>(out_.stacks.size() - 1);
+        });
+  }
+
+  // Requires: 0 < n < stacks.size(). Walks up to the nearest mapped ancestor (the root is always
+  // mapped), then interns the path back down, so each input node is interned once.
+  uint32_t map_node(size_t i, uint32_t n) {
+    const block_data& b = *in_[i];
+    std::vector<uint32_t>& m = maps_[i].node;
+    if (m[n] != unmapped) return m[n];
+    path_.clear();
+    for (uint32_t cur = n; m[cur] == unmapped;) {
+      path_.push_back(cur);
+      const uint32_t parent = b.stacks[cur].parent;
+      if (parent >= cur) {
+        fail(i, "stack node " + str(cur) + " parent " + str(parent) + " is not below its id");
+        return 0;
+      }
+      cur = parent;
+    }
+    uint32_t node = m[b.stacks[path_.back()].parent];
+    for (size_t k = path_.size(); k-- > 0;) {
+      const uint32_t id = path_[k];
+      const uint32_t loc = map_location(i, b.stacks[id].location);
+      if (failed_) return 0;
+      node = intern_node(node, loc);
+      m[id] = node;
+    }
+    return node;
+  }
+
+  // ---- series
+  // ------------------------------------------------------------------------------------
+
+  uint32_t map_series(size_t i, uint32_t s) {
+    const block_data& b = *in_[i];
+    uint32_t& m = maps_[i].series[s];
+    if (m != unmapped) return m;
+    const series_rec& sr = b.series[s];
+    if (uint64_t{sr.label_begin} + sr.label_count > b.labels.size()) {
+      fail(i, "series " + str(s) + " labels out of range");
+      return 0;
+    }
+    // Same strings, same order: the input's sorted label names stay sorted.
+    label_scratch_.clear();
+    uint64_t h = hash_mix(0x5e1, sr.label_count);
+    for (uint32_t k = 0; k < sr.label_count; ++k) {
+      const label_ref& l = b.labels[sr.label_begin + k];
+      label_ref r{map_string(i, l.name), map_string(i, l.value)};
+      label_scratch_.push_back(r);
+      h = hash_mix(hash_mix(h, r.name), r.value);
+    }
+    if (failed_) return 0;
+    m = series_.find_or_insert(
+        h,
+        [&](uint32_t id) {
+          const series_rec& o = out_.series[id];
+          return o.label_count == label_scratch_.size() &&
+                 std::equal(label_scratch_.begin(), label_scratch_.end(),
+                            out_.labels.begin() + o.label_begin,
+                            [](const label_ref& x, const label_ref& y) {
+                              return x.name == y.name && x.value == y.value;
+                            });
+        },
+        [&] {
+          series_rec o;
+          o.label_begin = static_cast<uint32_t>(out_.labels.size());
+          o.label_count = static_cast<uint32_t>(label_scratch_.size());
+          out_.labels.insert(out_.labels.end(), label_scratch_.begin(), label_scratch_.end());
+          out_.series.push_back(o);
+          return static_cast<uint32_t>(out_.series.size() - 1);
+        });
+    return m;
+  }
+
+  // ---- pass 1: rows
+  // ------------------------------------------------------------------------------
+
+  // True if the row is a replica of one already kept.
+  bool is_replica(uint32_t series, const profile_row& r) {
+    if (!opts_.dedupe || (r.id_hi == 0 && r.id_lo == 0)) return false;
+    const dedupe_key k{series, r.time_ns, r.id_hi, r.id_lo};
+    uint64_t h = hash_mix(hash_mix(0xd0, series), static_cast<uint64_t>(r.time_ns));
+    h = hash_mix(hash_mix(h, r.id_hi), r.id_lo);
+    const size_t before = dedupe_keys_.size();
+    dedupe_.find_or_insert(
+        h,
+        [&](uint32_t id) {
+          const dedupe_key& o = dedupe_keys_[id];
+          return o.series == k.series && o.time == k.time && o.id_hi == k.id_hi &&
+                 o.id_lo == k.id_lo;
+        },
+        [&] {
+          dedupe_keys_.push_back(k);
+          return static_cast<uint32_t>(dedupe_keys_.size() - 1);
+        });
+    return dedupe_keys_.size() == before;
+  }
+
+  uint32_t group_of(uint32_t series, const profile_row& r) {
+    if (opts_.bucket_ns == 0) {
+      group g;
+      g.row = r;
+      g.row.series = series;
+      groups_.push_back(g);
+      return static_cast<uint32_t>(groups_.size() - 1);
+    }
+    const int64_t t = bucket_start(r.time_ns, opts_.bucket_ns);
+    return buckets_.find_or_insert(
+        hash_mix(hash_mix(0xb0c, series), static_cast<uint64_t>(t)),
+        [&](uint32_t id) {
+          return groups_[id].row.series == series && groups_[id].row.time_ns == t;
+        },
+        [&] {
+          group g;
+          g.row.series = series;
+          g.row.time_ns = t;
+          g.row.duration_ns = opts_.bucket_ns;
+          groups_.push_back(g);
+          return static_cast<uint32_t>(groups_.size() - 1);
+        });
+  }
+
+  void select_rows() {
+    for (size_t i = 0; i < in_.size(); ++i) {
+      const block_data& b = *in_[i];
+      input_maps& m = maps_[i];
+      m.str.assign(b.syms.strings.size(), unmapped);
+      m.fn.assign(b.syms.functions.size(), unmapped);
+      m.loc.assign(b.syms.locations.size(), unmapped);
+      m.node.assign(b.stacks.size(), unmapped);
+      if (!m.node.empty()) m.node[0] = 0;  // the root sentinel maps to the root
+      m.series.assign(b.series.size(), unmapped);
+      stats_.input_profiles += b.profiles.size();
+      for (size_t r = 0; r < b.profiles.size(); ++r) {
+        const profile_row& p = b.profiles[r];
+        stats_.input_samples += p.sample_count;
+        if (p.time_ns < opts_.start_ns || p.time_ns >= opts_.end_ns) continue;
+        if (p.series >= b.series.size()) {
+          fail(i, "profile " + str(r) + " series " + str(p.series) + " out of range");
+          return;
+        }
+        if (uint64_t{p.sample_begin} + p.sample_count > b.samples.size()) {
+          fail(i, "profile " + str(r) + " samples out of range");
+          return;
+        }
+        const uint32_t series = map_series(i, p.series);
+        if (failed_) return;
+        if (is_replica(series, p)) {
+          ++stats_.duplicates;
+          continue;
+        }
+        const uint32_t g = group_of(series, p);
+        ++groups_[g].members;
+        members_.push_back(member{static_cast<uint32_t>(i), static_cast<uint32_t>(r), g});
+        kept_samples_ += p.sample_count;
+      }
+    }
+  }
+
+  // ---- pass 2: samples
+  // ---------------------------------------------------------------------------
+
+  void build_rows() {
+    // Members ordered by group (a stable counting sort; the identity when not rolling up).
+    std::vector<uint32_t> start(groups_.size() + 1, 0);
+    for (size_t g = 0; g < groups_.size(); ++g) start[g + 1] = start[g] + groups_[g].members;
+    std::vector<uint32_t> order(members_.size());
+    {
+      std::vector<uint32_t> next(start.begin(), start.end() - 1);
+      for (size_t k = 0; k < members_.size(); ++k)
+        order[next[members_[k].group]++] = static_cast<uint32_t>(k);
+    }
+
+    out_.profiles.reserve(groups_.size());
+    out_.samples.reserve(opts_.bucket_ns == 0 ? kept_samples_ : 0);
+    for (size_t g = 0; g < groups_.size(); ++g) {
+      profile_row row = groups_[g].row;
+      row.sample_begin = static_cast<uint32_t>(out_.samples.size());
+      for (uint32_t k = start[g]; k < start[g + 1]; ++k) {
+        const member& mb = members_[order[k]];
+        const block_data& b = *in_[mb.input];
+        const profile_row& p = b.profiles[mb.row];
+        for (uint32_t s = p.sample_begin; s < p.sample_begin + p.sample_count; ++s) {
+          const sample_rec& x = b.samples[s];
+          if (x.stack == 0 || x.stack >= b.stacks.size()) {
+            fail(mb.input, "profile " + str(mb.row) + " stack " + str(x.stack) +
+                               " is the root or out of range");
+            return;
+          }
+          const uint32_t node = map_node(mb.input, x.stack);
+          if (failed_) return;
+          if (node >= node_slot_.size())
+            node_slot_.resize(std::max<size_t>(out_.stacks.size(), node_slot_.size() * 2),
+                              unmapped);
+          uint32_t& slot = node_slot_[node];
+          if (slot == unmapped) {
+            slot = static_cast<uint32_t>(out_.samples.size());
+            out_.samples.push_back(sample_rec{node, x.value});
+          } else {
+            out_.samples[slot].value = wrapping_add(out_.samples[slot].value, x.value);
+          }
+        }
+      }
+      if (out_.samples.size() > UINT32_MAX) {
+        failed_ = true;
+        err_ = error{errc::invalid_argument, "merge_blocks: more than 2^32 output samples"};
+        return;
+      }
+      row.sample_count = static_cast<uint32_t>(out_.samples.size()) - row.sample_begin;
+      row.total = 0;
+      for (uint32_t s = row.sample_begin; s < out_.samples.size(); ++s) {
+        row.total = wrapping_add(row.total, out_.samples[s].value);
+        node_slot_[out_.samples[s].stack] = unmapped;
+      }
+      if (out_.profiles.empty()) {
+        out_.min_time_ns = out_.max_time_ns = row.time_ns;
+      } else {
+        out_.min_time_ns = std::min(out_.min_time_ns, row.time_ns);
+        out_.max_time_ns = std::max(out_.max_time_ns, row.time_ns);
+      }
+      out_.profiles.push_back(row);
+    }
+  }
+
+  std::span<const block_data* const> in_;
+  const merge_options& opts_;
+  std::vector<input_maps> maps_;
+  block_data out_;
+  merge_stats stats_;
+  bool failed_ = false;
+  error err_;
+
+  symbol_interner syms_;
+  intern_table nodes_;    // (parent, location) -> output stack node
+  intern_table series_;   // label-ref run -> output series
+  intern_table dedupe_;   // dedupe_key -> index into dedupe_keys_
+  intern_table buckets_;  // (series, bucket start) -> group, rollups only
+  std::vector<dedupe_key> dedupe_keys_;
+  std::vector<group> groups_;
+  std::vector<member> members_;
+  uint64_t kept_samples_ = 0;
+
+  // Scratch, kept to reuse its capacity.
+  std::vector<line_rec> lines_;
+  std::vector<label_ref> label_scratch_;
+  std::vector<uint32_t> path_;
+  std::vector<uint32_t> node_slot_;  // output node -> index of its sample in the current row
+};
+
+}  // namespace
+
+result<block_data> merge_blocks(std::span<const block_data* const> inputs,
+                                const merge_options& opts, merge_stats* stats) {
+  if (opts.bucket_ns < 0)
+    return error{errc::invalid_argument,
+                 "merge_blocks: bucket_ns " + std::to_string(opts.bucket_ns) + " is negative"};
+  if (opts.start_ns > opts.end_ns)
+    return error{errc::bad_time_range, "merge_blocks: start_ns " + std::to_string(opts.start_ns) +
+                                           " is after end_ns " + std::to_string(opts.end_ns)};
+  return merger(inputs, opts).run(stats);
+}
+
+}  // namespace hearth

@@ -1,0 +1,167 @@
+#include "format/compaction_plan.hpp"
+
+#include <algorithm>
+#include <limits>
+#include <map>
+#include <string>
+#include <tuple>
+
+namespace hearth {
+namespace {
+
+constexpr int64_t i64_min = std::numeric_limits<int64_t>::min();
+constexpr int64_t i64_max = std::numeric_limits<int64_t>::max();
+
+/// a + b, clamped to the int64 range. Window ends and cut-offs near the ends of time must not
+/// wrap: a wrapped window end would make a far-future window look closed.
+int64_t sat_add(int64_t a, int64_t b) {
+  int64_t r = 0;
+  if (__builtin_add_overflow(a, b, &r)) return b > 0 ? i64_max : i64_min;
+  return r;
+}
+
+/// floor(t / w) for w > 0 (C++ division truncates toward zero; times before 1970 are negative).
+int64_t floor_div(int64_t t, int64_t w) {
+  int64_t q = t / w;
+  if (t % w != 0 && t < 0) --q;
+  return q;
+}
+
+/// The start of window k of width w, clamped (k * w may overflow only for k = floor(t / w) with
+/// t near int64 min, where the true start is below int64 min).
+int64_t window_start(int64_t k, int64_t w) {
+  int64_t r = 0;
+  if (__builtin_mul_overflow(k, w, &r)) return k < 0 ? i64_min : i64_max;
+  return r;
+}
+
+bool by_time_then_id(const block_ref* a, const block_ref* b) {
+  return std::tie(a->min_time_ns, a->id) < std::tie(b->min_time_ns, b->id);
+}
+
+/// Raw blocks of one level, grouped by window index; each group sorted by (min_time, id) because
+/// `sorted` is.
+std::map<int64_t, std::vector<const block_ref*>> group_by_window(
+    const std::vector<const block_ref*>& sorted, uint8_t level, int64_t width) {
+  std::map<int64_t, std::vector<const block_ref*>> out;
+  for (const block_ref* b : sorted)
+    if (b->level == level) out[floor_div(b->min_time_ns, width)].push_back(b);
+  return out;
+}
+
+/// Cuts one window's blocks into jobs of at most p.max_output_bytes of input, keeping the
+/// (min_time, id) order, and appends them to `out`.
+void emit_jobs(const std::vector<const block_ref*>& window_blocks, uint8_t output_level,
+               int64_t start, int64_t end, const std::vector<int64_t>& rollups, uint64_t max_bytes,
+               std::vector<compaction_job>& out) {
+  compaction_job cur;
+  uint64_t cur_bytes = 0;
+  auto flush = [&] {
+    if (cur.inputs.empty()) return;
+    cur.output_level = output_level;
+    cur.window_start_ns = start;
+    cur.window_end_ns = end;
+    cur.rollup_steps_ns = rollups;
+    out.push_back(std::move(cur));
+    cur = compaction_job{};
+    cur_bytes = 0;
+  };
+  for (const block_ref* b : window_blocks) {
+    // Written so the sum never overflows: b->bytes > max_bytes - cur_bytes.
+    if (!cur.inputs.empty() && (cur_bytes > max_bytes || b->bytes > max_bytes - cur_bytes)) flush();
+    cur.inputs.push_back(b->id);
+    cur_bytes = b->bytes > std::numeric_limits<uint64_t>::max() - cur_bytes
+                    ? std::numeric_limits<uint64_t>::max()
+                    : cur_bytes + b->bytes;
+  }
+  flush();
+}
+
+}  // namespace
+
+status validate(const compaction_policy& p) {
+  auto bad = [](std::string what) { return status{errc::bad_config, "compaction: " + what}; };
+  if (p.l1_window_ns <= 0) return bad("l1_window_ns must be > 0");
+  if (p.l2_window_ns <= 0) return bad("l2_window_ns must be > 0");
+  if (p.l2_window_ns % p.l1_window_ns != 0)
+    return bad("l2_window_ns must be a multiple of l1_window_ns");
+  if (p.l0_max_blocks < 1) return bad("l0_max_blocks must be >= 1");
+  if (p.l1_min_blocks < 1) return bad("l1_min_blocks must be >= 1");
+  if (p.grace_ns < 0) return bad("grace_ns must be >= 0");
+  if (p.max_output_bytes == 0) return bad("max_output_bytes must be > 0");
+  for (int64_t s : p.rollup_steps_ns)
+    if (s <= 0) return bad("rollup steps must be > 0");
+  return {};
+}
+
+std::vector<compaction_job> plan_compactions(std::span<const block_ref> blocks,
+                                             const compaction_policy& p, int64_t now_ns) {
+  std::vector<compaction_job> jobs;
+  if (!validate(p).ok()) return jobs;
+
+  // Everything below walks `sorted`, never `blocks`, so the plan does not depend on input order.
+  std::vector<const block_ref*> sorted;
+  sorted.reserve(blocks.size());
+  for (const block_ref& b : blocks)
+    if (b.rollup_step_ns == 0 && b.level <= 1) sorted.push_back(&b);
+  std::sort(sorted.begin(), sorted.end(), by_time_then_id);
+
+  auto closed = [&](int64_t end) { return now_ns >= sat_add(end, p.grace_ns); };
+
+  // L0 -> L1.
+  for (const auto& [k, group] : group_by_window(sorted, 0, p.l1_window_ns)) {
+    int64_t start = window_start(k, p.l1_window_ns);
+    int64_t end = sat_add(start, p.l1_window_ns);
+    if (closed(end) || group.size() >= p.l0_max_blocks)
+      emit_jobs(group, 1, start, end, {}, p.max_output_bytes, jobs);
+  }
+
+  // L1 -> L2. A day with any L0 block left waits: compacting it now would turn that L0 data into a
+  // second L2 block (and rollup set) for the day soon after. Data arriving after the day's L2 block
+  // was written still does that; this only avoids it for data that was already there.
+  std::vector<int64_t> rollups = p.rollup_steps_ns;
+  std::sort(rollups.begin(), rollups.end());
+  rollups.erase(std::unique(rollups.begin(), rollups.end()), rollups.end());
+  auto l0_days = group_by_window(sorted, 0, p.l2_window_ns);
+  for (const auto& [k, group] : group_by_window(sorted, 1, p.l2_window_ns)) {
+    int64_t start = window_start(k, p.l2_window_ns);
+    int64_t end = sat_add(start, p.l2_window_ns);
+    if (!closed(end) || l0_days.contains(k)) continue;
+    bool enough = group.size() >= p.l1_min_blocks || (group.size() == 1 && !rollups.empty());
+    if (enough) emit_jobs(group, 2, start, end, rollups, p.max_output_bytes, jobs);
+  }
+
+  // Oldest window first. Stable, so the runs of one split window stay in time order.
+  std::stable_sort(jobs.begin(), jobs.end(), [](const compaction_job& a, const compaction_job& b) {
+    return std::tie(a.window_start_ns, a.output_level) <
+           std::tie(b.window_start_ns, b.output_level);
+  });
+  return jobs;
+}
+
+std::vector<uint64_t> plan_retention(std::span<const block_ref> blocks, int64_t retention_ns,
+                                     int64_t now_ns) {
+  std::vector<uint64_t> out;
+  if (retention_ns <= 0) return out;
+  // now - retention, clamped: with a retention longer than all of time nothing is old enough.
+  int64_t cutoff = 0;
+  if (__builtin_sub_overflow(now_ns, retention_ns, &cutoff)) return out;
+  for (const block_ref& b : blocks)
+    if (b.max_time_ns < cutoff) out.push_back(b.id);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+maintenance_plan plan_maintenance(std::span<const block_ref> blocks, const compaction_policy& p,
+                                  int64_t retention_ns, int64_t now_ns) {
+  maintenance_plan plan;
+  plan.deletions = plan_retention(blocks, retention_ns, now_ns);
+  std::vector<block_ref> kept;
+  kept.reserve(blocks.size());
+  for (const block_ref& b : blocks)
+    if (!std::binary_search(plan.deletions.begin(), plan.deletions.end(), b.id)) kept.push_back(b);
+  plan.jobs = plan_compactions(kept, p, now_ns);
+  return plan;
+}
+
+}  // namespace hearth

@@ -1,0 +1,118 @@
+#pragma once
+// The compaction and retention planner for one partition's blocks: given what the segment footers
+// say (level, time range, size), decides which blocks to merge into the next level and which to
+// delete. Pure and deterministic, like Prometheus' `Compactor.Plan`: no I/O, no clock (`now_ns` is
+// a parameter); the partition actor runs the plan (reads, merges, publishes, deletes).
+// Thread-safety: free functions on values; every type here is a plain value type.
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "format/error.hpp"
+
+namespace hearth {
+
+/// What the planner knows of a block (from its segment footer).
+struct block_ref {
+  uint64_t id = 0;             ///< unique block id
+  uint8_t level = 0;           ///< 0 = sealed head; 1, 2 = compacted (2 is terminal)
+  int64_t rollup_step_ns = 0;  ///< 0 = raw profiles; else a rollup block at that step
+  int64_t min_time_ns = 0;     ///< over its profiles (inclusive)
+  int64_t max_time_ns = 0;     ///< over its profiles (inclusive)
+  uint64_t bytes = 0;
+  uint64_t profiles = 0;
+  friend bool operator==(const block_ref&, const block_ref&) = default;
+};
+
+/// When blocks compact. Windows are aligned to multiples of their width since time 0 and are
+/// half-open: window k of width w is [k*w, (k+1)*w). See `validate` for what a usable policy is.
+struct compaction_policy {
+  int64_t l1_window_ns = 3'600'000'000'000;  ///< 1 h: L0 blocks are grouped by floor(min_time / it)
+  int64_t l2_window_ns = 86'400'000'000'000;  ///< 24 h: L1 blocks likewise; a multiple of l1
+  /// An open L1 window with at least this many L0 blocks compacts before it closes.
+  size_t l0_max_blocks = 8;
+  /// A closed L2 window compacts when it has at least this many L1 blocks. A single L1 block in a
+  /// closed window is promoted to L2 alone only if rollups are wanted (`rollup_steps_ns` not empty)
+  /// or l1_min_blocks <= 1. With 2 .. l1_min_blocks-1 blocks a closed window stays at L1.
+  size_t l1_min_blocks = 2;
+  int64_t grace_ns = 300'000'000'000;  ///< 5 min: a window is closed when now >= window_end + grace
+  /// Rollups written next to each L2 block (never for L1).
+  std::vector<int64_t> rollup_steps_ns = {60'000'000'000, 3'600'000'000'000};
+  /// A job's inputs never add up to more than this; a window's blocks are split into several jobs.
+  /// The one exception: a single block larger than this on its own is still a job by itself (a
+  /// block cannot be split, and leaving it would block its whole L2 window forever).
+  uint64_t max_output_bytes = uint64_t{1} << 30;  ///< 1 GiB
+  friend bool operator==(const compaction_policy&, const compaction_policy&) = default;
+};
+
+/// One merge for the executor: read `inputs`, write one raw block at `output_level` (zstd), plus
+/// one rollup block per entry of `rollup_steps_ns`, publish them, then delete the inputs.
+struct compaction_job {
+  std::vector<uint64_t> inputs;  ///< block ids, sorted by (min_time, id); never empty
+  uint8_t output_level = 1;      ///< 1 or 2; every input is at output_level - 1
+  /// The window the inputs were grouped by, [start, end). Every input's min_time is inside it; its
+  /// max_time (and so the output's) may lie past window_end_ns: a block belongs to the window of
+  /// its first profile and is never cut at a window boundary.
+  int64_t window_start_ns = 0;
+  int64_t window_end_ns = 0;
+  /// Rollup blocks to write besides the raw output: ascending, unique, and empty unless
+  /// output_level == 2.
+  std::vector<int64_t> rollup_steps_ns;
+  friend bool operator==(const compaction_job&, const compaction_job&) = default;
+};
+
+/// Checks a policy (from the configuration): both windows > 0, l2_window_ns a multiple of
+/// l1_window_ns (so an L1 block's day is the day of its L0 inputs), l0_max_blocks >= 1,
+/// l1_min_blocks >= 1, grace_ns >= 0, max_output_bytes > 0 and every rollup step > 0.
+/// Returns `bad_config` naming the first offending field.
+[[nodiscard]] status validate(const compaction_policy& p);
+
+/// Jobs to run now, oldest window first (then L1 jobs before L2 jobs, then in input order).
+///
+/// Only raw blocks (rollup_step_ns == 0) are inputs; rollup blocks are derived data and are only
+/// ever removed by retention. Inputs of different jobs never overlap, and a job never mixes levels.
+/// The rules:
+///  - L0 -> L1 per L1 window: when the window is closed, all of its L0 blocks (even a single one,
+///    so L0 never lingers); while it is open, only once it holds >= l0_max_blocks L0 blocks.
+///  - L1 -> L2 per closed L2 window with >= l1_min_blocks L1 blocks, or exactly one L1 block when
+///    rollups are wanted; L2 jobs carry the policy's rollup steps.
+///  - Never a window that still holds blocks of a lower level: no L1 -> L2 for a day while any L0
+///    block of that day (by min_time) remains. Those L0 blocks become L1 in this or a later plan,
+///    and the day compacts in the plan after that, all in one go.
+///  - A window's blocks are cut, in (min_time, id) order, into runs of at most max_output_bytes.
+///  - L2 blocks are final; blocks at a level above 2 are ignored.
+///
+/// Retention interplay: compaction never resurrects deleted data. The executor applies
+/// `plan_retention` first and must then re-plan compactions over the surviving blocks (or use
+/// `plan_maintenance`, which does both); a compaction plan computed before a deletion is stale and
+/// must not be run, since it could read (or copy into a new block) data retention has removed.
+///
+/// An invalid policy (see `validate`) plans nothing.
+/// Requires: block ids are unique.
+[[nodiscard]] std::vector<compaction_job> plan_compactions(std::span<const block_ref> blocks,
+                                                           const compaction_policy& p,
+                                                           int64_t now_ns);
+
+/// Blocks to delete for retention, ascending by id: every block (raw or rollup, any level) whose
+/// max_time_ns < now_ns - retention_ns. Whole blocks only: a block is kept while any of its
+/// profiles is within retention, so a compacted block can hold data up to about one L2 window
+/// (plus its spill past the window end) older than retention_ns. A block whose max_time equals the
+/// cut-off exactly is kept. retention_ns <= 0 means keep forever.
+[[nodiscard]] std::vector<uint64_t> plan_retention(std::span<const block_ref> blocks,
+                                                   int64_t retention_ns, int64_t now_ns);
+
+/// Retention and compaction planned together, in the order the executor must run them.
+struct maintenance_plan {
+  std::vector<uint64_t> deletions;   ///< run first: plan_retention over all blocks
+  std::vector<compaction_job> jobs;  ///< then: plan_compactions over the blocks that survive
+  friend bool operator==(const maintenance_plan&, const maintenance_plan&) = default;
+};
+
+/// Plans retention, then compactions over the blocks retention keeps, so no job input is ever a
+/// block that is being deleted.
+[[nodiscard]] maintenance_plan plan_maintenance(std::span<const block_ref> blocks,
+                                                const compaction_policy& p, int64_t retention_ns,
+                                                int64_t now_ns);
+
+}  // namespace hearth
