@@ -46,6 +46,64 @@ namespace {
 std::string wal_dir(const partition_state& st) { return st.opts.dir + "/wal"; }
 std::string seg_dir(const partition_state& st) { return st.opts.dir + "/segments"; }
 
+// A rough heap size of a decoded block, for the cache budget.
+uint64_t memory_of(const block_data& b) {
+  uint64_t n = sizeof(block_data);
+  for (const auto& s : b.syms.strings) n += sizeof(std::string) + (s.size() > 15 ? s.size() + 1 : 0);
+  n += b.syms.functions.capacity() * sizeof(function_rec) + b.syms.lines.capacity() * sizeof(line_rec) +
+       b.syms.locations.capacity() * sizeof(location_rec) + b.stacks.capacity() * sizeof(stack_node) +
+       b.labels.capacity() * sizeof(label_ref) + b.series.capacity() * sizeof(series_rec) +
+       b.profiles.capacity() * sizeof(profile_row) + b.samples.capacity() * sizeof(sample_rec);
+  return n;
+}
+
+void cache_drop(partition_state& st, loaded_segment& s) {
+  if (!s.data) return;
+  st.cache_bytes -= std::min(st.cache_bytes, s.mem);
+  s.data.reset();
+  s.mem = 0;
+}
+
+// Keeps `data` for `s` and evicts least recently used blocks over the budget. Blocks that are not
+// on disk are pinned (they cannot be re-read) and `s` itself is kept.
+void cache_put(partition_state& st, loaded_segment& s, std::shared_ptr<const block_data> data) {
+  cache_drop(st, s);
+  s.mem = memory_of(*data);
+  s.data = std::move(data);
+  s.last_use = ++st.cache_clock;
+  st.cache_bytes += s.mem;
+  while (st.cache_bytes > st.opts.block_cache_bytes) {
+    loaded_segment* victim = nullptr;
+    for (auto& o : st.segments)
+      if (o.get() != &s && o->data && !o->path.empty() && (!victim || o->last_use < victim->last_use))
+        victim = o.get();
+    if (!victim) break;
+    cache_drop(st, *victim);
+  }
+}
+
+// The decoded block of a segment, re-read from disk when evicted. A file that no longer validates
+// (a flipped byte since start) is reported once and not served; other blocks keep answering.
+std::shared_ptr<const block_data> block_of(partition_state& st, loaded_segment& s) {
+  if (s.data) {
+    s.last_use = ++st.cache_clock;
+    return s.data;
+  }
+  if (s.corrupted || s.path.empty()) return nullptr;
+  auto bytes = st.fs->read_file(s.path);
+  result<block_data> block = bytes ? decode_segment(as_bytes(*bytes)) : result<block_data>(bytes.err());
+  if (!block) {
+    s.corrupted = true;
+    st.metrics->segments_corrupted.Increment();
+    log::error("partition", who(st) + " segment " + s.path + " is corrupted and is not served: " +
+                                block.err().to_string());
+    return nullptr;
+  }
+  auto data = std::make_shared<const block_data>(std::move(*block));
+  cache_put(st, s, data);
+  return data;
+}
+
 void report_head(partition_state& st) {
   double bytes = static_cast<double>(st.mem.bytes_estimate());
   double profiles = static_cast<double>(st.mem.profiles());
@@ -73,7 +131,7 @@ void drop_obsolete(partition_state& st) {
     if (s->info.rollup_step_ns == 0)
       obsolete.insert(s->info.sources.begin(), s->info.sources.end());
   }
-  std::vector<std::shared_ptr<const loaded_segment>> keep;
+  std::vector<std::shared_ptr<loaded_segment>> keep;
   for (auto& s : st.segments) {
     bool orphan = s->info.rollup_step_ns > 0 &&
                   (s->info.sources.empty() || !present.count(s->info.sources[0]) ||
@@ -83,6 +141,7 @@ void drop_obsolete(partition_state& st) {
                                  s->path);
       if (auto r = st.fs->remove(s->path); !r)
         log::warn("partition", who(st) + " cannot remove " + s->path + ": " + r.err().to_string());
+      cache_drop(st, *s);
       continue;
     }
     keep.push_back(std::move(s));
@@ -122,9 +181,12 @@ status recover(partition_state& st) {
       continue;
     }
     covered = std::max(covered, info.wal_seq);
-    uint64_t size = bytes->size();
-    st.segments.push_back(
-        std::make_shared<loaded_segment>(loaded_segment{path, size, info, std::move(*block)}));
+    auto seg = std::make_shared<loaded_segment>();
+    seg->path = path;
+    seg->bytes = bytes->size();
+    seg->info = info;
+    st.segments.push_back(seg);
+    cache_put(st, *seg, std::make_shared<const block_data>(std::move(*block)));
   }
   drop_obsolete(st);
   io::wal_replay_stats stats;
@@ -197,16 +259,18 @@ void seal(self_ptr self) {
   seg->info.block_id = meta.block_id;
   seg->info.min_time_ns = block.min_time_ns;
   seg->info.max_time_ns = block.max_time_ns;
-  seg->data = std::move(block);
-  st.segments.push_back(seg);
+  seg->info.profiles = block.profiles.size();
+  size_t profiles = block.profiles.size();
   if (!written) {
-    // The data stays served from memory and stays in the WAL; a restart replays it. Later seals
-    // cover higher sequences, so they must not delete these WAL files: keep wal_bytes_unsealed.
+    // The data stays served from memory (pinned) and stays in the WAL; a restart replays it. Later
+    // seals cover higher sequences, so they must not delete these WAL files.
     log::error("partition", who(st) + " cannot write segment " + path + ": " + written.err().to_string() +
                                 "; data stays in the WAL");
     seg->path.clear();
-    return;
   }
+  st.segments.push_back(seg);
+  cache_put(st, *seg, std::make_shared<const block_data>(std::move(block)));
+  if (!written) return;
   st.metrics->segments_written.Increment();
   st.metrics->segment_bytes.Increment(static_cast<double>(bytes->size()));
   // Only remove WAL files when every earlier sealed block reached disk.
@@ -219,7 +283,7 @@ void seal(self_ptr self) {
     st.wal_bytes_unsealed = 0;
   }
   log::info("partition", who(st) + " sealed segment " + path + " (" + std::to_string(bytes->size()) +
-                             " bytes, " + std::to_string(seg->data.profiles.size()) + " profiles)");
+                             " bytes, " + std::to_string(profiles) + " profiles)");
 }
 
 void flush(self_ptr self) {
@@ -289,7 +353,7 @@ void merge_block(const block_data& b, const std::vector<query::matcher>& ms, int
 
 int64_t floor_to(int64_t t, int64_t step) { return t >= 0 ? t / step * step : -((-t + step - 1) / step) * step; }
 
-query_partial evaluate(const partition_state& st, const query_request& q) {
+query_partial evaluate(partition_state& st, const query_request& q) {
   query_partial out;
   auto ms = query::parse_selector(q.selector.empty() ? "{}" : q.selector);
   if (!ms) {
@@ -308,23 +372,29 @@ query_partial evaluate(const partition_state& st, const query_request& q) {
   std::set<std::string> values;
   query::flame_tree tree;
   // Raw blocks answer everything; a rollup of a raw block answers the buckets it fully covers.
-  std::map<uint64_t, std::vector<const loaded_segment*>> rollups;
+  std::map<uint64_t, std::vector<loaded_segment*>> rollups;
   for (const auto& s : st.segments)
     if (s->info.rollup_step_ns > 0 && !s->info.sources.empty())
       rollups[s->info.sources[0]].push_back(s.get());
-  std::vector<const loaded_segment*> raw;
+  std::vector<loaded_segment*> raw;
   for (const auto& s : st.segments)
     if (s->info.rollup_step_ns == 0) raw.push_back(s.get());
-  for (const loaded_segment* seg : raw) {
-    const block_data& b = seg->data;
-    if (b.profiles.empty() || b.max_time_ns < q.start_ns || b.min_time_ns >= q.end_ns) continue;
+  for (loaded_segment* seg : raw) {
+    // The footer's time range decides before the block is read (or re-read) at all.
+    if (seg->info.profiles == 0 || seg->info.max_time_ns < q.start_ns ||
+        seg->info.min_time_ns >= q.end_ns)
+      continue;
+    auto held = block_of(st, *seg);  // keeps the block alive even if the cache evicts it
+    if (!held) continue;
+    const block_data& b = *held;
     switch (kind) {
       case query_kind::merge_stacks: {
         // The coarsest usable rollup whose aligned interior of the range is not empty.
-        const loaded_segment* best = nullptr;
+        loaded_segment* best = nullptr;
         int64_t lo = 0, hi = 0;
         if (auto it = rollups.find(seg->id()); it != rollups.end()) {
-          for (const loaded_segment* r : it->second) {
+          for (loaded_segment* r : it->second) {
+            if (r->corrupted) continue;
             int64_t step = r->info.rollup_step_ns;
             if (step > q.max_rollup_step_ns) continue;
             int64_t a = floor_to(q.start_ns + step - 1, step), z = floor_to(q.end_ns, step);
@@ -335,9 +405,10 @@ query_partial evaluate(const partition_state& st, const query_request& q) {
             }
           }
         }
-        if (best) {
+        std::shared_ptr<const block_data> rolled = best ? block_of(st, *best) : nullptr;
+        if (rolled) {
           merge_block(b, *ms, q.start_ns, lo, tree, out);
-          merge_block(best->data, *ms, lo, hi, tree, out);
+          merge_block(*rolled, *ms, lo, hi, tree, out);
           merge_block(b, *ms, hi, q.end_ns, tree, out);
         } else {
           merge_block(b, *ms, q.start_ns, q.end_ns, tree, out);
@@ -393,10 +464,10 @@ catalog_snapshot snapshot(const partition_state& st) {
     e.id = s->id();
     e.level = s->info.level;
     e.rollup_step_ns = s->info.rollup_step_ns;
-    e.min_time_ns = s->data.min_time_ns;
-    e.max_time_ns = s->data.max_time_ns;
+    e.min_time_ns = s->info.min_time_ns;
+    e.max_time_ns = s->info.max_time_ns;
     e.bytes = s->bytes;
-    e.profiles = s->data.profiles.size();
+    e.profiles = s->info.profiles;
     e.wal_seq = s->info.wal_seq;
     e.path = s->path;
     e.sources = s->info.sources;
@@ -408,7 +479,7 @@ catalog_snapshot snapshot(const partition_state& st) {
 // Deletes blocks from memory and disk; rollups of a deleted raw block go with it.
 uint64_t remove_blocks(partition_state& st, const std::set<uint64_t>& ids, const char* why) {
   uint64_t n = 0;
-  std::vector<std::shared_ptr<const loaded_segment>> keep;
+  std::vector<std::shared_ptr<loaded_segment>> keep;
   for (auto& s : st.segments) {
     bool derived = s->info.rollup_step_ns > 0 && !s->info.sources.empty() && ids.count(s->info.sources[0]);
     if (!ids.count(s->id()) && !derived) {
@@ -416,6 +487,7 @@ uint64_t remove_blocks(partition_state& st, const std::set<uint64_t>& ids, const
       continue;
     }
     ++n;
+    cache_drop(st, *s);
     if (!s->path.empty()) {
       if (auto r = st.fs->remove(s->path); !r)
         log::warn("partition", who(st) + " cannot remove " + s->path + ": " + r.err().to_string());
@@ -445,6 +517,7 @@ swap_reply swap(partition_state& st, const swap_request& req) {
                                                 " is gone; output discarded"});
   // Validate every output before anything becomes visible.
   std::vector<std::shared_ptr<loaded_segment>> loaded;
+  std::vector<std::shared_ptr<const block_data>> blocks;
   for (const auto& tmp : req.outputs) {
     if (tmp.size() < 5 || tmp.compare(tmp.size() - 4, 4, ".tmp") != 0)
       return discard(error{errc::invalid_argument, "compaction output " + tmp + " is not a .tmp file"});
@@ -453,10 +526,10 @@ swap_reply swap(partition_state& st, const swap_request& req) {
     auto seg = std::make_shared<loaded_segment>();
     auto block = decode_segment(as_bytes(*bytes), &seg->info);
     if (!block) return discard(block.err());
-    seg->data = std::move(*block);
     seg->bytes = bytes->size();
     seg->path = tmp.substr(0, tmp.size() - 4);
     loaded.push_back(std::move(seg));
+    blocks.push_back(std::make_shared<const block_data>(std::move(*block)));
   }
   // The commit point is the rename of the raw output (it names its sources); rollups follow.
   for (auto& seg : loaded) {
@@ -468,8 +541,11 @@ swap_reply swap(partition_state& st, const swap_request& req) {
   }
   if (auto s = st.fs->sync_dir(seg_dir(st)); !s)
     log::warn("partition", who(st) + " cannot sync segment directory: " + s.err().to_string());
-  for (auto& seg : loaded)
-    if (!seg->path.empty()) st.segments.push_back(std::move(seg));
+  for (size_t i = 0; i < loaded.size(); ++i) {
+    if (loaded[i]->path.empty()) continue;
+    st.segments.push_back(loaded[i]);
+    cache_put(st, *loaded[i], std::move(blocks[i]));
+  }
   remove_blocks(st, std::set<uint64_t>(req.inputs.begin(), req.inputs.end()), "compacted");
   r.applied = true;
   return r;
@@ -521,7 +597,7 @@ partition_actor::behavior_type partition_fn(self_ptr self, partition_options opt
         }
         return rp;
       },
-      [self](query_atom, const query_request& q) -> query_partial {
+      [self](query_atom, const query_request& q) -> query_partial {  // NOLINT
         return evaluate(self->state, q);
       },
       [self](flush_atom) { flush(self); },

@@ -26,14 +26,19 @@ struct partition_options {
   int64_t head_max_age_ns = 300ll * 1000000000;
   uint64_t wal_max_bytes = 1ull << 30;
   segment_codec codec = segment_codec::lz4;
+  uint64_t block_cache_bytes = 512ull << 20;  ///< decoded sealed blocks kept in memory
 };
 
-/// A sealed, immutable segment loaded in memory.
+/// A sealed, immutable segment. Its decoded block is cached (bounded by
+/// storage.block_cache_bytes) and re-read from its file when evicted.
 struct loaded_segment {
-  std::string path;  ///< empty while the segment could not be written (served from memory)
-  uint64_t bytes = 0;
+  std::string path;  ///< empty while the segment could not be written (pinned in memory)
+  uint64_t bytes = 0;  ///< file size
   segment_info info;
-  block_data data;
+  std::shared_ptr<const block_data> data;  ///< null when evicted from the cache
+  uint64_t mem = 0;       ///< estimated memory of `data`
+  uint64_t last_use = 0;  ///< cache clock of the last query that read it
+  bool corrupted = false;  ///< failed validation when re-read: not served
 
   /// The catalog id: the footer's block id, or one derived from the WAL sequence for v1 files.
   uint64_t id() const { return info.block_id ? info.block_id : (info.wal_seq | (1ull << 63)); }
@@ -49,7 +54,9 @@ struct partition_state {
   std::unique_ptr<io::wal_writer> wal;
   head mem;
   int64_t head_first_append_ns = 0;  ///< wall clock of the first append into the current head
-  std::vector<std::shared_ptr<const loaded_segment>> segments;
+  std::vector<std::shared_ptr<loaded_segment>> segments;
+  uint64_t cache_bytes = 0;  ///< memory of the decoded blocks held in `segments`
+  uint64_t cache_clock = 0;
   uint64_t wal_bytes_unsealed = 0;  ///< WAL bytes not yet covered by a segment
 
   /// Appends waiting for the next sync.

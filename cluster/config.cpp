@@ -193,6 +193,12 @@ const std::vector<key_def>& keys() {
       {"storage", "shards", "partitions per tenant; series are spread by label hash",
        [](const toml::node& n, config& c) { return parse_int(n, c.storage.shards, 1, 256); },
        [](const config& c) { return std::to_string(c.storage.shards); }},
+      {"storage", "block_cache_bytes",
+       "decoded sealed blocks kept in memory per tenant; the rest are re-read from disk",
+       [](const toml::node& n, config& c) {
+         return parse_size(n, c.storage.block_cache_bytes, 1 << 20, 1ull << 40);
+       },
+       [](const config& c) { return fmt_size(c.storage.block_cache_bytes); }},
       {"limits", "max_profile_bytes", "largest profile after decompression",
        [](const toml::node& n, config& c) {
          return parse_size(n, c.limits.max_profile_bytes, 1024, 1ull << 32);

@@ -71,6 +71,7 @@ int run(const hearth::config& cfg) {
   io_opts.partition.head_max_bytes = cfg.storage.head_max_bytes;
   io_opts.partition.head_max_age_ns = static_cast<int64_t>(cfg.storage.head_max_age_s) * 1000000000;
   io_opts.partition.wal_max_bytes = cfg.storage.wal_max_bytes;
+  io_opts.partition.block_cache_bytes = cfg.storage.block_cache_bytes / cfg.storage.shards;
   io_opts.partition.codec = cfg.storage.segment_codec == "zstd"   ? segment_codec::zstd
                             : cfg.storage.segment_codec == "none" ? segment_codec::none
                                                                   : segment_codec::lz4;

@@ -1,0 +1,465 @@
+// Fault-injection crash tests of the storage path (partition WAL + head + seal, compaction +
+// swap) through io/: every write, sync, directory sync and rename the workload does is made to
+// fail in turn (EIO, and a few ENOSPC), the machine then "loses power" (io::fault_file_system::
+// crash: unsynced bytes, unsynced renames and unsynced creations are undone), and a new partition
+// recovers the directory. Invariants after recovery:
+//   1. every acknowledged append is present exactly once (its profiles and totals match);
+//   2. an unacknowledged append is absent or present exactly once (never doubled or partial);
+//   3. recovery succeeds (ready), leaves no .tmp file, and no block is visible twice.
+// A second mode restarts without the power loss (the process died after the fault, the disk kept
+// everything), which must satisfy the same invariants.
+
+#include <gtest/gtest.h>
+
+#include <caf/all.hpp>
+#include <prometheus/registry.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "actors/compactor_actor.hpp"
+#include "actors/interfaces.hpp"
+#include "actors/log.hpp"
+#include "actors/metrics.hpp"
+#include "actors/partition_actor.hpp"
+#include "format/compaction_plan.hpp"
+#include "format/head.hpp"
+#include "format/normalize.hpp"
+#include "format/test_util.hpp"
+#include "io/fault_file.hpp"
+#include "io/file.hpp"
+
+namespace hearth {
+namespace {
+
+namespace fs = std::filesystem;
+using io::fault_op;
+
+constexpr int kBeforeCompaction = 8;  // appends before the compaction rounds
+constexpr int kAfterCompaction = 3;   // appends after them (the last one stays in the head)
+constexpr int kAppends = kBeforeCompaction + kAfterCompaction;
+constexpr int64_t kT0 = 1'700'000'000'000'000'000;  // aligned to the 20 s L2 window
+constexpr int64_t kStep = 3'000'000'000;             // 3 s between appends
+constexpr uint64_t kMaxN = 400;                       // cap on the crash points per op
+const auto kTimeout = std::chrono::seconds(30);
+
+int64_t time_of(int seq) { return kT0 + seq * kStep; }
+
+const char* op_name(fault_op op) {
+  switch (op) {
+    case fault_op::write: return "write";
+    case fault_op::sync: return "sync";
+    case fault_op::sync_dir: return "sync_dir";
+    case fault_op::rename: return "rename";
+  }
+  return "?";
+}
+
+/// What one append holds: its profile rows and the sum of their totals.
+struct expectation {
+  uint64_t rows = 0;
+  int64_t total = 0;
+};
+
+/// Shared across the tests: the batches (one per seq) and the settings derived from them.
+struct workload_data {
+  std::vector<ingest_batch> batches;
+  std::vector<expectation> expected;
+  uint64_t head_max_bytes = 1;
+};
+
+workload_data& data() {
+  static workload_data* d = [] {
+    auto* w = new workload_data;
+    auto prof = test::load_profile(test::testdata_dir() + "/go/workpool.mutex.pb.gz");
+    if (!prof) return w;
+    for (int seq = 0; seq < kAppends; ++seq) {
+      batch_builder b("crash");
+      ingest_meta m;
+      m.from = ingest_meta::source::push;
+      m.labels = {{"__name__", "mutex"}, {"seq", std::to_string(seq)}, {"service_name", "crash"}};
+      m.time_ns = time_of(seq);
+      m.duration_ns = 1'000'000'000;
+      m.id_hi = 0x5eed;
+      m.id_lo = static_cast<uint64_t>(seq) + 1;
+      if (auto s = b.add(prof->p, m); !s) {
+        ADD_FAILURE() << "batch " << seq << ": " << s.err().to_string();
+        return w;
+      }
+      ingest_batch batch = b.finish();
+      expectation e;
+      for (const auto& s : batch.series) {
+        ++e.rows;
+        for (int64_t v : s.sample_values) e.total += v;
+      }
+      w->expected.push_back(e);
+      w->batches.push_back(std::move(batch));
+    }
+    // Seal after every second append: above the head size after one append, below two.
+    head h;
+    h.append(w->batches[0]);
+    uint64_t one = h.bytes_estimate();
+    h.append(w->batches[1]);
+    uint64_t two = h.bytes_estimate();
+    w->head_max_bytes = two > one ? (one + two) / 2 : 1;
+    return w;
+  }();
+  return *d;
+}
+
+self_metrics& metrics() {
+  static self_metrics* m = new self_metrics(std::make_shared<prometheus::Registry>());
+  return *m;
+}
+
+/// A fresh, empty data directory (on tmpfs when there is one: fsync is then cheap).
+std::string fresh_dir() {
+  static int counter = 0;
+  fs::path root = fs::exists("/dev/shm") ? fs::path("/dev/shm") : fs::temp_directory_path();
+  fs::path dir = root / ("hearth-crash-" + std::to_string(::getpid()));
+  std::error_code ec;
+  fs::remove_all(dir, ec);
+  fs::create_directories(dir);
+  ++counter;
+  return (dir / "shard-0").string();
+}
+
+partition_options options(const std::string& dir) {
+  partition_options o;
+  o.tenant = "crash";
+  o.shard = 0;
+  o.dir = dir;
+  o.head_max_bytes = data().head_max_bytes;
+  o.head_max_age_ns = 3600ll * 1'000'000'000;  // only size seals: deterministic
+  return o;
+}
+
+compaction_policy policy() {
+  compaction_policy p;
+  p.l1_window_ns = 10'000'000'000;
+  p.l2_window_ns = 20'000'000'000;
+  p.l0_max_blocks = 8;
+  p.l1_min_blocks = 2;
+  p.grace_ns = 0;
+  p.rollup_steps_ns = {5'000'000'000};
+  return p;
+}
+
+std::unique_ptr<caf::actor_system_config> make_config() {
+  auto cfg = std::make_unique<caf::actor_system_config>();
+  cfg->add_message_types<caf::id_block::hearth>();
+  cfg->set("scheduler.max-threads", 2);
+  return cfg;
+}
+
+/// What the faulty run did.
+struct run_log {
+  std::vector<int> acked;  ///< per seq: 1 acknowledged ok, 0 refused, -1 no answer
+  int swaps_applied = 0;
+  int jobs_failed = 0;
+  bool ready = false;
+  std::vector<std::string> notes;
+};
+
+/// Runs the workload over `fsys`: appends, two compaction rounds (L0 -> L1, L1 -> L2 + rollup),
+/// more appends. Stops the actor system before returning (every file of the partition closed).
+run_log run_workload(io::file_system& fsys, const std::string& dir) {
+  run_log out;
+  out.acked.assign(kAppends, -1);
+  auto cfg = make_config();
+  caf::actor_system sys{*cfg};
+  {
+    caf::scoped_actor self{sys};
+    partition_actor p = sys.spawn<caf::detached>(partition_fn, options(dir), &fsys, &metrics());
+    self->request(p, kTimeout, ready_atom::value)
+        .receive([&](bool r) { out.ready = r; },
+                 [&](caf::error& e) { out.notes.push_back("ready: " + caf::to_string(e)); });
+    auto append = [&](int seq) {
+      self->request(p, kTimeout, append_atom::value, data().batches[seq])
+          .receive(
+              [&](append_reply& r) {
+                out.acked[seq] = r.status.ok() ? 1 : 0;
+                if (!r.status.ok())
+                  out.notes.push_back("append " + std::to_string(seq) + ": " + r.status.message);
+              },
+              [&](caf::error& e) {
+                out.notes.push_back("append " + std::to_string(seq) + ": " + caf::to_string(e));
+              });
+    };
+    auto compaction_round = [&] {
+      catalog_snapshot cat;
+      self->request(p, kTimeout, catalog_atom::value)
+          .receive([&](catalog_snapshot& c) { cat = std::move(c); },
+                   [&](caf::error& e) { out.notes.push_back("catalog: " + caf::to_string(e)); });
+      std::vector<block_ref> refs;
+      for (const auto& b : cat.blocks)
+        refs.push_back(block_ref{b.id, b.level, b.rollup_step_ns, b.min_time_ns, b.max_time_ns,
+                                 b.bytes, b.profiles});
+      auto jobs = plan_compactions(refs, policy(), int64_t{1} << 62);
+      for (const auto& job : jobs) {
+        compaction_report rep;
+        auto outs = run_compaction_job(fsys, cat, job, rep);
+        if (!outs) {
+          ++out.jobs_failed;
+          out.notes.push_back("job: " + outs.err().to_string());
+          continue;
+        }
+        self->request(p, kTimeout, swap_atom::value, swap_request{job.inputs, *outs})
+            .receive(
+                [&](swap_reply& r) {
+                  if (r.applied) ++out.swaps_applied;
+                  else out.notes.push_back("swap: " + r.status.message);
+                },
+                [&](caf::error& e) { out.notes.push_back("swap: " + caf::to_string(e)); });
+      }
+    };
+    for (int seq = 0; seq < kBeforeCompaction; ++seq) append(seq);
+    compaction_round();
+    compaction_round();
+    for (int seq = kBeforeCompaction; seq < kAppends; ++seq) append(seq);
+    self->send_exit(p, caf::exit_reason::kill);
+  }
+  return out;  // ~actor_system waits for the partition to terminate
+}
+
+/// What a recovered partition serves.
+struct recovered {
+  bool ready = false;
+  std::map<int64_t, expectation> by_time;  ///< per profile time: rows and summed totals
+  std::set<std::string> seq_values;
+  std::vector<std::string> tmp_files;
+  std::vector<std::string> segment_files;
+  std::string error;
+};
+
+recovered recover_and_read(io::file_system& base, const std::string& dir) {
+  recovered out;
+  io::fault_file_system clean(base);
+  {
+    auto cfg = make_config();
+    caf::actor_system sys{*cfg};
+    caf::scoped_actor self{sys};
+    partition_actor p = sys.spawn<caf::detached>(partition_fn, options(dir), &clean, &metrics());
+    self->request(p, kTimeout, ready_atom::value)
+        .receive([&](bool r) { out.ready = r; },
+                 [&](caf::error& e) { out.error += "ready: " + caf::to_string(e) + "; "; });
+    query_request q;
+    q.tenant = "crash";
+    q.kind = static_cast<uint8_t>(query_kind::merge_stacks);
+    q.selector = "{}";
+    q.start_ns = 0;
+    q.end_ns = std::numeric_limits<int64_t>::max();
+    self->request(p, kTimeout, query_atom::value, q)
+        .receive(
+            [&](query_partial& r) {
+              if (!r.status.ok()) out.error += "query: " + r.status.message + "; ";
+              for (size_t i = 0; i < r.point_times_ns.size(); ++i) {
+                auto& e = out.by_time[r.point_times_ns[i]];
+                ++e.rows;
+                e.total += r.point_values[i];
+              }
+            },
+            [&](caf::error& e) { out.error += "query: " + caf::to_string(e) + "; "; });
+    q.kind = static_cast<uint8_t>(query_kind::label_values);
+    q.label_name = "seq";
+    self->request(p, kTimeout, query_atom::value, q)
+        .receive(
+            [&](query_partial& r) {
+              if (!r.status.ok()) out.error += "label_values: " + r.status.message + "; ";
+              out.seq_values.insert(r.values.begin(), r.values.end());
+            },
+            [&](caf::error& e) { out.error += "label_values: " + caf::to_string(e) + "; "; });
+    self->send_exit(p, caf::exit_reason::kill);
+  }
+  for (const char* sub : {"/segments", "/wal"}) {
+    std::error_code ec;
+    for (const auto& entry : fs::directory_iterator(dir + sub, ec)) {
+      std::string name = entry.path().filename().string();
+      if (name.ends_with(".tmp")) out.tmp_files.push_back(std::string(sub) + "/" + name);
+      if (name.ends_with(".hseg")) out.segment_files.push_back(name);
+    }
+  }
+  return out;
+}
+
+std::string describe(const run_log& r) {
+  std::ostringstream s;
+  s << "acked:";
+  for (int a : r.acked) s << ' ' << a;
+  s << " | swaps applied " << r.swaps_applied << ", jobs failed " << r.jobs_failed
+    << ", ready " << r.ready;
+  for (const auto& n : r.notes) s << "\n    " << n;
+  return s.str();
+}
+
+/// Checks the invariants; returns a description of every violation ("" when none).
+std::string check(const run_log& run, const recovered& rec) {
+  std::ostringstream bad;
+  if (!rec.ready) bad << "recovery failed (ready=false) " << rec.error << "\n";
+  if (!rec.error.empty()) bad << "errors: " << rec.error << "\n";
+  for (const auto& t : rec.tmp_files) bad << "tmp file left after recovery: " << t << "\n";
+  std::set<int64_t> known;
+  std::set<std::string> present;
+  for (int seq = 0; seq < kAppends; ++seq) {
+    known.insert(time_of(seq));
+    const expectation& want = data().expected[seq];
+    auto it = rec.by_time.find(time_of(seq));
+    expectation got = it == rec.by_time.end() ? expectation{} : it->second;
+    if (got.rows > 0) present.insert(std::to_string(seq));
+    bool exact = got.rows == want.rows && got.total == want.total;
+    if (run.acked[seq] == 1) {
+      if (!exact)
+        bad << "acknowledged append seq=" << seq << ": " << got.rows << " rows / total "
+            << got.total << ", want " << want.rows << " / " << want.total
+            << (got.rows == 0 ? " (LOST)" : got.rows > want.rows ? " (DOUBLED)" : " (PARTIAL)")
+            << "\n";
+    } else if (got.rows != 0 && !exact) {
+      bad << "unacknowledged append seq=" << seq << " (" << run.acked[seq] << "): " << got.rows
+          << " rows / total " << got.total << ", want 0 or " << want.rows << " / " << want.total
+          << "\n";
+    }
+  }
+  for (const auto& [t, e] : rec.by_time)
+    if (!known.count(t)) bad << "profile at unknown time " << t << "\n";
+  if (rec.seq_values != present) {
+    bad << "label_values(seq) disagrees with the profiles:";
+    for (const auto& v : rec.seq_values) bad << ' ' << v;
+    bad << " vs";
+    for (const auto& v : present) bad << ' ' << v;
+    bad << "\n";
+  }
+  return bad.str();
+}
+
+class StorageCrash : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    log::set_level(std::getenv("HEARTH_CRASH_LOG") ? "info" : "error");
+    ASSERT_EQ(data().batches.size(), static_cast<size_t>(kAppends));
+  }
+  static void TearDownTestSuite() {
+    log::set_level("info");
+    std::error_code ec;
+    fs::path root = fs::exists("/dev/shm") ? fs::path("/dev/shm") : fs::temp_directory_path();
+    fs::remove_all(root / ("hearth-crash-" + std::to_string(::getpid())), ec);
+  }
+
+  void SetUp() override {
+    auto b = io::make_file_system(io::backend::posix);
+    ASSERT_TRUE(b.ok()) << b.err().to_string();
+    base_ = std::move(*b);
+  }
+
+  struct point {
+    fault_op op;
+    uint64_t n;
+    errc code;
+    bool tear = false;
+  };
+
+  /// One crash point: a fresh dir, the workload with one armed fault, power loss (or not),
+  /// recovery, invariants. Returns whether the armed fault fired.
+  bool crash_at(const point& pt, bool power_loss, std::vector<std::string>* failures) {
+    std::string dir = fresh_dir();
+    io::fault_file_system faulty(*base_);
+    if (pt.tear) faulty.tear_nth(pt.n);
+    else faulty.fail_nth(pt.op, pt.n, pt.code);
+    run_log run = run_workload(faulty, dir);
+    bool fired = faulty.count(pt.op) >= pt.n;
+    if (power_loss) {
+      if (auto s = faulty.crash(); !s) {
+        failures->push_back("crash() failed: " + s.err().to_string());
+        return fired;
+      }
+    }
+    recovered rec = recover_and_read(*base_, dir);
+    std::string bad = check(run, rec);
+    // Recovery must also be stable: a second restart serves the same.
+    if (bad.empty()) {
+      recovered again = recover_and_read(*base_, dir);
+      if (again.by_time.size() != rec.by_time.size() || !check(run, again).empty())
+        bad = "second recovery differs: " + check(run, again);
+    }
+    if (!bad.empty()) {
+      std::ostringstream s;
+      s << (pt.tear ? "torn write" : op_name(pt.op)) << " #" << pt.n << " "
+        << (pt.code == errc::no_space ? "ENOSPC" : "EIO")
+        << (power_loss ? ", power loss" : ", restart without power loss") << ":\n  " << bad
+        << "  run: " << describe(run) << "\n  segments after recovery:";
+      for (const auto& f : rec.segment_files) s << ' ' << f;
+      failures->push_back(s.str());
+    }
+    return fired;
+  }
+
+  /// Every crash point of `op` (n = 1, 2, ... until the fault no longer fires).
+  void sweep(fault_op op, bool power_loss, bool tear = false) {
+    std::vector<std::string> failures;
+    uint64_t n = 1;
+    for (; n <= kMaxN; ++n)
+      if (!crash_at({op, n, errc::io_error, tear}, power_loss, &failures)) break;
+    EXPECT_LE(n, kMaxN) << "crash points capped";
+    EXPECT_GT(n, 1u) << "the workload never reached a " << op_name(op);
+    std::cout << "[ sweep    ] " << (tear ? "torn write" : op_name(op)) << ": " << (n - 1)
+              << " crash points, " << failures.size() << " violating\n";
+    for (const auto& f : failures) ADD_FAILURE() << f;
+  }
+
+  std::unique_ptr<io::file_system> base_;
+};
+
+TEST_F(StorageCrash, BaselineWithoutFaults) {
+  std::string dir = fresh_dir();
+  io::fault_file_system faulty(*base_);
+  run_log run = run_workload(faulty, dir);
+  EXPECT_TRUE(run.ready);
+  for (int seq = 0; seq < kAppends; ++seq) EXPECT_EQ(run.acked[seq], 1) << "seq " << seq;
+  // Round 1: two L0 -> L1 jobs; round 2: one L1 -> L2 job with a rollup.
+  EXPECT_EQ(run.swaps_applied, 3) << describe(run);
+  EXPECT_EQ(run.jobs_failed, 0) << describe(run);
+  std::cout << "[ baseline ] ops: write " << faulty.count(fault_op::write) << ", sync "
+            << faulty.count(fault_op::sync) << ", sync_dir " << faulty.count(fault_op::sync_dir)
+            << ", rename " << faulty.count(fault_op::rename) << "\n";
+  ASSERT_TRUE(faulty.crash().ok());
+  recovered rec = recover_and_read(*base_, dir);
+  EXPECT_EQ(check(run, rec), "");
+  // One L2 block + its rollup, the L0 block sealed after compaction; seq 10 is in the WAL.
+  std::ostringstream segs;
+  for (const auto& f : rec.segment_files) segs << f << ' ';
+  EXPECT_EQ(rec.segment_files.size(), 3u) << segs.str();
+}
+
+TEST_F(StorageCrash, WriteFailsThenPowerLoss) { sweep(fault_op::write, true); }
+TEST_F(StorageCrash, SyncFailsThenPowerLoss) { sweep(fault_op::sync, true); }
+TEST_F(StorageCrash, SyncDirFailsThenPowerLoss) { sweep(fault_op::sync_dir, true); }
+TEST_F(StorageCrash, RenameFailsThenPowerLoss) { sweep(fault_op::rename, true); }
+TEST_F(StorageCrash, TornWriteThenPowerLoss) { sweep(fault_op::write, true, /*tear=*/true); }
+
+TEST_F(StorageCrash, WriteFailsThenRestart) { sweep(fault_op::write, false); }
+TEST_F(StorageCrash, SyncFailsThenRestart) { sweep(fault_op::sync, false); }
+TEST_F(StorageCrash, SyncDirFailsThenRestart) { sweep(fault_op::sync_dir, false); }
+TEST_F(StorageCrash, RenameFailsThenRestart) { sweep(fault_op::rename, false); }
+
+// ENOSPC: the same paths as EIO, so a few points per op (first, middle, last) suffice.
+TEST_F(StorageCrash, NoSpaceThenPowerLoss) {
+  std::vector<std::string> failures;
+  for (fault_op op : {fault_op::write, fault_op::sync, fault_op::sync_dir, fault_op::rename}) {
+    io::fault_file_system probe(*base_);
+    run_workload(probe, fresh_dir());
+    uint64_t total = probe.count(op);
+    ASSERT_GT(total, 0u) << op_name(op);
+    for (uint64_t n : std::set<uint64_t>{1, (total + 1) / 2, total})
+      EXPECT_TRUE(crash_at({op, n, errc::no_space}, true, &failures)) << op_name(op) << " #" << n;
+  }
+  for (const auto& f : failures) ADD_FAILURE() << f;
+}
+
+}  // namespace
+}  // namespace hearth
