@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <random>
 
+#include "actors/clock.hpp"
 #include "actors/log.hpp"
 #include "actors/metrics.hpp"
 #include "actors/partition_actor.hpp"
@@ -13,19 +14,6 @@ namespace hearth {
 namespace {
 
 using self_ptr = compactor_actor::stateful_pointer<compactor_state>;
-
-int64_t wall_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
-uint64_t new_block_id() {
-  thread_local std::mt19937_64 rng{std::random_device{}()};
-  uint64_t id = 0;
-  while (id == 0) id = rng() >> 1;
-  return id;
-}
 
 std::string who(const catalog_snapshot& c) {
   return "tenant=" + c.tenant + " shard=" + std::to_string(c.shard);
@@ -115,7 +103,7 @@ void next_partition(self_ptr self, std::shared_ptr<run_context> ctx) {
             if (auto it = st.opts.tenant_retention_ns.find(cat->tenant);
                 it != st.opts.tenant_retention_ns.end())
               retention = it->second;
-            int64_t now = wall_ns();
+            int64_t now = wall_clock_ns();
             auto refs = refs_of(*cat);
             // Retention first; compaction is planned only over what survives, and the partition
             // refuses a swap whose inputs are gone, so deleted data never comes back.

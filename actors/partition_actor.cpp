@@ -7,6 +7,7 @@
 #include <map>
 #include <set>
 
+#include "actors/clock.hpp"
 #include "actors/log.hpp"
 #include "actors/metrics.hpp"
 #include "format/batch_codec.hpp"
@@ -18,12 +19,6 @@ namespace hearth {
 namespace {
 
 using self_ptr = partition_actor::stateful_pointer<partition_state>;
-
-int64_t wall_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 std::string who(const partition_state& st) {
   return "tenant=" + st.opts.tenant + " shard=" + std::to_string(st.opts.shard);
@@ -113,12 +108,16 @@ void report_head(partition_state& st) {
   st.head_profiles_reported = profiles;
 }
 
+}  // namespace
+
 uint64_t new_block_id() {
   thread_local std::mt19937_64 rng{std::random_device{}()};
   uint64_t id = 0;
   while (id == 0 || (id >> 63)) id = rng() >> 1;  // ids with the top bit are derived for v1 files
   return id;
 }
+
+namespace {
 
 // A compaction publishes its output (which names its sources) before it deletes the inputs; a
 // crash in between leaves both on disk. The output wins: sources of a valid block are obsolete.
@@ -211,7 +210,7 @@ status recover(partition_state& st) {
   if (!s) return s;
   st.metrics->wal_torn_tails.Increment(static_cast<double>(stats.torn_tails + stats.corrupt_records));
   st.wal_bytes_unsealed = stats.bytes;
-  if (st.mem.profiles() > 0) st.head_first_append_ns = wall_ns();
+  if (st.mem.profiles() > 0) st.head_first_append_ns = wall_clock_ns();
   auto w = io::wal_writer::open(fs, wal_dir(st), io::wal_max_record_limit);
   if (!w) return w.err();
   st.wal = std::move(*w);
@@ -313,7 +312,7 @@ void flush(self_ptr self) {
       ++r.series;
       r.samples += s.sample_values.size();
     }
-    if (st.head_first_append_ns == 0) st.head_first_append_ns = wall_ns();
+    if (st.head_first_append_ns == 0) st.head_first_append_ns = wall_clock_ns();
     st.mem.append(w.batch);
     w.promise.deliver(std::move(r));
   }
@@ -613,7 +612,7 @@ partition_actor::behavior_type partition_fn(self_ptr self, partition_options opt
         // are not in the head yet must not be deleted with the files the new segment covers.
         if (!st.waiting.empty()) flush(self);
         if (!st.failed && st.head_first_append_ns != 0 &&
-            wall_ns() - st.head_first_append_ns > st.opts.head_max_age_ns)
+            wall_clock_ns() - st.head_first_append_ns > st.opts.head_max_age_ns)
           seal(self);
         self->delayed_send(self, std::chrono::seconds(1), tick_atom::value);
       },

@@ -73,6 +73,9 @@ struct partition_state {
   double head_profiles_reported = 0;
 };
 
+/// A fresh random block id (non-zero; the top bit stays clear: it marks ids derived for v1 files).
+uint64_t new_block_id();
+
 /// File name of a segment: "L<level>-<block id>.hseg", rollups "L<level>-<id>-r<step>s.hseg".
 std::string segment_file_name(const segment_info& info);
 

@@ -7,6 +7,7 @@
 #include <future>
 #include <thread>
 
+#include "actors/clock.hpp"
 #include "actors/metrics.hpp"
 #include "cluster/proto/connect.hpp"
 #include "format/ingest_request.hpp"
@@ -24,12 +25,6 @@ namespace {
 using clock_type = std::chrono::steady_clock;
 constexpr int64_t ns_per_ms = 1000000;
 constexpr int64_t ns_per_s = 1000000000;
-
-int64_t now_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 kj::StringPtr status_text(int code) {
   switch (code) {
@@ -348,7 +343,7 @@ struct http_gateway::impl final : public kj::HttpService {
     req.content_type = header(headers, kj::HttpHeaderId::CONTENT_TYPE).value_or("");
     req.param_names = std::move(t.names);
     req.param_values = std::move(t.values);
-    req.received_ns = now_ns();
+    req.received_ns = wall_clock_ns();
     // Content-Encoding on /ingest is not used by SDKs (the pprof inside is gzipped); treat the body
     // as opaque bytes and let the distributor detect gzip by magic.
     uint64_t limit = opts_.max_body_bytes;
@@ -425,7 +420,7 @@ struct http_gateway::impl final : public kj::HttpService {
                                                            : ingest_kind::push_proto);
                        req.content_type = ct;
                        req.body = std::move(data);
-                       req.received_ns = now_ns();
+                       req.received_ns = wall_clock_ns();
                        return forward_ingest(std::move(req), response, route, t0, true);
                      });
   }
@@ -512,7 +507,7 @@ struct http_gateway::impl final : public kj::HttpService {
       if (auto st = connect::decode(c, data, in); !st) return send_error(response, st.err(), route, t0);
       int64_t start = in.start(), end = in.end();
       if (start == 0 && end == 0) {  // Pyroscope: both absent means the last hour
-        end = now_ns() / ns_per_ms;
+        end = wall_clock_ns() / ns_per_ms;
         start = end - 3600 * 1000;
       }
       auto range = check_range(start, end);
@@ -644,7 +639,7 @@ struct http_gateway::impl final : public kj::HttpService {
     if (!pt) return send_error(response, pt.err(), route, t0);
     std::string selector = brace == std::string_view::npos ? "{}" : std::string(qs.substr(brace));
     if (auto ms = query::parse_selector(selector); !ms) return send_error(response, ms.err(), route, t0);
-    int64_t now = now_ns();
+    int64_t now = wall_clock_ns();
     auto parse_time = [&](const char* name) -> result<int64_t> {
       const std::string* v = t.get(name);
       if (!v || v->empty()) return now;

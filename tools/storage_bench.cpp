@@ -20,7 +20,7 @@
 //   4. memory: peak RSS (VmHWM) of ingesting one hour of the fleet into unsealed heads.
 //
 //   ninja -C build-i4 tools/storage_bench &&
-//   build-i4/tools/storage_bench --testdata ../shared/testdata --pods 100 --hours 2
+//   build-i4/tools/storage_bench --testdata ../shared/testdata [--pods 50 --hours 2 --interval 15]
 
 #include <libdeflate.h>
 #include <time.h>
@@ -413,7 +413,7 @@ struct source_profile {
 };
 
 struct fleet_options {
-  int pods = 100;
+  int pods = 50;
   int hours = 2;
   int interval_s = 15;
   uint64_t seed = 42;
@@ -880,7 +880,7 @@ struct options {
   fleet_options fleet;
   int seal_minutes = 5;
   int shards = 2;
-  size_t ingest_profiles = 2000;
+  size_t ingest_profiles = 1000;
   int reps = 3;
   uint64_t gz_sample = 4000;
   std::string testdata;
@@ -893,7 +893,8 @@ void usage() {
                "usage: storage_bench [--testdata DIR] [--pods N] [--hours N] [--interval SECONDS]\n"
                "         [--seal-minutes M] [--shards N] [--ingest-profiles N] [--reps N] [--tmp DIR]\n"
                "         [--quick]\n"
-               "  Defaults: 100 pods x 2 h of 15 s profiles, sealed every 5 min, 2 shards.\n"
+               "  Defaults: 50 pods x 2 h of 15 s profiles, sealed every 5 min, 2 shards; 1000 profiles\n"
+               "  through the ingest and decode paths, median of 3 reps.\n"
                "  --quick: 20 pods x 1 h, 500 profiles for the ingest/decode paths, 1 rep.\n"
                "  --testdata defaults to $HEARTH_TESTDATA, else ../shared/testdata.\n");
   std::exit(2);
