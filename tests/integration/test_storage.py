@@ -284,7 +284,7 @@ class TestA(unittest.TestCase):
             ("rep-cpu", A.ptypes["st-rep"][("cpu", "nanoseconds")], '{service_name="st-rep"}', {"st-rep"}),
             ("rep-other", A.ptypes["st-rep-other"][("cpu", "nanoseconds")], '{service_name="st-rep-other"}', {"st-rep-other"}),
             ("st-regex-cpu", go_cpu, '{service_name=~"st-.*"}', set(SERVICES) | {"st-rep", "st-rep-other"}),
-            ("not-go", go_cpu, '{service_name!="st-go"}', set(SERVICES) | {"st-rep", "st-rep-other"} - {"st-go"}),
+            ("not-go", go_cpu, '{service_name!="st-go"}', (set(SERVICES) | {"st-rep", "st-rep-other"}) - {"st-go"}),
         ]
         A.queries = []
         for sl, ptype, sel, svcs in selectors:
