@@ -228,14 +228,33 @@ status recover(partition_state& st) {
   return {};
 }
 
+// A failed WAL write or sync leaves the writer poisoned (retrying an fsync after EIO can falsely
+// succeed). Refuse what waits on it and continue in a fresh file; replay tolerates the old tail.
+void reopen_wal(partition_state& st) {
+  auto w = io::wal_writer::open(*st.fs, wal_dir(st), io::wal_max_record_limit);
+  if (!w) {
+    log::error("partition", who(st) + " cannot reopen the WAL: " + w.err().to_string());
+    return;  // the poisoned writer keeps refusing appends; a later failure retries
+  }
+  st.wal = std::move(*w);
+}
+
+void refuse_waiting(partition_state& st, const error& why) {
+  auto waiting = std::move(st.waiting);
+  st.waiting.clear();
+  for (auto& w : waiting) w.promise.deliver(append_reply{reply_status::from(why), 0, 0});
+}
+
 // Seals the head into a segment. The WAL is cut first, so the segment covers exactly the WAL files
 // up to the returned sequence; those files are removed only after the segment is published.
 void seal(self_ptr self) {
   auto& st = self->state;
   if (st.mem.profiles() == 0) return;
+  if (!st.waiting.empty()) return;  // flush() first: their records must not be cut off unsynced
   auto seq = st.wal->cut();
   if (!seq) {
     log::error("partition", who(st) + " cannot cut WAL for sealing: " + seq.err().to_string());
+    reopen_wal(st);
     return;
   }
   block_data block = st.mem.seal();
@@ -245,9 +264,33 @@ void seal(self_ptr self) {
   meta.wal_seq = *seq;
   meta.block_id = new_block_id();
   meta.level = 0;
+  // Recovery replays only the WAL files above the highest sequence an on-disk segment covers, so
+  // no block may reach disk while an earlier sealed block lives only in memory: its WAL files
+  // would be skipped at the next start, then deleted. Write the earlier ones first, in order.
+  bool earlier_on_disk = true;
+  for (auto& s : st.segments) {
+    if (!s->path.empty() || !s->data) continue;
+    segment_info m;
+    m.wal_seq = s->info.wal_seq;
+    m.block_id = s->info.block_id;
+    m.level = 0;
+    std::string p = seg_dir(st) + "/" + segment_file_name(m);
+    auto b = encode_segment(*s->data, st.opts.codec, m);
+    status w = b ? st.fs->write_file_atomic(p, as_bytes(*b)) : status(b.err());
+    if (!w) {
+      log::error("partition", who(st) + " still cannot write segment " + p + ": " + w.err().to_string());
+      earlier_on_disk = false;
+      break;
+    }
+    s->path = p;
+    s->bytes = b->size();
+  }
   auto bytes = encode_segment(block, st.opts.codec, meta);
   std::string path = seg_dir(st) + "/" + segment_file_name(meta);
-  status written = bytes ? st.fs->write_file_atomic(path, as_bytes(*bytes)) : status(bytes.err());
+  status written = !earlier_on_disk
+                       ? status(errc::unavailable, "an earlier sealed block is not on disk yet")
+                   : bytes ? st.fs->write_file_atomic(path, as_bytes(*bytes))
+                           : status(bytes.err());
   auto seg = std::make_shared<loaded_segment>();
   seg->path = path;
   if (bytes) {
@@ -301,9 +344,7 @@ void flush(self_ptr self) {
                                                               "write-ahead log sync failed: " +
                                                                   synced.err().message}),
                                      0, 0});
-    // The failed file may hold a partial batch; continue in a fresh file. Replay tolerates it.
-    auto w = io::wal_writer::open(*st.fs, wal_dir(st), io::wal_max_record_limit);
-    if (w) st.wal = std::move(*w);
+    reopen_wal(st);
     return;
   }
   for (auto& w : waiting) {
@@ -580,11 +621,14 @@ partition_actor::behavior_type partition_fn(self_ptr self, partition_options opt
                                            std::to_string(st.opts.wal_max_bytes) + "; retry later"}),
               0, 0};
         std::string record = encode_batch(batch);
-        if (auto s = st.wal->append(as_bytes(record)); !s)
-          return append_reply{reply_status::from(error{errc::unavailable,
-                                                       "write-ahead log append failed: " +
-                                                           s.err().message}),
-                              0, 0};
+        if (auto s = st.wal->append(as_bytes(record)); !s) {
+          error why{errc::unavailable, "write-ahead log append failed: " + s.err().message};
+          // Earlier appends waiting for the sync share the poisoned file: refuse them too, or the
+          // fresh file's sync would acknowledge records that never reached disk.
+          refuse_waiting(st, why);
+          reopen_wal(st);
+          return append_reply{reply_status::from(why), 0, 0};
+        }
         st.metrics->wal_bytes.Increment(static_cast<double>(record.size()));
         st.wal_bytes_unsealed += record.size();
         auto rp = self->make_response_promise<append_reply>();

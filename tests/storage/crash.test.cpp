@@ -17,12 +17,15 @@
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
+#include <limits>
 #include <map>
 #include <memory>
 #include <set>
 #include <sstream>
 #include <string>
 #include <vector>
+
+#include <unistd.h>
 
 #include "actors/compactor_actor.hpp"
 #include "actors/interfaces.hpp"
@@ -381,6 +384,10 @@ class StorageCrash : public ::testing::Test {
     }
     recovered rec = recover_and_read(*base_, dir);
     std::string bad = check(run, rec);
+    if (std::getenv("HEARTH_CRASH_VERBOSE"))
+      std::cout << "[ point    ] " << (pt.tear ? "torn write" : op_name(pt.op)) << " #" << pt.n
+                << (power_loss ? " power loss" : " restart") << (fired ? "" : " (not fired)")
+                << ": " << describe(run) << "\n";
     // Recovery must also be stable: a second restart serves the same.
     if (bad.empty()) {
       recovered again = recover_and_read(*base_, dir);
