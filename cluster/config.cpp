@@ -109,6 +109,13 @@ std::string parse_int(const toml::node& n, Int& out, int64_t min, int64_t max) {
   return {};
 }
 
+std::string parse_bool(const toml::node& n, bool& out) {
+  auto b = n.value<bool>();
+  if (!b || !n.is_boolean()) return "expected true or false";
+  out = *b;
+  return {};
+}
+
 std::string parse_choice(const toml::node& n, std::string& out,
                          std::initializer_list<std::string_view> choices) {
   auto s = n.value<std::string>();
@@ -245,12 +252,7 @@ const std::vector<key_def>& keys() {
        },
        [](const config& c) { return fmt_duration(c.query.timeout_s); }},
       {"compaction", "enabled", "merge small segments into larger time-window blocks",
-       [](const toml::node& n, config& c) -> std::string {
-         auto b = n.value<bool>();
-         if (!b || !n.is_boolean()) return "expected true or false";
-         c.compaction.enabled = *b;
-         return {};
-       },
+       [](const toml::node& n, config& c) { return parse_bool(n, c.compaction.enabled); },
        [](const config& c) { return std::string(c.compaction.enabled ? "true" : "false"); }},
       {"compaction", "interval", "how often the compactor plans work",
        [](const toml::node& n, config& c) {
@@ -278,12 +280,7 @@ const std::vector<key_def>& keys() {
        },
        [](const config& c) { return std::to_string(c.compaction.l0_max_blocks); }},
       {"compaction", "rollups", "write 1m and 1h pre-aggregated blocks next to level-2 blocks",
-       [](const toml::node& n, config& c) -> std::string {
-         auto b = n.value<bool>();
-         if (!b || !n.is_boolean()) return "expected true or false";
-         c.compaction.rollups = *b;
-         return {};
-       },
+       [](const toml::node& n, config& c) { return parse_bool(n, c.compaction.rollups); },
        [](const config& c) { return std::string(c.compaction.rollups ? "true" : "false"); }},
       {"retention", "period", "drop whole blocks older than this; \"0s\" keeps data forever",
        [](const toml::node& n, config& c) {
