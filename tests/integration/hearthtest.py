@@ -1,8 +1,8 @@
-"""Shared helpers of the hearth integration tests (test_storage.py, test_crash_loop.py): the
-server process (started by us on 127.0.0.1 port 0, killed by its pid), HTTP/Connect calls with
-timeouts, protobuf modules generated with protoc at run time, flame-graph decoding, the shared
-testdata's expected answers, and a unittest runner that writes per-case JUnit to
-$HEARTH_TEST_JUNIT.
+"""Shared helpers of the hearth integration tests (test_foundation.py, test_storage.py,
+test_crash_loop.py): the server process (started by us on 127.0.0.1 port 0, killed by its pid),
+HTTP/Connect calls with timeouts, protobuf modules generated with protoc at run time, flame-graph
+decoding, the shared testdata's expected answers, and a unittest runner that writes per-case JUnit
+to $HEARTH_TEST_JUNIT.
 
 Stdlib only at import time; `ensure_system_python()` must be called by a script before anything
 imports google.protobuf (it re-executes the script under /usr/bin/python3, where Debian's
@@ -84,12 +84,15 @@ ALL_SERVERS = []
 
 class Server:
     """One hearth process over one data dir. `sections` maps a TOML section name to the lines of
-    that section (strings "key = value"); [server] http_listen and [storage] path are set here."""
+    that section (strings "key = value"); [server] http_listen and [storage] path are set here.
+    With early_reply, request() still reads the answer of a server that replied (413) and closed
+    before it read all of a large body, instead of raising the send's BrokenPipeError."""
 
-    def __init__(self, name, data_dir, sections=None):
+    def __init__(self, name, data_dir, sections=None, early_reply=False):
         self.name = name
         self.data_dir = data_dir
         self.sections = dict(sections or {})
+        self.early_reply = early_reply
         self.proc = None
         self.port = None
         self.log_path = None
@@ -179,8 +182,19 @@ class Server:
         """Returns (status, headers dict (lower-case names), body bytes)."""
         conn = http.client.HTTPConnection("127.0.0.1", port or self.port, timeout=timeout)
         try:
-            conn.request(method, path, body=body, headers=dict(headers or {}))
-            resp = conn.getresponse()
+            send_error = None
+            try:
+                conn.request(method, path, body=body, headers=dict(headers or {}))
+            except (BrokenPipeError, ConnectionResetError) as e:
+                if not self.early_reply:
+                    raise
+                send_error = e
+            try:
+                resp = conn.getresponse()
+            except (http.client.RemoteDisconnected, ConnectionResetError):
+                if send_error:
+                    raise send_error
+                raise
             data = resp.read()
             return resp.status, {k.lower(): v for k, v in resp.getheaders()}, data
         finally:
@@ -343,8 +357,13 @@ def push_request_json(labels, raw_gz, sample_id):
     }
 
 
-def ingest_path(name_with_labels, t_s, spy="gospy"):
-    q = {"name": name_with_labels, "from": str(t_s), "until": str(t_s), "format": "pprof", "spyName": spy}
+def ingest_path(name_with_labels, t_s, spy="gospy", fmt="pprof"):
+    """/ingest?name=&from=&until=[&format=][&spyName=]; spy or fmt None leaves that parameter out."""
+    q = {"name": name_with_labels, "from": str(t_s), "until": str(t_s)}
+    if fmt is not None:
+        q["format"] = fmt
+    if spy is not None:
+        q["spyName"] = spy
     return "/ingest?" + urllib.parse.urlencode(q)
 
 
@@ -374,20 +393,75 @@ def label_values(server, name, selector, start_ms, end_ms):
     return json.loads(body).get("names", [])
 
 
+SMST = "/querier.v1.QuerierService/SelectMergeStacktraces"
+
+
+def smst_request(server, codec, ptype, selector, start_ms, end_ms, max_nodes=None):
+    """One SelectMergeStacktraces call over codec "proto" or "json" -> (status, headers, body);
+    max_nodes None leaves the field out."""
+    if codec == "json":
+        msg = {"profileTypeID": ptype, "labelSelector": selector, "start": str(start_ms), "end": str(end_ms)}
+        if max_nodes is not None:
+            msg["maxNodes"] = str(max_nodes)
+        return server.connect_json(SMST, msg)
+    req = ctx.pb.querier.SelectMergeStacktracesRequest(
+        profile_typeID=ptype, label_selector=selector, start=start_ms, end=end_ms
+    )
+    if max_nodes is not None:
+        req.max_nodes = max_nodes
+    return server.connect_proto(SMST, req)
+
+
+def decode_fg_json(fg):
+    """A proto3-JSON flamegraph -> (names, levels, total, max_self)."""
+    names = list(fg.get("names", []))
+    levels = [[int(x) for x in lv.get("values", [])] for lv in fg.get("levels", [])]
+    return names, levels, int(fg.get("total", "0")), int(fg.get("maxSelf", "0"))
+
+
+def decode_fg_proto(fg):
+    """A querier.v1.FlameGraph message -> (names, levels, total, max_self)."""
+    return list(fg.names), [list(lv.values) for lv in fg.levels], fg.total, fg.max_self
+
+
 def select_merge(server, ptype, selector, start_ms, end_ms, max_nodes=MAX_NODES):
     """SelectMergeStacktraces over proto -> (names, levels, total)."""
-    req = ctx.pb.querier.SelectMergeStacktracesRequest(
-        profile_typeID=ptype, label_selector=selector, start=start_ms, end=end_ms, max_nodes=max_nodes
-    )
-    st, h, body = server.connect_proto("/querier.v1.QuerierService/SelectMergeStacktraces", req)
+    st, h, body = smst_request(server, "proto", ptype, selector, start_ms, end_ms, max_nodes)
     if st != 200:
         raise AssertionError(
             "SelectMergeStacktraces %s %s [%d, %d]: HTTP %d %s" % (ptype, selector, start_ms, end_ms, st, error_text(body))
         )
     resp = ctx.pb.querier.SelectMergeStacktracesResponse()
     resp.ParseFromString(body)
-    fg = resp.flamegraph
-    return list(fg.names), [list(lv.values) for lv in fg.levels], fg.total
+    return decode_fg_proto(resp.flamegraph)[:3]
+
+
+def select_merge_codec(server, ptype, selector, start_ms, end_ms, codec, max_nodes=MAX_NODES):
+    """SelectMergeStacktraces over codec "proto" or "json", checking the answer's Content-Type and,
+    over JSON, that int64 fields are strings -> (names, levels, total, max_self); raises
+    AssertionError with the server's error."""
+    st, h, body = smst_request(server, codec, ptype, selector, start_ms, end_ms, max_nodes)
+    what = "SelectMergeStacktraces(%s)" % codec
+    if st != 200:
+        raise AssertionError("%s %s %s: HTTP %d %s" % (what, ptype, selector, st, error_text(body)))
+    ct = h.get("content-type", "")
+    if codec == "json":
+        if not ct.startswith("application/json"):
+            raise AssertionError("%s answered Content-Type %r" % (what, ct))
+        fg = json.loads(body).get("flamegraph", {})
+        # proto3 JSON: int64 fields are strings (Pyroscope's UI types levels[].values as string[])
+        for k in ("total", "maxSelf"):
+            if k in fg and not isinstance(fg[k], str):
+                raise AssertionError("%s: flamegraph.%s is %r, want an int64 string" % (what, k, fg[k]))
+        lv0 = (fg.get("levels") or [{}])[0].get("values", [])
+        if lv0 and not isinstance(lv0[0], str):
+            raise AssertionError("%s: levels[].values are %r, want int64 strings" % (what, type(lv0[0]).__name__))
+        return decode_fg_json(fg)
+    if ct != "application/proto":
+        raise AssertionError("%s answered Content-Type %r" % (what, ct))
+    resp = ctx.pb.querier.SelectMergeStacktracesResponse()
+    resp.ParseFromString(body)
+    return decode_fg_proto(resp.flamegraph)
 
 
 def fg_nodes(names, levels):
@@ -432,9 +506,10 @@ def fg_nodes(names, levels):
     return out
 
 
-def fg_summary(names, levels, total):
+def fg_summary(names, levels, total, every_name=False):
     """Canonical, order-independent answer: {total, by_path (self per stack), by_name (self per
-    function)}; zero entries are left out so that summaries add up."""
+    function)}; zero entries are left out so that summaries add up, except that every_name keeps
+    every function of the graph in by_name (self 0 included)."""
     nodes = fg_nodes(names, levels)
     if names and names[0] != "total":
         raise AssertionError("names[0] = %r, want 'total'" % names[0])
@@ -446,6 +521,7 @@ def fg_summary(names, levels, total):
             if n["self"]:
                 p = "/".join(n["path"][1:])
                 by_path[p] = by_path.get(p, 0) + n["self"]
+            if n["self"] or every_name:
                 by_name[n["name"]] = by_name.get(n["name"], 0) + n["self"]
     root_total = sum(n["total"] for n in nodes[0]) if nodes else 0
     if root_total != total:
@@ -528,9 +604,10 @@ def write_junit(path, result, suite_name):
     ET.ElementTree(suite).write(path, encoding="utf-8", xml_declaration=True)
 
 
-def run_main(suite_name, classes, doc):
-    """argv: PATH/TO/hearth [NAME_SUBSTRING...]. Sets ctx, runs the test methods of `classes` in
-    name order (filtered by substring), writes JUnit, kills every server; -> exit code."""
+def run_main(suite_name, classes, doc, setup=None):
+    """argv: PATH/TO/hearth [NAME_SUBSTRING...]. Sets ctx, calls setup() (when given; a non-zero
+    answer is the exit code, nothing runs), runs the test methods of `classes` in name order
+    (filtered by substring), writes JUnit, kills every server; -> exit code."""
     if len(sys.argv) < 2:
         sys.stderr.write(doc)
         return 2
@@ -546,6 +623,10 @@ def run_main(suite_name, classes, doc):
     ok = False
     try:
         ctx.pb = generate_protos(ctx.tmp)
+        if setup:
+            rc = setup()
+            if rc:
+                return rc
         loader = unittest.TestLoader()
         names = sys.argv[2:]
         suite = unittest.TestSuite()

@@ -12,231 +12,34 @@ Environment: HEARTH_TESTDATA (default <source root>/../shared/testdata), HEARTH_
 (default two levels above this file), HEARTH_TEST_KEEP=1 keeps the temp dir,
 HEARTH_TEST_JUNIT=FILE writes a JUnit XML report.
 
-Stdlib only, plus Debian's python3-protobuf; the Python protobuf modules are generated with protoc
-at run time into a temp dir. Every server this script starts binds 127.0.0.1 on a free port and is
+Stdlib only, plus Debian's python3-protobuf; the server, the protobuf modules (generated with
+protoc at run time into a temp dir), flame-graph decoding, the testdata parsers and the JUnit
+runner come from hearthtest.py. Every server this script starts binds 127.0.0.1 on a free port and is
 killed by its pid; every HTTP call has a timeout.
 """
 
 import os
 import sys
 
-# Debian's python3-protobuf lives in /usr/lib/python3/dist-packages: when `python3` on PATH is
-# another interpreter (pyenv, venv) that lacks it, re-run under the system one.
-try:
-    import google.protobuf  # noqa: F401
-except ImportError:
-    if os.path.exists("/usr/bin/python3") and os.path.realpath(sys.executable) != os.path.realpath(
-        "/usr/bin/python3"
-    ) and not os.environ.get("HEARTH_TEST_REEXEC"):
-        os.environ["HEARTH_TEST_REEXEC"] = "1"
-        os.execv("/usr/bin/python3", ["/usr/bin/python3"] + sys.argv)
-    sys.stderr.write("test_foundation: needs python3-protobuf (apt-get install python3-protobuf)\n")
-    sys.exit(2)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import hearthtest as ht  # noqa: E402
 
-import base64
-import bisect
-import glob
-import gzip
-import http.client
-import json
-import random
-import re
-import shutil
-import signal
-import subprocess
-import tempfile
-import time
-import unittest
-import urllib.parse
-import uuid
-import xml.etree.ElementTree as ET
+# re-runs under /usr/bin/python3 when `python3` on PATH lacks Debian's python3-protobuf
+ht.ensure_system_python("test_foundation")
 
-HTTP_TIMEOUT = 30  # seconds, every request
-START_TIMEOUT = 30  # seconds until "listening on" and /ready
-MAX_NODES = 1048576  # the largest accepted max_nodes: nothing folds into "other"
+import glob  # noqa: E402
+import gzip  # noqa: E402
+import json  # noqa: E402
+import random  # noqa: E402
+import re  # noqa: E402
+import signal  # noqa: E402
+import subprocess  # noqa: E402
+import time  # noqa: E402
+import unittest  # noqa: E402
+import urllib.parse  # noqa: E402
+import uuid  # noqa: E402
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-SOURCE_ROOT = os.environ.get("HEARTH_SOURCE_ROOT") or os.path.normpath(os.path.join(HERE, "..", ".."))
-TESTDATA = os.environ.get("HEARTH_TESTDATA") or os.path.normpath(
-    os.path.join(SOURCE_ROOT, "..", "shared", "testdata")
-)
-HEARTH = None  # set in main()
-TMP = None  # temp dir of this run
-pb = None  # namespace of the generated modules (profile_pb2, types_pb2, push_pb2, querier_pb2)
-
-# ------------------------------------------------------------------------------------------------
-# Generated protobuf modules
-
-
-class _PB:
-    pass
-
-
-def generate_protos(tmp):
-    out = os.path.join(tmp, "pbgen")
-    os.makedirs(out, exist_ok=True)
-    proto_dir = os.path.join(SOURCE_ROOT, "cluster", "proto")
-    protos = sorted(glob.glob(os.path.join(proto_dir, "*.proto")))
-    if not protos:
-        raise RuntimeError("no .proto files in " + proto_dir)
-    subprocess.run(
-        ["protoc", "--python_out=" + out, "--proto_path=" + proto_dir] + protos,
-        check=True,
-        timeout=60,
-    )
-    sys.path.insert(0, out)
-    ns = _PB()
-    import profile_pb2, types_pb2, push_pb2, querier_pb2  # noqa: E401
-
-    ns.profile = profile_pb2
-    ns.types = types_pb2
-    ns.push = push_pb2
-    ns.querier = querier_pb2
-    return ns
-
-
-# ------------------------------------------------------------------------------------------------
-# Servers: started by us, killed by pid.
-
-ALL_SERVERS = []
-
-
-class Server:
-    def __init__(self, name, data_dir, extra_toml=""):
-        self.name = name
-        self.data_dir = data_dir
-        self.extra_toml = extra_toml
-        self.proc = None
-        self.port = None
-        self.log_path = None
-        self.runs = 0
-
-    def config_text(self):
-        server_extra, storage_extra = "", ""
-        for line in self.extra_toml.splitlines():
-            sect, _, kv = line.partition(":")
-            if sect == "server":
-                server_extra += kv + "\n"
-            elif sect == "storage":
-                storage_extra += kv + "\n"
-        return (
-            '[server]\nhttp_listen = "127.0.0.1:0"\n%s[storage]\npath = "%s"\n%s'
-            % (server_extra, self.data_dir, storage_extra)
-        )
-
-    def start(self):
-        assert self.proc is None or self.proc.poll() is not None, "already running"
-        self.runs += 1
-        cfg = os.path.join(TMP, "%s.%d.toml" % (self.name, self.runs))
-        with open(cfg, "w") as f:
-            f.write(self.config_text())
-        self.log_path = os.path.join(TMP, "%s.%d.log" % (self.name, self.runs))
-        logf = open(self.log_path, "wb")
-        self.proc = subprocess.Popen(
-            [HEARTH, "--config", cfg], stdin=subprocess.DEVNULL, stdout=logf, stderr=logf
-        )
-        logf.close()
-        if self not in ALL_SERVERS:
-            ALL_SERVERS.append(self)
-        self.port = None
-        deadline = time.monotonic() + START_TIMEOUT
-        while True:
-            if self.proc.poll() is not None:
-                raise AssertionError(
-                    "hearth exited with %s before listening; log:\n%s" % (self.proc.returncode, self.log())
-                )
-            m = re.search(r"listening on http://127\.0\.0\.1:(\d+)", self.log())
-            if m:
-                self.port = int(m.group(1))
-                break
-            if time.monotonic() > deadline:
-                raise AssertionError("no 'listening on' line within %ds; log:\n%s" % (START_TIMEOUT, self.log()))
-            time.sleep(0.05)
-        last = None
-        while True:
-            try:
-                st, _, body = self.request("GET", "/ready", timeout=5)
-                last = (st, body)
-                if st == 200:
-                    return body
-            except OSError as e:
-                last = e
-            if self.proc.poll() is not None:
-                raise AssertionError("hearth exited with %s; log:\n%s" % (self.proc.returncode, self.log()))
-            if time.monotonic() > deadline:
-                raise AssertionError("/ready not 200 within %ds (last: %r); log:\n%s" % (START_TIMEOUT, last, self.log()))
-            time.sleep(0.1)
-
-    def alive(self):
-        return self.proc is not None and self.proc.poll() is None
-
-    def kill(self, sig=signal.SIGKILL):
-        if self.alive():
-            try:
-                os.kill(self.proc.pid, sig)
-            except ProcessLookupError:
-                pass
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.kill(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(timeout=15)
-
-    def log(self):
-        try:
-            with open(self.log_path, "rb") as f:
-                return f.read().decode("utf-8", "replace")
-        except OSError:
-            return ""
-
-    # ---- HTTP
-
-    def request(self, method, path, body=None, headers=None, timeout=HTTP_TIMEOUT):
-        """Returns (status, headers dict (lower-case names), body bytes)."""
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
-        try:
-            hdrs = dict(headers or {})
-            send_error = None
-            try:
-                conn.request(method, path, body=body, headers=hdrs)
-            except (BrokenPipeError, ConnectionResetError) as e:
-                # A server may answer (413) and close before reading a large body.
-                send_error = e
-            try:
-                resp = conn.getresponse()
-            except (http.client.RemoteDisconnected, ConnectionResetError):
-                if send_error:
-                    raise send_error
-                raise
-            data = resp.read()
-            return resp.status, {k.lower(): v for k, v in resp.getheaders()}, data
-        finally:
-            conn.close()
-
-    def connect_json(self, method, msg, timeout=HTTP_TIMEOUT):
-        st, h, body = self.request(
-            "POST", method, json.dumps(msg).encode(), {"Content-Type": "application/json"}, timeout
-        )
-        return st, h, body
-
-    def connect_proto(self, method, msg, timeout=HTTP_TIMEOUT):
-        st, h, body = self.request(
-            "POST",
-            method,
-            msg.SerializeToString(),
-            {"Content-Type": "application/proto", "Connect-Protocol-Version": "1"},
-            timeout,
-        )
-        return st, h, body
-
-
-def kill_all_servers():
-    for s in ALL_SERVERS:
-        try:
-            s.kill()
-        except Exception as e:  # pragma: no cover
-            sys.stderr.write("kill %s: %s\n" % (s.name, e))
-
+from hearthtest import MAX_NODES, error_text, parse_top, parse_totals  # noqa: E402
 
 # ------------------------------------------------------------------------------------------------
 # Test data and expectations
@@ -252,46 +55,6 @@ def svc_of(stem):
     return stem.replace(".", "-")
 
 
-def parse_totals(path):
-    """totals.txt -> {(sample_type, unit): total}; the 'samples N' line (no slash) is skipped."""
-    out = {}
-    with open(path) as f:
-        for line in f:
-            parts = line.split()
-            if len(parts) != 2 or "/" not in parts[0]:
-                continue
-            t, u = parts[0].split("/", 1)
-            out[(t, u)] = int(parts[1])
-    return out
-
-
-_ROW = re.compile(r"^\s*(\S+)\s+(\S+%)\s+(\S+%)\s+(\S+)\s+(\S+%)\s+(.*)$")
-
-
-def parse_top(path, n=10):
-    """`go tool pprof -top` -> [(function, flat)] for the first n rows (flat as an exact int)."""
-    with open(path) as f:
-        lines = f.read().splitlines()
-    idx = [i for i, l in enumerate(lines) if l.split()[:2] == ["flat", "flat%"]]
-    if not idx:
-        raise ValueError("no 'flat flat%' header in " + path)
-    rows = []
-    for line in lines[idx[0] + 1 :]:
-        m = _ROW.match(line)
-        if not m:
-            raise ValueError("unparsable row in %s: %r" % (path, line))
-        v = re.match(r"^(\d+)([A-Za-z]*)$", m.group(1))
-        if not v:
-            raise ValueError("non-integer flat in %s: %r" % (path, line))
-        name = m.group(6)
-        # pprof marks inlined frames: the function name is what precedes the marker
-        for suffix in (" (inline)", " (partial-inline)"):
-            if name.endswith(suffix):
-                name = name[: -len(suffix)]
-        rows.append((name, int(v.group(1))))
-    return rows[:n]
-
-
 # Ingest method per file, in sorted order: a cycle over the four paths, plus one ungzipped body.
 METHODS = ["ingest_pprof_gz", "push_proto", "ingest_multipart", "push_json"]
 UNGZIPPED_STEM = "workpool.goroutine"
@@ -300,7 +63,7 @@ UNGZIPPED_STEM = "workpool.goroutine"
 def discover_files():
     files = []
     for kind in ("go", "node"):
-        for p in sorted(glob.glob(os.path.join(TESTDATA, kind, "*.pb.gz"))):
+        for p in sorted(glob.glob(os.path.join(ht.TESTDATA, kind, "*.pb.gz"))):
             st = stem_of(p)
             files.append(
                 {
@@ -308,7 +71,7 @@ def discover_files():
                     "stem": st,
                     "path": p,
                     "svc": svc_of(st),
-                    "expected_dir": os.path.join(TESTDATA, "expected", kind, st),
+                    "expected_dir": ht.expected_dir(kind, st),
                 }
             )
     for i, f in enumerate(files):
@@ -352,111 +115,22 @@ def q_range():
     return (State.t0 - 3600) * 1000, (int(time.time()) + 600) * 1000
 
 
-# ---- Flame graph decoding
-
-
-def decode_fg_json(fg):
-    names = list(fg.get("names", []))
-    levels = [[int(x) for x in lv.get("values", [])] for lv in fg.get("levels", [])]
-    return names, levels, int(fg.get("total", "0")), int(fg.get("maxSelf", "0"))
-
-
-def decode_fg_proto(fg):
-    return list(fg.names), [list(lv.values) for lv in fg.levels], fg.total, fg.max_self
-
-
-def fg_nodes(names, levels):
-    """-> list per depth of nodes dict(start, total, self, name, path); checks the encoding.
-    Raises AssertionError on a malformed graph (a node outside every parent, bad name index,
-    totals that do not add up)."""
-    out = []
-    for d, vals in enumerate(levels):
-        if len(vals) % 4:
-            raise AssertionError("level %d has %d values, not a multiple of 4" % (d, len(vals)))
-        nodes = []
-        prev_end = 0
-        for i in range(0, len(vals), 4):
-            x, total, self_, ni = vals[i : i + 4]
-            start = prev_end + x
-            prev_end = start + total
-            if not 0 <= ni < len(names):
-                raise AssertionError("level %d node %d: name index %d out of range" % (d, i // 4, ni))
-            nodes.append({"start": start, "total": total, "self": self_, "name": names[ni], "kids": 0})
-        out.append(nodes)
-    # parents: the node of depth d-1 whose span holds [start, start+total)
-    for d in range(len(out)):
-        for n in out[d]:
-            if d == 0:
-                n["path"] = (n["name"],)
-                continue
-            parents = out[d - 1]
-            starts = [p["start"] for p in parents]
-            j = bisect.bisect_right(starts, n["start"]) - 1
-            # zero-width parents may share a start: walk left to one that holds the child
-            while j >= 0 and not (
-                parents[j]["start"] <= n["start"] and n["start"] + n["total"] <= parents[j]["start"] + parents[j]["total"]
-            ):
-                j -= 1
-            if j < 0:
-                raise AssertionError(
-                    "level %d node %r [%d,+%d) lies in no parent" % (d, n["name"], n["start"], n["total"])
-                )
-            p = parents[j]
-            p["kids"] += n["total"]
-            n["path"] = p["path"] + (n["name"],)
-    for d, nodes in enumerate(out):
-        for n in nodes:
-            if d + 1 < len(out) or n["kids"]:
-                if n["self"] + n["kids"] != n["total"]:
-                    raise AssertionError(
-                        "node %s: self %d + children %d != total %d"
-                        % ("/".join(n["path"]), n["self"], n["kids"], n["total"])
-                    )
-    return out
+# ---- Flame graphs and queries (over hearthtest's)
 
 
 def fg_summary(names, levels, total):
-    """Canonical, order-independent answer: total, self per stack path, self per function."""
-    nodes = fg_nodes(names, levels)
-    if names[:1] != ["total"] and names:
-        raise AssertionError("names[0] = %r, want 'total'" % names[0])
-    by_path, by_name = {}, {}
-    for d, lv in enumerate(nodes):
-        for n in lv:
-            if d == 0:
-                continue
-            if n["self"]:
-                p = "/".join(n["path"][1:])
-                by_path[p] = by_path.get(p, 0) + n["self"]
-            by_name[n["name"]] = by_name.get(n["name"], 0) + n["self"]
-    root_total = sum(n["total"] for n in nodes[0]) if nodes else 0
-    if root_total != total:
-        raise AssertionError("flamegraph.total %d != sum of root totals %d" % (total, root_total))
-    return {"total": total, "by_path": by_path, "by_name": by_name, "has_other": "other" in names}
-
-
-# ---- Queries
-
-
-def error_text(body):
-    try:
-        j = json.loads(body)
-        return "%s: %s" % (j.get("code"), j.get("message"))
-    except Exception:
-        return body.decode("utf-8", "replace")[:500]
+    """Canonical, order-independent answer: total, self per stack path, self per function (every
+    function of the graph, self 0 included), and whether an 'other' node folds small ones."""
+    summ = ht.fg_summary(names, levels, total, every_name=True)
+    summ["has_other"] = "other" in names
+    return summ
 
 
 def profile_types_for(server, svc):
     """{(sample_type, sample_unit): [profile type IDs]} of the series of one service."""
     s, e = q_range()
-    st, _, body = server.connect_json(
-        "/querier.v1.QuerierService/LabelValues",
-        {"name": "__profile_type__", "matchers": ['{service_name="%s"}' % svc], "start": str(s), "end": str(e)},
-    )
-    if st != 200:
-        raise AssertionError("LabelValues __profile_type__ for %s: HTTP %d %s" % (svc, st, error_text(body)))
     out = {}
-    for pid in json.loads(body).get("names", []):
+    for pid in ht.label_values(server, "__profile_type__", '{service_name="%s"}' % svc, s, e):
         parts = pid.split(":")
         if len(parts) < 5:
             raise AssertionError("malformed __profile_type__ %r for %s" % (pid, svc))
@@ -465,46 +139,10 @@ def profile_types_for(server, svc):
 
 
 def select_merge(server, ptype, selector, codec, max_nodes=MAX_NODES):
-    """-> (names, levels, total, max_self) or raises AssertionError with the server's error."""
+    """-> (names, levels, total, max_self) over q_range() or raises AssertionError with the
+    server's error (or a wrong Content-Type / JSON int64 encoding)."""
     s, e = q_range()
-    if codec == "json":
-        st, h, body = server.connect_json(
-            "/querier.v1.QuerierService/SelectMergeStacktraces",
-            {
-                "profileTypeID": ptype,
-                "labelSelector": selector,
-                "start": str(s),
-                "end": str(e),
-                "maxNodes": str(max_nodes),
-            },
-        )
-        if st != 200:
-            raise AssertionError("SelectMergeStacktraces(json) %s %s: HTTP %d %s" % (ptype, selector, st, error_text(body)))
-        ct = h.get("content-type", "")
-        if not ct.startswith("application/json"):
-            raise AssertionError("SelectMergeStacktraces(json) answered Content-Type %r" % ct)
-        j = json.loads(body)
-        fg = j.get("flamegraph", {})
-        # proto3 JSON: int64 fields are strings (Pyroscope's UI types levels[].values as string[])
-        for k in ("total", "maxSelf"):
-            if k in fg and not isinstance(fg[k], str):
-                raise AssertionError("SelectMergeStacktraces(json): flamegraph.%s is %r, want an int64 string" % (k, fg[k]))
-        lv0 = (fg.get("levels") or [{}])[0].get("values", [])
-        if lv0 and not isinstance(lv0[0], str):
-            raise AssertionError("SelectMergeStacktraces(json): levels[].values are %r, want int64 strings" % type(lv0[0]).__name__)
-        return decode_fg_json(fg)
-    req = pb.querier.SelectMergeStacktracesRequest(
-        profile_typeID=ptype, label_selector=selector, start=s, end=e, max_nodes=max_nodes
-    )
-    st, h, body = server.connect_proto("/querier.v1.QuerierService/SelectMergeStacktraces", req)
-    if st != 200:
-        raise AssertionError("SelectMergeStacktraces(proto) %s %s: HTTP %d %s" % (ptype, selector, st, error_text(body)))
-    ct = h.get("content-type", "")
-    if ct != "application/proto":
-        raise AssertionError("SelectMergeStacktraces(proto) answered Content-Type %r" % ct)
-    resp = pb.querier.SelectMergeStacktracesResponse()
-    resp.ParseFromString(body)
-    return decode_fg_proto(resp.flamegraph)
+    return ht.select_merge_codec(server, ptype, selector, s, e, codec, max_nodes)
 
 
 def file_answers(server, f, codec):
@@ -562,16 +200,6 @@ def top_problems(f, answers):
     return problems
 
 
-def gz_profile_with_time(path, t_ns):
-    """The file's pprof with time_nanos set to t_ns, gzipped (Push carries no timestamp of its own)."""
-    with open(path, "rb") as fh:
-        raw = gzip.decompress(fh.read())
-    p = pb.profile.Profile()
-    p.ParseFromString(raw)
-    p.time_nanos = t_ns
-    return gzip.compress(p.SerializeToString())
-
-
 def multipart(fields):
     """fields: [(name, filename, content_type, bytes)] -> (content_type, body)."""
     boundary = "----hearthtest" + uuid.uuid4().hex
@@ -594,38 +222,23 @@ def push_file(server, f, svc=None, method=None, t=None):
         gz = fh.read()
     if method.startswith("ingest"):
         labels = "env=test,file=%s" % f["stem"]
-        q = {"from": str(t), "until": str(t)}
         if method == "ingest_multipart":
             name = "%s{otel.scope.name=com.grafana.pyroscope/nodejs,process.runtime.name=nodejs,%s}" % (svc, labels)
-            q.update(name=name, spyName="nodespy")
+            path = ht.ingest_path(name, t, spy="nodespy", fmt=None)
             ctype, body = multipart([("profile", "profile", "application/octet-stream", gz)])
         else:
-            q.update(name="%s{%s}" % (svc, labels), format="pprof", spyName="gospy")
+            path = ht.ingest_path("%s{%s}" % (svc, labels), t)
             ctype = "application/octet-stream"
             body = gz if method == "ingest_pprof_gz" else gzip.decompress(gz)
-        path = "/ingest?" + urllib.parse.urlencode(q)
         st, _, resp = server.request("POST", path, body, {"Content-Type": ctype})
         return st, resp, "POST %s (%s, %d bytes)" % (path, method, len(body))
-    raw = gz_profile_with_time(f["path"], t * 1000000000)
+    raw = ht.gz_profile_with_time(f["path"], t * 1000000000)
     labels = [("__name__", push_name_for(f)), ("service_name", svc), ("env", "test")]
-    sid = str(uuid.uuid4())
+    sid = ht.new_id()
     if method == "push_proto":
-        req = pb.push.PushRequest()
-        s = req.series.add()
-        for k, v in labels:
-            s.labels.add(name=k, value=v)
-        s.samples.add(raw_profile=raw, ID=sid)
-        st, _, resp = server.connect_proto("/push.v1.PusherService/Push", req)
+        st, _, resp = server.connect_proto("/push.v1.PusherService/Push", ht.push_request_proto(labels, raw, sid))
     else:
-        msg = {
-            "series": [
-                {
-                    "labels": [{"name": k, "value": v} for k, v in labels],
-                    "samples": [{"rawProfile": base64.b64encode(raw).decode(), "ID": sid}],
-                }
-            ]
-        }
-        st, _, resp = server.connect_json("/push.v1.PusherService/Push", msg)
+        st, _, resp = server.connect_json("/push.v1.PusherService/Push", ht.push_request_json(labels, raw, sid))
     return st, resp, "Push %s labels=%r" % (method, labels)
 
 
@@ -658,7 +271,7 @@ MERGED_GROUPS = [
 
 
 def merged_answer(server, group, regex, codec):
-    exp_dir = os.path.join(TESTDATA, "expected", "merged", group)
+    exp_dir = os.path.join(ht.TESTDATA, "expected", "merged", group)
     expected = parse_totals(os.path.join(exp_dir, "totals.txt"))
     members = [f for f in FILES if re.fullmatch(regex, f["svc"])]
     res, problems = {}, []
@@ -727,8 +340,8 @@ class T(unittest.TestCase):
 
     # 1
     def test_01_start_and_ready(self):
-        State.data_dir = os.path.join(TMP, "data")
-        State.server = Server("main", State.data_dir)
+        State.data_dir = os.path.join(ht.ctx.tmp, "data")
+        State.server = ht.Server("main", State.data_dir, early_reply=True)
         body = State.server.start()
         self.assertEqual(body.strip(), b"ready")
         self.assertRegex(State.server.log(), r"listening on http://127\.0\.0\.1:\d+")
@@ -774,10 +387,10 @@ class T(unittest.TestCase):
     def test_05_profile_types_rpc(self):
         s, e = q_range()
         st, h, body = self.srv.connect_proto(
-            "/querier.v1.QuerierService/ProfileTypes", pb.querier.ProfileTypesRequest(start=s, end=e)
+            "/querier.v1.QuerierService/ProfileTypes", ht.ctx.pb.querier.ProfileTypesRequest(start=s, end=e)
         )
         self.assertEqual(st, 200, error_text(body))
-        resp = pb.querier.ProfileTypesResponse()
+        resp = ht.ctx.pb.querier.ProfileTypesResponse()
         resp.ParseFromString(body)
         ids = [p.ID for p in resp.profile_types]
         self.assertEqual(ids, sorted(ids), "ProfileTypes sorted by ID")
@@ -925,11 +538,7 @@ class T(unittest.TestCase):
         self.assertServing(desc)
 
     def _ingest(self, body, fmt="pprof", ctype="application/octet-stream", name="badinput"):
-        t = int(time.time())
-        q = {"name": name, "from": str(t), "until": str(t)}
-        if fmt:
-            q["format"] = fmt
-        path = "/ingest?" + urllib.parse.urlencode(q)
+        path = ht.ingest_path(name, int(time.time()), spy=None, fmt=fmt)
         st, _, resp = self.srv.request("POST", path, body, {"Content-Type": ctype})
         return "POST " + path, st, resp
 
@@ -962,11 +571,8 @@ class T(unittest.TestCase):
         self._expect_error(desc + " (multipart with a garbage profile)", st, resp, (400, 422), ("pprof", "profile", "protobuf", "decode", "parse"))
 
     def test_14_bad_push_raw_profile(self):
-        req = pb.push.PushRequest()
-        s = req.series.add()
-        s.labels.add(name="__name__", value="process_cpu")
-        s.labels.add(name="service_name", value="badinput")
-        s.samples.add(raw_profile=b"\x1f\x8b\x08\x00garbage-after-magic", ID=str(uuid.uuid4()))
+        labels = [("__name__", "process_cpu"), ("service_name", "badinput")]
+        req = ht.push_request_proto(labels, b"\x1f\x8b\x08\x00garbage-after-magic", ht.new_id())
         st, _, body = self.srv.connect_proto("/push.v1.PusherService/Push", req)
         self._expect_error("Push with a corrupt gzip raw_profile", st, body, (400, 422), ("gzip", "pprof", "profile", "decompress"))
 
@@ -975,11 +581,13 @@ class T(unittest.TestCase):
         desc, st, body = self._ingest(big)
         self._expect_error(desc + " (16 MiB + 4 KiB body, default max_body_bytes 16 MiB)", st, body, (413,), ("body", "large", "limit", "size"))
         # and a small-limit server from config: 64 KiB
-        small = Server("small-limit", os.path.join(TMP, "data-small"), 'server:max_body_bytes = "64KiB"')
+        small = ht.Server(
+            "small-limit", os.path.join(ht.ctx.tmp, "data-small"), {"server": ['max_body_bytes = "64KiB"']}, early_reply=True
+        )
         try:
             small.start()
             t = int(time.time())
-            path = "/ingest?" + urllib.parse.urlencode({"name": "x", "from": t, "until": t, "format": "pprof"})
+            path = ht.ingest_path("x", t, spy=None)
             st, _, body = small.request("POST", path, b"\x00" * (65 * 1024), {"Content-Type": "application/octet-stream"})
             self.assertEqual(st, 413, "max_body_bytes=64KiB server: POST %s with 65 KiB: HTTP %d %s" % (path, st, error_text(body)))
             with open([f for f in FILES if f["stem"] == "workpool.cpu.000"][0]["path"], "rb") as fh:
@@ -991,19 +599,9 @@ class T(unittest.TestCase):
             small.kill()
         self.assertServing("the oversized body")
 
-    def _smst(self, codec, **kw):
+    def _smst(self, codec, ptype="process_cpu:cpu:nanoseconds:cpu:nanoseconds", sel="{}", max_nodes=None):
         s, e = q_range()
-        if codec == "json":
-            msg = {"profileTypeID": kw.get("ptype", "process_cpu:cpu:nanoseconds:cpu:nanoseconds"), "labelSelector": kw.get("sel", "{}"), "start": str(s), "end": str(e)}
-            if "max_nodes" in kw:
-                msg["maxNodes"] = str(kw["max_nodes"])
-            return self.srv.connect_json("/querier.v1.QuerierService/SelectMergeStacktraces", msg)
-        req = pb.querier.SelectMergeStacktracesRequest(
-            profile_typeID=kw.get("ptype", "process_cpu:cpu:nanoseconds:cpu:nanoseconds"), label_selector=kw.get("sel", "{}"), start=s, end=e
-        )
-        if "max_nodes" in kw:
-            req.max_nodes = kw["max_nodes"]
-        return self.srv.connect_proto("/querier.v1.QuerierService/SelectMergeStacktraces", req)
+        return ht.smst_request(self.srv, codec, ptype, sel, s, e, max_nodes)
 
     def test_16_bad_selector(self):
         for codec in ("json", "proto"):
@@ -1042,22 +640,18 @@ class T(unittest.TestCase):
         with open(FILES[0]["path"], "rb") as fh:
             gz = fh.read()
         for codec in ("proto", "json"):
+            labels = [("service_name", "no-name")]
             if codec == "proto":
-                req = pb.push.PushRequest()
-                s = req.series.add()
-                s.labels.add(name="service_name", value="no-name")
-                s.samples.add(raw_profile=gz, ID=str(uuid.uuid4()))
-                st, _, body = self.srv.connect_proto("/push.v1.PusherService/Push", req)
+                st, _, body = self.srv.connect_proto("/push.v1.PusherService/Push", ht.push_request_proto(labels, gz, ht.new_id()))
             else:
-                msg = {"series": [{"labels": [{"name": "service_name", "value": "no-name"}], "samples": [{"rawProfile": base64.b64encode(gz).decode(), "ID": str(uuid.uuid4())}]}]}
-                st, _, body = self.srv.connect_json("/push.v1.PusherService/Push", msg)
+                st, _, body = self.srv.connect_json("/push.v1.PusherService/Push", ht.push_request_json(labels, gz, ht.new_id()))
             self._expect_error("Push(%s) without __name__" % codec, st, body, (400,), ("__name__", "name"))
 
     def test_22_health_check_window(self):
-        st, h, body = self.srv.connect_proto("/querier.v1.QuerierService/ProfileTypes", pb.querier.ProfileTypesRequest(start=1000, end=4000))
+        st, h, body = self.srv.connect_proto("/querier.v1.QuerierService/ProfileTypes", ht.ctx.pb.querier.ProfileTypesRequest(start=1000, end=4000))
         self.assertEqual(st, 200, "ProfileTypes(proto) start=1000 end=4000: HTTP %d %s" % (st, error_text(body)))
         self.assertEqual(h.get("content-type"), "application/proto")
-        resp = pb.querier.ProfileTypesResponse()
+        resp = ht.ctx.pb.querier.ProfileTypesResponse()
         resp.ParseFromString(body)
         self.assertEqual([p.ID for p in resp.profile_types], [])
         st, h, body = self.srv.connect_json("/querier.v1.QuerierService/ProfileTypes", {"start": 1000, "end": 4000})
@@ -1120,7 +714,7 @@ class T(unittest.TestCase):
     def test_41_seal_then_restart(self):
         srv = self.srv
         srv.kill()
-        srv.extra_toml = "storage:head_max_age = 1"
+        srv.sections = {"storage": ["head_max_age = 1"]}
         srv.start()
         f = [x for x in FILES if x["stem"] == "mapindex.cpu.000"][0]
         st, body, desc = push_file(srv, f, svc="seal-probe", method="ingest_pprof_gz", t=int(time.time()))
@@ -1132,7 +726,7 @@ class T(unittest.TestCase):
         # let every partition's head (both shards) seal what it holds
         time.sleep(3)
         srv.kill()  # SIGKILL
-        srv.extra_toml = ""
+        srv.sections = {}
         srv.start()
         self.assertRegex(srv.log(), r"recovered: [1-9]\d* segments", "restart after sealing loaded no segment")
         snap, problems = snapshot_all(srv, "proto")
@@ -1154,11 +748,11 @@ class T(unittest.TestCase):
 # 10: the command line
 class C(unittest.TestCase):
     def run_hearth(self, *args):
-        p = subprocess.run([HEARTH] + list(args), stdin=subprocess.DEVNULL, capture_output=True, timeout=30)
+        p = subprocess.run([ht.ctx.hearth] + list(args), stdin=subprocess.DEVNULL, capture_output=True, timeout=30)
         return p.returncode, p.stdout.decode("utf-8", "replace"), p.stderr.decode("utf-8", "replace")
 
     def write(self, name, text):
-        path = os.path.join(TMP, name)
+        path = os.path.join(ht.ctx.tmp, name)
         with open(path, "w") as f:
             f.write(text)
         return path
@@ -1179,7 +773,7 @@ class C(unittest.TestCase):
         self.assertRegex(out, re.compile(r"^shards\s*=\s*3\s*$", re.M))
 
     def test_unknown_key(self):
-        cfg = self.write("unknown.toml", '[server]\nhttp_listen = "127.0.0.1:0"\nno_such_key_xyz = 1\n[storage]\npath = "%s"\n' % os.path.join(TMP, "d-unknown"))
+        cfg = self.write("unknown.toml", '[server]\nhttp_listen = "127.0.0.1:0"\nno_such_key_xyz = 1\n[storage]\npath = "%s"\n' % os.path.join(ht.ctx.tmp, "d-unknown"))
         rc, out, err = self.run_hearth("--config", cfg)
         self.assertNotEqual(rc, 0, "hearth accepted an unknown key; stderr %r" % err)
         self.assertIn("no_such_key_xyz", err)
@@ -1200,108 +794,19 @@ class C(unittest.TestCase):
             self.assertIn(key, err, "stderr for %r" % text)
 
     def test_missing_config_file(self):
-        rc, out, err = self.run_hearth("--config", os.path.join(TMP, "does-not-exist.toml"))
+        rc, out, err = self.run_hearth("--config", os.path.join(ht.ctx.tmp, "does-not-exist.toml"))
         self.assertNotEqual(rc, 0)
         self.assertIn("does-not-exist.toml", err)
 
 
-# ------------------------------------------------------------------------------------------------
-
-
-class _JUnitResult(unittest.TextTestResult):
-    def __init__(self, *a, **kw):
-        super().__init__(*a, **kw)
-        self.records = []
-        self._t = {}
-
-    def startTest(self, test):
-        self._t[test.id()] = time.monotonic()
-        super().startTest(test)
-
-    def _rec(self, test, kind, text=""):
-        self.records.append((test.id(), kind, text, time.monotonic() - self._t.get(test.id(), time.monotonic())))
-
-    def addSuccess(self, test):
-        super().addSuccess(test)
-        self._rec(test, "pass")
-
-    def addFailure(self, test, err):
-        super().addFailure(test, err)
-        self._rec(test, "failure", self._exc_info_to_string(err, test))
-
-    def addError(self, test, err):
-        super().addError(test, err)
-        self._rec(test, "error", self._exc_info_to_string(err, test))
-
-    def addSkip(self, test, reason):
-        super().addSkip(test, reason)
-        self._rec(test, "skipped", reason)
-
-
-def write_junit(path, result):
-    suite = ET.Element("testsuite", name="integration_foundation", tests=str(len(result.records)))
-    suite.set("failures", str(sum(1 for r in result.records if r[1] == "failure")))
-    suite.set("errors", str(sum(1 for r in result.records if r[1] == "error")))
-    suite.set("skipped", str(sum(1 for r in result.records if r[1] == "skipped")))
-    for tid, kind, text, dt in result.records:
-        cls, _, name = tid.rpartition(".")
-        tc = ET.SubElement(suite, "testcase", classname=cls, name=name, time="%.3f" % dt)
-        if kind in ("failure", "error", "skipped"):
-            ET.SubElement(tc, kind, message=text.splitlines()[-1][:200] if text else "").text = text
-    ET.ElementTree(suite).write(path, encoding="utf-8", xml_declaration=True)
-
-
-def main():
-    global HEARTH, TMP, pb, FILES
-    if len(sys.argv) < 2:
-        sys.stderr.write(__doc__)
+def setup():
+    global FILES
+    FILES = discover_files()
+    if len(FILES) < 4:
+        sys.stderr.write("too few profiles under %s\n" % ht.TESTDATA)
         return 2
-    HEARTH = os.path.abspath(sys.argv[1])
-    if not os.access(HEARTH, os.X_OK):
-        sys.stderr.write("not an executable: %s\n" % HEARTH)
-        return 2
-    if not os.path.isdir(TESTDATA):
-        sys.stderr.write("no testdata at %s (set HEARTH_TESTDATA)\n" % TESTDATA)
-        return 2
-    TMP = tempfile.mkdtemp(prefix="hearth-it-")
-    started = time.monotonic()
-    ok = False
-    try:
-        pb = generate_protos(TMP)
-        FILES = discover_files()
-        if len(FILES) < 4:
-            sys.stderr.write("too few profiles under %s\n" % TESTDATA)
-            return 2
-        loader = unittest.TestLoader()
-        names = sys.argv[2:]
-        suite = unittest.TestSuite()
-        for cls in (T, C):
-            for n in sorted(loader.getTestCaseNames(cls)):
-                if not names or any(x in n for x in names):
-                    suite.addTest(cls(n))
-        runner = unittest.TextTestRunner(verbosity=2, resultclass=_JUnitResult, stream=sys.stdout)
-        result = runner.run(suite)
-        junit = os.environ.get("HEARTH_TEST_JUNIT")
-        if junit:
-            write_junit(junit, result)
-        ok = result.wasSuccessful()
-        npass = sum(1 for r in result.records if r[1] == "pass")
-        nfail = sum(1 for r in result.records if r[1] in ("failure", "error"))
-        nskip = sum(1 for r in result.records if r[1] == "skipped")
-        print("integration_foundation: %d passed, %d failed, %d skipped in %.1f s" % (npass, nfail, nskip, time.monotonic() - started))
-        if not ok:
-            for s in ALL_SERVERS:
-                if s.log_path:
-                    print("---- log of %s (%s), last 40 lines:" % (s.name, s.log_path))
-                    print("\n".join(s.log().splitlines()[-40:]))
-    finally:
-        kill_all_servers()
-        if ok and not os.environ.get("HEARTH_TEST_KEEP"):
-            shutil.rmtree(TMP, ignore_errors=True)
-        else:
-            print("temp dir kept: " + TMP)
-    return 0 if ok else 1
+    return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(ht.run_main("integration_foundation", [T, C], __doc__, setup))
