@@ -347,17 +347,18 @@ void flush(self_ptr self) {
     reopen_wal(st);
     return;
   }
+  if (st.head_first_append_ns == 0) st.head_first_append_ns = wall_clock_ns();
+  for (auto& w : waiting) st.mem.append(w.batch);
+  // Gauges first: a client that saw its ack must also see the head that holds its profile.
+  report_head(st);
   for (auto& w : waiting) {
     append_reply r;
     for (const auto& s : w.batch.series) {
       ++r.series;
       r.samples += s.sample_values.size();
     }
-    if (st.head_first_append_ns == 0) st.head_first_append_ns = wall_clock_ns();
-    st.mem.append(w.batch);
     w.promise.deliver(std::move(r));
   }
-  report_head(st);
   if (st.mem.bytes_estimate() > st.opts.head_max_bytes) seal(self);
 }
 
