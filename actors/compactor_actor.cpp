@@ -174,6 +174,9 @@ result<std::vector<std::string>> run_compaction_job(io::file_system& fs, const c
   auto write = [&](const block_data& b, const segment_info& m) -> status {
     auto bytes = encode_segment(b, segment_codec::zstd, m);
     if (!bytes) return bytes.err();
+    // Validate here, on the compactor's thread: the partition only reads the footer at swap time.
+    if (auto check = decode_segment(as_bytes(*bytes)); !check)
+      return error{errc::internal, "compaction output does not decode: " + check.err().message};
     std::string tmp = cat.segments_dir + "/" + segment_file_name(m) + ".tmp";
     if (auto s = fs.write_file_atomic(tmp, as_bytes(*bytes)); !s) return s;
     outputs.push_back(tmp);

@@ -556,21 +556,22 @@ swap_reply swap(partition_state& st, const swap_request& req) {
       // resurrect deleted data.
       return discard(error{errc::not_found, "compaction input " + std::to_string(id) +
                                                 " is gone; output discarded"});
-  // Validate every output before anything becomes visible.
+  // The compactor decoded every output before handing it over; here only the footers are read
+  // (the partition's thread also acknowledges appends: no full decode on it). Blocks are decoded
+  // into the cache when a query first needs them.
   std::vector<std::shared_ptr<loaded_segment>> loaded;
-  std::vector<std::shared_ptr<const block_data>> blocks;
   for (const auto& tmp : req.outputs) {
     if (tmp.size() < 5 || tmp.compare(tmp.size() - 4, 4, ".tmp") != 0)
       return discard(error{errc::invalid_argument, "compaction output " + tmp + " is not a .tmp file"});
     auto bytes = st.fs->read_file(tmp);
     if (!bytes) return discard(bytes.err());
     auto seg = std::make_shared<loaded_segment>();
-    auto block = decode_segment(as_bytes(*bytes), &seg->info);
-    if (!block) return discard(block.err());
+    auto info = read_segment_info(as_bytes(*bytes));
+    if (!info) return discard(info.err());
+    seg->info = std::move(*info);
     seg->bytes = bytes->size();
     seg->path = tmp.substr(0, tmp.size() - 4);
     loaded.push_back(std::move(seg));
-    blocks.push_back(std::make_shared<const block_data>(std::move(*block)));
   }
   // The commit point is the rename of the raw output (it names its sources); rollups follow.
   for (auto& seg : loaded) {
@@ -582,11 +583,8 @@ swap_reply swap(partition_state& st, const swap_request& req) {
   }
   if (auto s = st.fs->sync_dir(seg_dir(st)); !s)
     log::warn("partition", who(st) + " cannot sync segment directory: " + s.err().to_string());
-  for (size_t i = 0; i < loaded.size(); ++i) {
-    if (loaded[i]->path.empty()) continue;
-    st.segments.push_back(loaded[i]);
-    cache_put(st, *loaded[i], std::move(blocks[i]));
-  }
+  for (auto& seg : loaded)
+    if (!seg->path.empty()) st.segments.push_back(std::move(seg));
   remove_blocks(st, std::set<uint64_t>(req.inputs.begin(), req.inputs.end()), "compacted");
   r.applied = true;
   return r;
@@ -656,8 +654,11 @@ partition_actor::behavior_type partition_fn(self_ptr self, partition_options opt
         // Sync and apply pending appends first: sealing cuts the WAL, and records of appends that
         // are not in the head yet must not be deleted with the files the new segment covers.
         if (!st.waiting.empty()) flush(self);
+        // Seal by age, and also when the unsealed WAL nears its limit: otherwise a partition
+        // that answers 429 would keep answering it until its head ages out.
         if (!st.failed && st.head_first_append_ns != 0 &&
-            wall_clock_ns() - st.head_first_append_ns > st.opts.head_max_age_ns)
+            (wall_clock_ns() - st.head_first_append_ns > st.opts.head_max_age_ns ||
+             st.wal_bytes_unsealed > st.opts.wal_max_bytes / 2))
           seal(self);
         self->delayed_send(self, std::chrono::seconds(1), tick_atom::value);
       },
