@@ -236,12 +236,19 @@ typename Inspector::result_type inspect(Inspector& f, line_rec& x) {
   return f(caf::meta::type_name("hearth::line_rec"), x.function, x.line);
 }
 template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, mapping_rec& x) {
+  return f(caf::meta::type_name("hearth::mapping_rec"), x.memory_start, x.memory_limit,
+           x.file_offset, x.filename, x.build_id, x.flags);
+}
+template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, location_rec& x) {
-  return f(caf::meta::type_name("hearth::location_rec"), x.address, x.line_begin, x.line_count);
+  return f(caf::meta::type_name("hearth::location_rec"), x.address, x.line_begin, x.line_count,
+           x.mapping);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, symbols& x) {
-  return f(caf::meta::type_name("hearth::symbols"), x.strings, x.functions, x.lines, x.locations);
+  return f(caf::meta::type_name("hearth::symbols"), x.strings, x.mappings, x.functions, x.lines,
+           x.locations);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, ingest_series& x) {

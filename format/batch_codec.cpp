@@ -2,18 +2,24 @@
 
 // Record grammar (all integers uvarint unless noted, `svarint` = zig-zag varint):
 //
-//   batch     := version <1b = 1> body crc32c <4b LE, over version + body>
+//   batch     := version <1b = 2> body crc32c <4b LE, over version + body>
 //   body      := tenant <string>
 //                n_strings strings <string>*n            (strings[0] is "")
+//                n_mappings (memory_start memory_limit file_offset filename build_id
+//                            flags<1b>)*n                (v2 only)
 //                n_functions (name system_name filename start_line<svarint>)*n
 //                n_lines (function line<svarint>)*n
-//                n_locations (address line_begin line_count)*n
+//                n_locations (address line_begin line_count mapping)*n   (mapping: v2 only;
+//                                                          1-based, 0 = none)
 //                n_stacks (len location*len)*n           (leaf first)
 //                n_series series*n
 //   series    := n_labels (name <string> value <string>)*n
 //                time_ns<svarint> duration_ns<svarint> id_hi<8b> id_lo<8b>
 //                n_samples (stack value<svarint>)*n
 //   string    := len bytes
+//
+// Full description: docs/design/format/wal.md. Version 1 is version 2 without the mapping table
+// and the locations' mapping refs; the decoder reads both, the encoder writes only version 2.
 
 namespace hearth {
 namespace {
@@ -24,10 +30,19 @@ error corrupt(std::string what) { return error{errc::corrupted, "ingest batch: "
 
 std::string encode_batch(const ingest_batch& b) {
   encoder e;
-  e.put_u8(batch_format_v1);
+  e.put_u8(batch_format_current);
   e.put_string(b.tenant);
   e.put_uvarint(b.syms.strings.size());
   for (const auto& s : b.syms.strings) e.put_string(s);
+  e.put_uvarint(b.syms.mappings.size());
+  for (const auto& m : b.syms.mappings) {
+    e.put_uvarint(m.memory_start);
+    e.put_uvarint(m.memory_limit);
+    e.put_uvarint(m.file_offset);
+    e.put_uvarint(m.filename);
+    e.put_uvarint(m.build_id);
+    e.put_u8(m.flags);
+  }
   e.put_uvarint(b.syms.functions.size());
   for (const auto& f : b.syms.functions) {
     e.put_uvarint(f.name);
@@ -45,6 +60,7 @@ std::string encode_batch(const ingest_batch& b) {
     e.put_uvarint(l.address);
     e.put_uvarint(l.line_begin);
     e.put_uvarint(l.line_count);
+    e.put_uvarint(l.mapping);
   }
   const size_t n_stacks = b.stack_count();
   e.put_uvarint(n_stacks);
@@ -76,7 +92,7 @@ std::string encode_batch(const ingest_batch& b) {
 result<ingest_batch> decode_batch(bytes_view data) {
   if (data.size() < 5) return corrupt("record of " + std::to_string(data.size()) + " bytes is too short");
   const uint8_t version = static_cast<uint8_t>(data[0]);
-  if (version != batch_format_v1) return corrupt("unknown version " + std::to_string(version));
+  if (version != batch_format_v1 && version != batch_format_v2) return corrupt("unknown version " + std::to_string(version));
   const bytes_view payload = data.first(data.size() - 4);
   {
     decoder tail(data.last(4));
@@ -105,6 +121,22 @@ result<ingest_batch> decode_batch(bytes_view data) {
   if (!b.syms.strings[0].empty()) return corrupt("strings[0] is not empty");
   const uint64_t n_strings = b.syms.strings.size();
 
+  if (version >= batch_format_v2) {
+    if (auto st = count("mapping", 6, n); !st.ok()) return st.err();
+    b.syms.mappings.resize(n);
+    for (auto& m : b.syms.mappings) {
+      m.memory_start = d.get_uvarint();
+      m.memory_limit = d.get_uvarint();
+      m.file_offset = d.get_uvarint();
+      m.filename = d.get_uvarint32(n_strings - 1);
+      m.build_id = d.get_uvarint32(n_strings - 1);
+      m.flags = d.get_u8();
+      if (!d.ok()) return corrupt("mapping table: truncated or string index out of range");
+      if ((m.flags & ~mapping_flags_all) != 0) return corrupt("mapping with unknown flags");
+    }
+  }
+  const uint64_t n_mappings = b.syms.mappings.size();
+
   if (auto st = count("function", 4, n); !st.ok()) return st.err();
   b.syms.functions.resize(n);
   for (auto& f : b.syms.functions) {
@@ -126,13 +158,15 @@ result<ingest_batch> decode_batch(bytes_view data) {
   if (!d.ok()) return corrupt("line table: truncated or function index out of range");
   const uint64_t n_lines = b.syms.lines.size();
 
-  if (auto st = count("location", 3, n); !st.ok()) return st.err();
+  const bool has_mapping_refs = version >= batch_format_v2;
+  if (auto st = count("location", has_mapping_refs ? 4 : 3, n); !st.ok()) return st.err();
   b.syms.locations.resize(n);
   for (auto& l : b.syms.locations) {
     l.address = d.get_uvarint();
     l.line_begin = d.get_uvarint32();
     l.line_count = d.get_uvarint32();
-    if (!d.ok()) return corrupt("truncated location table");
+    if (has_mapping_refs) l.mapping = d.get_uvarint32(n_mappings);
+    if (!d.ok()) return corrupt("location table: truncated or mapping index out of range");
     if (static_cast<uint64_t>(l.line_begin) + l.line_count > n_lines)
       return corrupt("location lines out of range");
   }

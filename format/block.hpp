@@ -37,16 +37,39 @@ struct line_rec {
   friend bool operator==(const line_rec&, const line_rec&) = default;
 };
 
-/// A location: a run of `lines` and, for unsymbolized frames, the address.
+/// A mapping: a binary (executable or shared library) mapped into the profiled process, as in
+/// pprof. String fields are indexes into `symbols::strings`.
+struct mapping_rec {
+  uint64_t memory_start = 0;
+  uint64_t memory_limit = 0;
+  uint64_t file_offset = 0;
+  uint32_t filename = 0;  ///< the binary's path
+  uint32_t build_id = 0;  ///< e.g. the GNU build id, as pprof gives it
+  uint8_t flags = 0;      ///< mapping_flag bits
+  friend bool operator==(const mapping_rec&, const mapping_rec&) = default;
+};
+
+/// Bits of mapping_rec::flags (pprof's has_* fields). On disk: never renumber.
+enum mapping_flag : uint8_t {
+  mapping_has_functions = 1u << 0,
+  mapping_has_filenames = 1u << 1,
+  mapping_has_line_numbers = 1u << 2,
+  mapping_has_inline_frames = 1u << 3,
+  mapping_flags_all = 0x0f,  ///< the bits defined so far; others must be 0
+};
+
+/// A location: a run of `lines`, the binary it is in and, for unsymbolized frames, the address.
 struct location_rec {
   uint64_t address = 0;
   uint32_t line_begin = 0;  ///< index into symbols::lines
   uint32_t line_count = 0;
+  uint32_t mapping = 0;  ///< 1-based index into symbols::mappings; 0 = no mapping
 };
 
 /// Deduplicated symbol tables. strings[0] is always "".
 struct symbols {
   std::vector<std::string> strings{std::string()};
+  std::vector<mapping_rec> mappings;  ///< referenced 1-based by location_rec::mapping
   std::vector<function_rec> functions;
   std::vector<line_rec> lines;
   std::vector<location_rec> locations;

@@ -10,7 +10,8 @@
 //   1. rows: time filter, series re-interning, replica de-duplication and grouping (one group per
 //      output row: a single row, or all rows of a (series, bucket) in a rollup);
 //   2. samples, group by group: each input stack node is remapped to an output node (interning
-//      its location, lines, functions and strings on first use) and summed per output node.
+//      its location, mapping, lines, functions and strings on first use) and summed per output
+//      node.
 // Everything is remapped lazily through per-input vectors, so an input id costs one hash lookup
 // the first time it is used and one vector read after that, and nothing unused reaches the output.
 
@@ -56,7 +57,7 @@ class merger {
  private:
   // Input id -> output id, unmapped until first used. One per input.
   struct input_maps {
-    std::vector<uint32_t> str, fn, loc, node, series;
+    std::vector<uint32_t> str, map, fn, loc, node, series;  // map: 1-based, [0] = 0
   };
   struct dedupe_key {
     uint32_t series;
@@ -88,6 +89,23 @@ class merger {
     }
     uint32_t& m = maps_[i].str[s];
     if (m == unmapped) m = syms_.string(out_.syms, b.syms.strings[s]);
+    return m;
+  }
+
+  // `mp` is 1-based (location_rec::mapping); 0 (no mapping) maps to 0.
+  uint32_t map_mapping(size_t i, uint32_t mp) {
+    const block_data& b = *in_[i];
+    if (mp > b.syms.mappings.size()) {
+      fail(i, "mapping " + str(mp) + " out of range (" + str(b.syms.mappings.size()) + ")");
+      return 0;
+    }
+    uint32_t& m = maps_[i].map[mp];
+    if (m == unmapped) {
+      mapping_rec o = b.syms.mappings[mp - 1];
+      o.filename = map_string(i, o.filename);
+      o.build_id = map_string(i, o.build_id);
+      m = syms_.mapping(out_.syms, o);
+    }
     return m;
   }
 
@@ -125,7 +143,7 @@ class merger {
         const line_rec& x = b.syms.lines[r.line_begin + k];
         lines_.push_back(line_rec{map_function(i, x.function), x.line});
       }
-      m = syms_.location(out_.syms, r.address, lines_);
+      m = syms_.location(out_.syms, r.address, lines_, map_mapping(i, r.mapping));
     }
     return m;
   }
@@ -269,6 +287,8 @@ class merger {
       const block_data& b = *in_[i];
       input_maps& m = maps_[i];
       m.str.assign(b.syms.strings.size(), unmapped);
+      m.map.assign(b.syms.mappings.size() + 1, unmapped);
+      m.map[0] = 0;  // no mapping stays no mapping
       m.fn.assign(b.syms.functions.size(), unmapped);
       m.loc.assign(b.syms.locations.size(), unmapped);
       m.node.assign(b.stacks.size(), unmapped);

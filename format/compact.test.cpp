@@ -35,9 +35,10 @@ constexpr segment_codec all_codecs[] = {segment_codec::none, segment_codec::lz4,
 // ---- the reference model: profiles by name, never by id
 // ------------------------------------------
 
-/// A flame-graph frame: (function name, system name, file name, line); `0x<addr>` for a location
+/// A flame-graph frame: (function name, system name, file name, line, binary); `0x<addr>` for a location
 /// without lines.
-using frame = std::tuple<std::string, std::string, std::string, int64_t>;
+/// The last field names the frame's binary (mapping_name()), "" for none.
+using frame = std::tuple<std::string, std::string, std::string, int64_t, std::string>;
 /// A call path, root first.
 using path = std::vector<frame>;
 
@@ -67,20 +68,30 @@ label_set labels_of(const block_data& d, uint32_t series) {
   return out;
 }
 
+/// A mapping by content: every field, strings resolved; "" for none (mapping 0).
+std::string mapping_name(const block_data& d, uint32_t mapping) {
+  if (mapping == 0) return "";
+  const mapping_rec& m = d.syms.mappings[mapping - 1];
+  return d.syms.strings[m.filename] + "|" + d.syms.strings[m.build_id] + "|" +
+         std::to_string(m.memory_start) + "-" + std::to_string(m.memory_limit) + "@" +
+         std::to_string(m.file_offset) + "/" + std::to_string(m.flags);
+}
+
 path path_of(const block_data& d, uint32_t node) {
   path leaf_first;
   for (; node != 0; node = d.stacks[node].parent) {
     const location_rec& loc = d.syms.locations[d.stacks[node].location];
+    const std::string binary = mapping_name(d, loc.mapping);
     if (loc.line_count == 0) {
       char buf[32];
       std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(loc.address));
-      leaf_first.emplace_back(buf, "", "", 0);
+      leaf_first.emplace_back(buf, "", "", 0, binary);
     }
     for (uint32_t k = 0; k < loc.line_count; ++k) {  // innermost first
       const line_rec& l = d.syms.lines[loc.line_begin + k];
       const function_rec& f = d.syms.functions[l.function];
       leaf_first.emplace_back(d.syms.strings[f.name], d.syms.strings[f.system_name],
-                              d.syms.strings[f.filename], l.line);
+                              d.syms.strings[f.filename], l.line, binary);
     }
   }
   return path(leaf_first.rbegin(), leaf_first.rend());
@@ -181,6 +192,7 @@ void check_tight(const block_data& d) {
   ASSERT_EQ(d.stacks[0].parent, 0u);
   ASSERT_EQ(d.stacks[0].location, 0u);
 
+  std::vector<bool> map_used(sy.mappings.size());
   std::vector<bool> str_used(sy.strings.size()), fn_used(sy.functions.size()),
       line_used(sy.lines.size()), loc_used(sy.locations.size()), node_used(d.stacks.size()),
       label_used(d.labels.size()), series_used(d.series.size());
@@ -207,6 +219,9 @@ void check_tight(const block_data& d) {
     }
     EXPECT_TRUE(series_keys.insert(key).second) << "duplicate series";
   }
+  for (size_t i = 0; i < sy.mappings.size(); ++i)
+    for (size_t j = i + 1; j < sy.mappings.size(); ++j)
+      EXPECT_FALSE(sy.mappings[i] == sy.mappings[j]) << "dup mapping";
   std::set<std::tuple<uint32_t, uint32_t, uint32_t, int64_t>> fns;
   for (const function_rec& f : sy.functions)
     EXPECT_TRUE(fns.insert({f.name, f.system_name, f.filename, f.start_line}).second) << "dup fn";
@@ -239,6 +254,8 @@ void check_tight(const block_data& d) {
     if (!loc_used[l]) continue;
     const location_rec& loc = sy.locations[l];
     ASSERT_LE(uint64_t{loc.line_begin} + loc.line_count, sy.lines.size());
+    ASSERT_LE(loc.mapping, sy.mappings.size());
+    if (loc.mapping != 0) map_used[loc.mapping - 1] = true;
     for (uint32_t k = 0; k < loc.line_count; ++k) {
       line_used[loc.line_begin + k] = true;
       ASSERT_LT(sy.lines[loc.line_begin + k].function, sy.functions.size());
@@ -251,9 +268,16 @@ void check_tight(const block_data& d) {
     ASSERT_LT(std::max({r.name, r.system_name, r.filename}), sy.strings.size());
     str_used[r.name] = str_used[r.system_name] = str_used[r.filename] = true;
   }
+  for (size_t m = 0; m < sy.mappings.size(); ++m) {
+    if (!map_used[m]) continue;
+    const mapping_rec& r = sy.mappings[m];
+    ASSERT_LT(std::max(r.filename, r.build_id), sy.strings.size());
+    str_used[r.filename] = str_used[r.build_id] = true;
+  }
   auto all = [](const std::vector<bool>& v) { return std::count(v.begin(), v.end(), false); };
   EXPECT_EQ(all(str_used), 0) << "unreferenced strings";
   EXPECT_EQ(all(fn_used), 0) << "unreferenced functions";
+  EXPECT_EQ(all(map_used), 0) << "unreferenced mappings";
   EXPECT_EQ(all(line_used), 0) << "unreferenced lines";
   EXPECT_EQ(all(loc_used), 0) << "unreferenced locations";
   EXPECT_EQ(all(node_used), 0) << "unreferenced stack nodes";
@@ -317,6 +341,19 @@ int64_t random_time(rnd& r) {
 ingest_batch random_batch(rnd& r) {
   ingest_batch b;
   symbol_interner si;
+  // Binaries from a small shared pool (so batches overlap), some unreferenced; 0 = none.
+  std::vector<uint32_t> binaries{0};
+  for (size_t i = 0, n = r.below(4); i < n; ++i) {
+    const uint64_t k = r.below(4);
+    mapping_rec m;
+    m.memory_start = 0x400000 * (k + 1);
+    m.memory_limit = m.memory_start + 0x1000;
+    m.file_offset = k == 3 ? 0x2000 : 0;
+    m.filename = si.string(b.syms, "/bin/m" + std::to_string(k));
+    m.build_id = k == 2 ? 0 : si.string(b.syms, "id" + std::to_string(k));
+    m.flags = static_cast<uint8_t>(k * 5 % 16);
+    binaries.push_back(si.mapping(b.syms, m));
+  }
   const size_t n_loc = 1 + r.below(12);
   for (size_t i = 0; i < n_loc; ++i) {
     std::vector<line_rec> lines;
@@ -329,7 +366,7 @@ ingest_batch random_batch(rnd& r) {
       f.start_line = static_cast<int64_t>(r.below(2));
       lines.push_back(line_rec{si.function(b.syms, f), static_cast<int64_t>(r.below(4))});
     }
-    si.location(b.syms, 0x1000 + r.below(8), lines);
+    si.location(b.syms, 0x1000 + r.below(8), lines, binaries[r.below(binaries.size())]);
   }
   const size_t n_loc_real = b.syms.locations.size();
   const size_t n_stacks = 1 + r.below(10);
@@ -657,6 +694,9 @@ TEST(compact, filtered_out_profiles_drag_no_symbols_along) {
   EXPECT_EQ(canon(out), canon(go));
   EXPECT_EQ(out.syms.strings.size(), go.syms.strings.size());
   EXPECT_EQ(out.syms.functions.size(), go.syms.functions.size());
+  ASSERT_EQ(out.syms.mappings.size(), 1u);  // the Go binary; Node has none
+  ASSERT_EQ(go.syms.mappings.size(), 1u);
+  EXPECT_EQ(mapping_name(out, 1), mapping_name(go, 1));
   EXPECT_EQ(out.syms.locations.size(), go.syms.locations.size());
   EXPECT_EQ(out.syms.lines.size(), go.syms.lines.size());
   EXPECT_EQ(out.stacks.size(), go.stacks.size());
@@ -771,6 +811,57 @@ TEST(compact, duplicates_inside_an_input_are_folded_and_summed) {
   EXPECT_EQ(out.profiles[0].sample_count, 2u);
 }
 
+// Mappings are remapped like the other symbols: equal ones from different inputs (or within one)
+// become one, a location keeps its binary, and only referenced mappings reach the output.
+TEST(compact, mappings_are_remapped_and_only_referenced_ones_kept) {
+  block_data a = non_canonical_block();
+  a.syms.strings.push_back("/bin/app");  // 6
+  a.syms.strings.push_back("b1d");       // 7
+  a.syms.mappings = {{0x400000, 0x500000, 0, 6, 7, mapping_has_functions},
+                     {0x900000, 0x901000, 0, 7, 0, 0},  // referenced by nobody
+                     {0x400000, 0x500000, 0, 6, 7, mapping_has_functions}};  // = mapping 1
+  a.syms.locations[0].mapping = 1;
+  a.syms.locations[1].mapping = 3;
+  a.syms.locations[2].mapping = 0;
+  ASSERT_TRUE(encode_segment(a, segment_codec::none, 0).ok());
+  block_data b;  // another input: the same binary with other ids, and one more
+  b.syms.strings = {"", "/lib/libc.so", "/bin/app", "b1d", "f", "k", "v"};
+  b.syms.mappings = {{0x7f0000, 0x7f1000, 0x1000, 1, 0, mapping_flags_all},
+                     {0x400000, 0x500000, 0, 2, 3, mapping_has_functions}};
+  b.syms.functions = {{4, 0, 0, 0}};
+  b.syms.lines = {{0, 1}};
+  b.syms.locations = {{0, 0, 1, 2}, {0x7f0010, 0, 0, 1}};
+  b.stacks = {{0, 0}, {0, 0}, {1, 1}};
+  b.labels = {{5, 6}};
+  b.series = {{0, 1}};
+  b.samples = {{2, 4}};
+  b.profiles = {profile_row{0, 200, 0, 4, 0, 1, 0, 0}};
+  b.min_time_ns = b.max_time_ns = 200;
+  ASSERT_TRUE(encode_segment(b, segment_codec::none, 0).ok());
+
+  block_data out = merge_and_check({&a, &b}, merge_options{});
+  ASSERT_EQ(out.syms.mappings.size(), 2u);  // /bin/app once, libc; not the unreferenced one
+  std::set<std::string> names;
+  for (const auto& m : out.syms.mappings) names.insert(out.syms.strings[m.filename]);
+  EXPECT_EQ(names, (std::set<std::string>{"/bin/app", "/lib/libc.so"}));
+  // Locations 0 and 1 of `a` were equal but for their function's string id: one location now.
+  size_t in_app = 0, in_libc = 0, in_none = 0;
+  for (const auto& l : out.syms.locations) {
+    const std::string bin = l.mapping ? out.syms.strings[out.syms.mappings[l.mapping - 1].filename] : "";
+    (bin == "/bin/app" ? in_app : bin.empty() ? in_none : in_libc)++;
+  }
+  EXPECT_EQ(in_app, 2u);  // main (from a) and f (from b)
+  EXPECT_EQ(in_libc, 1u);
+  EXPECT_EQ(in_none, 1u);  // 0xbeef
+  // And through a segment.
+  auto file = encode_segment(out, segment_codec::zstd, 0);
+  ASSERT_TRUE(file.ok()) << file.err().to_string();
+  auto back = decode_segment(as_bytes(*file));
+  ASSERT_TRUE(back.ok()) << back.err().to_string();
+  EXPECT_EQ(back->syms.mappings, out.syms.mappings);
+  EXPECT_EQ(canon(*back), canon(out));
+}
+
 TEST(compact, broken_inputs_fail_without_reading_out_of_bounds) {
   const auto expect_invalid = [](const block_data& d) {
     auto r = merge_blocks(std::vector<const block_data*>{&d}, merge_options{});
@@ -796,6 +887,17 @@ TEST(compact, broken_inputs_fail_without_reading_out_of_bounds) {
   expect_invalid(d);
   d = good;
   d.syms.lines[0].function = 9;
+  expect_invalid(d);
+  d = good;
+  d.syms.locations[0].mapping = 1;  // good has no mappings
+  expect_invalid(d);
+  d = good;
+  d.syms.mappings.push_back({0, 0, 0, 99, 0, 0});
+  d.syms.locations[0].mapping = 1;
+  expect_invalid(d);
+  d = good;
+  d.syms.mappings.push_back({0, 0, 0, 0, 99, 0});
+  d.syms.locations[0].mapping = 1;
   expect_invalid(d);
   d = good;
   d.syms.functions[0].name = 99;

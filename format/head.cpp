@@ -45,6 +45,13 @@ void head::append(const ingest_batch& b) {
   // Symbols: map every batch id to a head id (the batch only holds what its series use).
   str_map_.assign(b.syms.strings.size(), 0);
   for (size_t i = 0; i < b.syms.strings.size(); ++i) str_map_[i] = intern_string(b.syms.strings[i]);
+  map_map_.assign(b.syms.mappings.size() + 1, 0);  // 1-based, as locations refer to them
+  for (size_t i = 0; i < b.syms.mappings.size(); ++i) {
+    mapping_rec m = b.syms.mappings[i];
+    m.filename = str_map_[m.filename];
+    m.build_id = str_map_[m.build_id];
+    map_map_[i + 1] = syms_.mapping(syms, m);
+  }
   fn_map_.assign(b.syms.functions.size(), 0);
   for (size_t i = 0; i < b.syms.functions.size(); ++i) {
     const function_rec& f = b.syms.functions[i];
@@ -59,7 +66,7 @@ void head::append(const ingest_batch& b) {
       const line_rec& l = b.syms.lines[loc.line_begin + k];
       lines_.push_back(line_rec{fn_map_[l.function], l.line});
     }
-    loc_map_[i] = syms_.location(syms, loc.address, lines_);
+    loc_map_[i] = syms_.location(syms, loc.address, lines_, map_map_[loc.mapping]);
   }
 
   // Stacks: walk each (leaf-first) location run from the root down to a stack-tree node.
@@ -136,7 +143,7 @@ void head::append(const ingest_batch& b) {
 
 size_t head::bytes_estimate() const {
   const symbols& s = data_.syms;
-  return vec_bytes(s.strings) + string_bytes_ + vec_bytes(s.functions) + vec_bytes(s.lines) +
+  return vec_bytes(s.strings) + string_bytes_ + vec_bytes(s.mappings) + vec_bytes(s.functions) + vec_bytes(s.lines) +
          vec_bytes(s.locations) + vec_bytes(data_.stacks) + vec_bytes(data_.labels) + vec_bytes(data_.series) +
          vec_bytes(data_.profiles) + vec_bytes(data_.samples) + syms_.bytes_estimate() + nodes_.bytes_estimate() +
          series_.bytes_estimate() + vec_bytes(node_slot_);

@@ -9,6 +9,7 @@
 #include "format/batch_codec.hpp"
 #include "format/ingest_request.hpp"
 #include "format/normalize.hpp"
+#include "format/segment.hpp"
 #include "format/test_util.hpp"
 
 namespace hearth {
@@ -53,6 +54,13 @@ void check_well_formed(const block_data& d) {
   std::set<std::string> strings(d.syms.strings.begin(), d.syms.strings.end());
   EXPECT_EQ(strings.size(), d.syms.strings.size()) << "duplicate strings";
   ASSERT_FALSE(d.stacks.empty());
+  for (size_t i = 0; i < d.syms.mappings.size(); ++i) {
+    ASSERT_LT(d.syms.mappings[i].filename, d.syms.strings.size());
+    ASSERT_LT(d.syms.mappings[i].build_id, d.syms.strings.size());
+    for (size_t j = i + 1; j < d.syms.mappings.size(); ++j)
+      EXPECT_FALSE(d.syms.mappings[i] == d.syms.mappings[j]) << "duplicate mappings";
+  }
+  for (const auto& l : d.syms.locations) ASSERT_LE(l.mapping, d.syms.mappings.size());
   for (size_t i = 1; i < d.stacks.size(); ++i) {
     ASSERT_LT(d.stacks[i].parent, i);  // parents come first
     ASSERT_LT(d.stacks[i].location, d.syms.locations.size());
@@ -238,6 +246,107 @@ TEST(head, many_small_strings_survive_reallocation) {
   EXPECT_EQ(h.data().profiles[0].sample_count, 1u);  // repeated stack summed
   EXPECT_EQ(h.data().profiles[0].total, 5);
   check_well_formed(h.data());
+}
+
+// The binaries of every profile, by (file name, build id): what pprof export and symbolization
+// will look up.
+using binary_set = std::set<std::pair<std::string, std::string>>;
+binary_set binaries_of(const symbols& s) {
+  binary_set out;
+  for (const auto& m : s.mappings) out.insert({s.strings[m.filename], s.strings[m.build_id]});
+  return out;
+}
+
+TEST(head, mappings_are_interned_across_batches) {
+  head h;
+  ingest_batch a = batch_of("go/workpool.cpu.000.pb.gz", "a");
+  ingest_batch b = batch_of("go/workpool.cpu.001.pb.gz", "b");
+  ingest_batch c = batch_of("go/mapindex.heap.pb.gz", "c");
+  ASSERT_EQ(a.syms.mappings.size(), 1u);
+  h.append(a);
+  h.append(b);  // the same binary: nothing new
+  EXPECT_EQ(h.data().syms.mappings.size(), 1u);
+  h.append(c);  // another binary
+  EXPECT_EQ(h.data().syms.mappings.size(), 2u);
+  h.append(batch_of("node/" + std::string("node.cpu.000.pb.gz"), "n"));  // no mappings
+  check_well_formed(h.data());
+  EXPECT_EQ(h.data().syms.mappings.size(), 2u);
+  binary_set want = binaries_of(a.syms);
+  want.merge(binaries_of(c.syms));
+  EXPECT_EQ(binaries_of(h.data().syms), want);
+  // Every location of a Go stack lies in a binary; the Node ones in none.
+  size_t with = 0, without = 0;
+  for (const auto& l : h.data().syms.locations) (l.mapping != 0 ? with : without)++;
+  EXPECT_GT(with, 0u);
+  EXPECT_GT(without, 0u);
+  // Re-indexed after a seal, nothing is left over.
+  block_data sealed = h.seal();
+  EXPECT_TRUE(h.data().syms.mappings.empty());
+  h.append(a);
+  EXPECT_EQ(h.data().syms.mappings.size(), 1u);
+  EXPECT_EQ(sealed.syms.mappings.size(), 2u);
+}
+
+// normalize -> head -> segment -> decode keeps each frame's binary: file name, build id, range,
+// offset and flags, and which location lies in which binary.
+TEST(head, mappings_survive_normalize_head_segment_decode) {
+  size_t go = 0, node = 0;
+  for (const char* dir : {"go", "node"}) {
+    head h;
+    binary_set want;
+    for (const auto& e : std::filesystem::directory_iterator(testdata_dir() + "/" + dir)) {
+      const std::string file = e.path().filename().string();
+      if (!file.ends_with(".pb.gz")) continue;
+      auto l = load_profile(e.path().string());
+      ASSERT_NE(l, nullptr) << file;
+      // Straight from the pprof: the binaries its sampled locations lie in.
+      for (const auto& s : l->p.samples)
+        for (uint32_t k = 0; k < s.loc_count; ++k)
+          for (const auto& loc : l->p.locations)
+            if (loc.id == l->p.location_ids[s.loc_begin + k])
+              for (const auto& m : l->p.mappings)
+                if (m.id == loc.mapping_id)
+                  want.insert({std::string(l->p.str(m.filename)), std::string(l->p.str(m.build_id))});
+      if (std::string(dir) == "go") {
+        ++go;
+        EXPECT_EQ(l->p.mappings.size(), 3u) << file;  // as stats.json says
+      } else {
+        ++node;
+        EXPECT_TRUE(l->p.mappings.empty()) << file;
+      }
+      h.append(batch_of(std::string(dir) + "/" + file, "app{f=" + file + "}"));
+    }
+    const block_data sealed = h.seal();
+    check_well_formed(sealed);
+    for (auto codec : {segment_codec::none, segment_codec::lz4, segment_codec::zstd}) {
+      auto file = encode_segment(sealed, codec, uint64_t{9});
+      ASSERT_TRUE(file.ok()) << file.err().to_string();
+      auto got = decode_segment(as_bytes(*file));
+      ASSERT_TRUE(got.ok()) << got.err().to_string();
+      check_well_formed(*got);
+      EXPECT_EQ(got->syms.mappings, sealed.syms.mappings);
+      EXPECT_EQ(binaries_of(got->syms), want) << dir;
+      ASSERT_EQ(got->syms.locations.size(), sealed.syms.locations.size());
+      for (size_t i = 0; i < sealed.syms.locations.size(); ++i)
+        ASSERT_EQ(got->syms.locations[i].mapping, sealed.syms.locations[i].mapping) << i;
+      if (std::string(dir) == "go") {
+        ASSERT_FALSE(got->syms.mappings.empty());
+        for (const auto& m : got->syms.mappings) {
+          EXPECT_TRUE(got->syms.strings[m.filename].starts_with("/srv/profdemo/build/go/"))
+              << got->syms.strings[m.filename];
+          EXPECT_EQ(m.memory_start, 0x400000u);
+          EXPECT_GT(m.memory_limit, m.memory_start);
+          EXPECT_NE(m.flags & mapping_has_functions, 0);
+        }
+        for (const auto& l : got->syms.locations) EXPECT_NE(l.mapping, 0u);
+      } else {
+        EXPECT_TRUE(got->syms.mappings.empty());
+        for (const auto& l : got->syms.locations) EXPECT_EQ(l.mapping, 0u);
+      }
+    }
+  }
+  EXPECT_GT(go, 5u);
+  EXPECT_GT(node, 0u);
 }
 
 }  // namespace

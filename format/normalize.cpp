@@ -34,16 +34,27 @@ uint64_t hash_function(const function_rec& f) {
   return hash_mix(h, static_cast<uint64_t>(f.start_line));
 }
 
-uint64_t hash_location(uint64_t address, std::span<const line_rec> lines) {
+uint64_t hash_mapping(const mapping_rec& m) {
+  uint64_t h = hash_mix(0x3a9, m.memory_start);
+  h = hash_mix(h, m.memory_limit);
+  h = hash_mix(h, m.file_offset);
+  h = hash_mix(h, m.filename);
+  h = hash_mix(h, m.build_id);
+  return hash_mix(h, m.flags);
+}
+
+uint64_t hash_location(uint32_t mapping, uint64_t address, std::span<const line_rec> lines) {
   uint64_t h = hash_mix(0x10c, address);
+  h = hash_mix(h, mapping);
   h = hash_mix(h, lines.size());
   for (const line_rec& l : lines) h = hash_mix(hash_mix(h, l.function), static_cast<uint64_t>(l.line));
   return h;
 }
 
-bool same_location(const symbols& s, uint32_t id, uint64_t address, std::span<const line_rec> lines) {
+bool same_location(const symbols& s, uint32_t id, uint32_t mapping, uint64_t address,
+                   std::span<const line_rec> lines) {
   const location_rec& loc = s.locations[id];
-  return loc.address == address && loc.line_count == lines.size() &&
+  return loc.address == address && loc.mapping == mapping && loc.line_count == lines.size() &&
          std::equal(lines.begin(), lines.end(), s.lines.begin() + loc.line_begin);
 }
 
@@ -68,14 +79,26 @@ uint32_t symbol_interner::function(symbols& s, const function_rec& f) {
       });
 }
 
-uint32_t symbol_interner::location(symbols& s, uint64_t address, std::span<const line_rec> lines) {
+uint32_t symbol_interner::mapping(symbols& s, const mapping_rec& m) {
+  return 1 + mappings_.find_or_insert(
+                 hash_mapping(m), [&](uint32_t id) { return s.mappings[id] == m; },
+                 [&] {
+                   s.mappings.push_back(m);
+                   return static_cast<uint32_t>(s.mappings.size() - 1);
+                 });
+}
+
+uint32_t symbol_interner::location(symbols& s, uint64_t address, std::span<const line_rec> lines,
+                                   uint32_t mapping) {
   return locations_.find_or_insert(
-      hash_location(address, lines), [&](uint32_t id) { return same_location(s, id, address, lines); },
+      hash_location(mapping, address, lines),
+      [&](uint32_t id) { return same_location(s, id, mapping, address, lines); },
       [&] {
         location_rec loc;
         loc.address = address;
         loc.line_begin = static_cast<uint32_t>(s.lines.size());
         loc.line_count = static_cast<uint32_t>(lines.size());
+        loc.mapping = mapping;
         s.lines.insert(s.lines.end(), lines.begin(), lines.end());
         s.locations.push_back(loc);
         return static_cast<uint32_t>(s.locations.size() - 1);
@@ -89,6 +112,11 @@ void symbol_interner::index(const symbols& s) {
     strings_.find_or_insert(hash_bytes(v), [&](uint32_t id) { return s.strings[id] == v; },
                             [&] { return i; });
   }
+  for (uint32_t i = 0; i < s.mappings.size(); ++i) {
+    const mapping_rec& m = s.mappings[i];
+    mappings_.find_or_insert(hash_mapping(m), [&](uint32_t id) { return s.mappings[id] == m; },
+                             [&] { return i; });
+  }
   for (uint32_t i = 0; i < s.functions.size(); ++i) {
     const function_rec& f = s.functions[i];
     functions_.find_or_insert(hash_function(f), [&](uint32_t id) { return s.functions[id] == f; },
@@ -97,20 +125,21 @@ void symbol_interner::index(const symbols& s) {
   for (uint32_t i = 0; i < s.locations.size(); ++i) {
     const location_rec& loc = s.locations[i];
     std::span<const line_rec> lines(s.lines.data() + loc.line_begin, loc.line_count);
-    locations_.find_or_insert(hash_location(loc.address, lines),
-                              [&](uint32_t id) { return same_location(s, id, loc.address, lines); },
+    locations_.find_or_insert(hash_location(loc.mapping, loc.address, lines),
+                              [&](uint32_t id) { return same_location(s, id, loc.mapping, loc.address, lines); },
                               [&] { return i; });
   }
 }
 
 void symbol_interner::clear() {
   strings_.clear();
+  mappings_.clear();
   functions_.clear();
   locations_.clear();
 }
 
 size_t symbol_interner::bytes_estimate() const {
-  return strings_.bytes_estimate() + functions_.bytes_estimate() + locations_.bytes_estimate();
+  return strings_.bytes_estimate() + mappings_.bytes_estimate() + functions_.bytes_estimate() + locations_.bytes_estimate();
 }
 
 // ---- helpers ----------------------------------------------------------------------------------
@@ -432,6 +461,7 @@ status batch_builder::add(const pprof::profile& p, const ingest_meta& m) {
   // 4. Which (type, group) pairs have samples; validate the location ids those samples use.
   const id_index loc_ids(p.locations);
   const id_index fn_ids(p.functions);
+  const id_index map_ids(p.mappings);
   const size_t ng = groups.size();
   std::vector<uint8_t> nonempty(nt * ng, 0);
   std::vector<uint32_t> group_count(ng + 1, 0);
@@ -458,6 +488,9 @@ status batch_builder::add(const pprof::profile& p, const ingest_meta& m) {
       const pprof::location& loc = p.locations[li];
       if (static_cast<size_t>(loc.line_begin) + loc.line_count > p.lines.size())
         return {errc::bad_pprof, "location id " + std::to_string(id) + " has lines out of range"};
+      if (loc.mapping_id != 0 && map_ids.find(loc.mapping_id) == UINT32_MAX)
+        return {errc::bad_pprof, "location id " + std::to_string(id) + " references missing mapping id " +
+                                     std::to_string(loc.mapping_id)};
       for (uint32_t j = 0; j < loc.line_count; ++j)
         if (fn_ids.find(p.lines[loc.line_begin + j].function_id) == UINT32_MAX)
           return {errc::bad_pprof, "location id " + std::to_string(id) +
@@ -517,7 +550,27 @@ status batch_builder::add(const pprof::profile& p, const ingest_meta& m) {
   // 6. Nothing can fail from here on: intern symbols and stacks, emit series.
   std::vector<uint32_t> fn_map(p.functions.size(), UINT32_MAX);
   std::vector<uint32_t> loc_map(p.locations.size(), UINT32_MAX);
+  std::vector<uint32_t> mapping_map(p.mappings.size(), UINT32_MAX);
   std::vector<line_rec> line_scratch;
+  auto map_mapping = [&](uint64_t id) -> uint32_t {
+    if (id == 0) return 0;
+    const uint32_t mi = map_ids.find(id);
+    if (mapping_map[mi] == UINT32_MAX) {
+      const pprof::mapping& pm = p.mappings[mi];
+      mapping_rec r;
+      r.memory_start = pm.memory_start;
+      r.memory_limit = pm.memory_limit;
+      r.file_offset = pm.file_offset;
+      r.filename = syms_.string(batch_.syms, truncate_symbol(p.str(pm.filename), lim_.max_symbol_len));
+      r.build_id = syms_.string(batch_.syms, truncate_symbol(p.str(pm.build_id), lim_.max_symbol_len));
+      r.flags = static_cast<uint8_t>((pm.has_functions ? mapping_has_functions : 0) |
+                                     (pm.has_filenames ? mapping_has_filenames : 0) |
+                                     (pm.has_line_numbers ? mapping_has_line_numbers : 0) |
+                                     (pm.has_inline_frames ? mapping_has_inline_frames : 0));
+      mapping_map[mi] = syms_.mapping(batch_.syms, r);
+    }
+    return mapping_map[mi];
+  };
   auto map_function = [&](uint32_t fi) {
     if (fn_map[fi] == UINT32_MAX) {
       const pprof::function& f = p.functions[fi];
@@ -538,10 +591,10 @@ status batch_builder::add(const pprof::profile& p, const ingest_meta& m) {
         const pprof::line& pl = p.lines[loc.line_begin + j];
         line_scratch.push_back({map_function(fn_ids.find(pl.function_id)), pl.line});
       }
-      // Symbolized frames are identified by their lines alone; the address is kept only for
-      // unsymbolized ones, so one function+line from two builds is one location.
+      // Symbolized frames are identified by their mapping and lines; the address is kept only
+      // for unsymbolized ones, so one function+line at two addresses of a binary is one location.
       uint64_t address = line_scratch.empty() ? loc.address : 0;
-      loc_map[li] = syms_.location(batch_.syms, address, line_scratch);
+      loc_map[li] = syms_.location(batch_.syms, address, line_scratch, map_mapping(loc.mapping_id));
     }
     return loc_map[li];
   };

@@ -121,23 +121,27 @@ class intern_table {
   size_t size_ = 0;
 };
 
-/// Interns strings, functions and locations (with their line runs) into a `symbols` table,
-/// de-duplicating by value: strings by bytes, functions by (name, system_name, filename,
-/// start_line), locations by (address, lines). Used by batch_builder (pprof -> batch) and by the
-/// head (batch -> block). Requires: every call passes the same `symbols` object, which nobody
-/// else appends to. Thread-safety: none.
+/// Interns strings, mappings, functions and locations (with their line runs) into a `symbols`
+/// table, de-duplicating by value: strings by bytes, mappings by all their fields, functions by
+/// (name, system_name, filename, start_line), locations by (mapping, address, lines). Used by
+/// batch_builder (pprof -> batch), by the head (batch -> block) and by merge_blocks. Requires:
+/// every call passes the same `symbols` object, which nobody else appends to. Thread-safety: none.
 class symbol_interner {
  public:
   uint32_t string(symbols& s, std::string_view v);
+  /// Returns the mapping's 1-based id (as location_rec::mapping stores it).
+  uint32_t mapping(symbols& s, const mapping_rec& m);
   uint32_t function(symbols& s, const function_rec& f);
-  uint32_t location(symbols& s, uint64_t address, std::span<const line_rec> lines);
+  /// `mapping` is a 1-based id from mapping(), or 0 for none.
+  uint32_t location(symbols& s, uint64_t address, std::span<const line_rec> lines,
+                    uint32_t mapping = 0);
   /// Indexes an existing table (after clear()), so later calls de-duplicate against it.
   void index(const symbols& s);
   void clear();
   size_t bytes_estimate() const;
 
  private:
-  intern_table strings_, functions_, locations_;
+  intern_table strings_, mappings_, functions_, locations_;
 };
 
 /// Builds one ingest_batch from any number of decoded profiles (e.g. all series of one Push

@@ -5,6 +5,8 @@
 #include <deque>
 #include <filesystem>
 #include <map>
+#include <set>
+#include <tuple>
 
 #include "format/ingest_request.hpp"
 #include "format/test_util.hpp"
@@ -50,6 +52,14 @@ void check_well_formed(const ingest_batch& b) {
   }
   for (const auto& l : s.lines) ASSERT_LT(l.function, s.functions.size());
   for (const auto& l : s.locations) ASSERT_LE(l.line_begin + l.line_count, s.lines.size());
+  for (const auto& m : s.mappings) {
+    ASSERT_LT(m.filename, s.strings.size());
+    ASSERT_LT(m.build_id, s.strings.size());
+    ASSERT_EQ(m.flags & ~mapping_flags_all, 0);
+  }
+  for (const auto& l : s.locations) ASSERT_LE(l.mapping, s.mappings.size());
+  for (size_t i = 0; i < s.mappings.size(); ++i)
+    for (size_t j = i + 1; j < s.mappings.size(); ++j) ASSERT_FALSE(s.mappings[i] == s.mappings[j]);
   ASSERT_EQ(b.stack_offsets.back(), b.stack_locations.size());
   for (size_t i = 0; i < b.stack_count(); ++i) ASSERT_LT(b.stack_offsets[i], b.stack_offsets[i + 1]);
   for (uint32_t l : b.stack_locations) ASSERT_LT(l, s.locations.size());
@@ -470,6 +480,166 @@ TEST(normalize, ingest_without_app_name_fails) {
   auto st = append_profile(x.p, m, {}, out);
   ASSERT_FALSE(st.ok());
   EXPECT_EQ(st.err().code, errc::bad_labels);
+}
+
+// pprof mappings (the binaries) are interned by all their fields, referenced 1-based by the
+// locations that lie in them (0 = none), and only when a stored location uses them.
+TEST(normalize, mappings_are_interned_and_referenced_by_locations) {
+  synth x({{"cpu", "nanoseconds"}}, 5);
+  auto add_mapping = [&](uint64_t id, uint64_t start, std::string_view file, std::string_view build,
+                         bool fn, bool inl) {
+    pprof::mapping m;
+    m.id = id;
+    m.memory_start = start;
+    m.memory_limit = start + 0x10000;
+    m.file_offset = 0x1000;
+    m.filename = x.s(file);
+    m.build_id = x.s(build);
+    m.has_functions = fn;
+    m.has_filenames = fn;
+    m.has_line_numbers = true;
+    m.has_inline_frames = inl;
+    x.p.mappings.push_back(m);
+  };
+  add_mapping(10, 0x400000, "/usr/bin/app", "b1d", true, false);
+  add_mapping(20, 0x7f0000000000, "/lib/libc.so.6", "c0ffee", false, true);
+  add_mapping(30, 0x800000, "/unused", "", true, true);  // referenced by no location
+  add_mapping(40, 0x400000, "/usr/bin/app", "b1d", true, false);  // a duplicate of 10
+  x.p.locations[0].mapping_id = 10;
+  x.p.locations[1].mapping_id = 20;
+  // locations[2]: no mapping
+  x.p.locations[3].mapping_id = 40;
+  // Location 5 has location 4's line and mapping but another address: the same location.
+  x.p.locations[4].mapping_id = 40;
+  x.p.lines[x.p.locations[4].line_begin] = x.p.lines[x.p.locations[3].line_begin];
+  x.sample({1, 2, 3}, {1});
+  x.sample({4, 3}, {2});
+  x.sample({5}, {3});
+  ingest_batch out;
+  ASSERT_TRUE(append_profile(x.p, ingest_meta_for("a"), {}, out).ok());
+  check_well_formed(out);
+  const symbols& sy = out.syms;
+  ASSERT_EQ(sy.mappings.size(), 2u);  // 10 and 40 are one; 30 is unused
+  const mapping_rec& app = sy.mappings[0];
+  EXPECT_EQ(app.memory_start, 0x400000u);
+  EXPECT_EQ(app.memory_limit, 0x410000u);
+  EXPECT_EQ(app.file_offset, 0x1000u);
+  EXPECT_EQ(sy.strings[app.filename], "/usr/bin/app");
+  EXPECT_EQ(sy.strings[app.build_id], "b1d");
+  EXPECT_EQ(app.flags, mapping_has_functions | mapping_has_filenames | mapping_has_line_numbers);
+  const mapping_rec& libc = sy.mappings[1];
+  EXPECT_EQ(sy.strings[libc.filename], "/lib/libc.so.6");
+  EXPECT_EQ(sy.strings[libc.build_id], "c0ffee");
+  EXPECT_EQ(libc.flags, mapping_has_line_numbers | mapping_has_inline_frames);
+  ASSERT_EQ(out.stack_count(), 3u);
+  auto loc = [&](uint32_t stack, uint32_t k) {
+    return sy.locations[out.stack_locations[out.stack_offsets[stack] + k]];
+  };
+  EXPECT_EQ(loc(0, 0).mapping, 1u);
+  EXPECT_EQ(loc(0, 1).mapping, 2u);
+  EXPECT_EQ(loc(0, 2).mapping, 0u);
+  EXPECT_EQ(loc(1, 0).mapping, 1u);
+  // Symbolized: identified by (mapping, lines), so locations 4 and 5 are one.
+  EXPECT_EQ(out.stack_locations[out.stack_offsets[1]], out.stack_locations[out.stack_offsets[2]]);
+  EXPECT_EQ(loc(2, 0).address, 0u);
+  EXPECT_EQ(sy.locations.size(), 4u);
+
+  // The same lines in another binary (or in none) are another location.
+  synth y({{"cpu", "nanoseconds"}}, 2);
+  y.p.lines[1] = y.p.lines[0];
+  pprof::mapping m;
+  m.id = 1;
+  m.filename = y.s("/bin/x");
+  y.p.mappings.push_back(m);
+  y.p.locations[0].mapping_id = 1;
+  y.sample({1, 2}, {1});
+  ingest_batch out2;
+  ASSERT_TRUE(append_profile(y.p, ingest_meta_for("a"), {}, out2).ok());
+  ASSERT_EQ(out2.syms.locations.size(), 2u);
+  EXPECT_EQ(out2.syms.locations[0].mapping, 1u);
+  EXPECT_EQ(out2.syms.locations[1].mapping, 0u);
+  EXPECT_EQ(out2.syms.locations[0].address, 0u);
+  EXPECT_EQ(out2.syms.locations[1].address, 0u);
+
+  // Unsymbolized locations keep their address next to their mapping.
+  synth z({{"cpu", "nanoseconds"}}, 1);
+  z.p.locations[0].line_count = 0;
+  z.p.mappings.push_back(m);
+  z.p.locations[0].mapping_id = 1;
+  z.sample({1}, {1});
+  ingest_batch out3;
+  ASSERT_TRUE(append_profile(z.p, ingest_meta_for("a"), {}, out3).ok());
+  ASSERT_EQ(out3.syms.locations.size(), 1u);
+  EXPECT_EQ(out3.syms.locations[0].address, 0x1001u);
+  EXPECT_EQ(out3.syms.locations[0].mapping, 1u);
+
+  // Appending the same profile again adds no mapping.
+  ASSERT_TRUE(append_profile(x.p, ingest_meta_for("a"), {}, out).ok());
+  EXPECT_EQ(out.syms.mappings.size(), 2u);
+  EXPECT_EQ(out.syms.locations.size(), 4u);
+}
+
+TEST(normalize, dangling_mapping_is_bad_pprof) {
+  synth x({{"cpu", "nanoseconds"}}, 1);
+  x.p.locations[0].mapping_id = 77;
+  x.sample({1}, {1});
+  ingest_batch out;
+  auto st = append_profile(x.p, ingest_meta_for("a"), {}, out);
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.err().code, errc::bad_pprof);
+  EXPECT_NE(st.err().message.find("mapping id 77"), std::string::npos) << st.err().message;
+  EXPECT_TRUE(out.syms.mappings.empty());
+}
+
+// Go profiles carry 3 mappings (the binary, [vdso], [vsyscall]); every sampled frame lies in the
+// binary, the only one that reaches the batch. Node.js profiles have no mappings at all.
+TEST(normalize, real_profiles_keep_the_mappings_their_frames_use) {
+  size_t go_files = 0, node_files = 0;
+  for (const char* dir : {"go", "node"}) {
+    for (const auto& e : std::filesystem::directory_iterator(testdata_dir() + "/" + dir)) {
+      const std::string file = e.path().filename().string();
+      if (!file.ends_with(".pb.gz")) continue;
+      auto l = load_profile(e.path().string());
+      ASSERT_NE(l, nullptr) << file;
+      ingest_batch out;
+      ASSERT_TRUE(append_profile(l->p, ingest_meta_for("app"), {}, out).ok()) << file;
+      check_well_formed(out);
+      // The mappings the stored locations use, straight from the pprof.
+      std::set<std::tuple<std::string, std::string, uint64_t, uint64_t>> want;
+      for (const auto& s : l->p.samples)
+        for (uint32_t k = 0; k < s.loc_count; ++k)
+          for (const auto& loc : l->p.locations)
+            if (loc.id == l->p.location_ids[s.loc_begin + k] && loc.mapping_id != 0)
+              for (const auto& m : l->p.mappings)
+                if (m.id == loc.mapping_id)
+                  want.insert({std::string(l->p.str(m.filename)), std::string(l->p.str(m.build_id)),
+                               m.memory_start, m.memory_limit});
+      std::set<std::tuple<std::string, std::string, uint64_t, uint64_t>> got;
+      for (const auto& m : out.syms.mappings)
+        got.insert({out.syms.strings[m.filename], out.syms.strings[m.build_id], m.memory_start,
+                    m.memory_limit});
+      EXPECT_EQ(got, want) << file;
+      if (std::string(dir) == "go") {
+        ++go_files;
+        EXPECT_EQ(l->p.mappings.size(), 3u) << file;
+        ASSERT_EQ(out.syms.mappings.size(), want.size()) << file;
+        if (want.empty()) continue;  // threadcreate: no sample has a location
+        ASSERT_EQ(out.syms.mappings.size(), 1u) << file;
+        const mapping_rec& bin = out.syms.mappings[0];
+        EXPECT_TRUE(out.syms.strings[bin.filename].starts_with("/srv/profdemo/build/go/")) << file;
+        EXPECT_EQ(bin.memory_start, 0x400000u) << file;
+        EXPECT_NE(bin.flags & mapping_has_functions, 0) << file;
+        for (const auto& loc : out.syms.locations) EXPECT_EQ(loc.mapping, 1u) << file;
+      } else {
+        ++node_files;
+        EXPECT_TRUE(l->p.mappings.empty()) << file;
+        EXPECT_TRUE(out.syms.mappings.empty()) << file;
+        for (const auto& loc : out.syms.locations) EXPECT_EQ(loc.mapping, 0u) << file;
+      }
+    }
+  }
+  EXPECT_GT(go_files, 5u);
+  EXPECT_GT(node_files, 0u);
 }
 
 TEST(normalize, dangling_location_is_bad_pprof) {

@@ -1,20 +1,23 @@
 #include "format/segment.hpp"
 
-// Segment file, version 2. The full description, with field widths and what readers check, is
+// Segment file, version 3. The full description, with field widths and what readers check, is
 // docs/design/format/segment.md; this grammar is the short form (LE = little-endian fixed width,
 // uv = unsigned LEB128 varint, zz = zig-zag varint):
 //
-//   file     := "HSEG" version<4> section{9} footer trailer
+//   file     := "HSEG" version<4> section{10} footer trailer         (v1, v2: section{9})
 //   section  := len<4> id<1> codec<1> raw_len<4> body<len> crc32c<4>  (crc over len..body)
 //   footer   := version<4> min_time<8> max_time<8> series<8> profiles<8> samples<8> stacks<8>
 //               codec<1> wal_seq<8> meta count<4> (id<1> offset<8> length<8>){count} crc32c<4>
-//   meta     := block_id<8> level<1> rollup_step_ns<8> n<4> source<8>{n}    (v2; absent in v1)
+//   meta     := block_id<8> level<1> rollup_step_ns<8> n<4> source<8>{n}    (v2+; absent in v1)
 //   trailer  := footer_offset<8> "HSEG"
 //
 //   strings   := n<uv> (len<uv> bytes){n}
+//   mappings  := n<uv> (memory_start<uv> memory_limit<uv> file_offset<uv> filename<uv>
+//                       build_id<uv> flags<1>){n}                          (v3+)
 //   functions := n<uv> (name<uv> system_name<uv> filename<uv> start_line<zz>){n}
 //   lines     := n<uv> (function<uv> line<zz>){n}
-//   locations := n<uv> (address<uv> line_begin<uv> line_count<uv>){n}
+//   locations := n<uv> (address<uv> line_begin<uv> line_count<uv> mapping<uv>){n}
+//                (v1, v2: without `mapping`, which then reads as 0 = none)
 //   stacks    := n<uv> (id - parent)<uv>{n-1} location<uv>{n-1}           (node 0 implied)
 //   series    := l<uv> (name<uv> value<uv>){l} s<uv> (label_begin<uv> label_count<uv>){s}
 //   profiles  := n<uv> base_time<zz> series_delta<uv>{n} time_delta<uv>{n} duration<zz>{n}
@@ -22,9 +25,10 @@
 //   samples   := n<uv> stack_delta<uv>{n} value<zz>{n}
 //   postings  := names<uv> (name<uv> values<uv> (value<uv> len<uv> roaring_portable<len>){values})
 //
-// Version 1 is the same without `meta`; the sections are identical in both. Writers write only
-// the current version; readers dispatch on the version (read_footer and decode_segment) so an
-// older layout keeps its own parser when a new one is added.
+// Version 1 is version 2 without `meta`; their sections are identical. Version 3 adds the
+// mappings section (after strings) and each location's mapping ref. Writers write only the
+// current version; readers dispatch on the version (read_footer and decode_segment) so an older
+// layout keeps its own parser when a new one is added.
 
 #include <lz4.h>
 #include <roaring/roaring.h>
@@ -50,7 +54,7 @@ constexpr size_t section_overhead = section_head_size + 4;
 constexpr size_t toc_entry_size = 17;  // id + offset + length
 constexpr int zstd_level = 3;          // TODO(perf): measure higher levels for L2 blocks.
 
-/// Section ids of versions 1 and 2, in file order.
+/// Section ids (v1_sections / v3_sections give each version's file order).
 enum class section_id : uint8_t {  // On disk: never renumber.
   strings = 1,
   functions = 2,
@@ -61,12 +65,24 @@ enum class section_id : uint8_t {  // On disk: never renumber.
   profiles = 7,
   samples = 8,
   postings = 9,
+  mappings = 10,  ///< v3+
 };
 constexpr section_id v1_sections[] = {
     section_id::strings,   section_id::functions, section_id::lines,
     section_id::locations, section_id::stacks,    section_id::series,
     section_id::profiles,  section_id::samples,   section_id::postings,
 };
+/// Version 3: version 1's sections with mappings after strings.
+constexpr section_id v3_sections[] = {
+    section_id::strings,  section_id::mappings, section_id::functions, section_id::lines,
+    section_id::locations, section_id::stacks,  section_id::series,    section_id::profiles,
+    section_id::samples,  section_id::postings,
+};
+
+std::span<const section_id> sections_of_version(uint32_t version) {
+  if (version >= 3) return v3_sections;
+  return v1_sections;
+}
 
 std::string_view section_name(section_id id) {
   switch (id) {
@@ -88,6 +104,8 @@ std::string_view section_name(section_id id) {
       return "samples";
     case section_id::postings:
       return "postings";
+    case section_id::mappings:
+      return "mappings";
   }
   return "unknown";
 }
@@ -118,6 +136,14 @@ status check_block(const block_data& b, errc code, std::string_view who) {
   if (sy.strings.empty() || !sy.strings[0].empty())
     return fail("strings", "string 0 must exist and be empty");
   const uint64_t ns = sy.strings.size();
+  for (size_t i = 0; i < sy.mappings.size(); ++i) {
+    const auto& m = sy.mappings[i];
+    if (m.filename >= ns || m.build_id >= ns)
+      return fail("mappings",
+                  "mapping " + str(i) + " names a string out of range (" + str(ns) + " strings)");
+    if ((m.flags & ~mapping_flags_all) != 0)
+      return fail("mappings", "mapping " + str(i) + " has unknown flags " + str(m.flags));
+  }
   for (size_t i = 0; i < sy.functions.size(); ++i) {
     const auto& f = sy.functions[i];
     if (f.name >= ns || f.system_name >= ns || f.filename >= ns)
@@ -134,6 +160,9 @@ status check_block(const block_data& b, errc code, std::string_view who) {
       return fail("locations", "location " + str(i) + " lines [" + str(l.line_begin) + ", +" +
                                    str(l.line_count) + ") out of range (" + str(sy.lines.size()) +
                                    " lines)");
+    if (l.mapping > sy.mappings.size())
+      return fail("locations", "location " + str(i) + " mapping " + str(l.mapping) +
+                                   " out of range (" + str(sy.mappings.size()) + " mappings)");
   }
   if (b.stacks.empty() || b.stacks[0].parent != 0 || b.stacks[0].location != 0)
     return fail("stacks", "node 0 must be the root {parent 0, location 0}");
@@ -349,14 +378,16 @@ status parse_footer_common(decoder& d, segment_info& i) {
   return {};
 }
 
-// The TOC, the same in versions 1 and 2: count<4> then the entries, up to the footer's CRC.
+// The TOC, the same in every version but for the sections it lists: count<4> then the entries,
+// up to the footer's CRC.
 status parse_toc(decoder& d, uint64_t footer_offset, footer_data& f) {
+  const std::span<const section_id> want = sections_of_version(f.info.version);
   uint32_t count = d.get_u32();
   if (!d.ok()) return corrupt("footer", "truncated");
-  if (count != std::size(v1_sections) || d.remaining() != uint64_t{count} * toc_entry_size)
+  if (count != want.size() || d.remaining() != uint64_t{count} * toc_entry_size)
     return corrupt("footer", "TOC lists " + str(count) + " sections in " + str(d.remaining()) +
                                  " bytes; version " + str(f.info.version) + " has " +
-                                 str(std::size(v1_sections)));
+                                 str(want.size()));
   // The sections must tile [header, footer) in the fixed order, so every byte of the file is
   // covered by exactly one CRC.
   uint64_t pos = header_size;
@@ -365,10 +396,10 @@ status parse_toc(decoder& d, uint64_t footer_offset, footer_data& f) {
     e.id = static_cast<section_id>(d.get_u8());
     e.offset = d.get_u64();
     e.length = d.get_u64();
-    if (e.id != v1_sections[k])
+    if (e.id != want[k])
       return corrupt("footer", "TOC entry " + str(k) + " has section id " +
                                    str(static_cast<uint8_t>(e.id)) + ", want " +
-                                   str(static_cast<uint8_t>(v1_sections[k])));
+                                   str(static_cast<uint8_t>(want[k])));
     if (e.offset != pos || e.length < section_overhead || e.length > footer_offset - pos)
       return corrupt("footer", "TOC entry for " + std::string(section_name(e.id)) + " [" +
                                    str(e.offset) + ", +" + str(e.length) +
@@ -390,11 +421,11 @@ result<footer_data> parse_footer_v1(decoder& d, uint64_t footer_offset) {
   return f;
 }
 
-// Version 2: version 1's footer plus the block metadata between wal_seq and the TOC.
-result<footer_data> parse_footer_v2(decoder& d, uint64_t footer_offset) {
+// Versions 2 and 3: version 1's footer plus the block metadata between wal_seq and the TOC.
+result<footer_data> parse_footer_v2(decoder& d, uint64_t footer_offset, uint32_t version) {
   footer_data f;
   auto& i = f.info;
-  i.version = 2;
+  i.version = version;
   if (auto st = parse_footer_common(d, i); !st) return st.err();
   i.block_id = d.get_u64();
   i.level = d.get_u8();
@@ -438,7 +469,8 @@ result<footer_data> read_footer(bytes_view file) {
     case 1:
       return parse_footer_v1(d, footer_offset);
     case 2:
-      return parse_footer_v2(d, footer_offset);
+    case 3:
+      return parse_footer_v2(d, footer_offset, version);
   }
   return error{errc::internal, "segment: no footer parser for version " + str(version)};
 }
@@ -573,16 +605,36 @@ status parse_lines(bytes_view body, block_data& b) {
   return end_of("lines", d);
 }
 
-status parse_locations(bytes_view body, block_data& b) {
+status parse_mappings(bytes_view body, block_data& b) {
+  decoder d(body);
+  uint64_t n = 0;
+  auto& out = b.syms.mappings;
+  if (get_count(d, 6, n)) {
+    out.resize(n);
+    for (auto& m : out) {
+      m.memory_start = d.get_uvarint();
+      m.memory_limit = d.get_uvarint();
+      m.file_offset = d.get_uvarint();
+      m.filename = d.get_uvarint32();
+      m.build_id = d.get_uvarint32();
+      m.flags = d.get_u8();
+    }
+  }
+  return end_of("mappings", d);
+}
+
+// `with_mapping`: the v3 body, whose entries end with the mapping ref (v1/v2 read as mapping 0).
+status parse_locations(bytes_view body, block_data& b, bool with_mapping) {
   decoder d(body);
   uint64_t n = 0;
   auto& out = b.syms.locations;
-  if (get_count(d, 3, n)) {
+  if (get_count(d, with_mapping ? 4 : 3, n)) {
     out.resize(n);
     for (auto& l : out) {
       l.address = d.get_uvarint();
       l.line_begin = d.get_uvarint32();
       l.line_count = d.get_uvarint32();
+      if (with_mapping) l.mapping = d.get_uvarint32();
     }
   }
   return end_of("locations", d);
@@ -824,8 +876,11 @@ status parse_postings(bytes_view body, const block_data& b, postings_index& out)
   return end_of("postings", d);
 }
 
-// The sections of versions 1 and 2 (which differ only in the footer).
-result<block_data> decode_v1(bytes_view file, const footer_data& f, postings_index* postings_out) {
+// The sections of every version: 1 and 2 differ only in the footer; 3 adds the mappings section
+// and the locations' mapping refs (the TOC, checked by read_footer, lists the version's sections).
+result<block_data> decode_sections(bytes_view file, const footer_data& f,
+                                   postings_index* postings_out) {
+  const bool v3 = f.info.version >= 3;
   block_data b;
   postings_index postings;
   scratch_buffer scratch;
@@ -843,8 +898,11 @@ result<block_data> decode_v1(bytes_view file, const footer_data& f, postings_ind
       case section_id::lines:
         st = parse_lines(*body, b);
         break;
+      case section_id::mappings:
+        st = parse_mappings(*body, b);
+        break;
       case section_id::locations:
-        st = parse_locations(*body, b);
+        st = parse_locations(*body, b, v3);
         break;
       case section_id::stacks:
         st = parse_stacks(*body, b);
@@ -969,6 +1027,18 @@ result<std::string> encode_segment(const block_data& b, segment_codec codec,
   if (auto st = add(section_id::strings, e); !st) return st.err();
 
   e.reset();
+  e.put_uvarint(sy.mappings.size());
+  for (const auto& m : sy.mappings) {
+    e.put_uvarint(m.memory_start);
+    e.put_uvarint(m.memory_limit);
+    e.put_uvarint(m.file_offset);
+    e.put_uvarint(m.filename);
+    e.put_uvarint(m.build_id);
+    e.put_u8(m.flags);
+  }
+  if (auto st = add(section_id::mappings, e); !st) return st.err();
+
+  e.reset();
   e.put_uvarint(sy.functions.size());
   for (const auto& f : sy.functions) {
     e.put_uvarint(f.name);
@@ -992,6 +1062,7 @@ result<std::string> encode_segment(const block_data& b, segment_codec codec,
     e.put_uvarint(l.address);
     e.put_uvarint(l.line_begin);
     e.put_uvarint(l.line_count);
+    e.put_uvarint(l.mapping);
   }
   if (auto st = add(section_id::locations, e); !st) return st.err();
 
@@ -1088,7 +1159,8 @@ result<block_data> decode_segment(bytes_view file, segment_info* info, postings_
   switch (f->info.version) {
     case 1:
     case 2:
-      b = decode_v1(file, *f, postings);
+    case 3:
+      b = decode_sections(file, *f, postings);
       break;
   }
   if (b && info) *info = f->info;

@@ -19,7 +19,7 @@ namespace hearth {
 
 /// The newest segment version this code writes; readers accept
 /// [segment_min_version, segment_current_version].
-inline constexpr uint32_t segment_current_version = 2;
+inline constexpr uint32_t segment_current_version = 3;
 /// The oldest segment version readers still accept.
 inline constexpr uint32_t segment_min_version = 1;
 /// The highest `segment_info::level` a segment may carry (0 = sealed head, 1 and 2 = compacted;
@@ -102,7 +102,8 @@ result<std::string> encode_segment(const block_data& b, segment_codec codec, uin
 /// `*info` is the footer and `*postings` the stored postings (checked equal to the series').
 /// Fails with errc::corrupted naming the section and what was wrong, or
 /// errc::unsupported_format for a well-formed file of a version newer than this reader.
-/// The result owns its data; `file` may be released afterwards.
+/// Files of versions 1 and 2 (before mappings) decode with no mappings and every location's
+/// mapping 0. The result owns its data; `file` may be released afterwards.
 result<block_data> decode_segment(bytes_view file, segment_info* info = nullptr,
                                   postings_index* postings = nullptr);
 

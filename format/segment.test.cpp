@@ -77,6 +77,18 @@ test_case random_case(uint64_t seed, uint32_t n) {
   for (int i = 0; i < 8; ++i) sy.strings.push_back("v" + std::to_string(i));
   const uint64_t ns = sy.strings.size();
 
+  // Mappings draw from their own generator, so the rest of the block is what it was before v3.
+  rnd rm(seed ^ 0x6d617070);
+  for (uint64_t i = 0, k = rm.below(n + 1); i < k; ++i) {
+    mapping_rec m;
+    m.memory_start = rm.chance(50) ? rm.g() : 0x400000 + rm.below(1 << 20);
+    m.memory_limit = rm.chance(50) ? rm.g() : m.memory_start + rm.below(1 << 24);
+    m.file_offset = rm.chance(20) ? rm.g() : rm.below(1 << 16);
+    m.filename = static_cast<uint32_t>(rm.below(ns));
+    m.build_id = static_cast<uint32_t>(rm.below(ns));
+    m.flags = static_cast<uint8_t>(rm.below(16));
+    sy.mappings.push_back(m);
+  }
   for (uint64_t i = 0, k = r.below(2 * n); i < k; ++i)
     sy.functions.push_back({static_cast<uint32_t>(r.below(ns)), static_cast<uint32_t>(r.below(ns)),
                             static_cast<uint32_t>(r.below(ns)),
@@ -90,6 +102,7 @@ test_case random_case(uint64_t seed, uint32_t n) {
     l.address = r.chance(50) ? r.g() : 0;
     l.line_begin = static_cast<uint32_t>(r.below(sy.lines.size() + 1));
     l.line_count = static_cast<uint32_t>(r.below(sy.lines.size() - l.line_begin + 1));
+    l.mapping = static_cast<uint32_t>(rm.below(sy.mappings.size() + 1));  // 0 = none
     sy.locations.push_back(l);
   }
   if (!sy.locations.empty())
@@ -174,10 +187,11 @@ test_case realistic_case(uint64_t seed) {
   const uint32_t names = static_cast<uint32_t>(sy.strings.size());
   for (const char* s : {"__name__", "env", "pod", "service_name", "process_cpu", "prod"})
     sy.strings.push_back(s);
+  sy.mappings.push_back({0x400000, 0x4cb000, 0, 1, 0, mapping_has_functions});  // the binary
   for (uint32_t i = 0; i < 2000; ++i) {
     sy.functions.push_back({1 + i, 1 + i, 1 + (i % 40), static_cast<int64_t>(r.below(900))});
     sy.lines.push_back({i, static_cast<int64_t>(r.below(1000))});
-    sy.locations.push_back({0x400000 + 16 * uint64_t{i}, i, 1});
+    sy.locations.push_back({0x400000 + 16 * uint64_t{i}, i, 1, 1});
   }
   // DFS order: each node's parent is on the current path.
   std::vector<uint32_t> path{0};
@@ -224,6 +238,7 @@ test_case realistic_case(uint64_t seed) {
 void expect_matches(const block_data& got, const test_case& tc) {
   const block_data& b = tc.block;
   EXPECT_EQ(got.syms.strings, b.syms.strings);
+  EXPECT_EQ(got.syms.mappings, b.syms.mappings);
   EXPECT_EQ(got.syms.functions, b.syms.functions);
   EXPECT_EQ(got.syms.lines, b.syms.lines);
   ASSERT_EQ(got.syms.locations.size(), b.syms.locations.size());
@@ -231,6 +246,7 @@ void expect_matches(const block_data& got, const test_case& tc) {
     EXPECT_EQ(got.syms.locations[i].address, b.syms.locations[i].address) << i;
     EXPECT_EQ(got.syms.locations[i].line_begin, b.syms.locations[i].line_begin) << i;
     EXPECT_EQ(got.syms.locations[i].line_count, b.syms.locations[i].line_count) << i;
+    EXPECT_EQ(got.syms.locations[i].mapping, b.syms.locations[i].mapping) << i;
   }
   ASSERT_EQ(got.stacks.size(), b.stacks.size());
   for (size_t i = 0; i < b.stacks.size(); ++i) {
@@ -282,7 +298,9 @@ void expect_matches(const block_data& got, const test_case& tc) {
 
 /// Full equality of two decoded blocks (both already canonical).
 bool same_block(const block_data& x, const block_data& y) {
-  auto loc = [](const location_rec& l) { return std::tie(l.address, l.line_begin, l.line_count); };
+  auto loc = [](const location_rec& l) {
+    return std::tie(l.address, l.line_begin, l.line_count, l.mapping);
+  };
   auto stk = [](const stack_node& n) { return std::tie(n.parent, n.location); };
   auto lab = [](const label_ref& l) { return std::tie(l.name, l.value); };
   auto ser = [](const series_rec& s) { return std::tie(s.label_begin, s.label_count); };
@@ -295,7 +313,8 @@ bool same_block(const block_data& x, const block_data& y) {
     return std::equal(a.begin(), a.end(), b.begin(), b.end(),
                       [&](const auto& p, const auto& q) { return key(p) == key(q); });
   };
-  return x.syms.strings == y.syms.strings && x.syms.functions == y.syms.functions &&
+  return x.syms.strings == y.syms.strings && x.syms.mappings == y.syms.mappings &&
+         x.syms.functions == y.syms.functions &&
          x.syms.lines == y.syms.lines && eq(x.syms.locations, y.syms.locations, loc) &&
          eq(x.stacks, y.stacks, stk) && eq(x.labels, y.labels, lab) &&
          eq(x.series, y.series, ser) && eq(x.profiles, y.profiles, row) &&
@@ -393,7 +412,7 @@ TEST(segment, round_trips_random_blocks_with_every_codec) {
       auto got = decode_segment(view(file), &info, &postings);
       ASSERT_TRUE(got.ok()) << got.err().to_string();
       expect_matches(*got, tc);
-      EXPECT_EQ(info.version, 2u);
+      EXPECT_EQ(info.version, segment_current_version);
       EXPECT_EQ(info.codec, codec);
       EXPECT_EQ(info.wal_seq, seed * 1000);
       EXPECT_EQ(info.block_id, compacted_meta().block_id);
@@ -415,6 +434,18 @@ TEST(segment, round_trips_random_blocks_with_every_codec) {
     }
   }
   EXPECT_GT(nonempty, 40);  // the generator really produces profiles
+}
+
+TEST(segment, random_blocks_exercise_mappings) {
+  size_t mappings = 0, mapped = 0, unmapped = 0;
+  for (uint64_t seed = 1; seed <= 60; ++seed) {
+    const test_case tc = random_case(seed, 1 + static_cast<uint32_t>(seed % 7) * 6);
+    mappings += tc.block.syms.mappings.size();
+    for (const auto& l : tc.block.syms.locations) (l.mapping ? mapped : unmapped)++;
+  }
+  EXPECT_GT(mappings, 100u);
+  EXPECT_GT(mapped, 100u);
+  EXPECT_GT(unmapped, 20u);
 }
 
 TEST(segment, postings_list_the_series_of_each_label) {
@@ -484,9 +515,9 @@ TEST(segment, empty_block_round_trips) {
     EXPECT_EQ(info.min_time_ns, 0);
     EXPECT_EQ(info.max_time_ns, 0);
     EXPECT_TRUE(p.by_name.empty());
-    EXPECT_LT(file.size(), 450u);  // mostly TOC and section framing
-    // The format doc's figure: 401 bytes with no sources, plus 8 per source.
-    EXPECT_EQ(file.size(), 401u + 8 * compacted_meta().sources.size());
+    EXPECT_LT(file.size(), 480u);  // mostly TOC and section framing (450 before v3's mappings)
+    // The format doc's figure: 433 bytes with no sources (401 in v2), plus 8 per source.
+    EXPECT_EQ(file.size(), 433u + 8 * compacted_meta().sources.size());
   }
 }
 
@@ -528,6 +559,21 @@ TEST(segment, writer_rejects_blocks_that_break_invariants) {
       {"line function",
        [](block_data& b) {
          b.syms.lines.push_back({static_cast<uint32_t>(b.syms.functions.size()), 0});
+       }},
+      {"mapping filename",
+       [](block_data& b) {
+         b.syms.mappings.push_back({0, 0, 0, static_cast<uint32_t>(b.syms.strings.size()), 0, 0});
+       }},
+      {"mapping build id",
+       [](block_data& b) {
+         b.syms.mappings.push_back({0, 0, 0, 0, static_cast<uint32_t>(b.syms.strings.size()), 0});
+       }},
+      {"mapping flags",
+       [](block_data& b) { b.syms.mappings.push_back({0, 0, 0, 0, 0, 0x10}); }},
+      {"location mapping",
+       [](block_data& b) {
+         b.syms.locations.push_back(
+             {0, 0, 0, static_cast<uint32_t>(b.syms.mappings.size() + 1)});
        }},
       {"location lines",
        [](block_data& b) {
@@ -654,7 +700,7 @@ TEST(segment, crc_valid_garbage_is_rejected_or_valid) {
     const test_case tc = random_case(seed, 8);
     const std::string file = must_encode(tc.block, codec);
     auto sections = sections_of(file);
-    ASSERT_EQ(sections.size(), 9u);
+    ASSERT_EQ(sections.size(), 10u);
     int rejected = 0, accepted = 0;
     auto check = [&](const std::string& bad, const std::string& what) {
       auto got = decode_segment(view(bad));
@@ -784,23 +830,61 @@ segment_info fixture_meta_v2() {
   return m;
 }
 
-// segment-v1.hseg was written by the version-1 writer (commit 32cbcaa, with wal_seq 42), which is
-// gone: writers write only the current version, so it cannot be regenerated. To (re)create the
-// current version's fixture, run once by hand, then commit it:
+// The v3 fixture's block: fixture_block() plus the binaries its frames lie in (v3 keeps pprof
+// mappings). Its strings extend fixture_block()'s; location 2 has no mapping.
+block_data fixture_block_v3() {
+  block_data b = fixture_block();
+  const auto s = [&](const char* v) {
+    b.syms.strings.push_back(v);
+    return static_cast<uint32_t>(b.syms.strings.size() - 1);
+  };
+  const uint32_t app = s("/usr/local/bin/api"), app_id = s("4f2a9c0e7d1b3a5f");
+  const uint32_t libc = s("/lib/x86_64-linux-gnu/libc.so.6"), libc_id = s("c0ffee00d00d");
+  b.syms.mappings = {
+      {0x400000, 0x4cb000, 0, app, app_id,
+       mapping_has_functions | mapping_has_filenames | mapping_has_line_numbers},
+      {0x7f3a5c000000, 0x7f3a5c1c5000, 0x28000, libc, libc_id, mapping_flags_all},
+      {0xffffffffff600000, 0xffffffffff601000, 0, s("[vsyscall]"), 0, 0},  // used by no location
+  };
+  b.syms.locations[0].mapping = 1;
+  b.syms.locations[1].mapping = 2;
+  b.syms.locations[2].mapping = 0;
+  b.syms.locations[3].mapping = 1;
+  return b;
+}
+
+// The v3 fixture's block metadata: a sealed head (level 0).
+segment_info fixture_meta_v3() {
+  segment_info m;
+  m.wal_seq = 43;
+  m.block_id = 43;
+  return m;
+}
+
+// segment-v1.hseg was written by the version-1 writer (commit 32cbcaa, with wal_seq 42) and
+// segment-v2.hseg by the version-2 writer (fixture_block(), fixture_meta_v2()); both writers are
+// gone: writers write only the current version, so they cannot be regenerated. To (re)create
+// the current version's fixture, run once by hand, then commit it:
 //   HEARTH_SOURCE_ROOT=$PWD build/format/format_tests --gtest_also_run_disabled_tests
-//     --gtest_filter=segment.DISABLED_write_v2_fixture
-TEST(segment, DISABLED_write_v2_fixture) {
-  ASSERT_EQ(segment_current_version, 2u) << "write a fixture for the new version instead";
-  ASSERT_FALSE(fixture_path(2).empty()) << "set HEARTH_SOURCE_ROOT";
-  const std::string file = must_encode(fixture_block(), segment_codec::lz4, fixture_meta_v2());
-  std::ofstream out(fixture_path(2), std::ios::binary | std::ios::trunc);
+//     --gtest_filter=segment.DISABLED_write_v3_fixture
+TEST(segment, DISABLED_write_v3_fixture) {
+  ASSERT_EQ(segment_current_version, 3u) << "write a fixture for the new version instead";
+  ASSERT_FALSE(fixture_path(3).empty()) << "set HEARTH_SOURCE_ROOT";
+  const std::string file = must_encode(fixture_block_v3(), segment_codec::lz4, fixture_meta_v3());
+  std::ofstream out(fixture_path(3), std::ios::binary | std::ios::trunc);
   out.write(file.data(), static_cast<std::streamsize>(file.size()));
   ASSERT_TRUE(out.good());
 }
 
-/// Checks that `b`, `postings` are fixture_block() as the writer of any version lays it out.
-void expect_fixture_block(const block_data& b, const postings_index& postings) {
-  EXPECT_EQ(b.syms.strings, fixture_block().syms.strings);
+/// Checks that `b`, `postings` are `want` (fixture_block() or fixture_block_v3()) as the writer of
+/// any version lays it out.
+void expect_fixture_block(const block_data& b, const postings_index& postings,
+                          const block_data& want = fixture_block()) {
+  EXPECT_EQ(b.syms.strings, want.syms.strings);
+  EXPECT_EQ(b.syms.mappings, want.syms.mappings);
+  ASSERT_EQ(b.syms.locations.size(), want.syms.locations.size());
+  for (size_t i = 0; i < b.syms.locations.size(); ++i)
+    EXPECT_EQ(b.syms.locations[i].mapping, want.syms.locations[i].mapping) << i;
 
   // Profiles come back in (series, time) order with their samples sorted by stack.
   ASSERT_EQ(b.profiles.size(), 3u);
@@ -888,8 +972,116 @@ TEST(segment, reads_the_v2_fixture) {
   const std::string v1 = read_fixture(1);
   ASSERT_FALSE(v1.empty());
   EXPECT_EQ(file.substr(8, footer_offset(file) - 8), v1.substr(8, footer_offset(v1) - 8));
+  // Before v3 there were no mappings: none come back, no location has one.
+  EXPECT_TRUE(got->syms.mappings.empty());
+  for (const auto& l : got->syms.locations) EXPECT_EQ(l.mapping, 0u);
+  // Re-encoded today it is a v3 file of the same block (which was what the v2 writer produced).
+  auto again = decode_segment(view(must_encode(*got, segment_codec::lz4, fixture_meta_v2())));
+  ASSERT_TRUE(again.ok()) << again.err().to_string();
+  EXPECT_TRUE(same_block(*again, *got));
+}
+
+TEST(segment, reads_the_v3_fixture) {
+  const std::string file = read_fixture(3);
+  ASSERT_FALSE(file.empty());
+  ASSERT_LT(file.size(), 20'000u);
+  ASSERT_EQ(le32(file, 4), 3u);
+
+  segment_info info;
+  postings_index postings;
+  auto got = decode_segment(view(file), &info, &postings);
+  ASSERT_TRUE(got.ok()) << got.err().to_string();
+  segment_info want = fixture_meta_v3();
+  want.version = 3;
+  want.min_time_ns = t0;
+  want.max_time_ns = t0 + 10'000'000'000;
+  want.series = 2;
+  want.profiles = 3;
+  want.samples = 5;
+  want.stacks = 5;
+  want.codec = segment_codec::lz4;
+  EXPECT_EQ(info, want);
+  auto cheap = read_segment_info(view(file));
+  ASSERT_TRUE(cheap.ok()) << cheap.err().to_string();
+  EXPECT_EQ(*cheap, info);
+  expect_fixture_block(*got, postings, fixture_block_v3());
+
+  // The binaries by name and build id, as pprof export and symbolization will read them.
+  const auto& sy = got->syms;
+  ASSERT_EQ(sy.mappings.size(), 3u);
+  EXPECT_EQ(sy.strings[sy.mappings[0].filename], "/usr/local/bin/api");
+  EXPECT_EQ(sy.strings[sy.mappings[0].build_id], "4f2a9c0e7d1b3a5f");
+  EXPECT_EQ(sy.mappings[0].memory_start, 0x400000u);
+  EXPECT_EQ(sy.mappings[0].memory_limit, 0x4cb000u);
+  EXPECT_EQ(sy.mappings[0].flags, 0x07);
+  EXPECT_EQ(sy.strings[sy.mappings[1].filename], "/lib/x86_64-linux-gnu/libc.so.6");
+  EXPECT_EQ(sy.strings[sy.mappings[1].build_id], "c0ffee00d00d");
+  EXPECT_EQ(sy.mappings[1].file_offset, 0x28000u);
+  EXPECT_EQ(sy.mappings[1].flags, 0x0f);
+  EXPECT_EQ(sy.strings[sy.mappings[2].filename], "[vsyscall]");
+  EXPECT_EQ(sy.mappings[2].build_id, 0u);
+  EXPECT_EQ(sy.mappings[2].memory_start, 0xffffffffff600000u);
+  // Stack 4's leaf (compute@47) is in the binary; its caller's caller (runtime.main) in libc.
+  EXPECT_EQ(sy.locations[got->stacks[4].location].mapping, 1u);
+  EXPECT_EQ(sy.locations[got->stacks[1].location].mapping, 2u);
+
+  // Ten sections, mappings second.
+  const auto secs = sections_of(file);
+  ASSERT_EQ(secs.size(), 10u);
+  EXPECT_EQ(secs[1].id, 10);
   // And today's writer still produces exactly these bytes.
-  EXPECT_EQ(must_encode(fixture_block(), segment_codec::lz4, fixture_meta_v2()), file);
+  EXPECT_EQ(must_encode(fixture_block_v3(), segment_codec::lz4, fixture_meta_v3()), file);
+}
+
+// The mapping checks behind a valid CRC, on a block small enough to patch by hand: strings
+// {"", "x"}, one mapping {0, 0, 0, "x", "", 0}, one location {0, 0, 0, mapping 1}.
+TEST(segment, reader_rejects_bad_mapping_refs) {
+  block_data b;
+  b.syms.strings = {"", "x"};
+  b.syms.mappings = {{0, 0, 0, 1, 0, 0}};
+  b.syms.locations = {{0, 0, 0, 1}};
+  b.stacks.push_back({0, 0});
+  const std::string file = must_encode(b, segment_codec::none, uint64_t{1});
+  auto ok = decode_segment(view(file));
+  ASSERT_TRUE(ok.ok()) << ok.err().to_string();
+  EXPECT_EQ(ok->syms.mappings, b.syms.mappings);
+  EXPECT_EQ(ok->syms.locations[0].mapping, 1u);
+  section_pos mappings{}, locations{};
+  for (const auto& sp : sections_of(file)) {
+    if (sp.id == 10) mappings = sp;
+    if (sp.id == 4) locations = sp;
+  }
+  ASSERT_EQ(mappings.length, 14u + 7);  // n start limit offset filename build_id flags
+  ASSERT_EQ(locations.length, 14u + 5);  // n address line_begin line_count mapping
+  struct patch {
+    const char* what;
+    uint64_t at;
+    char byte;
+    const char* want;
+  };
+  const uint64_t mbody = mappings.offset + 10, lbody = locations.offset + 10;
+  for (const patch& p : {
+           patch{"location mapping", lbody + 4, 2, "segment: locations: location 0 mapping 2"},
+           patch{"mapping filename", mbody + 4, 2, "segment: mappings: mapping 0 names a string"},
+           patch{"mapping build id", mbody + 5, 2, "segment: mappings: mapping 0 names a string"},
+           patch{"mapping flags", mbody + 6, 0x10, "segment: mappings: mapping 0 has unknown flags"},
+           patch{"mapping count", mbody, 2, "segment: mappings: truncated"},
+       }) {
+    std::string bad = file;
+    bad[p.at] = p.byte;
+    reseal_section(bad, p.at < lbody ? mappings.offset : locations.offset);
+    auto got = decode_segment(view(bad));
+    ASSERT_FALSE(got.ok()) << p.what;
+    EXPECT_EQ(got.err().code, errc::corrupted) << p.what;
+    EXPECT_EQ(got.err().message.rfind(p.want, 0), 0u) << p.what << ": " << got.err().message;
+  }
+  // Mapping 0 (none) and the last mapping are fine.
+  std::string none = file;
+  none[lbody + 4] = 0;
+  reseal_section(none, locations.offset);
+  auto got = decode_segment(view(none));
+  ASSERT_TRUE(got.ok()) << got.err().to_string();
+  EXPECT_EQ(got->syms.locations[0].mapping, 0u);
 }
 
 // ---- block metadata (v2) ------------------------------------------------------------------------
@@ -933,7 +1125,7 @@ TEST(segment, wal_seq_overload_writes_a_level_0_head) {
   const std::string file = must_encode_head(random_case(32, 5).block);
   auto info = read_segment_info(view(file));
   ASSERT_TRUE(info.ok()) << info.err().to_string();
-  EXPECT_EQ(info->version, 2u);
+  EXPECT_EQ(info->version, segment_current_version);
   EXPECT_EQ(info->wal_seq, 314u);
   EXPECT_EQ(info->block_id, 314u);
   EXPECT_EQ(info->level, 0);
