@@ -172,7 +172,7 @@ struct http_gateway::impl final : public kj::HttpService {
   const kj::Executor* executor_ = nullptr;
   kj::Own<kj::PromiseFulfiller<void>> stop_fulfiller_;
   kj::Own<kj::HttpHeaderTable> table_;
-  kj::HttpHeaderId h_content_encoding_, h_accept_, h_tenant_, h_retry_after_;
+  kj::HttpHeaderId h_content_encoding_, h_accept_, h_retry_after_;
   bool running_ = false;
 
   // Sends one request to an actor and resolves on the kj thread with its reply. The CAF side runs
@@ -707,7 +707,6 @@ struct http_gateway::impl final : public kj::HttpService {
       kj::HttpHeaderTable::Builder builder;
       h_content_encoding_ = builder.add("Content-Encoding");
       h_accept_ = builder.add("Accept");
-      h_tenant_ = builder.add("X-Scope-OrgID");
       h_retry_after_ = builder.add("Retry-After");
       table_ = builder.build();
       auto addr = io.provider->getNetwork()
