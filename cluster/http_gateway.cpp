@@ -292,12 +292,12 @@ struct http_gateway::impl final : public kj::HttpService {
     return send_error(response, error{errc::not_found, "no route for " + p}, "other", t0);
   }
 
-  // Reads the whole body with the configured limit; the continuation gets the bytes, already
-  // gunzipped when Content-Encoding says gzip.
+  // Reads the whole body with the configured limit; the continuation gets the bytes, gunzipped
+  // when `decode_encoding` is set and Content-Encoding says gzip.
   template <class Fn>
   kj::Promise<void> with_body(const kj::HttpHeaders& headers, kj::AsyncInputStream& body,
                               Response& response, std::string route, clock_type::time_point t0,
-                              Fn fn) {
+                              Fn fn, bool decode_encoding = true) {
     uint64_t limit = opts_.max_body_bytes;
     auto too_large = error{errc::body_too_large, "request body exceeds the limit of " +
                                                      std::to_string(limit) +
@@ -306,7 +306,7 @@ struct http_gateway::impl final : public kj::HttpService {
       if (*len > limit) return send_error(response, too_large, route, t0, 413);
     }
     bool gzip = false;
-    if (auto ce = header(headers, h_content_encoding_)) gzip = *ce == "gzip";
+    if (auto ce = header(headers, h_content_encoding_)) gzip = decode_encoding && *ce == "gzip";
     return body.readAllBytes(limit + 1)
         .then(
             [this, &response, route, t0, limit, too_large, gzip,
@@ -345,31 +345,15 @@ struct http_gateway::impl final : public kj::HttpService {
     req.param_values = std::move(t.values);
     req.received_ns = wall_clock_ns();
     // Content-Encoding on /ingest is not used by SDKs (the pprof inside is gzipped); treat the body
-    // as opaque bytes and let the distributor detect gzip by magic.
-    uint64_t limit = opts_.max_body_bytes;
-    auto too_large = error{errc::body_too_large, "request body exceeds the limit of " +
-                                                     std::to_string(limit) +
-                                                     " bytes (server.max_body_bytes)"};
-    KJ_IF_MAYBE(len, body.tryGetLength()) {
-      if (*len > limit) return send_error(response, too_large, route, t0, 413);
-    }
-    return body.readAllBytes(limit + 1)
-        .then(
-            [this, &response, route, t0, limit, too_large,
-             req = std::move(req)](kj::Array<kj::byte> bytes) mutable -> kj::Promise<void> {
-              if (bytes.size() > limit) return send_error(response, too_large, route, t0, 413);
-              req.body.assign(reinterpret_cast<const char*>(bytes.begin()), bytes.size());
-              metrics_.bytes_received.Increment(static_cast<double>(bytes.size()));
-              return forward_ingest(std::move(req), response, route, t0, false);
-            },
-            [this, &response, route, t0, too_large](kj::Exception&& e) -> kj::Promise<void> {
-              std::string d = e.getDescription().cStr();
-              if (d.find("limit") != std::string::npos)
-                return send_error(response, too_large, route, t0, 413);
-              return send_error(response,
-                                error{errc::bad_request_body, "failed to read request body: " + d},
-                                route, t0, 400);
-            });
+    // as opaque bytes and let the distributor detect gzip by magic, off the event loop.
+    return with_body(
+        headers, body, response, route, t0,
+        [this, &response, route, t0, req = std::move(req)](std::string data) mutable {
+          metrics_.bytes_received.Increment(static_cast<double>(data.size()));
+          req.body = std::move(data);
+          return forward_ingest(std::move(req), response, route, t0, false);
+        },
+        /*decode_encoding=*/false);
   }
 
   kj::Promise<void> forward_ingest(ingest_request req, Response& response, std::string route,
