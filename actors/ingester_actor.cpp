@@ -27,16 +27,6 @@ std::vector<partition_actor>& open_tenant(self_ptr self, const std::string& tena
 
 }  // namespace
 
-bool valid_tenant_id(std::string_view id) {
-  if (id.empty() || id.size() > 150 || id == "." || id == "..") return false;
-  for (char c : id) {
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '_' || c == '-' || c == '.';
-    if (!ok) return false;
-  }
-  return true;
-}
-
 ingester_actor::behavior_type ingester_fn(self_ptr self, ingester_options opts, io::file_system* fs,
                                           self_metrics* metrics) {
   auto& st = self->state;
@@ -74,6 +64,13 @@ ingester_actor::behavior_type ingester_fn(self_ptr self, ingester_options opts, 
         if (it != st.tenants.end()) return it->second;
         if (!create || !valid_tenant_id(tenant)) return {};
         return open_tenant(self, tenant);
+      },
+      [self](get_atom, const std::vector<std::string>& tenants) {
+        std::vector<partition_actor> out;
+        for (const auto& t : tenants)
+          if (auto it = self->state.tenants.find(t); it != self->state.tenants.end())
+            out.insert(out.end(), it->second.begin(), it->second.end());
+        return out;
       },
       [self](list_atom) {
         std::vector<partition_actor> all;

@@ -9,6 +9,7 @@
 
 #include "actors/interfaces.hpp"
 #include "actors/partition_actor.hpp"
+#include "format/tenant.hpp"
 
 namespace hearth {
 
@@ -31,8 +32,5 @@ struct ingester_state {
 ingester_actor::behavior_type ingester_fn(ingester_actor::stateful_pointer<ingester_state> self,
                                           ingester_options opts, io::file_system* fs,
                                           self_metrics* metrics);
-
-/// True for tenant ids we accept as directory names: [A-Za-z0-9_.-], 1..150 chars, not "." or "..".
-bool valid_tenant_id(std::string_view id);
 
 }  // namespace hearth

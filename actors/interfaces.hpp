@@ -69,7 +69,7 @@ enum class query_kind : uint8_t {
 /// A query, parsed only as far as the gateway needs; each partition parses the selector itself
 /// (compiled regexes do not travel).
 struct query_request {
-  std::string tenant;
+  std::vector<std::string> tenants;  ///< sorted, unique; every one is searched
   uint8_t kind = 0;            ///< query_kind
   std::string profile_type;    ///< __profile_type__ to match; empty = any
   std::string selector;        ///< Prometheus selector text, "{}" = all
@@ -159,6 +159,19 @@ struct compaction_report {
   uint64_t dropped = 0;  ///< blocks deleted by retention
 };
 
+/// One setting of settings.v1 (name, value, Unix ms of its write).
+struct setting_entry {
+  std::string name;
+  std::string value;
+  int64_t modified_ms = 0;
+};
+
+/// The settings actor's answer: the affected settings (Get: all of the tenant's, by name).
+struct settings_reply {
+  reply_status status;
+  std::vector<setting_entry> settings;
+};
+
 // ---- atoms ---------------------------------------------------------------------------------
 
 using ingest_atom = caf::atom_constant<caf::atom("ingest")>;
@@ -173,6 +186,8 @@ using swap_atom = caf::atom_constant<caf::atom("swap")>;
 using drop_atom = caf::atom_constant<caf::atom("drop")>;
 using compact_atom = caf::atom_constant<caf::atom("compact")>;
 using list_atom = caf::atom_constant<caf::atom("list")>;
+using put_atom = caf::atom_constant<caf::atom("put")>;
+using delete_atom = caf::atom_constant<caf::atom("delete")>;
 
 // ---- interfaces ----------------------------------------------------------------------------
 
@@ -199,6 +214,8 @@ using partition_actor = caf::typed_actor<
 using ingester_actor = caf::typed_actor<
     // Partitions of a tenant (creating them when `create` is true; else possibly none).
     caf::replies_to<get_atom, std::string, bool>::with<std::vector<partition_actor>>,
+    // Partitions of several tenants (a query's X-Scope-OrgID "a|b"); unknown tenants have none.
+    caf::replies_to<get_atom, std::vector<std::string>>::with<std::vector<partition_actor>>,
     // True once every partition found on disk at start has recovered.
     caf::replies_to<ready_atom>::with<bool>,
     // Every partition of every tenant.
@@ -217,6 +234,15 @@ using compactor_actor = caf::typed_actor<
     caf::replies_to<compact_atom>::with<compaction_report>>;
 
 /// The query frontend: validates, fans out to partitions, merges, renders.
+/// Per-tenant settings (settings.v1.SettingsService), persisted in the tenant's directory.
+using settings_actor = caf::typed_actor<
+    // All settings of a tenant, sorted by name.
+    caf::replies_to<get_atom, std::string>::with<settings_reply>,
+    // Stores a setting (modified_ms 0 = now); refuses one older than the stored value.
+    caf::replies_to<put_atom, std::string, setting_entry>::with<settings_reply>,
+    // Removes a setting unless it was modified after modified_ms (0 = unconditionally).
+    caf::replies_to<delete_atom, std::string, setting_entry>::with<settings_reply>>;
+
 using query_frontend_actor = caf::typed_actor<
     caf::replies_to<query_atom, query_request>::with<query_result>>;
 
@@ -279,7 +305,7 @@ typename Inspector::result_type inspect(Inspector& f, append_reply& x) {
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, query_request& x) {
-  return f(caf::meta::type_name("hearth::query_request"), x.tenant, x.kind, x.profile_type,
+  return f(caf::meta::type_name("hearth::query_request"), x.tenants, x.kind, x.profile_type,
            x.selector, x.label_name, x.start_ns, x.end_ns, x.max_nodes, x.max_rollup_step_ns);
 }
 template <class Inspector>
@@ -321,6 +347,15 @@ typename Inspector::result_type inspect(Inspector& f, compaction_report& x) {
            x.blocks_out, x.bytes_in, x.bytes_out, x.duplicates, x.dropped);
 }
 
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, setting_entry& x) {
+  return f(caf::meta::type_name("hearth::setting_entry"), x.name, x.value, x.modified_ms);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, settings_reply& x) {
+  return f(caf::meta::type_name("hearth::settings_reply"), x.status, x.settings);
+}
+
 }  // namespace hearth
 
 CAF_BEGIN_TYPE_ID_BLOCK(hearth, caf::first_custom_type_id)
@@ -348,4 +383,7 @@ CAF_ADD_TYPE_ID(hearth, (hearth::swap_request))
 CAF_ADD_TYPE_ID(hearth, (hearth::swap_reply))
 CAF_ADD_TYPE_ID(hearth, (hearth::compaction_report))
 CAF_ADD_TYPE_ID(hearth, (std::vector<uint64_t>))
+CAF_ADD_TYPE_ID(hearth, (std::vector<std::string>))
+CAF_ADD_TYPE_ID(hearth, (hearth::setting_entry))
+CAF_ADD_TYPE_ID(hearth, (hearth::settings_reply))
 CAF_END_TYPE_ID_BLOCK(hearth)

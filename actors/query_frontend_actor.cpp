@@ -73,7 +73,7 @@ query_frontend_actor::behavior_type query_frontend_fn(
         auto g = std::make_shared<gather>();
         g->req = q;
         auto timeout = st.opts.timeout;
-        self->request(st.ingester, timeout, get_atom::value, q.tenant, false)
+        self->request(st.ingester, timeout, get_atom::value, q.tenants)
             .then(
                 [self, rp, g, max_nodes, timeout](std::vector<partition_actor>& parts) mutable {
                   if (parts.empty()) {

@@ -164,6 +164,10 @@ const std::vector<key_def>& keys() {
          return parse_size(n, c.server.max_body_bytes, 1024, 1ull << 32);
        },
        [](const config& c) { return fmt_size(c.server.max_body_bytes); }},
+      {"server", "multitenancy",
+       "require X-Scope-OrgID on every request (401 without); off: all data is tenant anonymous",
+       [](const toml::node& n, config& c) { return parse_bool(n, c.server.multitenancy); },
+       [](const config& c) { return std::string(c.server.multitenancy ? "true" : "false"); }},
       {"storage", "path", "data directory (WAL, segments)",
        [](const toml::node& n, config& c) -> std::string {
          auto s = n.value<std::string>();

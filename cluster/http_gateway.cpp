@@ -12,11 +12,13 @@
 #include "cluster/proto/connect.hpp"
 #include "format/ingest_request.hpp"
 #include "format/pprof.hpp"
+#include "format/tenant.hpp"
 #include "query/block_query.hpp"
 #include "query/flame_tree.hpp"
 #include "query/selector.hpp"
 #include "push.pb.h"
 #include "querier.pb.h"
+#include "settings.pb.h"
 #include "types.pb.h"
 
 namespace hearth {
@@ -172,7 +174,7 @@ struct http_gateway::impl final : public kj::HttpService {
   const kj::Executor* executor_ = nullptr;
   kj::Own<kj::PromiseFulfiller<void>> stop_fulfiller_;
   kj::Own<kj::HttpHeaderTable> table_;
-  kj::HttpHeaderId h_content_encoding_, h_accept_, h_retry_after_;
+  kj::HttpHeaderId h_content_encoding_, h_accept_, h_retry_after_, h_org_id_;
   bool running_ = false;
 
   // Sends one request to an actor and resolves on the kj thread with its reply. The CAF side runs
@@ -224,6 +226,13 @@ struct http_gateway::impl final : public kj::HttpService {
     return std::nullopt;
   }
 
+  // The tenants a request runs as. Single-tenant mode ignores X-Scope-OrgID (as Pyroscope does);
+  // with multi-tenancy the header is required, and only queries may name several ("a|b").
+  result<std::vector<std::string>> tenants_of(const kj::HttpHeaders& hs, bool allow_many) const {
+    if (!opts_.multitenancy) return std::vector<std::string>{std::string(default_tenant)};
+    return parse_tenant_header(header(hs, h_org_id_).value_or(""), allow_many);
+  }
+
   kj::Promise<void> request(kj::HttpMethod method, kj::StringPtr url, const kj::HttpHeaders& headers,
                             kj::AsyncInputStream& body, Response& response) override {
     auto t0 = clock_type::now();
@@ -263,9 +272,15 @@ struct http_gateway::impl final : public kj::HttpService {
       if (method != kj::HttpMethod::POST) return wrong_method("POST");
       return handle_querier(std::move(t), headers, body, response, t0);
     }
+    if (p.rfind("/settings.v1.SettingsService/", 0) == 0) {
+      if (method != kj::HttpMethod::POST) return wrong_method("POST");
+      return handle_settings(std::move(t), headers, body, response, t0);
+    }
     if (p == "/pyroscope/render") {
       if (method != kj::HttpMethod::GET) return wrong_method("GET");
-      return handle_render(std::move(t), response, t0);
+      auto tenants = tenants_of(headers, true);
+      if (!tenants) return send_error(response, tenants.err(), p, t0);
+      return handle_render(std::move(t), std::move(*tenants), response, t0);
     }
     if (p == "/admin/compact") {
       if (method != kj::HttpMethod::POST) return wrong_method("POST");
@@ -337,8 +352,10 @@ struct http_gateway::impl final : public kj::HttpService {
   kj::Promise<void> handle_ingest(target t, const kj::HttpHeaders& headers, kj::AsyncInputStream& body,
                                   Response& response, clock_type::time_point t0) {
     std::string route = "/ingest";
+    auto tenants = tenants_of(headers, false);
+    if (!tenants) return send_error(response, tenants.err(), route, t0);
     ingest_request req;
-    req.tenant = "anonymous";
+    req.tenant = tenants->front();
     req.kind = static_cast<uint8_t>(ingest_kind::legacy_ingest);
     req.content_type = header(headers, kj::HttpHeaderId::CONTENT_TYPE).value_or("");
     req.param_names = std::move(t.names);
@@ -394,11 +411,14 @@ struct http_gateway::impl final : public kj::HttpService {
     auto ct = header(headers, kj::HttpHeaderId::CONTENT_TYPE).value_or("");
     auto codec = connect::codec_of(ct);
     if (!codec) return send_error(response, codec.err(), route, t0, 415);
+    auto tenants = tenants_of(headers, false);
+    if (!tenants) return send_error(response, tenants.err(), route, t0);
     return with_body(headers, body, response, route, t0,
-                     [this, &response, route, t0, c = *codec, ct](std::string data) {
+                     [this, &response, route, t0, c = *codec, ct,
+                      tenant = tenants->front()](std::string data) {
                        metrics_.bytes_received.Increment(static_cast<double>(data.size()));
                        ingest_request req;
-                       req.tenant = "anonymous";
+                       req.tenant = tenant;
                        req.kind = static_cast<uint8_t>(c == connect::codec::json
                                                            ? ingest_kind::push_json
                                                            : ingest_kind::push_proto);
@@ -407,6 +427,69 @@ struct http_gateway::impl final : public kj::HttpService {
                        req.received_ns = wall_clock_ns();
                        return forward_ingest(std::move(req), response, route, t0, true);
                      });
+  }
+
+  // ---- settings.v1 ------------------------------------------------------------------------------
+
+  kj::Promise<void> handle_settings(target t, const kj::HttpHeaders& headers, kj::AsyncInputStream& body,
+                                    Response& response, clock_type::time_point t0) {
+    std::string method = t.path.substr(std::string_view("/settings.v1.SettingsService/").size());
+    std::string route = t.path;
+    if (method != "Get" && method != "Set" && method != "Delete")
+      return send_error(response, error{errc::not_found, "no method " + method + " in settings.v1.SettingsService"},
+                        "other", t0);
+    auto codec = connect::codec_of(header(headers, kj::HttpHeaderId::CONTENT_TYPE).value_or(""));
+    if (!codec) return send_error(response, codec.err(), route, t0, 415);
+    auto tenants = tenants_of(headers, false);
+    if (!tenants) return send_error(response, tenants.err(), route, t0);
+    return with_body(headers, body, response, route, t0,
+                     [this, &response, route, t0, c = *codec, method,
+                      tenant = tenants->front()](std::string data) -> kj::Promise<void> {
+      auto on_reply = [this, &response, route, t0, c, method](settings_reply r) -> kj::Promise<void> {
+        if (!r.status.ok()) return send_error(response, r.status.to_error(), route, t0);
+        auto fill = [](settings::v1::Setting* out, const setting_entry& s) {
+          out->set_name(s.name);
+          out->set_value(s.value);
+          out->set_modifiedat(s.modified_ms);
+        };
+        if (method == "Get") {
+          settings::v1::GetSettingsResponse out;
+          for (const auto& s : r.settings) fill(out.add_settings(), s);
+          return reply_msg(response, c, out, route, t0);
+        }
+        if (method == "Set") {
+          settings::v1::SetSettingsResponse out;
+          if (!r.settings.empty()) fill(out.mutable_setting(), r.settings.front());
+          return reply_msg(response, c, out, route, t0);
+        }
+        return reply_msg(response, c, settings::v1::DeleteSettingsResponse{}, route, t0);
+      };
+      auto on_fail = [this, &response, route, t0](kj::Exception&& e) -> kj::Promise<void> {
+        return send_error(response,
+                          error{errc::unavailable, std::string("settings: ") + e.getDescription().cStr()},
+                          route, t0);
+      };
+      if (method == "Get") {
+        settings::v1::GetSettingsRequest in;
+        if (auto st = connect::decode(c, data, in); !st) return send_error(response, st.err(), route, t0);
+        return ask<settings_reply>(actors_.settings, get_atom::value, tenant).then(std::move(on_reply), std::move(on_fail));
+      }
+      if (method == "Set") {
+        settings::v1::SetSettingsRequest in;
+        if (auto st = connect::decode(c, data, in); !st) return send_error(response, st.err(), route, t0);
+        if (!in.has_setting() || in.setting().name().empty())
+          return send_error(response, error{errc::invalid_argument, "Set: setting.name is required"}, route, t0);
+        setting_entry e{in.setting().name(), in.setting().value(), in.setting().modifiedat()};
+        return ask<settings_reply>(actors_.settings, put_atom::value, tenant, std::move(e))
+            .then(std::move(on_reply), std::move(on_fail));
+      }
+      settings::v1::DeleteSettingsRequest in;
+      if (auto st = connect::decode(c, data, in); !st) return send_error(response, st.err(), route, t0);
+      if (in.name().empty())
+        return send_error(response, error{errc::invalid_argument, "Delete: name is required"}, route, t0);
+      return ask<settings_reply>(actors_.settings, delete_atom::value, tenant, setting_entry{in.name(), "", 0})
+          .then(std::move(on_reply), std::move(on_fail));
+    });
   }
 
   // ---- queries ------------------------------------------------------------------------------
@@ -454,9 +537,12 @@ struct http_gateway::impl final : public kj::HttpService {
     if (!codec) return send_error(response, codec.err(), route, t0, 415);
     bool utf8_names = false;
     if (auto acc = header(headers, h_accept_)) utf8_names = acc->find("allow-utf8-labelnames=true") != std::string::npos;
+    auto tenants = tenants_of(headers, true);
+    if (!tenants) return send_error(response, tenants.err(), route, t0);
     return with_body(headers, body, response, route, t0,
-                     [this, &response, route, t0, c = *codec, method, utf8_names](std::string data) {
-                       return dispatch_query(method, c, data, utf8_names, response, route, t0);
+                     [this, &response, route, t0, c = *codec, method, utf8_names,
+                      tenants = std::move(*tenants)](std::string data) {
+                       return dispatch_query(method, c, data, utf8_names, tenants, response, route, t0);
                      });
   }
 
@@ -484,7 +570,8 @@ struct http_gateway::impl final : public kj::HttpService {
   }
 
   kj::Promise<void> dispatch_query(const std::string& method, connect::codec c, const std::string& data,
-                                   bool utf8_names, Response& response, const std::string& route,
+                                   bool utf8_names, const std::vector<std::string>& tenants,
+                                   Response& response, const std::string& route,
                                    clock_type::time_point t0) {
     if (method == "ProfileTypes") {
       querier::v1::ProfileTypesRequest in;
@@ -497,7 +584,7 @@ struct http_gateway::impl final : public kj::HttpService {
       auto range = check_range(start, end);
       if (!range) return send_error(response, range.err(), route, t0);
       query_request q;
-      q.tenant = "anonymous";
+      q.tenants = tenants;
       q.kind = static_cast<uint8_t>(query_kind::profile_types);
       q.start_ns = range->first;
       q.end_ns = range->second;
@@ -519,7 +606,7 @@ struct http_gateway::impl final : public kj::HttpService {
     }
     if (method == "LabelNames" || method == "LabelValues") {
       query_request q;
-      q.tenant = "anonymous";
+      q.tenants = tenants;
       int64_t start = 0, end = 0;
       if (method == "LabelNames") {
         types::v1::LabelNamesRequest in;
@@ -578,7 +665,7 @@ struct http_gateway::impl final : public kj::HttpService {
       auto max_nodes = check_max_nodes(in.has_max_nodes(), in.max_nodes());
       if (!max_nodes) return send_error(response, max_nodes.err(), route, t0);
       query_request q;
-      q.tenant = "anonymous";
+      q.tenants = tenants;
       q.kind = static_cast<uint8_t>(query_kind::merge_stacks);
       q.profile_type = in.profile_typeid();
       q.selector = in.label_selector().empty() ? "{}" : in.label_selector();
@@ -608,7 +695,8 @@ struct http_gateway::impl final : public kj::HttpService {
 
   // ---- /pyroscope/render --------------------------------------------------------------------
 
-  kj::Promise<void> handle_render(target t, Response& response, clock_type::time_point t0) {
+  kj::Promise<void> handle_render(target t, std::vector<std::string> tenants, Response& response,
+                                  clock_type::time_point t0) {
     std::string route = "/pyroscope/render";
     const std::string* qp = t.get("query");
     if (!qp || qp->empty())
@@ -647,7 +735,7 @@ struct http_gateway::impl final : public kj::HttpService {
     auto mn = check_max_nodes(max_nodes != 0, max_nodes);
     if (!mn) return send_error(response, mn.err(), route, t0);
     query_request q;
-    q.tenant = "anonymous";
+    q.tenants = std::move(tenants);
     q.kind = static_cast<uint8_t>(query_kind::merge_stacks);
     q.profile_type = pt->id;
     q.selector = selector;
@@ -692,6 +780,7 @@ struct http_gateway::impl final : public kj::HttpService {
       h_content_encoding_ = builder.add("Content-Encoding");
       h_accept_ = builder.add("Accept");
       h_retry_after_ = builder.add("Retry-After");
+      h_org_id_ = builder.add("X-Scope-OrgID");
       table_ = builder.build();
       auto addr = io.provider->getNetwork()
                       .parseAddress(kj::StringPtr(opts_.host.c_str()), opts_.port)

@@ -27,12 +27,14 @@ class http_gateway {
     int64_t max_nodes_max = 1048576;
     int64_t max_range_ns = 31ll * 24 * 3600 * 1000000000ll;
     std::chrono::seconds timeout{60};
+    bool multitenancy = false;  ///< require X-Scope-OrgID (else every request is "anonymous")
   };
   struct actors {
     distributor_actor distributor;
     query_frontend_actor frontend;
     ingester_actor ingester;
     compactor_actor compactor;
+    settings_actor settings;
   };
 
   http_gateway(caf::actor_system& sys, actors handles, self_metrics& metrics, options opts);

@@ -11,6 +11,8 @@ std::string_view to_string(error_class c) {
     case error_class::unavailable: return "unavailable";
     case error_class::unimplemented: return "unimplemented";
     case error_class::internal: return "internal";
+    case error_class::unauthenticated: return "unauthenticated";
+    case error_class::already_exists: return "already_exists";
   }
   return "internal";
 }
@@ -37,6 +39,8 @@ std::string_view to_string(errc c) {
     case errc::internal: return "internal";
     case errc::io_error: return "io_error";
     case errc::no_space: return "no_space";
+    case errc::unauthenticated: return "unauthenticated";
+    case errc::already_exists: return "already_exists";
   }
   return "internal";
 }

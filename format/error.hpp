@@ -40,6 +40,10 @@ enum class errc : uint16_t {
   internal = 700,
   io_error = 701,
   no_space = 702,
+
+  unauthenticated = 800,  ///< no or bad tenant (X-Scope-OrgID) where one is required
+
+  already_exists = 900,  ///< a newer version was already written (settings)
 };
 
 /// The class of an error: what a client may do about it.
@@ -51,6 +55,8 @@ enum class error_class : uint8_t {
   unavailable,
   unimplemented,
   internal,
+  unauthenticated,
+  already_exists,
 };
 
 /// Maps a code to its class (by number range).
@@ -62,6 +68,8 @@ constexpr error_class class_of(errc c) {
     case 4: return error_class::overloaded;
     case 5: return error_class::unavailable;
     case 6: return error_class::unimplemented;
+    case 8: return error_class::unauthenticated;
+    case 9: return error_class::already_exists;
     default: return error_class::internal;
   }
 }

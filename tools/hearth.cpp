@@ -14,6 +14,7 @@
 #include "actors/log.hpp"
 #include "actors/metrics.hpp"
 #include "actors/query_frontend_actor.hpp"
+#include "actors/settings_actor.hpp"
 #include "cluster/config.hpp"
 #include "cluster/http_gateway.hpp"
 #include "io/file.hpp"
@@ -117,7 +118,9 @@ int run(const hearth::config& cfg) {
   g_opts.max_nodes_max = cfg.query.max_nodes_max;
   g_opts.max_range_ns = static_cast<int64_t>(cfg.query.max_range_s) * 1000000000;
   g_opts.timeout = std::chrono::seconds(cfg.query.timeout_s);
-  http_gateway gateway(sys, {distributor, frontend, ingester, compactor}, metrics, g_opts);
+  g_opts.multitenancy = cfg.server.multitenancy;
+  auto settings = sys.spawn<caf::detached>(settings_fn, cfg.storage.path, fs->get());
+  http_gateway gateway(sys, {distributor, frontend, ingester, compactor, settings}, metrics, g_opts);
   auto port = gateway.start();
   int rc = 0;
   if (!port) {

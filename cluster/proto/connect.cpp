@@ -62,6 +62,8 @@ std::string_view code_name(error_class c) {
     case error_class::unavailable: return "unavailable";
     case error_class::unimplemented: return "unimplemented";
     case error_class::internal: return "internal";
+    case error_class::unauthenticated: return "unauthenticated";
+    case error_class::already_exists: return "already_exists";
   }
   return "internal";
 }
@@ -75,6 +77,8 @@ int http_status(error_class c) {
     case error_class::unavailable: return 503;
     case error_class::unimplemented: return 501;
     case error_class::internal: return 500;
+    case error_class::unauthenticated: return 401;
+    case error_class::already_exists: return 409;
   }
   return 500;
 }

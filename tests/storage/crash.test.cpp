@@ -254,7 +254,7 @@ recovered recover_and_read(io::file_system& base, const std::string& dir) {
         .receive([&](bool r) { out.ready = r; },
                  [&](caf::error& e) { out.error += "ready: " + caf::to_string(e) + "; "; });
     query_request q;
-    q.tenant = "crash";
+    q.tenants = {"crash"};
     q.kind = static_cast<uint8_t>(query_kind::merge_stacks);
     q.selector = "{}";
     q.start_ns = 0;
