@@ -5,6 +5,11 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 tools/build.sh || { echo "0 passed, 1 failed"; exit 1; }
+# The real npm clients of tests/client, exactly as locked in its package-lock.json.
+if [ ! -f tests/client/node_modules/.package-lock.json ] ||
+   [ tests/client/package-lock.json -nt tests/client/node_modules/.package-lock.json ]; then
+  (cd tests/client && npm ci --no-audit --no-fund --loglevel=error) || { echo "0 passed, 1 failed"; exit 1; }
+fi
 rm -f build/meson-logs/testlog.junit.xml build/meson-logs/*.cases.xml
 meson test -C build --print-errorlogs --num-processes 2 "$@"
 rc=$?
