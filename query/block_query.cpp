@@ -62,6 +62,28 @@ std::vector<std::string> sorted_unique(std::vector<std::string_view> v) {
   return std::vector<std::string>(v.begin(), v.end());
 }
 
+/// The frame name of a location without lines: "0x<address in lowercase hex>".
+class address_frame {
+ public:
+  explicit address_frame(uint64_t address) {
+    static constexpr char hex[] = "0123456789abcdef";
+    begin_ = buf_ + sizeof buf_;
+    do {
+      *--begin_ = hex[address & 15];
+      address >>= 4;
+    } while (address != 0);
+    *--begin_ = 'x';
+    *--begin_ = '0';
+  }
+  std::string_view name() const {
+    return {begin_, static_cast<size_t>(buf_ + sizeof buf_ - begin_)};
+  }
+
+ private:
+  char buf_[2 + 16];
+  char* begin_;
+};
+
 /// Expands stack nodes into flame_tree nodes, memoized per stack node and per function name.
 class stack_expander {
  public:
@@ -101,17 +123,8 @@ class stack_expander {
     if (location >= syms.locations.size()) return invalid;
     const location_rec& loc = syms.locations[location];
     if (loc.line_count == 0) {
-      static constexpr char hex[] = "0123456789abcdef";
-      char buf[2 + 16];
-      char* p = buf + sizeof buf;
-      uint64_t a = loc.address;
-      do {
-        *--p = hex[a & 15];
-        a >>= 4;
-      } while (a != 0);
-      *--p = 'x';
-      *--p = '0';
-      return out_.child(parent, std::string_view(p, buf + sizeof buf - p));
+      address_frame frame(loc.address);
+      return out_.child(parent, frame.name());
     }
     if (uint64_t{loc.line_begin} + loc.line_count > syms.lines.size()) return invalid;
     uint32_t node = parent;
@@ -159,13 +172,60 @@ std::vector<uint32_t> select_series(const block_data& block, const std::vector<m
   return out;
 }
 
+std::vector<bool> stacks_with_prefix(const block_data& block, std::span<const std::string> prefix) {
+  // matched[s]: how many prefix frames the path of s matches, `full` once all of them match,
+  // `mismatch` once one differs. Parents precede their children, so one forward pass suffices.
+  constexpr int32_t mismatch = -1;
+  const auto full = static_cast<int32_t>(prefix.size());
+  const auto& syms = block.syms;
+  std::vector<int32_t> matched(block.stacks.size(), mismatch);
+  std::vector<bool> out(block.stacks.size(), false);
+  if (matched.empty()) return out;
+  matched[0] = 0;
+  out[0] = prefix.empty();
+  for (size_t s = 1; s < block.stacks.size(); ++s) {
+    const stack_node& n = block.stacks[s];
+    if (n.parent >= s) continue;  // corrupt: stays a mismatch
+    int32_t m = matched[n.parent];
+    if (m == mismatch || m == full) {
+      matched[s] = m;
+      out[s] = m == full;
+      continue;
+    }
+    if (n.location >= syms.locations.size()) continue;
+    const location_rec& loc = syms.locations[n.location];
+    if (loc.line_count == 0) {
+      m = address_frame(loc.address).name() == prefix[m] ? m + 1 : mismatch;
+    } else if (uint64_t{loc.line_begin} + loc.line_count > syms.lines.size()) {
+      m = mismatch;
+    } else {
+      // Frames of a location run from the last line (the caller) to the first (innermost).
+      for (uint32_t i = loc.line_count; i-- > 0 && m != mismatch && m != full;) {
+        const uint32_t fn = syms.lines[loc.line_begin + i].function;
+        auto name = fn < syms.functions.size() ? str(block, syms.functions[fn].name) : std::nullopt;
+        m = name && *name == prefix[m] ? m + 1 : mismatch;
+      }
+    }
+    matched[s] = m;
+    out[s] = m == full;
+  }
+  return out;
+}
+
 void merge_stacks(const block_data& block, std::span<const uint32_t> series, int64_t start_ns,
                   int64_t end_ns, flame_tree& out) {
+  merge_stacks(block, series, start_ns, end_ns, {}, out);
+}
+
+void merge_stacks(const block_data& block, std::span<const uint32_t> series, int64_t start_ns,
+                  int64_t end_ns, std::span<const std::string> call_site, flame_tree& out) {
   if (series.empty() || !may_overlap(block, start_ns, end_ns)) return;
   std::vector<bool> selected(block.series.size(), false);
   for (uint32_t s : series) {
     if (s < selected.size()) selected[s] = true;
   }
+  const std::vector<bool> keep =
+      call_site.empty() ? std::vector<bool>() : stacks_with_prefix(block, call_site);
   // Sum per stack node first so each stack node is expanded once.
   // TODO(perf): profiles of a series are contiguous in sealed blocks; seek instead of scanning.
   std::vector<int64_t> sums(block.stacks.size(), 0);
@@ -177,6 +237,7 @@ void merge_stacks(const block_data& block, std::span<const uint32_t> series, int
     for (uint32_t i = 0; i < p.sample_count; ++i) {
       const sample_rec& s = block.samples[p.sample_begin + i];
       if (s.stack == 0 || s.stack >= sums.size()) continue;
+      if (!keep.empty() && !keep[s.stack]) continue;
       if (sums[s.stack] == 0) touched.push_back(s.stack);
       sums[s.stack] += s.value;
     }

@@ -42,6 +42,19 @@ std::vector<uint32_t> select_series(const block_data& block, const std::vector<m
 void merge_stacks(const block_data& block, std::span<const uint32_t> series, int64_t start_ns,
                   int64_t end_ns, flame_tree& out);
 
+/// As merge_stacks above, keeping only the stacks whose root-first frame names (expanded as
+/// above, inlined frames included) start with `call_site` (Pyroscope's
+/// StackTraceSelector.call_site): the kept stacks stay whole, from the root down to their leaf.
+/// An empty `call_site` keeps every stack.
+void merge_stacks(const block_data& block, std::span<const uint32_t> series, int64_t start_ns,
+                  int64_t end_ns, std::span<const std::string> call_site, flame_tree& out);
+
+/// For every stack node s of `block`: whether the root-first frame names of its path (expanded
+/// as merge_stacks does) start with `prefix`. Node 0, the empty path, matches only an empty
+/// prefix. Nodes with an inconsistent path never match. Cost: one pass over the stack nodes,
+/// comparing names only until a path matches fully or differs.
+std::vector<bool> stacks_with_prefix(const block_data& block, std::span<const std::string> prefix);
+
 /// Sorted, unique label names of the series matching `matchers` that have at least one profile
 /// with start_ns <= time_ns < end_ns.
 std::vector<std::string> label_names(const block_data& block, const std::vector<matcher>& matchers,

@@ -4,6 +4,8 @@
 
 #include <map>
 
+#include "query/test_util.hpp"
+
 namespace hearth::query {
 namespace {
 
@@ -251,6 +253,62 @@ TEST(block_query, inconsistent_indexes_are_skipped_not_followed) {
   EXPECT_EQ(select_series(b, sel(R"({service_name=""})")), (std::vector<uint32_t>{3}));
   EXPECT_EQ(label_names(b, {}, 0, 10000),
             (strings{"__name__", "__profile_type__", "env", "service_name"}));
+}
+
+TEST(block_query, call_site_keeps_whole_stacks_under_the_prefix) {
+  const test_block tb;
+  using fs = std::map<std::string, int64_t>;
+  auto through = [&](std::vector<std::string> call_site) {
+    flame_tree t;
+    merge_stacks(tb.b, std::vector<uint32_t>{0}, 0, 10000, call_site, t);
+    t.finalize();
+    return paths(t);
+  };
+  EXPECT_EQ(through({"main", "handler"}), (fs{{"main;handler;inlined_helper", 11},
+                                              {"main;handler;inlined_helper;0xdeadbeef", 5}}));
+  // The prefix may end inside an inlined location and may name a lineless frame.
+  EXPECT_EQ(through({"main", "handler", "inlined_helper", "0xdeadbeef"}),
+            (fs{{"main;handler;inlined_helper;0xdeadbeef", 5}}));
+  EXPECT_EQ(through({"main"}), paths(merged(tb.b, {0}, 0, 10000)));
+  EXPECT_EQ(through({}), paths(merged(tb.b, {0}, 0, 10000)));
+  // Not a prefix: a frame below the root, or longer than every stack.
+  EXPECT_EQ(through({"handler"}), fs{});
+  EXPECT_EQ(through({"main", "leaf", "deeper"}), fs{});
+  EXPECT_EQ(through({"main", "inlined_helper"}), fs{});
+}
+
+TEST(block_query, stacks_with_prefix_marks_each_stack_node) {
+  const test_block tb;
+  const std::vector<std::string> none, main_handler{"main", "handler"};
+  EXPECT_EQ(stacks_with_prefix(tb.b, none), (std::vector<bool>{true, true, true, true, true}));
+  EXPECT_EQ(stacks_with_prefix(tb.b, main_handler),
+            (std::vector<bool>{false, false, true, true, false}));
+}
+
+TEST(block_query, call_site_partitions_a_real_profile_by_its_root_frames) {
+  const block_data b = test::block_of({{"go/workpool.cpu.000.pb.gz", 1000}});
+  const auto series = select_series(b, {});
+  ASSERT_FALSE(series.empty());
+  const flame_tree all = merged(b, series, 0, 2000);
+  ASSERT_GT(all.total(), 0);
+  // Every root child and every grandchild, as a call site, selects exactly its subtree.
+  int64_t sum = 0;
+  size_t checked = 0;
+  for (uint32_t i = 1; i < all.size(); ++i) {
+    const uint32_t parent = all.nodes()[i].parent;
+    if (parent != flame_tree::root && all.nodes()[parent].parent != flame_tree::root) continue;
+    std::vector<std::string> call_site{std::string(all.name_of(i))};
+    if (parent != flame_tree::root)
+      call_site.insert(call_site.begin(), std::string(all.name_of(parent)));
+    flame_tree t;
+    merge_stacks(b, series, 0, 2000, call_site, t);
+    t.finalize();
+    EXPECT_EQ(t.total(), all.nodes()[i].total) << call_site.back();
+    if (parent == flame_tree::root) sum += t.total();
+    ++checked;
+  }
+  EXPECT_GT(checked, 3u);
+  EXPECT_EQ(sum, all.total());
 }
 
 }  // namespace

@@ -72,7 +72,8 @@ int64_t min_value(const flame_tree& t, const sorted_children& ch, int64_t max_no
   return heap.top();
 }
 
-/// Appends `s` as a JSON string the way Go's encoding/json does by default.
+}  // namespace
+
 void append_json_string(std::string& out, std::string_view s) {
   static constexpr char hex[] = "0123456789abcdef";
   out += '"';
@@ -153,8 +154,6 @@ void append_json_string(std::string& out, std::string_view s) {
   }
   out += '"';
 }
-
-}  // namespace
 
 flame_tree::flame_tree() {
   names_.emplace_back("total");
@@ -320,16 +319,16 @@ flame_graph render_flame_graph(const flame_tree& tree, int64_t max_nodes) {
   return fg;
 }
 
-std::string render_flamebearer_json(const flame_graph& g, const flamebearer_meta& meta) {
-  std::string units = meta.sample_unit;
-  uint32_t sample_rate = 100;
+flamebearer_units units_of(const flamebearer_meta& meta) {
   const std::string_view st = meta.sample_type;
-  if (st == "inuse_objects" || st == "alloc_objects" || st == "goroutine" || st == "samples") {
-    units = "objects";
-  } else if (st == "cpu") {
-    units = "samples";
-    sample_rate = 1000000000;
-  }
+  if (st == "inuse_objects" || st == "alloc_objects" || st == "goroutine" || st == "samples")
+    return {"objects", 100};
+  if (st == "cpu") return {"samples", 1000000000};
+  return {meta.sample_unit, 100};
+}
+
+std::string render_flamebearer_json(const flame_graph& g, const flamebearer_meta& meta) {
+  const auto [units, sample_rate] = units_of(meta);
 
   std::string out;
   size_t values = 0;

@@ -126,6 +126,17 @@ struct flamebearer_meta {
   std::optional<flamebearer_timeline> timeline;  ///< absent: "timeline": null
 };
 
+/// The flamebearer metadata "units" and "sampleRate" of a sample type (pyroscope-api.md §4.2).
+struct flamebearer_units {
+  std::string units;
+  uint32_t sample_rate = 100;
+};
+flamebearer_units units_of(const flamebearer_meta& meta);
+
+/// Appends `s` to `out` as a JSON string the way Go's encoding/json does by default (HTML-safe,
+/// invalid UTF-8 replaced by U+FFFD, U+2028/U+2029 escaped).
+void append_json_string(std::string& out, std::string_view s);
+
 /// The /pyroscope/render JSON (pyroscope-api.md §4.2), compact, keys in Pyroscope's order,
 /// strings escaped as Go's encoding/json does (HTML-safe, invalid UTF-8 replaced by U+FFFD).
 /// No trailing newline.

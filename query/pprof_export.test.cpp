@@ -1,0 +1,247 @@
+#include "query/pprof_export.hpp"
+
+#include <gtest/gtest.h>
+
+#include <set>
+#include <tuple>
+
+#include "format/pprof.hpp"
+#include "query/block_query.hpp"
+#include "query/flame_tree.hpp"
+#include "query/test_util.hpp"
+
+namespace hearth::query {
+namespace {
+
+const std::string cpu = "process_cpu:cpu:nanoseconds:cpu:nanoseconds";
+
+std::vector<uint32_t> cpu_series(const block_data& b) {
+  auto m = parse_selector("{__profile_type__=\"" + cpu + "\"}");
+  EXPECT_TRUE(m.ok());
+  return m.ok() ? select_series(b, *m) : std::vector<uint32_t>{};
+}
+
+pprof_options cpu_options(int64_t max_nodes = 0) {
+  auto t = parse_profile_type(cpu);
+  EXPECT_TRUE(t.ok());
+  pprof_options o;
+  if (t.ok()) o.type = *t;
+  o.period = 10'000'000;
+  o.max_nodes = max_nodes;
+  return o;
+}
+
+pprof_partial select_all(const block_data& b, const pprof_selector& sel = {}) {
+  pprof_partial p;
+  select_pprof(b, cpu_series(b), 0, INT64_MAX, sel, p);
+  return p;
+}
+
+/// The flame tree of a rendered pprof, read back through the decoder and the ingest path.
+flame_tree tree_of(const std::string& raw) {
+  const block_data b = test::block_of_pprof(raw);
+  flame_tree t;
+  merge_stacks(b, select_series(b, {}), 0, INT64_MAX, t);
+  t.finalize();
+  return t;
+}
+
+flame_tree tree_of(const block_data& b) {
+  flame_tree t;
+  merge_stacks(b, cpu_series(b), 0, INT64_MAX, t);
+  t.finalize();
+  return t;
+}
+
+TEST(pprof_export, one_real_profile_round_trips_with_the_same_flat_and_cum) {
+  const block_data b = test::block_of({{"go/workpool.cpu.000.pb.gz", 5'000'000'000}});
+  const pprof_partial p = select_all(b);
+  ASSERT_GT(p.samples(), 0u);
+  const std::string raw = render_pprof(p, cpu_options());
+
+  auto d = pprof::decode(as_bytes(raw));
+  ASSERT_TRUE(d.ok()) << d.err().to_string();
+  ASSERT_EQ(d->sample_types.size(), 1u);
+  EXPECT_EQ(d->str(d->sample_types[0].type), "cpu");
+  EXPECT_EQ(d->str(d->sample_types[0].unit), "nanoseconds");
+  EXPECT_EQ(d->str(d->period_type.type), "cpu");
+  EXPECT_EQ(d->str(d->period_type.unit), "nanoseconds");
+  EXPECT_EQ(d->period, 10'000'000);
+  EXPECT_EQ(d->time_nanos, 5'000'000'000);
+  EXPECT_GT(d->duration_nanos, 0);
+  EXPECT_EQ(d->strings[0], "");
+  EXPECT_FALSE(d->mappings.empty());
+  int64_t total = 0;
+  for (int64_t v : d->values) total += v;
+  EXPECT_EQ(total, test::expected_totals("go", "workpool.cpu.000").at("cpu/nanoseconds"));
+  // Full fidelity: the same functions (name, system name, file, start line) and locations
+  // (lines; the address only for unsymbolized ones: storage drops the address of symbolized
+  // locations, format/normalize.cpp) as the input profile.
+  auto in = test::load_profile(test::testdata_dir() + "/go/workpool.cpu.000.pb.gz");
+  ASSERT_TRUE(in);
+  using fn_key = std::tuple<std::string_view, std::string_view, std::string_view, int64_t>;
+  const auto functions = [](const pprof::profile& x) {
+    std::set<fn_key> out;
+    for (const auto& f : x.functions)
+      out.insert({x.str(f.name), x.str(f.system_name), x.str(f.filename), f.start_line});
+    return out;
+  };
+  const auto locations = [](const pprof::profile& x) {
+    std::set<std::pair<uint64_t, std::vector<std::pair<std::string_view, int64_t>>>> out;
+    for (const auto& l : x.locations) {
+      std::vector<std::pair<std::string_view, int64_t>> lines;
+      for (uint32_t i = 0; i < l.line_count; ++i) {
+        const auto& ln = x.lines[l.line_begin + i];
+        lines.emplace_back(x.str(x.functions[ln.function_id - 1].name), ln.line);
+      }
+      out.insert({lines.empty() ? l.address : 0, lines});
+    }
+    return out;
+  };
+  EXPECT_EQ(functions(*d), functions(in->p));
+  EXPECT_EQ(locations(*d), locations(in->p));
+  // Only the mappings that locations use are written.
+  ASSERT_FALSE(d->mappings.empty());
+  for (const auto& m : d->mappings)
+    EXPECT_TRUE(std::any_of(in->p.mappings.begin(), in->p.mappings.end(), [&](const auto& x) {
+      return in->p.str(x.filename) == d->str(m.filename) && x.memory_start == m.memory_start &&
+             x.memory_limit == m.memory_limit && in->p.str(x.build_id) == d->str(m.build_id);
+    }));
+
+  // Per function: the same flat/cum as the input, and as `go tool pprof -top` says.
+  const auto out = top_functions(tree_of(raw));
+  EXPECT_EQ(out, top_functions(tree_of(b)));
+  const auto expected = test::expected_top("go", "workpool.cpu.000", "cpu");
+  ASSERT_GT(expected.size(), 10u);
+  for (const auto& [name, flat_cum] : expected) {
+    auto it = std::find_if(out.begin(), out.end(), [&](const auto& s) { return s.name == name; });
+    ASSERT_NE(it, out.end()) << name;
+    EXPECT_EQ(it->self, flat_cum.first) << name;
+    EXPECT_EQ(it->total, flat_cum.second) << name;
+  }
+}
+
+TEST(pprof_export, partials_of_several_blocks_deduplicate_symbols_and_stacks) {
+  const block_data a = test::block_of({{"go/workpool.cpu.000.pb.gz", 1000}});
+  const block_data b = test::block_of({{"go/workpool.cpu.001.pb.gz", 2000}});
+  const block_data both =
+      test::block_of({{"go/workpool.cpu.000.pb.gz", 1000}, {"go/workpool.cpu.001.pb.gz", 2000}});
+  pprof_partial merged = select_all(a);
+  merge_pprof(merged, select_all(b));
+  const pprof_partial whole = select_all(both);
+  EXPECT_EQ(merged.samples(), whole.samples());
+  EXPECT_EQ(merged.syms.locations.size(), whole.syms.locations.size());
+  EXPECT_EQ(merged.syms.functions.size(), whole.syms.functions.size());
+  EXPECT_EQ(merged.syms.mappings.size(), whole.syms.mappings.size());
+  EXPECT_EQ(merged.profiles, 2u);
+  EXPECT_EQ(merged.first_ns, 1000);
+  EXPECT_EQ(top_functions(tree_of(render_pprof(merged, cpu_options()))),
+            top_functions(tree_of(both)));
+
+  // The same block twice: nothing new but the values.
+  pprof_partial twice = select_all(a);
+  const size_t locations = twice.syms.locations.size(), samples = twice.samples();
+  merge_pprof(twice, select_all(a));
+  EXPECT_EQ(twice.syms.locations.size(), locations);
+  EXPECT_EQ(twice.samples(), samples);
+  EXPECT_EQ(tree_of(render_pprof(twice, cpu_options())).total(), 2 * tree_of(a).total());
+}
+
+TEST(pprof_export, go_pgo_keeps_leaf_locations_and_drops_callee_lines) {
+  const block_data b = test::block_of({{"go/workpool.cpu.000.pb.gz", 1000}});
+  const int64_t total = tree_of(b).total();
+  const pprof_partial full = select_all(b);
+
+  pprof_selector sel;
+  sel.pgo = go_pgo{2, false};
+  sel.call_site = {"no_such_function"};  // ignored with GoPGO
+  const pprof_partial kept = select_all(b, sel);
+  auto d = pprof::decode(as_bytes(render_pprof(kept, cpu_options())));
+  ASSERT_TRUE(d.ok());
+  size_t longest = 0;
+  for (const auto& s : d->samples) longest = std::max<size_t>(longest, s.loc_count);
+  EXPECT_EQ(longest, 2u);
+  EXPECT_LT(kept.samples(), full.samples());
+  EXPECT_EQ(tree_of(render_pprof(kept, cpu_options())).total(), total);
+
+  sel.pgo = go_pgo{0, true};
+  const pprof_partial agg = select_all(b, sel);
+  d = pprof::decode(as_bytes(render_pprof(agg, cpu_options())));
+  ASSERT_TRUE(d.ok());
+  for (const auto& s : d->samples) {
+    const auto& leaf = d->locations[d->location_ids[s.loc_begin] - 1];
+    ASSERT_GT(leaf.line_count, 0u);
+    EXPECT_EQ(d->lines[leaf.line_begin].line, 0);
+  }
+  EXPECT_LE(agg.samples(), full.samples());
+  EXPECT_EQ(tree_of(render_pprof(agg, cpu_options())).total(), total);
+}
+
+TEST(pprof_export, call_site_selects_stacks_under_the_prefix) {
+  const block_data b = test::block_of({{"go/workpool.cpu.000.pb.gz", 1000}});
+  const flame_tree all = tree_of(b);
+  uint32_t top = 0;
+  for (uint32_t i = 1; i < all.size(); ++i)
+    if (all.nodes()[i].parent == flame_tree::root &&
+        (top == 0 || all.nodes()[i].total > all.nodes()[top].total))
+      top = i;
+  pprof_selector sel;
+  sel.call_site = {std::string(all.name_of(top))};
+  const flame_tree t = tree_of(render_pprof(select_all(b, sel), cpu_options()));
+  EXPECT_EQ(t.total(), all.nodes()[top].total);
+}
+
+TEST(pprof_export, max_nodes_cuts_small_subtrees_into_other) {
+  // A Node profile: no inlined frames, so every kept frame is a kept call-tree node.
+  const block_data b = test::block_of({{"node/node.cpu.000.pb.gz", 1000}});
+  auto m = parse_selector(R"({__type__="cpu"})");
+  ASSERT_TRUE(m.ok());
+  const auto ids = select_series(b, *m);
+  flame_tree all;
+  merge_stacks(b, ids, 0, INT64_MAX, all);
+  all.finalize();
+  constexpr int64_t max_nodes = 15;
+  ASSERT_GT(all.size(), 2 * max_nodes);
+  pprof_partial p;
+  select_pprof(b, ids, 0, INT64_MAX, {}, p);
+  const std::string raw = render_pprof(p, cpu_options(max_nodes));
+  ASSERT_TRUE(pprof::decode(as_bytes(raw)).ok());
+  const flame_tree t = tree_of(raw);
+  EXPECT_EQ(t.total(), all.total());
+  // What remains besides "other": nodes of the original tree at or above the threshold, and
+  // "other" only as a leaf.
+  std::vector<int64_t> totals;
+  for (uint32_t i = 1; i < all.size(); ++i) totals.push_back(all.nodes()[i].total);
+  std::nth_element(totals.begin(), totals.begin() + (max_nodes - 1), totals.end(),
+                   std::greater<>());
+  const int64_t threshold = totals[max_nodes - 1];
+  size_t kept = 0, others = 0;
+  for (uint32_t i = 1; i < t.size(); ++i) {
+    if (t.name_of(i) == "other") {
+      ++others;
+      EXPECT_EQ(t.nodes()[i].self, t.nodes()[i].total);
+      continue;
+    }
+    ++kept;
+    EXPECT_GE(t.nodes()[i].total, threshold) << t.name_of(i);
+  }
+  EXPECT_GT(others, 0u);
+  EXPECT_GE(kept, static_cast<size_t>(max_nodes));
+  EXPECT_LE(kept, static_cast<size_t>(std::count_if(
+                      all.nodes().begin() + 1, all.nodes().end(),
+                      [&](const flame_tree::node& n) { return n.total >= threshold; })));
+  // No truncation when the tree is small enough.
+  EXPECT_EQ(top_functions(tree_of(render_pprof(p, cpu_options(1 << 20)))), top_functions(all));
+}
+
+TEST(pprof_export, empty_selection_renders_a_valid_empty_profile) {
+  const pprof_partial empty;
+  const std::string raw = render_pprof(empty, cpu_options());
+  auto d = pprof::decode(as_bytes(raw));
+  ASSERT_TRUE(d.ok());
+  EXPECT_TRUE(d->samples.empty());
+  EXPECT_EQ(d->str(d->sample_types.at(0).type), "cpu");
+}
+
+}  // namespace
+}  // namespace hearth::query

@@ -1,0 +1,245 @@
+#include "query/series_query.hpp"
+
+#include <algorithm>
+#include <cassert>
+#include <map>
+#include <numeric>
+#include <string_view>
+#include <unordered_map>
+
+namespace hearth::query {
+namespace {
+
+constexpr int64_t ns_per_ms = 1'000'000;
+
+int64_t floor_div(int64_t a, int64_t b) {
+  return a / b - ((a % b != 0) && ((a < 0) != (b < 0)));
+}
+
+/// The group_by values of series `id` ("" for an absent label).
+std::vector<std::string> group_key(const block_data& b, uint32_t id,
+                                   std::span<const std::string> group_by) {
+  std::vector<std::string> key(group_by.size());
+  const series_rec& s = b.series[id];
+  if (uint64_t{s.label_begin} + s.label_count > b.labels.size()) return key;
+  for (uint32_t i = 0; i < s.label_count; ++i) {
+    const label_ref& l = b.labels[s.label_begin + i];
+    if (l.name >= b.syms.strings.size() || l.value >= b.syms.strings.size()) continue;
+    const std::string& name = b.syms.strings[l.name];
+    for (size_t k = 0; k < group_by.size(); ++k)
+      if (group_by[k] == name) key[k] = b.syms.strings[l.value];
+  }
+  return key;
+}
+
+struct pair_hash {
+  size_t operator()(const std::pair<uint32_t, int64_t>& p) const {
+    uint64_t x = (uint64_t{p.first} << 40) ^ static_cast<uint64_t>(p.second);
+    x ^= x >> 31;
+    x *= 0x9e3779b97f4a7c15ULL;
+    return static_cast<size_t>(x ^ (x >> 29));
+  }
+};
+
+}  // namespace
+
+series_request series_range(int64_t start_ms, int64_t end_ms, int64_t step_ms) {
+  const ns_range r = ns_range_from_ms(start_ms - step_ms, end_ms);
+  series_request req;
+  req.start_ns = r.start_ns;
+  req.end_ns = r.end_ns;
+  req.step_ns = step_ms * ns_per_ms;
+  return req;
+}
+
+void select_series_points(const block_data& block, std::span<const uint32_t> series,
+                          const series_request& req, series_partial& out) {
+  assert(req.step_ns >= ns_per_ms);
+  if (series.empty() || block.profiles.empty() || req.start_ns >= req.end_ns) return;
+
+  // Group id per selected series (ids local to this call), UINT32_MAX for unselected ones.
+  std::map<std::vector<std::string>, uint32_t> groups;
+  std::vector<uint32_t> group_of(block.series.size(), UINT32_MAX);
+  for (uint32_t id : series) {
+    if (id >= block.series.size() || group_of[id] != UINT32_MAX) continue;
+    auto [it, added] = groups.try_emplace(group_key(block, id, req.group_by),
+                                          static_cast<uint32_t>(groups.size()));
+    group_of[id] = it->second;
+  }
+  if (groups.empty()) return;
+
+  const std::vector<bool> keep =
+      req.call_site.empty() ? std::vector<bool>() : stacks_with_prefix(block, req.call_site);
+  const int64_t origin_ms = floor_div(req.start_ns, ns_per_ms);
+  const int64_t last_ms = floor_div(req.end_ns - 1, ns_per_ms);
+  const int64_t step_ms = req.step_ns / ns_per_ms;
+
+  std::unordered_map<std::pair<uint32_t, int64_t>, std::pair<int64_t, int64_t>, pair_hash> points;
+  for (const profile_row& p : block.profiles) {
+    if (p.series >= group_of.size() || group_of[p.series] == UINT32_MAX) continue;
+    if (p.time_ns < req.start_ns || p.time_ns >= req.end_ns) continue;
+    int64_t value = p.total;
+    if (!keep.empty()) {
+      if (uint64_t{p.sample_begin} + p.sample_count > block.samples.size()) continue;
+      bool any = false;
+      value = 0;
+      for (uint32_t i = 0; i < p.sample_count; ++i) {
+        const sample_rec& s = block.samples[p.sample_begin + i];
+        if (s.stack < keep.size() && keep[s.stack]) {
+          value += s.value;
+          any = true;
+        }
+      }
+      if (!any) continue;  // the profile has no stack through the call site
+    }
+    const int64_t ts_ms = floor_div(p.time_ns, ns_per_ms);
+    const int64_t t = origin_ms + (ts_ms - origin_ms + step_ms - 1) / step_ms * step_ms;
+    if (t > last_ms) continue;  // past the last grid point, as Pyroscope's RangeSeries drops it
+    auto& [sum, count] = points[{group_of[p.series], t}];
+    sum += value;
+    ++count;
+  }
+
+  // This block's partial in the documented order (groups by key, points by (group, time); only
+  // groups with points), then merged into `out`.
+  std::vector<uint32_t> rank(groups.size());
+  std::vector<const std::vector<std::string>*> key_of_rank;
+  for (const auto& [key, id] : groups) {
+    rank[id] = static_cast<uint32_t>(key_of_rank.size());
+    key_of_rank.push_back(&key);
+  }
+  std::vector<std::pair<std::pair<uint32_t, int64_t>, std::pair<int64_t, int64_t>>> sorted;
+  sorted.reserve(points.size());
+  for (const auto& [k, v] : points) sorted.push_back({{rank[k.first], k.second}, v});
+  std::sort(sorted.begin(), sorted.end());
+  series_partial mine;
+  uint32_t last = UINT32_MAX, next = 0;
+  for (const auto& [k, v] : sorted) {
+    if (k.first != last) {
+      last = k.first;
+      ++next;
+      const auto& key = *key_of_rank[k.first];
+      mine.group_values.insert(mine.group_values.end(), key.begin(), key.end());
+    }
+    mine.point_group.push_back(next - 1);
+    mine.point_ms.push_back(k.second);
+    mine.point_sum.push_back(v.first);
+    mine.point_count.push_back(v.second);
+  }
+  merge_series(out, mine);
+}
+
+void merge_series(series_partial& into, const series_partial& from) {
+  if (from.point_group.empty()) return;
+  if (into.point_group.empty()) {
+    into = from;
+    return;
+  }
+  // Group counts: with no group_by there is one group (0) and no values.
+  const auto groups_of = [](const series_partial& p) {
+    return p.point_group.empty() ? 0u : p.point_group.back() + 1;  // sorted by group
+  };
+  const uint32_t na = groups_of(into), nb = groups_of(from);
+  const size_t width = na == 0 ? 0 : into.group_values.size() / na;
+  const auto key = [width](const series_partial& p, uint32_t g) {
+    return std::span<const std::string>(p.group_values).subspan(g * width, width);
+  };
+  const auto less = [](std::span<const std::string> x, std::span<const std::string> y) {
+    return std::lexicographical_compare(x.begin(), x.end(), y.begin(), y.end());
+  };
+  // Merge the sorted group lists.
+  series_partial out;
+  std::vector<uint32_t> map_a(na), map_b(nb);
+  uint32_t i = 0, j = 0, n = 0;
+  while (i < na || j < nb) {
+    std::span<const std::string> k;
+    if (j == nb || (i < na && less(key(into, i), key(from, j)))) {
+      k = key(into, i);
+      map_a[i++] = n;
+    } else if (i == na || less(key(from, j), key(into, i))) {
+      k = key(from, j);
+      map_b[j++] = n;
+    } else {
+      k = key(into, i);
+      map_a[i++] = n;
+      map_b[j++] = n;
+    }
+    out.group_values.insert(out.group_values.end(), k.begin(), k.end());
+    ++n;
+  }
+  // Merge the sorted point lists (group ids are remapped monotonically, so order is kept).
+  size_t a = 0, b = 0;
+  const size_t pa = into.point_group.size(), pb = from.point_group.size();
+  const auto push = [&out](uint32_t g, int64_t t, int64_t sum, int64_t count) {
+    out.point_group.push_back(g);
+    out.point_ms.push_back(t);
+    out.point_sum.push_back(sum);
+    out.point_count.push_back(count);
+  };
+  while (a < pa || b < pb) {
+    const auto ka = a < pa ? std::pair{map_a[into.point_group[a]], into.point_ms[a]}
+                           : std::pair{UINT32_MAX, INT64_MAX};
+    const auto kb = b < pb ? std::pair{map_b[from.point_group[b]], from.point_ms[b]}
+                           : std::pair{UINT32_MAX, INT64_MAX};
+    if (b == pb || (a < pa && ka < kb)) {
+      push(ka.first, ka.second, into.point_sum[a], into.point_count[a]);
+      ++a;
+    } else if (a == pa || kb < ka) {
+      push(kb.first, kb.second, from.point_sum[b], from.point_count[b]);
+      ++b;
+    } else {
+      push(ka.first, ka.second, into.point_sum[a] + from.point_sum[b],
+           into.point_count[a] + from.point_count[b]);
+      ++a, ++b;
+    }
+  }
+  into = std::move(out);
+}
+
+std::vector<series> render_series(const series_partial& p, std::span<const std::string> group_by,
+                                  series_aggregation aggregation, int64_t limit) {
+  const size_t width = group_by.size();
+  // Label set per group; groups that render to the same label set are merged.
+  std::map<label_set, std::map<int64_t, std::pair<int64_t, int64_t>>> merged;
+  for (size_t i = 0; i < p.point_group.size(); ++i) {
+    label_set labels;
+    for (size_t k = 0; k < width; ++k) {
+      const std::string& v = p.group_values[p.point_group[i] * width + k];
+      if (!v.empty()) labels.push_back({group_by[k], v});
+    }
+    std::sort(labels.begin(), labels.end());
+    labels.erase(std::unique(labels.begin(), labels.end(),
+                             [](const label& a, const label& b) { return a.name == b.name; }),
+                 labels.end());
+    auto& [sum, count] = merged[std::move(labels)][p.point_ms[i]];
+    sum += p.point_sum[i];
+    count += p.point_count[i];
+  }
+  struct ranked {
+    series s;
+    double total = 0;
+  };
+  std::vector<ranked> all;
+  all.reserve(merged.size());
+  for (auto& [labels, points] : merged) {
+    ranked r;
+    r.s.labels = labels;
+    for (const auto& [t, v] : points) {
+      const double value = aggregation == series_aggregation::average
+                               ? static_cast<double>(v.first) / static_cast<double>(v.second)
+                               : static_cast<double>(v.first);
+      r.s.points.push_back({t, value});
+      r.total += value;
+    }
+    all.push_back(std::move(r));
+  }
+  std::stable_sort(all.begin(), all.end(),
+                   [](const ranked& a, const ranked& b) { return a.total > b.total; });
+  std::vector<series> out;
+  const size_t n = limit > 0 ? std::min(all.size(), static_cast<size_t>(limit)) : all.size();
+  out.reserve(n);
+  for (size_t i = 0; i < n; ++i) out.push_back(std::move(all[i].s));
+  return out;
+}
+
+}  // namespace hearth::query

@@ -1,0 +1,90 @@
+#pragma once
+// SelectSeries (pyroscope-api.md §2.7): per-profile values of the selected series summed into
+// points on a step grid, grouped by label values, as a mergeable partial per block and a final
+// render with SUM/AVERAGE and the top-K limit. Without a call site it reads only profile rows
+// (profile_row::total), never sample columns.
+// Grid (Pyroscope's RangeSeries): points at origin, origin + step, ... (unix ms); a profile at
+// ts (ms) lands on the first grid point >= ts; profiles beyond the last grid point <= the range
+// end are dropped. Pyroscope's query frontend moves the origin, and the selected range, one step
+// before the request start: series_range() does that.
+// Pure and deterministic.
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "format/block.hpp"
+#include "query/block_query.hpp"
+
+namespace hearth::query {
+
+/// What to compute, shared by every block of one query.
+struct series_request {
+  /// The selected range, half-open [start_ns, end_ns); start_ns is also the grid origin.
+  int64_t start_ns = 0;
+  int64_t end_ns = 0;
+  int64_t step_ns = 0;                ///< grid step; Requires: >= 1 ms (1'000'000)
+  std::vector<std::string> group_by;  ///< label names the output series are keyed by
+  /// StackTraceSelector.call_site (root first). Non-empty: a profile's value is the sum of its
+  /// samples whose stack starts with this prefix (block_query.hpp stacks_with_prefix), which
+  /// reads the sample columns; empty: profile_row::total.
+  std::vector<std::string> call_site;
+};
+
+/// The request range and grid of a SelectSeries request in unix ms (start and end inclusive,
+/// step in ms as Pyroscope truncates `step` seconds) as Pyroscope's query frontend sets it up:
+/// origin and selected range begin one step before `start_ms`.
+series_request series_range(int64_t start_ms, int64_t end_ms, int64_t step_ms);
+
+/// One block's (or several merged blocks') points, keyed by group and grid timestamp.
+/// Group g's label values are group_values[g * group_by.size() + k] for the k-th group_by name
+/// ("" = the series lacks the label). Point i belongs to group point_group[i] at point_ms[i],
+/// with point_sum[i] the sum of point_count[i] profile values. Points are sorted by (group,
+/// time) and unique; groups are sorted by their values and unique.
+/// A plain value type: copyable, only ints and strings, fit for an actor message.
+struct series_partial {
+  std::vector<std::string> group_values;
+  std::vector<uint32_t> point_group;
+  std::vector<int64_t> point_ms;
+  std::vector<int64_t> point_sum;
+  std::vector<int64_t> point_count;
+  friend bool operator==(const series_partial&, const series_partial&) = default;
+};
+
+/// Adds the profiles of `series` (ids from select_series) in [req.start_ns, req.end_ns) to
+/// `out`, which must hold the partial of the same request (or be empty).
+void select_series_points(const block_data& block, std::span<const uint32_t> series,
+                          const series_request& req, series_partial& out);
+
+/// Merges `from` into `into`; both from the same request. Exact (integer sums and counts).
+void merge_series(series_partial& into, const series_partial& from);
+
+/// How partials become the response.
+enum class series_aggregation : uint8_t {
+  sum,      ///< point value = sum of the profile values in the bucket
+  average,  ///< point value = their mean (Pyroscope v1; v2 sums whatever is asked)
+};
+
+/// One output point.
+struct series_point {
+  int64_t timestamp_ms = 0;
+  double value = 0;
+  friend bool operator==(const series_point&, const series_point&) = default;
+};
+
+/// One output series: the group_by labels it carries (sorted by name; absent ones omitted) and
+/// its points sorted by time.
+struct series {
+  label_set labels;
+  std::vector<series_point> points;
+  friend bool operator==(const series&, const series&) = default;
+};
+
+/// The final series as Pyroscope's TopSeries orders them: by the sum of their point values,
+/// descending, then by labels; with limit > 0 only the first `limit`. Groups with equal label sets
+/// (group_by names repeated, or several absent labels) are one series.
+std::vector<series> render_series(const series_partial& p, std::span<const std::string> group_by,
+                                  series_aggregation aggregation, int64_t limit);
+
+}  // namespace hearth::query

@@ -1,0 +1,189 @@
+#include "query/series_query.hpp"
+
+#include <gtest/gtest.h>
+
+#include <tuple>
+
+#include "query/test_util.hpp"
+
+namespace hearth::query {
+namespace {
+
+constexpr int64_t ms = 1'000'000;
+const std::string cpu = "process_cpu:cpu:nanoseconds:cpu:nanoseconds";
+
+/// A block of profile rows only: no samples at all, so any read of a sample column would find
+/// nothing, and every total must come from the rows.
+struct rows_block {
+  block_data b;
+
+  uint32_t str(const std::string& v) {
+    for (uint32_t i = 0; i < b.syms.strings.size(); ++i)
+      if (b.syms.strings[i] == v) return i;
+    b.syms.strings.push_back(v);
+    return static_cast<uint32_t>(b.syms.strings.size() - 1);
+  }
+  uint32_t add_series(const label_set& ls) {
+    b.series.push_back({static_cast<uint32_t>(b.labels.size()), static_cast<uint32_t>(ls.size())});
+    for (const auto& l : ls) b.labels.push_back({str(l.name), str(l.value)});
+    return static_cast<uint32_t>(b.series.size() - 1);
+  }
+  void add(uint32_t series, int64_t t_ns, int64_t total) {
+    b.profiles.push_back({series, t_ns, 0, total, 0, 0, 0, 0});
+  }
+};
+
+series_partial points_of(const block_data& b, const series_request& req) {
+  series_partial p;
+  select_series_points(b, select_series(b, {}), req, p);
+  return p;
+}
+
+std::vector<series_point> only_points(const std::vector<series>& s) {
+  EXPECT_EQ(s.size(), 1u);
+  return s.empty() ? std::vector<series_point>{} : s[0].points;
+}
+
+TEST(series_query, points_land_on_the_next_grid_point_from_one_step_before_start) {
+  rows_block rb;
+  const uint32_t s = rb.add_series({{"service_name", "a"}});
+  // Request [100000, 160000] ms, step 10 s: origin and range start at 90000 ms.
+  for (int64_t t_ms : {85000, 89999, 90000, 95000, 100000, 100001, 159999, 160000, 160001})
+    rb.add(s, t_ms * ms + 123, t_ms / 1000);
+  const series_request req = series_range(100000, 160000, 10000);
+  EXPECT_EQ(req.start_ns, 90000 * ms);
+  EXPECT_EQ(req.end_ns, 160001 * ms);
+  const auto pts = only_points(render_series(points_of(rb.b, req), {}, series_aggregation::sum, 0));
+  EXPECT_EQ(pts, (std::vector<series_point>{
+                     {90000, 90}, {100000, 95 + 100}, {110000, 100}, {160000, 159 + 160}}));
+}
+
+TEST(series_query, group_by_sum_average_and_top_k) {
+  rows_block rb;
+  const uint32_t a = rb.add_series({{"env", "prod"}, {"service_name", "a"}});
+  const uint32_t b = rb.add_series({{"env", "prod"}, {"service_name", "b"}});
+  const uint32_t c = rb.add_series({{"service_name", "b"}});
+  rb.add(a, 1000 * ms, 10);
+  rb.add(a, 1500 * ms, 30);
+  rb.add(b, 1000 * ms, 4);
+  rb.add(c, 1000 * ms, 100);
+  rb.add(c, 3000 * ms, 1);
+  series_request req = series_range(1000, 5000, 1000);
+
+  req.group_by = {"service_name"};
+  auto p = points_of(rb.b, req);
+  EXPECT_EQ(p.group_values, (std::vector<std::string>{"a", "b"}));
+  using pts = std::vector<series_point>;
+  // Ordered by total, descending: b (105) before a (40).
+  EXPECT_EQ(render_series(p, req.group_by, series_aggregation::sum, 0),
+            (std::vector<series>{{{{"service_name", "b"}}, pts{{1000, 104}, {3000, 1}}},
+                                 {{{"service_name", "a"}}, pts{{1000, 10}, {2000, 30}}}}));
+  EXPECT_EQ(render_series(p, req.group_by, series_aggregation::average, 0),
+            (std::vector<series>{{{{"service_name", "b"}}, pts{{1000, 52}, {3000, 1}}},
+                                 {{{"service_name", "a"}}, pts{{1000, 10}, {2000, 30}}}}));
+  EXPECT_EQ(render_series(p, req.group_by, series_aggregation::sum, 1),
+            (std::vector<series>{{{{"service_name", "b"}}, pts{{1000, 104}, {3000, 1}}}}));
+
+  // A series without the label is its own group with no labels.
+  req.group_by = {"env"};
+  EXPECT_EQ(render_series(points_of(rb.b, req), req.group_by, series_aggregation::sum, 0),
+            (std::vector<series>{{{}, pts{{1000, 100}, {3000, 1}}},
+                                 {{{"env", "prod"}}, pts{{1000, 14}, {2000, 30}}}}));
+  // Labels come out sorted by name whatever the group_by order.
+  req.group_by = {"service_name", "env"};
+  const auto two = render_series(points_of(rb.b, req), req.group_by, series_aggregation::sum, 0);
+  ASSERT_EQ(two.size(), 3u);
+  EXPECT_EQ(two[1].labels, (label_set{{"env", "prod"}, {"service_name", "a"}}));
+}
+
+TEST(series_query, merging_partials_equals_one_block) {
+  rows_block one, left, right;
+  const label_set la{{"service_name", "a"}}, lb{{"service_name", "b"}}, lc{{"service_name", "c"}};
+  const uint32_t a = one.add_series(la), b = one.add_series(lb), c = one.add_series(lc);
+  const uint32_t la_ = left.add_series(la), lc_ = left.add_series(lc);
+  const uint32_t rb_ = right.add_series(lb), ra_ = right.add_series(la);
+  const std::vector<std::tuple<int, uint32_t, int64_t, int64_t>> rows = {{0, la_, 1000, 1},
+                                                                         {1, rb_, 1000, 2},
+                                                                         {1, ra_, 1000, 4},
+                                                                         {0, lc_, 2500, 8},
+                                                                         {1, ra_, 4000, 16}};
+  one.add(a, 1000 * ms, 1);
+  one.add(b, 1000 * ms, 2);
+  one.add(a, 1000 * ms, 4);
+  one.add(c, 2500 * ms, 8);
+  one.add(a, 4000 * ms, 16);
+  for (const auto& [side, s, t, v] : rows) (side == 0 ? left : right).add(s, t * ms, v);
+  series_request req = series_range(1000, 5000, 1000);
+  req.group_by = {"service_name"};
+  const series_partial whole = points_of(one.b, req);
+  series_partial lr = points_of(left.b, req), rl = points_of(right.b, req);
+  merge_series(lr, points_of(right.b, req));
+  merge_series(rl, points_of(left.b, req));
+  EXPECT_EQ(lr, whole);
+  EXPECT_EQ(rl, whole);
+  EXPECT_EQ(whole.point_count, (std::vector<int64_t>{2, 1, 1, 1}));
+  series_partial empty;
+  merge_series(empty, whole);
+  EXPECT_EQ(empty, whole);
+}
+
+TEST(series_query, real_profiles_sum_to_the_peer_totals) {
+  const block_data b = test::block_of({{"go/workpool.cpu.000.pb.gz", 10'000 * ms},
+                                       {"go/workpool.cpu.001.pb.gz", 20'000 * ms},
+                                       {"go/workpool.cpu.002.pb.gz", 30'000 * ms}});
+  auto m = parse_selector("{__profile_type__=\"" + cpu + "\"}");
+  ASSERT_TRUE(m.ok());
+  const auto ids = select_series(b, *m);
+  series_request req = series_range(10'000, 30'000, 10'000);
+  series_partial p;
+  select_series_points(b, ids, req, p);
+  const auto pts = only_points(render_series(p, {}, series_aggregation::sum, 0));
+  ASSERT_EQ(pts.size(), 3u);
+  double sum = 0;
+  for (const auto& pt : pts) sum += pt.value;
+  EXPECT_EQ(sum, test::expected_totals("merged", "go-workpool-cpu").at("cpu/nanoseconds"));
+  EXPECT_EQ(pts[0].value, test::expected_totals("go", "workpool.cpu.000").at("cpu/nanoseconds"));
+}
+
+TEST(series_query, call_site_values_match_the_flame_graph_through_the_prefix) {
+  const block_data b = test::block_of({{"go/workpool.cpu.000.pb.gz", 10'000 * ms},
+                                       {"go/workpool.cpu.001.pb.gz", 20'000 * ms},
+                                       {"go/workpool.cpu.002.pb.gz", 30'000 * ms}});
+  auto m = parse_selector("{__profile_type__=\"" + cpu + "\"}");
+  ASSERT_TRUE(m.ok());
+  const auto ids = select_series(b, *m);
+  flame_tree all;
+  merge_stacks(b, ids, 0, 40'000 * ms, all);
+  all.finalize();
+  // The heaviest root child and, below it, its heaviest child.
+  auto heaviest_child = [&](uint32_t parent) {
+    uint32_t best = 0;
+    for (uint32_t i = 1; i < all.size(); ++i)
+      if (all.nodes()[i].parent == parent &&
+          (best == 0 || all.nodes()[i].total > all.nodes()[best].total))
+        best = i;
+    return best;
+  };
+  const uint32_t top = heaviest_child(flame_tree::root);
+  const uint32_t second = heaviest_child(top);
+  ASSERT_NE(second, 0u);
+  series_request req = series_range(10'000, 30'000, 10'000);
+  req.call_site = {std::string(all.name_of(top)), std::string(all.name_of(second))};
+  series_partial p;
+  select_series_points(b, ids, req, p);
+  const auto pts = only_points(render_series(p, {}, series_aggregation::sum, 0));
+  double sum = 0;
+  for (const auto& pt : pts) sum += pt.value;
+  EXPECT_EQ(sum, all.nodes()[second].total);
+  EXPECT_LT(sum, all.total());
+  // Per point: the flame graph of that profile alone through the same prefix.
+  for (const auto& pt : pts) {
+    flame_tree one;
+    merge_stacks(b, ids, pt.timestamp_ms * ms, pt.timestamp_ms * ms + 1, req.call_site, one);
+    one.finalize();
+    EXPECT_EQ(pt.value, one.total()) << pt.timestamp_ms;
+  }
+}
+
+}  // namespace
+}  // namespace hearth::query
