@@ -11,6 +11,9 @@
 
 #include "format/block.hpp"
 #include "format/error.hpp"
+#include "query/diff.hpp"
+#include "query/evaluate.hpp"
+#include "query/findings.hpp"
 
 namespace hearth {
 
@@ -58,58 +61,55 @@ struct append_reply {
   uint64_t samples = 0;
 };
 
-/// What a query asks for. On the wire between nodes: never renumber.
-enum class query_kind : uint8_t {
-  merge_stacks = 1,   ///< flame tree + per-profile totals
-  label_names = 2,
-  label_values = 3,
-  profile_types = 4,
+/// What the query frontend produces from a request. On the wire between nodes: never renumber.
+enum class query_op : uint8_t {
+  flame_graph = 1,  ///< merge_stacks -> Pyroscope FlameGraph (+ timeline points if asked)
+  values = 2,       ///< label names/values/profile types
+  label_sets = 3,   ///< Series RPC
+  series = 4,       ///< SelectSeries
+  pprof = 5,        ///< merged pprof bytes (SelectMergeProfile, format PPROF)
+  stats = 6,        ///< GetProfileStats
+  analyze = 7,      ///< AnalyzeQuery counts
+  diff = 8,         ///< two merge_stacks selections -> FlameGraphDiff
+  findings = 9,     ///< merge_stacks -> exact top functions and hot path
+  regression = 10,  ///< two merge_stacks selections -> share changes
+  tree = 11,        ///< merge_stacks -> Pyroscope's `tree` bytes (PROFILE_FORMAT_TREE)
 };
 
-/// A query, parsed only as far as the gateway needs; each partition parses the selector itself
-/// (compiled regexes do not travel).
+/// A read request as the gateway hands it to the query frontend: validated, with every tenant it
+/// may read. The selection(s) travel on to partitions as query::query_spec.
 struct query_request {
   std::vector<std::string> tenants;  ///< sorted, unique; every one is searched
-  uint8_t kind = 0;            ///< query_kind
-  std::string profile_type;    ///< __profile_type__ to match; empty = any
-  std::string selector;        ///< Prometheus selector text, "{}" = all
-  std::string label_name;      ///< for label_values
-  int64_t start_ns = 0;        ///< the range is [start_ns, end_ns)
-  int64_t end_ns = 0;
-  int64_t max_nodes = 0;       ///< 0 = server default
-  /// Rollup blocks with a step up to this may answer fully covered buckets (0: raw data only).
-  /// Flame graphs take any step; a timeline takes steps no coarser than its own.
-  int64_t max_rollup_step_ns = 0;
+  uint8_t op = 0;                    ///< query_op
+  query::query_spec spec;            ///< the selection (the left side of diff/regression)
+  query::query_spec right;           ///< diff/regression: the right side
+  int64_t max_nodes = 0;             ///< flame graph/diff/tree/pprof truncation; 0 = default
+  int64_t top_n = 0;                 ///< findings/regression: functions per list (0 = all)
+  uint8_t aggregation = 0;           ///< series: 0 sum, 1 average
+  int64_t limit = 0;                 ///< series: top-K series (0 = all)
+  int64_t pprof_period = 0;          ///< pprof: the period written into the profile
 };
 
-/// A name-keyed call tree in flat form: node i has parent parents[i] (node 0 = root, its own
-/// parent), name names[name_ids[i]] and self value selfs[i]. Parents precede children.
-struct tree_partial {
-  std::vector<std::string> names;
-  std::vector<uint32_t> parents;
-  std::vector<uint32_t> name_ids;
-  std::vector<int64_t> selfs;
-};
-
-/// One partition's contribution to a query.
+/// One partition's contribution to one selection.
 struct query_partial {
   reply_status status;
-  tree_partial tree;
-  std::vector<std::string> values;  ///< label names/values/profile types, sorted unique
-  std::vector<int64_t> point_times_ns;  ///< per matching profile: time and total (timeline)
-  std::vector<int64_t> point_values;
-  uint64_t profiles = 0;            ///< profiles scanned
+  query::partial data;
 };
 
-/// The merged answer of the query frontend.
+/// The frontend's rendered answer; which fields are set depends on the op.
 struct query_result {
   reply_status status;
-  std::vector<std::string> names;              ///< flame graph names, names[0] = "total"
-  std::vector<std::vector<int64_t>> levels;    ///< flame graph levels (Pyroscope encoding)
-  int64_t total = 0;
-  int64_t max_self = 0;
-  std::vector<std::string> values;             ///< label names/values/profile types
-  std::vector<int64_t> point_times_ns;         ///< merged per-profile totals, sorted by time
+  query::flame_graph graph;             ///< flame_graph
+  query::flame_graph_diff diff;         ///< diff
+  std::vector<std::string> values;      ///< values
+  std::vector<label_set> label_sets;    ///< label_sets
+  std::vector<query::series> series;    ///< series
+  std::string bytes;                    ///< pprof (uncompressed protobuf) / tree
+  query::profile_stats stats;           ///< stats
+  query::analyze_counts counts;         ///< analyze
+  query::tree_findings findings;        ///< findings
+  query::regression_findings regression;  ///< regression
+  std::vector<int64_t> point_times_ns;  ///< flame_graph with want_points: per profile, by time
   std::vector<int64_t> point_values;
 };
 
@@ -196,7 +196,7 @@ using partition_actor = caf::typed_actor<
     // Appends a batch to the WAL; replies once it is fsynced (group commit), then it is queryable.
     caf::replies_to<append_atom, ingest_batch>::with<append_reply>,
     // Evaluates a query over the head and the sealed segments.
-    caf::replies_to<query_atom, query_request>::with<query_partial>,
+    caf::replies_to<query_atom, query::query_spec>::with<query_partial>,
     // True when the partition recovered and accepts writes (answered after recovery ends).
     caf::replies_to<ready_atom>::with<bool>,
     // The sealed blocks, for the compactor.
@@ -303,24 +303,102 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, append_reply& x) {
   return f(caf::meta::type_name("hearth::append_reply"), x.status, x.series, x.samples);
 }
+namespace query {
 template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, query_request& x) {
-  return f(caf::meta::type_name("hearth::query_request"), x.tenants, x.kind, x.profile_type,
-           x.selector, x.label_name, x.start_ns, x.end_ns, x.max_nodes, x.max_rollup_step_ns);
+typename Inspector::result_type inspect(Inspector& f, query_spec& x) {
+  return f(caf::meta::type_name("hearth::query::query_spec"), x.kind, x.profile_type, x.selector,
+           x.label_name, x.start_ns, x.end_ns, x.max_rollup_step_ns, x.call_site, x.label_names,
+           x.step_ns, x.group_by, x.pgo, x.pgo_keep_locations, x.pgo_aggregate_callees,
+           x.want_points);
 }
 template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, tree_partial& x) {
-  return f(caf::meta::type_name("hearth::tree_partial"), x.names, x.parents, x.name_ids, x.selfs);
+typename Inspector::result_type inspect(Inspector& f, flat_tree& x) {
+  return f(caf::meta::type_name("hearth::query::flat_tree"), x.names, x.parents, x.name_ids, x.selfs);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, series_partial& x) {
+  return f(caf::meta::type_name("hearth::query::series_partial"), x.group_values, x.point_group,
+           x.point_ms, x.point_sum, x.point_count);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, pprof_partial& x) {
+  return f(caf::meta::type_name("hearth::query::pprof_partial"), x.syms, x.stack_offsets,
+           x.stack_locations, x.values, x.first_ns, x.last_end_ns, x.profiles);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, profile_stats& x) {
+  return f(caf::meta::type_name("hearth::query::profile_stats"), x.data_ingested,
+           x.oldest_profile_ms, x.newest_profile_ms);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, analyze_counts& x) {
+  return f(caf::meta::type_name("hearth::query::analyze_counts"), x.blocks, x.series, x.profiles,
+           x.samples, x.bytes);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, partial& x) {
+  return f(caf::meta::type_name("hearth::query::partial"), x.tree, x.values, x.label_sets, x.series,
+           x.pprof, x.stats, x.point_times_ns, x.point_values, x.counts);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, flame_graph& x) {
+  return f(caf::meta::type_name("hearth::query::flame_graph"), x.names, x.levels, x.total,
+           x.max_self);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, flame_graph_diff& x) {
+  return f(caf::meta::type_name("hearth::query::flame_graph_diff"), x.names, x.levels, x.total,
+           x.max_self, x.left_ticks, x.right_ticks);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, series_point& x) {
+  return f(caf::meta::type_name("hearth::query::series_point"), x.timestamp_ms, x.value);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, series& x) {
+  return f(caf::meta::type_name("hearth::query::series"), x.labels, x.points);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, function_share& x) {
+  return f(caf::meta::type_name("hearth::query::function_share"), x.name, x.self, x.total,
+           x.self_share, x.total_share);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, path_frame& x) {
+  return f(caf::meta::type_name("hearth::query::path_frame"), x.name, x.self, x.total, x.share);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, tree_findings& x) {
+  return f(caf::meta::type_name("hearth::query::tree_findings"), x.total, x.top_self, x.top_total,
+           x.hot_path);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, function_change& x) {
+  return f(caf::meta::type_name("hearth::query::function_change"), x.name, x.left_self,
+           x.left_total, x.right_self, x.right_total, x.left_self_share, x.left_total_share,
+           x.right_self_share, x.right_total_share, x.self_share_delta, x.total_share_delta);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, regression_findings& x) {
+  return f(caf::meta::type_name("hearth::query::regression_findings"), x.left_total,
+           x.right_total, x.self_grew, x.self_shrank, x.total_grew, x.total_shrank);
+}
+}  // namespace query
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, query_request& x) {
+  return f(caf::meta::type_name("hearth::query_request"), x.tenants, x.op, x.spec, x.right,
+           x.max_nodes, x.top_n, x.aggregation, x.limit, x.pprof_period);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, query_partial& x) {
-  return f(caf::meta::type_name("hearth::query_partial"), x.status, x.tree, x.values,
-           x.point_times_ns, x.point_values, x.profiles);
+  return f(caf::meta::type_name("hearth::query_partial"), x.status, x.data);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, query_result& x) {
-  return f(caf::meta::type_name("hearth::query_result"), x.status, x.names, x.levels, x.total,
-           x.max_self, x.values, x.point_times_ns, x.point_values);
+  return f(caf::meta::type_name("hearth::query_result"), x.status, x.graph, x.diff, x.values,
+           x.label_sets, x.series, x.bytes, x.stats, x.counts, x.findings, x.regression,
+           x.point_times_ns, x.point_values);
 }
 
 template <class Inspector>
@@ -372,7 +450,7 @@ CAF_ADD_TYPE_ID(hearth, (hearth::ingest_request))
 CAF_ADD_TYPE_ID(hearth, (hearth::ingest_reply))
 CAF_ADD_TYPE_ID(hearth, (hearth::append_reply))
 CAF_ADD_TYPE_ID(hearth, (hearth::query_request))
-CAF_ADD_TYPE_ID(hearth, (hearth::tree_partial))
+CAF_ADD_TYPE_ID(hearth, (hearth::query::query_spec))
 CAF_ADD_TYPE_ID(hearth, (hearth::query_partial))
 CAF_ADD_TYPE_ID(hearth, (hearth::query_result))
 CAF_ADD_TYPE_ID(hearth, (hearth::partition_actor))

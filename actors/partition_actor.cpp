@@ -362,135 +362,77 @@ void flush(self_ptr self) {
   if (st.mem.bytes_estimate() > st.opts.head_max_bytes) seal(self);
 }
 
-void tree_to_partial(const query::flame_tree& t, tree_partial& out) {
-  out.names = t.names();
-  const auto& nodes = t.nodes();
-  out.parents.reserve(nodes.size());
-  out.name_ids.reserve(nodes.size());
-  out.selfs.reserve(nodes.size());
-  for (const auto& n : nodes) {
-    out.parents.push_back(n.parent);
-    out.name_ids.push_back(n.name);
-    out.selfs.push_back(n.self);
-  }
-}
-
-// Adds the profiles of `b` with time in [start, end) to the tree and the timeline.
-void merge_block(const block_data& b, const std::vector<query::matcher>& ms, int64_t start,
-                 int64_t end, query::flame_tree& tree, query_partial& out) {
-  if (start >= end || b.profiles.empty() || b.max_time_ns < start || b.min_time_ns >= end) return;
-  auto series = query::select_series(b, ms);
-  if (series.empty()) return;
-  query::merge_stacks(b, series, start, end, tree);
-  std::vector<bool> selected(b.series.size(), false);
-  for (auto id : series) selected[id] = true;
-  for (const auto& p : b.profiles) {
-    if (!selected[p.series] || p.time_ns < start || p.time_ns >= end) continue;
-    out.point_times_ns.push_back(p.time_ns);
-    out.point_values.push_back(p.total);
-    ++out.profiles;
-  }
-}
-
 int64_t floor_to(int64_t t, int64_t step) { return t >= 0 ? t / step * step : -((-t + step - 1) / step) * step; }
 
-query_partial evaluate(partition_state& st, const query_request& q) {
+// Evaluates one selection over this partition's blocks and head (query/evaluate.hpp does the
+// work; here only the choice of blocks and rollups).
+query_partial evaluate(partition_state& st, const query::query_spec& q) {
   query_partial out;
-  auto ms = query::parse_selector(q.selector.empty() ? "{}" : q.selector);
-  if (!ms) {
-    out.status = reply_status::from(ms.err());
+  auto ev = query::evaluator::make(q);
+  if (!ev) {
+    out.status = reply_status::from(ev.err());
     return out;
   }
-  if (!q.profile_type.empty()) {
-    auto m = query::make_matcher("__profile_type__", query::matcher::op::eq, q.profile_type);
-    if (!m) {
-      out.status = reply_status::from(m.err());
-      return out;
-    }
-    ms->push_back(std::move(*m));
-  }
-  auto kind = static_cast<query_kind>(q.kind);
-  std::set<std::string> values;
-  query::flame_tree tree;
+  auto kind = ev->kind();
   // Raw blocks answer everything; a rollup of a raw block answers the buckets it fully covers.
   std::map<uint64_t, std::vector<loaded_segment*>> rollups;
   for (const auto& s : st.segments)
     if (s->info.rollup_step_ns > 0 && !s->info.sources.empty())
       rollups[s->info.sources[0]].push_back(s.get());
-  std::vector<loaded_segment*> raw;
-  for (const auto& s : st.segments)
-    if (s->info.rollup_step_ns == 0) raw.push_back(s.get());
-  for (loaded_segment* seg : raw) {
+  for (const auto& sp : st.segments) {
+    loaded_segment* seg = sp.get();
+    if (seg->info.rollup_step_ns != 0) continue;
+    if (kind == query::query_kind::profile_stats) {
+      // The footer answers without reading the block.
+      if (seg->info.profiles == 0) continue;
+      query::profile_stats ps{true, seg->info.min_time_ns / 1000000, seg->info.max_time_ns / 1000000};
+      query::merge_profile_stats(out.data.stats, ps);
+      continue;
+    }
     // The footer's time range decides before the block is read (or re-read) at all.
     if (seg->info.profiles == 0 || seg->info.max_time_ns < q.start_ns ||
         seg->info.min_time_ns >= q.end_ns)
       continue;
+    if (kind == query::query_kind::analyze) ev->note_block(seg->bytes);
     auto held = block_of(st, *seg);  // keeps the block alive even if the cache evicts it
     if (!held) continue;
     const block_data& b = *held;
-    switch (kind) {
-      case query_kind::merge_stacks: {
-        // The coarsest usable rollup whose aligned interior of the range is not empty.
-        loaded_segment* best = nullptr;
-        int64_t lo = 0, hi = 0;
-        if (auto it = rollups.find(seg->id()); it != rollups.end()) {
-          for (loaded_segment* r : it->second) {
-            if (r->corrupted) continue;
-            int64_t step = r->info.rollup_step_ns;
-            if (step > q.max_rollup_step_ns) continue;
-            int64_t a = floor_to(q.start_ns + step - 1, step), z = floor_to(q.end_ns, step);
-            if (a < z && (!best || step > best->info.rollup_step_ns)) {
-              best = r;
-              lo = a;
-              hi = z;
-            }
+    // A flame graph may take the coarsest usable rollup whose aligned interior is not empty.
+    loaded_segment* best = nullptr;
+    int64_t lo = 0, hi = 0;
+    if (kind == query::query_kind::merge_stacks && q.call_site.empty())
+      if (auto it = rollups.find(seg->id()); it != rollups.end()) {
+        for (loaded_segment* r : it->second) {
+          if (r->corrupted) continue;
+          int64_t step = r->info.rollup_step_ns;
+          if (step > q.max_rollup_step_ns) continue;
+          int64_t a = floor_to(q.start_ns + step - 1, step), z = floor_to(q.end_ns, step);
+          if (a < z && (!best || step > best->info.rollup_step_ns)) {
+            best = r;
+            lo = a;
+            hi = z;
           }
         }
-        std::shared_ptr<const block_data> rolled = best ? block_of(st, *best) : nullptr;
-        if (rolled) {
-          merge_block(b, *ms, q.start_ns, lo, tree, out);
-          merge_block(*rolled, *ms, lo, hi, tree, out);
-          merge_block(b, *ms, hi, q.end_ns, tree, out);
-        } else {
-          merge_block(b, *ms, q.start_ns, q.end_ns, tree, out);
-        }
-        break;
       }
-      case query_kind::label_names:
-        for (auto& v : query::label_names(b, *ms, q.start_ns, q.end_ns)) values.insert(std::move(v));
-        break;
-      case query_kind::label_values:
-        for (auto& v : query::label_values(b, q.label_name, *ms, q.start_ns, q.end_ns))
-          values.insert(std::move(v));
-        break;
-      case query_kind::profile_types:
-        for (auto& v : query::profile_type_ids(b, q.start_ns, q.end_ns)) values.insert(std::move(v));
-        break;
-      default:
-        out.status = reply_status::from(error{errc::invalid_argument, "unknown query kind"});
-        return out;
+    std::shared_ptr<const block_data> rolled = best ? block_of(st, *best) : nullptr;
+    if (rolled) {
+      ev->add(b, q.start_ns, lo);
+      ev->add(*rolled, lo, hi);
+      ev->add(b, hi, q.end_ns);
+    } else {
+      ev->add(b);
     }
   }
   // The head last: it has no rollups.
   const block_data& h = st.mem.data();
   if (!h.profiles.empty()) {
-    switch (kind) {
-      case query_kind::merge_stacks: merge_block(h, *ms, q.start_ns, q.end_ns, tree, out); break;
-      case query_kind::label_names:
-        for (auto& v : query::label_names(h, *ms, q.start_ns, q.end_ns)) values.insert(std::move(v));
-        break;
-      case query_kind::label_values:
-        for (auto& v : query::label_values(h, q.label_name, *ms, q.start_ns, q.end_ns))
-          values.insert(std::move(v));
-        break;
-      case query_kind::profile_types:
-        for (auto& v : query::profile_type_ids(h, q.start_ns, q.end_ns)) values.insert(std::move(v));
-        break;
-      default: break;
-    }
+    if (kind == query::query_kind::analyze && h.max_time_ns >= q.start_ns && h.min_time_ns < q.end_ns)
+      ev->note_block(0);
+    ev->add(h);
   }
-  if (kind == query_kind::merge_stacks) tree_to_partial(tree, out.tree);
-  out.values.assign(values.begin(), values.end());
+  auto stats = out.data.stats;
+  out.data = std::move(*ev).finish();
+  query::merge_profile_stats(out.data.stats, stats);
   return out;
 }
 
@@ -639,7 +581,7 @@ partition_actor::behavior_type partition_fn(self_ptr self, partition_options opt
         }
         return rp;
       },
-      [self](query_atom, const query_request& q) -> query_partial {  // NOLINT
+      [self](query_atom, const query::query_spec& q) -> query_partial {  // NOLINT
         return evaluate(self->state, q);
       },
       [self](flush_atom) { flush(self); },

@@ -1,114 +1,157 @@
 #include "actors/query_frontend_actor.hpp"
 
-#include <algorithm>
-#include <set>
+#include <functional>
+#include <memory>
 
 namespace hearth {
-
-void merge_partial(const tree_partial& p, query::flame_tree& into) {
-  size_t n = p.parents.size();
-  if (n == 0) return;
-  std::vector<uint32_t> name_map(p.names.size());
-  for (size_t i = 0; i < p.names.size(); ++i) name_map[i] = into.intern(p.names[i]);
-  std::vector<uint32_t> node_map(n, query::flame_tree::root);
-  into.add_self(query::flame_tree::root, p.selfs[0]);
-  for (size_t i = 1; i < n; ++i) {
-    // Parents precede children; anything else (a malformed partial) is attached at the root.
-    uint32_t parent = p.parents[i] < i ? node_map[p.parents[i]] : query::flame_tree::root;
-    uint32_t name = p.name_ids[i] < name_map.size() ? name_map[p.name_ids[i]] : into.intern("?");
-    node_map[i] = into.child_by_id(parent, name);
-    into.add_self(node_map[i], p.selfs[i]);
-  }
-}
-
 namespace {
 
-// Accumulates partials of one query until every partition answered.
-struct gather {
-  query_request req;
-  size_t left = 0;
-  query::flame_tree tree;
-  std::set<std::string> values;
-  std::vector<std::pair<int64_t, int64_t>> points;
-  reply_status failure;
-};
+using self_ptr = query_frontend_actor::stateful_pointer<query_frontend_state>;
 
-query_result finish(gather& g, int64_t max_nodes) {
+// The merged partials of one selection, and the first failure.
+struct gathered {
+  query::merger merged;
+  reply_status failure;
+  size_t left = 0;
+};
+using gathered_ptr = std::shared_ptr<gathered>;
+
+// Fans `spec` out to every partition of `tenants` and calls `done` once all answered (or failed).
+void gather(self_ptr self, const std::vector<std::string>& tenants, const query::query_spec& spec,
+            std::function<void(gathered_ptr)> done) {
+  auto g = std::make_shared<gathered>();
+  auto timeout = self->state.opts.timeout;
+  self->request(self->state.ingester, timeout, get_atom::value, tenants)
+      .then(
+          [self, g, spec, timeout, done](std::vector<partition_actor>& parts) {
+            if (parts.empty()) return done(g);
+            g->left = parts.size();
+            for (auto& p : parts)
+              self->request(p, timeout, query_atom::value, spec)
+                  .then(
+                      [g, done](query_partial& part) {
+                        if (!part.status.ok() && g->failure.ok()) g->failure = part.status;
+                        if (part.status.ok()) g->merged.add(std::move(part.data));
+                        if (--g->left == 0) done(g);
+                      },
+                      [g, done](caf::error& e) {
+                        if (g->failure.ok())
+                          g->failure = reply_status::from(error{
+                              errc::unavailable, "partition did not answer: " + caf::to_string(e)});
+                        if (--g->left == 0) done(g);
+                      });
+          },
+          [g, done](caf::error& e) {
+            g->failure = reply_status::from(
+                error{errc::unavailable, "ingester did not answer: " + caf::to_string(e)});
+            done(g);
+          });
+}
+
+query_result failed(const reply_status& s) {
   query_result r;
-  if (!g.failure.ok()) {
-    r.status = g.failure;
-    return r;
-  }
-  if (static_cast<query_kind>(g.req.kind) == query_kind::merge_stacks) {
-    g.tree.finalize();
-    auto fg = query::render_flame_graph(g.tree, max_nodes);
-    r.names = std::move(fg.names);
-    r.levels = std::move(fg.levels);
-    r.total = fg.total;
-    r.max_self = fg.max_self;
-    std::sort(g.points.begin(), g.points.end());
-    r.point_times_ns.reserve(g.points.size());
-    r.point_values.reserve(g.points.size());
-    for (auto& [t, v] : g.points) {
-      r.point_times_ns.push_back(t);
-      r.point_values.push_back(v);
+  r.status = s;
+  return r;
+}
+
+// Renders a single-selection request from its merged partials.
+query_result render(const query_request& q, int64_t max_nodes, gathered& g) {
+  if (!g.failure.ok()) return failed(g.failure);
+  query_result r;
+  auto& m = g.merged;
+  switch (static_cast<query_op>(q.op)) {
+    case query_op::flame_graph: {
+      m.tree().finalize();
+      r.graph = query::render_flame_graph(m.tree(), max_nodes);
+      for (auto& [t, v] : m.points()) {
+        r.point_times_ns.push_back(t);
+        r.point_values.push_back(v);
+      }
+      break;
     }
+    case query_op::tree:
+      m.tree().finalize();
+      r.bytes = query::render_tree_bytes(m.tree(), max_nodes);
+      break;
+    case query_op::findings:
+      m.tree().finalize();
+      r.findings = query::find(m.tree(), q.top_n);
+      break;
+    case query_op::values: r.values = m.values(); break;
+    case query_op::label_sets: r.label_sets = m.label_sets(); break;
+    case query_op::series:
+      r.series = query::render_series(m.series(), q.spec.group_by,
+                                      q.aggregation == 1 ? query::series_aggregation::average
+                                                         : query::series_aggregation::sum,
+                                      q.limit);
+      break;
+    case query_op::pprof: {
+      query::pprof_options o;
+      if (auto pt = query::parse_profile_type(q.spec.profile_type)) o.type = *pt;
+      o.period = q.pprof_period;
+      o.max_nodes = q.max_nodes;  // 0: a full-fidelity export
+      r.bytes = query::render_pprof(m.pprof(), o);
+      break;
+    }
+    case query_op::stats: r.stats = m.stats(); break;
+    case query_op::analyze: r.counts = m.counts(); break;
+    default:
+      r.status = reply_status::from(
+          error{errc::invalid_argument, "unknown query op " + std::to_string(q.op)});
   }
-  r.values.assign(g.values.begin(), g.values.end());
+  return r;
+}
+
+// Renders a two-selection request (diff, regression).
+query_result render_pair(const query_request& q, int64_t max_nodes, gathered& left, gathered& right) {
+  if (!left.failure.ok()) return failed(left.failure);
+  if (!right.failure.ok()) return failed(right.failure);
+  auto& lt = left.merged.tree();
+  auto& rt = right.merged.tree();
+  lt.finalize();
+  rt.finalize();
+  query_result r;
+  if (static_cast<query_op>(q.op) == query_op::diff) {
+    auto d = query::render_flame_graph_diff(lt, rt, max_nodes);
+    if (!d) return failed(reply_status::from(d.err()));
+    r.diff = std::move(*d);
+  } else {
+    r.regression = query::find_regressions(lt, rt, q.top_n);
+  }
   return r;
 }
 
 }  // namespace
 
-query_frontend_actor::behavior_type query_frontend_fn(
-    query_frontend_actor::stateful_pointer<query_frontend_state> self, query_frontend_options opts,
-    ingester_actor ingester) {
+query_frontend_actor::behavior_type query_frontend_fn(self_ptr self, query_frontend_options opts,
+                                                      ingester_actor ingester) {
   self->state.opts = opts;
   self->state.ingester = std::move(ingester);
   return {
       [self](query_atom, query_request& q) -> caf::result<query_result> {
-        auto& st = self->state;
-        int64_t max_nodes = q.max_nodes > 0 ? q.max_nodes : st.opts.max_nodes_default;
+        int64_t max_nodes = q.max_nodes > 0 ? q.max_nodes : self->state.opts.max_nodes_default;
         auto rp = self->make_response_promise<query_result>();
-        auto g = std::make_shared<gather>();
-        g->req = q;
-        auto timeout = st.opts.timeout;
-        self->request(st.ingester, timeout, get_atom::value, q.tenants)
-            .then(
-                [self, rp, g, max_nodes, timeout](std::vector<partition_actor>& parts) mutable {
-                  if (parts.empty()) {
-                    rp.deliver(finish(*g, max_nodes));
-                    return;
-                  }
-                  g->left = parts.size();
-                  for (auto& p : parts) {
-                    self->request(p, timeout, query_atom::value, g->req)
-                        .then(
-                            [rp, g, max_nodes](query_partial& part) mutable {
-                              if (!part.status.ok() && g->failure.ok()) g->failure = part.status;
-                              if (part.status.ok()) {
-                                merge_partial(part.tree, g->tree);
-                                for (auto& v : part.values) g->values.insert(std::move(v));
-                                for (size_t i = 0; i < part.point_times_ns.size(); ++i)
-                                  g->points.emplace_back(part.point_times_ns[i], part.point_values[i]);
-                              }
-                              if (--g->left == 0) rp.deliver(finish(*g, max_nodes));
-                            },
-                            [rp, g, max_nodes](caf::error& e) mutable {
-                              if (g->failure.ok())
-                                g->failure = reply_status::from(
-                                    error{errc::unavailable, "partition did not answer: " +
-                                                                 caf::to_string(e)});
-                              if (--g->left == 0) rp.deliver(finish(*g, max_nodes));
-                            });
-                  }
-                },
-                [rp](caf::error& e) mutable {
-                  query_result r;
-                  r.status = reply_status::from(
-                      error{errc::unavailable, "ingester did not answer: " + caf::to_string(e)});
-                  rp.deliver(std::move(r));
-                });
+        auto req = std::make_shared<query_request>(std::move(q));
+        auto op = static_cast<query_op>(req->op);
+        if (op == query_op::diff || op == query_op::regression) {
+          auto sides = std::make_shared<std::pair<gathered_ptr, gathered_ptr>>();
+          auto maybe_done = [rp, req, max_nodes, sides]() mutable {
+            if (sides->first && sides->second)
+              rp.deliver(render_pair(*req, max_nodes, *sides->first, *sides->second));
+          };
+          gather(self, req->tenants, req->spec, [sides, maybe_done](gathered_ptr g) mutable {
+            sides->first = std::move(g);
+            maybe_done();
+          });
+          gather(self, req->tenants, req->right, [sides, maybe_done](gathered_ptr g) mutable {
+            sides->second = std::move(g);
+            maybe_done();
+          });
+          return rp;
+        }
+        gather(self, req->tenants, req->spec, [rp, req, max_nodes](gathered_ptr g) mutable {
+          rp.deliver(render(*req, max_nodes, *g));
+        });
         return rp;
       },
   };

@@ -1,10 +1,10 @@
 #pragma once
-// The query frontend: fans a query out to every partition of the tenant, merges the partial
-// answers by symbol name (ids never cross a partition boundary), truncates last (max_nodes with
-// `other` folding) and renders the flame graph.
+// The query frontend: fans each selection of a request out to every partition of the request's
+// tenants, merges the partials (by symbol name: ids never cross a partition boundary; see
+// query::merger), then truncates and renders last (max_nodes with `other` folding, top-K series,
+// findings over the untruncated tree). Diff and regression run their two selections in parallel.
 
 #include "actors/interfaces.hpp"
-#include "query/flame_tree.hpp"
 
 namespace hearth {
 
@@ -22,8 +22,5 @@ struct query_frontend_state {
 query_frontend_actor::behavior_type query_frontend_fn(
     query_frontend_actor::stateful_pointer<query_frontend_state> self, query_frontend_options opts,
     ingester_actor ingester);
-
-/// Merges a partition's flat tree into `into` by names along paths.
-void merge_partial(const tree_partial& p, query::flame_tree& into);
 
 }  // namespace hearth

@@ -10,16 +10,17 @@
 #include "actors/clock.hpp"
 #include "actors/metrics.hpp"
 #include "cluster/proto/connect.hpp"
+#include "cluster/query_api.hpp"
 #include "format/ingest_request.hpp"
+#include "format/gzip.hpp"
 #include "format/pprof.hpp"
 #include "format/tenant.hpp"
-#include "query/block_query.hpp"
+#include "query/diff.hpp"
 #include "query/flame_tree.hpp"
 #include "query/selector.hpp"
+#include "query/series_query.hpp"
 #include "push.pb.h"
-#include "querier.pb.h"
 #include "settings.pb.h"
-#include "types.pb.h"
 
 namespace hearth {
 namespace {
@@ -112,16 +113,6 @@ target parse_target(std::string_view url) {
   return t;
 }
 
-bool is_legacy_label_name(std::string_view n) {
-  if (n.empty()) return false;
-  for (size_t i = 0; i < n.size(); ++i) {
-    char c = n[i];
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || (i && c >= '0' && c <= '9');
-    if (!ok) return false;
-  }
-  return true;
-}
-
 // Pyroscope's timeline step: (until-from)/1500 rounded up to a "nice" interval, at least 15 s.
 int64_t point_interval_s(int64_t from_s, int64_t until_s) {
   static const int64_t nice[] = {1,    2,     5,     10,    15,    20,     30,      60,     120,
@@ -135,26 +126,6 @@ int64_t point_interval_s(int64_t from_s, int64_t until_s) {
       break;
     }
   return std::max<int64_t>(step, 15);
-}
-
-// Merges several matcher strings into one selector ("{a="1"}" + "{b=~"x"}" -> {a="1",b=~"x"}):
-// Pyroscope's v2 read path ANDs them.
-std::string join_matchers(const google::protobuf::RepeatedPtrField<std::string>& ms) {
-  if (ms.empty()) return "{}";
-  if (ms.size() == 1) return ms[0];
-  std::string out = "{";
-  for (const auto& m : ms) {
-    std::string_view s = m;
-    auto open = s.find('{');
-    auto close = s.rfind('}');
-    if (open == std::string_view::npos || close == std::string_view::npos || close < open)
-      return m;  // let the parser report it
-    std::string_view inner = s.substr(open + 1, close - open - 1);
-    if (inner.find_first_not_of(" \t,") == std::string_view::npos) continue;
-    if (out.size() > 1) out += ',';
-    out += inner;
-  }
-  return out + "}";
 }
 
 }  // namespace
@@ -174,7 +145,7 @@ struct http_gateway::impl final : public kj::HttpService {
   const kj::Executor* executor_ = nullptr;
   kj::Own<kj::PromiseFulfiller<void>> stop_fulfiller_;
   kj::Own<kj::HttpHeaderTable> table_;
-  kj::HttpHeaderId h_content_encoding_, h_accept_, h_retry_after_, h_org_id_;
+  kj::HttpHeaderId h_content_encoding_, h_accept_, h_accept_encoding_, h_retry_after_, h_org_id_;
   bool running_ = false;
 
   // Sends one request to an actor and resolves on the kj thread with its reply. The CAF side runs
@@ -199,13 +170,18 @@ struct http_gateway::impl final : public kj::HttpService {
 
   kj::Promise<void> send(kj::HttpService::Response& response, int code, std::string_view ctype,
                          std::string body, const std::string& route, clock_type::time_point t0,
-                         const char* retry_after = nullptr) {
+                         const char* retry_after = nullptr, bool gzip = false) {
     metrics_.observe_request(route, code,
                              std::chrono::duration<double>(clock_type::now() - t0).count());
     kj::HttpHeaders h(*table_);
     auto ct = kj::heapString(ctype.data(), ctype.size());
     if (!ctype.empty()) h.set(kj::HttpHeaderId::CONTENT_TYPE, ct);
     if (retry_after) h.set(h_retry_after_, retry_after);
+    // Small bodies are not worth a gzip header and the client's inflate.
+    if (gzip && body.size() >= 1024) {
+      body = gzip_compress(body, 1);
+      h.set(h_content_encoding_, "gzip");
+    }
     auto buf = kj::heap<std::string>(std::move(body));
     auto out = response.send(code, status_text(code), h, static_cast<uint64_t>(buf->size()));
     if (buf->empty()) return kj::READY_NOW;
@@ -268,18 +244,22 @@ struct http_gateway::impl final : public kj::HttpService {
       if (method != kj::HttpMethod::POST) return wrong_method("POST");
       return handle_push(std::move(t), headers, body, response, t0);
     }
-    if (p.rfind("/querier.v1.QuerierService/", 0) == 0) {
+    for (const char* service : {"querier.v1.QuerierService", "hearth.v1.FindingsService"}) {
+      std::string prefix = std::string("/") + service + "/";
+      if (p.rfind(prefix, 0) != 0) continue;
       if (method != kj::HttpMethod::POST) return wrong_method("POST");
-      return handle_querier(std::move(t), headers, body, response, t0);
+      return handle_read_api(service, std::move(t), headers, body, response, t0);
     }
     if (p.rfind("/settings.v1.SettingsService/", 0) == 0) {
       if (method != kj::HttpMethod::POST) return wrong_method("POST");
       return handle_settings(std::move(t), headers, body, response, t0);
     }
-    if (p == "/pyroscope/render") {
+    if (p == "/pyroscope/render" || p == "/pyroscope/render-diff" || p == "/pyroscope/label-values") {
       if (method != kj::HttpMethod::GET) return wrong_method("GET");
       auto tenants = tenants_of(headers, true);
       if (!tenants) return send_error(response, tenants.err(), p, t0);
+      if (p == "/pyroscope/render-diff") return handle_render_diff(std::move(t), std::move(*tenants), response, t0);
+      if (p == "/pyroscope/label-values") return handle_label_values(std::move(t), std::move(*tenants), response, t0);
       return handle_render(std::move(t), std::move(*tenants), response, t0);
     }
     if (p == "/admin/compact") {
@@ -494,62 +474,20 @@ struct http_gateway::impl final : public kj::HttpService {
 
   // ---- queries ------------------------------------------------------------------------------
 
-  // Validates a [start, end] range in ms (Pyroscope's ValidateRangeRequest, v2 semantics).
-  result<std::pair<int64_t, int64_t>> check_range(int64_t start_ms, int64_t end_ms) const {
-    if (start_ms == 0 || end_ms == 0)
-      return error{errc::bad_time_range, "missing time range: start and end (ms) are required"};
-    if (start_ms > end_ms)
-      return error{errc::bad_time_range, "start (" + std::to_string(start_ms) + ") is after end (" +
-                                             std::to_string(end_ms) + ")"};
-    if ((end_ms - start_ms) * ns_per_ms > opts_.max_range_ns)
-      return error{errc::bad_time_range,
-                   "query range of " + std::to_string((end_ms - start_ms) / 1000) +
-                       "s exceeds the limit of " + std::to_string(opts_.max_range_ns / ns_per_s) +
-                       "s (query.max_range)"};
-    // Inclusive ms end -> half-open ns range.
-    auto r = query::ns_range_from_ms(start_ms, end_ms);
-    return std::pair{r.start_ns, r.end_ns};
-  }
-
-  result<int64_t> check_max_nodes(bool has, int64_t n) const {
-    if (!has || n == 0) return opts_.max_nodes_default;
-    if (n < 0) return error{errc::too_many_nodes, "max_nodes must not be negative"};
-    if (n > opts_.max_nodes_max)
-      return error{errc::too_many_nodes, "max_nodes " + std::to_string(n) + " exceeds the limit of " +
-                                             std::to_string(opts_.max_nodes_max) +
-                                             " (query.max_nodes_max)"};
-    return n;
-  }
-
-  kj::Promise<void> handle_querier(target t, const kj::HttpHeaders& headers, kj::AsyncInputStream& body,
-                                   Response& response, clock_type::time_point t0) {
-    std::string method = t.path.substr(std::string_view("/querier.v1.QuerierService/").size());
-    std::string route = t.path;
-    static const std::set<std::string> known = {
-        "ProfileTypes", "LabelValues",  "LabelNames", "Series", "SelectMergeStacktraces",
-        "SelectMergeSpanProfile", "SelectMergeProfile", "SelectSeries", "Diff", "GetProfileStats",
-        "AnalyzeQuery", "SelectHeatmap"};
-    if (!known.count(method))
-      return send_error(response, error{errc::not_found, "no method " + method + " in querier.v1.QuerierService"},
-                        "other", t0);
-    auto ct = header(headers, kj::HttpHeaderId::CONTENT_TYPE).value_or("");
-    auto codec = connect::codec_of(ct);
-    if (!codec) return send_error(response, codec.err(), route, t0, 415);
-    bool utf8_names = false;
-    if (auto acc = header(headers, h_accept_)) utf8_names = acc->find("allow-utf8-labelnames=true") != std::string::npos;
-    auto tenants = tenants_of(headers, true);
-    if (!tenants) return send_error(response, tenants.err(), route, t0);
-    return with_body(headers, body, response, route, t0,
-                     [this, &response, route, t0, c = *codec, method, utf8_names,
-                      tenants = std::move(*tenants)](std::string data) {
-                       return dispatch_query(method, c, data, utf8_names, tenants, response, route, t0);
-                     });
+  api::limits limits() const {
+    return api::limits{opts_.max_nodes_default, opts_.max_nodes_max, opts_.max_range_ns};
   }
 
   kj::Promise<void> reply_msg(Response& response, connect::codec c,
                               const google::protobuf::Message& m, const std::string& route,
                               clock_type::time_point t0) {
     return send(response, 200, connect::content_type(c), connect::encode(c, m), route, t0);
+  }
+
+  // Connect unary: the response may be gzipped when the client's Accept-Encoding allows it.
+  bool accepts_gzip(const kj::HttpHeaders& headers) const {
+    auto ae = header(headers, h_accept_encoding_);
+    return ae && ae->find("gzip") != std::string::npos;
   }
 
   kj::Promise<void> run_query(query_request q, Response& response, std::string route,
@@ -569,206 +507,257 @@ struct http_gateway::impl final : public kj::HttpService {
             });
   }
 
-  kj::Promise<void> dispatch_query(const std::string& method, connect::codec c, const std::string& data,
-                                   bool utf8_names, const std::vector<std::string>& tenants,
-                                   Response& response, const std::string& route,
-                                   clock_type::time_point t0) {
-    if (method == "ProfileTypes") {
-      querier::v1::ProfileTypesRequest in;
-      if (auto st = connect::decode(c, data, in); !st) return send_error(response, st.err(), route, t0);
-      int64_t start = in.start(), end = in.end();
-      if (start == 0 && end == 0) {  // Pyroscope: both absent means the last hour
-        end = wall_clock_ns() / ns_per_ms;
-        start = end - 3600 * 1000;
-      }
-      auto range = check_range(start, end);
-      if (!range) return send_error(response, range.err(), route, t0);
-      query_request q;
-      q.tenants = tenants;
-      q.kind = static_cast<uint8_t>(query_kind::profile_types);
-      q.start_ns = range->first;
-      q.end_ns = range->second;
-      return run_query(std::move(q), response, route, t0, [this, c, &response, route, t0](query_result& r) {
-        querier::v1::ProfileTypesResponse out;
-        for (const auto& id : r.values) {
-          auto pt = query::parse_profile_type(id);
-          if (!pt) continue;
-          auto* p = out.add_profile_types();
-          p->set_id(pt->id);
-          p->set_name(pt->name);
-          p->set_sample_type(pt->sample_type);
-          p->set_sample_unit(pt->sample_unit);
-          p->set_period_type(pt->period_type);
-          p->set_period_unit(pt->period_unit);
-        }
-        return reply_msg(response, c, out, route, t0);
-      });
-    }
-    if (method == "LabelNames" || method == "LabelValues") {
-      query_request q;
-      q.tenants = tenants;
-      int64_t start = 0, end = 0;
-      if (method == "LabelNames") {
-        types::v1::LabelNamesRequest in;
-        if (auto st = connect::decode(c, data, in); !st) return send_error(response, st.err(), route, t0);
-        q.kind = static_cast<uint8_t>(query_kind::label_names);
-        q.selector = join_matchers(in.matchers());
-        start = in.start();
-        end = in.end();
-      } else {
-        types::v1::LabelValuesRequest in;
-        if (auto st = connect::decode(c, data, in); !st) return send_error(response, st.err(), route, t0);
-        if (in.name().empty())
-          return send_error(response, error{errc::invalid_argument, "LabelValues: name is required"}, route, t0);
-        q.kind = static_cast<uint8_t>(query_kind::label_values);
-        q.label_name = in.name();
-        q.selector = join_matchers(in.matchers());
-        start = in.start();
-        end = in.end();
-      }
-      // Pyroscope v1 (the single binary most installs run) answers label queries without a range
-      // from everything it holds; v2 refuses them. Be the lenient one: both 0 means all time.
-      auto range = (start == 0 && end == 0)
-                       ? result<std::pair<int64_t, int64_t>>(std::pair{int64_t{0}, INT64_MAX})
-                       : check_range(start, end);
-      if (!range) return send_error(response, range.err(), route, t0);
-      q.start_ns = range->first;
-      q.end_ns = range->second;
-      bool names = method == "LabelNames";
-      return run_query(std::move(q), response, route, t0,
-                       [this, c, &response, route, t0, names, utf8_names](query_result& r) {
-                         types::v1::LabelNamesResponse out;  // same shape as LabelValuesResponse
-                         for (auto& v : r.values)
-                           if (!names || utf8_names || is_legacy_label_name(v)) out.add_names(v);
-                         if (names) return reply_msg(response, c, out, route, t0);
-                         types::v1::LabelValuesResponse vo;
-                         vo.mutable_names()->Swap(out.mutable_names());
-                         return reply_msg(response, c, vo, route, t0);
-                       });
-    }
-    if (method == "SelectMergeStacktraces") {
-      querier::v1::SelectMergeStacktracesRequest in;
-      if (auto st = connect::decode(c, data, in); !st) return send_error(response, st.err(), route, t0);
-      if (in.format() != querier::v1::PROFILE_FORMAT_UNSPECIFIED &&
-          in.format() != querier::v1::PROFILE_FORMAT_FLAMEGRAPH)
-        return send_error(response,
-                          error{errc::unimplemented, "SelectMergeStacktraces: format " +
-                                                         querier::v1::ProfileFormat_Name(in.format()) +
-                                                         " is not supported yet; use FLAMEGRAPH"},
-                          route, t0);
-      if (in.profile_typeid().empty())
-        return send_error(response, error{errc::invalid_argument, "profile_typeID is required"}, route, t0);
-      if (auto pt = query::parse_profile_type(in.profile_typeid()); !pt)
-        return send_error(response, pt.err(), route, t0);
-      auto range = check_range(in.start(), in.end());
-      if (!range) return send_error(response, range.err(), route, t0);
-      auto max_nodes = check_max_nodes(in.has_max_nodes(), in.max_nodes());
-      if (!max_nodes) return send_error(response, max_nodes.err(), route, t0);
-      query_request q;
-      q.tenants = tenants;
-      q.kind = static_cast<uint8_t>(query_kind::merge_stacks);
-      q.profile_type = in.profile_typeid();
-      q.selector = in.label_selector().empty() ? "{}" : in.label_selector();
-      q.start_ns = range->first;
-      q.end_ns = range->second;
-      q.max_nodes = *max_nodes;
-      q.max_rollup_step_ns = INT64_MAX;  // a flame graph only needs per-bucket sums
-      return run_query(std::move(q), response, route, t0, [this, c, &response, route, t0](query_result& r) {
-        querier::v1::SelectMergeStacktracesResponse out;
-        auto* fg = out.mutable_flamegraph();
-        for (auto& n : r.names) fg->add_names(n);
-        for (auto& lvl : r.levels) {
-          auto* l = fg->add_levels();
-          l->mutable_values()->Reserve(static_cast<int>(lvl.size()));
-          for (auto v : lvl) l->add_values(v);
-        }
-        fg->set_total(r.total);
-        fg->set_max_self(r.max_self);
-        return reply_msg(response, c, out, route, t0);
-      });
-    }
-    return send_error(response,
-                      error{errc::unimplemented, "querier.v1.QuerierService/" + method +
-                                                     " is not implemented yet"},
-                      route, t0);
+  // querier.v1.QuerierService and hearth.v1.FindingsService: decode + validate (api::), ask the
+  // query frontend, encode (api::). Nothing but byte shuffling happens on the event loop.
+  kj::Promise<void> handle_read_api(std::string service, target t, const kj::HttpHeaders& headers,
+                                    kj::AsyncInputStream& body, Response& response,
+                                    clock_type::time_point t0) {
+    std::string method = t.path.substr(service.size() + 2);
+    std::string route = t.path;
+    if (!api::known_method(service, method))
+      return send_error(response, error{errc::not_found, "no method " + method + " in " + service},
+                        "other", t0);
+    auto codec = connect::codec_of(header(headers, kj::HttpHeaderId::CONTENT_TYPE).value_or(""));
+    if (!codec) return send_error(response, codec.err(), route, t0, 415);
+    bool utf8_names = false;
+    if (auto acc = header(headers, h_accept_))
+      utf8_names = acc->find("allow-utf8-labelnames=true") != std::string::npos;
+    auto tenants = tenants_of(headers, true);
+    if (!tenants) return send_error(response, tenants.err(), route, t0);
+    bool gzip = accepts_gzip(headers);
+    return with_body(
+        headers, body, response, route, t0,
+        [this, &response, route, t0, c = *codec, service, method, utf8_names, gzip,
+         tenants = std::move(*tenants)](std::string data) mutable -> kj::Promise<void> {
+          auto q = api::parse_request(service, method, c, data, limits(), wall_clock_ns());
+          if (!q) return send_error(response, q.err(), route, t0);
+          q->tenants = std::move(tenants);
+          auto req = *q;
+          return run_query(std::move(*q), response, route, t0,
+                           [this, &response, route, t0, c, service, method, utf8_names, gzip,
+                            req = std::move(req)](query_result& r) {
+                             auto out = api::render_response(service, method, c, req, r, utf8_names);
+                             if (!out) return send_error(response, out.err(), route, t0);
+                             return send(response, 200, connect::content_type(c), std::move(*out),
+                                         route, t0, nullptr, gzip);
+                           });
+        });
   }
 
-  // ---- /pyroscope/render --------------------------------------------------------------------
+  // ---- /pyroscope/render, /pyroscope/render-diff, /pyroscope/label-values ---------------------
 
-  kj::Promise<void> handle_render(target t, std::vector<std::string> tenants, Response& response,
-                                  clock_type::time_point t0) {
-    std::string route = "/pyroscope/render";
-    const std::string* qp = t.get("query");
-    if (!qp || qp->empty())
-      return send_error(response, error{errc::bad_selector, "query parameter is required, e.g. "
-                                                             "process_cpu:cpu:nanoseconds:cpu:nanoseconds{service_name=\"x\"}"},
-                        route, t0);
-    std::string_view qs = *qp;
-    auto brace = qs.find('{');
-    std::string type(qs.substr(0, brace));
-    while (!type.empty() && type.back() == ' ') type.pop_back();
-    auto pt = query::parse_profile_type(type);
-    if (!pt) return send_error(response, pt.err(), route, t0);
-    std::string selector = brace == std::string_view::npos ? "{}" : std::string(qs.substr(brace));
-    if (auto ms = query::parse_selector(selector); !ms) return send_error(response, ms.err(), route, t0);
-    int64_t now = wall_clock_ns();
-    auto parse_time = [&](const char* name) -> result<int64_t> {
-      const std::string* v = t.get(name);
-      if (!v || v->empty()) return now;
-      return parse_attime(*v, now);
-    };
-    auto from = parse_time("from");
-    if (!from) return send_error(response, from.err(), route, t0);
-    auto until = parse_time("until");
-    if (!until) return send_error(response, until.err(), route, t0);
-    if (*from == 0 || *until == 0)
-      return send_error(response, error{errc::bad_time_range, "missing time range"}, route, t0);
-    auto range = check_range(*from / ns_per_ms, *until / ns_per_ms);
-    if (!range) return send_error(response, range.err(), route, t0);
+  // A render-style time parameter (attime: s/ms/µs/ns, YYYYMMDD, now-1h); absent = now.
+  result<int64_t> render_time(const target& t, const char* name, int64_t now) const {
+    const std::string* v = t.get(name);
+    if (!v || v->empty()) return now;
+    auto r = parse_attime(*v, now);
+    if (!r) return r.err();
+    if (*r == 0) return error{errc::bad_time_range, "missing time range: " + std::string(name) + " is 0"};
+    return r;
+  }
+
+  // max-nodes / maxNodes (later wins; invalid values ignored, as Pyroscope).
+  result<int64_t> render_max_nodes(const target& t) const {
     int64_t max_nodes = 0;
     for (size_t i = 0; i < t.names.size(); ++i)
       if (t.names[i] == "max-nodes" || t.names[i] == "maxNodes") {
         char* end = nullptr;
         long long v = std::strtoll(t.values[i].c_str(), &end, 10);
-        if (end && *end == 0 && v > 0) max_nodes = v;  // invalid values are ignored, as upstream
+        if (end && *end == 0 && v > 0) max_nodes = v;
       }
-    auto mn = check_max_nodes(max_nodes != 0, max_nodes);
+    return api::check_max_nodes(max_nodes != 0, max_nodes, limits());
+  }
+
+  // One side of a render: `query` + `from`/`until` params -> a merge_stacks selection.
+  result<query::query_spec> render_selection(const target& t, const char* qname, const char* from,
+                                             const char* until, int64_t now) const {
+    const std::string* qp = t.get(qname);
+    if (!qp || qp->empty())
+      return error{errc::bad_selector,
+                   std::string(qname) + " parameter is required, e.g. "
+                                        "process_cpu:cpu:nanoseconds:cpu:nanoseconds{service_name=\"x\"}"};
+    auto typed = api::split_typed_query(*qp);
+    if (!typed) return typed.err();
+    auto f = render_time(t, from, now);
+    if (!f) return f.err();
+    auto u = render_time(t, until, now);
+    if (!u) return u.err();
+    auto range = api::check_range(*f / ns_per_ms, *u / ns_per_ms, limits());
+    if (!range) return range.err();
+    query::query_spec s;
+    s.kind = static_cast<uint8_t>(query::query_kind::merge_stacks);
+    s.profile_type = typed->first;
+    s.selector = typed->second;
+    s.start_ns = range->first;
+    s.end_ns = range->second;
+    return s;
+  }
+
+  kj::Promise<void> handle_render(target t, std::vector<std::string> tenants, Response& response,
+                                  clock_type::time_point t0) {
+    std::string route = "/pyroscope/render";
+    int64_t now = wall_clock_ns();
+    auto spec = render_selection(t, "query", "from", "until", now);
+    if (!spec) return send_error(response, spec.err(), route, t0);
+    auto mn = render_max_nodes(t);
     if (!mn) return send_error(response, mn.err(), route, t0);
+    auto pt = *query::parse_profile_type(spec->profile_type);
+    int64_t from_s = spec->start_ns / ns_per_s, until_s = (spec->end_ns - 1) / ns_per_s;
+    int64_t step = point_interval_s(from_s, until_s);
+    // The timeline must stay exact at its own step: no coarser rollups.
+    spec->max_rollup_step_ns = step * ns_per_s;
+    spec->want_points = true;
+    // groupBy (only the first is used) with aggregation sum|avg: one timeline per label value.
+    const std::string* group_by = t.get("groupBy");
+    bool avg = t.get("aggregation") && *t.get("aggregation") == "avg";
+    query_request q;
+    q.tenants = tenants;
+    q.op = static_cast<uint8_t>(query_op::flame_graph);
+    q.spec = *spec;
+    q.max_nodes = *mn;
+    int64_t start = from_s / step * step, end = until_s / step * step;
+    auto meta_of = [pt]() {
+      query::flamebearer_meta meta;
+      meta.sample_type = pt.sample_type;
+      meta.sample_unit = pt.sample_unit;
+      return meta;
+    };
+    if (!group_by || group_by->empty()) {
+      return run_query(std::move(q), response, route, t0,
+                       [this, &response, route, t0, start, end, step, meta_of](query_result& r) {
+                         std::vector<uint64_t> samples(static_cast<size_t>(std::max<int64_t>(0, (end - start) / step)), 0);
+                         for (size_t i = 0; i < r.point_times_ns.size(); ++i) {
+                           int64_t ts = r.point_times_ns[i] / ns_per_s;
+                           if (ts < start || ts >= end) continue;
+                           samples[static_cast<size_t>((ts - start) / step)] +=
+                               static_cast<uint64_t>(std::max<int64_t>(0, r.point_values[i]));
+                         }
+                         auto meta = meta_of();
+                         meta.timeline = query::flamebearer_timeline{start, step, std::move(samples)};
+                         return send(response, 200, "application/json",
+                                     query::render_flamebearer_json(r.graph, meta), route, t0);
+                       });
+    }
+    // With groupBy: the flame graph plus a SelectSeries grouped by the label at the timeline step.
+    query_request sq;
+    sq.tenants = std::move(tenants);
+    sq.op = static_cast<uint8_t>(query_op::series);
+    sq.spec = *spec;
+    sq.spec.kind = static_cast<uint8_t>(query::query_kind::select_series);
+    sq.spec.want_points = false;
+    sq.spec.max_rollup_step_ns = 0;
+    auto grid = query::series_range(start * 1000, end * 1000, step * 1000);
+    sq.spec.start_ns = grid.start_ns;
+    sq.spec.end_ns = grid.end_ns;
+    sq.spec.step_ns = grid.step_ns;
+    sq.spec.group_by = {*group_by};
+    sq.aggregation = avg ? 1 : 0;
+    std::string label = *group_by;
+    return ask<query_result>(actors_.frontend, query_atom::value, std::move(q))
+        .then([this, sq = std::move(sq)](query_result fr) mutable {
+          return ask<query_result>(actors_.frontend, query_atom::value, std::move(sq))
+              .then([fr = std::move(fr)](query_result sr) mutable { return std::pair{std::move(fr), std::move(sr)}; });
+        })
+        .then(
+            [this, &response, route, t0, start, end, step, meta_of, label](std::pair<query_result, query_result> p) -> kj::Promise<void> {
+              auto& [fr, sr] = p;
+              if (!fr.status.ok()) return send_error(response, fr.status.to_error(), route, t0);
+              if (!sr.status.ok()) return send_error(response, sr.status.to_error(), route, t0);
+              auto timeline_of = [&](const query::series* s) {
+                std::vector<uint64_t> samples(static_cast<size_t>(std::max<int64_t>(0, (end - start) / step)), 0);
+                if (s)
+                  for (const auto& pt : s->points) {
+                    // A point at T aggregates (T - step, T]: its bucket starts at T - step.
+                    int64_t ts = pt.timestamp_ms / 1000 - step;
+                    if (ts < start || ts >= end) continue;
+                    samples[static_cast<size_t>((ts - start) / step)] +=
+                        static_cast<uint64_t>(std::max(0.0, pt.value));
+                  }
+                return query::flamebearer_timeline{start, step, std::move(samples)};
+              };
+              std::vector<std::pair<std::string, query::flamebearer_timeline>> groups;
+              std::vector<uint64_t> all(static_cast<size_t>(std::max<int64_t>(0, (end - start) / step)), 0);
+              for (const auto& s : sr.series) {
+                std::string key = "*";
+                for (const auto& l : s.labels)
+                  if (l.name == label) key = l.value;
+                auto tl = timeline_of(&s);
+                for (size_t i = 0; i < all.size(); ++i) all[i] += tl.samples[i];
+                groups.emplace_back(std::move(key), std::move(tl));
+              }
+              auto meta = meta_of();
+              meta.timeline = query::flamebearer_timeline{start, step, std::move(all)};
+              return send(response, 200, "application/json",
+                          query::render_flamebearer_json(fr.graph, meta, &groups), route, t0);
+            },
+            [this, &response, route, t0](kj::Exception&& e) -> kj::Promise<void> {
+              return send_error(response,
+                                error{errc::unavailable, std::string("query failed: ") + e.getDescription().cStr()},
+                                route, t0);
+            });
+  }
+
+  kj::Promise<void> handle_render_diff(target t, std::vector<std::string> tenants, Response& response,
+                                       clock_type::time_point t0) {
+    std::string route = "/pyroscope/render-diff";
+    int64_t now = wall_clock_ns();
+    auto left = render_selection(t, "leftQuery", "leftFrom", "leftUntil", now);
+    if (!left) return send_error(response, left.err(), route, t0);
+    auto right = render_selection(t, "rightQuery", "rightFrom", "rightUntil", now);
+    if (!right) return send_error(response, right.err(), route, t0);
+    if (left->profile_type != right->profile_type)
+      return send_error(response,
+                        error{errc::invalid_argument, "left and right queries must have the same profile type (" +
+                                                          left->profile_type + " vs " + right->profile_type + ")"},
+                        route, t0);
+    auto mn = render_max_nodes(t);
+    if (!mn) return send_error(response, mn.err(), route, t0);
+    left->max_rollup_step_ns = right->max_rollup_step_ns = INT64_MAX;
+    auto pt = *query::parse_profile_type(left->profile_type);
     query_request q;
     q.tenants = std::move(tenants);
-    q.kind = static_cast<uint8_t>(query_kind::merge_stacks);
-    q.profile_type = pt->id;
-    q.selector = selector;
-    q.start_ns = range->first;
-    q.end_ns = range->second;
+    q.op = static_cast<uint8_t>(query_op::diff);
+    q.spec = std::move(*left);
+    q.right = std::move(*right);
     q.max_nodes = *mn;
-    int64_t from_s = *from / ns_per_s, until_s = *until / ns_per_s;
-    // The timeline must stay exact at its own step: no coarser rollups.
-    q.max_rollup_step_ns = point_interval_s(from_s, until_s) * ns_per_s;
-    auto ptype = *pt;
-    return run_query(std::move(q), response, route, t0,
-                     [this, &response, route, t0, from_s, until_s, ptype](query_result& r) {
-                       query::flame_graph fg;
-                       fg.names = r.names;
-                       fg.levels = r.levels;
-                       fg.total = r.total;
-                       fg.max_self = r.max_self;
-                       query::flamebearer_meta meta;
-                       meta.sample_type = ptype.sample_type;
-                       meta.sample_unit = ptype.sample_unit;
-                       int64_t step = point_interval_s(from_s, until_s);
-                       int64_t start = from_s / step * step;
-                       int64_t end = until_s / step * step;
-                       std::vector<uint64_t> samples(static_cast<size_t>(std::max<int64_t>(0, (end - start) / step)), 0);
-                       for (size_t i = 0; i < r.point_times_ns.size(); ++i) {
-                         int64_t ts = r.point_times_ns[i] / ns_per_s;
-                         if (ts < start || ts >= end) continue;
-                         samples[static_cast<size_t>((ts - start) / step)] += static_cast<uint64_t>(std::max<int64_t>(0, r.point_values[i]));
-                       }
-                       meta.timeline = query::flamebearer_timeline{start, step, std::move(samples)};
-                       return send(response, 200, "application/json",
-                                   query::render_flamebearer_json(fg, meta), route, t0);
-                     });
+    return run_query(std::move(q), response, route, t0, [this, &response, route, t0, pt](query_result& r) {
+      query::flamebearer_meta meta;
+      meta.sample_type = pt.sample_type;
+      meta.sample_unit = pt.sample_unit;
+      return send(response, 200, "application/json", query::render_flamebearer_diff_json(r.diff, meta),
+                  route, t0);
+    });
+  }
+
+  // ?label=__name__ lists profile type ids; any other label its values (Pyroscope forwards no
+  // name there, which is a bug we do not copy).
+  kj::Promise<void> handle_label_values(target t, std::vector<std::string> tenants, Response& response,
+                                        clock_type::time_point t0) {
+    std::string route = "/pyroscope/label-values";
+    const std::string* label = t.get("label");
+    if (!label || label->empty())
+      return send_error(response, error{errc::invalid_argument, "label parameter is required"}, route, t0);
+    query_request q;
+    q.tenants = std::move(tenants);
+    q.op = static_cast<uint8_t>(query_op::values);
+    q.spec.start_ns = 0;
+    q.spec.end_ns = INT64_MAX;
+    q.spec.selector = "{}";
+    if (*label == "__name__") {
+      q.spec.kind = static_cast<uint8_t>(query::query_kind::profile_types);
+    } else {
+      q.spec.kind = static_cast<uint8_t>(query::query_kind::label_values);
+      q.spec.label_name = *label;
+    }
+    return run_query(std::move(q), response, route, t0, [this, &response, route, t0](query_result& r) {
+      std::string out = "[";
+      for (size_t i = 0; i < r.values.size(); ++i) {
+        if (i) out += ',';
+        query::append_json_string(out, r.values[i]);
+      }
+      out += "]";
+      return send(response, 200, "application/json", std::move(out), route, t0);
+    });
   }
 
   // ---- lifecycle ----------------------------------------------------------------------------
@@ -779,6 +768,7 @@ struct http_gateway::impl final : public kj::HttpService {
       kj::HttpHeaderTable::Builder builder;
       h_content_encoding_ = builder.add("Content-Encoding");
       h_accept_ = builder.add("Accept");
+      h_accept_encoding_ = builder.add("Accept-Encoding");
       h_retry_after_ = builder.add("Retry-After");
       h_org_id_ = builder.add("X-Scope-OrgID");
       table_ = builder.build();

@@ -72,7 +72,73 @@ int64_t min_value(const flame_tree& t, const sorted_children& ch, int64_t max_no
   return heap.top();
 }
 
+void put_uvarint(std::string& out, uint64_t v) {
+  while (v >= 0x80) {
+    out.push_back(static_cast<char>(v | 0x80));
+    v >>= 7;
+  }
+  out.push_back(static_cast<char>(v));
+}
+
 }  // namespace
+
+std::string render_tree_bytes(const flame_tree& tree, int64_t max_nodes) {
+  std::string out;
+  const auto& nodes = tree.nodes();
+  if (nodes.size() <= 1) return out;
+  const sorted_children ch(tree);
+  const int64_t min_val = max_nodes > 0 ? min_value(tree, ch, max_nodes) : 0;
+  // A stack entry is a node id, or a synthetic "other" carrying its value.
+  struct item {
+    uint32_t node;
+    int64_t other;  // >= 0 with node == UINT32_MAX: a folded "other" leaf
+  };
+  std::vector<item> stack{{flame_tree::root, 0}};
+  std::vector<item> kids;
+  std::unordered_map<uint32_t, int64_t> extra_self;
+  while (!stack.empty()) {
+    item it = stack.back();
+    stack.pop_back();
+    if (it.node == UINT32_MAX) {
+      put_uvarint(out, 5);
+      out += "other";
+      put_uvarint(out, static_cast<uint64_t>(it.other));
+      put_uvarint(out, 0);
+      continue;
+    }
+    const auto& n = nodes[it.node];
+    std::string_view name = it.node == flame_tree::root ? std::string_view() : tree.name_of(it.node);
+    put_uvarint(out, name.size());
+    out += name;
+    int64_t self = n.self;
+    if (auto e = extra_self.find(it.node); e != extra_self.end()) self += e->second;
+    put_uvarint(out, static_cast<uint64_t>(self));
+    kids.clear();
+    int64_t other = 0;
+    uint32_t existing_other = UINT32_MAX;
+    for (uint32_t i = ch.begin[it.node]; i < ch.begin[it.node + 1]; ++i) {
+      uint32_t c = ch.ids[i];
+      if (tree.name_of(c) == "other") existing_other = c;
+      if (nodes[c].total >= min_val || tree.name_of(c) == "other")
+        kids.push_back({c, 0});
+      else
+        other += nodes[c].total;
+    }
+    if (other > 0) {
+      if (existing_other != UINT32_MAX) {
+        extra_self[existing_other] += other;  // Pyroscope adds to the existing "other" child
+      } else {
+        // "other" takes its byte-wise place among the kept children.
+        auto pos = std::find_if(kids.begin(), kids.end(),
+                                [&](const item& k) { return tree.name_of(k.node) > "other"; });
+        kids.insert(pos, item{UINT32_MAX, other});
+      }
+    }
+    put_uvarint(out, kids.size());
+    stack.insert(stack.end(), kids.begin(), kids.end());
+  }
+  return out;
+}
 
 void append_json_string(std::string& out, std::string_view s) {
   static constexpr char hex[] = "0123456789abcdef";
@@ -327,7 +393,8 @@ flamebearer_units units_of(const flamebearer_meta& meta) {
   return {meta.sample_unit, 100};
 }
 
-std::string render_flamebearer_json(const flame_graph& g, const flamebearer_meta& meta) {
+std::string render_flamebearer_json(const flame_graph& g, const flamebearer_meta& meta,
+                                    const flamebearer_groups* groups) {
   const auto [units, sample_rate] = units_of(meta);
 
   std::string out;
@@ -358,18 +425,33 @@ std::string render_flamebearer_json(const flame_graph& g, const flamebearer_meta
   out += R"(,"name":)";
   append_json_string(out, meta.sample_type);
   out += R"(},"timeline":)";
-  if (meta.timeline) {
-    out += R"({"startTime":)" + std::to_string(meta.timeline->start_s) + R"(,"samples":[)";
-    for (size_t i = 0; i < meta.timeline->samples.size(); ++i) {
+  auto timeline = [&out](const flamebearer_timeline& t) {
+    out += R"({"startTime":)" + std::to_string(t.start_s) + R"(,"samples":[)";
+    for (size_t i = 0; i < t.samples.size(); ++i) {
       if (i) out += ',';
-      out += std::to_string(meta.timeline->samples[i]);
+      out += std::to_string(t.samples[i]);
     }
-    out += R"(],"durationDelta":)" + std::to_string(meta.timeline->step_s);
+    out += R"(],"durationDelta":)" + std::to_string(t.step_s);
     out += R"(,"watermarks":null})";
+  };
+  if (meta.timeline)
+    timeline(*meta.timeline);
+  else
+    out += "null";
+  out += R"(,"groups":)";
+  if (groups) {
+    out += '{';
+    for (size_t i = 0; i < groups->size(); ++i) {
+      if (i) out += ',';
+      append_json_string(out, (*groups)[i].first);
+      out += ':';
+      timeline((*groups)[i].second);
+    }
+    out += '}';
   } else {
     out += "null";
   }
-  out += R"(,"groups":null,"heatmap":null})";
+  out += R"(,"heatmap":null})";
   return out;
 }
 

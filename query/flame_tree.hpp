@@ -112,6 +112,13 @@ inline constexpr int64_t default_max_nodes = 8192;
 /// Requires: tree.finalized().
 flame_graph render_flame_graph(const flame_tree& tree, int64_t max_nodes);
 
+/// Pyroscope's `tree` bytes (PROFILE_FORMAT_TREE, pyroscope-api.md §2.6): a pre-order DFS from a
+/// virtual root with an empty name; per node uvarint(len(name)), the name, uvarint(self),
+/// uvarint(child count); children in byte-wise name order are emitted last first. Children whose
+/// total is below the max_nodes-th largest node total are folded into one "other" child (merged
+/// into an existing "other"). An empty tree gives no bytes. Requires: tree.finalized().
+std::string render_tree_bytes(const flame_tree& tree, int64_t max_nodes);
+
 /// The timeline of a /pyroscope/render response.
 struct flamebearer_timeline {
   int64_t start_s = 0;  ///< unix seconds of the first sample
@@ -140,7 +147,12 @@ void append_json_string(std::string& out, std::string_view s);
 /// The /pyroscope/render JSON (pyroscope-api.md §4.2), compact, keys in Pyroscope's order,
 /// strings escaped as Go's encoding/json does (HTML-safe, invalid UTF-8 replaced by U+FFFD).
 /// No trailing newline.
-std::string render_flamebearer_json(const flame_graph& graph, const flamebearer_meta& meta);
+/// groupBy timelines of /pyroscope/render: (label value or "*", timeline), in output order.
+using flamebearer_groups = std::vector<std::pair<std::string, flamebearer_timeline>>;
+
+/// With `groups`, "groups" maps each key to its timeline; without, it is null.
+std::string render_flamebearer_json(const flame_graph& graph, const flamebearer_meta& meta,
+                                    const flamebearer_groups* groups = nullptr);
 
 /// Flat and cumulative value of one function name.
 struct function_stat {

@@ -75,6 +75,18 @@ TEST(flame_tree, worked_example_from_the_api_doc) {
   EXPECT_EQ(g.max_self, 5);
 }
 
+TEST(flame_tree, tree_bytes_of_the_worked_example) {
+  const flame_tree t = make_tree({{"a;b", 3}, {"a;c", 2}, {"d", 5}});
+  using namespace std::string_literals;
+  // virtual root (""/0/2 children), then the last child first: d, a, and a's children c, b.
+  EXPECT_EQ(render_tree_bytes(t, 8192), "\x00\x00\x02"s "\x01" "d\x05\x00"s "\x01" "a\x00\x02"s
+                                        "\x01" "c\x02\x00"s "\x01" "b\x03\x00"s);
+  // max_nodes 2 keeps a and d (totals 5); b and c fold into "other" under a.
+  EXPECT_EQ(render_tree_bytes(t, 2), "\x00\x00\x02"s "\x01" "d\x05\x00"s "\x01" "a\x00\x01"s
+                                     "\x05" "other\x05\x00"s);
+  EXPECT_EQ(render_tree_bytes(make_tree({}), 8192), "");
+}
+
 TEST(flame_tree, output_does_not_depend_on_insertion_order) {
   const flame_tree a = make_tree({{"a;b", 3}, {"a;c", 2}, {"d", 5}});
   const flame_tree b = make_tree({{"d", 5}, {"a;c", 1}, {"a;b", 3}, {"a;c", 1}});

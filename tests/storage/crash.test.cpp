@@ -253,9 +253,9 @@ recovered recover_and_read(io::file_system& base, const std::string& dir) {
     self->request(p, kTimeout, ready_atom::value)
         .receive([&](bool r) { out.ready = r; },
                  [&](caf::error& e) { out.error += "ready: " + caf::to_string(e) + "; "; });
-    query_request q;
-    q.tenants = {"crash"};
-    q.kind = static_cast<uint8_t>(query_kind::merge_stacks);
+    query::query_spec q;
+    q.kind = static_cast<uint8_t>(query::query_kind::merge_stacks);
+    q.want_points = true;
     q.selector = "{}";
     q.start_ns = 0;
     q.end_ns = std::numeric_limits<int64_t>::max();
@@ -263,20 +263,20 @@ recovered recover_and_read(io::file_system& base, const std::string& dir) {
         .receive(
             [&](query_partial& r) {
               if (!r.status.ok()) out.error += "query: " + r.status.message + "; ";
-              for (size_t i = 0; i < r.point_times_ns.size(); ++i) {
-                auto& e = out.by_time[r.point_times_ns[i]];
+              for (size_t i = 0; i < r.data.point_times_ns.size(); ++i) {
+                auto& e = out.by_time[r.data.point_times_ns[i]];
                 ++e.rows;
-                e.total += r.point_values[i];
+                e.total += r.data.point_values[i];
               }
             },
             [&](caf::error& e) { out.error += "query: " + caf::to_string(e) + "; "; });
-    q.kind = static_cast<uint8_t>(query_kind::label_values);
+    q.kind = static_cast<uint8_t>(query::query_kind::label_values);
     q.label_name = "seq";
     self->request(p, kTimeout, query_atom::value, q)
         .receive(
             [&](query_partial& r) {
               if (!r.status.ok()) out.error += "label_values: " + r.status.message + "; ";
-              out.seq_values.insert(r.values.begin(), r.values.end());
+              out.seq_values.insert(r.data.values.begin(), r.data.values.end());
             },
             [&](caf::error& e) { out.error += "label_values: " + caf::to_string(e) + "; "; });
     self->send_exit(p, caf::exit_reason::kill);

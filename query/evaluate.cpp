@@ -1,0 +1,171 @@
+#include "query/evaluate.hpp"
+
+#include <algorithm>
+
+namespace hearth::query {
+
+void to_flat(const flame_tree& t, flat_tree& out) {
+  out.names = t.names();
+  const auto& nodes = t.nodes();
+  out.parents.clear();
+  out.name_ids.clear();
+  out.selfs.clear();
+  out.parents.reserve(nodes.size());
+  out.name_ids.reserve(nodes.size());
+  out.selfs.reserve(nodes.size());
+  for (const auto& n : nodes) {
+    out.parents.push_back(n.parent);
+    out.name_ids.push_back(n.name);
+    out.selfs.push_back(n.self);
+  }
+}
+
+void merge_flat(const flat_tree& p, flame_tree& into) {
+  size_t n = p.parents.size();
+  if (n == 0 || p.name_ids.size() != n || p.selfs.size() != n) return;
+  std::vector<uint32_t> name_map(p.names.size());
+  for (size_t i = 0; i < p.names.size(); ++i) name_map[i] = into.intern(p.names[i]);
+  std::vector<uint32_t> node_map(n, flame_tree::root);
+  into.add_self(flame_tree::root, p.selfs[0]);
+  for (size_t i = 1; i < n; ++i) {
+    uint32_t parent = p.parents[i] < i ? node_map[p.parents[i]] : flame_tree::root;
+    uint32_t name = p.name_ids[i] < name_map.size() ? name_map[p.name_ids[i]] : into.intern("?");
+    node_map[i] = into.child_by_id(parent, name);
+    into.add_self(node_map[i], p.selfs[i]);
+  }
+}
+
+result<evaluator> evaluator::make(const query_spec& spec) {
+  evaluator ev;
+  ev.spec_ = spec;
+  auto kind = ev.kind();
+  if (kind < query_kind::merge_stacks || kind > query_kind::analyze)
+    return error{errc::invalid_argument, "unknown query kind " + std::to_string(spec.kind)};
+  auto ms = parse_selector(spec.selector.empty() ? "{}" : spec.selector);
+  if (!ms) return ms.err();
+  ev.matchers_ = std::move(*ms);
+  if (!spec.profile_type.empty()) {
+    auto m = make_matcher("__profile_type__", matcher::op::eq, spec.profile_type);
+    if (!m) return m.err();
+    ev.matchers_.push_back(std::move(*m));
+  }
+  if (kind == query_kind::select_series) {
+    if (spec.step_ns < 1000000)
+      return error{errc::invalid_argument, "step must be at least 1 ms"};
+    ev.series_req_.start_ns = spec.start_ns;
+    ev.series_req_.end_ns = spec.end_ns;
+    ev.series_req_.step_ns = spec.step_ns;
+    ev.series_req_.group_by = spec.group_by;
+    ev.series_req_.call_site = spec.call_site;
+  }
+  if (kind == query_kind::merge_pprof) {
+    ev.pprof_sel_.call_site = spec.call_site;
+    if (spec.pgo) ev.pprof_sel_.pgo = go_pgo{spec.pgo_keep_locations, spec.pgo_aggregate_callees};
+  }
+  return ev;
+}
+
+void evaluator::add(const block_data& b, int64_t start, int64_t end) {
+  start = std::max(start, spec_.start_ns);
+  end = std::min(end, spec_.end_ns);
+  auto kind = this->kind();
+  if (kind == query_kind::profile_stats) {
+    merge_profile_stats(stats_, block_profile_stats(b));
+    return;
+  }
+  if (start >= end || b.profiles.empty() || b.max_time_ns < start || b.min_time_ns >= end) return;
+  switch (kind) {
+    case query_kind::label_names:
+      for (auto& v : label_names(b, matchers_, start, end)) values_.insert(std::move(v));
+      return;
+    case query_kind::label_values:
+      for (auto& v : label_values(b, spec_.label_name, matchers_, start, end))
+        values_.insert(std::move(v));
+      return;
+    case query_kind::profile_types:
+      for (auto& v : profile_type_ids(b, start, end)) values_.insert(std::move(v));
+      return;
+    case query_kind::series_labels:
+      merge_label_sets(label_sets_, series_label_sets(b, matchers_, spec_.label_names, start, end));
+      return;
+    default: break;
+  }
+  auto series = select_series(b, matchers_);
+  if (series.empty()) return;
+  switch (kind) {
+    case query_kind::merge_stacks: {
+      merge_stacks(b, series, start, end, spec_.call_site, tree_);
+      if (!spec_.want_points) return;
+      std::vector<bool> selected(b.series.size(), false);
+      for (auto id : series) selected[id] = true;
+      for (const auto& p : b.profiles) {
+        if (!selected[p.series] || p.time_ns < start || p.time_ns >= end) continue;
+        point_times_.push_back(p.time_ns);
+        point_values_.push_back(p.total);
+      }
+      return;
+    }
+    case query_kind::select_series:
+      // The grid is the query's: a block is always added over the whole range.
+      select_series_points(b, series, series_req_, series_);
+      return;
+    case query_kind::merge_pprof:
+      select_pprof(b, series, start, end, pprof_sel_, pprof_);
+      return;
+    case query_kind::analyze: {
+      counts_.series += series.size();
+      std::vector<bool> selected(b.series.size(), false);
+      for (auto id : series) selected[id] = true;
+      for (const auto& p : b.profiles) {
+        if (!selected[p.series] || p.time_ns < start || p.time_ns >= end) continue;
+        ++counts_.profiles;
+        counts_.samples += p.sample_count;
+      }
+      return;
+    }
+    default: return;
+  }
+}
+
+partial evaluator::finish() && {
+  partial out;
+  if (kind() == query_kind::merge_stacks) to_flat(tree_, out.tree);
+  out.values.assign(values_.begin(), values_.end());
+  out.label_sets = std::move(label_sets_);
+  out.series = std::move(series_);
+  out.pprof = std::move(pprof_);
+  out.stats = stats_;
+  out.point_times_ns = std::move(point_times_);
+  out.point_values = std::move(point_values_);
+  out.counts = counts_;
+  return out;
+}
+
+void merger::add(partial&& p) {
+  merge_flat(p.tree, tree_);
+  for (auto& v : p.values) values_.insert(std::move(v));
+  merge_label_sets(label_sets_, p.label_sets);
+  merge_series(series_, p.series);
+  if (!any_pprof_) {
+    pprof_ = std::move(p.pprof);
+    any_pprof_ = true;
+  } else {
+    merge_pprof(pprof_, p.pprof);
+  }
+  merge_profile_stats(stats_, p.stats);
+  for (size_t i = 0; i < p.point_times_ns.size() && i < p.point_values.size(); ++i)
+    points_.emplace_back(p.point_times_ns[i], p.point_values[i]);
+  counts_.blocks += p.counts.blocks;
+  counts_.series += p.counts.series;
+  counts_.profiles += p.counts.profiles;
+  counts_.samples += p.counts.samples;
+  counts_.bytes += p.counts.bytes;
+}
+
+std::vector<std::pair<int64_t, int64_t>> merger::points() const {
+  auto out = points_;
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+}  // namespace hearth::query

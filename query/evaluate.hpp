@@ -1,0 +1,159 @@
+#pragma once
+// One read query end to end, as pure code: what a reader evaluates over blocks (`query_spec`), the
+// partial it produces (`partial`), and how partials of many blocks, partitions and tenants merge
+// (`merger`). The actors only move these values around: a partition or reader feeds blocks to an
+// `evaluator`; the query frontend feeds partials to a `merger` and renders from it.
+// Pure and deterministic; no CAF, no I/O.
+
+#include <cstdint>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "format/block.hpp"
+#include "format/error.hpp"
+#include "query/block_query.hpp"
+#include "query/flame_tree.hpp"
+#include "query/pprof_export.hpp"
+#include "query/series_query.hpp"
+#include "query/stats.hpp"
+
+namespace hearth::query {
+
+/// What a selection computes per block. On the wire between nodes: never renumber.
+enum class query_kind : uint8_t {
+  merge_stacks = 1,   ///< flame tree (+ per-profile totals for a timeline)
+  label_names = 2,
+  label_values = 3,
+  profile_types = 4,
+  series_labels = 5,  ///< Series RPC: label sets of matching series
+  select_series = 6,  ///< SelectSeries: points on a step grid by group
+  merge_pprof = 7,    ///< SelectMergeProfile: full-fidelity merged samples and symbols
+  profile_stats = 8,  ///< GetProfileStats: whole tenant, no selector
+  analyze = 9,        ///< AnalyzeQuery: what the selection would read
+};
+
+/// One selection: a plain value fit for an actor message. Ranges are half-open [start, end).
+struct query_spec {
+  uint8_t kind = 0;           ///< query_kind
+  std::string profile_type;   ///< __profile_type__ to match; empty = any
+  std::string selector;       ///< Prometheus selector text, "{}" = all
+  std::string label_name;     ///< label_values
+  int64_t start_ns = 0;
+  int64_t end_ns = 0;
+  /// Rollup blocks with a step up to this may answer fully covered buckets (0: raw data only).
+  int64_t max_rollup_step_ns = 0;
+  std::vector<std::string> call_site;    ///< StackTraceSelector.call_site, root first
+  std::vector<std::string> label_names;  ///< series_labels: projection (empty = all labels)
+  int64_t step_ns = 0;                   ///< select_series grid step
+  std::vector<std::string> group_by;     ///< select_series
+  bool pgo = false;                      ///< merge_pprof: GoPGO trimming (call_site ignored)
+  uint32_t pgo_keep_locations = 0;
+  bool pgo_aggregate_callees = false;
+  bool want_points = false;  ///< merge_stacks: also (time, total) per profile
+};
+
+/// A name-keyed call tree in flat form: node i has parent parents[i] (node 0 = root, its own
+/// parent), name names[name_ids[i]] and self value selfs[i]. Parents precede children.
+struct flat_tree {
+  std::vector<std::string> names;
+  std::vector<uint32_t> parents;
+  std::vector<uint32_t> name_ids;
+  std::vector<int64_t> selfs;
+};
+
+void to_flat(const flame_tree& t, flat_tree& out);
+/// Adds a flat tree into `into` by name paths. A malformed node (a parent that does not precede
+/// it, an unknown name) is attached at the root / named "?" instead of failing.
+void merge_flat(const flat_tree& p, flame_tree& into);
+
+/// What the AnalyzeQuery RPC reports about a selection.
+struct analyze_counts {
+  uint64_t blocks = 0;    ///< blocks (sealed or head) overlapping the range
+  uint64_t series = 0;    ///< series matching the selector in those blocks
+  uint64_t profiles = 0;  ///< their profiles in the range
+  uint64_t samples = 0;   ///< their (stack, value) pairs
+  uint64_t bytes = 0;     ///< bytes of the overlapping segment files
+};
+
+/// One evaluator's (or several merged) contribution to a query.
+struct partial {
+  flat_tree tree;
+  std::vector<std::string> values;  ///< label names/values/profile types, sorted unique
+  std::vector<label_set> label_sets;
+  series_partial series;
+  pprof_partial pprof;
+  profile_stats stats;
+  std::vector<int64_t> point_times_ns;  ///< merge_stacks with want_points: per profile
+  std::vector<int64_t> point_values;
+  analyze_counts counts;
+};
+
+/// Evaluates one query_spec over blocks, accumulating a partial. Not thread-safe (a value).
+class evaluator {
+ public:
+  /// Compiles the selector (+ the profile-type matcher). Errors: bad_selector,
+  /// unknown_profile_type, invalid_argument (unknown kind, step < 1 ms).
+  static result<evaluator> make(const query_spec& spec);
+
+  const query_spec& spec() const { return spec_; }
+  query_kind kind() const { return static_cast<query_kind>(spec_.kind); }
+
+  /// Adds the part of `b` with profile times in [start, end) ∩ the query's range. A raw block
+  /// may be added in pieces with a rollup of it in between (see partition evaluate).
+  void add(const block_data& b, int64_t start_ns, int64_t end_ns);
+  void add(const block_data& b) { add(b, spec_.start_ns, spec_.end_ns); }
+  /// For `analyze`: a block of `bytes` on disk overlaps the range.
+  void note_block(uint64_t bytes) {
+    ++counts_.blocks;
+    counts_.bytes += bytes;
+  }
+
+  /// The accumulated partial; the evaluator is spent afterwards.
+  partial finish() &&;
+
+ private:
+  evaluator() = default;
+
+  query_spec spec_;
+  std::vector<matcher> matchers_;
+  series_request series_req_;
+  pprof_selector pprof_sel_;
+  flame_tree tree_;
+  std::set<std::string> values_;
+  std::vector<label_set> label_sets_;
+  series_partial series_;
+  pprof_partial pprof_;
+  profile_stats stats_;
+  std::vector<int64_t> point_times_, point_values_;
+  analyze_counts counts_;
+};
+
+/// Merges partials of one query_spec (from any blocks, partitions, tenants). A value type.
+class merger {
+ public:
+  void add(partial&& p);
+
+  flame_tree& tree() { return tree_; }
+  std::vector<std::string> values() const { return {values_.begin(), values_.end()}; }
+  const std::vector<label_set>& label_sets() const { return label_sets_; }
+  const series_partial& series() const { return series_; }
+  const pprof_partial& pprof() const { return pprof_; }
+  const profile_stats& stats() const { return stats_; }
+  const analyze_counts& counts() const { return counts_; }
+  /// Per-profile (time, total), sorted by time.
+  std::vector<std::pair<int64_t, int64_t>> points() const;
+
+ private:
+  flame_tree tree_;
+  std::set<std::string> values_;
+  std::vector<label_set> label_sets_;
+  series_partial series_;
+  pprof_partial pprof_;
+  profile_stats stats_;
+  std::vector<std::pair<int64_t, int64_t>> points_;
+  analyze_counts counts_;
+  bool any_pprof_ = false;
+};
+
+}  // namespace hearth::query
