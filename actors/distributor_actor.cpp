@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <random>
 
+#include "actors/admission.hpp"
 #include "actors/metrics.hpp"
 #include "cluster/proto/connect.hpp"
 #include "format/ingest_request.hpp"
@@ -351,8 +352,19 @@ distributor_actor::behavior_type distributor_fn(
   self->state.ingester = std::move(ingester);
   self->state.metrics = metrics;
   return {
-      [self](ingest_atom a, ingest_request& req) {
+      [self](ingest_atom a, ingest_request& req) -> caf::result<ingest_reply> {
         auto& st = self->state;
+        if (st.opts.admission != nullptr) {
+          if (auto shard = st.opts.admission->over_limit(req.tenant)) {
+            st.metrics->ingest_rejected_before_decode.Increment();
+            return ingest_reply{
+                reply_status::from(error{errc::overloaded,
+                                         "write-ahead log of tenant=" + req.tenant + " shard=" +
+                                             std::to_string(*shard) +
+                                             " is over storage.wal_max_bytes; retry later"}),
+                0, 0, 0};
+          }
+        }
         auto worker = self->spawn(worker_fn, st.opts, st.ingester, st.metrics);
         return self->delegate(worker, a, std::move(req));
       },

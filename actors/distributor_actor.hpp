@@ -9,6 +9,7 @@
 
 namespace hearth {
 
+class admission_board;
 class self_metrics;
 
 struct distributor_options {
@@ -16,6 +17,9 @@ struct distributor_options {
   uint64_t max_profile_bytes = 64ull << 20;  ///< one profile after gunzip
   normalize_limits limits;
   std::chrono::seconds append_timeout{60};
+  /// Read before decoding: a request of a tenant with a partition over its WAL limit is answered
+  /// 429 at once, without the CPU of gunzip and decode. Null: no early check. Outlives the actor.
+  const admission_board* admission = nullptr;
 };
 
 struct distributor_state {

@@ -1,6 +1,7 @@
 #include "format/head.hpp"
 
 #include <algorithm>
+#include <bit>
 
 namespace hearth {
 namespace {
@@ -23,14 +24,34 @@ int64_t wrapping_add(int64_t a, int64_t b) {
 
 head::head() = default;
 
+void head::rehash_nodes(size_t cap) {
+  std::vector<node_slot> next(cap);
+  node_shift_ = 64 - std::countr_zero(cap);
+  const size_t mask = cap - 1;
+  for (const node_slot& s : node_slots_) {
+    if (s.id == 0) continue;
+    size_t i = static_cast<size_t>((s.key * 0x9e3779b97f4a7c15ULL) >> node_shift_);
+    while (next[i].id != 0) i = (i + 1) & mask;
+    next[i] = s;
+  }
+  node_slots_.swap(next);
+}
+
 uint32_t head::intern_node(uint32_t parent, uint32_t location) {
-  return nodes_.find_or_insert(
-      hash_mix(hash_mix(0x70de, parent), location),
-      [&](uint32_t id) { return data_.stacks[id].parent == parent && data_.stacks[id].location == location; },
-      [&] {
-        data_.stacks.push_back(stack_node{parent, location});
-        return static_cast<uint32_t>(data_.stacks.size() - 1);
-      });
+  // The table holds stacks.size() - 1 nodes; keep it at most half full.
+  if (data_.stacks.size() * 2 > node_slots_.size()) rehash_nodes(node_slots_.empty() ? 1024 : node_slots_.size() * 2);
+  const uint64_t key = static_cast<uint64_t>(parent) << 32 | location;
+  const size_t mask = node_slots_.size() - 1;
+  for (size_t i = static_cast<size_t>((key * 0x9e3779b97f4a7c15ULL) >> node_shift_);; i = (i + 1) & mask) {
+    node_slot& s = node_slots_[i];
+    if (s.id == 0) {
+      s.key = key;
+      s.id = static_cast<uint32_t>(data_.stacks.size());
+      data_.stacks.push_back(stack_node{parent, location});
+      return s.id;
+    }
+    if (s.key == key) return s.id;
+  }
 }
 
 void head::append(const ingest_batch& b) {
@@ -145,7 +166,7 @@ size_t head::bytes_estimate() const {
   const symbols& s = data_.syms;
   return vec_bytes(s.strings) + string_bytes_ + vec_bytes(s.mappings) + vec_bytes(s.functions) + vec_bytes(s.lines) +
          vec_bytes(s.locations) + vec_bytes(data_.stacks) + vec_bytes(data_.labels) + vec_bytes(data_.series) +
-         vec_bytes(data_.profiles) + vec_bytes(data_.samples) + syms_.bytes_estimate() + nodes_.bytes_estimate() +
+         vec_bytes(data_.profiles) + vec_bytes(data_.samples) + syms_.bytes_estimate() + vec_bytes(node_slots_) +
          series_.bytes_estimate() + vec_bytes(node_slot_);
 }
 
@@ -153,7 +174,9 @@ block_data head::seal() {
   block_data out = std::move(data_);
   data_ = block_data{};
   syms_.clear();
-  nodes_.clear();
+  node_slots_.clear();
+  node_slots_.shrink_to_fit();
+  node_shift_ = 64;
   series_.clear();
   string_bytes_ = 0;
   node_slot_.clear();

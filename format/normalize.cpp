@@ -10,8 +10,25 @@ namespace hearth {
 
 uint64_t hash_bytes(std::string_view s) { return hash_mix(0, std::hash<std::string_view>{}(s)); }
 
-void intern_table::grow() {
-  const size_t cap = slots_.empty() ? 16 : slots_.size() * 2;
+void intern_table::grow() { rehash(slots_.empty() ? 16 : slots_.size() * 2); }
+
+void intern_table::reserve(size_t n) {
+  size_t cap = slots_.empty() ? 16 : slots_.size();
+  while ((n + 1) * 2 > cap) cap *= 2;
+  if (cap != slots_.size()) rehash(cap);
+}
+
+void intern_table::reset() {
+  // 64k slots (512 KiB) cover a request of ~30k distinct symbols; beyond that, free.
+  if (slots_.size() > (size_t{1} << 16)) {
+    clear();
+    return;
+  }
+  std::fill(slots_.begin(), slots_.end(), slot{});
+  size_ = 0;
+}
+
+void intern_table::rehash(size_t cap) {
   std::vector<slot> next(cap);
   const size_t mask = cap - 1;
   for (const slot& s : slots_) {
@@ -129,6 +146,20 @@ void symbol_interner::index(const symbols& s) {
                               [&](uint32_t id) { return same_location(s, id, loc.mapping, loc.address, lines); },
                               [&] { return i; });
   }
+}
+
+void symbol_interner::reserve(size_t strings, size_t mappings, size_t functions, size_t locations) {
+  strings_.reserve(strings);
+  mappings_.reserve(mappings);
+  functions_.reserve(functions);
+  locations_.reserve(locations);
+}
+
+void symbol_interner::reset() {
+  strings_.reset();
+  mappings_.reset();
+  functions_.reset();
+  locations_.reset();
 }
 
 void symbol_interner::clear() {
@@ -350,10 +381,9 @@ ingest_batch batch_builder::finish() {
   ingest_batch out = std::move(batch_);
   batch_ = ingest_batch{};
   batch_.tenant = out.tenant;
-  syms_.clear();
-  stacks_.clear();
+  syms_.reset();
+  stacks_.reset();
   stack_slot_.clear();
-  stack_slot_.shrink_to_fit();
   return out;
 }
 
@@ -413,7 +443,8 @@ status batch_builder::add(const pprof::profile& p, const ingest_meta& m) {
   // 3. Group samples by their promoted string labels. Group 0 = no promoted labels.
   const size_t ns = p.samples.size();
   const size_t nt = p.sample_types.size();
-  std::vector<uint32_t> group_of(ns, 0);
+  std::vector<uint32_t>& group_of = group_of_;
+  group_of.assign(ns, 0);
   std::vector<label_set> groups(1);
   bool any_string_label = false;
   for (const auto& l : p.labels)
@@ -463,8 +494,10 @@ status batch_builder::add(const pprof::profile& p, const ingest_meta& m) {
   const id_index fn_ids(p.functions);
   const id_index map_ids(p.mappings);
   const size_t ng = groups.size();
-  std::vector<uint8_t> nonempty(nt * ng, 0);
-  std::vector<uint32_t> group_count(ng + 1, 0);
+  std::vector<uint8_t>& nonempty = nonempty_;
+  nonempty.assign(nt * ng, 0);
+  std::vector<uint32_t>& group_count = group_count_;
+  group_count.assign(ng + 1, 0);
   for (size_t i = 0; i < ns; ++i) {
     const pprof::sample& s = p.samples[i];
     if (s.loc_count == 0) continue;
@@ -547,11 +580,34 @@ status batch_builder::add(const pprof::profile& p, const ingest_meta& m) {
     }
   }
 
-  // 6. Nothing can fail from here on: intern symbols and stacks, emit series.
-  std::vector<uint32_t> fn_map(p.functions.size(), UINT32_MAX);
-  std::vector<uint32_t> loc_map(p.locations.size(), UINT32_MAX);
-  std::vector<uint32_t> mapping_map(p.mappings.size(), UINT32_MAX);
-  std::vector<line_rec> line_scratch;
+  // 6. Nothing can fail from here on: intern symbols and stacks, emit series. pprof ids are
+  // dense indexes, so each pprof string, function, mapping and location is mapped (and its bytes
+  // hashed) at most once per profile, through vectors; the tables are sized up front.
+  symbols& bs = batch_.syms;
+  syms_.reserve(bs.strings.size() + p.strings.size(), bs.mappings.size() + p.mappings.size(),
+                bs.functions.size() + p.functions.size(), bs.locations.size() + p.locations.size());
+  stacks_.reserve(batch_.stack_count() + ns);
+  bs.strings.reserve(bs.strings.size() + p.strings.size());
+  bs.functions.reserve(bs.functions.size() + p.functions.size());
+  bs.locations.reserve(bs.locations.size() + p.locations.size());
+  bs.lines.reserve(bs.lines.size() + p.lines.size());
+  batch_.stack_offsets.reserve(batch_.stack_offsets.size() + ns);
+  batch_.stack_locations.reserve(batch_.stack_locations.size() + p.location_ids.size());
+  std::vector<uint32_t>& str_map = str_map_;
+  str_map.assign(p.strings.size(), UINT32_MAX);
+  std::vector<uint32_t>& fn_map = fn_map_;
+  fn_map.assign(p.functions.size(), UINT32_MAX);
+  std::vector<uint32_t>& loc_map = loc_map_;
+  loc_map.assign(p.locations.size(), UINT32_MAX);
+  std::vector<uint32_t>& mapping_map = mapping_map_;
+  mapping_map.assign(p.mappings.size(), UINT32_MAX);
+  std::vector<line_rec>& line_scratch = line_scratch_;
+  auto map_string = [&](int64_t i) -> uint32_t {
+    if (i < 0 || static_cast<uint64_t>(i) >= p.strings.size()) return 0;  // p.str() gives ""
+    uint32_t& id = str_map[static_cast<size_t>(i)];
+    if (id == UINT32_MAX) id = syms_.string(bs, truncate_symbol(p.strings[static_cast<size_t>(i)], lim_.max_symbol_len));
+    return id;
+  };
   auto map_mapping = [&](uint64_t id) -> uint32_t {
     if (id == 0) return 0;
     const uint32_t mi = map_ids.find(id);
@@ -561,8 +617,8 @@ status batch_builder::add(const pprof::profile& p, const ingest_meta& m) {
       r.memory_start = pm.memory_start;
       r.memory_limit = pm.memory_limit;
       r.file_offset = pm.file_offset;
-      r.filename = syms_.string(batch_.syms, truncate_symbol(p.str(pm.filename), lim_.max_symbol_len));
-      r.build_id = syms_.string(batch_.syms, truncate_symbol(p.str(pm.build_id), lim_.max_symbol_len));
+      r.filename = map_string(pm.filename);
+      r.build_id = map_string(pm.build_id);
       r.flags = static_cast<uint8_t>((pm.has_functions ? mapping_has_functions : 0) |
                                      (pm.has_filenames ? mapping_has_filenames : 0) |
                                      (pm.has_line_numbers ? mapping_has_line_numbers : 0) |
@@ -575,9 +631,9 @@ status batch_builder::add(const pprof::profile& p, const ingest_meta& m) {
     if (fn_map[fi] == UINT32_MAX) {
       const pprof::function& f = p.functions[fi];
       function_rec r;
-      r.name = syms_.string(batch_.syms, truncate_symbol(p.str(f.name), lim_.max_symbol_len));
-      r.system_name = syms_.string(batch_.syms, truncate_symbol(p.str(f.system_name), lim_.max_symbol_len));
-      r.filename = syms_.string(batch_.syms, truncate_symbol(p.str(f.filename), lim_.max_symbol_len));
+      r.name = map_string(f.name);
+      r.system_name = map_string(f.system_name);
+      r.filename = map_string(f.filename);
       r.start_line = f.start_line;
       fn_map[fi] = syms_.function(batch_.syms, r);
     }
@@ -601,11 +657,14 @@ status batch_builder::add(const pprof::profile& p, const ingest_meta& m) {
 
   // Samples bucketed by group (counting sort), each with its interned stack.
   for (size_t g = 1; g <= ng; ++g) group_count[g] += group_count[g - 1];
-  std::vector<uint32_t> by_group(group_count[ng]);
-  std::vector<uint32_t> sample_stack(ns, UINT32_MAX);
-  std::vector<uint32_t> locs;
+  std::vector<uint32_t>& by_group = by_group_;
+  by_group.resize(group_count[ng]);
+  std::vector<uint32_t>& sample_stack = sample_stack_;
+  sample_stack.assign(ns, UINT32_MAX);
+  std::vector<uint32_t>& locs = locs_;
   {
-    std::vector<uint32_t> fill(group_count.begin(), group_count.end() - 1);
+    std::vector<uint32_t>& fill = fill_;
+    fill.assign(group_count.begin(), group_count.end() - 1);
     for (size_t i = 0; i < ns; ++i) {
       const pprof::sample& s = p.samples[i];
       if (s.loc_count == 0) continue;
@@ -634,6 +693,8 @@ status batch_builder::add(const pprof::profile& p, const ingest_meta& m) {
       out.duration_ns = duration_ns;
       out.id_hi = m.id_hi;
       out.id_lo = m.id_lo;
+      out.sample_stacks.reserve(group_count[g + 1] - group_count[g]);
+      out.sample_values.reserve(group_count[g + 1] - group_count[g]);
       for (uint32_t k = group_count[g]; k < group_count[g + 1]; ++k) {
         const uint32_t i = by_group[k];
         const int64_t v = p.values[p.samples[i].value_begin + t];
