@@ -78,6 +78,14 @@ void random_id(uint64_t& hi, uint64_t& lo) {
   lo = rng();
 }
 
+// The batch builder of this thread: a worker handles its request to the end on one scheduler
+// thread, so reusing the builder's tables and scratch across requests is safe and saves their
+// allocations.
+batch_builder& thread_builder() {
+  thread_local batch_builder b;
+  return b;
+}
+
 // The Go SDK's `sample_type_config` part: {"<sample type>": {"display-name": "...", "units": ...}}.
 // Only display names matter for pprof (they pick __name__); other keys are ignored as upstream.
 result<std::vector<std::pair<std::string, std::string>>> parse_sample_type_config(std::string_view json) {
@@ -166,7 +174,8 @@ result<ingest_batch> decode_legacy(const ingest_request& req, const distributor_
   meta.time_ns = from ? from : (p->time_nanos ? p->time_nanos : req.received_ns);
   meta.duration_ns = (from && until > from) ? until - from : 0;
   random_id(meta.id_hi, meta.id_lo);
-  batch_builder b(req.tenant, opts.limits);
+  batch_builder& b = thread_builder();
+  b.start(req.tenant, opts.limits);
   if (auto st = b.add(*p, meta); !st) return st.err();
   if (profiles) *profiles = 1;
   return b.finish();
@@ -179,7 +188,8 @@ result<ingest_batch> decode_push(const ingest_request& req, const distributor_op
   auto codec = req.kind == static_cast<uint8_t>(ingest_kind::push_json) ? connect::codec::json
                                                                         : connect::codec::proto;
   if (auto st = connect::decode(codec, req.body, *msg); !st) return st.err();
-  batch_builder b(req.tenant, opts.limits);
+  batch_builder& b = thread_builder();
+  b.start(req.tenant, opts.limits);
   uint64_t n = 0;
   for (int si = 0; si < msg->series_size(); ++si) {
     const auto& series = msg->series(si);
@@ -209,9 +219,20 @@ result<ingest_batch> decode_push(const ingest_request& req, const distributor_op
   return b.finish();
 }
 
+// Labels that batch_builder gives each sample type of a profile its own value of.
+bool per_sample_type_label(std::string_view n) {
+  return n == "__name__" || n == "__name_replaced__" || n == "__delta__" || n == "__profile_type__" ||
+         n == "__type__" || n == "__unit__" || n == "__period_type__" || n == "__period_unit__";
+}
+
+// The shard key of a series: its labels without the per-sample-type ones, so that all series of
+// one profile (one per sample type) go to one shard. Their symbols and stacks are then encoded,
+// written and interned once, not once per shard (as Pyroscope's distributor, which routes by the
+// request's series labels before sample types are split).
 uint64_t series_hash(const label_set& ls) {
   uint64_t h = 0;
   for (const auto& l : ls) {
+    if (per_sample_type_label(l.name)) continue;
     h = hash_mix(h, hash_bytes(l.name));
     h = hash_mix(h, hash_bytes(l.value));
   }

@@ -38,6 +38,9 @@ result<ingest_batch> decode_ingest_request(const ingest_request& req, const dist
                                            uint64_t* profiles_decoded);
 
 /// Splits a batch into one batch per shard by series label hash; empty shards get empty batches.
+/// The hash leaves out the labels that differ between the sample types of one profile
+/// (`__name__`, `__profile_type__`, `__type__`, `__unit__`, `__period_type__`, `__period_unit__`,
+/// `__name_replaced__`, `__delta__`), so a profile's series share a shard.
 std::vector<ingest_batch> split_by_shard(ingest_batch b, uint32_t shards);
 
 }  // namespace hearth

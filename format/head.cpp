@@ -90,14 +90,28 @@ void head::append(const ingest_batch& b) {
     loc_map_[i] = syms_.location(syms, loc.address, lines_, map_map_[loc.mapping]);
   }
 
-  // Stacks: walk each (leaf-first) location run from the root down to a stack-tree node.
+  // Stacks: walk each (leaf-first) location run from the root down to a stack-tree node. A run
+  // that shares its root side with the previous run reuses that part of its path (a comparison
+  // of batch location ids instead of a table lookup per frame).
   const size_t n_stacks = b.stack_count();
   stack_map_.assign(n_stacks, 0);
+  path_.clear();
+  const uint32_t* prev = nullptr;
+  size_t prev_len = 0;
   for (size_t i = 0; i < n_stacks; ++i) {
-    uint32_t node = 0;
-    for (uint32_t k = b.stack_offsets[i + 1]; k > b.stack_offsets[i]; --k)
-      node = intern_node(node, loc_map_[b.stack_locations[k - 1]]);
+    const uint32_t* run = b.stack_locations.data() + b.stack_offsets[i];
+    const size_t len = b.stack_offsets[i + 1] - b.stack_offsets[i];
+    size_t same = 0;
+    while (same < len && same < prev_len && run[len - 1 - same] == prev[prev_len - 1 - same]) ++same;
+    path_.resize(same);
+    uint32_t node = same > 0 ? path_[same - 1] : 0;
+    for (size_t k = len - same; k > 0; --k) {
+      node = intern_node(node, loc_map_[run[k - 1]]);
+      path_.push_back(node);
+    }
     stack_map_[i] = node;
+    prev = run;
+    prev_len = len;
   }
 
   // Series and their profile rows.

@@ -51,7 +51,7 @@ class head {
   intern_table series_;  // label-ref run -> series
   size_t string_bytes_ = 0;
   // Per-append scratch, kept to reuse its capacity.
-  std::vector<uint32_t> str_map_, map_map_, fn_map_, loc_map_, stack_map_, node_slot_;
+  std::vector<uint32_t> str_map_, map_map_, fn_map_, loc_map_, stack_map_, node_slot_, path_;
   std::vector<line_rec> lines_;
   std::vector<label_ref> label_scratch_;
 };

@@ -280,11 +280,16 @@ class id_index {
   /// Index of `id`, or UINT32_MAX.
   uint32_t find(uint64_t id) const {
     if (dense_) return id >= 1 && id <= n_ ? static_cast<uint32_t>(id - 1) : UINT32_MAX;
+    return find_sparse(id);
+  }
+
+ private:
+  // Out of line, so that the dense case inlines into the per-frame loops.
+  [[gnu::noinline]] uint32_t find_sparse(uint64_t id) const {
     auto it = map_.find(id);
     return it == map_.end() ? UINT32_MAX : it->second;
   }
 
- private:
   bool dense_ = true;
   size_t n_ = 0;
   std::unordered_map<uint64_t, uint32_t> map_;
@@ -375,6 +380,15 @@ uint32_t batch_builder::intern_stack(std::span<const uint32_t> locs) {
         batch_.stack_offsets.push_back(static_cast<uint32_t>(batch_.stack_locations.size()));
         return static_cast<uint32_t>(batch_.stack_count() - 1);
       });
+}
+
+void batch_builder::start(std::string tenant, const normalize_limits& lim) {
+  lim_ = lim;
+  batch_ = ingest_batch{};
+  batch_.tenant = std::move(tenant);
+  syms_.reset();
+  stacks_.reset();
+  stack_slot_.clear();
 }
 
 ingest_batch batch_builder::finish() {
@@ -498,6 +512,12 @@ status batch_builder::add(const pprof::profile& p, const ingest_meta& m) {
   nonempty.assign(nt * ng, 0);
   std::vector<uint32_t>& group_count = group_count_;
   group_count.assign(ng + 1, 0);
+  // Each location is validated once, however many samples use it; the index found for every
+  // location id of a kept sample is remembered for step 6.
+  std::vector<uint32_t>& loc_index = loc_index_;
+  loc_index.resize(p.location_ids.size());
+  std::vector<uint8_t>& loc_valid = loc_valid_;
+  loc_valid.assign(p.locations.size(), 0);
   for (size_t i = 0; i < ns; ++i) {
     const pprof::sample& s = p.samples[i];
     if (s.loc_count == 0) continue;
@@ -518,6 +538,9 @@ status batch_builder::add(const pprof::profile& p, const ingest_meta& m) {
       if (li == UINT32_MAX)
         return {errc::bad_pprof, "sample " + std::to_string(i) + " references missing location id " +
                                      std::to_string(id)};
+      loc_index[s.loc_begin + k] = li;
+      if (loc_valid[li]) continue;
+      loc_valid[li] = 1;
       const pprof::location& loc = p.locations[li];
       if (static_cast<size_t>(loc.line_begin) + loc.line_count > p.lines.size())
         return {errc::bad_pprof, "location id " + std::to_string(id) + " has lines out of range"};
@@ -639,19 +662,18 @@ status batch_builder::add(const pprof::profile& p, const ingest_meta& m) {
     }
     return fn_map[fi];
   };
+  // The first use of each location; later uses read loc_map directly.
   auto map_location = [&](uint32_t li) {
-    if (loc_map[li] == UINT32_MAX) {
-      const pprof::location& loc = p.locations[li];
-      line_scratch.clear();
-      for (uint32_t j = 0; j < loc.line_count; ++j) {
-        const pprof::line& pl = p.lines[loc.line_begin + j];
-        line_scratch.push_back({map_function(fn_ids.find(pl.function_id)), pl.line});
-      }
-      // Symbolized frames are identified by their mapping and lines; the address is kept only
-      // for unsymbolized ones, so one function+line at two addresses of a binary is one location.
-      uint64_t address = line_scratch.empty() ? loc.address : 0;
-      loc_map[li] = syms_.location(batch_.syms, address, line_scratch, map_mapping(loc.mapping_id));
+    const pprof::location& loc = p.locations[li];
+    line_scratch.clear();
+    for (uint32_t j = 0; j < loc.line_count; ++j) {
+      const pprof::line& pl = p.lines[loc.line_begin + j];
+      line_scratch.push_back({map_function(fn_ids.find(pl.function_id)), pl.line});
     }
+    // Symbolized frames are identified by their mapping and lines; the address is kept only
+    // for unsymbolized ones, so one function+line at two addresses of a binary is one location.
+    uint64_t address = line_scratch.empty() ? loc.address : 0;
+    loc_map[li] = syms_.location(batch_.syms, address, line_scratch, map_mapping(loc.mapping_id));
     return loc_map[li];
   };
 
@@ -675,8 +697,10 @@ status batch_builder::add(const pprof::profile& p, const ingest_meta& m) {
       size_t first = 0;
       if (s.loc_count > lim_.max_stack_depth) first = s.loc_count - lim_.max_stack_depth;  // keep the root side
       locs.clear();
-      for (size_t k = first; k < s.loc_count; ++k)
-        locs.push_back(map_location(loc_ids.find(p.location_ids[s.loc_begin + k])));
+      for (size_t k = first; k < s.loc_count; ++k) {
+        const uint32_t li = loc_index[s.loc_begin + k];
+        locs.push_back(loc_map[li] != UINT32_MAX ? loc_map[li] : map_location(li));
+      }
       if (locs.empty()) continue;  // max_stack_depth == 0
       sample_stack[i] = intern_stack(locs);
     }

@@ -185,6 +185,11 @@ class batch_builder {
   /// many labels, missing `__name__` on push) or bad_pprof (dangling ids), naming the problem.
   [[nodiscard]] status add(const pprof::profile& p, const ingest_meta& m);
 
+  /// Drops the batch being built (if any) and starts an empty one for `tenant` with `lim`, keeping
+  /// the memory of the tables and scratch: a builder kept per thread skips allocating them again
+  /// for every request.
+  void start(std::string tenant, const normalize_limits& lim);
+
   /// The batch being built (for inspection).
   const ingest_batch& batch() const { return batch_; }
   /// Moves the batch out and resets the builder (keeping the tenant and limits).
@@ -201,8 +206,8 @@ class batch_builder {
   // Per-add scratch, members so that their memory is reused by the next add().
   std::vector<uint32_t> str_map_;  // pprof string index -> batch string id (UINT32_MAX: not yet)
   std::vector<uint32_t> fn_map_, loc_map_, mapping_map_, group_of_, group_count_, by_group_,
-      sample_stack_, fill_, locs_;
-  std::vector<uint8_t> nonempty_;
+      sample_stack_, fill_, locs_, loc_index_;
+  std::vector<uint8_t> nonempty_, loc_valid_;
   std::vector<line_rec> line_scratch_;
 };
 
