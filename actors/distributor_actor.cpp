@@ -221,8 +221,9 @@ result<ingest_batch> decode_push(const ingest_request& req, const distributor_op
 
 // Labels that batch_builder gives each sample type of a profile its own value of.
 bool per_sample_type_label(std::string_view n) {
-  return n == "__name__" || n == "__name_replaced__" || n == "__delta__" || n == "__profile_type__" ||
-         n == "__type__" || n == "__unit__" || n == "__period_type__" || n == "__period_unit__";
+  return n == "__name__" || n == "__name_replaced__" || n == "__delta__" ||
+         n == "__profile_type__" || n == "__type__" || n == "__unit__" || n == "__period_type__" ||
+         n == "__period_unit__";
 }
 
 // The shard key of a series: its labels without the per-sample-type ones, so that all series of
@@ -379,10 +380,10 @@ distributor_actor::behavior_type distributor_fn(
           if (auto shard = st.opts.admission->over_limit(req.tenant)) {
             st.metrics->ingest_rejected_before_decode.Increment();
             return ingest_reply{
-                reply_status::from(error{errc::overloaded,
-                                         "write-ahead log of tenant=" + req.tenant + " shard=" +
-                                             std::to_string(*shard) +
-                                             " is over storage.wal_max_bytes; retry later"}),
+                reply_status::from(
+                    error{errc::overloaded, "write-ahead log of tenant=" + req.tenant +
+                                                " shard=" + std::to_string(*shard) +
+                                                " is over storage.wal_max_bytes; retry later"}),
                 0, 0, 0};
           }
         }

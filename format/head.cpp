@@ -39,10 +39,12 @@ void head::rehash_nodes(size_t cap) {
 
 uint32_t head::intern_node(uint32_t parent, uint32_t location) {
   // The table holds stacks.size() - 1 nodes; keep it at most half full.
-  if (data_.stacks.size() * 2 > node_slots_.size()) rehash_nodes(node_slots_.empty() ? 1024 : node_slots_.size() * 2);
+  if (data_.stacks.size() * 2 > node_slots_.size())
+    rehash_nodes(node_slots_.empty() ? 1024 : node_slots_.size() * 2);
   const uint64_t key = static_cast<uint64_t>(parent) << 32 | location;
   const size_t mask = node_slots_.size() - 1;
-  for (size_t i = static_cast<size_t>((key * 0x9e3779b97f4a7c15ULL) >> node_shift_);; i = (i + 1) & mask) {
+  for (size_t i = static_cast<size_t>((key * 0x9e3779b97f4a7c15ULL) >> node_shift_);;
+       i = (i + 1) & mask) {
     node_slot& s = node_slots_[i];
     if (s.id == 0) {
       s.key = key;
@@ -102,7 +104,8 @@ void head::append(const ingest_batch& b) {
     const uint32_t* run = b.stack_locations.data() + b.stack_offsets[i];
     const size_t len = b.stack_offsets[i + 1] - b.stack_offsets[i];
     size_t same = 0;
-    while (same < len && same < prev_len && run[len - 1 - same] == prev[prev_len - 1 - same]) ++same;
+    while (same < len && same < prev_len && run[len - 1 - same] == prev[prev_len - 1 - same])
+      ++same;
     path_.resize(same);
     uint32_t node = same > 0 ? path_[same - 1] : 0;
     for (size_t k = len - same; k > 0; --k) {
@@ -178,9 +181,10 @@ void head::append(const ingest_batch& b) {
 
 size_t head::bytes_estimate() const {
   const symbols& s = data_.syms;
-  return vec_bytes(s.strings) + string_bytes_ + vec_bytes(s.mappings) + vec_bytes(s.functions) + vec_bytes(s.lines) +
-         vec_bytes(s.locations) + vec_bytes(data_.stacks) + vec_bytes(data_.labels) + vec_bytes(data_.series) +
-         vec_bytes(data_.profiles) + vec_bytes(data_.samples) + syms_.bytes_estimate() + vec_bytes(node_slots_) +
+  return vec_bytes(s.strings) + string_bytes_ + vec_bytes(s.mappings) + vec_bytes(s.functions) +
+         vec_bytes(s.lines) + vec_bytes(s.locations) + vec_bytes(data_.stacks) +
+         vec_bytes(data_.labels) + vec_bytes(data_.series) + vec_bytes(data_.profiles) +
+         vec_bytes(data_.samples) + syms_.bytes_estimate() + vec_bytes(node_slots_) +
          series_.bytes_estimate() + vec_bytes(node_slot_);
 }
 

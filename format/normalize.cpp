@@ -10,7 +10,9 @@ namespace hearth {
 
 uint64_t hash_bytes(std::string_view s) { return hash_mix(0, std::hash<std::string_view>{}(s)); }
 
-void intern_table::grow() { rehash(slots_.empty() ? 16 : slots_.size() * 2); }
+void intern_table::grow() {
+  rehash(slots_.empty() ? 16 : slots_.size() * 2);
+}
 
 void intern_table::reserve(size_t n) {
   size_t cap = slots_.empty() ? 16 : slots_.size();
@@ -628,7 +630,9 @@ status batch_builder::add(const pprof::profile& p, const ingest_meta& m) {
   auto map_string = [&](int64_t i) -> uint32_t {
     if (i < 0 || static_cast<uint64_t>(i) >= p.strings.size()) return 0;  // p.str() gives ""
     uint32_t& id = str_map[static_cast<size_t>(i)];
-    if (id == UINT32_MAX) id = syms_.string(bs, truncate_symbol(p.strings[static_cast<size_t>(i)], lim_.max_symbol_len));
+    if (id == UINT32_MAX)
+      id =
+          syms_.string(bs, truncate_symbol(p.strings[static_cast<size_t>(i)], lim_.max_symbol_len));
     return id;
   };
   auto map_mapping = [&](uint64_t id) -> uint32_t {
