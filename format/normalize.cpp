@@ -308,6 +308,13 @@ uint64_t hash_stack(std::span<const uint32_t> locs) {
   return h;
 }
 
+// Room for `extra` more elements, growing geometrically: a batch of many profiles (one Push
+// request) reserves once per profile, and exact reserves would copy the vector every time.
+template <class T>
+void reserve_more(std::vector<T>& v, size_t extra) {
+  if (v.size() + extra > v.capacity()) v.reserve(std::max(v.size() + extra, 2 * v.capacity()));
+}
+
 int64_t wrapping_add(int64_t a, int64_t b) {
   return static_cast<int64_t>(static_cast<uint64_t>(a) + static_cast<uint64_t>(b));
 }
@@ -612,12 +619,12 @@ status batch_builder::add(const pprof::profile& p, const ingest_meta& m) {
   syms_.reserve(bs.strings.size() + p.strings.size(), bs.mappings.size() + p.mappings.size(),
                 bs.functions.size() + p.functions.size(), bs.locations.size() + p.locations.size());
   stacks_.reserve(batch_.stack_count() + ns);
-  bs.strings.reserve(bs.strings.size() + p.strings.size());
-  bs.functions.reserve(bs.functions.size() + p.functions.size());
-  bs.locations.reserve(bs.locations.size() + p.locations.size());
-  bs.lines.reserve(bs.lines.size() + p.lines.size());
-  batch_.stack_offsets.reserve(batch_.stack_offsets.size() + ns);
-  batch_.stack_locations.reserve(batch_.stack_locations.size() + p.location_ids.size());
+  reserve_more(bs.strings, p.strings.size());
+  reserve_more(bs.functions, p.functions.size());
+  reserve_more(bs.locations, p.locations.size());
+  reserve_more(bs.lines, p.lines.size());
+  reserve_more(batch_.stack_offsets, ns);
+  reserve_more(batch_.stack_locations, p.location_ids.size());
   std::vector<uint32_t>& str_map = str_map_;
   str_map.assign(p.strings.size(), UINT32_MAX);
   std::vector<uint32_t>& fn_map = fn_map_;
