@@ -4,6 +4,7 @@
 #include <functional>
 #include <limits>
 #include <map>
+#include <type_traits>
 #include <unordered_map>
 
 namespace hearth {
@@ -397,7 +398,17 @@ void batch_builder::start(std::string tenant, const normalize_limits& lim) {
   batch_.tenant = std::move(tenant);
   syms_.reset();
   stacks_.reset();
-  stack_slot_.clear();
+  // Scratch sized by one huge profile is released, so a builder kept per thread does not pin it.
+  auto trim = [](auto& v) {
+    if (v.capacity() > (size_t{1} << 16)) std::decay_t<decltype(v)>().swap(v);
+    v.clear();
+  };
+  for (auto* v : {&stack_slot_, &str_map_, &fn_map_, &loc_map_, &mapping_map_, &group_of_,
+                  &group_count_, &by_group_, &sample_stack_, &fill_, &locs_, &loc_index_})
+    trim(*v);
+  trim(nonempty_);
+  trim(loc_valid_);
+  trim(line_scratch_);
 }
 
 ingest_batch batch_builder::finish() {

@@ -186,8 +186,8 @@ class batch_builder {
   [[nodiscard]] status add(const pprof::profile& p, const ingest_meta& m);
 
   /// Drops the batch being built (if any) and starts an empty one for `tenant` with `lim`, keeping
-  /// the memory of the tables and scratch: a builder kept per thread skips allocating them again
-  /// for every request.
+  /// the memory of the tables and scratch unless a huge profile made them large: a builder kept per
+  /// thread skips allocating them again for every request.
   void start(std::string tenant, const normalize_limits& lim);
 
   /// The batch being built (for inspection).
