@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <random>
 
+#include "actors/admission.hpp"
 #include "actors/metrics.hpp"
 #include "cluster/proto/connect.hpp"
 #include "format/ingest_request.hpp"
@@ -75,6 +76,14 @@ void random_id(uint64_t& hi, uint64_t& lo) {
   thread_local std::mt19937_64 rng{std::random_device{}()};
   hi = rng();
   lo = rng();
+}
+
+// The batch builder of this thread: a worker handles its request to the end on one scheduler
+// thread, so reusing the builder's tables and scratch across requests is safe and saves their
+// allocations.
+batch_builder& thread_builder() {
+  thread_local batch_builder b;
+  return b;
 }
 
 // The Go SDK's `sample_type_config` part: {"<sample type>": {"display-name": "...", "units": ...}}.
@@ -165,7 +174,8 @@ result<ingest_batch> decode_legacy(const ingest_request& req, const distributor_
   meta.time_ns = from ? from : (p->time_nanos ? p->time_nanos : req.received_ns);
   meta.duration_ns = (from && until > from) ? until - from : 0;
   random_id(meta.id_hi, meta.id_lo);
-  batch_builder b(req.tenant, opts.limits);
+  batch_builder& b = thread_builder();
+  b.start(req.tenant, opts.limits);
   if (auto st = b.add(*p, meta); !st) return st.err();
   if (profiles) *profiles = 1;
   return b.finish();
@@ -178,7 +188,8 @@ result<ingest_batch> decode_push(const ingest_request& req, const distributor_op
   auto codec = req.kind == static_cast<uint8_t>(ingest_kind::push_json) ? connect::codec::json
                                                                         : connect::codec::proto;
   if (auto st = connect::decode(codec, req.body, *msg); !st) return st.err();
-  batch_builder b(req.tenant, opts.limits);
+  batch_builder& b = thread_builder();
+  b.start(req.tenant, opts.limits);
   uint64_t n = 0;
   for (int si = 0; si < msg->series_size(); ++si) {
     const auto& series = msg->series(si);
@@ -208,9 +219,21 @@ result<ingest_batch> decode_push(const ingest_request& req, const distributor_op
   return b.finish();
 }
 
+// Labels that batch_builder gives each sample type of a profile its own value of.
+bool per_sample_type_label(std::string_view n) {
+  return n == "__name__" || n == "__name_replaced__" || n == "__delta__" ||
+         n == "__profile_type__" || n == "__type__" || n == "__unit__" || n == "__period_type__" ||
+         n == "__period_unit__";
+}
+
+// The shard key of a series: its labels without the per-sample-type ones, so that all series of
+// one profile (one per sample type) go to one shard. Their symbols and stacks are then encoded,
+// written and interned once, not once per shard (as Pyroscope's distributor, which routes by the
+// request's series labels before sample types are split).
 uint64_t series_hash(const label_set& ls) {
   uint64_t h = 0;
   for (const auto& l : ls) {
+    if (per_sample_type_label(l.name)) continue;
     h = hash_mix(h, hash_bytes(l.name));
     h = hash_mix(h, hash_bytes(l.value));
   }
@@ -351,8 +374,19 @@ distributor_actor::behavior_type distributor_fn(
   self->state.ingester = std::move(ingester);
   self->state.metrics = metrics;
   return {
-      [self](ingest_atom a, ingest_request& req) {
+      [self](ingest_atom a, ingest_request& req) -> caf::result<ingest_reply> {
         auto& st = self->state;
+        if (st.opts.admission != nullptr) {
+          if (auto shard = st.opts.admission->over_limit(req.tenant)) {
+            st.metrics->ingest_rejected_before_decode.Increment();
+            return ingest_reply{
+                reply_status::from(
+                    error{errc::overloaded, "write-ahead log of tenant=" + req.tenant +
+                                                " shard=" + std::to_string(*shard) +
+                                                " is over storage.wal_max_bytes; retry later"}),
+                0, 0, 0};
+          }
+        }
         auto worker = self->spawn(worker_fn, st.opts, st.ingester, st.metrics);
         return self->delegate(worker, a, std::move(req));
       },

@@ -9,6 +9,7 @@
 
 namespace hearth {
 
+class admission_board;
 class self_metrics;
 
 struct distributor_options {
@@ -16,6 +17,9 @@ struct distributor_options {
   uint64_t max_profile_bytes = 64ull << 20;  ///< one profile after gunzip
   normalize_limits limits;
   std::chrono::seconds append_timeout{60};
+  /// Read before decoding: a request of a tenant with a partition over its WAL limit is answered
+  /// 429 at once, without the CPU of gunzip and decode. Null: no early check. Outlives the actor.
+  const admission_board* admission = nullptr;
 };
 
 struct distributor_state {
@@ -34,6 +38,9 @@ result<ingest_batch> decode_ingest_request(const ingest_request& req, const dist
                                            uint64_t* profiles_decoded);
 
 /// Splits a batch into one batch per shard by series label hash; empty shards get empty batches.
+/// The hash leaves out the labels that differ between the sample types of one profile
+/// (`__name__`, `__profile_type__`, `__type__`, `__unit__`, `__period_type__`, `__period_unit__`,
+/// `__name_replaced__`, `__delta__`), so a profile's series share a shard.
 std::vector<ingest_batch> split_by_shard(ingest_batch b, uint32_t shards);
 
 }  // namespace hearth

@@ -21,6 +21,9 @@ self_metrics::self_metrics(std::shared_ptr<prometheus::Registry> r)
       samples_ingested(counter(*r, "hearth_ingest_samples_total", "(stack, value) pairs stored")),
       bytes_received(counter(*r, "hearth_ingest_received_bytes_total", "ingest request body bytes")),
       ingest_rejected(counter(*r, "hearth_ingest_rejected_total", "ingest requests refused")),
+      ingest_rejected_before_decode(
+          counter(*r, "hearth_ingest_rejected_before_decode_total",
+                  "ingest requests answered 429 before decoding (a partition's WAL over its limit)")),
       wal_bytes(counter(*r, "hearth_wal_written_bytes_total", "bytes appended to write-ahead logs")),
       wal_fsyncs(counter(*r, "hearth_wal_fsyncs_total", "WAL syncs (one per group commit)")),
       segments_written(counter(*r, "hearth_segments_written_total", "segments sealed and published")),

@@ -32,6 +32,7 @@ class self_metrics {
   prometheus::Counter& samples_ingested;    ///< (stack, value) pairs stored
   prometheus::Counter& bytes_received;      ///< ingest request body bytes
   prometheus::Counter& ingest_rejected;     ///< ingest requests answered with an error
+  prometheus::Counter& ingest_rejected_before_decode;  ///< of those, 429s decided before decoding
   prometheus::Counter& wal_bytes;           ///< bytes appended to WALs
   prometheus::Counter& wal_fsyncs;          ///< WAL syncs (one per group commit)
   prometheus::Counter& segments_written;    ///< segments sealed and published

@@ -7,6 +7,7 @@
 #include <map>
 #include <set>
 
+#include "actors/admission.hpp"
 #include "actors/clock.hpp"
 #include "actors/log.hpp"
 #include "actors/metrics.hpp"
@@ -106,6 +107,15 @@ void report_head(partition_state& st) {
   st.metrics->head_profiles.Increment(profiles - st.head_profiles_reported);
   st.head_bytes_reported = bytes;
   st.head_profiles_reported = profiles;
+}
+
+// Tells the distributor whether this partition refuses appends for its WAL size (the check in the
+// append handler). Called wherever wal_bytes_unsealed may have changed.
+void publish_admission(partition_state& st) {
+  const bool over = st.wal_bytes_unsealed > st.opts.wal_max_bytes;
+  if (st.opts.admission == nullptr || over == st.over_limit_published) return;
+  st.opts.admission->set_over_limit(st.opts.tenant, st.opts.shard, over);
+  st.over_limit_published = over;
 }
 
 }  // namespace
@@ -225,6 +235,7 @@ status recover(partition_state& st) {
                              std::to_string(stats.torn_tails) + " torn tails, io=" +
                              std::string(fs.name()));
   report_head(st);
+  publish_admission(st);
   return {};
 }
 
@@ -359,7 +370,10 @@ void flush(self_ptr self) {
     }
     w.promise.deliver(std::move(r));
   }
-  if (st.mem.bytes_estimate() > st.opts.head_max_bytes) seal(self);
+  if (st.mem.bytes_estimate() > st.opts.head_max_bytes) {
+    seal(self);
+    publish_admission(st);
+  }
 }
 
 int64_t floor_to(int64_t t, int64_t step) { return t >= 0 ? t / step * step : -((-t + step - 1) / step) * step; }
@@ -572,6 +586,7 @@ partition_actor::behavior_type partition_fn(self_ptr self, partition_options opt
         }
         st.metrics->wal_bytes.Increment(static_cast<double>(record.size()));
         st.wal_bytes_unsealed += record.size();
+        publish_admission(st);
         auto rp = self->make_response_promise<append_reply>();
         st.waiting.push_back(partition_state::pending{std::move(batch), rp});
         if (!st.flush_scheduled) {
@@ -600,8 +615,10 @@ partition_actor::behavior_type partition_fn(self_ptr self, partition_options opt
         // that answers 429 would keep answering it until its head ages out.
         if (!st.failed && st.head_first_append_ns != 0 &&
             (wall_clock_ns() - st.head_first_append_ns > st.opts.head_max_age_ns ||
-             st.wal_bytes_unsealed > st.opts.wal_max_bytes / 2))
+             st.wal_bytes_unsealed > st.opts.wal_max_bytes / 2)) {
           seal(self);
+          publish_admission(st);
+        }
         self->delayed_send(self, std::chrono::seconds(1), tick_atom::value);
       },
   };

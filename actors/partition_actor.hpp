@@ -15,6 +15,7 @@
 
 namespace hearth {
 
+class admission_board;
 class self_metrics;
 
 /// Static settings of a partition.
@@ -27,6 +28,9 @@ struct partition_options {
   uint64_t wal_max_bytes = 1ull << 30;
   segment_codec codec = segment_codec::lz4;
   uint64_t block_cache_bytes = 512ull << 20;  ///< decoded sealed blocks kept in memory
+  /// Where the partition publishes whether its unsealed WAL is over wal_max_bytes, for the
+  /// distributor to refuse requests before decoding them; null: not published. Outlives the actor.
+  admission_board* admission = nullptr;
 };
 
 /// A sealed, immutable segment. Its decoded block is cached (bounded by
@@ -58,6 +62,7 @@ struct partition_state {
   uint64_t cache_bytes = 0;  ///< memory of the decoded blocks held in `segments`
   uint64_t cache_clock = 0;
   uint64_t wal_bytes_unsealed = 0;  ///< WAL bytes not yet covered by a segment
+  bool over_limit_published = false;  ///< last answer given to opts.admission
 
   /// Appends waiting for the next sync.
   struct pending {

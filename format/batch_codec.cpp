@@ -28,8 +28,27 @@ error corrupt(std::string what) { return error{errc::corrupted, "ingest batch: "
 
 }  // namespace
 
+namespace {
+
+// An upper bound of the encoded size for the common case (varints of ids and lines up to 5 bytes,
+// values up to 10), so that the buffer is allocated once instead of doubling as it fills.
+size_t size_hint(const ingest_batch& b) {
+  size_t n = 16 + b.tenant.size();
+  for (const auto& s : b.syms.strings) n += 5 + s.size();
+  n += b.syms.mappings.size() * 46 + b.syms.functions.size() * 25 + b.syms.lines.size() * 15 +
+       b.syms.locations.size() * 25 + b.stack_count() * 5 + b.stack_locations.size() * 5;
+  for (const auto& s : b.series) {
+    n += 50 + s.sample_stacks.size() * 15;
+    for (const auto& l : s.labels) n += 10 + l.name.size() + l.value.size();
+  }
+  return n;
+}
+
+}  // namespace
+
 std::string encode_batch(const ingest_batch& b) {
   encoder e;
+  e.buffer().reserve(size_hint(b));
   e.put_u8(batch_format_current);
   e.put_string(b.tenant);
   e.put_uvarint(b.syms.strings.size());

@@ -1,6 +1,7 @@
 #include "format/head.hpp"
 
 #include <algorithm>
+#include <bit>
 
 namespace hearth {
 namespace {
@@ -23,14 +24,36 @@ int64_t wrapping_add(int64_t a, int64_t b) {
 
 head::head() = default;
 
+void head::rehash_nodes(size_t cap) {
+  std::vector<node_slot> next(cap);
+  node_shift_ = 64 - std::countr_zero(cap);
+  const size_t mask = cap - 1;
+  for (const node_slot& s : node_slots_) {
+    if (s.id == 0) continue;
+    size_t i = static_cast<size_t>((s.key * 0x9e3779b97f4a7c15ULL) >> node_shift_);
+    while (next[i].id != 0) i = (i + 1) & mask;
+    next[i] = s;
+  }
+  node_slots_.swap(next);
+}
+
 uint32_t head::intern_node(uint32_t parent, uint32_t location) {
-  return nodes_.find_or_insert(
-      hash_mix(hash_mix(0x70de, parent), location),
-      [&](uint32_t id) { return data_.stacks[id].parent == parent && data_.stacks[id].location == location; },
-      [&] {
-        data_.stacks.push_back(stack_node{parent, location});
-        return static_cast<uint32_t>(data_.stacks.size() - 1);
-      });
+  // The table holds stacks.size() - 1 nodes; keep it at most half full.
+  if (data_.stacks.size() * 2 > node_slots_.size())
+    rehash_nodes(node_slots_.empty() ? 1024 : node_slots_.size() * 2);
+  const uint64_t key = static_cast<uint64_t>(parent) << 32 | location;
+  const size_t mask = node_slots_.size() - 1;
+  for (size_t i = static_cast<size_t>((key * 0x9e3779b97f4a7c15ULL) >> node_shift_);;
+       i = (i + 1) & mask) {
+    node_slot& s = node_slots_[i];
+    if (s.id == 0) {
+      s.key = key;
+      s.id = static_cast<uint32_t>(data_.stacks.size());
+      data_.stacks.push_back(stack_node{parent, location});
+      return s.id;
+    }
+    if (s.key == key) return s.id;
+  }
 }
 
 void head::append(const ingest_batch& b) {
@@ -69,14 +92,29 @@ void head::append(const ingest_batch& b) {
     loc_map_[i] = syms_.location(syms, loc.address, lines_, map_map_[loc.mapping]);
   }
 
-  // Stacks: walk each (leaf-first) location run from the root down to a stack-tree node.
+  // Stacks: walk each (leaf-first) location run from the root down to a stack-tree node. A run
+  // that shares its root side with the previous run reuses that part of its path (a comparison
+  // of batch location ids instead of a table lookup per frame).
   const size_t n_stacks = b.stack_count();
   stack_map_.assign(n_stacks, 0);
+  path_.clear();
+  const uint32_t* prev = nullptr;
+  size_t prev_len = 0;
   for (size_t i = 0; i < n_stacks; ++i) {
-    uint32_t node = 0;
-    for (uint32_t k = b.stack_offsets[i + 1]; k > b.stack_offsets[i]; --k)
-      node = intern_node(node, loc_map_[b.stack_locations[k - 1]]);
+    const uint32_t* run = b.stack_locations.data() + b.stack_offsets[i];
+    const size_t len = b.stack_offsets[i + 1] - b.stack_offsets[i];
+    size_t same = 0;
+    while (same < len && same < prev_len && run[len - 1 - same] == prev[prev_len - 1 - same])
+      ++same;
+    path_.resize(same);
+    uint32_t node = same > 0 ? path_[same - 1] : 0;
+    for (size_t k = len - same; k > 0; --k) {
+      node = intern_node(node, loc_map_[run[k - 1]]);
+      path_.push_back(node);
+    }
     stack_map_[i] = node;
+    prev = run;
+    prev_len = len;
   }
 
   // Series and their profile rows.
@@ -143,9 +181,10 @@ void head::append(const ingest_batch& b) {
 
 size_t head::bytes_estimate() const {
   const symbols& s = data_.syms;
-  return vec_bytes(s.strings) + string_bytes_ + vec_bytes(s.mappings) + vec_bytes(s.functions) + vec_bytes(s.lines) +
-         vec_bytes(s.locations) + vec_bytes(data_.stacks) + vec_bytes(data_.labels) + vec_bytes(data_.series) +
-         vec_bytes(data_.profiles) + vec_bytes(data_.samples) + syms_.bytes_estimate() + nodes_.bytes_estimate() +
+  return vec_bytes(s.strings) + string_bytes_ + vec_bytes(s.mappings) + vec_bytes(s.functions) +
+         vec_bytes(s.lines) + vec_bytes(s.locations) + vec_bytes(data_.stacks) +
+         vec_bytes(data_.labels) + vec_bytes(data_.series) + vec_bytes(data_.profiles) +
+         vec_bytes(data_.samples) + syms_.bytes_estimate() + vec_bytes(node_slots_) +
          series_.bytes_estimate() + vec_bytes(node_slot_);
 }
 
@@ -153,7 +192,9 @@ block_data head::seal() {
   block_data out = std::move(data_);
   data_ = block_data{};
   syms_.clear();
-  nodes_.clear();
+  node_slots_.clear();
+  node_slots_.shrink_to_fit();
+  node_shift_ = 64;
   series_.clear();
   string_bytes_ = 0;
   node_slot_.clear();

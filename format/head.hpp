@@ -35,14 +35,23 @@ class head {
 
  private:
   uint32_t intern_node(uint32_t parent, uint32_t location);
+  void rehash_nodes(size_t cap);
+
+  /// A slot of the (parent, location) -> stack node table. The key is stored in the slot, so a
+  /// lookup reads no other memory (the stack vector of a large head is mostly out of cache).
+  struct node_slot {
+    uint64_t key = 0;  ///< parent << 32 | location
+    uint32_t id = 0;   ///< 0 = empty (node 0, the root, is never in the table)
+  };
 
   block_data data_;
   symbol_interner syms_;
-  intern_table nodes_;   // (parent, location) -> stack node
+  std::vector<node_slot> node_slots_;  // open addressing, linear probing, power-of-two size
+  int node_shift_ = 64;                // 64 - log2(node_slots_.size())
   intern_table series_;  // label-ref run -> series
   size_t string_bytes_ = 0;
   // Per-append scratch, kept to reuse its capacity.
-  std::vector<uint32_t> str_map_, map_map_, fn_map_, loc_map_, stack_map_, node_slot_;
+  std::vector<uint32_t> str_map_, map_map_, fn_map_, loc_map_, stack_map_, node_slot_, path_;
   std::vector<line_rec> lines_;
   std::vector<label_ref> label_scratch_;
 };

@@ -4,6 +4,7 @@
 #include <functional>
 #include <limits>
 #include <map>
+#include <type_traits>
 #include <unordered_map>
 
 namespace hearth {
@@ -11,7 +12,26 @@ namespace hearth {
 uint64_t hash_bytes(std::string_view s) { return hash_mix(0, std::hash<std::string_view>{}(s)); }
 
 void intern_table::grow() {
-  const size_t cap = slots_.empty() ? 16 : slots_.size() * 2;
+  rehash(slots_.empty() ? 16 : slots_.size() * 2);
+}
+
+void intern_table::reserve(size_t n) {
+  size_t cap = slots_.empty() ? 16 : slots_.size();
+  while ((n + 1) * 2 > cap) cap *= 2;
+  if (cap != slots_.size()) rehash(cap);
+}
+
+void intern_table::reset() {
+  // 64k slots (512 KiB) cover a request of ~30k distinct symbols; beyond that, free.
+  if (slots_.size() > (size_t{1} << 16)) {
+    clear();
+    return;
+  }
+  std::fill(slots_.begin(), slots_.end(), slot{});
+  size_ = 0;
+}
+
+void intern_table::rehash(size_t cap) {
   std::vector<slot> next(cap);
   const size_t mask = cap - 1;
   for (const slot& s : slots_) {
@@ -129,6 +149,20 @@ void symbol_interner::index(const symbols& s) {
                               [&](uint32_t id) { return same_location(s, id, loc.mapping, loc.address, lines); },
                               [&] { return i; });
   }
+}
+
+void symbol_interner::reserve(size_t strings, size_t mappings, size_t functions, size_t locations) {
+  strings_.reserve(strings);
+  mappings_.reserve(mappings);
+  functions_.reserve(functions);
+  locations_.reserve(locations);
+}
+
+void symbol_interner::reset() {
+  strings_.reset();
+  mappings_.reset();
+  functions_.reset();
+  locations_.reset();
 }
 
 void symbol_interner::clear() {
@@ -249,11 +283,16 @@ class id_index {
   /// Index of `id`, or UINT32_MAX.
   uint32_t find(uint64_t id) const {
     if (dense_) return id >= 1 && id <= n_ ? static_cast<uint32_t>(id - 1) : UINT32_MAX;
+    return find_sparse(id);
+  }
+
+ private:
+  // Out of line, so that the dense case inlines into the per-frame loops.
+  [[gnu::noinline]] uint32_t find_sparse(uint64_t id) const {
     auto it = map_.find(id);
     return it == map_.end() ? UINT32_MAX : it->second;
   }
 
- private:
   bool dense_ = true;
   size_t n_ = 0;
   std::unordered_map<uint64_t, uint32_t> map_;
@@ -268,6 +307,13 @@ uint64_t hash_stack(std::span<const uint32_t> locs) {
   uint64_t h = hash_mix(0x57ac, locs.size());
   for (uint32_t l : locs) h = hash_mix(h, l);
   return h;
+}
+
+// Room for `extra` more elements, growing geometrically: a batch of many profiles (one Push
+// request) reserves once per profile, and exact reserves would copy the vector every time.
+template <class T>
+void reserve_more(std::vector<T>& v, size_t extra) {
+  if (v.size() + extra > v.capacity()) v.reserve(std::max(v.size() + extra, 2 * v.capacity()));
 }
 
 int64_t wrapping_add(int64_t a, int64_t b) {
@@ -346,14 +392,32 @@ uint32_t batch_builder::intern_stack(std::span<const uint32_t> locs) {
       });
 }
 
+void batch_builder::start(std::string tenant, const normalize_limits& lim) {
+  lim_ = lim;
+  batch_ = ingest_batch{};
+  batch_.tenant = std::move(tenant);
+  syms_.reset();
+  stacks_.reset();
+  // Scratch sized by one huge profile is released, so a builder kept per thread does not pin it.
+  auto trim = [](auto& v) {
+    if (v.capacity() > (size_t{1} << 16)) std::decay_t<decltype(v)>().swap(v);
+    v.clear();
+  };
+  for (auto* v : {&stack_slot_, &str_map_, &fn_map_, &loc_map_, &mapping_map_, &group_of_,
+                  &group_count_, &by_group_, &sample_stack_, &fill_, &locs_, &loc_index_})
+    trim(*v);
+  trim(nonempty_);
+  trim(loc_valid_);
+  trim(line_scratch_);
+}
+
 ingest_batch batch_builder::finish() {
   ingest_batch out = std::move(batch_);
   batch_ = ingest_batch{};
   batch_.tenant = out.tenant;
-  syms_.clear();
-  stacks_.clear();
+  syms_.reset();
+  stacks_.reset();
   stack_slot_.clear();
-  stack_slot_.shrink_to_fit();
   return out;
 }
 
@@ -413,7 +477,8 @@ status batch_builder::add(const pprof::profile& p, const ingest_meta& m) {
   // 3. Group samples by their promoted string labels. Group 0 = no promoted labels.
   const size_t ns = p.samples.size();
   const size_t nt = p.sample_types.size();
-  std::vector<uint32_t> group_of(ns, 0);
+  std::vector<uint32_t>& group_of = group_of_;
+  group_of.assign(ns, 0);
   std::vector<label_set> groups(1);
   bool any_string_label = false;
   for (const auto& l : p.labels)
@@ -463,8 +528,16 @@ status batch_builder::add(const pprof::profile& p, const ingest_meta& m) {
   const id_index fn_ids(p.functions);
   const id_index map_ids(p.mappings);
   const size_t ng = groups.size();
-  std::vector<uint8_t> nonempty(nt * ng, 0);
-  std::vector<uint32_t> group_count(ng + 1, 0);
+  std::vector<uint8_t>& nonempty = nonempty_;
+  nonempty.assign(nt * ng, 0);
+  std::vector<uint32_t>& group_count = group_count_;
+  group_count.assign(ng + 1, 0);
+  // Each location is validated once, however many samples use it; the index found for every
+  // location id of a kept sample is remembered for step 6.
+  std::vector<uint32_t>& loc_index = loc_index_;
+  loc_index.resize(p.location_ids.size());
+  std::vector<uint8_t>& loc_valid = loc_valid_;
+  loc_valid.assign(p.locations.size(), 0);
   for (size_t i = 0; i < ns; ++i) {
     const pprof::sample& s = p.samples[i];
     if (s.loc_count == 0) continue;
@@ -485,6 +558,9 @@ status batch_builder::add(const pprof::profile& p, const ingest_meta& m) {
       if (li == UINT32_MAX)
         return {errc::bad_pprof, "sample " + std::to_string(i) + " references missing location id " +
                                      std::to_string(id)};
+      loc_index[s.loc_begin + k] = li;
+      if (loc_valid[li]) continue;
+      loc_valid[li] = 1;
       const pprof::location& loc = p.locations[li];
       if (static_cast<size_t>(loc.line_begin) + loc.line_count > p.lines.size())
         return {errc::bad_pprof, "location id " + std::to_string(id) + " has lines out of range"};
@@ -547,11 +623,36 @@ status batch_builder::add(const pprof::profile& p, const ingest_meta& m) {
     }
   }
 
-  // 6. Nothing can fail from here on: intern symbols and stacks, emit series.
-  std::vector<uint32_t> fn_map(p.functions.size(), UINT32_MAX);
-  std::vector<uint32_t> loc_map(p.locations.size(), UINT32_MAX);
-  std::vector<uint32_t> mapping_map(p.mappings.size(), UINT32_MAX);
-  std::vector<line_rec> line_scratch;
+  // 6. Nothing can fail from here on: intern symbols and stacks, emit series. pprof ids are
+  // dense indexes, so each pprof string, function, mapping and location is mapped (and its bytes
+  // hashed) at most once per profile, through vectors; the tables are sized up front.
+  symbols& bs = batch_.syms;
+  syms_.reserve(bs.strings.size() + p.strings.size(), bs.mappings.size() + p.mappings.size(),
+                bs.functions.size() + p.functions.size(), bs.locations.size() + p.locations.size());
+  stacks_.reserve(batch_.stack_count() + ns);
+  reserve_more(bs.strings, p.strings.size());
+  reserve_more(bs.functions, p.functions.size());
+  reserve_more(bs.locations, p.locations.size());
+  reserve_more(bs.lines, p.lines.size());
+  reserve_more(batch_.stack_offsets, ns);
+  reserve_more(batch_.stack_locations, p.location_ids.size());
+  std::vector<uint32_t>& str_map = str_map_;
+  str_map.assign(p.strings.size(), UINT32_MAX);
+  std::vector<uint32_t>& fn_map = fn_map_;
+  fn_map.assign(p.functions.size(), UINT32_MAX);
+  std::vector<uint32_t>& loc_map = loc_map_;
+  loc_map.assign(p.locations.size(), UINT32_MAX);
+  std::vector<uint32_t>& mapping_map = mapping_map_;
+  mapping_map.assign(p.mappings.size(), UINT32_MAX);
+  std::vector<line_rec>& line_scratch = line_scratch_;
+  auto map_string = [&](int64_t i) -> uint32_t {
+    if (i < 0 || static_cast<uint64_t>(i) >= p.strings.size()) return 0;  // p.str() gives ""
+    uint32_t& id = str_map[static_cast<size_t>(i)];
+    if (id == UINT32_MAX)
+      id =
+          syms_.string(bs, truncate_symbol(p.strings[static_cast<size_t>(i)], lim_.max_symbol_len));
+    return id;
+  };
   auto map_mapping = [&](uint64_t id) -> uint32_t {
     if (id == 0) return 0;
     const uint32_t mi = map_ids.find(id);
@@ -561,8 +662,8 @@ status batch_builder::add(const pprof::profile& p, const ingest_meta& m) {
       r.memory_start = pm.memory_start;
       r.memory_limit = pm.memory_limit;
       r.file_offset = pm.file_offset;
-      r.filename = syms_.string(batch_.syms, truncate_symbol(p.str(pm.filename), lim_.max_symbol_len));
-      r.build_id = syms_.string(batch_.syms, truncate_symbol(p.str(pm.build_id), lim_.max_symbol_len));
+      r.filename = map_string(pm.filename);
+      r.build_id = map_string(pm.build_id);
       r.flags = static_cast<uint8_t>((pm.has_functions ? mapping_has_functions : 0) |
                                      (pm.has_filenames ? mapping_has_filenames : 0) |
                                      (pm.has_line_numbers ? mapping_has_line_numbers : 0) |
@@ -575,37 +676,39 @@ status batch_builder::add(const pprof::profile& p, const ingest_meta& m) {
     if (fn_map[fi] == UINT32_MAX) {
       const pprof::function& f = p.functions[fi];
       function_rec r;
-      r.name = syms_.string(batch_.syms, truncate_symbol(p.str(f.name), lim_.max_symbol_len));
-      r.system_name = syms_.string(batch_.syms, truncate_symbol(p.str(f.system_name), lim_.max_symbol_len));
-      r.filename = syms_.string(batch_.syms, truncate_symbol(p.str(f.filename), lim_.max_symbol_len));
+      r.name = map_string(f.name);
+      r.system_name = map_string(f.system_name);
+      r.filename = map_string(f.filename);
       r.start_line = f.start_line;
       fn_map[fi] = syms_.function(batch_.syms, r);
     }
     return fn_map[fi];
   };
+  // The first use of each location; later uses read loc_map directly.
   auto map_location = [&](uint32_t li) {
-    if (loc_map[li] == UINT32_MAX) {
-      const pprof::location& loc = p.locations[li];
-      line_scratch.clear();
-      for (uint32_t j = 0; j < loc.line_count; ++j) {
-        const pprof::line& pl = p.lines[loc.line_begin + j];
-        line_scratch.push_back({map_function(fn_ids.find(pl.function_id)), pl.line});
-      }
-      // Symbolized frames are identified by their mapping and lines; the address is kept only
-      // for unsymbolized ones, so one function+line at two addresses of a binary is one location.
-      uint64_t address = line_scratch.empty() ? loc.address : 0;
-      loc_map[li] = syms_.location(batch_.syms, address, line_scratch, map_mapping(loc.mapping_id));
+    const pprof::location& loc = p.locations[li];
+    line_scratch.clear();
+    for (uint32_t j = 0; j < loc.line_count; ++j) {
+      const pprof::line& pl = p.lines[loc.line_begin + j];
+      line_scratch.push_back({map_function(fn_ids.find(pl.function_id)), pl.line});
     }
+    // Symbolized frames are identified by their mapping and lines; the address is kept only
+    // for unsymbolized ones, so one function+line at two addresses of a binary is one location.
+    uint64_t address = line_scratch.empty() ? loc.address : 0;
+    loc_map[li] = syms_.location(batch_.syms, address, line_scratch, map_mapping(loc.mapping_id));
     return loc_map[li];
   };
 
   // Samples bucketed by group (counting sort), each with its interned stack.
   for (size_t g = 1; g <= ng; ++g) group_count[g] += group_count[g - 1];
-  std::vector<uint32_t> by_group(group_count[ng]);
-  std::vector<uint32_t> sample_stack(ns, UINT32_MAX);
-  std::vector<uint32_t> locs;
+  std::vector<uint32_t>& by_group = by_group_;
+  by_group.resize(group_count[ng]);
+  std::vector<uint32_t>& sample_stack = sample_stack_;
+  sample_stack.assign(ns, UINT32_MAX);
+  std::vector<uint32_t>& locs = locs_;
   {
-    std::vector<uint32_t> fill(group_count.begin(), group_count.end() - 1);
+    std::vector<uint32_t>& fill = fill_;
+    fill.assign(group_count.begin(), group_count.end() - 1);
     for (size_t i = 0; i < ns; ++i) {
       const pprof::sample& s = p.samples[i];
       if (s.loc_count == 0) continue;
@@ -616,8 +719,10 @@ status batch_builder::add(const pprof::profile& p, const ingest_meta& m) {
       size_t first = 0;
       if (s.loc_count > lim_.max_stack_depth) first = s.loc_count - lim_.max_stack_depth;  // keep the root side
       locs.clear();
-      for (size_t k = first; k < s.loc_count; ++k)
-        locs.push_back(map_location(loc_ids.find(p.location_ids[s.loc_begin + k])));
+      for (size_t k = first; k < s.loc_count; ++k) {
+        const uint32_t li = loc_index[s.loc_begin + k];
+        locs.push_back(loc_map[li] != UINT32_MAX ? loc_map[li] : map_location(li));
+      }
       if (locs.empty()) continue;  // max_stack_depth == 0
       sample_stack[i] = intern_stack(locs);
     }
@@ -634,6 +739,8 @@ status batch_builder::add(const pprof::profile& p, const ingest_meta& m) {
       out.duration_ns = duration_ns;
       out.id_hi = m.id_hi;
       out.id_lo = m.id_lo;
+      out.sample_stacks.reserve(group_count[g + 1] - group_count[g]);
+      out.sample_values.reserve(group_count[g + 1] - group_count[g]);
       for (uint32_t k = group_count[g]; k < group_count[g + 1]; ++k) {
         const uint32_t i = by_group[k];
         const int64_t v = p.values[p.samples[i].value_begin + t];

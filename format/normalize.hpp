@@ -103,11 +103,18 @@ class intern_table {
     }
   }
   size_t size() const { return size_; }
+  /// Makes room for `n` ids in all without growing again (one allocation instead of a doubling
+  /// series when the final size is known up front).
+  void reserve(size_t n);
+  /// Empties the table and frees its memory.
   void clear() {
     slots_.clear();
     slots_.shrink_to_fit();
     size_ = 0;
   }
+  /// Empties the table but keeps its slots for the next use, unless they are many (a table
+  /// reused per request should not pin the memory of the largest request forever).
+  void reset();
   size_t bytes_estimate() const { return slots_.capacity() * sizeof(slot); }
 
  private:
@@ -116,6 +123,7 @@ class intern_table {
     uint32_t id_plus_one = 0;  ///< 0 = empty
   };
   void grow();
+  void rehash(size_t cap);  // cap: a power of two above 2 * size_
 
   std::vector<slot> slots_;
   size_t size_ = 0;
@@ -137,7 +145,11 @@ class symbol_interner {
                     uint32_t mapping = 0);
   /// Indexes an existing table (after clear()), so later calls de-duplicate against it.
   void index(const symbols& s);
+  /// Makes room for that many distinct strings, mappings, functions and locations.
+  void reserve(size_t strings, size_t mappings, size_t functions, size_t locations);
   void clear();
+  /// clear(), but keeps the tables' memory (see intern_table::reset).
+  void reset();
   size_t bytes_estimate() const;
 
  private:
@@ -173,6 +185,11 @@ class batch_builder {
   /// many labels, missing `__name__` on push) or bad_pprof (dangling ids), naming the problem.
   [[nodiscard]] status add(const pprof::profile& p, const ingest_meta& m);
 
+  /// Drops the batch being built (if any) and starts an empty one for `tenant` with `lim`, keeping
+  /// the memory of the tables and scratch unless a huge profile made them large: a builder kept per
+  /// thread skips allocating them again for every request.
+  void start(std::string tenant, const normalize_limits& lim);
+
   /// The batch being built (for inspection).
   const ingest_batch& batch() const { return batch_; }
   /// Moves the batch out and resets the builder (keeping the tenant and limits).
@@ -186,6 +203,12 @@ class batch_builder {
   symbol_interner syms_;
   intern_table stacks_;
   std::vector<uint32_t> stack_slot_;  // scratch: stack -> sample index in the current series
+  // Per-add scratch, members so that their memory is reused by the next add().
+  std::vector<uint32_t> str_map_;  // pprof string index -> batch string id (UINT32_MAX: not yet)
+  std::vector<uint32_t> fn_map_, loc_map_, mapping_map_, group_of_, group_count_, by_group_,
+      sample_stack_, fill_, locs_, loc_index_;
+  std::vector<uint8_t> nonempty_, loc_valid_;
+  std::vector<line_rec> line_scratch_;
 };
 
 /// Appends one decoded profile's series to `out`, de-duplicating against the symbols already in

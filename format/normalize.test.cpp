@@ -8,6 +8,7 @@
 #include <set>
 #include <tuple>
 
+#include "format/batch_codec.hpp"
 #include "format/ingest_request.hpp"
 #include "format/test_util.hpp"
 
@@ -650,6 +651,33 @@ TEST(normalize, dangling_location_is_bad_pprof) {
   ASSERT_FALSE(st.ok());
   EXPECT_EQ(st.err().code, errc::bad_pprof);
   EXPECT_NE(st.err().message.find("99"), std::string::npos);
+}
+
+TEST(normalize, a_reused_builder_builds_what_a_fresh_one_builds) {
+  auto a = load_profile(testdata_dir() + "/go/workpool.cpu.000.pb.gz");
+  auto c = load_profile(testdata_dir() + "/go/mapindex.cpu.001.pb.gz");
+  auto n = load_profile(testdata_dir() + "/node/node.cpu.000.pb.gz");
+  ASSERT_TRUE(a && c && n);
+  batch_builder fresh("t");
+  ASSERT_TRUE(fresh.add(a->p, ingest_meta_for("app")).ok());
+  ASSERT_TRUE(fresh.add(n->p, ingest_meta_for("node")).ok());
+  const std::string want = encode_batch(fresh.finish());
+
+  batch_builder reused("other");
+  ASSERT_TRUE(reused.add(c->p, ingest_meta_for("x")).ok());
+  (void)reused.finish();
+  // A request that failed half way (its batch is dropped by start()).
+  reused.start("other", {});
+  ASSERT_TRUE(reused.add(c->p, ingest_meta_for("x")).ok());
+  synth bad({{"cpu", "nanoseconds"}}, 1);
+  bad.sample({1, 99}, {1});
+  ASSERT_FALSE(reused.add(bad.p, ingest_meta_for("x")).ok());
+  reused.start("t", {});
+  ASSERT_TRUE(reused.add(a->p, ingest_meta_for("app")).ok());
+  ASSERT_TRUE(reused.add(n->p, ingest_meta_for("node")).ok());
+  ingest_batch got = reused.finish();
+  check_well_formed(got);
+  EXPECT_EQ(encode_batch(got), want);
 }
 
 TEST(normalize, sparse_ids_and_time_fallback) {

@@ -55,7 +55,10 @@ result<std::string> gunzip(bytes_view data, size_t max_out) {
                        static_cast<size_t>(t[2]) << 16 | static_cast<size_t>(t[3]) << 24;
   const size_t ratio_bound = data.size() < SIZE_MAX / 1032 ? data.size() * 1032 : SIZE_MAX;
 
-  std::unique_ptr<libdeflate_decompressor, decompressor_deleter> d(libdeflate_alloc_decompressor());
+  // One decompressor per thread (libdeflate's is ~32 KiB of tables, set up per call otherwise); it
+  // keeps no state between calls.
+  thread_local std::unique_ptr<libdeflate_decompressor, decompressor_deleter> d(
+      libdeflate_alloc_decompressor());
   if (!d) return error{errc::internal, "cannot allocate a gzip decompressor"};
 
   // If ISIZE lied low (or there are several members), grow by doubling. libdeflate is one-shot, so

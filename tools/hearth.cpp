@@ -8,6 +8,7 @@
 #include <cstring>
 #include <string>
 
+#include "actors/admission.hpp"
 #include "actors/compactor_actor.hpp"
 #include "actors/distributor_actor.hpp"
 #include "actors/ingester_actor.hpp"
@@ -59,6 +60,7 @@ int run(const hearth::config& cfg) {
 
   auto registry = std::make_shared<prometheus::Registry>();
   self_metrics metrics(registry);
+  admission_board admission;  // before the actor system: partitions publish into it until they exit
 
   caf::actor_system_config sys_cfg;
   sys_cfg.add_message_types<caf::id_block::hearth>();
@@ -76,6 +78,7 @@ int run(const hearth::config& cfg) {
   io_opts.partition.codec = cfg.storage.segment_codec == "zstd"   ? segment_codec::zstd
                             : cfg.storage.segment_codec == "none" ? segment_codec::none
                                                                   : segment_codec::lz4;
+  io_opts.partition.admission = &admission;
   auto ingester = sys.spawn(ingester_fn, io_opts, fs->get(), &metrics);
 
   distributor_options d_opts;
@@ -85,6 +88,7 @@ int run(const hearth::config& cfg) {
   d_opts.limits.max_label_name_len = cfg.limits.max_label_name_length;
   d_opts.limits.max_label_value_len = cfg.limits.max_label_value_length;
   d_opts.limits.max_stack_depth = cfg.limits.max_stack_depth;
+  d_opts.admission = &admission;
   auto distributor = sys.spawn(distributor_fn, d_opts, ingester, &metrics);
 
   compactor_options c_opts;

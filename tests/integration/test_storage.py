@@ -2,7 +2,9 @@
 """Storage integration test for hearth: compaction (L0 -> L1 -> L2 + rollups) keeps every answer,
 de-duplicates replicas, survives kill -9; /pyroscope/render over rollups equals
 SelectMergeStacktraces; retention deletes old blocks for good (per-tenant override included); a
-corrupted segment is skipped, counted and logged while the other blocks keep answering.
+corrupted segment is skipped, counted and logged while the other blocks keep answering; a
+partition whose unsealed WAL is over storage.wal_max_bytes makes ingest answer 429 before the body
+is decoded, and starts a seal that lets writes in again.
 
 usage: test_storage.py PATH/TO/hearth [NAME_SUBSTRING...]
 (filters select test methods by substring; the A cases share one server and build on each other in
@@ -23,6 +25,7 @@ import hearthtest as ht  # noqa: E402
 
 ht.ensure_system_python("test_storage")
 
+import gzip  # noqa: E402
 import json  # noqa: E402
 import re  # noqa: E402
 import time  # noqa: E402
@@ -617,5 +620,84 @@ class TestC(unittest.TestCase):
         self.assertEqual(problems, [], "\n" + "\n".join(problems))
 
 
+# ------------------------------------------------------------------------------------------------
+# D: overload (WAL over its limit)
+
+
+def big_pprof_gz(functions=24, name_bytes=48000):
+    """A gzipped pprof whose WAL record alone is over 1 MiB: `functions` frames with long, distinct
+    (random hex) names, one sample per frame."""
+    p = ht.ctx.pb.profile.Profile()
+    strings = ["", "cpu", "nanoseconds", "samples", "count", "big.go"]
+    p.sample_type.add(type=1, unit=2)
+    p.period_type.type, p.period_type.unit, p.period = 1, 2, 10000000
+    p.time_nanos = int(time.time()) * 1000000000
+    for i in range(1, functions + 1):
+        strings.append("f%d_%s" % (i, os.urandom(name_bytes // 2).hex()))
+        p.function.add(id=i, name=len(strings) - 1, filename=5)
+        p.location.add(id=i).line.add(function_id=i, line=i)
+        p.sample.add(location_id=[i], value=[10000000 * i])
+    p.string_table.extend(strings)
+    return gzip.compress(p.SerializeToString(), 1)
+
+
+class TestD(unittest.TestCase):
+    maxDiff = None
+
+    def test_d1_overload_answers_429_before_decode_then_seals(self):
+        srv = ht.Server(
+            "overload",
+            os.path.join(ht.ctx.tmp, "data-overload"),
+            {"storage": ['wal_max_bytes = "1MiB"', 'head_max_age = "1h"'], "compaction": ["enabled = false"]},
+        )
+        srv.start()
+        try:
+            hdr = {"Content-Type": "application/octet-stream"}
+            big = big_pprof_gz()
+            with open(ht.testdata_path("go", "workpool.cpu.000"), "rb") as fh:
+                small = fh.read()
+            garbage = b"this is not a pprof, and under overload nobody looks at it"
+            now = int(time.time())
+            m0 = srv.metrics()
+            # One big profile puts the WAL over 1 MiB; the partition's tick (every second) seals
+            # it soon after, so the overload is seen right away or the round is tried again.
+            seen = None
+            for attempt in range(5):
+                st, _, body = srv.request("POST", ht.ingest_path("ov-big{}", now), big, hdr)
+                self.assertEqual(st, 200, ht.error_text(body))
+                st_bad, h_bad, body_bad = srv.request("POST", ht.ingest_path("ov-bad{}", now), garbage, hdr)
+                st_ok, h_ok, body_ok = srv.request("POST", ht.ingest_path("ov-small{}", now), small, hdr)
+                if st_bad == 429:
+                    seen = (h_bad, body_bad, st_ok, h_ok, body_ok)
+                    break
+                # decoded (and refused as bad pprof): only because a seal came in between
+                self.assertEqual(st_bad, 422, ht.error_text(body_bad))
+                time.sleep(1.5)
+            self.assertIsNotNone(seen, "a malformed body under overload was never answered 429")
+            h_bad, body_bad, st_ok, h_ok, body_ok = seen
+            self.assertEqual(h_bad.get("retry-after"), "1")
+            self.assertIn("wal_max_bytes", ht.error_text(body_bad))
+            if st_ok == 429:
+                self.assertEqual(h_ok.get("retry-after"), "1")
+            m1 = srv.metrics()
+            rejected = m1.get("hearth_ingest_rejected_before_decode_total", 0) - m0.get(
+                "hearth_ingest_rejected_before_decode_total", 0)
+            self.assertGreaterEqual(rejected, 1 + (st_ok == 429))
+            # The tick seals a WAL over half its limit: writes are accepted again within seconds.
+            deadline = time.monotonic() + 10
+            while True:
+                st, _, body = srv.request("POST", ht.ingest_path("ov-small{}", now), small, hdr)
+                if st == 200:
+                    break
+                self.assertEqual(st, 429, ht.error_text(body))
+                self.assertLess(time.monotonic(), deadline, "still 429 after 10 s: no seal started")
+                time.sleep(0.2)
+            self.assertGreaterEqual(srv.metrics().get("hearth_segments_written_total", 0), 1)
+            st, _, body = srv.request("POST", ht.ingest_path("ov-bad{}", now), garbage, hdr)
+            self.assertEqual(st, 422, "a malformed body is decoded (422) again once the WAL is sealed: " + ht.error_text(body))
+        finally:
+            srv.kill()
+
+
 if __name__ == "__main__":
-    sys.exit(ht.run_main("integration_storage", [TestA, TestB, TestC], __doc__))
+    sys.exit(ht.run_main("integration_storage", [TestA, TestB, TestC, TestD], __doc__))
