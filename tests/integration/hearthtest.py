@@ -224,7 +224,13 @@ class Server:
 
     def compact(self):
         """POST /admin/compact -> the JSON report."""
-        st, _, body = self.request("POST", "/admin/compact", b"", timeout=120)
+        # The periodic compactor may be mid-run (429 "a compaction run is in progress"): wait for it.
+        deadline = time.monotonic() + 60
+        while True:
+            st, _, body = self.request("POST", "/admin/compact", b"", timeout=120)
+            if st != 429 or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
         if st != 200:
             raise AssertionError("POST /admin/compact: HTTP %d %s" % (st, error_text(body)))
         return json.loads(body)
