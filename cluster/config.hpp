@@ -43,6 +43,8 @@ struct config {
     uint64_t grace_s = 300;            ///< a window is closed this long after its end
     uint32_t l0_max_blocks = 8;        ///< an open window with this many L0 blocks merges early
     bool rollups = true;               ///< write 1m and 1h rollups next to L2 blocks
+    int32_t l1_zstd_level = 1;         ///< zstd level of L1 blocks (negative: fast modes)
+    int32_t l2_zstd_level = 3;         ///< zstd level of L2 blocks and their rollups
   } compaction;
   struct retention_section {
     uint64_t period_s = 0;  ///< drop blocks older than this; 0 keeps data forever
