@@ -156,7 +156,8 @@ struct seal_result {
   reply_status status;    ///< ok: `path` is published and durable
   uint64_t block_id = 0;  ///< the frozen block's id
   std::string path;
-  uint64_t bytes = 0;  ///< file size
+  uint64_t bytes = 0;     ///< file size
+  int64_t took_ns = 0;  ///< encode + write time on the sealer thread
 };
 
 /// What one compactor run did.
@@ -332,7 +333,8 @@ typename Inspector::result_type inspect(Inspector& f, swap_request& x) {
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, seal_result& x) {
-  return f(caf::meta::type_name("hearth::seal_result"), x.status, x.block_id, x.path, x.bytes);
+  return f(caf::meta::type_name("hearth::seal_result"), x.status, x.block_id, x.path, x.bytes,
+           x.took_ns);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, swap_reply& x) {

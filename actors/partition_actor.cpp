@@ -24,6 +24,12 @@ std::string who(const partition_state& st) {
   return "tenant=" + st.opts.tenant + " shard=" + std::to_string(st.opts.shard);
 }
 
+std::string ms(int64_t ns) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f", static_cast<double>(ns) / 1e6);
+  return buf;
+}
+
 }  // namespace
 
 std::string segment_file_name(const segment_info& info) {
@@ -274,6 +280,7 @@ void start_seal_job(self_ptr self) {
   auto part = caf::actor_cast<partition_actor>(self);
   self->spawn<caf::detached>([part, path, meta, data = next->data, codec = st.opts.codec,
                               fs = st.fs](caf::blocking_actor* sealer) {
+    auto started = std::chrono::steady_clock::now();
     seal_result r;
     r.block_id = meta.block_id;
     r.path = path;
@@ -281,6 +288,9 @@ void start_seal_job(self_ptr self) {
     status written = bytes ? fs->write_file_atomic(path, as_bytes(*bytes)) : status(bytes.err());
     if (written) r.bytes = bytes->size();
     else r.status = reply_status::from(written.err());
+    r.took_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                    std::chrono::steady_clock::now() - started)
+                    .count();
     sealer->send(part, seal_atom::value, std::move(r));
   });
 }
@@ -295,6 +305,7 @@ void freeze(self_ptr self) {
   if (st.mem.profiles() == 0) return;
   if (!st.waiting.empty()) return;  // flush() first: their records must not be cut off unsynced
   if (st.sealing) return;
+  auto started = std::chrono::steady_clock::now();
   auto seq = st.wal->cut();
   if (!seq) {
     log::error("partition", who(st) + " cannot cut WAL for sealing: " + seq.err().to_string());
@@ -314,6 +325,9 @@ void freeze(self_ptr self) {
   seg->info.profiles = block->profiles.size();
   st.segments.push_back(seg);
   cache_put(st, *seg, std::move(block));
+  st.freeze_took_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                          std::chrono::steady_clock::now() - started)
+                          .count();
   start_seal_job(self);
 }
 
@@ -350,7 +364,10 @@ void seal_done(self_ptr self, const seal_result& r) {
     st.metrics->segments_written.Increment();
     st.metrics->segment_bytes.Increment(static_cast<double>(r.bytes));
     log::info("partition", who(st) + " sealed segment " + r.path + " (" + std::to_string(r.bytes) +
-                               " bytes, " + std::to_string(seg.info.profiles) + " profiles)");
+                               " bytes, " + std::to_string(seg.info.profiles) +
+                               " profiles; head frozen in " + ms(st.freeze_took_ns) +
+                               " ms on the partition thread, encoded and written in " +
+                               ms(r.took_ns) + " ms by the sealer)");
     bool all_on_disk = std::all_of(st.segments.begin(), st.segments.end(),
                                    [](const auto& s) { return !s->path.empty(); });
     if (all_on_disk) {
@@ -578,6 +595,7 @@ uint64_t remove_blocks(partition_state& st, const std::set<uint64_t>& ids, const
 }
 
 swap_reply swap(partition_state& st, const swap_request& req) {
+  auto started = std::chrono::steady_clock::now();
   swap_reply r;
   auto discard = [&](error e) {
     for (const auto& p : req.outputs) (void)st.fs->remove(p);
@@ -633,6 +651,12 @@ swap_reply swap(partition_state& st, const swap_request& req) {
     if (!seg->path.empty()) st.segments.push_back(std::move(seg));
   remove_blocks(st, std::set<uint64_t>(req.inputs.begin(), req.inputs.end()), "compacted");
   r.applied = true;
+  log::info("partition", who(st) + " swapped in " + std::to_string(loaded.size()) +
+                             " compacted blocks for " + std::to_string(req.inputs.size()) + " in " +
+                             ms(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                    std::chrono::steady_clock::now() - started)
+                                    .count()) +
+                             " ms");
   return r;
 }
 

@@ -1122,35 +1122,35 @@ result<std::string> encode_segment(const block_data& b, segment_codec codec,
   }
   if (auto st = add(section_id::profiles, e); !st) return st.err();
 
-  // Samples in profile order, each profile's sorted by stack so stack ids delta-encode.
-  std::vector<sample_rec> sorted;
-  sorted.reserve(b.samples.size());
+  // Samples in profile order, each profile's sorted by stack so stack ids delta-encode. One pass
+  // writes the stack deltas into `e` and the values into `values`, which is appended after them:
+  // only one profile's samples are copied at a time (a sorted copy of the whole block would add
+  // 16 bytes per pair to the seal's peak memory).
+  uint64_t sample_total = 0;
+  for (uint32_t i : order) sample_total += b.profiles[i].sample_count;
+  info.samples = sample_total;
+  e.reset();
+  e.put_uvarint(sample_total);
+  encoder values;
+  std::vector<sample_rec> scratch;
   for (uint32_t i : order) {
     const auto& p = b.profiles[i];
-    const size_t from = sorted.size();
-    sorted.insert(sorted.end(), b.samples.begin() + p.sample_begin,
-                  b.samples.begin() + p.sample_begin + p.sample_count);
-    std::sort(sorted.begin() + from, sorted.end(),
+    scratch.assign(b.samples.begin() + p.sample_begin,
+                   b.samples.begin() + p.sample_begin + p.sample_count);
+    std::sort(scratch.begin(), scratch.end(),
               [](const sample_rec& x, const sample_rec& y) { return x.stack < y.stack; });
-    for (size_t k = from + 1; k < sorted.size(); ++k)
-      if (sorted[k].stack == sorted[k - 1].stack)
+    uint32_t prev = 0;
+    for (size_t k = 0; k < scratch.size(); ++k) {
+      if (k > 0 && scratch[k].stack == prev)
         return error{errc::invalid_argument, "encode_segment: samples: profile " + str(i) +
-                                                 " has stack " + str(sorted[k].stack) + " twice"};
-  }
-  info.samples = sorted.size();
-  e.reset();
-  e.put_uvarint(sorted.size());
-  {
-    size_t at = 0;
-    for (uint32_t i : order) {
-      uint32_t prev = 0;
-      for (uint32_t k = 0; k < b.profiles[i].sample_count; ++k, ++at) {
-        e.put_uvarint(sorted[at].stack - prev);
-        prev = sorted[at].stack;
-      }
+                                                 " has stack " + str(prev) + " twice"};
+      e.put_uvarint(scratch[k].stack - prev);
+      prev = scratch[k].stack;
+      values.put_varint(scratch[k].value);
     }
   }
-  for (const auto& s : sorted) e.put_varint(s.value);
+  e.put_raw(values.buffer());
+  values = encoder{};
   if (auto st = add(section_id::samples, e); !st) return st.err();
 
   if (auto st = w.add(section_id::postings, encode_postings(b)); !st) return st.err();
