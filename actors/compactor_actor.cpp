@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <random>
+#include <utility>
 
 #include "actors/clock.hpp"
 #include "actors/log.hpp"
@@ -172,51 +173,61 @@ result<swap_request> run_compaction_job(io::file_system& fs, const catalog_snaps
   swap_request req;
   req.inputs = job.inputs;
   int level = job.output_level >= 2 ? policy.l2_zstd_level : policy.l1_zstd_level;
-  auto write = [&](const block_data& b, const segment_info& m) -> status {
-    auto bytes = encode_segment(b, segment_codec::zstd, m, level);
+  // Every output is encoded while the merged block is alive (rollups are computed from it), then
+  // the merged block is freed before the outputs are validated by a full decode, one at a time:
+  // the decoded check is as large as the merged block, and holding both doubled the job's peak.
+  std::vector<std::pair<std::string, segment_info>> encoded;  // commit order: raw, then rollups
+  {
+    block_data whole = std::move(*merged);
+    auto bytes = encode_segment(whole, segment_codec::zstd, meta, level);
     if (!bytes) return bytes.err();
+    encoded.emplace_back(std::move(*bytes), meta);
+    for (int64_t step : job.rollup_steps_ns) {
+      merge_options ro;
+      ro.bucket_ns = step;
+      ro.dedupe = false;
+      const block_data* one[] = {&whole};
+      auto rolled = merge_blocks(one, ro);
+      if (!rolled) return rolled.err();
+      segment_info rm;
+      rm.block_id = new_block_id();
+      rm.level = job.output_level;
+      rm.rollup_step_ns = step;
+      rm.sources = {meta.block_id};
+      auto rb = encode_segment(*rolled, segment_codec::zstd, rm, level);
+      if (!rb) return rb.err();
+      encoded.emplace_back(std::move(*rb), rm);
+    }
+  }
+  auto cleanup = [&](error e) {
+    for (const auto& p : req.outputs) (void)fs.remove(p);
+    return e;
+  };
+  for (auto& [bytes, m] : encoded) {
     // Validate here, on the compactor's thread: the partition publishes from this footer without
     // reading the file.
     segment_info info;
-    if (auto check = decode_segment(as_bytes(*bytes), &info); !check)
-      return error{errc::internal, "compaction output does not decode: " + check.err().message};
+    if (auto check = decode_segment(as_bytes(bytes), &info); !check)
+      return cleanup(
+          error{errc::internal, "compaction output does not decode: " + check.err().message});
     block_entry e;
     e.id = info.block_id;
     e.level = info.level;
     e.rollup_step_ns = info.rollup_step_ns;
     e.min_time_ns = info.min_time_ns;
     e.max_time_ns = info.max_time_ns;
-    e.bytes = bytes->size();
+    e.bytes = bytes.size();
     e.profiles = info.profiles;
     e.wal_seq = info.wal_seq;
     e.path = cat.segments_dir + "/" + segment_file_name(m);
     e.sources = info.sources;
     std::string tmp = e.path + ".tmp";
-    if (auto s = fs.write_file_atomic(tmp, as_bytes(*bytes)); !s) return s;
+    if (auto s = fs.write_file_atomic(tmp, as_bytes(bytes)); !s) return cleanup(s.err());
     req.outputs.push_back(tmp);
     req.blocks.push_back(std::move(e));
-    report.bytes_out += bytes->size();
+    report.bytes_out += bytes.size();
     report.blocks_out += 1;
-    return {};
-  };
-  auto cleanup = [&](error e) {
-    for (const auto& p : req.outputs) (void)fs.remove(p);
-    return e;
-  };
-  if (auto s = write(*merged, meta); !s) return cleanup(s.err());
-  for (int64_t step : job.rollup_steps_ns) {
-    merge_options ro;
-    ro.bucket_ns = step;
-    ro.dedupe = false;
-    const block_data* one[] = {&*merged};
-    auto rolled = merge_blocks(one, ro);
-    if (!rolled) return cleanup(rolled.err());
-    segment_info rm;
-    rm.block_id = new_block_id();
-    rm.level = job.output_level;
-    rm.rollup_step_ns = step;
-    rm.sources = {meta.block_id};
-    if (auto s = write(*rolled, rm); !s) return cleanup(s.err());
+    std::string().swap(bytes);
   }
   return req;
 }

@@ -23,7 +23,7 @@ struct partition_options {
   std::string tenant;
   uint32_t shard = 0;
   std::string dir;  ///< <data>/<tenant>/shard-<n>; holds wal/ and segments/
-  uint64_t head_max_bytes = 256ull << 20;
+  uint64_t head_max_bytes = 64ull << 20;  ///< default of storage.head_max_bytes
   int64_t head_max_age_ns = 300ll * 1000000000;
   uint64_t wal_max_bytes = 1ull << 30;
   segment_codec codec = segment_codec::lz4;
