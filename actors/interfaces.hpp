@@ -156,7 +156,7 @@ struct seal_result {
   reply_status status;    ///< ok: `path` is published and durable
   uint64_t block_id = 0;  ///< the frozen block's id
   std::string path;
-  uint64_t bytes = 0;     ///< file size
+  uint64_t bytes = 0;   ///< file size
   int64_t took_ns = 0;  ///< encode + write time on the sealer thread
 };
 

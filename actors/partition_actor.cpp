@@ -266,7 +266,8 @@ void start_seal_job(self_ptr self) {
   if (st.sealing) return;
   loaded_segment* next = nullptr;
   for (auto& s : st.segments)
-    if (s->path.empty() && s->data && (!next || s->info.wal_seq < next->info.wal_seq)) next = s.get();
+    if (s->path.empty() && s->data && (!next || s->info.wal_seq < next->info.wal_seq))
+      next = s.get();
   if (!next) {
     answer_seal_waiters(st, true);
     return;
@@ -286,8 +287,10 @@ void start_seal_job(self_ptr self) {
     r.path = path;
     auto bytes = encode_segment(*data, codec, meta);
     status written = bytes ? fs->write_file_atomic(path, as_bytes(*bytes)) : status(bytes.err());
-    if (written) r.bytes = bytes->size();
-    else r.status = reply_status::from(written.err());
+    if (written)
+      r.bytes = bytes->size();
+    else
+      r.status = reply_status::from(written.err());
     r.took_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
                     std::chrono::steady_clock::now() - started)
                     .count();
@@ -350,7 +353,8 @@ void seal_done(self_ptr self, const seal_result& r) {
     return s->path.empty() && s->info.block_id == r.block_id;
   });
   if (it == st.segments.end()) {
-    log::error("partition", who(st) + " sealer reported unknown block " + std::to_string(r.block_id));
+    log::error("partition",
+               who(st) + " sealer reported unknown block " + std::to_string(r.block_id));
   } else if (!r.status.ok()) {
     log::error("partition", who(st) + " cannot write segment " + r.path + ": " + r.status.message +
                                 "; data stays in the WAL");
@@ -618,16 +622,18 @@ swap_reply swap(partition_state& st, const swap_request& req) {
   // also acknowledges appends, so it reads no file here. Blocks are decoded into the cache only
   // when a query first needs them.
   if (req.blocks.size() != req.outputs.size())
-    return discard(error{errc::invalid_argument, "swap request has " + std::to_string(req.outputs.size()) +
-                                                     " outputs but " + std::to_string(req.blocks.size()) +
-                                                     " block entries"});
+    return discard(
+        error{errc::invalid_argument, "swap request has " + std::to_string(req.outputs.size()) +
+                                          " outputs but " + std::to_string(req.blocks.size()) +
+                                          " block entries"});
   std::vector<std::shared_ptr<loaded_segment>> loaded;
   for (size_t i = 0; i < req.outputs.size(); ++i) {
     const std::string& tmp = req.outputs[i];
     const block_entry& e = req.blocks[i];
     if (tmp.size() < 5 || tmp.compare(tmp.size() - 4, 4, ".tmp") != 0 ||
         e.path != tmp.substr(0, tmp.size() - 4))
-      return discard(error{errc::invalid_argument, "compaction output " + tmp + " is not a .tmp file of " + e.path});
+      return discard(error{errc::invalid_argument,
+                           "compaction output " + tmp + " is not a .tmp file of " + e.path});
     auto seg = std::make_shared<loaded_segment>();
     seg->info.block_id = e.id;
     seg->info.level = e.level;

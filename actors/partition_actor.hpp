@@ -67,7 +67,7 @@ struct partition_state {
   /// skips the WAL files below the highest sequence on disk, so no segment may reach disk before
   /// an older frozen one.
   bool sealing = false;
-  int64_t seal_retry_ns = 0;  ///< after a failed segment write: wall clock of the next attempt
+  int64_t seal_retry_ns = 0;   ///< after a failed segment write: wall clock of the next attempt
   int64_t freeze_took_ns = 0;  ///< time the last freeze held this thread (for the seal's log line)
   /// Waiting for every frozen head to be durable (`sealed_atom`).
   std::vector<caf::typed_response_promise<bool>> seal_waiters;

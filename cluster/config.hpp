@@ -22,7 +22,8 @@ struct config {
     std::string path = "./data";        ///< data directory
     std::string io_backend = "auto";    ///< auto | io_uring | posix
     /// Seal the head when it is larger. 64 MiB (was 256): a level-1 compaction merges up to
-    /// `compaction.l0_max_blocks` sealed heads fully decoded, so this bounds its memory (docs/bench.md).
+    /// `compaction.l0_max_blocks` sealed heads fully decoded, so this bounds its memory
+    /// (docs/bench.md).
     uint64_t head_max_bytes = 64ull << 20;
     uint64_t head_max_age_s = 300;      ///< seal the head when its oldest profile is older
     uint64_t wal_max_bytes = 1ull << 30;      ///< refuse ingest (429) above this much unsealed WAL

@@ -259,8 +259,8 @@ class segment_writer {
       packed.resize(ZSTD_compressBound(raw.size()));
       if (!zstd_) zstd_.reset(ZSTD_createCCtx());
       if (!zstd_) return status(errc::internal, "encode_segment: out of memory for a zstd context");
-      size_t n = ZSTD_compressCCtx(zstd_.get(), packed.data(), packed.size(), raw.data(), raw.size(),
-                                   zstd_level_);
+      size_t n = ZSTD_compressCCtx(zstd_.get(), packed.data(), packed.size(), raw.data(),
+                                   raw.size(), zstd_level_);
       if (ZSTD_isError(n))
         return status(errc::internal, "encode_segment: zstd failed on " +
                                           std::string(section_name(id)) + ": " +

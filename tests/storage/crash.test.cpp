@@ -218,7 +218,8 @@ profile_map read_profiles(caf::scoped_actor& self, const partition_actor& p, std
 /// Runs the workload over `fsys`: appends, two compaction rounds (L0 -> L1, L1 -> L2 + rollup),
 /// more appends. Stops the actor system before returning (every file of the partition closed,
 /// every sealer thread finished).
-run_log run_workload(io::file_system& fsys, const std::string& dir, const workload_mode& mode = {}) {
+run_log run_workload(io::file_system& fsys, const std::string& dir,
+                     const workload_mode& mode = {}) {
   run_log out;
   out.acked.assign(kAppends, -1);
   auto cfg = make_config();
@@ -260,8 +261,11 @@ run_log run_workload(io::file_system& fsys, const std::string& dir, const worklo
       }
       if (mode.wait_for_seals && !dead())
         self->request(p, kTimeout, sealed_atom::value)
-            .receive([&](bool ok) { if (!ok) out.notes.push_back("seal " + std::to_string(seq) + " failed"); },
-                     [&](caf::error& e) { out.notes.push_back("sealed: " + caf::to_string(e)); });
+            .receive(
+                [&](bool ok) {
+                  if (!ok) out.notes.push_back("seal " + std::to_string(seq) + " failed");
+                },
+                [&](caf::error& e) { out.notes.push_back("sealed: " + caf::to_string(e)); });
     };
     auto compaction_round = [&] {
       if (dead()) return;
@@ -287,8 +291,10 @@ run_log run_workload(io::file_system& fsys, const std::string& dir, const worklo
         self->request(p, kTimeout, swap_atom::value, std::move(*req))
             .receive(
                 [&](swap_reply& r) {
-                  if (r.applied) ++out.swaps_applied;
-                  else out.notes.push_back("swap: " + r.status.message);
+                  if (r.applied)
+                    ++out.swaps_applied;
+                  else
+                    out.notes.push_back("swap: " + r.status.message);
                 },
                 [&](caf::error& e) { out.notes.push_back("swap: " + caf::to_string(e)); });
       }
@@ -355,8 +361,8 @@ std::string describe(const run_log& r) {
   std::ostringstream s;
   s << "acked:";
   for (int a : r.acked) s << ' ' << a;
-  s << " | swaps applied " << r.swaps_applied << ", jobs failed " << r.jobs_failed
-    << ", ready " << r.ready << (r.stopped ? ", killed at the fault" : "");
+  s << " | swaps applied " << r.swaps_applied << ", jobs failed " << r.jobs_failed << ", ready "
+    << r.ready << (r.stopped ? ", killed at the fault" : "");
   for (const auto& n : r.notes) s << "\n    " << n;
   return s.str();
 }
@@ -513,11 +519,21 @@ TEST_F(StorageCrash, RenameFailsThenPowerLoss) { sweep(fault_op::rename, true); 
 TEST_F(StorageCrash, TornWriteThenPowerLoss) { sweep(fault_op::write, true, /*tear=*/true); }
 
 // Killed at the faulting operation: nothing after it runs (no retry, no cleanup), then power loss.
-TEST_F(StorageCrash, KilledAtWriteThenPowerLoss) { sweep(fault_op::write, true, false, true); }
-TEST_F(StorageCrash, KilledAtSyncThenPowerLoss) { sweep(fault_op::sync, true, false, true); }
-TEST_F(StorageCrash, KilledAtSyncDirThenPowerLoss) { sweep(fault_op::sync_dir, true, false, true); }
-TEST_F(StorageCrash, KilledAtRenameThenPowerLoss) { sweep(fault_op::rename, true, false, true); }
-TEST_F(StorageCrash, KilledAtTornWriteThenPowerLoss) { sweep(fault_op::write, true, true, true); }
+TEST_F(StorageCrash, KilledAtWriteThenPowerLoss) {
+  sweep(fault_op::write, true, false, true);
+}
+TEST_F(StorageCrash, KilledAtSyncThenPowerLoss) {
+  sweep(fault_op::sync, true, false, true);
+}
+TEST_F(StorageCrash, KilledAtSyncDirThenPowerLoss) {
+  sweep(fault_op::sync_dir, true, false, true);
+}
+TEST_F(StorageCrash, KilledAtRenameThenPowerLoss) {
+  sweep(fault_op::rename, true, false, true);
+}
+TEST_F(StorageCrash, KilledAtTornWriteThenPowerLoss) {
+  sweep(fault_op::write, true, true, true);
+}
 
 TEST_F(StorageCrash, WriteFailsThenRestart) { sweep(fault_op::write, false); }
 TEST_F(StorageCrash, SyncFailsThenRestart) { sweep(fault_op::sync, false); }
