@@ -574,12 +574,8 @@ catalog_snapshot snapshot(const partition_state& st) {
   return c;
 }
 
-// Deletes blocks from memory and disk; rollups of a deleted raw block go with it. `sync` makes the
-// removals durable (a directory fsync): retention wants that; a swap does not need it, because a
-// removed input that comes back after a power loss is a source of the published output and is
-// deleted again at the next start.
-uint64_t remove_blocks(partition_state& st, const std::set<uint64_t>& ids, const char* why,
-                       bool sync) {
+// Deletes blocks from memory and disk; rollups of a deleted raw block go with it.
+uint64_t remove_blocks(partition_state& st, const std::set<uint64_t>& ids, const char* why) {
   uint64_t n = 0;
   std::vector<std::shared_ptr<loaded_segment>> keep;
   for (auto& s : st.segments) {
@@ -598,7 +594,7 @@ uint64_t remove_blocks(partition_state& st, const std::set<uint64_t>& ids, const
     }
   }
   st.segments = std::move(keep);
-  if (sync) (void)st.fs->sync_dir(seg_dir(st));
+  (void)st.fs->sync_dir(seg_dir(st));
   return n;
 }
 
@@ -659,8 +655,7 @@ swap_reply swap(partition_state& st, const swap_request& req) {
     log::warn("partition", who(st) + " cannot sync segment directory: " + s.err().to_string());
   for (auto& seg : loaded)
     if (!seg->path.empty()) st.segments.push_back(std::move(seg));
-  remove_blocks(st, std::set<uint64_t>(req.inputs.begin(), req.inputs.end()), "compacted",
-                /*sync=*/false);
+  remove_blocks(st, std::set<uint64_t>(req.inputs.begin(), req.inputs.end()), "compacted");
   r.applied = true;
   log::info("partition", who(st) + " swapped in " + std::to_string(loaded.size()) +
                              " compacted blocks for " + std::to_string(req.inputs.size()) + " in " +
@@ -729,8 +724,7 @@ partition_actor::behavior_type partition_fn(self_ptr self, partition_options opt
       [self](catalog_atom) { return snapshot(self->state); },
       [self](swap_atom, const swap_request& req) { return swap(self->state, req); },
       [self](drop_atom, const std::vector<uint64_t>& ids) {
-        return remove_blocks(self->state, std::set<uint64_t>(ids.begin(), ids.end()), "retention",
-                             /*sync=*/true);
+        return remove_blocks(self->state, std::set<uint64_t>(ids.begin(), ids.end()), "retention");
       },
       [self](tick_atom) {
         auto& st = self->state;
