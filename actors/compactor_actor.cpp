@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <random>
+#include <utility>
 
 #include "actors/clock.hpp"
 #include "actors/log.hpp"
@@ -47,15 +48,14 @@ void run_jobs(self_ptr self, std::shared_ptr<run_context> ctx, partition_actor p
   if (i >= jobs.size()) return next_partition(self, ctx);
   const compaction_job& job = jobs[i];
   compaction_report job_report;
-  auto outputs = run_compaction_job(*self->state.fs, *cat, job, job_report);
-  if (!outputs) {
+  auto req = run_compaction_job(*self->state.fs, *cat, job, self->state.opts.policy, job_report);
+  if (!req) {
     log::error("compactor", who(*cat) + " job over " + std::to_string(job.inputs.size()) +
-                                " blocks failed: " + outputs.err().to_string());
+                                " blocks failed: " + req.err().to_string());
     self->state.metrics->compaction_failures.Increment();
     return run_jobs(self, ctx, part, cat, std::move(jobs), i + 1);
   }
-  swap_request req{job.inputs, *outputs};
-  self->request(part, std::chrono::seconds(60), swap_atom::value, std::move(req))
+  self->request(part, std::chrono::seconds(60), swap_atom::value, std::move(*req))
       .then(
           [self, ctx, part, cat, jobs, i, job_report](swap_reply& r) mutable {
             auto& m = *self->state.metrics;
@@ -142,9 +142,9 @@ void start_run(self_ptr self, std::shared_ptr<run_context> ctx) {
 
 }  // namespace
 
-result<std::vector<std::string>> run_compaction_job(io::file_system& fs, const catalog_snapshot& cat,
-                                                    const compaction_job& job,
-                                                    compaction_report& report) {
+result<swap_request> run_compaction_job(io::file_system& fs, const catalog_snapshot& cat,
+                                        const compaction_job& job, const compaction_policy& policy,
+                                        compaction_report& report) {
   std::vector<block_data> inputs;
   segment_info meta;
   meta.block_id = new_block_id();
@@ -170,40 +170,66 @@ result<std::vector<std::string>> run_compaction_job(io::file_system& fs, const c
   report.blocks_in = inputs.size();
   report.duplicates = stats.duplicates;
   inputs.clear();
-  std::vector<std::string> outputs;
-  auto write = [&](const block_data& b, const segment_info& m) -> status {
-    auto bytes = encode_segment(b, segment_codec::zstd, m);
+  swap_request req;
+  req.inputs = job.inputs;
+  int level = job.output_level >= 2 ? policy.l2_zstd_level : policy.l1_zstd_level;
+  // Every output is encoded while the merged block is alive (rollups are computed from it), then
+  // the merged block is freed before the outputs are validated by a full decode, one at a time:
+  // the decoded check is as large as the merged block, and holding both doubled the job's peak.
+  std::vector<std::pair<std::string, segment_info>> encoded;  // commit order: raw, then rollups
+  {
+    block_data whole = std::move(*merged);
+    auto bytes = encode_segment(whole, segment_codec::zstd, meta, level);
     if (!bytes) return bytes.err();
-    // Validate here, on the compactor's thread: the partition only reads the footer at swap time.
-    if (auto check = decode_segment(as_bytes(*bytes)); !check)
-      return error{errc::internal, "compaction output does not decode: " + check.err().message};
-    std::string tmp = cat.segments_dir + "/" + segment_file_name(m) + ".tmp";
-    if (auto s = fs.write_file_atomic(tmp, as_bytes(*bytes)); !s) return s;
-    outputs.push_back(tmp);
-    report.bytes_out += bytes->size();
-    report.blocks_out += 1;
-    return {};
-  };
+    encoded.emplace_back(std::move(*bytes), meta);
+    for (int64_t step : job.rollup_steps_ns) {
+      merge_options ro;
+      ro.bucket_ns = step;
+      ro.dedupe = false;
+      const block_data* one[] = {&whole};
+      auto rolled = merge_blocks(one, ro);
+      if (!rolled) return rolled.err();
+      segment_info rm;
+      rm.block_id = new_block_id();
+      rm.level = job.output_level;
+      rm.rollup_step_ns = step;
+      rm.sources = {meta.block_id};
+      auto rb = encode_segment(*rolled, segment_codec::zstd, rm, level);
+      if (!rb) return rb.err();
+      encoded.emplace_back(std::move(*rb), rm);
+    }
+  }
   auto cleanup = [&](error e) {
-    for (const auto& p : outputs) (void)fs.remove(p);
+    for (const auto& p : req.outputs) (void)fs.remove(p);
     return e;
   };
-  if (auto s = write(*merged, meta); !s) return cleanup(s.err());
-  for (int64_t step : job.rollup_steps_ns) {
-    merge_options ro;
-    ro.bucket_ns = step;
-    ro.dedupe = false;
-    const block_data* one[] = {&*merged};
-    auto rolled = merge_blocks(one, ro);
-    if (!rolled) return cleanup(rolled.err());
-    segment_info rm;
-    rm.block_id = new_block_id();
-    rm.level = job.output_level;
-    rm.rollup_step_ns = step;
-    rm.sources = {meta.block_id};
-    if (auto s = write(*rolled, rm); !s) return cleanup(s.err());
+  for (auto& [bytes, m] : encoded) {
+    // Validate here, on the compactor's thread: the partition publishes from this footer without
+    // reading the file.
+    segment_info info;
+    if (auto check = decode_segment(as_bytes(bytes), &info); !check)
+      return cleanup(
+          error{errc::internal, "compaction output does not decode: " + check.err().message});
+    block_entry e;
+    e.id = info.block_id;
+    e.level = info.level;
+    e.rollup_step_ns = info.rollup_step_ns;
+    e.min_time_ns = info.min_time_ns;
+    e.max_time_ns = info.max_time_ns;
+    e.bytes = bytes.size();
+    e.profiles = info.profiles;
+    e.wal_seq = info.wal_seq;
+    e.path = cat.segments_dir + "/" + segment_file_name(m);
+    e.sources = info.sources;
+    std::string tmp = e.path + ".tmp";
+    if (auto s = fs.write_file_atomic(tmp, as_bytes(bytes)); !s) return cleanup(s.err());
+    req.outputs.push_back(tmp);
+    req.blocks.push_back(std::move(e));
+    report.bytes_out += bytes.size();
+    report.blocks_out += 1;
+    std::string().swap(bytes);
   }
-  return outputs;
+  return req;
 }
 
 compactor_actor::behavior_type compactor_fn(self_ptr self, compactor_options opts,

@@ -38,10 +38,11 @@ compactor_actor::behavior_type compactor_fn(compactor_actor::stateful_pointer<co
                                             io::file_system* fs, self_metrics* metrics);
 
 /// Runs one compaction job on files (pure I/O + format work, no actors): reads the inputs, merges,
-/// writes the raw output and its rollups as fsynced "<final>.tmp" files in `segments_dir`.
-/// Returns the .tmp paths in commit order. Exposed for tests.
-result<std::vector<std::string>> run_compaction_job(io::file_system& fs, const catalog_snapshot& cat,
-                                                    const compaction_job& job,
-                                                    compaction_report& report);
+/// writes the raw output and its rollups (zstd at the policy's level for the output level) as
+/// fsynced "<final>.tmp" files in `segments_dir`, each validated by a full decode. Returns the
+/// swap that publishes them: the .tmp paths in commit order and their footers. Exposed for tests.
+result<swap_request> run_compaction_job(io::file_system& fs, const catalog_snapshot& cat,
+                                        const compaction_job& job, const compaction_policy& policy,
+                                        compaction_report& report);
 
 }  // namespace hearth

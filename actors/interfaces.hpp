@@ -140,11 +140,24 @@ struct catalog_snapshot {
 struct swap_request {
   std::vector<uint64_t> inputs;
   std::vector<std::string> outputs;
+  /// Parallel to `outputs`: each output's footer as the compactor wrote and validated it (`path`
+  /// is the published name, without ".tmp"). The partition publishes from these without reading
+  /// the files.
+  std::vector<block_entry> blocks;
 };
 
 struct swap_reply {
   reply_status status;
   bool applied = false;
+};
+
+/// What a sealer thread reports to its partition: a frozen head written (or not) as a segment.
+struct seal_result {
+  reply_status status;    ///< ok: `path` is published and durable
+  uint64_t block_id = 0;  ///< the frozen block's id
+  std::string path;
+  uint64_t bytes = 0;   ///< file size
+  int64_t took_ns = 0;  ///< encode + write time on the sealer thread
 };
 
 /// What one compactor run did.
@@ -188,6 +201,8 @@ using compact_atom = caf::atom_constant<caf::atom("compact")>;
 using list_atom = caf::atom_constant<caf::atom("list")>;
 using put_atom = caf::atom_constant<caf::atom("put")>;
 using delete_atom = caf::atom_constant<caf::atom("delete")>;
+using seal_atom = caf::atom_constant<caf::atom("seal")>;
+using sealed_atom = caf::atom_constant<caf::atom("sealed")>;
 
 // ---- interfaces ----------------------------------------------------------------------------
 
@@ -208,7 +223,12 @@ using partition_actor = caf::typed_actor<
     // Internal: sync the WAL for every append received so far and acknowledge them.
     caf::reacts_to<flush_atom>,
     // Internal, periodic: seal the head when it is too old.
-    caf::reacts_to<tick_atom>>;
+    caf::reacts_to<tick_atom>,
+    // Internal: the sealer thread finished writing the oldest frozen head.
+    caf::reacts_to<seal_atom, seal_result>,
+    // Replies once every head frozen so far is durable on disk (true), or as soon as writing one
+    // failed (false; it is retried later). Does not seal the current head (tests, shutdown).
+    caf::replies_to<sealed_atom>::with<bool>>;
 
 /// The ingester: creates and finds the partitions of each tenant.
 using ingester_actor = caf::typed_actor<
@@ -413,7 +433,12 @@ typename Inspector::result_type inspect(Inspector& f, catalog_snapshot& x) {
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, swap_request& x) {
-  return f(caf::meta::type_name("hearth::swap_request"), x.inputs, x.outputs);
+  return f(caf::meta::type_name("hearth::swap_request"), x.inputs, x.outputs, x.blocks);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, seal_result& x) {
+  return f(caf::meta::type_name("hearth::seal_result"), x.status, x.block_id, x.path, x.bytes,
+           x.took_ns);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, swap_reply& x) {
@@ -460,6 +485,7 @@ CAF_ADD_TYPE_ID(hearth, (hearth::catalog_snapshot))
 CAF_ADD_TYPE_ID(hearth, (hearth::swap_request))
 CAF_ADD_TYPE_ID(hearth, (hearth::swap_reply))
 CAF_ADD_TYPE_ID(hearth, (hearth::compaction_report))
+CAF_ADD_TYPE_ID(hearth, (hearth::seal_result))
 CAF_ADD_TYPE_ID(hearth, (std::vector<uint64_t>))
 CAF_ADD_TYPE_ID(hearth, (std::vector<std::string>))
 CAF_ADD_TYPE_ID(hearth, (hearth::setting_entry))

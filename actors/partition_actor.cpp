@@ -25,6 +25,12 @@ std::string who(const partition_state& st) {
   return "tenant=" + st.opts.tenant + " shard=" + std::to_string(st.opts.shard);
 }
 
+std::string ms(int64_t ns) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f", static_cast<double>(ns) / 1e6);
+  return buf;
+}
+
 }  // namespace
 
 std::string segment_file_name(const segment_info& info) {
@@ -220,6 +226,7 @@ status recover(partition_state& st) {
   if (!s) return s;
   st.metrics->wal_torn_tails.Increment(static_cast<double>(stats.torn_tails + stats.corrupt_records));
   st.wal_bytes_unsealed = stats.bytes;
+  st.wal_bytes_head = stats.bytes;
   if (st.mem.profiles() > 0) st.head_first_append_ns = wall_clock_ns();
   auto w = io::wal_writer::open(fs, wal_dir(st), io::wal_max_record_limit);
   if (!w) return w.err();
@@ -256,87 +263,138 @@ void refuse_waiting(partition_state& st, const error& why) {
   for (auto& w : waiting) w.promise.deliver(append_reply{reply_status::from(why), 0, 0});
 }
 
-// Seals the head into a segment. The WAL is cut first, so the segment covers exactly the WAL files
-// up to the returned sequence; those files are removed only after the segment is published.
-void seal(self_ptr self) {
+void answer_seal_waiters(partition_state& st, bool ok) {
+  auto waiters = std::move(st.seal_waiters);
+  st.seal_waiters.clear();
+  for (auto& w : waiters) w.deliver(ok);
+}
+
+// Starts writing the oldest frozen head that is not on disk yet, on a detached sealer thread.
+// The block stays in `segments` (pinned, answering queries) while it is written; `seal_done`
+// publishes it in the catalog when the thread reports back.
+void start_seal_job(self_ptr self) {
+  auto& st = self->state;
+  if (st.sealing) return;
+  loaded_segment* next = nullptr;
+  for (auto& s : st.segments)
+    if (s->path.empty() && s->data && (!next || s->info.wal_seq < next->info.wal_seq))
+      next = s.get();
+  if (!next) {
+    answer_seal_waiters(st, true);
+    return;
+  }
+  st.sealing = true;
+  segment_info meta;
+  meta.wal_seq = next->info.wal_seq;
+  meta.block_id = next->info.block_id;
+  meta.level = 0;
+  std::string path = seg_dir(st) + "/" + segment_file_name(meta);
+  auto part = caf::actor_cast<partition_actor>(self);
+  self->spawn<caf::detached>([part, path, meta, data = next->data, codec = st.opts.codec,
+                              fs = st.fs](caf::blocking_actor* sealer) {
+    auto started = std::chrono::steady_clock::now();
+    seal_result r;
+    r.block_id = meta.block_id;
+    r.path = path;
+    auto bytes = encode_segment(*data, codec, meta);
+    status written = bytes ? fs->write_file_atomic(path, as_bytes(*bytes)) : status(bytes.err());
+    if (written)
+      r.bytes = bytes->size();
+    else
+      r.status = reply_status::from(written.err());
+    r.took_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                    std::chrono::steady_clock::now() - started)
+                    .count();
+    sealer->send(part, seal_atom::value, std::move(r));
+  });
+}
+
+// Freezes the head: cuts the WAL (so the frozen block covers exactly the WAL files up to the
+// returned sequence), moves the head's block into `segments` as a pinned, not yet durable
+// segment and hands it to the sealer. Those WAL files are removed only once it is on disk.
+// While a seal is in flight the head keeps growing: `seal_done` freezes it afterwards, so at
+// most one frozen head waits beside the open one.
+void freeze(self_ptr self) {
   auto& st = self->state;
   if (st.mem.profiles() == 0) return;
   if (!st.waiting.empty()) return;  // flush() first: their records must not be cut off unsynced
+  if (st.sealing) return;
+  auto started = std::chrono::steady_clock::now();
   auto seq = st.wal->cut();
   if (!seq) {
     log::error("partition", who(st) + " cannot cut WAL for sealing: " + seq.err().to_string());
     reopen_wal(st);
     return;
   }
-  block_data block = st.mem.seal();
+  auto block = std::make_shared<const block_data>(st.mem.seal());
   st.head_first_append_ns = 0;
+  st.wal_bytes_head = 0;
   report_head(st);
-  segment_info meta;
-  meta.wal_seq = *seq;
-  meta.block_id = new_block_id();
-  meta.level = 0;
-  // Recovery replays only the WAL files above the highest sequence an on-disk segment covers, so
-  // no block may reach disk while an earlier sealed block lives only in memory: its WAL files
-  // would be skipped at the next start, then deleted. Write the earlier ones first, in order.
-  bool earlier_on_disk = true;
-  for (auto& s : st.segments) {
-    if (!s->path.empty() || !s->data) continue;
-    segment_info m;
-    m.wal_seq = s->info.wal_seq;
-    m.block_id = s->info.block_id;
-    m.level = 0;
-    std::string p = seg_dir(st) + "/" + segment_file_name(m);
-    auto b = encode_segment(*s->data, st.opts.codec, m);
-    status w = b ? st.fs->write_file_atomic(p, as_bytes(*b)) : status(b.err());
-    if (!w) {
-      log::error("partition", who(st) + " still cannot write segment " + p + ": " + w.err().to_string());
-      earlier_on_disk = false;
-      break;
-    }
-    s->path = p;
-    s->bytes = b->size();
-  }
-  auto bytes = encode_segment(block, st.opts.codec, meta);
-  std::string path = seg_dir(st) + "/" + segment_file_name(meta);
-  status written = !earlier_on_disk
-                       ? status(errc::unavailable, "an earlier sealed block is not on disk yet")
-                   : bytes ? st.fs->write_file_atomic(path, as_bytes(*bytes))
-                           : status(bytes.err());
   auto seg = std::make_shared<loaded_segment>();
-  seg->path = path;
-  if (bytes) {
-    seg->bytes = bytes->size();
-    if (auto info = read_segment_info(as_bytes(*bytes))) seg->info = *info;
-  }
   seg->info.wal_seq = *seq;
-  seg->info.block_id = meta.block_id;
-  seg->info.min_time_ns = block.min_time_ns;
-  seg->info.max_time_ns = block.max_time_ns;
-  seg->info.profiles = block.profiles.size();
-  size_t profiles = block.profiles.size();
-  if (!written) {
-    // The data stays served from memory (pinned) and stays in the WAL; a restart replays it. Later
-    // seals cover higher sequences, so they must not delete these WAL files.
-    log::error("partition", who(st) + " cannot write segment " + path + ": " + written.err().to_string() +
-                                "; data stays in the WAL");
-    seg->path.clear();
-  }
+  seg->info.block_id = new_block_id();
+  seg->info.level = 0;
+  seg->info.min_time_ns = block->min_time_ns;
+  seg->info.max_time_ns = block->max_time_ns;
+  seg->info.profiles = block->profiles.size();
   st.segments.push_back(seg);
-  cache_put(st, *seg, std::make_shared<const block_data>(std::move(block)));
-  if (!written) return;
-  st.metrics->segments_written.Increment();
-  st.metrics->segment_bytes.Increment(static_cast<double>(bytes->size()));
-  // Only remove WAL files when every earlier sealed block reached disk.
-  bool all_on_disk = std::all_of(st.segments.begin(), st.segments.end(),
-                                 [](const auto& s) { return !s->path.empty(); });
-  if (all_on_disk) {
-    if (auto r = st.wal->remove_up_to(*seq); !r)
-      log::warn("partition", who(st) + " cannot remove WAL files up to " + std::to_string(*seq) +
-                                 ": " + r.err().to_string());
-    st.wal_bytes_unsealed = 0;
+  cache_put(st, *seg, std::move(block));
+  st.freeze_took_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                          std::chrono::steady_clock::now() - started)
+                          .count();
+  start_seal_job(self);
+}
+
+bool head_due(const partition_state& st) {
+  if (st.failed || st.head_first_append_ns == 0) return false;
+  // By size, by age, and when the unsealed WAL nears its limit: otherwise a partition that
+  // answers 429 would keep answering it until its head ages out.
+  return st.mem.bytes_estimate() > st.opts.head_max_bytes ||
+         wall_clock_ns() - st.head_first_append_ns > st.opts.head_max_age_ns ||
+         st.wal_bytes_unsealed > st.opts.wal_max_bytes / 2;
+}
+
+// The sealer thread's report. On success the segment joins the catalog, and once no frozen head
+// is left in memory only, the WAL files it covers go. On failure the block stays pinned and in
+// the WAL (a restart replays it); the write is retried later.
+void seal_done(self_ptr self, const seal_result& r) {
+  auto& st = self->state;
+  st.sealing = false;
+  auto it = std::find_if(st.segments.begin(), st.segments.end(), [&](const auto& s) {
+    return s->path.empty() && s->info.block_id == r.block_id;
+  });
+  if (it == st.segments.end()) {
+    log::error("partition",
+               who(st) + " sealer reported unknown block " + std::to_string(r.block_id));
+  } else if (!r.status.ok()) {
+    log::error("partition", who(st) + " cannot write segment " + r.path + ": " + r.status.message +
+                                "; data stays in the WAL");
+    st.seal_retry_ns = wall_clock_ns() + 5'000'000'000;
+    answer_seal_waiters(st, false);
+    return;
+  } else {
+    loaded_segment& seg = **it;
+    seg.path = r.path;
+    seg.bytes = r.bytes;
+    st.metrics->segments_written.Increment();
+    st.metrics->segment_bytes.Increment(static_cast<double>(r.bytes));
+    log::info("partition", who(st) + " sealed segment " + r.path + " (" + std::to_string(r.bytes) +
+                               " bytes, " + std::to_string(seg.info.profiles) +
+                               " profiles; head frozen in " + ms(st.freeze_took_ns) +
+                               " ms on the partition thread, encoded and written in " +
+                               ms(r.took_ns) + " ms by the sealer)");
+    bool all_on_disk = std::all_of(st.segments.begin(), st.segments.end(),
+                                   [](const auto& s) { return !s->path.empty(); });
+    if (all_on_disk) {
+      if (auto rm = st.wal->remove_up_to(seg.info.wal_seq); !rm)
+        log::warn("partition", who(st) + " cannot remove WAL files up to " +
+                                   std::to_string(seg.info.wal_seq) + ": " + rm.err().to_string());
+      st.wal_bytes_unsealed = st.wal_bytes_head;
+      publish_admission(st);
+    }
   }
-  log::info("partition", who(st) + " sealed segment " + path + " (" + std::to_string(bytes->size()) +
-                             " bytes, " + std::to_string(profiles) + " profiles)");
+  if (st.waiting.empty() && head_due(st)) freeze(self);
+  start_seal_job(self);
 }
 
 void flush(self_ptr self) {
@@ -371,7 +429,7 @@ void flush(self_ptr self) {
     w.promise.deliver(std::move(r));
   }
   if (st.mem.bytes_estimate() > st.opts.head_max_bytes) {
-    seal(self);
+    freeze(self);
     publish_admission(st);
   }
 }
@@ -498,6 +556,7 @@ uint64_t remove_blocks(partition_state& st, const std::set<uint64_t>& ids, const
 }
 
 swap_reply swap(partition_state& st, const swap_request& req) {
+  auto started = std::chrono::steady_clock::now();
   swap_reply r;
   auto discard = [&](error e) {
     for (const auto& p : req.outputs) (void)st.fs->remove(p);
@@ -512,21 +571,33 @@ swap_reply swap(partition_state& st, const swap_request& req) {
       // resurrect deleted data.
       return discard(error{errc::not_found, "compaction input " + std::to_string(id) +
                                                 " is gone; output discarded"});
-  // The compactor decoded every output before handing it over; here only the footers are read
-  // (the partition's thread also acknowledges appends: no full decode on it). Blocks are decoded
-  // into the cache when a query first needs them.
+  // The compactor validated every output (a full decode) and sends its footer along: this thread
+  // also acknowledges appends, so it reads no file here. Blocks are decoded into the cache only
+  // when a query first needs them.
+  if (req.blocks.size() != req.outputs.size())
+    return discard(
+        error{errc::invalid_argument, "swap request has " + std::to_string(req.outputs.size()) +
+                                          " outputs but " + std::to_string(req.blocks.size()) +
+                                          " block entries"});
   std::vector<std::shared_ptr<loaded_segment>> loaded;
-  for (const auto& tmp : req.outputs) {
-    if (tmp.size() < 5 || tmp.compare(tmp.size() - 4, 4, ".tmp") != 0)
-      return discard(error{errc::invalid_argument, "compaction output " + tmp + " is not a .tmp file"});
-    auto bytes = st.fs->read_file(tmp);
-    if (!bytes) return discard(bytes.err());
+  for (size_t i = 0; i < req.outputs.size(); ++i) {
+    const std::string& tmp = req.outputs[i];
+    const block_entry& e = req.blocks[i];
+    if (tmp.size() < 5 || tmp.compare(tmp.size() - 4, 4, ".tmp") != 0 ||
+        e.path != tmp.substr(0, tmp.size() - 4))
+      return discard(error{errc::invalid_argument,
+                           "compaction output " + tmp + " is not a .tmp file of " + e.path});
     auto seg = std::make_shared<loaded_segment>();
-    auto info = read_segment_info(as_bytes(*bytes));
-    if (!info) return discard(info.err());
-    seg->info = std::move(*info);
-    seg->bytes = bytes->size();
-    seg->path = tmp.substr(0, tmp.size() - 4);
+    seg->info.block_id = e.id;
+    seg->info.level = e.level;
+    seg->info.rollup_step_ns = e.rollup_step_ns;
+    seg->info.min_time_ns = e.min_time_ns;
+    seg->info.max_time_ns = e.max_time_ns;
+    seg->info.profiles = e.profiles;
+    seg->info.wal_seq = e.wal_seq;
+    seg->info.sources = e.sources;
+    seg->bytes = e.bytes;
+    seg->path = e.path;
     loaded.push_back(std::move(seg));
   }
   // The commit point is the rename of the raw output (it names its sources); rollups follow.
@@ -543,6 +614,12 @@ swap_reply swap(partition_state& st, const swap_request& req) {
     if (!seg->path.empty()) st.segments.push_back(std::move(seg));
   remove_blocks(st, std::set<uint64_t>(req.inputs.begin(), req.inputs.end()), "compacted");
   r.applied = true;
+  log::info("partition", who(st) + " swapped in " + std::to_string(loaded.size()) +
+                             " compacted blocks for " + std::to_string(req.inputs.size()) + " in " +
+                             ms(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                    std::chrono::steady_clock::now() - started)
+                                    .count()) +
+                             " ms");
   return r;
 }
 
@@ -587,6 +664,7 @@ partition_actor::behavior_type partition_fn(self_ptr self, partition_options opt
         st.metrics->wal_bytes.Increment(static_cast<double>(record.size()));
         st.wal_bytes_unsealed += record.size();
         publish_admission(st);
+        st.wal_bytes_head += record.size();
         auto rp = self->make_response_promise<append_reply>();
         st.waiting.push_back(partition_state::pending{std::move(batch), rp});
         if (!st.flush_scheduled) {
@@ -611,15 +689,24 @@ partition_actor::behavior_type partition_fn(self_ptr self, partition_options opt
         // Sync and apply pending appends first: sealing cuts the WAL, and records of appends that
         // are not in the head yet must not be deleted with the files the new segment covers.
         if (!st.waiting.empty()) flush(self);
-        // Seal by age, and also when the unsealed WAL nears its limit: otherwise a partition
-        // that answers 429 would keep answering it until its head ages out.
-        if (!st.failed && st.head_first_append_ns != 0 &&
-            (wall_clock_ns() - st.head_first_append_ns > st.opts.head_max_age_ns ||
-             st.wal_bytes_unsealed > st.opts.wal_max_bytes / 2)) {
-          seal(self);
+        if (head_due(st)) {
+          freeze(self);
           publish_admission(st);
         }
+        // A frozen head whose write failed is retried (oldest first) once the backoff passed.
+        if (!st.sealing && wall_clock_ns() >= st.seal_retry_ns) start_seal_job(self);
         self->delayed_send(self, std::chrono::seconds(1), tick_atom::value);
+      },
+      [self](seal_atom, const seal_result& r) { seal_done(self, r); },
+      [self](sealed_atom) -> caf::result<bool> {
+        auto& st = self->state;
+        bool pending = std::any_of(st.segments.begin(), st.segments.end(),
+                                   [](const auto& s) { return s->path.empty() && s->data; });
+        if (!pending) return true;
+        auto rp = self->make_response_promise<bool>();
+        st.seal_waiters.push_back(rp);
+        if (!st.sealing) start_seal_job(self);  // a failed write: retry now for the waiter
+        return rp;
       },
   };
 }

@@ -1,7 +1,8 @@
 #pragma once
 // The partition actor: one tenant x shard. It owns the WAL (group commit: one fsync acknowledges
 // every append that arrived before it), the in-memory head, and the sealed segments it wrote or
-// found on disk. It runs detached because WAL syncs and segment writes block.
+// found on disk. It runs detached because WAL syncs block. Sealing freezes the head on this
+// thread (a WAL cut and a move); a short-lived detached sealer thread encodes and writes it.
 
 #include <memory>
 #include <string>
@@ -23,7 +24,7 @@ struct partition_options {
   std::string tenant;
   uint32_t shard = 0;
   std::string dir;  ///< <data>/<tenant>/shard-<n>; holds wal/ and segments/
-  uint64_t head_max_bytes = 256ull << 20;
+  uint64_t head_max_bytes = 64ull << 20;  ///< default of storage.head_max_bytes
   int64_t head_max_age_ns = 300ll * 1000000000;
   uint64_t wal_max_bytes = 1ull << 30;
   segment_codec codec = segment_codec::lz4;
@@ -36,7 +37,9 @@ struct partition_options {
 /// A sealed, immutable segment. Its decoded block is cached (bounded by
 /// storage.block_cache_bytes) and re-read from its file when evicted.
 struct loaded_segment {
-  std::string path;  ///< empty while the segment could not be written (pinned in memory)
+  /// Empty for a frozen head that is not durable yet (being written, or its write failed): its
+  /// block is pinned in memory and its data is still in the WAL.
+  std::string path;
   uint64_t bytes = 0;  ///< file size
   segment_info info;
   std::shared_ptr<const block_data> data;  ///< null when evicted from the cache
@@ -61,7 +64,17 @@ struct partition_state {
   std::vector<std::shared_ptr<loaded_segment>> segments;
   uint64_t cache_bytes = 0;  ///< memory of the decoded blocks held in `segments`
   uint64_t cache_clock = 0;
-  uint64_t wal_bytes_unsealed = 0;  ///< WAL bytes not yet covered by a segment
+  uint64_t wal_bytes_unsealed = 0;  ///< WAL bytes not yet covered by a durable segment
+  uint64_t wal_bytes_head = 0;      ///< WAL bytes appended since the last freeze
+
+  /// A sealer thread is writing the oldest frozen head. One at a time, oldest first: recovery
+  /// skips the WAL files below the highest sequence on disk, so no segment may reach disk before
+  /// an older frozen one.
+  bool sealing = false;
+  int64_t seal_retry_ns = 0;   ///< after a failed segment write: wall clock of the next attempt
+  int64_t freeze_took_ns = 0;  ///< time the last freeze held this thread (for the seal's log line)
+  /// Waiting for every frozen head to be durable (`sealed_atom`).
+  std::vector<caf::typed_response_promise<bool>> seal_waiters;
   bool over_limit_published = false;  ///< last answer given to opts.admission
 
   /// Appends waiting for the next sync.

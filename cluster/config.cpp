@@ -286,6 +286,20 @@ const std::vector<key_def>& keys() {
       {"compaction", "rollups", "write 1m and 1h pre-aggregated blocks next to level-2 blocks",
        [](const toml::node& n, config& c) { return parse_bool(n, c.compaction.rollups); },
        [](const config& c) { return std::string(c.compaction.rollups ? "true" : "false"); }},
+      {"compaction", "l1_zstd_level",
+       "zstd level of level-1 blocks (1..19, or -100..-1 for zstd's fast modes)",
+       [](const toml::node& n, config& c) {
+         std::string e = parse_int(n, c.compaction.l1_zstd_level, -100, 19);
+         return e.empty() && c.compaction.l1_zstd_level == 0 ? "0 is not a zstd level" : e;
+       },
+       [](const config& c) { return std::to_string(c.compaction.l1_zstd_level); }},
+      {"compaction", "l2_zstd_level",
+       "zstd level of level-2 blocks and their rollups (1..19, or -100..-1)",
+       [](const toml::node& n, config& c) {
+         std::string e = parse_int(n, c.compaction.l2_zstd_level, -100, 19);
+         return e.empty() && c.compaction.l2_zstd_level == 0 ? "0 is not a zstd level" : e;
+       },
+       [](const config& c) { return std::to_string(c.compaction.l2_zstd_level); }},
       {"retention", "period", "drop whole blocks older than this; \"0s\" keeps data forever",
        [](const toml::node& n, config& c) {
          return parse_duration(n, c.retention.period_s, 0, 100ull * 365 * 86400);

@@ -22,7 +22,10 @@ struct config {
   struct storage_section {
     std::string path = "./data";        ///< data directory
     std::string io_backend = "auto";    ///< auto | io_uring | posix
-    uint64_t head_max_bytes = 256ull << 20;   ///< seal the head when it is larger
+    /// Seal the head when it is larger. 64 MiB (was 256): a level-1 compaction merges up to
+    /// `compaction.l0_max_blocks` sealed heads fully decoded, so this bounds its memory
+    /// (docs/bench.md).
+    uint64_t head_max_bytes = 64ull << 20;
     uint64_t head_max_age_s = 300;      ///< seal the head when its oldest profile is older
     uint64_t wal_max_bytes = 1ull << 30;      ///< refuse ingest (429) above this much unsealed WAL
     std::string segment_codec = "lz4";  ///< none | lz4 | zstd
@@ -44,6 +47,8 @@ struct config {
     uint64_t grace_s = 300;            ///< a window is closed this long after its end
     uint32_t l0_max_blocks = 8;        ///< an open window with this many L0 blocks merges early
     bool rollups = true;               ///< write 1m and 1h rollups next to L2 blocks
+    int32_t l1_zstd_level = 1;         ///< zstd level of L1 blocks (negative: fast modes)
+    int32_t l2_zstd_level = 3;         ///< zstd level of L2 blocks and their rollups
   } compaction;
   struct retention_section {
     uint64_t period_s = 0;  ///< drop blocks older than this; 0 keeps data forever

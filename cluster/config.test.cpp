@@ -88,6 +88,24 @@ TEST(config, retention_per_tenant_and_compaction) {
   EXPECT_NE(bad.err().message.find("retention.per_tenant: x:"), std::string::npos) << bad.err().message;
 }
 
+TEST(config, compaction_zstd_levels) {
+  auto d = parse_config("", "t.toml");
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(d->compaction.l1_zstd_level, 1);
+  EXPECT_EQ(d->compaction.l2_zstd_level, 3);
+  auto c = parse_config("[compaction]\nl1_zstd_level = -3\nl2_zstd_level = 9\n", "t.toml");
+  ASSERT_TRUE(c.ok()) << c.err().to_string();
+  EXPECT_EQ(c->compaction.l1_zstd_level, -3);
+  EXPECT_EQ(c->compaction.l2_zstd_level, 9);
+  auto back = parse_config(c->to_toml(), "printed");
+  ASSERT_TRUE(back.ok()) << back.err().to_string();
+  EXPECT_EQ(back->compaction.l1_zstd_level, -3);
+  for (const char* bad : {"l1_zstd_level = 0", "l2_zstd_level = 20", "l1_zstd_level = -101"}) {
+    auto b = parse_config(std::string("[compaction]\n") + bad + "\n", "t.toml");
+    EXPECT_FALSE(b.ok()) << bad;
+  }
+}
+
 TEST(config, listen_address) {
   auto a = parse_listen_address("127.0.0.1:0");
   ASSERT_TRUE(a.ok());

@@ -91,6 +91,10 @@ status validate(const compaction_policy& p) {
   if (p.max_output_bytes == 0) return bad("max_output_bytes must be > 0");
   for (int64_t s : p.rollup_steps_ns)
     if (s <= 0) return bad("rollup steps must be > 0");
+  // zstd accepts 1..22 and its fast modes below 0; 20+ need a large window, and 0 means "default".
+  for (int level : {p.l1_zstd_level, p.l2_zstd_level})
+    if (level == 0 || level < -100 || level > 19)
+      return bad("zstd levels must be in -100..-1 or 1..19, got " + std::to_string(level));
   return {};
 }
 

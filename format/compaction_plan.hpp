@@ -43,6 +43,11 @@ struct compaction_policy {
   /// The one exception: a single block larger than this on its own is still a job by itself (a
   /// block cannot be split, and leaving it would block its whole L2 window forever).
   uint64_t max_output_bytes = uint64_t{1} << 30;  ///< 1 GiB
+  /// zstd levels of the outputs (negative = zstd's fast modes). L1 blocks live for a day at most
+  /// and are rewritten into L2, so they get a fast level; L2 blocks (and their rollups) stay until
+  /// retention, so they get a denser one. Measured in docs/bench.md "3. Compaction".
+  int l1_zstd_level = 1;
+  int l2_zstd_level = 3;
   friend bool operator==(const compaction_policy&, const compaction_policy&) = default;
 };
 

@@ -109,6 +109,9 @@ TEST(compaction_plan, validate_rejects_bad_policies) {
   add("grace < 0", [](auto& p) { p.grace_ns = -1; });
   add("max_output_bytes 0", [](auto& p) { p.max_output_bytes = 0; });
   add("rollup step 0", [](auto& p) { p.rollup_steps_ns = {minute, 0}; });
+  add("l1 zstd level 0", [](auto& p) { p.l1_zstd_level = 0; });
+  add("l2 zstd level 20", [](auto& p) { p.l2_zstd_level = 20; });
+  add("l1 zstd level -101", [](auto& p) { p.l1_zstd_level = -101; });
   for (const auto& c : cases) {
     status s = validate(c.p);
     ASSERT_FALSE(s.ok()) << c.name;

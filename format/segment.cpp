@@ -52,7 +52,6 @@ constexpr size_t trailer_size = 12;       // footer_offset + magic
 constexpr size_t section_head_size = 10;  // len + id + codec + raw_len
 constexpr size_t section_overhead = section_head_size + 4;
 constexpr size_t toc_entry_size = 17;  // id + offset + length
-constexpr int zstd_level = 3;          // TODO(perf): measure higher levels for L2 blocks.
 
 /// Section ids (v1_sections / v3_sections give each version's file order).
 enum class section_id : uint8_t {  // On disk: never renumber.
@@ -238,7 +237,7 @@ struct toc_entry {
 
 class segment_writer {
  public:
-  explicit segment_writer(segment_codec codec) : codec_(codec) {
+  segment_writer(segment_codec codec, int zstd_level) : codec_(codec), zstd_level_(zstd_level) {
     out_.put_raw(file_magic);
     out_.put_u32(segment_current_version);
   }
@@ -258,7 +257,10 @@ class segment_writer {
       packed.resize(static_cast<size_t>(std::max(n, 0)));
     } else if (used == segment_codec::zstd) {
       packed.resize(ZSTD_compressBound(raw.size()));
-      size_t n = ZSTD_compress(packed.data(), packed.size(), raw.data(), raw.size(), zstd_level);
+      if (!zstd_) zstd_.reset(ZSTD_createCCtx());
+      if (!zstd_) return status(errc::internal, "encode_segment: out of memory for a zstd context");
+      size_t n = ZSTD_compressCCtx(zstd_.get(), packed.data(), packed.size(), raw.data(),
+                                   raw.size(), zstd_level_);
       if (ZSTD_isError(n))
         return status(errc::internal, "encode_segment: zstd failed on " +
                                           std::string(section_name(id)) + ": " +
@@ -316,7 +318,13 @@ class segment_writer {
                                               " bytes, over the format's limit; split the block");
   }
 
+  struct zstd_free {
+    void operator()(ZSTD_CCtx* c) const { ZSTD_freeCCtx(c); }
+  };
+
   segment_codec codec_;
+  int zstd_level_;
+  std::unique_ptr<ZSTD_CCtx, zstd_free> zstd_;  // created on the first zstd section, then reused
   encoder out_;
   std::vector<toc_entry> toc_;
 };
@@ -980,9 +988,12 @@ result<std::string> encode_segment(const block_data& b, segment_codec codec, uin
 }
 
 result<std::string> encode_segment(const block_data& b, segment_codec codec,
-                                   const segment_info& meta) {
+                                   const segment_info& meta, int zstd_level) {
   if (static_cast<uint8_t>(codec) > static_cast<uint8_t>(segment_codec::zstd))
     return error{errc::invalid_argument, "encode_segment: unknown codec"};
+  if (zstd_level < ZSTD_minCLevel() || zstd_level > ZSTD_maxCLevel() || zstd_level == 0)
+    return error{errc::invalid_argument,
+                 "encode_segment: zstd level " + std::to_string(zstd_level) + " out of range"};
   if (std::string why = check_meta(meta); !why.empty())
     return error{errc::invalid_argument, "encode_segment: footer: " + why};
   if (meta.sources.size() > UINT32_MAX)
@@ -1017,7 +1028,7 @@ result<std::string> encode_segment(const block_data& b, segment_codec codec,
     }
   }
 
-  segment_writer w(codec);
+  segment_writer w(codec, zstd_level);
   auto add = [&](section_id id, const encoder& e) { return w.add(id, e.buffer()); };
   encoder e;
   const auto& sy = b.syms;
@@ -1111,35 +1122,35 @@ result<std::string> encode_segment(const block_data& b, segment_codec codec,
   }
   if (auto st = add(section_id::profiles, e); !st) return st.err();
 
-  // Samples in profile order, each profile's sorted by stack so stack ids delta-encode.
-  std::vector<sample_rec> sorted;
-  sorted.reserve(b.samples.size());
+  // Samples in profile order, each profile's sorted by stack so stack ids delta-encode. One pass
+  // writes the stack deltas into `e` and the values into `values`, which is appended after them:
+  // only one profile's samples are copied at a time (a sorted copy of the whole block would add
+  // 16 bytes per pair to the seal's peak memory).
+  uint64_t sample_total = 0;
+  for (uint32_t i : order) sample_total += b.profiles[i].sample_count;
+  info.samples = sample_total;
+  e.reset();
+  e.put_uvarint(sample_total);
+  encoder values;
+  std::vector<sample_rec> scratch;
   for (uint32_t i : order) {
     const auto& p = b.profiles[i];
-    const size_t from = sorted.size();
-    sorted.insert(sorted.end(), b.samples.begin() + p.sample_begin,
-                  b.samples.begin() + p.sample_begin + p.sample_count);
-    std::sort(sorted.begin() + from, sorted.end(),
+    scratch.assign(b.samples.begin() + p.sample_begin,
+                   b.samples.begin() + p.sample_begin + p.sample_count);
+    std::sort(scratch.begin(), scratch.end(),
               [](const sample_rec& x, const sample_rec& y) { return x.stack < y.stack; });
-    for (size_t k = from + 1; k < sorted.size(); ++k)
-      if (sorted[k].stack == sorted[k - 1].stack)
+    uint32_t prev = 0;
+    for (size_t k = 0; k < scratch.size(); ++k) {
+      if (k > 0 && scratch[k].stack == prev)
         return error{errc::invalid_argument, "encode_segment: samples: profile " + str(i) +
-                                                 " has stack " + str(sorted[k].stack) + " twice"};
-  }
-  info.samples = sorted.size();
-  e.reset();
-  e.put_uvarint(sorted.size());
-  {
-    size_t at = 0;
-    for (uint32_t i : order) {
-      uint32_t prev = 0;
-      for (uint32_t k = 0; k < b.profiles[i].sample_count; ++k, ++at) {
-        e.put_uvarint(sorted[at].stack - prev);
-        prev = sorted[at].stack;
-      }
+                                                 " has stack " + str(prev) + " twice"};
+      e.put_uvarint(scratch[k].stack - prev);
+      prev = scratch[k].stack;
+      values.put_varint(scratch[k].value);
     }
   }
-  for (const auto& s : sorted) e.put_varint(s.value);
+  e.put_raw(values.buffer());
+  values = encoder{};
   if (auto st = add(section_id::samples, e); !st) return st.err();
 
   if (auto st = w.add(section_id::postings, encode_postings(b)); !st) return st.err();

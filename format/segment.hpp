@@ -26,6 +26,9 @@ inline constexpr uint32_t segment_min_version = 1;
 /// 3 is spare room for one more compaction tier without a format change).
 inline constexpr uint8_t segment_max_level = 3;
 
+/// The zstd level of `encode_segment` when the caller names none.
+inline constexpr int segment_default_zstd_level = 3;
+
 /// Compression of a segment's sections.
 enum class segment_codec : uint8_t {  // On disk: never renumber.
   none = 0,
@@ -87,9 +90,12 @@ postings_index make_postings(const block_data& b);
 /// reference, a profile total that is not the sum of its samples, a repeated stack within a
 /// profile, unsorted labels), if `meta` is not storable (level > segment_max_level,
 /// rollup_step_ns < 0, sources on a level-0 block, a repeated source, or `block_id` among its
-/// own sources), or if a section outgrows the format's 32-bit lengths.
+/// own sources), if `zstd_level` is 0 or outside zstd's range, or if a section outgrows the
+/// format's 32-bit lengths. `zstd_level` matters only for `segment_codec::zstd` (negative levels
+/// are zstd's fast modes); readers do not need to know it.
 result<std::string> encode_segment(const block_data& b, segment_codec codec,
-                                   const segment_info& meta);
+                                   const segment_info& meta,
+                                   int zstd_level = segment_default_zstd_level);
 
 /// The sealed-head shorthand kept for existing callers: a level-0, raw block with no sources
 /// whose block_id is `wal_seq` (a partition's WAL sequences are unique, so they serve as ids).

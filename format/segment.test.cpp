@@ -436,6 +436,25 @@ TEST(segment, round_trips_random_blocks_with_every_codec) {
   EXPECT_GT(nonempty, 40);  // the generator really produces profiles
 }
 
+// The zstd level is the writer's choice and invisible to readers: fast (negative) and dense levels
+// decode to the same block; 0 (zstd's "default") and levels past zstd's range are refused.
+TEST(segment, zstd_levels_decode_alike) {
+  const test_case tc = random_case(7, 30);
+  for (int level : {-5, -1, 1, 3, 9, 19}) {
+    SCOPED_TRACE("level " + std::to_string(level));
+    auto file = encode_segment(tc.block, segment_codec::zstd, compacted_meta(), level);
+    ASSERT_TRUE(file.ok()) << file.err().to_string();
+    auto got = decode_segment(view(*file));
+    ASSERT_TRUE(got.ok()) << got.err().to_string();
+    expect_matches(*got, tc);
+  }
+  for (int level : {0, 1000, -1000000}) {
+    auto file = encode_segment(tc.block, segment_codec::zstd, compacted_meta(), level);
+    ASSERT_FALSE(file.ok()) << level;
+    EXPECT_EQ(file.err().code, errc::invalid_argument);
+  }
+}
+
 TEST(segment, random_blocks_exercise_mappings) {
   size_t mappings = 0, mapped = 0, unmapped = 0;
   for (uint64_t seed = 1; seed <= 60; ++seed) {

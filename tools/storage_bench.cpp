@@ -44,6 +44,7 @@
 
 #include "format/batch_codec.hpp"
 #include "format/compact.hpp"
+#include "format/compaction_plan.hpp"
 #include "format/head.hpp"
 #include "format/normalize.hpp"
 #include "format/pprof.hpp"
@@ -597,8 +598,8 @@ struct storage_report {
 };
 
 /// Decodes segments, merges them into one block of `level` and encodes it with zstd.
-stored_segment compact(const std::vector<stored_segment>& in, uint8_t level, uint64_t block_id,
-                       compaction_stats& cs, stage_stats& out_stage) {
+stored_segment compact(const std::vector<stored_segment>& in, uint8_t level, int zstd_level,
+                       uint64_t block_id, compaction_stats& cs, stage_stats& out_stage) {
   std::vector<block_data> blocks;
   blocks.reserve(in.size());
   segment_info meta;
@@ -616,7 +617,7 @@ stored_segment compact(const std::vector<stored_segment>& in, uint8_t level, uin
   block_data merged = cs.merge.time([&] { return must(merge_blocks(ptrs, merge_options{}, &ms), "merge_blocks"); });
   check(ms.duplicates == 0, "no replicas in the fleet");
   blocks.clear();
-  stored_segment out{cs.encode.time([&] { return must(encode_segment(merged, segment_codec::zstd, meta), "encode_segment zstd"); }),
+  stored_segment out{cs.encode.time([&] { return must(encode_segment(merged, segment_codec::zstd, meta, zstd_level), "encode_segment zstd"); }),
                      block_id};
   out_stage.bytes += out.bytes.size();
   ++out_stage.segments;
@@ -624,7 +625,7 @@ stored_segment compact(const std::vector<stored_segment>& in, uint8_t level, uin
 }
 
 storage_report run_storage(fleet& fl, const fleet_options& fo, int seal_minutes, int shards,
-                           uint64_t gz_sample_target) {
+                           uint64_t gz_sample_target, const compaction_policy& levels) {
   storage_report rep;
   reset_peak_rss();
   std::vector<head> heads(static_cast<size_t>(shards));
@@ -665,7 +666,7 @@ storage_report run_storage(fleet& fl, const fleet_options& fo, int seal_minutes,
   auto compact_hour = [&] {
     for (size_t s = 0; s < l0_hour.size(); ++s) {
       if (l0_hour[s].empty()) continue;
-      stored_segment l1 = compact(l0_hour[s], 1, next_block_id++, rep.c1, rep.l1);
+      stored_segment l1 = compact(l0_hour[s], 1, levels.l1_zstd_level, next_block_id++, rep.c1, rep.l1);
       rep.l1.content.add(rep.verify.time([&] { return digest_block(must(decode_segment(as_bytes(l1.bytes)), "decode_segment L1")); }));
       l0_hour[s].clear();
       l1_day[s].push_back(std::move(l1));
@@ -675,7 +676,7 @@ storage_report run_storage(fleet& fl, const fleet_options& fo, int seal_minutes,
     uint64_t day_series = 0;
     for (size_t s = 0; s < l1_day.size(); ++s) {
       if (l1_day[s].empty()) continue;
-      stored_segment l2 = compact(l1_day[s], 2, next_block_id++, rep.c2, rep.l2);
+      stored_segment l2 = compact(l1_day[s], 2, levels.l2_zstd_level, next_block_id++, rep.c2, rep.l2);
       segment_info info;
       rep.l2.content.add(rep.verify.time([&] { return digest_block(must(decode_segment(as_bytes(l2.bytes), &info), "decode_segment L2")); }));
       day_series += info.series;
@@ -890,13 +891,14 @@ struct options {
   std::string testdata;
   std::string tmp = "/tmp";
   bool quick = false;
+  compaction_policy levels;  ///< only its zstd levels are used
 };
 
 void usage() {
   std::fprintf(stderr,
                "usage: storage_bench [--testdata DIR] [--pods N] [--hours N] [--interval SECONDS]\n"
                "         [--seal-minutes M] [--shards N] [--ingest-profiles N] [--reps N] [--tmp DIR]\n"
-               "         [--quick]\n"
+               "         [--l1-zstd-level N] [--l2-zstd-level N] [--quick]\n"
                "  Defaults: 50 pods x 2 h of 15 s profiles, sealed every 5 min, 2 shards; 1000 profiles\n"
                "  through the ingest and decode paths, median of 3 reps.\n"
                "  --quick: 20 pods x 1 h, 500 profiles for the ingest/decode paths, 1 rep.\n"
@@ -932,6 +934,14 @@ options parse(int argc, char** argv) {
     else if (a == "--testdata") o.testdata = next();
     else if (a == "--tmp") o.tmp = next();
     else if (a == "--quick") o.quick = true;
+    else if (a == "--l1-zstd-level" || a == "--l2-zstd-level") {
+      std::string v = next();
+      char* end = nullptr;
+      long x = std::strtol(v.c_str(), &end, 10);
+      if (end == v.c_str() || *end != 0) usage();
+      (a == "--l1-zstd-level" ? o.levels.l1_zstd_level : o.levels.l2_zstd_level) = static_cast<int>(x);
+      if (!validate(o.levels).ok()) usage();
+    }
     else usage();
   }
   if (o.quick) {
@@ -976,7 +986,7 @@ int run(int argc, char** argv) {
   const memory_result mem = run_memory(fl, o.fleet, o.shards);
 
   stopwatch sw_storage;
-  const storage_report st = run_storage(fl, o.fleet, o.seal_minutes, o.shards, o.gz_sample);
+  const storage_report st = run_storage(fl, o.fleet, o.seal_minutes, o.shards, o.gz_sample, o.levels);
   const double storage_wall = sw_storage.wall();
 
   const prepared in = prepare(fl, o.fleet, o.ingest_profiles);
@@ -1025,9 +1035,11 @@ int run(int argc, char** argv) {
               human_bytes(static_cast<double>(st.original_gz_bytes)).c_str(),
               static_cast<double>(st.original_gz_bytes) / pairs, static_cast<double>(st.original_gz_bytes) / samples);
   row("L0 lz4 (sealed heads)", static_cast<double>(st.l0.segments), static_cast<double>(st.l0.bytes));
-  row("L1 zstd (1 h merges)", static_cast<double>(st.l1.segments), static_cast<double>(st.l1.bytes));
-  row(o.fleet.hours >= 24 ? "L2 zstd (24 h merges)" : "L2 zstd (whole run < 24 h)", static_cast<double>(st.l2.segments),
-      static_cast<double>(st.l2.bytes));
+  std::string l1_name = "L1 zstd " + std::to_string(o.levels.l1_zstd_level) + " (1 h merges)";
+  std::string l2_name = "L2 zstd " + std::to_string(o.levels.l2_zstd_level) +
+                        (o.fleet.hours >= 24 ? " (24 h merges)" : " (whole run < 24 h)");
+  row(l1_name.c_str(), static_cast<double>(st.l1.segments), static_cast<double>(st.l1.bytes));
+  row(l2_name.c_str(), static_cast<double>(st.l2.segments), static_cast<double>(st.l2.bytes));
   std::printf("rows per profile %.2f; pairs per row %.1f; L0 per-file overhead is amortized over %.0f pairs\n",
               static_cast<double>(st.head.content.rows) / static_cast<double>(st.profiles),
               pairs / static_cast<double>(st.head.content.rows), pairs / static_cast<double>(st.l0.segments));
