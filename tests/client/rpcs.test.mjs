@@ -364,14 +364,19 @@ async function codecCases(codec) {
     // the heaviest depth-2 frame under the heaviest root child
     const a = [...nodes[1]].sort((x, y) => (y.total > x.total ? 1 : y.total < x.total ? -1 : 0))[0];
     const b = nodes[2].filter((n) => n.parent === a).sort((x, y) => (y.total > x.total ? 1 : -1))[0];
-    const r = await c.q.selectMergeStacktraces(smstReq({ maxNodes: 1048576n, stackTraceSelector: { callSite: [{ name: a.name }, { name: b.name }] } }));
-    // the same function may appear elsewhere under a; the answer must be the sum of the a;b prefix
-    const want = nodes[2].filter((n) => n.parent.name === a.name && n.name === b.name).reduce((s, n) => s + n.total, 0n);
-    fgCheck(r.flamegraph, want, `call_site ${a.name};${b.name}`);
+    // a third frame that is not the whole of b: the lightest child of b
+    const kids = nodes[3].filter((n) => n.parent === b).sort((x, y) => (x.total > y.total ? 1 : -1));
+    check(kids.length >= 2, `${b.name} has ${kids.length} children`);
+    const cc = kids[0];
+    const r = await c.q.selectMergeStacktraces(smstReq({ maxNodes: 1048576n, stackTraceSelector: { callSite: [{ name: a.name }, { name: b.name }, { name: cc.name }] } }));
+    const want = cc.total;
+    check(want < b.total, "call site is a strict part");
+    fgCheck(r.flamegraph, want, `call_site ${a.name};${b.name};${cc.name}`);
     const rn = fgNodes(r.flamegraph);
     eq(rn[1].map((n) => n.name), [a.name], "only the call-site root");
+    eq(rn[3].map((n) => n.name), [cc.name], "only the call-site frame at depth 3");
     keep(codec, "SMST/call_site", Q.SelectMergeStacktracesResponseSchema, r);
-    return `${a.name};${b.name} = ${want}`;
+    return `${a.name};${b.name};${cc.name} = ${want}`;
   });
 
   await cs("SelectMergeProfile", async () => {
@@ -565,6 +570,7 @@ async function gzipCases() {
     const size = toBinary(G.ProfileSchema, p).length;
     check(size > 50000, `answer of ${size} bytes is not large`);
     check(String(encodings[0]).includes("gzip"), `request Accept-Encoding ${encodings[0]}`);
+    eq(encodings[1], "gzip", "response Content-Encoding");
     return `${size} bytes, request accept-encoding ${encodings[0]}, response content-encoding ${encodings[1]}`;
   });
 

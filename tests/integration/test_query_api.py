@@ -280,6 +280,8 @@ def setup():
         def t(self):
             if not ok:
                 self.fail(detail)
+            if detail:
+                sys.stdout.write("[%s] " % detail[:300])
         return t
 
     for name, (ok, detail) in State.golden.items():
