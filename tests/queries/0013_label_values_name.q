@@ -1,0 +1,2 @@
+# /pyroscope/label-values?label=__name__: the profile type IDs.
+http GET /pyroscope/label-values?label=__name__

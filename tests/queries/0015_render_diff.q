@@ -1,0 +1,2 @@
+# /pyroscope/render-diff, workpool window 0 vs window 2, 6 nodes: leftTicks 5520000000, rightTicks 5560000000.
+http GET /pyroscope/render-diff?leftQuery=process_cpu%3Acpu%3Ananoseconds%3Acpu%3Ananoseconds%7Bservice_name%3D%22workpool%22%7D&leftFrom=1767225596&leftUntil=1767225606&rightQuery=process_cpu%3Acpu%3Ananoseconds%3Acpu%3Ananoseconds%7Bservice_name%3D%22workpool%22%7D&rightFrom=1767225616&rightUntil=1767225626&max-nodes=6

@@ -1,0 +1,3 @@
+# GetProfileStats: oldest t0, newest t0+20s.
+connect querier.v1.QuerierService/GetProfileStats
+{}
