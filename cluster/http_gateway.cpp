@@ -627,7 +627,10 @@ struct http_gateway::impl final : public kj::HttpService {
                        [this, &response, route, t0, start, end, step, meta_of](query_result& r) {
                          std::vector<uint64_t> samples(static_cast<size_t>(std::max<int64_t>(0, (end - start) / step)), 0);
                          for (size_t i = 0; i < r.point_times_ns.size(); ++i) {
-                           int64_t ts = r.point_times_ns[i] / ns_per_s;
+                           // As Pyroscope: a profile counts at the first step boundary at or
+                           // after its time (its SelectSeries point), whose sample that is.
+                           int64_t ns = r.point_times_ns[i], step_ns = step * ns_per_s;
+                           int64_t ts = (ns / step_ns + (ns % step_ns > 0 ? 1 : 0)) * step;
                            if (ts < start || ts >= end) continue;
                            samples[static_cast<size_t>((ts - start) / step)] +=
                                static_cast<uint64_t>(std::max<int64_t>(0, r.point_values[i]));
@@ -667,8 +670,8 @@ struct http_gateway::impl final : public kj::HttpService {
                 std::vector<uint64_t> samples(static_cast<size_t>(std::max<int64_t>(0, (end - start) / step)), 0);
                 if (s)
                   for (const auto& pt : s->points) {
-                    // A point at T aggregates (T - step, T]: its bucket starts at T - step.
-                    int64_t ts = pt.timestamp_ms / 1000 - step;
+                    // The point at T (profiles in (T - step, T]) is the timeline's sample T.
+                    int64_t ts = pt.timestamp_ms / 1000;
                     if (ts < start || ts >= end) continue;
                     samples[static_cast<size_t>((ts - start) / step)] +=
                         static_cast<uint64_t>(std::max(0.0, pt.value));
