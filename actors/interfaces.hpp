@@ -111,6 +111,7 @@ struct query_result {
   query::regression_findings regression;  ///< regression
   std::vector<int64_t> point_times_ns;  ///< flame_graph with want_points: per profile, by time
   std::vector<int64_t> point_values;
+  std::vector<std::string> point_groups;  ///< with group_by: each point's group_by[0] value
 };
 
 /// A block of a partition's catalog, as the compactor sees it.
@@ -358,7 +359,7 @@ typename Inspector::result_type inspect(Inspector& f, analyze_counts& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, partial& x) {
   return f(caf::meta::type_name("hearth::query::partial"), x.tree, x.values, x.label_sets, x.series,
-           x.pprof, x.stats, x.point_times_ns, x.point_values, x.counts);
+           x.pprof, x.stats, x.point_times_ns, x.point_values, x.point_groups, x.counts);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, flame_graph& x) {
@@ -418,7 +419,7 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, query_result& x) {
   return f(caf::meta::type_name("hearth::query_result"), x.status, x.graph, x.diff, x.values,
            x.label_sets, x.series, x.bytes, x.stats, x.counts, x.findings, x.regression,
-           x.point_times_ns, x.point_values);
+           x.point_times_ns, x.point_values, x.point_groups);
 }
 
 template <class Inspector>

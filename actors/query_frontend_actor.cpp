@@ -63,9 +63,11 @@ query_result render(const query_request& q, int64_t max_nodes, gathered& g) {
     case query_op::flame_graph: {
       m.tree().finalize();
       r.graph = query::render_flame_graph(m.tree(), max_nodes);
-      for (auto& [t, v] : m.points()) {
-        r.point_times_ns.push_back(t);
-        r.point_values.push_back(v);
+      bool grouped = !q.spec.group_by.empty();
+      for (auto& p : m.points()) {
+        r.point_times_ns.push_back(p.time_ns);
+        r.point_values.push_back(p.value);
+        if (grouped) r.point_groups.push_back(std::move(p.group));
       }
       break;
     }

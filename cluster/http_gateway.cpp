@@ -5,6 +5,7 @@
 #include <kj/compat/http.h>
 
 #include <future>
+#include <map>
 #include <thread>
 
 #include "actors/clock.hpp"
@@ -607,97 +608,65 @@ struct http_gateway::impl final : public kj::HttpService {
     // The timeline must stay exact at its own step: no coarser rollups.
     spec->max_rollup_step_ns = step * ns_per_s;
     spec->want_points = true;
-    // groupBy (only the first is used) with aggregation sum|avg: one timeline per label value.
+    // groupBy (only the first is used): one timeline per value of that label ("*" = absent),
+    // from the same per-profile points as the main timeline, so they always add up to it.
     const std::string* group_by = t.get("groupBy");
+    bool grouped = group_by && !group_by->empty();
+    if (grouped) spec->group_by = {*group_by};
+    // aggregation=avg: each sample is the mean of the profiles in its step (default: their sum).
     bool avg = t.get("aggregation") && *t.get("aggregation") == "avg";
     query_request q;
-    q.tenants = tenants;
+    q.tenants = std::move(tenants);
     q.op = static_cast<uint8_t>(query_op::flame_graph);
     q.spec = *spec;
     q.max_nodes = *mn;
     int64_t start = from_s / step * step, end = until_s / step * step;
-    auto meta_of = [pt]() {
-      query::flamebearer_meta meta;
-      meta.sample_type = pt.sample_type;
-      meta.sample_unit = pt.sample_unit;
-      return meta;
-    };
-    if (!group_by || group_by->empty()) {
-      return run_query(std::move(q), response, route, t0,
-                       [this, &response, route, t0, start, end, step, meta_of](query_result& r) {
-                         std::vector<uint64_t> samples(static_cast<size_t>(std::max<int64_t>(0, (end - start) / step)), 0);
-                         for (size_t i = 0; i < r.point_times_ns.size(); ++i) {
-                           // As Pyroscope: a profile counts at the first step boundary at or
-                           // after its time (its SelectSeries point), whose sample that is.
-                           int64_t ns = r.point_times_ns[i], step_ns = step * ns_per_s;
-                           int64_t ts = (ns / step_ns + (ns % step_ns > 0 ? 1 : 0)) * step;
-                           if (ts < start || ts >= end) continue;
-                           samples[static_cast<size_t>((ts - start) / step)] +=
-                               static_cast<uint64_t>(std::max<int64_t>(0, r.point_values[i]));
+    return run_query(std::move(q), response, route, t0,
+                     [this, &response, route, t0, start, end, step, pt, grouped, avg](query_result& r) {
+                       size_t n = static_cast<size_t>(std::max<int64_t>(0, (end - start) / step));
+                       query::flamebearer_timeline all{start, step, std::vector<uint64_t>(n, 0)};
+                       query::flamebearer_groups groups;
+                       std::vector<uint64_t> all_count(n, 0);
+                       std::vector<std::vector<uint64_t>> group_count;
+                       std::map<std::string, size_t> group_index;
+                       for (size_t i = 0; i < r.point_times_ns.size(); ++i) {
+                         // A profile counts in the step that contains its time (a rollup row
+                         // sits at its bucket's start, so rollups answer the same timeline).
+                         int64_t ts = r.point_times_ns[i] / ns_per_s;
+                         if (ts < start || ts >= end) continue;
+                         size_t k = static_cast<size_t>((ts - start) / step);
+                         auto v = static_cast<uint64_t>(std::max<int64_t>(0, r.point_values[i]));
+                         all.samples[k] += v;
+                         ++all_count[k];
+                         if (!grouped || i >= r.point_groups.size()) continue;
+                         std::string key = r.point_groups[i].empty() ? "*" : r.point_groups[i];
+                         auto [it, added] = group_index.emplace(key, groups.size());
+                         if (added) {
+                           groups.emplace_back(key, query::flamebearer_timeline{
+                                                        start, step, std::vector<uint64_t>(n, 0)});
+                           group_count.emplace_back(n, 0);
                          }
-                         auto meta = meta_of();
-                         meta.timeline = query::flamebearer_timeline{start, step, std::move(samples)};
-                         return send(response, 200, "application/json",
-                                     query::render_flamebearer_json(r.graph, meta), route, t0);
-                       });
-    }
-    // With groupBy: the flame graph plus a SelectSeries grouped by the label at the timeline step.
-    query_request sq;
-    sq.tenants = std::move(tenants);
-    sq.op = static_cast<uint8_t>(query_op::series);
-    sq.spec = *spec;
-    sq.spec.kind = static_cast<uint8_t>(query::query_kind::select_series);
-    sq.spec.want_points = false;
-    sq.spec.max_rollup_step_ns = 0;
-    auto grid = query::series_range(start * 1000, end * 1000, step * 1000);
-    sq.spec.start_ns = grid.start_ns;
-    sq.spec.end_ns = grid.end_ns;
-    sq.spec.step_ns = grid.step_ns;
-    sq.spec.group_by = {*group_by};
-    sq.aggregation = avg ? 1 : 0;
-    std::string label = *group_by;
-    return ask<query_result>(actors_.frontend, query_atom::value, std::move(q))
-        .then([this, sq = std::move(sq)](query_result fr) mutable {
-          return ask<query_result>(actors_.frontend, query_atom::value, std::move(sq))
-              .then([fr = std::move(fr)](query_result sr) mutable { return std::pair{std::move(fr), std::move(sr)}; });
-        })
-        .then(
-            [this, &response, route, t0, start, end, step, meta_of, label](std::pair<query_result, query_result> p) -> kj::Promise<void> {
-              auto& [fr, sr] = p;
-              if (!fr.status.ok()) return send_error(response, fr.status.to_error(), route, t0);
-              if (!sr.status.ok()) return send_error(response, sr.status.to_error(), route, t0);
-              auto timeline_of = [&](const query::series* s) {
-                std::vector<uint64_t> samples(static_cast<size_t>(std::max<int64_t>(0, (end - start) / step)), 0);
-                if (s)
-                  for (const auto& pt : s->points) {
-                    // The point at T (profiles in (T - step, T]) is the timeline's sample T.
-                    int64_t ts = pt.timestamp_ms / 1000;
-                    if (ts < start || ts >= end) continue;
-                    samples[static_cast<size_t>((ts - start) / step)] +=
-                        static_cast<uint64_t>(std::max(0.0, pt.value));
-                  }
-                return query::flamebearer_timeline{start, step, std::move(samples)};
-              };
-              std::vector<std::pair<std::string, query::flamebearer_timeline>> groups;
-              std::vector<uint64_t> all(static_cast<size_t>(std::max<int64_t>(0, (end - start) / step)), 0);
-              for (const auto& s : sr.series) {
-                std::string key = "*";
-                for (const auto& l : s.labels)
-                  if (l.name == label) key = l.value;
-                auto tl = timeline_of(&s);
-                for (size_t i = 0; i < all.size(); ++i) all[i] += tl.samples[i];
-                groups.emplace_back(std::move(key), std::move(tl));
-              }
-              auto meta = meta_of();
-              meta.timeline = query::flamebearer_timeline{start, step, std::move(all)};
-              return send(response, 200, "application/json",
-                          query::render_flamebearer_json(fr.graph, meta, &groups), route, t0);
-            },
-            [this, &response, route, t0](kj::Exception&& e) -> kj::Promise<void> {
-              return send_error(response,
-                                error{errc::unavailable, std::string("query failed: ") + e.getDescription().cStr()},
-                                route, t0);
-            });
+                         groups[it->second].second.samples[k] += v;
+                         ++group_count[it->second][k];
+                       }
+                       if (avg) {
+                         auto mean = [](std::vector<uint64_t>& xs, const std::vector<uint64_t>& cs) {
+                           for (size_t k = 0; k < xs.size(); ++k)
+                             if (cs[k]) xs[k] /= cs[k];
+                         };
+                         mean(all.samples, all_count);
+                         for (size_t g = 0; g < groups.size(); ++g) mean(groups[g].second.samples, group_count[g]);
+                       }
+                       std::sort(groups.begin(), groups.end(),
+                                 [](const auto& x, const auto& y) { return x.first < y.first; });
+                       query::flamebearer_meta meta;
+                       meta.sample_type = pt.sample_type;
+                       meta.sample_unit = pt.sample_unit;
+                       meta.timeline = std::move(all);
+                       return send(response, 200, "application/json",
+                                   query::render_flamebearer_json(r.graph, meta, grouped ? &groups : nullptr),
+                                   route, t0);
+                     });
   }
 
   kj::Promise<void> handle_render_diff(target t, std::vector<std::string> tenants, Response& response,

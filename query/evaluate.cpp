@@ -98,10 +98,17 @@ void evaluator::add(const block_data& b, int64_t start, int64_t end) {
       if (!spec_.want_points) return;
       std::vector<bool> selected(b.series.size(), false);
       for (auto id : series) selected[id] = true;
+      // The group_by[0] value of each selected series, looked up once per block.
+      std::vector<std::string> group(spec_.group_by.empty() ? 0 : b.series.size());
+      if (!spec_.group_by.empty())
+        for (auto id : series)
+          for (const auto& l : series_labels(b, id))
+            if (l.name == spec_.group_by[0]) group[id] = l.value;
       for (const auto& p : b.profiles) {
         if (!selected[p.series] || p.time_ns < start || p.time_ns >= end) continue;
         point_times_.push_back(p.time_ns);
         point_values_.push_back(p.total);
+        if (!group.empty()) point_groups_.push_back(group[p.series]);
       }
       return;
     }
@@ -137,6 +144,7 @@ partial evaluator::finish() && {
   out.stats = stats_;
   out.point_times_ns = std::move(point_times_);
   out.point_values = std::move(point_values_);
+  out.point_groups = std::move(point_groups_);
   out.counts = counts_;
   return out;
 }
@@ -153,8 +161,10 @@ void merger::add(partial&& p) {
     merge_pprof(pprof_, p.pprof);
   }
   merge_profile_stats(stats_, p.stats);
+  bool grouped = p.point_groups.size() == p.point_times_ns.size();
   for (size_t i = 0; i < p.point_times_ns.size() && i < p.point_values.size(); ++i)
-    points_.emplace_back(p.point_times_ns[i], p.point_values[i]);
+    points_.push_back({p.point_times_ns[i], p.point_values[i],
+                       grouped ? std::move(p.point_groups[i]) : std::string()});
   counts_.blocks += p.counts.blocks;
   counts_.series += p.counts.series;
   counts_.profiles += p.counts.profiles;
@@ -162,7 +172,7 @@ void merger::add(partial&& p) {
   counts_.bytes += p.counts.bytes;
 }
 
-std::vector<std::pair<int64_t, int64_t>> merger::points() const {
+std::vector<timeline_point> merger::points() const {
   auto out = points_;
   std::sort(out.begin(), out.end());
   return out;

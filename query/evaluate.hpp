@@ -50,7 +50,7 @@ struct query_spec {
   bool pgo = false;                      ///< merge_pprof: GoPGO trimming (call_site ignored)
   uint32_t pgo_keep_locations = 0;
   bool pgo_aggregate_callees = false;
-  bool want_points = false;  ///< merge_stacks: also (time, total) per profile
+  bool want_points = false;  ///< merge_stacks: also (time, total) per profile (+ group_by[0] value)
 };
 
 /// A name-keyed call tree in flat form: node i has parent parents[i] (node 0 = root, its own
@@ -86,6 +86,8 @@ struct partial {
   profile_stats stats;
   std::vector<int64_t> point_times_ns;  ///< merge_stacks with want_points: per profile
   std::vector<int64_t> point_values;
+  /// With want_points and group_by: each point's value of label group_by[0] ("" = absent).
+  std::vector<std::string> point_groups;
   analyze_counts counts;
 };
 
@@ -126,7 +128,16 @@ class evaluator {
   pprof_partial pprof_;
   profile_stats stats_;
   std::vector<int64_t> point_times_, point_values_;
+  std::vector<std::string> point_groups_;
   analyze_counts counts_;
+};
+
+/// One profile's contribution to a timeline.
+struct timeline_point {
+  int64_t time_ns = 0;
+  int64_t value = 0;
+  std::string group;  ///< the group_by[0] label value ("" = absent or no group_by)
+  friend auto operator<=>(const timeline_point&, const timeline_point&) = default;
 };
 
 /// Merges partials of one query_spec (from any blocks, partitions, tenants). A value type.
@@ -141,8 +152,8 @@ class merger {
   const pprof_partial& pprof() const { return pprof_; }
   const profile_stats& stats() const { return stats_; }
   const analyze_counts& counts() const { return counts_; }
-  /// Per-profile (time, total), sorted by time.
-  std::vector<std::pair<int64_t, int64_t>> points() const;
+  /// Per-profile (time, total, group), sorted.
+  std::vector<timeline_point> points() const;
 
  private:
   flame_tree tree_;
@@ -151,7 +162,7 @@ class merger {
   series_partial series_;
   pprof_partial pprof_;
   profile_stats stats_;
-  std::vector<std::pair<int64_t, int64_t>> points_;
+  std::vector<timeline_point> points_;
   analyze_counts counts_;
   bool any_pprof_ = false;
 };
