@@ -1,0 +1,110 @@
+#include "cluster/query_api.hpp"
+
+#include <gtest/gtest.h>
+
+namespace hearth::api {
+namespace {
+
+constexpr std::string_view Q = "querier.v1.QuerierService";
+constexpr int64_t now_ns = 1'700'000'000'000'000'000;
+const limits lim;
+
+result<query_request> parse_json(std::string_view method, std::string_view body,
+                                 std::string_view service = Q) {
+  return parse_request(service, method, connect::codec::json, body, lim, now_ns);
+}
+
+TEST(query_api, select_merge_stacktraces_accepts_proto_and_camel_names) {
+  for (auto body : {R"({"profile_typeID":"process_cpu:cpu:nanoseconds:cpu:nanoseconds",
+                        "label_selector":"{service_name=\"a\"}","start":"1000","end":2000,
+                        "stack_trace_selector":{"call_site":[{"name":"main"}]}})",
+                    R"({"profileTypeID":"process_cpu:cpu:nanoseconds:cpu:nanoseconds",
+                        "labelSelector":"{service_name=\"a\"}","start":1000,"end":"2000",
+                        "stackTraceSelector":{"callSite":[{"name":"main"}]},"unknownField":1})"}) {
+    auto q = parse_json("SelectMergeStacktraces", body);
+    ASSERT_TRUE(q.ok()) << q.err().to_string();
+    EXPECT_EQ(q->op, static_cast<uint8_t>(query_op::flame_graph));
+    EXPECT_EQ(q->spec.selector, "{service_name=\"a\"}");
+    EXPECT_EQ(q->spec.start_ns, 1000 * 1000000);
+    EXPECT_EQ(q->spec.end_ns, 2001 * 1000000);  // inclusive ms end -> half-open ns
+    EXPECT_EQ(q->spec.call_site, std::vector<std::string>{"main"});
+    EXPECT_EQ(q->max_nodes, lim.max_nodes_default);
+  }
+}
+
+TEST(query_api, errors_name_what_is_wrong) {
+  auto code = [](std::string_view method, std::string_view body) {
+    auto q = parse_json(method, body);
+    return q.ok() ? errc{} : q.err().code;
+  };
+  const std::string pt = R"("profileTypeID":"process_cpu:cpu:nanoseconds:cpu:nanoseconds")";
+  EXPECT_EQ(code("SelectMergeStacktraces", "{" + pt + R"(,"start":0,"end":5})"), errc::bad_time_range);
+  EXPECT_EQ(code("SelectMergeStacktraces", "{" + pt + R"(,"start":9,"end":5})"), errc::bad_time_range);
+  EXPECT_EQ(code("SelectMergeStacktraces", "{" + pt + R"(,"start":1,"end":5,"maxNodes":2000000})"),
+            errc::too_many_nodes);
+  EXPECT_EQ(code("SelectMergeStacktraces", "{" + pt + R"(,"start":1,"end":5,"labelSelector":"{a=}"})"),
+            errc::bad_selector);
+  EXPECT_EQ(code("SelectMergeStacktraces", R"({"profileTypeID":"cpu","start":1,"end":5})"),
+            errc::unknown_profile_type);
+  EXPECT_EQ(code("SelectMergeStacktraces", "{" + pt + R"(,"start":1,"end":5,"format":"PROFILE_FORMAT_DOT"})"),
+            errc::unimplemented);
+  EXPECT_EQ(code("SelectMergeStacktraces", "{" + pt + R"(,"start":1,"end":5,"spanSelector":["00000000000000aa"]})"),
+            errc::unimplemented);
+  EXPECT_EQ(code("SelectSeries", "{" + pt + R"(,"start":1,"end":5,"step":0.0001})"), errc::invalid_argument);
+  EXPECT_EQ(code("LabelValues", R"({"start":1,"end":5})"), errc::invalid_argument);
+  EXPECT_EQ(code("Series", "not json"), errc::bad_request_body);
+  EXPECT_EQ(code("SelectMergeSpanProfile", "{}"), errc::unimplemented);
+  const int64_t day = 86'400'000;
+  EXPECT_EQ(code("SelectMergeStacktraces", "{" + pt + R"(,"start":1,"end":)" + std::to_string(40 * day) + "}"),
+            errc::bad_time_range);  // over query.max_range (31 d)
+}
+
+TEST(query_api, select_series_grid_and_options) {
+  auto q = parse_json("SelectSeries", R"({"profileTypeID":"process_cpu:cpu:nanoseconds:cpu:nanoseconds",
+      "start":600000,"end":1200000,"step":60,"groupBy":["pod"],
+      "aggregation":"TIME_SERIES_AGGREGATION_TYPE_AVERAGE","limit":"10"})");
+  ASSERT_TRUE(q.ok()) << q.err().to_string();
+  EXPECT_EQ(q->spec.kind, static_cast<uint8_t>(query::query_kind::select_series));
+  EXPECT_EQ(q->spec.step_ns, 60'000'000'000);
+  EXPECT_EQ(q->spec.start_ns, 540'000'000'000);  // one step before start, as Pyroscope
+  EXPECT_EQ(q->spec.group_by, std::vector<std::string>{"pod"});
+  EXPECT_EQ(q->aggregation, 1);
+  EXPECT_EQ(q->limit, 10);
+}
+
+TEST(query_api, profile_types_defaults_to_the_last_hour_and_health_check_window_is_fine) {
+  auto q = parse_json("ProfileTypes", "{}");
+  ASSERT_TRUE(q.ok());
+  EXPECT_EQ(q->spec.end_ns - q->spec.start_ns, 3600ll * 1000000000 + 1000000);
+  EXPECT_TRUE(parse_json("ProfileTypes", R"({"start":1000,"end":4000})").ok());
+}
+
+TEST(query_api, findings_and_diff_carry_both_selections) {
+  auto e = parse_json("Explain", R"({"selection":{"profileTypeID":"process_cpu:cpu:nanoseconds:cpu:nanoseconds",
+      "labelSelector":"{}","start":1,"end":5}})", "hearth.v1.FindingsService");
+  ASSERT_TRUE(e.ok()) << e.err().to_string();
+  EXPECT_EQ(e->op, static_cast<uint8_t>(query_op::findings));
+  EXPECT_EQ(e->top_n, 20);
+  auto d = parse_json("Diff", R"({"left":{"profileTypeID":"process_cpu:cpu:nanoseconds:cpu:nanoseconds","start":1,"end":5,"maxNodes":10},
+      "right":{"profileTypeID":"process_cpu:cpu:nanoseconds:cpu:nanoseconds","start":6,"end":9,"maxNodes":30}})");
+  ASSERT_TRUE(d.ok()) << d.err().to_string();
+  EXPECT_EQ(d->max_nodes, 30);  // max of both sides
+  EXPECT_EQ(d->right.start_ns, 6 * 1000000);
+  EXPECT_FALSE(known_method("hearth.v1.FindingsService", "Series"));
+  EXPECT_TRUE(known_method(Q, "AnalyzeQuery"));
+}
+
+TEST(query_api, label_names_hide_utf8_names_without_the_capability) {
+  query_request q;
+  query_result r;
+  r.values = {"__name__", "service.name", "service_name"};
+  auto plain = render_response(Q, "LabelNames", connect::codec::json, q, r, false);
+  ASSERT_TRUE(plain.ok());
+  EXPECT_EQ(*plain, R"({"names":["__name__","service_name"]})");
+  auto utf8 = render_response(Q, "LabelNames", connect::codec::json, q, r, true);
+  ASSERT_TRUE(utf8.ok());
+  EXPECT_EQ(*utf8, R"({"names":["__name__","service.name","service_name"]})");
+}
+
+}  // namespace
+}  // namespace hearth::api

@@ -1,0 +1,137 @@
+#include "query/evaluate.hpp"
+
+#include <gtest/gtest.h>
+
+#include "query/test_util.hpp"
+
+namespace hearth::query {
+namespace {
+
+constexpr int64_t s_ns = 1'000'000'000;
+const std::string cpu = "process_cpu:cpu:nanoseconds:cpu:nanoseconds";
+
+query_spec stacks(int64_t start, int64_t end) {
+  query_spec q;
+  q.kind = static_cast<uint8_t>(query_kind::merge_stacks);
+  q.profile_type = cpu;
+  q.selector = "{}";
+  q.start_ns = start;
+  q.end_ns = end;
+  return q;
+}
+
+partial run(const query_spec& q, const std::vector<const block_data*>& blocks) {
+  auto ev = evaluator::make(q);
+  EXPECT_TRUE(ev.ok()) << ev.err().to_string();
+  for (const auto* b : blocks) ev->add(*b);
+  return std::move(*ev).finish();
+}
+
+TEST(evaluate, partials_of_split_blocks_merge_to_the_answer_of_one_block) {
+  const std::vector<test::profile_file> files = {
+      {"go/workpool.cpu.000.pb.gz", 10 * s_ns, "api", {{"region", "eu"}}},
+      {"go/workpool.cpu.001.pb.gz", 20 * s_ns, "api", {{"region", "us"}}},
+      {"go/mapindex.cpu.000.pb.gz", 30 * s_ns, "db"}};
+  const block_data all = test::block_of(files);
+  const block_data a = test::block_of({files[0]});
+  const block_data b = test::block_of({files[1], files[2]});
+
+  query_spec q = stacks(0, 100 * s_ns);
+  q.want_points = true;
+  q.group_by = {"region"};
+  merger one, two;
+  one.add(run(q, {&all}));
+  two.add(run(q, {&a}));
+  two.add(run(q, {&b}));
+  one.tree().finalize();
+  two.tree().finalize();
+  EXPECT_EQ(render_flame_graph(one.tree(), 8192), render_flame_graph(two.tree(), 8192));
+  // The peer's merged answer for the two workpool profiles plus mapindex.
+  EXPECT_EQ(one.tree().total(), 5520000000 + 5610000000 + 5870000000);
+  const auto pts = two.points();
+  ASSERT_EQ(pts.size(), 3u);
+  EXPECT_EQ(pts[0], (timeline_point{10 * s_ns, 5520000000, "eu"}));
+  EXPECT_EQ(pts[1], (timeline_point{20 * s_ns, 5610000000, "us"}));
+  EXPECT_EQ(pts[2], (timeline_point{30 * s_ns, 5870000000, ""}));
+
+  // Ranges are half-open and a block may be added in pieces (rollup splits).
+  auto ev = evaluator::make(stacks(10 * s_ns, 30 * s_ns));
+  ASSERT_TRUE(ev.ok());
+  ev->add(all, 0, 15 * s_ns);
+  ev->add(all, 15 * s_ns, 100 * s_ns);
+  merger m;
+  m.add(std::move(*ev).finish());
+  m.tree().finalize();
+  EXPECT_EQ(m.tree().total(), 5520000000 + 5610000000);
+}
+
+TEST(evaluate, every_kind_over_a_real_block) {
+  const block_data b = test::block_of({{"go/workpool.cpu.000.pb.gz", 10 * s_ns, "api"},
+                                       {"go/workpool.heap.pb.gz", 20 * s_ns, "api"}});
+  query_spec q = stacks(0, 100 * s_ns);
+
+  q.kind = static_cast<uint8_t>(query_kind::label_values);
+  q.profile_type.clear();
+  q.label_name = "service_name";
+  EXPECT_EQ(run(q, {&b}).values, std::vector<std::string>{"api"});
+
+  q.kind = static_cast<uint8_t>(query_kind::profile_types);
+  auto types = run(q, {&b}).values;
+  EXPECT_NE(std::find(types.begin(), types.end(), cpu), types.end());
+
+  q.kind = static_cast<uint8_t>(query_kind::series_labels);
+  q.label_names = {"__profile_type__"};
+  EXPECT_EQ(run(q, {&b}).label_sets.size(), types.size());
+
+  q = stacks(0, 100 * s_ns);
+  q.kind = static_cast<uint8_t>(query_kind::select_series);
+  q.step_ns = 60 * s_ns;
+  auto p = run(q, {&b});
+  int64_t sum = 0;
+  for (auto v : p.series.point_sum) sum += v;
+  EXPECT_EQ(sum, 5520000000);
+
+  q.kind = static_cast<uint8_t>(query_kind::merge_pprof);
+  p = run(q, {&b});
+  int64_t pprof_sum = 0;
+  for (auto v : p.pprof.values) pprof_sum += v;
+  EXPECT_EQ(pprof_sum, 5520000000);
+
+  q.kind = static_cast<uint8_t>(query_kind::analyze);
+  p = run(q, {&b});
+  EXPECT_EQ(p.counts.series, 1u);
+  EXPECT_EQ(p.counts.profiles, 1u);
+  EXPECT_GT(p.counts.samples, 0u);
+
+  q.kind = static_cast<uint8_t>(query_kind::profile_stats);
+  EXPECT_EQ(run(q, {&b}).stats, (profile_stats{true, 10000, 20000}));
+}
+
+TEST(evaluate, bad_specs_are_refused_with_the_reason) {
+  query_spec q = stacks(0, 1);
+  q.selector = "{a=}";
+  EXPECT_EQ(evaluator::make(q).err().code, errc::bad_selector);
+  q = stacks(0, 1);
+  q.kind = 42;
+  EXPECT_EQ(evaluator::make(q).err().code, errc::invalid_argument);
+  q = stacks(0, 1);
+  q.kind = static_cast<uint8_t>(query_kind::select_series);
+  q.step_ns = 1000;  // 1 µs
+  EXPECT_EQ(evaluator::make(q).err().code, errc::invalid_argument);
+}
+
+TEST(evaluate, merge_flat_tolerates_malformed_partials) {
+  flat_tree t;
+  t.names = {"total", "a"};
+  t.parents = {0, 5, 1};       // node 1 names a parent after it: attached at the root
+  t.name_ids = {0, 1, 9};      // node 2 names no name: "?"
+  t.selfs = {0, 3, 4};
+  flame_tree into;
+  merge_flat(t, into);
+  into.finalize();
+  EXPECT_EQ(into.total(), 7);
+  EXPECT_TRUE(into.find_name("?").has_value());
+}
+
+}  // namespace
+}  // namespace hearth::query
