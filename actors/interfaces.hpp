@@ -90,10 +90,22 @@ struct query_request {
   int64_t pprof_period = 0;          ///< pprof: the period written into the profile
 };
 
-/// One partition's contribution to one selection.
+/// A segment file a reader actor evaluates for a query, with the rollup of it to use for the
+/// buckets [rollup_lo_ns, rollup_hi_ns) (none when rollup_path is empty).
+struct segment_ref {
+  std::string path;
+  uint64_t bytes = 0;
+  std::string rollup_path;
+  int64_t rollup_lo_ns = 0;
+  int64_t rollup_hi_ns = 0;
+};
+
+/// One partition's (or reader's) contribution to one selection. A partition evaluates what it
+/// holds in memory and lists in `to_read` the segment files for reader actors.
 struct query_partial {
   reply_status status;
   query::partial data;
+  std::vector<segment_ref> to_read;
 };
 
 /// The frontend's rendered answer; which fields are set depends on the op.
@@ -201,6 +213,7 @@ using drop_atom = caf::atom_constant<caf::atom("drop")>;
 using compact_atom = caf::atom_constant<caf::atom("compact")>;
 using list_atom = caf::atom_constant<caf::atom("list")>;
 using put_atom = caf::atom_constant<caf::atom("put")>;
+using read_atom = caf::atom_constant<caf::atom("read")>;
 using delete_atom = caf::atom_constant<caf::atom("delete")>;
 using seal_atom = caf::atom_constant<caf::atom("seal")>;
 using sealed_atom = caf::atom_constant<caf::atom("sealed")>;
@@ -263,6 +276,11 @@ using settings_actor = caf::typed_actor<
     caf::replies_to<put_atom, std::string, setting_entry>::with<settings_reply>,
     // Removes a setting unless it was modified after modified_ms (0 = unconditionally).
     caf::replies_to<delete_atom, std::string, setting_entry>::with<settings_reply>>;
+
+/// A reader: evaluates one selection over one segment file (read through the shared block store)
+/// on the CAF scheduler's threads, so long queries neither wait on nor delay partitions.
+using reader_actor = caf::typed_actor<
+    caf::replies_to<read_atom, segment_ref, query::query_spec>::with<query_partial>>;
 
 using query_frontend_actor = caf::typed_actor<
     caf::replies_to<query_atom, query_request>::with<query_result>>;
@@ -412,8 +430,13 @@ typename Inspector::result_type inspect(Inspector& f, query_request& x) {
            x.max_nodes, x.top_n, x.aggregation, x.limit, x.pprof_period);
 }
 template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, segment_ref& x) {
+  return f(caf::meta::type_name("hearth::segment_ref"), x.path, x.bytes, x.rollup_path,
+           x.rollup_lo_ns, x.rollup_hi_ns);
+}
+template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, query_partial& x) {
-  return f(caf::meta::type_name("hearth::query_partial"), x.status, x.data);
+  return f(caf::meta::type_name("hearth::query_partial"), x.status, x.data, x.to_read);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, query_result& x) {
@@ -477,6 +500,7 @@ CAF_ADD_TYPE_ID(hearth, (hearth::ingest_reply))
 CAF_ADD_TYPE_ID(hearth, (hearth::append_reply))
 CAF_ADD_TYPE_ID(hearth, (hearth::query_request))
 CAF_ADD_TYPE_ID(hearth, (hearth::query::query_spec))
+CAF_ADD_TYPE_ID(hearth, (hearth::segment_ref))
 CAF_ADD_TYPE_ID(hearth, (hearth::query_partial))
 CAF_ADD_TYPE_ID(hearth, (hearth::query_result))
 CAF_ADD_TYPE_ID(hearth, (hearth::partition_actor))

@@ -48,62 +48,11 @@ namespace {
 std::string wal_dir(const partition_state& st) { return st.opts.dir + "/wal"; }
 std::string seg_dir(const partition_state& st) { return st.opts.dir + "/segments"; }
 
-// A rough heap size of a decoded block, for the cache budget.
-uint64_t memory_of(const block_data& b) {
-  uint64_t n = sizeof(block_data);
-  for (const auto& s : b.syms.strings) n += sizeof(std::string) + (s.size() > 15 ? s.size() + 1 : 0);
-  n += b.syms.functions.capacity() * sizeof(function_rec) + b.syms.lines.capacity() * sizeof(line_rec) +
-       b.syms.locations.capacity() * sizeof(location_rec) + b.stacks.capacity() * sizeof(stack_node) +
-       b.labels.capacity() * sizeof(label_ref) + b.series.capacity() * sizeof(series_rec) +
-       b.profiles.capacity() * sizeof(profile_row) + b.samples.capacity() * sizeof(sample_rec);
-  return n;
-}
-
-void cache_drop(partition_state& st, loaded_segment& s) {
-  if (!s.data) return;
-  st.cache_bytes -= std::min(st.cache_bytes, s.mem);
+// On-disk blocks live in the shared block store (read there by reader actors); a frozen head's
+// block, not on disk yet, is pinned in its loaded_segment.
+void forget_block(partition_state& st, loaded_segment& s) {
   s.data.reset();
-  s.mem = 0;
-}
-
-// Keeps `data` for `s` and evicts least recently used blocks over the budget. Blocks that are not
-// on disk are pinned (they cannot be re-read) and `s` itself is kept.
-void cache_put(partition_state& st, loaded_segment& s, std::shared_ptr<const block_data> data) {
-  cache_drop(st, s);
-  s.mem = memory_of(*data);
-  s.data = std::move(data);
-  s.last_use = ++st.cache_clock;
-  st.cache_bytes += s.mem;
-  while (st.cache_bytes > st.opts.block_cache_bytes) {
-    loaded_segment* victim = nullptr;
-    for (auto& o : st.segments)
-      if (o.get() != &s && o->data && !o->path.empty() && (!victim || o->last_use < victim->last_use))
-        victim = o.get();
-    if (!victim) break;
-    cache_drop(st, *victim);
-  }
-}
-
-// The decoded block of a segment, re-read from disk when evicted. A file that no longer validates
-// (a flipped byte since start) is reported once and not served; other blocks keep answering.
-std::shared_ptr<const block_data> block_of(partition_state& st, loaded_segment& s) {
-  if (s.data) {
-    s.last_use = ++st.cache_clock;
-    return s.data;
-  }
-  if (s.corrupted || s.path.empty()) return nullptr;
-  auto bytes = st.fs->read_file(s.path);
-  result<block_data> block = bytes ? decode_segment(as_bytes(*bytes)) : result<block_data>(bytes.err());
-  if (!block) {
-    s.corrupted = true;
-    st.metrics->segments_corrupted.Increment();
-    log::error("partition", who(st) + " segment " + s.path + " is corrupted and is not served: " +
-                                block.err().to_string());
-    return nullptr;
-  }
-  auto data = std::make_shared<const block_data>(std::move(*block));
-  cache_put(st, s, data);
-  return data;
+  if (!s.path.empty()) st.opts.store->drop(s.path);
 }
 
 void report_head(partition_state& st) {
@@ -156,7 +105,7 @@ void drop_obsolete(partition_state& st) {
                                  s->path);
       if (auto r = st.fs->remove(s->path); !r)
         log::warn("partition", who(st) + " cannot remove " + s->path + ": " + r.err().to_string());
-      cache_drop(st, *s);
+      forget_block(st, *s);
       continue;
     }
     keep.push_back(std::move(s));
@@ -201,7 +150,7 @@ status recover(partition_state& st) {
     seg->bytes = bytes->size();
     seg->info = info;
     st.segments.push_back(seg);
-    cache_put(st, *seg, std::make_shared<const block_data>(std::move(*block)));
+    st.opts.store->put(path, std::make_shared<const block_data>(std::move(*block)));
   }
   drop_obsolete(st);
   io::wal_replay_stats stats;
@@ -337,8 +286,8 @@ void freeze(self_ptr self) {
   seg->info.min_time_ns = block->min_time_ns;
   seg->info.max_time_ns = block->max_time_ns;
   seg->info.profiles = block->profiles.size();
+  seg->data = std::move(block);
   st.segments.push_back(seg);
-  cache_put(st, *seg, std::move(block));
   st.freeze_took_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
                           std::chrono::steady_clock::now() - started)
                           .count();
@@ -376,6 +325,9 @@ void seal_done(self_ptr self, const seal_result& r) {
     loaded_segment& seg = **it;
     seg.path = r.path;
     seg.bytes = r.bytes;
+    // Durable now: the block moves to the shared store, where readers find it by path.
+    st.opts.store->put(seg.path, std::move(seg.data));
+    seg.data.reset();
     st.metrics->segments_written.Increment();
     st.metrics->segment_bytes.Increment(static_cast<double>(r.bytes));
     log::info("partition", who(st) + " sealed segment " + r.path + " (" + std::to_string(r.bytes) +
@@ -436,8 +388,9 @@ void flush(self_ptr self) {
 
 int64_t floor_to(int64_t t, int64_t step) { return t >= 0 ? t / step * step : -((-t + step - 1) / step) * step; }
 
-// Evaluates one selection over this partition's blocks and head (query/evaluate.hpp does the
-// work; here only the choice of blocks and rollups).
+// Evaluates one selection over what only this partition holds in memory (the head, frozen heads)
+// and lists the segment files a reader actor must evaluate (with the rollup to use, if any), so
+// that no segment is read or scanned on this thread, which also acknowledges appends.
 query_partial evaluate(partition_state& st, const query::query_spec& q) {
   query_partial out;
   auto ev = query::evaluator::make(q);
@@ -451,60 +404,52 @@ query_partial evaluate(partition_state& st, const query::query_spec& q) {
   for (const auto& s : st.segments)
     if (s->info.rollup_step_ns > 0 && !s->info.sources.empty())
       rollups[s->info.sources[0]].push_back(s.get());
+  query::profile_stats footer_stats;
   for (const auto& sp : st.segments) {
     loaded_segment* seg = sp.get();
-    if (seg->info.rollup_step_ns != 0) continue;
+    if (seg->info.rollup_step_ns != 0 || seg->info.profiles == 0) continue;
     if (kind == query::query_kind::profile_stats) {
       // The footer answers without reading the block.
-      if (seg->info.profiles == 0) continue;
-      query::profile_stats ps{true, seg->info.min_time_ns / 1000000, seg->info.max_time_ns / 1000000};
-      query::merge_profile_stats(out.data.stats, ps);
+      query::merge_profile_stats(footer_stats, query::profile_stats{true, seg->info.min_time_ns / 1000000,
+                                                                    seg->info.max_time_ns / 1000000});
       continue;
     }
-    // The footer's time range decides before the block is read (or re-read) at all.
-    if (seg->info.profiles == 0 || seg->info.max_time_ns < q.start_ns ||
-        seg->info.min_time_ns >= q.end_ns)
+    if (seg->info.max_time_ns < q.start_ns || seg->info.min_time_ns >= q.end_ns) continue;
+    if (seg->path.empty()) {  // a frozen head: in memory only
+      if (kind == query::query_kind::analyze) ev->note_block(0);
+      ev->add(*seg->data);
       continue;
-    if (kind == query::query_kind::analyze) ev->note_block(seg->bytes);
-    auto held = block_of(st, *seg);  // keeps the block alive even if the cache evicts it
-    if (!held) continue;
-    const block_data& b = *held;
+    }
+    segment_ref ref;
+    ref.path = seg->path;
+    ref.bytes = seg->bytes;
     // A flame graph may take the coarsest usable rollup whose aligned interior is not empty.
-    loaded_segment* best = nullptr;
-    int64_t lo = 0, hi = 0;
     if (kind == query::query_kind::merge_stacks && q.call_site.empty())
       if (auto it = rollups.find(seg->id()); it != rollups.end()) {
+        int64_t best_step = 0;
         for (loaded_segment* r : it->second) {
-          if (r->corrupted) continue;
           int64_t step = r->info.rollup_step_ns;
-          if (step > q.max_rollup_step_ns) continue;
+          if (r->path.empty() || step > q.max_rollup_step_ns || st.opts.store->corrupted(r->path)) continue;
           int64_t a = floor_to(q.start_ns + step - 1, step), z = floor_to(q.end_ns, step);
-          if (a < z && (!best || step > best->info.rollup_step_ns)) {
-            best = r;
-            lo = a;
-            hi = z;
+          if (a < z && step > best_step) {
+            best_step = step;
+            ref.rollup_path = r->path;
+            ref.rollup_lo_ns = a;
+            ref.rollup_hi_ns = z;
           }
         }
       }
-    std::shared_ptr<const block_data> rolled = best ? block_of(st, *best) : nullptr;
-    if (rolled) {
-      ev->add(b, q.start_ns, lo);
-      ev->add(*rolled, lo, hi);
-      ev->add(b, hi, q.end_ns);
-    } else {
-      ev->add(b);
-    }
+    out.to_read.push_back(std::move(ref));
   }
-  // The head last: it has no rollups.
+  // The head: it has no rollups.
   const block_data& h = st.mem.data();
   if (!h.profiles.empty()) {
     if (kind == query::query_kind::analyze && h.max_time_ns >= q.start_ns && h.min_time_ns < q.end_ns)
       ev->note_block(0);
     ev->add(h);
   }
-  auto stats = out.data.stats;
   out.data = std::move(*ev).finish();
-  query::merge_profile_stats(out.data.stats, stats);
+  query::merge_profile_stats(out.data.stats, footer_stats);
   return out;
 }
 
@@ -542,7 +487,7 @@ uint64_t remove_blocks(partition_state& st, const std::set<uint64_t>& ids, const
       continue;
     }
     ++n;
-    cache_drop(st, *s);
+    forget_block(st, *s);
     if (!s->path.empty()) {
       if (auto r = st.fs->remove(s->path); !r)
         log::warn("partition", who(st) + " cannot remove " + s->path + ": " + r.err().to_string());

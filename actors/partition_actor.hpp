@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "actors/block_store.hpp"
 #include "actors/interfaces.hpp"
 #include "format/head.hpp"
 #include "format/segment.hpp"
@@ -28,24 +29,21 @@ struct partition_options {
   int64_t head_max_age_ns = 300ll * 1000000000;
   uint64_t wal_max_bytes = 1ull << 30;
   segment_codec codec = segment_codec::lz4;
-  uint64_t block_cache_bytes = 512ull << 20;  ///< decoded sealed blocks kept in memory
+  block_store* store = nullptr;  ///< decoded blocks of every partition; required, outlives the actor
   /// Where the partition publishes whether its unsealed WAL is over wal_max_bytes, for the
   /// distributor to refuse requests before decoding them; null: not published. Outlives the actor.
   admission_board* admission = nullptr;
 };
 
-/// A sealed, immutable segment. Its decoded block is cached (bounded by
-/// storage.block_cache_bytes) and re-read from its file when evicted.
+/// A sealed, immutable segment. Its decoded block lives in the shared block_store (bounded by
+/// storage.block_cache_bytes, re-read from its file when evicted) once the file is durable.
 struct loaded_segment {
   /// Empty for a frozen head that is not durable yet (being written, or its write failed): its
   /// block is pinned in memory and its data is still in the WAL.
   std::string path;
   uint64_t bytes = 0;  ///< file size
   segment_info info;
-  std::shared_ptr<const block_data> data;  ///< null when evicted from the cache
-  uint64_t mem = 0;       ///< estimated memory of `data`
-  uint64_t last_use = 0;  ///< cache clock of the last query that read it
-  bool corrupted = false;  ///< failed validation when re-read: not served
+  std::shared_ptr<const block_data> data;  ///< the pinned block of a frozen head (path empty)
 
   /// The catalog id: the footer's block id, or one derived from the WAL sequence for v1 files.
   uint64_t id() const { return info.block_id ? info.block_id : (info.wal_seq | (1ull << 63)); }
@@ -62,8 +60,6 @@ struct partition_state {
   head mem;
   int64_t head_first_append_ns = 0;  ///< wall clock of the first append into the current head
   std::vector<std::shared_ptr<loaded_segment>> segments;
-  uint64_t cache_bytes = 0;  ///< memory of the decoded blocks held in `segments`
-  uint64_t cache_clock = 0;
   uint64_t wal_bytes_unsealed = 0;  ///< WAL bytes not yet covered by a durable segment
   uint64_t wal_bytes_head = 0;      ///< WAL bytes appended since the last freeze
 

@@ -29,9 +29,31 @@ void gather(self_ptr self, const std::vector<std::string>& tenants, const query:
             for (auto& p : parts)
               self->request(p, timeout, query_atom::value, spec)
                   .then(
-                      [g, done](query_partial& part) {
+                      [self, g, spec, timeout, done](query_partial& part) {
                         if (!part.status.ok() && g->failure.ok()) g->failure = part.status;
-                        if (part.status.ok()) g->merged.add(std::move(part.data));
+                        if (part.status.ok()) {
+                          g->merged.add(std::move(part.data));
+                          // The partition's segment files go to the readers, in parallel.
+                          auto& readers = self->state.opts.readers;
+                          for (auto& ref : part.to_read) {
+                            ++g->left;
+                            auto& r = readers[self->state.next_reader++ % readers.size()];
+                            self->request(r, timeout, read_atom::value, std::move(ref), spec)
+                                .then(
+                                    [g, done](query_partial& rp) {
+                                      if (!rp.status.ok() && g->failure.ok()) g->failure = rp.status;
+                                      if (rp.status.ok()) g->merged.add(std::move(rp.data));
+                                      if (--g->left == 0) done(g);
+                                    },
+                                    [g, done](caf::error& e) {
+                                      if (g->failure.ok())
+                                        g->failure = reply_status::from(error{
+                                            errc::unavailable,
+                                            "reader did not answer: " + caf::to_string(e)});
+                                      if (--g->left == 0) done(g);
+                                    });
+                          }
+                        }
                         if (--g->left == 0) done(g);
                       },
                       [g, done](caf::error& e) {

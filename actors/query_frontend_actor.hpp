@@ -11,12 +11,14 @@ namespace hearth {
 struct query_frontend_options {
   int64_t max_nodes_default = 8192;
   std::chrono::seconds timeout{60};
+  std::vector<reader_actor> readers;  ///< evaluate segment files; at least one
 };
 
 struct query_frontend_state {
   static inline const char* name = "query-frontend";
   query_frontend_options opts;
   ingester_actor ingester;
+  size_t next_reader = 0;  ///< round robin over opts.readers
 };
 
 query_frontend_actor::behavior_type query_frontend_fn(

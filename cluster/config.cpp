@@ -205,7 +205,7 @@ const std::vector<key_def>& keys() {
        [](const toml::node& n, config& c) { return parse_int(n, c.storage.shards, 1, 256); },
        [](const config& c) { return std::to_string(c.storage.shards); }},
       {"storage", "block_cache_bytes",
-       "decoded sealed blocks kept in memory per tenant; the rest are re-read from disk",
+       "decoded sealed blocks kept in memory (all tenants together); the rest are re-read from disk",
        [](const toml::node& n, config& c) {
          return parse_size(n, c.storage.block_cache_bytes, 1 << 20, 1ull << 40);
        },

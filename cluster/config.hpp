@@ -30,7 +30,7 @@ struct config {
     uint64_t wal_max_bytes = 1ull << 30;      ///< refuse ingest (429) above this much unsealed WAL
     std::string segment_codec = "lz4";  ///< none | lz4 | zstd
     uint32_t shards = 2;                ///< partitions per tenant (series hash)
-    uint64_t block_cache_bytes = 1ull << 30;  ///< decoded sealed blocks kept in memory, per tenant
+    uint64_t block_cache_bytes = 1ull << 30;  ///< decoded sealed blocks kept in memory (process-wide)
   } storage;
   struct limits_section {
     uint64_t max_profile_bytes = 64ull << 20;  ///< one profile, after gunzip

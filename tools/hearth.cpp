@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstring>
 #include <string>
+#include <thread>
 
 #include "actors/admission.hpp"
 #include "actors/compactor_actor.hpp"
@@ -15,6 +16,7 @@
 #include "actors/log.hpp"
 #include "actors/metrics.hpp"
 #include "actors/query_frontend_actor.hpp"
+#include "actors/reader_actor.hpp"
 #include "actors/settings_actor.hpp"
 #include "cluster/config.hpp"
 #include "cluster/http_gateway.hpp"
@@ -61,6 +63,8 @@ int run(const hearth::config& cfg) {
   auto registry = std::make_shared<prometheus::Registry>();
   self_metrics metrics(registry);
   admission_board admission;  // before the actor system: partitions publish into it until they exit
+  // Decoded blocks of every tenant, shared by partitions and readers; outlives the actor system.
+  block_store blocks(fs->get(), cfg.storage.block_cache_bytes, &metrics);
 
   caf::actor_system_config sys_cfg;
   sys_cfg.add_message_types<caf::id_block::hearth>();
@@ -74,7 +78,7 @@ int run(const hearth::config& cfg) {
   io_opts.partition.head_max_bytes = cfg.storage.head_max_bytes;
   io_opts.partition.head_max_age_ns = static_cast<int64_t>(cfg.storage.head_max_age_s) * 1000000000;
   io_opts.partition.wal_max_bytes = cfg.storage.wal_max_bytes;
-  io_opts.partition.block_cache_bytes = cfg.storage.block_cache_bytes / cfg.storage.shards;
+  io_opts.partition.store = &blocks;
   io_opts.partition.codec = cfg.storage.segment_codec == "zstd"   ? segment_codec::zstd
                             : cfg.storage.segment_codec == "none" ? segment_codec::none
                                                                   : segment_codec::lz4;
@@ -112,6 +116,9 @@ int run(const hearth::config& cfg) {
   auto compactor = sys.spawn<caf::detached>(compactor_fn, c_opts, ingester, fs->get(), &metrics);
 
   query_frontend_options q_opts;
+  // One reader per core: a query's segment files are evaluated in parallel, off the partitions.
+  for (unsigned i = 0; i < std::max(2u, std::thread::hardware_concurrency()); ++i)
+    q_opts.readers.push_back(sys.spawn(reader_fn, &blocks));
   q_opts.max_nodes_default = cfg.query.max_nodes_default;
   q_opts.timeout = std::chrono::seconds(cfg.query.timeout_s);
   auto frontend = sys.spawn(query_frontend_fn, q_opts, ingester);

@@ -37,6 +37,7 @@
 #include "actors/log.hpp"
 #include "actors/metrics.hpp"
 #include "actors/partition_actor.hpp"
+#include "actors/reader_actor.hpp"
 #include "format/compaction_plan.hpp"
 #include "format/head.hpp"
 #include "format/normalize.hpp"
@@ -139,8 +140,9 @@ std::string fresh_dir() {
   return (dir / "shard-0").string();
 }
 
-partition_options options(const std::string& dir) {
+partition_options options(const std::string& dir, block_store& store) {
   partition_options o;
+  o.store = &store;
   o.tenant = "crash";
   o.shard = 0;
   o.dir = dir;
@@ -193,7 +195,21 @@ struct workload_mode {
 using profile_map = std::map<int64_t, expectation>;
 
 /// Every profile `p` serves (merge_stacks over all time), keyed by time; errors go to `err`.
-profile_map read_profiles(caf::scoped_actor& self, const partition_actor& p, std::string& err) {
+/// A partition's answer to `q` with the segment files it lists evaluated as the readers do.
+std::vector<query_partial> ask(caf::scoped_actor& self, const partition_actor& p, block_store& store,
+                               const query::query_spec& q, std::string& err) {
+  std::vector<query_partial> out;
+  self->request(p, kTimeout, query_atom::value, q)
+      .receive([&](query_partial& r) { out.push_back(std::move(r)); },
+               [&](caf::error& e) { err += "query: " + caf::to_string(e) + "; "; });
+  if (out.empty()) return out;
+  auto refs = std::move(out.front().to_read);
+  for (const auto& ref : refs) out.push_back(read_segment(store, ref, q));
+  return out;
+}
+
+profile_map read_profiles(caf::scoped_actor& self, const partition_actor& p, block_store& store,
+                          std::string& err) {
   profile_map by_time;
   query::query_spec q;
   q.kind = static_cast<uint8_t>(query::query_kind::merge_stacks);
@@ -201,17 +217,14 @@ profile_map read_profiles(caf::scoped_actor& self, const partition_actor& p, std
   q.selector = "{}";
   q.start_ns = 0;
   q.end_ns = std::numeric_limits<int64_t>::max();
-  self->request(p, kTimeout, query_atom::value, q)
-      .receive(
-          [&](query_partial& r) {
-            if (!r.status.ok()) err += "query: " + r.status.message + "; ";
-            for (size_t i = 0; i < r.data.point_times_ns.size(); ++i) {
-              auto& e = by_time[r.data.point_times_ns[i]];
-              ++e.rows;
-              e.total += r.data.point_values[i];
-            }
-          },
-          [&](caf::error& e) { err += "query: " + caf::to_string(e) + "; "; });
+  for (auto& r : ask(self, p, store, q, err)) {
+    if (!r.status.ok()) err += "query: " + r.status.message + "; ";
+    for (size_t i = 0; i < r.data.point_times_ns.size(); ++i) {
+      auto& e = by_time[r.data.point_times_ns[i]];
+      ++e.rows;
+      e.total += r.data.point_values[i];
+    }
+  }
   return by_time;
 }
 
@@ -222,11 +235,12 @@ run_log run_workload(io::file_system& fsys, const std::string& dir,
                      const workload_mode& mode = {}) {
   run_log out;
   out.acked.assign(kAppends, -1);
+  block_store store(&fsys, 1ull << 30, &metrics());
   auto cfg = make_config();
   caf::actor_system sys{*cfg};
   {
     caf::scoped_actor self{sys};
-    partition_actor p = sys.spawn<caf::detached>(partition_fn, options(dir), &fsys, &metrics());
+    partition_actor p = sys.spawn<caf::detached>(partition_fn, options(dir, store), &fsys, &metrics());
     self->request(p, kTimeout, ready_atom::value)
         .receive([&](bool r) { out.ready = r; },
                  [&](caf::error& e) { out.notes.push_back("ready: " + caf::to_string(e)); });
@@ -248,7 +262,7 @@ run_log run_workload(io::file_system& fsys, const std::string& dir,
               });
       if (mode.query_each && !dead()) {
         std::string err;
-        profile_map seen = read_profiles(self, p, err);
+        profile_map seen = read_profiles(self, p, store, err);
         if (!err.empty()) out.unseen.push_back("after append " + std::to_string(seq) + ": " + err);
         for (int s = 0; s <= seq; ++s) {
           if (out.acked[s] != 1) continue;
@@ -322,27 +336,25 @@ recovered recover_and_read(io::file_system& base, const std::string& dir) {
   recovered out;
   io::fault_file_system clean(base);
   {
+    block_store store(&clean, 1ull << 30, &metrics());
     auto cfg = make_config();
     caf::actor_system sys{*cfg};
     caf::scoped_actor self{sys};
-    partition_actor p = sys.spawn<caf::detached>(partition_fn, options(dir), &clean, &metrics());
+    partition_actor p = sys.spawn<caf::detached>(partition_fn, options(dir, store), &clean, &metrics());
     self->request(p, kTimeout, ready_atom::value)
         .receive([&](bool r) { out.ready = r; },
                  [&](caf::error& e) { out.error += "ready: " + caf::to_string(e) + "; "; });
-    out.by_time = read_profiles(self, p, out.error);
+    out.by_time = read_profiles(self, p, store, out.error);
     query::query_spec q;
     q.kind = static_cast<uint8_t>(query::query_kind::label_values);
     q.selector = "{}";
     q.start_ns = 0;
     q.end_ns = std::numeric_limits<int64_t>::max();
     q.label_name = "seq";
-    self->request(p, kTimeout, query_atom::value, q)
-        .receive(
-            [&](query_partial& r) {
-              if (!r.status.ok()) out.error += "label_values: " + r.status.message + "; ";
-              out.seq_values.insert(r.data.values.begin(), r.data.values.end());
-            },
-            [&](caf::error& e) { out.error += "label_values: " + caf::to_string(e) + "; "; });
+    for (auto& r : ask(self, p, store, q, out.error)) {
+      if (!r.status.ok()) out.error += "label_values: " + r.status.message + "; ";
+      out.seq_values.insert(r.data.values.begin(), r.data.values.end());
+    }
     self->send_exit(p, caf::exit_reason::kill);
   }
   for (const char* sub : {"/segments", "/wal"}) {
@@ -577,10 +589,11 @@ TEST_F(StorageCrash, SealsInFlightQueriesAndPowerLoss) {
 TEST_F(StorageCrash, FailedSealIsRetriedInOrder) {
   std::string dir = fresh_dir();
   io::fault_file_system faulty(*base_);
+  block_store store(&faulty, 1ull << 30, &metrics());
   auto cfg = make_config();
   caf::actor_system sys{*cfg};
   caf::scoped_actor self{sys};
-  partition_actor p = sys.spawn<caf::detached>(partition_fn, options(dir), &faulty, &metrics());
+  partition_actor p = sys.spawn<caf::detached>(partition_fn, options(dir, store), &faulty, &metrics());
   auto append = [&](int seq) {
     bool ok = false;
     self->request(p, kTimeout, append_atom::value, data().batches[seq])
@@ -598,7 +611,7 @@ TEST_F(StorageCrash, FailedSealIsRetriedInOrder) {
   faulty.fail_nth(fault_op::rename, 1, errc::io_error);
   ASSERT_TRUE(append(1));  // over head_max_bytes: freezes the head, the sealer's rename fails
   std::string err;
-  profile_map seen = read_profiles(self, p, err);
+  profile_map seen = read_profiles(self, p, store, err);
   EXPECT_EQ(err, "");
   EXPECT_EQ(seen.size(), 2u) << "the frozen block is served whether or not it is on disk yet";
   // A waiter that arrives after the failure retries at once (true); one that arrived before it

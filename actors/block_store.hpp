@@ -1,0 +1,65 @@
+#pragma once
+// The process-wide cache of decoded segment blocks, shared by partitions (which put the blocks
+// they seal or recover) and reader actors (which read and decode the segments a query needs, off
+// the partitions' threads). Bounded by storage.block_cache_bytes; least recently used blocks are
+// evicted and re-read from their file on demand. A file that no longer validates is reported once
+// (log + hearth_segments_corrupted_total) and never served again.
+// Thread-safety: every member may be called from any thread; decoding happens outside the lock.
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <unordered_map>
+
+#include "format/block.hpp"
+#include "io/file.hpp"
+
+namespace hearth {
+
+class self_metrics;
+
+/// A rough heap size of a decoded block, for the cache budget.
+uint64_t memory_of(const block_data& b);
+
+class block_store {
+ public:
+  enum class outcome : uint8_t { ok, missing, corrupted };
+  struct lookup {
+    outcome what = outcome::missing;
+    std::shared_ptr<const block_data> block;  ///< set iff ok
+  };
+
+  block_store(io::file_system* fs, uint64_t max_bytes, self_metrics* metrics)
+      : fs_(fs), max_bytes_(max_bytes), metrics_(metrics) {}
+
+  /// The block of segment file `path`: cached, or read and decoded now by the calling thread.
+  /// `missing`: the file is gone (compacted or expired meanwhile) or unreadable.
+  lookup get(const std::string& path);
+  /// Caches a block decoded elsewhere (a seal, a recovery).
+  void put(const std::string& path, std::shared_ptr<const block_data> block);
+  /// Forgets a block whose file was removed.
+  void drop(const std::string& path);
+  bool corrupted(const std::string& path) const;
+  uint64_t bytes() const;
+
+ private:
+  struct entry {
+    std::shared_ptr<const block_data> block;
+    uint64_t mem = 0;
+    uint64_t last_use = 0;
+  };
+  void put_locked(const std::string& path, std::shared_ptr<const block_data> block);
+
+  io::file_system* fs_;
+  const uint64_t max_bytes_;
+  self_metrics* metrics_;
+  mutable std::mutex mu_;
+  std::unordered_map<std::string, entry> cache_;
+  std::set<std::string> corrupted_;
+  uint64_t bytes_ = 0;
+  uint64_t clock_ = 0;
+};
+
+}  // namespace hearth
