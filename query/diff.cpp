@@ -178,35 +178,9 @@ result<flame_graph_diff> render_flame_graph_diff(const flame_tree& left, const f
 }
 
 std::string render_flamebearer_diff_json(const flame_graph_diff& g, const flamebearer_meta& meta) {
-  const auto [units, sample_rate] = units_of(meta);
   std::string out;
-  size_t values = 0;
-  for (const auto& l : g.levels) values += l.size();
-  out.reserve(256 + values * 6 + g.names.size() * 24);
-  out += R"({"version":1,"flamebearer":{"names":[)";
-  for (size_t i = 0; i < g.names.size(); ++i) {
-    if (i) out += ',';
-    append_json_string(out, g.names[i]);
-  }
-  out += R"(],"levels":[)";
-  for (size_t i = 0; i < g.levels.size(); ++i) {
-    if (i) out += ',';
-    out += '[';
-    for (size_t j = 0; j < g.levels[i].size(); ++j) {
-      if (j) out += ',';
-      out += std::to_string(g.levels[i][j]);
-    }
-    out += ']';
-  }
-  out += R"(],"numTicks":)" + std::to_string(g.total);
-  out += R"(,"maxSelf":)" + std::to_string(g.max_self);
-  out += R"(},"metadata":{"format":"double","spyName":"","sampleRate":)";
-  out += std::to_string(sample_rate);
-  out += R"(,"units":)";
-  append_json_string(out, units);
-  out += R"(,"name":)";
-  append_json_string(out, meta.sample_type);
-  out += R"(},"timeline":null,"groups":null,"heatmap":null)";
+  append_flamebearer_head(out, g.names, g.levels, g.total, g.max_self, "double", meta);
+  out += R"(,"timeline":null,"groups":null,"heatmap":null)";
   if (g.left_ticks != 0) out += R"(,"leftTicks":)" + std::to_string(g.left_ticks);
   if (g.right_ticks != 0) out += R"(,"rightTicks":)" + std::to_string(g.right_ticks);
   out += '}';

@@ -393,38 +393,46 @@ flamebearer_units units_of(const flamebearer_meta& meta) {
   return {meta.sample_unit, 100};
 }
 
-std::string render_flamebearer_json(const flame_graph& g, const flamebearer_meta& meta,
-                                    const flamebearer_groups* groups) {
+void append_flamebearer_head(std::string& out, const std::vector<std::string>& names,
+                             const std::vector<std::vector<int64_t>>& levels, int64_t total,
+                             int64_t max_self, std::string_view format, const flamebearer_meta& meta) {
   const auto [units, sample_rate] = units_of(meta);
-
-  std::string out;
   size_t values = 0;
-  for (const auto& l : g.levels) values += l.size();
-  out.reserve(256 + values * 6 + g.names.size() * 24);
+  for (const auto& l : levels) values += l.size();
+  out.reserve(out.size() + 256 + values * 6 + names.size() * 24);
   out += R"({"version":1,"flamebearer":{"names":[)";
-  for (size_t i = 0; i < g.names.size(); ++i) {
+  for (size_t i = 0; i < names.size(); ++i) {
     if (i) out += ',';
-    append_json_string(out, g.names[i]);
+    append_json_string(out, names[i]);
   }
   out += R"(],"levels":[)";
-  for (size_t i = 0; i < g.levels.size(); ++i) {
+  for (size_t i = 0; i < levels.size(); ++i) {
     if (i) out += ',';
     out += '[';
-    for (size_t j = 0; j < g.levels[i].size(); ++j) {
+    for (size_t j = 0; j < levels[i].size(); ++j) {
       if (j) out += ',';
-      out += std::to_string(g.levels[i][j]);
+      out += std::to_string(levels[i][j]);
     }
     out += ']';
   }
-  out += R"(],"numTicks":)" + std::to_string(g.total);
-  out += R"(,"maxSelf":)" + std::to_string(g.max_self);
-  out += R"(},"metadata":{"format":"single","spyName":"","sampleRate":)";
+  out += R"(],"numTicks":)" + std::to_string(total);
+  out += R"(,"maxSelf":)" + std::to_string(max_self);
+  out += R"(},"metadata":{"format":)";
+  append_json_string(out, format);
+  out += R"(,"spyName":"","sampleRate":)";
   out += std::to_string(sample_rate);
   out += R"(,"units":)";
   append_json_string(out, units);
   out += R"(,"name":)";
   append_json_string(out, meta.sample_type);
-  out += R"(},"timeline":)";
+  out += '}';
+}
+
+std::string render_flamebearer_json(const flame_graph& g, const flamebearer_meta& meta,
+                                    const flamebearer_groups* groups) {
+  std::string out;
+  append_flamebearer_head(out, g.names, g.levels, g.total, g.max_self, "single", meta);
+  out += R"(,"timeline":)";
   auto timeline = [&out](const flamebearer_timeline& t) {
     out += R"({"startTime":)" + std::to_string(t.start_s) + R"(,"samples":[)";
     for (size_t i = 0; i < t.samples.size(); ++i) {

@@ -147,6 +147,13 @@ void append_json_string(std::string& out, std::string_view s);
 /// The /pyroscope/render JSON (pyroscope-api.md §4.2), compact, keys in Pyroscope's order,
 /// strings escaped as Go's encoding/json does (HTML-safe, invalid UTF-8 replaced by U+FFFD).
 /// No trailing newline.
+/// The flamebearer JSON from its start through the "metadata" object (no closing brace of the
+/// document): names, levels, numTicks, maxSelf, and metadata with `format` ("single"/"double").
+/// Shared by the single and the diff renderers.
+void append_flamebearer_head(std::string& out, const std::vector<std::string>& names,
+                             const std::vector<std::vector<int64_t>>& levels, int64_t total,
+                             int64_t max_self, std::string_view format, const flamebearer_meta& meta);
+
 /// groupBy timelines of /pyroscope/render: (label value or "*", timeline), in output order.
 using flamebearer_groups = std::vector<std::pair<std::string, flamebearer_timeline>>;
 
