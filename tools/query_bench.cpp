@@ -741,7 +741,8 @@ struct options {
                "usage: query_bench [--testdata DIR] [--tmp DIR] [--reps N] [--heavy-reps N] [--w4b-reps N]\n"
                "                   [--quick] [--keep] [--only w3,w8,w7,w9,w4b,peer,day]\n"
                "  Default: 24 h (5,760 profiles x 2,000 stacks, ~200k distinct) per service, 10k x 1,440\n"
-               "  totals, peer K = 14 and 100; 5 runs (cold and warm each) for W3/W7/W8/peer, 1 for W9 and\n"
+               "  totals, peer K = 14 and 100; 5 runs (cold and warm each) for W3/W8/peer, W7 5 cold + 3 warm,\n"
+               "  1 for W9 (hourly files: cold only) and\n"
                "  W4b (cold only; one gather rendered for all and top-10): runs take 10-30 s at this size.\n"
                "  --quick: 6 h (1,440 profiles, 50k distinct), 1k x 1,440 totals, K = 14, 5 runs of all.\n");
   std::exit(2);
@@ -923,7 +924,7 @@ int run(int argc, char** argv) {
     samples cold, warm;
     stages sc, sw;
     const auto ql = stacks_spec("svc-a", t0, t1), qr = stacks_spec("svc-b", t0, t1);
-    const int nc = o.reps, nw = o.reps;
+    const int nc = o.reps, nw = o.quick ? o.reps : 3;  // warm: 3 runs of ~5 s by default
     for (int rep = 0; rep < std::max(nc, nw); ++rep)
       for (int is_warm = 0; is_warm < 2; ++is_warm) {
         if (rep >= (is_warm ? nw : nc)) continue;
@@ -972,7 +973,8 @@ int run(int argc, char** argv) {
     po.period = cpu_period_ns;
     po.max_nodes = 0;
     size_t raw_size = 0, gz_size = 0;
-    const int nc = o.heavy_reps, nw = o.heavy_reps;
+    // Hourly files: cold only by default (a warm run differs by the decode, ~1 s, and takes 13 s).
+    const int nc = o.heavy_reps, nw = o.quick || layout == 1 ? o.heavy_reps : 0;
     for (int rep = 0; rep < std::max(nc, nw); ++rep)
       for (int is_warm = 0; is_warm < 2; ++is_warm) {
         if (rep >= (is_warm ? nw : nc)) continue;
@@ -983,7 +985,7 @@ int run(int argc, char** argv) {
         std::string bytes;
         timed(st.render, [&] { bytes = query::render_pprof(m.pprof(), po); });
         (is_warm ? warm : cold).add(wall_now() - w0, cpu_now() - c0);
-        if (is_warm) {
+        if (is_warm || nw == 0) {
           double a = wall_now(), b = cpu_now();
           std::string z = gzip_compress(bytes, 1);
           gz.add(wall_now() - a, cpu_now() - b);
