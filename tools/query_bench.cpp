@@ -787,6 +787,7 @@ struct row {
 std::vector<row> table;
 
 std::string ms(double s) {
+  if (s == 0) return "-";  // no run of that kind
   char b[32];
   std::snprintf(b, sizeof b, "%.1f ms", s * 1e3);
   return b;
@@ -843,6 +844,12 @@ int run(int argc, char** argv) {
               o.stacks.profiles, o.stacks.stacks_per_profile, da.distinct_stacks, da.pairs, part_a.segs.size(),
               human_bytes(static_cast<double>(da.file_bytes)).c_str(),
               static_cast<double>(da.file_bytes) / static_cast<double>(da.pairs), da.build_s, da.encode_s);
+  {
+    uint64_t nodes = 0;
+    for (const auto& sg : part_a.segs) nodes += sg.info.stacks;
+    std::printf("  stack-tree nodes per hourly file: %.0f on average (the day: %" PRIu64 " distinct stacks)\n",
+                static_cast<double>(nodes) / static_cast<double>(part_a.segs.size()), da.distinct_stacks);
+  }
   if (!part_a_day.segs.empty())
     std::printf("  the same day as one L2 file (merge_blocks of the 24 hourly blocks): %s (%.2f B/pair)\n",
                 human_bytes(static_cast<double>(da.day_file_bytes)).c_str(),
