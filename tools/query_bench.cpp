@@ -1096,9 +1096,9 @@ int run(int argc, char** argv) {
   std::fflush(stdout);
 
   // ---- Peer: go tool pprof -top vs merge + top on the same K profiles ----
-  const std::string pprof_bin = [] {
+  const std::string pprof_bin = [&] {
     // `go tool pprof` execs $(go env GOTOOLDIR)/pprof; also time the binary directly.
-    child_run r = run_child({"go", "env", "GOTOOLDIR"}, "/tmp/hearth-query-bench-gotooldir.txt");
+    child_run r = run_child({"go", "env", "GOTOOLDIR"}, dir + "/gotooldir.txt");
     std::string d = r.out;
     while (!d.empty() && (d.back() == '\n' || d.back() == ' ')) d.pop_back();
     return d + "/pprof";
