@@ -74,6 +74,31 @@ void select_series_points(const block_data& block, std::span<const uint32_t> ser
   const int64_t last_ms = floor_div(req.end_ns - 1, ns_per_ms);
   const int64_t step_ms = req.step_ns / ns_per_ms;
 
+  // Points are accumulated densely per (group rank, grid index) when the grid is small enough,
+  // else in a hash map; either way emitted in (group rank, time) order without a sort of points.
+  std::vector<uint32_t> rank(groups.size());
+  std::vector<const std::vector<std::string>*> key_of_rank;
+  for (const auto& [key, id] : groups) {
+    rank[id] = static_cast<uint32_t>(key_of_rank.size());
+    key_of_rank.push_back(&key);
+  }
+  // The dense grid spans only the grid points this block's profiles can land on.
+  const auto index_of = [&](int64_t time_ns) {
+    return (floor_div(time_ns, ns_per_ms) - origin_ms + step_ms - 1) / step_ms;
+  };
+  int64_t k_lo = INT64_MAX, k_hi = -1;
+  for (const profile_row& p : block.profiles) {
+    if (p.series >= group_of.size() || group_of[p.series] == UINT32_MAX) continue;
+    if (p.time_ns < req.start_ns || p.time_ns >= req.end_ns) continue;
+    k_lo = std::min(k_lo, index_of(p.time_ns));
+    k_hi = std::max(k_hi, index_of(p.time_ns));
+  }
+  k_hi = std::min(k_hi, (last_ms - origin_ms) / step_ms);
+  const uint64_t grid = k_hi >= k_lo ? static_cast<uint64_t>(k_hi - k_lo + 1) : 0;
+  const uint64_t cells = grid * groups.size();
+  constexpr uint64_t max_dense_cells = 1ull << 24;  // 16 M cells = 256 MiB of sums and counts
+  const bool dense = grid > 0 && last_ms >= origin_ms && cells <= max_dense_cells;
+  std::vector<int64_t> dsum(dense ? cells : 0), dcount(dense ? cells : 0);
   std::unordered_map<std::pair<uint32_t, int64_t>, std::pair<int64_t, int64_t>, pair_hash> points;
   for (const profile_row& p : block.profiles) {
     if (p.series >= group_of.size() || group_of[p.series] == UINT32_MAX) continue;
@@ -93,38 +118,48 @@ void select_series_points(const block_data& block, std::span<const uint32_t> ser
       if (!any) continue;  // the profile has no stack through the call site
     }
     const int64_t ts_ms = floor_div(p.time_ns, ns_per_ms);
-    const int64_t t = origin_ms + (ts_ms - origin_ms + step_ms - 1) / step_ms * step_ms;
+    const int64_t k = (ts_ms - origin_ms + step_ms - 1) / step_ms;
+    const int64_t t = origin_ms + k * step_ms;
     if (t > last_ms) continue;  // past the last grid point, as Pyroscope's RangeSeries drops it
-    auto& [sum, count] = points[{group_of[p.series], t}];
-    sum += value;
-    ++count;
+    const uint32_t g = rank[group_of[p.series]];
+    if (dense && k >= k_lo && k <= k_hi) {
+      const uint64_t cell = g * grid + static_cast<uint64_t>(k - k_lo);
+      dsum[cell] += value;
+      ++dcount[cell];
+    } else {
+      auto& [sum, count] = points[{g, t}];
+      sum += value;
+      ++count;
+    }
   }
 
   // This block's partial in the documented order (groups by key, points by (group, time); only
   // groups with points), then merged into `out`.
-  std::vector<uint32_t> rank(groups.size());
-  std::vector<const std::vector<std::string>*> key_of_rank;
-  for (const auto& [key, id] : groups) {
-    rank[id] = static_cast<uint32_t>(key_of_rank.size());
-    key_of_rank.push_back(&key);
-  }
-  std::vector<std::pair<std::pair<uint32_t, int64_t>, std::pair<int64_t, int64_t>>> sorted;
-  sorted.reserve(points.size());
-  for (const auto& [k, v] : points) sorted.push_back({{rank[k.first], k.second}, v});
-  std::sort(sorted.begin(), sorted.end());
   series_partial mine;
   uint32_t last = UINT32_MAX, next = 0;
-  for (const auto& [k, v] : sorted) {
-    if (k.first != last) {
-      last = k.first;
+  auto emit = [&](uint32_t g, int64_t t, int64_t sum, int64_t count) {
+    if (g != last) {
+      last = g;
       ++next;
-      const auto& key = *key_of_rank[k.first];
+      const auto& key = *key_of_rank[g];
       mine.group_values.insert(mine.group_values.end(), key.begin(), key.end());
     }
     mine.point_group.push_back(next - 1);
-    mine.point_ms.push_back(k.second);
-    mine.point_sum.push_back(v.first);
-    mine.point_count.push_back(v.second);
+    mine.point_ms.push_back(t);
+    mine.point_sum.push_back(sum);
+    mine.point_count.push_back(count);
+  };
+  if (dense) {
+    for (uint32_t g = 0; g < groups.size(); ++g)
+      for (uint64_t k = 0; k < grid; ++k)
+        if (dcount[g * grid + k] > 0)
+          emit(g, origin_ms + (k_lo + static_cast<int64_t>(k)) * step_ms, dsum[g * grid + k],
+               dcount[g * grid + k]);
+  } else {
+    std::vector<std::pair<std::pair<uint32_t, int64_t>, std::pair<int64_t, int64_t>>> sorted(
+        points.begin(), points.end());
+    std::sort(sorted.begin(), sorted.end());
+    for (const auto& [k, v] : sorted) emit(k.first, k.second, v.first, v.second);
   }
   merge_series(out, mine);
 }
@@ -199,46 +234,71 @@ void merge_series(series_partial& into, const series_partial& from) {
 std::vector<series> render_series(const series_partial& p, std::span<const std::string> group_by,
                                   series_aggregation aggregation, int64_t limit) {
   const size_t width = group_by.size();
-  // Label set per group; groups that render to the same label set are merged.
-  std::map<label_set, std::map<int64_t, std::pair<int64_t, int64_t>>> merged;
-  for (size_t i = 0; i < p.point_group.size(); ++i) {
+  const uint32_t ngroups = p.point_group.empty() ? 0 : p.point_group.back() + 1;
+  // Label set per group (once per group, not per point); groups that render to the same label
+  // set (a repeated group_by name, several absent labels) become one output series.
+  std::map<label_set, uint32_t> series_of_labels;
+  std::vector<label_set> labels_of_series;
+  std::vector<uint32_t> series_of_group(ngroups);
+  for (uint32_t g = 0; g < ngroups; ++g) {
     label_set labels;
     for (size_t k = 0; k < width; ++k) {
-      const std::string& v = p.group_values[p.point_group[i] * width + k];
+      const std::string& v = p.group_values[g * width + k];
       if (!v.empty()) labels.push_back({group_by[k], v});
     }
     std::sort(labels.begin(), labels.end());
     labels.erase(std::unique(labels.begin(), labels.end(),
                              [](const label& a, const label& b) { return a.name == b.name; }),
                  labels.end());
-    auto& [sum, count] = merged[std::move(labels)][p.point_ms[i]];
-    sum += p.point_sum[i];
-    count += p.point_count[i];
+    auto [it, added] = series_of_labels.try_emplace(labels, static_cast<uint32_t>(labels_of_series.size()));
+    if (added) labels_of_series.push_back(std::move(labels));
+    series_of_group[g] = it->second;
   }
-  struct ranked {
-    series s;
-    double total = 0;
+  const size_t nseries = labels_of_series.size();
+  // Points per output series, (time -> sum, count); merged groups are the only reason a series
+  // would get the same time twice.
+  std::vector<std::vector<std::pair<int64_t, std::pair<int64_t, int64_t>>>> pts(nseries);
+  bool any_merged = nseries != ngroups;
+  for (size_t i = 0; i < p.point_group.size(); ++i)
+    pts[series_of_group[p.point_group[i]]].push_back(
+        {p.point_ms[i], {p.point_sum[i], p.point_count[i]}});
+  auto value_of = [aggregation](const std::pair<int64_t, int64_t>& v) {
+    return aggregation == series_aggregation::average
+               ? static_cast<double>(v.first) / static_cast<double>(v.second)
+               : static_cast<double>(v.first);
   };
-  std::vector<ranked> all;
-  all.reserve(merged.size());
-  for (auto& [labels, points] : merged) {
-    ranked r;
-    r.s.labels = labels;
-    for (const auto& [t, v] : points) {
-      const double value = aggregation == series_aggregation::average
-                               ? static_cast<double>(v.first) / static_cast<double>(v.second)
-                               : static_cast<double>(v.first);
-      r.s.points.push_back({t, value});
-      r.total += value;
+  std::vector<double> total(nseries, 0);
+  for (size_t s = 0; s < nseries; ++s) {
+    auto& v = pts[s];
+    if (any_merged) {
+      std::sort(v.begin(), v.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+      size_t w = 0;
+      for (size_t r = 0; r < v.size(); ++r) {
+        if (w > 0 && v[w - 1].first == v[r].first) {
+          v[w - 1].second.first += v[r].second.first;
+          v[w - 1].second.second += v[r].second.second;
+        } else {
+          v[w++] = v[r];
+        }
+      }
+      v.resize(w);
     }
-    all.push_back(std::move(r));
+    for (const auto& [t, sc] : v) total[s] += value_of(sc);
   }
-  std::stable_sort(all.begin(), all.end(),
-                   [](const ranked& a, const ranked& b) { return a.total > b.total; });
-  std::vector<series> out;
-  const size_t n = limit > 0 ? std::min(all.size(), static_cast<size_t>(limit)) : all.size();
-  out.reserve(n);
-  for (size_t i = 0; i < n; ++i) out.push_back(std::move(all[i].s));
+  // By total, descending; ties by labels (the order of series_of_labels, i.e. label sets).
+  std::vector<uint32_t> order;
+  order.reserve(nseries);
+  for (const auto& [labels, s] : series_of_labels) order.push_back(s);
+  std::stable_sort(order.begin(), order.end(),
+                   [&](uint32_t a, uint32_t b) { return total[a] > total[b]; });
+  const size_t n = limit > 0 ? std::min(nseries, static_cast<size_t>(limit)) : nseries;
+  std::vector<series> out(n);
+  for (size_t i = 0; i < n; ++i) {
+    const uint32_t s = order[i];
+    out[i].labels = std::move(labels_of_series[s]);
+    out[i].points.reserve(pts[s].size());
+    for (const auto& [t, sc] : pts[s]) out[i].points.push_back({t, value_of(sc)});
+  }
   return out;
 }
 
