@@ -153,13 +153,8 @@ void merger::add(partial&& p) {
   merge_flat(p.tree, tree_);
   for (auto& v : p.values) values_.insert(std::move(v));
   merge_label_sets(label_sets_, p.label_sets);
-  merge_series(series_, p.series);
-  if (!any_pprof_) {
-    pprof_ = std::move(p.pprof);
-    any_pprof_ = true;
-  } else {
-    merge_pprof(pprof_, p.pprof);
-  }
+  if (!p.series.point_group.empty()) series_parts_.push_back(std::move(p.series));
+  if (p.pprof.profiles > 0 || !p.pprof.values.empty()) pprof_parts_.push_back(std::move(p.pprof));
   merge_profile_stats(stats_, p.stats);
   bool grouped = p.point_groups.size() == p.point_times_ns.size();
   for (size_t i = 0; i < p.point_times_ns.size() && i < p.point_values.size(); ++i)
@@ -170,6 +165,41 @@ void merger::add(partial&& p) {
   counts_.profiles += p.counts.profiles;
   counts_.samples += p.counts.samples;
   counts_.bytes += p.counts.bytes;
+}
+
+namespace {
+// Merges `parts` pairwise, level by level, into `into` (which may hold an earlier result).
+template <class Part, class Merge>
+void reduce(std::vector<Part>& parts, Part& into, Merge merge) {
+  if (parts.empty()) return;
+  parts.push_back(std::move(into));
+  while (parts.size() > 1) {
+    size_t w = 0;
+    for (size_t i = 0; i < parts.size(); i += 2) {
+      if (i + 1 < parts.size()) merge(parts[i], parts[i + 1]);
+      if (w != i) parts[w] = std::move(parts[i]);
+      ++w;
+    }
+    parts.resize(w);
+  }
+  into = std::move(parts.front());
+  parts.clear();
+}
+}  // namespace
+
+const series_partial& merger::series() {
+  reduce(series_parts_, series_, [](series_partial& a, const series_partial& b) { merge_series(a, b); });
+  return series_;
+}
+
+const pprof_partial& merger::pprof() {
+  reduce(pprof_parts_, pprof_, [](pprof_partial& a, const pprof_partial& b) {
+    if (a.profiles == 0 && a.values.empty())
+      a = b;
+    else if (b.profiles > 0 || !b.values.empty())
+      merge_pprof(a, b);
+  });
+  return pprof_;
 }
 
 std::vector<timeline_point> merger::points() const {

@@ -148,8 +148,10 @@ class merger {
   flame_tree& tree() { return tree_; }
   std::vector<std::string> values() const { return {values_.begin(), values_.end()}; }
   const std::vector<label_set>& label_sets() const { return label_sets_; }
-  const series_partial& series() const { return series_; }
-  const pprof_partial& pprof() const { return pprof_; }
+  /// The merged series / pprof partials. Partials are merged pairwise on first use (a balanced
+  /// reduction: merging each into one growing partial would re-copy it once per block).
+  const series_partial& series();
+  const pprof_partial& pprof();
   const profile_stats& stats() const { return stats_; }
   const analyze_counts& counts() const { return counts_; }
   /// Per-profile (time, total, group), sorted.
@@ -159,12 +161,13 @@ class merger {
   flame_tree tree_;
   std::set<std::string> values_;
   std::vector<label_set> label_sets_;
+  std::vector<series_partial> series_parts_;
+  std::vector<pprof_partial> pprof_parts_;
   series_partial series_;
   pprof_partial pprof_;
   profile_stats stats_;
   std::vector<timeline_point> points_;
   analyze_counts counts_;
-  bool any_pprof_ = false;
 };
 
 }  // namespace hearth::query
