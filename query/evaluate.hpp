@@ -148,8 +148,9 @@ class merger {
   flame_tree& tree() { return tree_; }
   std::vector<std::string> values() const { return {values_.begin(), values_.end()}; }
   const std::vector<label_set>& label_sets() const { return label_sets_; }
-  /// The merged series / pprof partials. Partials are merged pairwise on first use (a balanced
-  /// reduction: merging each into one growing partial would re-copy it once per block).
+  /// The merged series / pprof partials, merged on first use: series pairwise (a balanced
+  /// reduction: merging each into one growing partial would re-copy it once per block), pprof
+  /// in arrival order.
   const series_partial& series();
   const pprof_partial& pprof();
   const profile_stats& stats() const { return stats_; }

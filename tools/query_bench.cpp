@@ -216,34 +216,29 @@ void add_segment(partition& p, const std::string& path, const std::string& bytes
   p.segs.push_back(std::move(s));
 }
 
-/// As partition_actor.cpp evaluate(): footer time range first, then the block (cached or read and
-/// decoded), then evaluator::add; finish() at the end.
-query::partial evaluate(partition& part, const query::query_spec& q, stages& st) {
-  auto ev = must(query::evaluator::make(q), "evaluator::make");
-  for (auto& seg : part.segs) {
-    if (seg.info.profiles == 0 || seg.info.max_time_ns < q.start_ns || seg.info.min_time_ns >= q.end_ns)
-      continue;
-    if (!seg.data) {
-      std::string bytes;
-      timed(st.read, [&] { bytes = read_whole(seg.path); });
-      timed(st.decode, [&] {
-        seg.data = std::make_shared<const block_data>(must(decode_segment(as_bytes(bytes)), "decode_segment"));
-      });
-    }
-    timed(st.add, [&] { ev.add(*seg.data); });
-  }
-  query::partial out;
-  timed(st.finish, [&] { out = std::move(ev).finish(); });
-  return out;
-}
-
-/// The frontend's gather: every partition answers, partials merged in arrival order.
+/// As the server's read path: the partition lists the segment files whose footer time range
+/// overlaps the query, and a reader evaluates each file on its own (actors/reader_actor.cpp:
+/// block cached or read and decoded, one evaluator per file, finish); the frontend's merger
+/// merges every file's partial.
 query::merger gather(std::vector<partition*>& parts, const query::query_spec& q, stages& st) {
   query::merger m;
-  for (partition* p : parts) {
-    query::partial part = evaluate(*p, q, st);
-    timed(st.merge, [&] { m.add(std::move(part)); });
-  }
+  for (partition* p : parts)
+    for (auto& seg : p->segs) {
+      if (seg.info.profiles == 0 || seg.info.max_time_ns < q.start_ns || seg.info.min_time_ns >= q.end_ns)
+        continue;
+      if (!seg.data) {
+        std::string bytes;
+        timed(st.read, [&] { bytes = read_whole(seg.path); });
+        timed(st.decode, [&] {
+          seg.data = std::make_shared<const block_data>(must(decode_segment(as_bytes(bytes)), "decode_segment"));
+        });
+      }
+      auto ev = must(query::evaluator::make(q), "evaluator::make");
+      timed(st.add, [&] { ev.add(*seg.data); });
+      query::partial part;
+      timed(st.finish, [&] { part = std::move(ev).finish(); });
+      timed(st.merge, [&] { m.add(std::move(part)); });
+    }
   return m;
 }
 
