@@ -155,13 +155,20 @@ struct http_gateway::impl final : public kj::HttpService {
   // the request.
   template <class Reply, class Handle, class... Ts>
   kj::Promise<Reply> ask(Handle h, Ts... xs) {
-    auto paf = kj::newPromiseAndCrossThreadFulfiller<Reply>();
-    auto f = std::make_shared<kj::Own<kj::CrossThreadPromiseFulfiller<Reply>>>(kj::mv(paf.fulfiller));
+    return ask_map<Reply, Reply>(h, [](Reply& r) { return std::move(r); }, std::move(xs)...);
+  }
+
+  // As ask, with `fn` applied to the reply on the CAF side: encoding a large answer (protobuf,
+  // gzip) then costs the event loop nothing.
+  template <class Reply, class Out, class Handle, class Fn, class... Ts>
+  kj::Promise<Out> ask_map(Handle h, Fn fn, Ts... xs) {
+    auto paf = kj::newPromiseAndCrossThreadFulfiller<Out>();
+    auto f = std::make_shared<kj::Own<kj::CrossThreadPromiseFulfiller<Out>>>(kj::mv(paf.fulfiller));
     auto timeout = opts_.timeout;
     auto msg = caf::make_message(std::move(xs)...);
-    sys_.spawn([h, f, timeout, msg](caf::event_based_actor* self) {
+    sys_.spawn([h, f, timeout, msg, fn = std::move(fn)](caf::event_based_actor* self) mutable {
       self->request(caf::actor_cast<caf::actor>(h), timeout, msg)
-          .then([f](Reply& r) { (*f)->fulfill(std::move(r)); },
+          .then([f, fn = std::move(fn)](Reply& r) mutable { (*f)->fulfill(fn(r)); },
                 [f, self](caf::error& e) {
                   (*f)->reject(KJ_EXCEPTION(FAILED, self->system().render(e).c_str()));
                 });
@@ -171,18 +178,14 @@ struct http_gateway::impl final : public kj::HttpService {
 
   kj::Promise<void> send(kj::HttpService::Response& response, int code, std::string_view ctype,
                          std::string body, const std::string& route, clock_type::time_point t0,
-                         const char* retry_after = nullptr, bool gzip = false) {
+                         const char* retry_after = nullptr, bool gzipped = false) {
     metrics_.observe_request(route, code,
                              std::chrono::duration<double>(clock_type::now() - t0).count());
     kj::HttpHeaders h(*table_);
     auto ct = kj::heapString(ctype.data(), ctype.size());
     if (!ctype.empty()) h.set(kj::HttpHeaderId::CONTENT_TYPE, ct);
     if (retry_after) h.set(h_retry_after_, retry_after);
-    // Small bodies are not worth a gzip header and the client's inflate.
-    if (gzip && body.size() >= 1024) {
-      body = gzip_compress(body, 1);
-      h.set(h_content_encoding_, "gzip");
-    }
+    if (gzipped) h.set(h_content_encoding_, "gzip");
     auto buf = kj::heap<std::string>(std::move(body));
     auto out = response.send(code, status_text(code), h, static_cast<uint64_t>(buf->size()));
     if (buf->empty()) return kj::READY_NOW;
@@ -533,15 +536,45 @@ struct http_gateway::impl final : public kj::HttpService {
           auto q = api::parse_request(service, method, c, data, limits(), wall_clock_ns());
           if (!q) return send_error(response, q.err(), route, t0);
           q->tenants = std::move(tenants);
-          auto req = *q;
-          return run_query(std::move(*q), response, route, t0,
-                           [this, &response, route, t0, c, service, method, utf8_names, gzip,
-                            req = std::move(req)](query_result& r) {
-                             auto out = api::render_response(service, method, c, req, r, utf8_names);
-                             if (!out) return send_error(response, out.err(), route, t0);
-                             return send(response, 200, connect::content_type(c), std::move(*out),
-                                         route, t0, nullptr, gzip);
-                           });
+          // The frontend's answer is encoded (and gzipped) on the CAF side, off the event loop.
+          struct encoded {
+            reply_status status;
+            std::string body;
+            bool gzipped = false;
+          };
+          auto encode = [c, service, method, utf8_names, gzip, req = *q](query_result& r) {
+            encoded e;
+            if (!r.status.ok()) {
+              e.status = r.status;
+              return e;
+            }
+            auto out = api::render_response(service, method, c, req, r, utf8_names);
+            if (!out) {
+              e.status = reply_status::from(out.err());
+              return e;
+            }
+            e.body = std::move(*out);
+            // Small bodies are not worth a gzip header and the client's inflate.
+            if (gzip && e.body.size() >= 1024) {
+              e.body = gzip_compress(e.body, 1);
+              e.gzipped = true;
+            }
+            return e;
+          };
+          return ask_map<query_result, encoded>(actors_.frontend, std::move(encode), query_atom::value,
+                                                std::move(*q))
+              .then(
+                  [this, &response, route, t0, c](encoded e) -> kj::Promise<void> {
+                    if (!e.status.ok()) return send_error(response, e.status.to_error(), route, t0);
+                    return send(response, 200, connect::content_type(c), std::move(e.body), route,
+                                t0, nullptr, e.gzipped);
+                  },
+                  [this, &response, route, t0](kj::Exception&& e) -> kj::Promise<void> {
+                    return send_error(response,
+                                      error{errc::unavailable,
+                                            std::string("query failed: ") + e.getDescription().cStr()},
+                                      route, t0);
+                  });
         });
   }
 
