@@ -81,9 +81,4 @@ bool block_store::corrupted(const std::string& path) const {
   return corrupted_.count(path) > 0;
 }
 
-uint64_t block_store::bytes() const {
-  std::lock_guard lock(mu_);
-  return bytes_;
-}
-
 }  // namespace hearth

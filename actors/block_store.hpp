@@ -42,7 +42,6 @@ class block_store {
   /// Forgets a block whose file was removed.
   void drop(const std::string& path);
   bool corrupted(const std::string& path) const;
-  uint64_t bytes() const;
 
  private:
   struct entry {
