@@ -290,7 +290,7 @@ run_log run_workload(io::file_system& fsys, const std::string& dir,
       std::vector<block_ref> refs;
       for (const auto& b : cat.blocks)
         refs.push_back(block_ref{b.id, b.level, b.rollup_step_ns, b.min_time_ns, b.max_time_ns,
-                                 b.bytes, b.profiles});
+                                 b.bytes, b.profiles, b.samples});
       auto jobs = plan_compactions(refs, policy(), int64_t{1} << 62);
       for (const auto& job : jobs) {
         if (dead()) return;
@@ -305,10 +305,14 @@ run_log run_workload(io::file_system& fsys, const std::string& dir,
         self->request(p, kTimeout, swap_atom::value, std::move(*req))
             .receive(
                 [&](swap_reply& r) {
-                  if (r.applied)
-                    ++out.swaps_applied;
-                  else
+                  if (!r.applied) {
                     out.notes.push_back("swap: " + r.status.message);
+                    return;
+                  }
+                  ++out.swaps_applied;
+                  if (dead()) return;  // died between the renames and the directory sync
+                  if (auto s = finish_swap(fsys, cat.segments_dir, r); !s)
+                    out.notes.push_back("finish_swap: " + s.err().to_string());
                 },
                 [&](caf::error& e) { out.notes.push_back("swap: " + caf::to_string(e)); });
       }
