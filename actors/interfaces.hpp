@@ -260,6 +260,11 @@ using distributor_actor = caf::typed_actor<
     // Decodes the request off the HTTP thread and replies after every partition acknowledged.
     caf::replies_to<ingest_atom, ingest_request>::with<ingest_reply>>;
 
+/// A pull-mode scraper of one (target, profile) of a [[scrape]] job.
+using scrape_actor = caf::typed_actor<
+    // Internal, periodic: one scrape.
+    caf::reacts_to<tick_atom>>;
+
 /// The compactor: plans and runs merges, rollups and retention over every partition's blocks.
 using compactor_actor = caf::typed_actor<
     // Internal, periodic: one maintenance run.
@@ -267,7 +272,6 @@ using compactor_actor = caf::typed_actor<
     // Runs maintenance now and replies what it did (operators, tests).
     caf::replies_to<compact_atom>::with<compaction_report>>;
 
-/// The query frontend: validates, fans out to partitions, merges, renders.
 /// Per-tenant settings (settings.v1.SettingsService), persisted in the tenant's directory.
 using settings_actor = caf::typed_actor<
     // All settings of a tenant, sorted by name.
@@ -282,6 +286,7 @@ using settings_actor = caf::typed_actor<
 using reader_actor = caf::typed_actor<
     caf::replies_to<read_atom, segment_ref, query::query_spec>::with<query_partial>>;
 
+/// The query frontend: validates, fans out to partitions, merges, renders.
 using query_frontend_actor = caf::typed_actor<
     caf::replies_to<query_atom, query_request>::with<query_result>>;
 

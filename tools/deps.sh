@@ -7,7 +7,7 @@ packages=(
   g++ meson ninja-build pkg-config cmake python3 python3-protobuf
   libcaf-dev capnproto libcapnp-dev liburing-dev liblz4-dev libzstd-dev zlib1g-dev libdeflate-dev
   libroaring-dev libtomlplusplus-dev prometheus-cpp-dev libgtest-dev libbenchmark-dev
-  libprotobuf-dev protobuf-compiler libre2-dev curl
+  libprotobuf-dev protobuf-compiler libre2-dev curl golang-go
 )
 
 missing=()
