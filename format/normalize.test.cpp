@@ -78,7 +78,9 @@ void check_well_formed(const ingest_batch& b) {
       EXPECT_NE(x.span_id, 0u);
       EXPECT_NE(x.value, 0);
       EXPECT_NE(std::find(ser.sample_stacks.begin(), ser.sample_stacks.end(), x.stack), ser.sample_stacks.end());
-      if (i > 0) ASSERT_LT(std::tie(ser.spans[i - 1].stack, ser.spans[i - 1].span_id), std::tie(x.stack, x.span_id));
+      if (i > 0) {
+        ASSERT_LT(std::tie(ser.spans[i - 1].stack, ser.spans[i - 1].span_id), std::tie(x.stack, x.span_id));
+      }
     }
     for (size_t i = 1; i < ser.labels.size(); ++i) ASSERT_LT(ser.labels[i - 1].name, ser.labels[i].name);
   }
