@@ -436,7 +436,7 @@ class SpanProfile(unittest.TestCase):
         with open(os.path.join(ht.TESTDATA, "go", "workpool.cpu.000.pb.gz"), "rb") as fh:
             p = ht.ctx.pb.profile.Profile()
             p.ParseFromString(gzip.decompress(fh.read()))
-        cls.t_ms = State.t0_ms + 9000
+        cls.t_ms = State.t0_ms + 9000  # inside the dataset's span: the newest profile time stays
         p.time_nanos = cls.t_ms * 1000000
         strings = list(p.string_table)
 
@@ -467,7 +467,7 @@ class SpanProfile(unittest.TestCase):
                                            {"Content-Type": "application/proto", "Connect-Protocol-Version": "1"})
         if st != 200:
             raise AssertionError("Push: HTTP %d %s" % (st, error_text(body)))
-        cls.win = (cls.t_ms - 60000, cls.t_ms + 60000)
+        cls.win = (cls.t_ms - 30000, cls.t_ms + 30000)
 
     def span_profile(self, codec, spans, fmt=None, want=200):
         sel = '{service_name="%s"}' % self.svc
