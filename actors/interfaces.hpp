@@ -321,9 +321,13 @@ typename Inspector::result_type inspect(Inspector& f, symbols& x) {
            x.locations);
 }
 template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, span_sample& x) {
+  return f(caf::meta::type_name("hearth::span_sample"), x.stack, x.span_id, x.value);
+}
+template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, ingest_series& x) {
   return f(caf::meta::type_name("hearth::ingest_series"), x.labels, x.time_ns, x.duration_ns,
-           x.id_hi, x.id_lo, x.sample_stacks, x.sample_values);
+           x.id_hi, x.id_lo, x.sample_stacks, x.sample_values, x.spans, x.period);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, ingest_batch& x) {
@@ -353,7 +357,7 @@ typename Inspector::result_type inspect(Inspector& f, query_spec& x) {
   return f(caf::meta::type_name("hearth::query::query_spec"), x.kind, x.profile_type, x.selector,
            x.label_name, x.start_ns, x.end_ns, x.max_rollup_step_ns, x.call_site, x.label_names,
            x.step_ns, x.group_by, x.pgo, x.pgo_keep_locations, x.pgo_aggregate_callees,
-           x.want_points);
+           x.want_points, x.span_ids);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, flat_tree& x) {
@@ -367,7 +371,7 @@ typename Inspector::result_type inspect(Inspector& f, series_partial& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, pprof_partial& x) {
   return f(caf::meta::type_name("hearth::query::pprof_partial"), x.syms, x.stack_offsets,
-           x.stack_locations, x.values, x.first_ns, x.last_end_ns, x.profiles);
+           x.stack_locations, x.values, x.first_ns, x.last_end_ns, x.profiles, x.period);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, profile_stats& x) {

@@ -175,6 +175,9 @@ class symbol_interner {
 /// source::push, `__name__` must be among the labels and `service_name` defaults to
 /// `unknown_service`. Samples without locations or with a zero value are skipped; identical stacks
 /// within a series are summed; series left without samples are not emitted.
+/// A sample's `span_id` label (or, failing that, its `profile_id` label, which Pyroscope renames
+/// to `span_id`) that parse_span_id() accepts also lands in ingest_series::spans, summed per
+/// (stack, span id); other values are ignored. Every series keeps the pprof's period.
 class batch_builder {
  public:
   explicit batch_builder(std::string tenant = {}, normalize_limits lim = {});
@@ -209,6 +212,7 @@ class batch_builder {
       sample_stack_, fill_, locs_, loc_index_;
   std::vector<uint8_t> nonempty_, loc_valid_;
   std::vector<line_rec> line_scratch_;
+  std::vector<uint64_t> sample_span_;  // sample -> its span id, 0 = none (empty: no sample has one)
 };
 
 /// Appends one decoded profile's series to `out`, de-duplicating against the symbols already in
@@ -216,6 +220,14 @@ class batch_builder {
 /// batch_builder for many profiles. On error `out` is unchanged.
 [[nodiscard]] status append_profile(const pprof::profile& p, const ingest_meta& m,
                                     const normalize_limits& lim, ingest_batch& out);
+
+/// A span id as pprof sample labels and Pyroscope requests spell it: exactly 16 hex digits (either
+/// case), read as a big-endian u64. nullopt for anything else and for the all-zero id (no span).
+std::optional<uint64_t> parse_span_id(std::string_view s);
+
+/// Sorts span samples by (stack, span id), sums the values of equal pairs (wrapping) and drops
+/// pairs that sum to 0: the canonical form ingest_series::spans and block_data::spans keep.
+void sum_span_samples(std::vector<span_sample>& spans);
 
 /// True when `s` is well-formed UTF-8.
 bool valid_utf8(std::string_view s);
