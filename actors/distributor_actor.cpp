@@ -115,6 +115,43 @@ result<std::vector<std::pair<std::string, std::string>>> parse_sample_type_confi
   return out;
 }
 
+// `sampleRate` (Hz): Pyroscope's default 100 when absent, not a number, or not positive.
+uint32_t sample_rate_param(const ingest_request& req) {
+  const std::string* s = param(req, "sampleRate");
+  if (s == nullptr || s->empty() || s->size() > 9 ||
+      s->find_first_not_of("0123456789") != std::string::npos)
+    return 100;
+  uint32_t v = static_cast<uint32_t>(std::stoul(*s));
+  return v == 0 ? 100 : v;
+}
+
+// format=folded|lines (and the default when the body is not a multipart form): the app name's
+// suffix picks the profile type; units and aggregationType are ignored, as by Pyroscope.
+result<ingest_batch> decode_text(const ingest_request& req, const distributor_options& opts,
+                                 text_format f, ingest_meta& meta, uint64_t* profiles) {
+  std::string_view app;
+  for (const label& l : meta.labels)
+    if (l.name == "__name__") app = l.value;
+  auto type = legacy_text_type_of(app, sample_rate_param(req));
+  if (!type) return type.err();
+  std::string storage;
+  std::string_view text = req.body;
+  if (pprof::is_gzip(as_bytes(text))) {
+    auto r = pprof::gunzip(as_bytes(text), opts.max_profile_bytes);
+    if (!r) return r.err();
+    storage = std::move(*r);
+    text = storage;
+  }
+  auto p = parse_text_profile(text, f, *type, opts.text);
+  if (!p) return p.err();
+  random_id(meta.id_hi, meta.id_lo);
+  batch_builder& b = thread_builder();
+  b.start(req.tenant, opts.limits);
+  if (auto st = b.add_converted(*p, meta, type->name, type->app); !st) return st.err();
+  if (profiles) *profiles = 1;
+  return b.finish();
+}
+
 result<ingest_batch> decode_legacy(const ingest_request& req, const distributor_options& opts,
                                    uint64_t* profiles) {
   const std::string* name = param(req, "name");
@@ -163,10 +200,17 @@ result<ingest_batch> decode_legacy(const ingest_request& req, const distributor_
       meta.display_names = std::move(*names);
     }
   } else {
-    std::string f = format ? *format : std::string("folded");
-    return error{errc::unsupported_format,
-                 "format=" + f + " is not supported yet; send pprof (format=pprof or a multipart "
-                                 "form with a \"profile\" field)"};
+    // Any other format value is folded text, as upstream, except the ones we do not read.
+    std::string_view f = format ? std::string_view(*format) : std::string_view();
+    if (f == "speedscope" || f == "trie" || f == "tree" ||
+        req.content_type.find("binary/octet-stream+") != std::string::npos)
+      return error{errc::unsupported_format,
+                   "format=" + std::string(f.empty() ? req.content_type : f) +
+                       " is not supported; send pprof, jfr, folded or lines"};
+    meta.time_ns = from ? from : req.received_ns;
+    meta.duration_ns = (from && until > from) ? until - from : 0;
+    return decode_text(req, opts, f == "lines" ? text_format::lines : text_format::folded, meta,
+                       profiles);
   }
   std::string storage;
   auto p = decode_pprof(as_bytes(pprof_bytes), opts.max_profile_bytes, storage, "profile");
