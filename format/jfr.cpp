@@ -149,27 +149,42 @@ void put_utf8(std::string& out, uint32_t c) {
 }
 
 // Generated classes whose names differ per JVM run: Pyroscope (jfr-parser) merges them so that
-// profiles of different runs line up. `X$$Lambda$<n>/0x<hex>`, `X$$Lambda.0x<hex>`,
+// profiles of different runs line up: `X$$Lambda$<n>/0x<hex>`, `X$$Lambda.0x<hex>`,
 // `X$$Lambda$<n>` -> `X$$Lambda_`; `jdk/internal/reflect/GeneratedMethodAccessor<n>` -> `..._`.
+// We also merge the form JDK 17's own recorder writes for hidden classes,
+// `X$$Lambda$<n>+0x<hex>/<n>`, which upstream's pattern misses.
 std::string merge_generated(std::string name) {
-  auto all_of = [](std::string_view s, std::string_view set) {
-    return !s.empty() && s.find_first_not_of(set) == std::string_view::npos;
+  auto take = [](std::string_view& s, std::string_view set) {
+    size_t n = s.find_first_not_of(set);
+    if (n == std::string_view::npos) n = s.size();
+    s.remove_prefix(n);
+    return n;
   };
   constexpr std::string_view accessor = "jdk/internal/reflect/GeneratedMethodAccessor";
-  if (name.starts_with(accessor) && all_of(std::string_view(name).substr(accessor.size()), "0123456789"))
-    return std::string(accessor) + "_";
+  constexpr std::string_view digits = "0123456789", hex = "0123456789abcdef";
+  if (name.starts_with(accessor)) {
+    std::string_view rest = std::string_view(name).substr(accessor.size());
+    if (take(rest, digits) > 0 && rest.empty()) return std::string(accessor) + "_";
+    return name;
+  }
   size_t at = name.rfind("$$Lambda");
   if (at == std::string::npos || at == 0) return name;
   std::string_view rest = std::string_view(name).substr(at + 8);
-  bool generated = false;
   if (!rest.empty() && rest[0] == '$') rest.remove_prefix(1);
-  size_t digits = rest.find_first_not_of("0123456789");
-  if (digits == std::string_view::npos) {
-    generated = !rest.empty();
-  } else if (rest[digits] == '.' || rest[digits] == '/') {
-    std::string_view hex = rest.substr(digits + 1);
-    if (hex.starts_with("0x")) hex.remove_prefix(2);
-    generated = all_of(hex, "0123456789abcdef");
+  size_t n = take(rest, digits);
+  bool generated = false;
+  if (rest.empty()) {
+    generated = n > 0;
+  } else if (rest[0] == '.' || rest[0] == '/' || rest[0] == '+') {
+    bool plus = rest[0] == '+';
+    rest.remove_prefix(1);
+    if (rest.starts_with("0x")) rest.remove_prefix(2);
+    generated = take(rest, hex) > 0;
+    if (plus && rest.starts_with("/")) {
+      rest.remove_prefix(1);
+      generated = generated && take(rest, digits) > 0;
+    }
+    generated = generated && rest.empty();
   }
   if (!generated) return name;
   name.resize(at + 8);
@@ -317,9 +332,10 @@ class reader {
     strings_.clear();
     strings_.reserve(n);
     for (size_t i = 0; i < n && c.ok(); ++i) strings_.push_back(read_string(c, 0));
-    read_element(c, 0, element_ctx::root, nullptr);
+    read_element(c, 0, element_ctx::other, nullptr);
   }
 
+  // Where an element sits: under the root element, under `metadata`, under a `class`, elsewhere.
   enum class element_ctx { root, metadata, cls, other };
 
   const std::string& str(uint64_t i) {
@@ -371,8 +387,10 @@ class reader {
       f.array = attr("dimension") == "1";
       owner->fields.push_back(std::move(f));
     }
-    if (ctx == element_ctx::root && depth == 0 && name != "root" && meta_error_.empty())
-      meta_error_ = "the metadata root element is not 'root'";
+    if (depth == 0) {
+      if (name != "root" && meta_error_.empty()) meta_error_ = "the metadata root element is not 'root'";
+      child_ctx = element_ctx::root;
+    }
     size_t nchild = c.count("metadata child");
     for (size_t i = 0; i < nchild && c.ok(); ++i) read_element(c, depth + 1, child_ctx, child_owner);
   }

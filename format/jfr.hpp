@@ -14,7 +14,8 @@
 //   jdk.ThreadPark                             -> block contentions:count, delay:nanoseconds
 // Frames are named `<class>.<method>` with the class in the JVM's internal form
 // (`java/lang/Thread.run`); generated lambda and reflection-accessor classes are merged
-// (`Main$$Lambda$14/0x0000000800c0b000` -> `Main$$Lambda_`), as Pyroscope does.
+// (`Main$$Lambda$14/0x0000000800c0b000` -> `Main$$Lambda_`), as Pyroscope does (and also in the
+// `Main$$Lambda$14+0x00007f78b8007a08/992802731` form of JDK 17's recorder).
 // Untrusted bytes in, errors naming the chunk, byte offset and reason out; every loop is bounded
 // by the input size and the limits below.
 
