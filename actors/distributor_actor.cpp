@@ -11,6 +11,7 @@
 #include "actors/metrics.hpp"
 #include "cluster/proto/connect.hpp"
 #include "format/ingest_request.hpp"
+#include "format/jfr.hpp"
 #include "format/pprof.hpp"
 #include "push.pb.h"
 
@@ -152,6 +153,57 @@ result<ingest_batch> decode_text(const ingest_request& req, const distributor_op
   return b.finish();
 }
 
+// format=jfr (the Pyroscope Java agent): a raw JFR body, or a multipart form with a `jfr` part
+// and an optional `labels` part (both may be gzipped). Each profile type found becomes its series.
+result<ingest_batch> decode_jfr(const ingest_request& req, const distributor_options& opts,
+                                ingest_meta& meta, uint64_t* profiles) {
+  std::string_view app;
+  for (const label& l : meta.labels)
+    if (l.name == "__name__") app = l.value;
+  std::string_view jfr = req.body;
+  std::vector<multipart_part> parts;
+  if (req.content_type.find("multipart/form-data") != std::string::npos) {
+    auto boundary = multipart_boundary(req.content_type);
+    if (!boundary) return boundary.err();
+    auto parsed = parse_multipart(req.body, *boundary);
+    if (!parsed) return parsed.err();
+    parts = std::move(*parsed);
+    const multipart_part* part = find_part(parts, "jfr");
+    if (!part) return error{errc::bad_request_body, "multipart body has no \"jfr\" field"};
+    jfr = part->data;
+  }
+  std::string storage;
+  if (pprof::is_gzip(as_bytes(jfr))) {
+    auto r = pprof::gunzip(as_bytes(jfr), opts.max_profile_bytes);
+    if (!r) {
+      error e = r.take_error();
+      e.message = "jfr: " + e.message;
+      return e;
+    }
+    storage = std::move(*r);
+    jfr = storage;
+  } else if (jfr.size() > opts.max_profile_bytes) {
+    return error{errc::body_too_large, "jfr: recording of " + std::to_string(jfr.size()) +
+                                           " bytes exceeds limits.max_profile_bytes=" +
+                                           std::to_string(opts.max_profile_bytes)};
+  }
+  auto ps = parse_jfr(as_bytes(jfr), sample_rate_param(req), opts.jfr);
+  if (!ps) return ps.err();
+  if (!ps->event.empty()) {  // Pyroscope's jfr_event label (async-profiler's `event` setting)
+    std::erase_if(meta.labels, [](const label& l) { return l.name == "jfr_event"; });
+    meta.labels.push_back({"jfr_event", ps->event});
+    std::sort(meta.labels.begin(), meta.labels.end());
+  }
+  batch_builder& b = thread_builder();
+  b.start(req.tenant, opts.limits);
+  for (const jfr_profile& jp : ps->profiles) {
+    random_id(meta.id_hi, meta.id_lo);
+    if (auto st = b.add_converted(jp.profile, meta, jp.metric, app); !st) return st.err();
+  }
+  if (profiles) *profiles = ps->profiles.size();
+  return b.finish();
+}
+
 result<ingest_batch> decode_legacy(const ingest_request& req, const distributor_options& opts,
                                    uint64_t* profiles) {
   const std::string* name = param(req, "name");
@@ -209,6 +261,7 @@ result<ingest_batch> decode_legacy(const ingest_request& req, const distributor_
                        " is not supported; send pprof, jfr, folded or lines"};
     meta.time_ns = from ? from : req.received_ns;
     meta.duration_ns = (from && until > from) ? until - from : 0;
+    if (f == "jfr") return decode_jfr(req, opts, meta, profiles);
     return decode_text(req, opts, f == "lines" ? text_format::lines : text_format::folded, meta,
                        profiles);
   }
