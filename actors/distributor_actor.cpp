@@ -5,6 +5,7 @@
 #include <google/protobuf/util/json_util.h>
 
 #include <algorithm>
+#include <optional>
 #include <random>
 
 #include "actors/admission.hpp"
@@ -172,6 +173,24 @@ result<ingest_batch> decode_jfr(const ingest_request& req, const distributor_opt
     if (!part) return error{errc::bad_request_body, "multipart body has no \"jfr\" field"};
     jfr = part->data;
   }
+  std::optional<jfr_labels> labels;
+  if (const multipart_part* part = find_part(parts, "labels"); part && !part->data.empty()) {
+    std::string plain;
+    bytes_view raw = as_bytes(part->data);
+    if (pprof::is_gzip(raw)) {
+      auto r = pprof::gunzip(raw, opts.max_profile_bytes);
+      if (!r) {
+        error e = r.take_error();
+        e.message = "jfr labels: " + e.message;
+        return e;
+      }
+      plain = std::move(*r);
+      raw = as_bytes(plain);
+    }
+    auto l = parse_jfr_labels(raw);
+    if (!l) return l.err();
+    labels = std::move(*l);
+  }
   std::string storage;
   if (pprof::is_gzip(as_bytes(jfr))) {
     auto r = pprof::gunzip(as_bytes(jfr), opts.max_profile_bytes);
@@ -187,7 +206,7 @@ result<ingest_batch> decode_jfr(const ingest_request& req, const distributor_opt
                                            " bytes exceeds limits.max_profile_bytes=" +
                                            std::to_string(opts.max_profile_bytes)};
   }
-  auto ps = parse_jfr(as_bytes(jfr), sample_rate_param(req), opts.jfr);
+  auto ps = parse_jfr(as_bytes(jfr), sample_rate_param(req), labels ? &*labels : nullptr, opts.jfr);
   if (!ps) return ps.err();
   if (!ps->event.empty()) {  // Pyroscope's jfr_event label (async-profiler's `event` setting)
     std::erase_if(meta.labels, [](const label& l) { return l.name == "jfr_event"; });

@@ -212,18 +212,73 @@ constexpr ptype_def k_ptypes[pt_count] = {
     {"block", {"contentions", "delay"}, {"count", "nanoseconds"}, "block", "count"},
 };
 
-// Samples of one profile type: stack -> summed values.
+// Samples of one profile type: (stack, context id) -> summed values.
 struct type_acc {
   std::vector<std::vector<uint64_t>> stacks;  // location ids, leaf first
+  std::vector<uint64_t> contexts;             // per stack: the events' contextId (0: none)
   std::vector<int64_t> values;                // 1 or 2 per stack
-  std::unordered_map<const std::vector<uint64_t>*, uint32_t> index;
+  struct key_hash {
+    size_t operator()(const std::pair<const void*, uint64_t>& k) const {
+      return std::hash<const void*>{}(k.first) ^ (k.second * 0x9e3779b97f4a7c15ULL);
+    }
+  };
+  std::unordered_map<std::pair<const void*, uint64_t>, uint32_t, key_hash> index;
+};
+
+// A protobuf reader just big enough for LabelsSnapshot (proto3 wire format).
+struct pb_reader {
+  const uint8_t* p;
+  const uint8_t* end;
+  bool ok = true;
+
+  uint64_t varint() {
+    uint64_t v = 0;
+    for (int shift = 0; shift < 64; shift += 7) {
+      if (p >= end) break;
+      uint8_t b = *p++;
+      v |= static_cast<uint64_t>(b & 0x7f) << shift;
+      if (b < 0x80) return v;
+    }
+    ok = false;
+    return 0;
+  }
+  // Next field of this message: false at its end or on an error.
+  bool next(uint32_t& field, uint32_t& wire) {
+    if (!ok || p >= end) return false;
+    uint64_t tag = varint();
+    field = static_cast<uint32_t>(tag >> 3);
+    wire = static_cast<uint32_t>(tag & 7);
+    return ok;
+  }
+  pb_reader sub() {
+    uint64_t n = varint();
+    if (!ok || n > static_cast<uint64_t>(end - p)) {
+      ok = false;
+      return {end, end, false};
+    }
+    pb_reader r{p, p + n};
+    p += n;
+    return r;
+  }
+  void skip(uint32_t wire) {
+    size_t n = 0;
+    switch (wire) {
+      case 0: varint(); return;
+      case 1: n = 8; break;
+      case 2: sub(); return;
+      case 5: n = 4; break;
+      default: ok = false; return;
+    }
+    if (static_cast<size_t>(end - p) < n) ok = false;
+    else p += n;
+  }
 };
 
 class reader {
  public:
-  reader(bytes_view data, uint32_t sample_rate, const jfr_limits& lim)
+  reader(bytes_view data, uint32_t sample_rate, const jfr_labels* labels, const jfr_limits& lim)
       : data_(reinterpret_cast<const uint8_t*>(data.data())), size_(data.size()),
-        period_(1'000'000'000 / static_cast<int64_t>(sample_rate)), lim_(lim) {}
+        period_(1'000'000'000 / static_cast<int64_t>(sample_rate)), labels_(labels), lim_(lim) {}
 
   result<jfr_profiles> run() {
     if (size_ == 0) return error{errc::bad_request_body, "jfr: empty recording"};
@@ -736,7 +791,7 @@ class reader {
     if (active_setting_.def != nullptr && active_setting_.id == type) return read_setting(c);
     if (which < 0) return;  // not a profiling event: skipped by size
     const class_def& e = *events_[which].def;
-    uint64_t stack_key = 0, state_key = 0, amount = 0;
+    uint64_t stack_key = 0, state_key = 0, amount = 0, context = 0;
     bool has_stack = false, has_state = false;
     std::string_view amount_field = which == pt_tlab      ? "tlabSize"
                                     : which == pt_outside ? "allocationSize"
@@ -753,6 +808,8 @@ class reader {
         has_state = true;
       } else if (!amount_field.empty() && f.name == amount_field) {
         amount = read_scalar(c, f);
+      } else if (f.name == "contextId" && !f.pooled && !f.array && which != pt_sample && which != pt_park) {
+        context = read_scalar(c, f);  // async-profiler (Pyroscope's build): the labels' context
       } else {
         skip_value(c, f, 1);
       }
@@ -764,13 +821,13 @@ class reader {
       // As Pyroscope: a sample counts as CPU unless its thread slept (or its state is unknown);
       // with async-profiler's `event=wall` every sample also counts as wall time.
       if (has_state && thread_state(c, state_key) != "STATE_SLEEPING" && !thread_state(c, state_key).empty())
-        add(pt_cpu, locs, period_, 0);
-      if (event_ == "wall") add(pt_wall, locs, period_, 0);
+        add(pt_cpu, locs, context, period_, 0);
+      if (event_ == "wall") add(pt_wall, locs, 0, period_, 0);
       return;
     }
     int64_t v = static_cast<int64_t>(amount);
     if (which == pt_lock || which == pt_park) v = ticks_to_ns(amount);
-    add(static_cast<ptype>(which), locs, 1, v);
+    add(static_cast<ptype>(which), locs, context, 1, v);
   }
 
   void read_setting(cursor& c) {
@@ -798,12 +855,15 @@ class reader {
     return __builtin_add_overflow(a, b, &r) ? (b > 0 ? INT64_MAX : INT64_MIN) : r;
   }
 
-  void add(ptype t, const std::vector<uint64_t>* locs, int64_t v0, int64_t v1) {
+  void add(ptype t, const std::vector<uint64_t>* locs, uint64_t context, int64_t v0, int64_t v1) {
     type_acc& acc = acc_[t];
     int nv = k_ptypes[t].types[1] ? 2 : 1;
-    auto [it, inserted] = acc.index.emplace(locs, static_cast<uint32_t>(acc.stacks.size()));
+    if (labels_ == nullptr || !labels_->contexts.count(context)) context = 0;
+    auto [it, inserted] = acc.index.emplace(std::make_pair(static_cast<const void*>(locs), context),
+                                            static_cast<uint32_t>(acc.stacks.size()));
     if (inserted) {
       acc.stacks.push_back(*locs);
+      acc.contexts.push_back(context);
       acc.values.resize(acc.values.size() + nv, 0);
     }
     int64_t* vals = &acc.values[static_cast<size_t>(it->second) * nv];
@@ -850,6 +910,17 @@ class reader {
         smp.value_begin = static_cast<uint32_t>(p.values.size());
         p.location_ids.insert(p.location_ids.end(), acc.stacks[s].begin(), acc.stacks[s].end());
         for (int i = 0; i < nv; ++i) p.values.push_back(acc.values[s * nv + i]);
+        if (acc.contexts[s] != 0) {
+          smp.label_begin = static_cast<uint32_t>(p.labels.size());
+          for (auto [k, v] : labels_->contexts.at(acc.contexts[s])) {
+            auto ks = labels_->strings.find(k), vs = labels_->strings.find(v);
+            if (ks == labels_->strings.end() || vs == labels_->strings.end() || ks->second.empty() ||
+                vs->second.empty())
+              continue;
+            p.labels.push_back({intern(ks->second), intern(vs->second), 0, 0});
+          }
+          smp.label_count = static_cast<uint32_t>(p.labels.size() - smp.label_begin);
+        }
         p.samples.push_back(smp);
       }
       out.profiles.push_back(std::move(jp));
@@ -860,6 +931,7 @@ class reader {
   const uint8_t* data_;
   size_t size_;
   int64_t period_;
+  const jfr_labels* labels_;
   jfr_limits lim_;
   uint64_t ticks_per_second_ = 0;
 
@@ -891,9 +963,65 @@ class reader {
 
 }  // namespace
 
-result<jfr_profiles> parse_jfr(bytes_view data, uint32_t sample_rate, const jfr_limits& lim) {
-  reader r(data, sample_rate == 0 ? 100 : sample_rate, lim);
+result<jfr_profiles> parse_jfr(bytes_view data, uint32_t sample_rate, const jfr_labels* labels,
+                               const jfr_limits& lim) {
+  reader r(data, sample_rate == 0 ? 100 : sample_rate, labels, lim);
   return r.run();
+}
+
+result<jfr_labels> parse_jfr_labels(bytes_view data) {
+  jfr_labels out;
+  auto bad = [](std::string_view what) {
+    return error{errc::bad_request_body, "jfr labels: not a LabelsSnapshot protobuf (" + std::string(what) + ")"};
+  };
+  const auto* b = reinterpret_cast<const uint8_t*>(data.data());
+  pb_reader r{b, b + data.size()};
+  uint32_t field = 0, wire = 0;
+  while (r.next(field, wire)) {
+    if ((field != 1 && field != 2) || wire != 2) {
+      r.skip(wire);
+      continue;
+    }
+    pb_reader entry = r.sub();
+    int64_t key = 0;
+    std::vector<std::pair<int64_t, int64_t>> ctx;
+    std::string_view str;
+    uint32_t ef = 0, ew = 0;
+    while (entry.next(ef, ew)) {
+      if (ef == 1 && ew == 0) {
+        key = static_cast<int64_t>(entry.varint());
+      } else if (ef == 2 && ew == 2 && field == 2) {
+        pb_reader v = entry.sub();
+        str = std::string_view(reinterpret_cast<const char*>(v.p), static_cast<size_t>(v.end - v.p));
+      } else if (ef == 2 && ew == 2) {  // Context { map<int64, int64> labels = 1; }
+        pb_reader c = entry.sub();
+        uint32_t cf = 0, cw = 0;
+        while (c.next(cf, cw)) {
+          if (cf != 1 || cw != 2) {
+            c.skip(cw);
+            continue;
+          }
+          pb_reader kv = c.sub();
+          int64_t k = 0, v = 0;
+          uint32_t kf = 0, kw = 0;
+          while (kv.next(kf, kw)) {
+            if (kw == 0 && (kf == 1 || kf == 2)) (kf == 1 ? k : v) = static_cast<int64_t>(kv.varint());
+            else kv.skip(kw);
+          }
+          if (!kv.ok) return bad("context label");
+          ctx.emplace_back(k, v);
+        }
+        if (!c.ok) return bad("context");
+      } else {
+        entry.skip(ew);
+      }
+    }
+    if (!entry.ok) return bad(field == 1 ? "contexts entry" : "strings entry");
+    if (field == 1) out.contexts[key] = std::move(ctx);
+    else out.strings[key] = std::string(str);
+  }
+  if (!r.ok) return bad("top level");
+  return out;
 }
 
 }  // namespace hearth

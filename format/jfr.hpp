@@ -23,6 +23,8 @@
 #include <cstdint>
 #include <deque>
 #include <string>
+#include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "format/coding.hpp"
@@ -53,13 +55,30 @@ struct jfr_profiles {
   std::string event;
 };
 
+/// The Java agent's `labels` form part (Pyroscope's LabelsSnapshot protobuf): label sets by
+/// context id, as pairs of string ids, and the strings. async-profiler events carry a `contextId`
+/// that selects the labels of their samples.
+struct jfr_labels {
+  std::unordered_map<int64_t, std::vector<std::pair<int64_t, int64_t>>> contexts;
+  std::unordered_map<int64_t, std::string> strings;
+};
+
+/// Decodes a LabelsSnapshot `{map<int64, Context{map<int64,int64> labels = 1}> contexts = 1;
+/// map<int64, string> strings = 2}` (uncompressed). Fails with bad_request_body when the bytes
+/// are not that protobuf. Work is linear in the input size.
+[[nodiscard]] result<jfr_labels> parse_jfr_labels(bytes_view data);
+
 /// Decodes a JFR recording (one or more chunks, uncompressed) into profiles. `sample_rate` (Hz,
 /// > 0) sets the weight of one execution sample: 1e9 / sample_rate nanoseconds. Events without a
 /// stack trace, frames whose method or class is missing from the constant pools, and event
-/// types other than the ones above are skipped. Fails with bad_request_body naming the chunk, the
+/// types other than the ones above are skipped. With `labels`, the samples of events whose
+/// `contextId` names a context get that context's labels as pprof sample labels (string label
+/// pairs whose key or value is missing or empty are left out), for CPU, TLAB allocation and
+/// monitor events, as Pyroscope does. Fails with bad_request_body naming the chunk, the
 /// byte offset and what was wrong (bad magic, unsupported version, truncation, sizes or offsets
 /// outside the chunk, unknown classes, bad string encodings, limits exceeded).
 [[nodiscard]] result<jfr_profiles> parse_jfr(bytes_view data, uint32_t sample_rate,
+                                             const jfr_labels* labels = nullptr,
                                              const jfr_limits& lim = {});
 
 }  // namespace hearth

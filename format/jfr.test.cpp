@@ -14,6 +14,8 @@
 #include <map>
 #include <random>
 #include <string>
+#include <tuple>
+#include <vector>
 
 #include "format/test_util.hpp"
 
@@ -286,6 +288,296 @@ TEST(jfr, not_a_recording) {
   auto small = parse_jfr(as_bytes(v2), 100);
   ASSERT_FALSE(small.ok());
   EXPECT_NE(small.err().message.find("chunk size 0"), std::string::npos) << small.err().message;
+}
+
+}  // namespace
+}  // namespace hearth
+
+namespace hearth {
+namespace {
+
+// A hand-written JFR chunk in the shape async-profiler writes (compressed integers), so that what
+// the JDK never emits is covered: `contextId` on events with a LabelsSnapshot, the `event`
+// setting (wall) and generated class names.
+class jfr_writer {
+ public:
+  // Metadata: class id -> (name, fields (name, type, pooled, array)).
+  struct field {
+    const char* name;
+    uint64_t type;
+    bool pooled = false;
+    bool array = false;
+  };
+  void add_class(uint64_t id, const char* name, std::vector<field> fields) { classes_.push_back({id, name, std::move(fields)}); }
+
+  static void varint(std::string& o, uint64_t v) {
+    while (v >= 0x80) {
+      o.push_back(static_cast<char>(v | 0x80));
+      v >>= 7;
+    }
+    o.push_back(static_cast<char>(v));
+  }
+  static void utf8(std::string& o, std::string_view s) {
+    o.push_back(3);
+    varint(o, s.size());
+    o += s;
+  }
+  // An event: padded 4-byte size, type, payload.
+  static std::string event(uint64_t type, const std::string& payload) {
+    std::string body;
+    varint(body, type);
+    body += payload;
+    uint64_t size = body.size() + 4;
+    std::string o;
+    for (int i = 0; i < 3; ++i) o.push_back(static_cast<char>((size >> (7 * i) & 0x7f) | 0x80));
+    o.push_back(static_cast<char>(size >> 21 & 0x7f));
+    return o + body;
+  }
+
+  std::string metadata() const {
+    std::vector<std::string> strings;
+    auto idx = [&strings](std::string s) {
+      for (size_t i = 0; i < strings.size(); ++i)
+        if (strings[i] == s) return i;
+      strings.push_back(s);
+      return strings.size() - 1;
+    };
+    std::string tree;
+    auto element = [&](std::string& o, const std::string& name,
+                       std::vector<std::pair<std::string, std::string>> attrs, size_t children) {
+      varint(o, idx(name));
+      varint(o, attrs.size());
+      for (auto& [k, v] : attrs) {
+        varint(o, idx(k));
+        varint(o, idx(v));
+      }
+      varint(o, children);
+    };
+    element(tree, "root", {}, 2);
+    element(tree, "metadata", {}, classes_.size());
+    for (const auto& c : classes_) {
+      element(tree, "class", {{"id", std::to_string(c.id)}, {"name", c.name}}, c.fields.size());
+      for (const auto& f : c.fields) {
+        std::vector<std::pair<std::string, std::string>> a{{"name", f.name}, {"class", std::to_string(f.type)}};
+        if (f.pooled) a.emplace_back("constantPool", "true");
+        if (f.array) a.emplace_back("dimension", "1");
+        element(tree, "field", a, 0);
+      }
+    }
+    element(tree, "region", {}, 0);
+    std::string p;
+    varint(p, 0);  // start
+    varint(p, 0);  // duration
+    varint(p, 1);  // id
+    varint(p, strings.size());
+    for (const auto& s : strings) utf8(p, s);
+    return event(0, p + tree);
+  }
+
+  // A whole chunk: header, metadata, one constant pool event, then `events`.
+  std::string chunk(const std::string& pool_payload, const std::vector<std::string>& events) const {
+    std::string meta = metadata();
+    std::string cp = event(1, pool_payload);
+    std::string body = meta + cp;
+    for (const auto& e : events) body += e;
+    uint64_t size = 68 + body.size();
+    std::string h("FLR\0\0\2\0\1", 8);
+    auto be = [&h](uint64_t v) {
+      for (int i = 7; i >= 0; --i) h.push_back(static_cast<char>(v >> (8 * i)));
+    };
+    be(size);
+    be(68 + meta.size());  // constant pool offset
+    be(68);                // metadata offset
+    be(0);
+    be(0);
+    be(0);
+    be(1'000'000'000);
+    h += std::string("\0\0\0\1", 4);  // compressed integers
+    return h + body;
+  }
+
+ private:
+  struct cls {
+    uint64_t id;
+    const char* name;
+    std::vector<field> fields;
+  };
+  std::vector<cls> classes_;
+};
+
+enum : uint64_t { t_long = 10, t_int, t_bool, t_string, t_symbol = 20, t_class, t_method, t_frame, t_trace, t_state,
+                  t_exec = 100, t_setting, t_monitor };
+
+jfr_writer async_profiler_like() {
+  jfr_writer w;
+  w.add_class(t_long, "long", {});
+  w.add_class(t_int, "int", {});
+  w.add_class(t_bool, "boolean", {});
+  w.add_class(t_string, "java.lang.String", {});
+  w.add_class(t_symbol, "jdk.types.Symbol", {{"string", t_string}});
+  w.add_class(t_class, "java.lang.Class", {{"name", t_symbol, true}});
+  w.add_class(t_method, "jdk.types.Method", {{"type", t_class, true}, {"name", t_symbol, true}});
+  w.add_class(t_frame, "jdk.types.StackFrame", {{"method", t_method, true}, {"lineNumber", t_int}});
+  w.add_class(t_trace, "jdk.types.StackTrace", {{"truncated", t_bool}, {"frames", t_frame, false, true}});
+  w.add_class(t_state, "jdk.types.ThreadState", {{"name", t_string}});
+  w.add_class(t_exec, "jdk.ExecutionSample",
+              {{"startTime", t_long}, {"stackTrace", t_trace, true}, {"state", t_state, true}, {"contextId", t_long}});
+  w.add_class(t_setting, "jdk.ActiveSetting", {{"startTime", t_long}, {"name", t_string}, {"value", t_string}});
+  w.add_class(t_monitor, "jdk.JavaMonitorEnter", {{"startTime", t_long}, {"duration", t_long}, {"stackTrace", t_trace, true}});
+  return w;
+}
+
+// Pools: symbols 1 "app/Main", 2 "main", 3 "work", 4 "app/Main$$Lambda$7/0x0000000800c0b000",
+// 5 "run"; classes 1 app/Main, 2 the lambda; methods 1 main, 2 work, 3 lambda run; stack traces
+// 1 = [work:12, main:3] (leaf first), 2 = [run:0, main:4]; states 1 RUNNABLE, 2 SLEEPING.
+std::string pools() {
+  using w = jfr_writer;
+  std::string p;
+  w::varint(p, 0);
+  w::varint(p, 0);
+  w::varint(p, 0);  // delta
+  p.push_back(1);   // flush
+  w::varint(p, 5);  // pools
+  w::varint(p, t_symbol);
+  w::varint(p, 5);
+  const char* syms[] = {"app/Main", "main", "work", "app/Main$$Lambda$7/0x0000000800c0b000", "run"};
+  for (int i = 0; i < 5; ++i) {
+    w::varint(p, i + 1);
+    w::utf8(p, syms[i]);
+  }
+  w::varint(p, t_class);
+  w::varint(p, 2);
+  for (int i : {1, 2}) {
+    w::varint(p, i);
+    w::varint(p, i == 1 ? 1 : 4);
+  }
+  w::varint(p, t_method);
+  w::varint(p, 3);
+  for (auto [id, cls, name] : {std::tuple{1, 1, 2}, std::tuple{2, 1, 3}, std::tuple{3, 2, 5}}) {
+    w::varint(p, id);
+    w::varint(p, cls);
+    w::varint(p, name);
+  }
+  w::varint(p, t_trace);
+  w::varint(p, 2);
+  for (auto [id, leaf, leaf_line, root_line] : {std::tuple{1, 2, 12, 3}, std::tuple{2, 3, 0, 4}}) {
+    w::varint(p, id);
+    p.push_back(0);  // truncated
+    w::varint(p, 2);
+    w::varint(p, leaf);
+    w::varint(p, leaf_line);
+    w::varint(p, 1);
+    w::varint(p, root_line);
+  }
+  w::varint(p, t_state);
+  w::varint(p, 2);
+  for (int i : {1, 2}) {
+    w::varint(p, i);
+    w::utf8(p, i == 1 ? "STATE_RUNNABLE" : "STATE_SLEEPING");
+  }
+  return p;
+}
+
+std::string exec(uint64_t trace, uint64_t state, uint64_t ctx) {
+  std::string p;
+  jfr_writer::varint(p, 0);
+  jfr_writer::varint(p, trace);
+  jfr_writer::varint(p, state);
+  jfr_writer::varint(p, ctx);
+  return jfr_writer::event(t_exec, p);
+}
+
+std::string setting(std::string_view name, std::string_view value) {
+  std::string p;
+  jfr_writer::varint(p, 0);
+  jfr_writer::utf8(p, name);
+  jfr_writer::utf8(p, value);
+  return jfr_writer::event(t_setting, p);
+}
+
+// LabelsSnapshot{contexts {7: {labels {1: 2}}}, strings {1: "route", 2: "/checkout"}}, encoded
+// by hand (field 1 = contexts entries, field 2 = strings entries).
+std::string labels_snapshot() {
+  auto msg = [](uint32_t field, const std::string& body) {
+    std::string o;
+    jfr_writer::varint(o, field << 3 | 2);
+    jfr_writer::varint(o, body.size());
+    return o + body;
+  };
+  auto num = [](uint32_t field, uint64_t v) {
+    std::string o;
+    jfr_writer::varint(o, field << 3);
+    jfr_writer::varint(o, v);
+    return o;
+  };
+  std::string ctx = msg(1, num(1, 1) + num(2, 2));                    // Context.labels entry 1 -> 2
+  std::string out = msg(1, num(1, 7) + msg(2, ctx));                  // contexts entry 7
+  out += msg(2, num(1, 1) + msg(2, "route"));                         // strings entry 1
+  out += msg(2, num(1, 2) + msg(2, "/checkout"));                     // strings entry 2
+  return out;
+}
+
+TEST(jfr, async_profiler_context_labels_wall_and_lambdas) {
+  jfr_writer w = async_profiler_like();
+  std::string rec = w.chunk(pools(), {setting("event", "wall"), exec(1, 1, 7), exec(1, 1, 7), exec(1, 1, 0),
+                                      exec(2, 2, 0), exec(1, 1, 99)});
+  auto labels = parse_jfr_labels(as_bytes(labels_snapshot()));
+  ASSERT_TRUE(labels.ok()) << labels.err().to_string();
+  ASSERT_EQ(labels->strings.size(), 2u);
+  auto got = parse_jfr(as_bytes(rec), 100, &*labels);
+  ASSERT_TRUE(got.ok()) << got.err().to_string();
+  EXPECT_EQ(got->event, "wall");
+  ASSERT_EQ(got->profiles.size(), 2u);
+  const pprof::profile& cpu = got->profiles[0].profile;
+  EXPECT_EQ(got->profiles[0].metric, "process_cpu");
+  // CPU: the sleeping sample is left out; context 7 gets route=/checkout, 0 and unknown 99 none.
+  std::map<std::pair<std::string, std::string>, int64_t> by;  // (stack, labels) -> value
+  for (const auto& s : cpu.samples) {
+    std::string st, ls;
+    for (uint32_t k = 0; k < s.loc_count; ++k) {
+      const auto& loc = cpu.locations[cpu.location_ids[s.loc_begin + k] - 1];
+      const auto& ln = cpu.lines[loc.line_begin];
+      st += std::string(cpu.str(cpu.functions[ln.function_id - 1].name)) + ":" + std::to_string(ln.line) + " ";
+    }
+    for (uint32_t k = 0; k < s.label_count; ++k)
+      ls += std::string(cpu.str(cpu.labels[s.label_begin + k].key)) + "=" +
+            std::string(cpu.str(cpu.labels[s.label_begin + k].str));
+    by[{st, ls}] += cpu.values[s.value_begin];
+  }
+  using key = std::pair<std::string, std::string>;
+  EXPECT_EQ(by, (std::map<key, int64_t>{{{"app/Main.work:12 app/Main.main:3 ", "route=/checkout"}, 20'000'000},
+                                        {{"app/Main.work:12 app/Main.main:3 ", ""}, 20'000'000}}));
+  // Wall (event=wall): every sample, sleeping included, without labels; lambda class merged.
+  const pprof::profile& wall = got->profiles[1].profile;
+  EXPECT_EQ(got->profiles[1].metric, "wall");
+  int64_t total = 0;
+  bool lambda = false;
+  for (int64_t v : wall.values) total += v;
+  for (const auto& f : wall.functions) lambda = lambda || wall.str(f.name) == "app/Main$$Lambda_.run";
+  EXPECT_EQ(total, 5 * 10'000'000);
+  EXPECT_TRUE(lambda);
+}
+
+TEST(jfr, uncompressed_sizes_and_bad_labels) {
+  auto bad = parse_jfr_labels(as_bytes(std::string("\x0a\x05\x08", 3)));
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.err().message.find("LabelsSnapshot"), std::string::npos);
+  auto empty = parse_jfr_labels({});
+  ASSERT_TRUE(empty.ok());
+  EXPECT_TRUE(empty->contexts.empty());
+  // An event whose size runs past the chunk, and a pool naming a class the metadata lacks.
+  jfr_writer w = async_profiler_like();
+  std::string rec = w.chunk(pools(), {exec(1, 1, 0)});
+  std::string cut = rec.substr(0, rec.size() - 2);
+  cut.replace(8, 8, std::string("\0\0\0\0\0\0", 6) + static_cast<char>(cut.size() >> 8) + static_cast<char>(cut.size()));
+  auto r = parse_jfr(as_bytes(cut), 100);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.err().message.find("outside the chunk"), std::string::npos) << r.err().message;
+  std::string p = pools();
+  p[5] = static_cast<char>(77);  // the first pool's class id
+  auto u = parse_jfr(as_bytes(w.chunk(p, {exec(1, 1, 0)})), 100);
+  ASSERT_FALSE(u.ok());
+  EXPECT_NE(u.err().message.find("unknown class id 77"), std::string::npos) << u.err().message;
 }
 
 }  // namespace
