@@ -177,6 +177,8 @@ class IngestFormats(unittest.TestCase):
         self.assertRejected(st, body, (422,), "line 1", "empty")
         st, _, body = ingest({"name": "bad.cpu"}, b"just-a-frame\n")
         self.assertRejected(st, body, (422,), "line 1", "no sample count")
+        st, _, body = ingest({"name": "bad.cpu"}, b"a;" * 3000 + b"b 1\n")
+        self.assertRejected(st, body, (422,), "line 1", "over the limit of 4096")  # limits.max_text_line_bytes
         st, _, body = ingest({"name": "bad.nosuchtype"}, b"a 1\n")
         self.assertRejected(st, body, (400,), "unknown profile type", "nosuchtype")
         st, _, body = ingest({"name": "bad.cpu", "format": "speedscope"}, b"{}")
@@ -264,7 +266,8 @@ class IngestFormats(unittest.TestCase):
 
 def setup():
     State.jfr, State.jfr_events = make_recording(ht.ctx.tmp)
-    State.server = ht.Server("formats", os.path.join(ht.ctx.tmp, "formats-data"))
+    State.server = ht.Server("formats", os.path.join(ht.ctx.tmp, "formats-data"),
+                             {"limits": ['max_text_line_bytes = "4KiB"', "max_jfr_stack_depth = 2048"]})
     State.server.start()
     return 0
 
