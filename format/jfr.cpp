@@ -373,13 +373,12 @@ class reader {
   void read_metadata(cursor& c, uint64_t off) {
     meta_error_.clear();
     c.seek(static_cast<size_t>(off));
-    uint64_t size = c.i32();
+    c.i32();  // size: the element tree ends the event
     uint64_t type = c.i64();
     if (c.ok() && type != 0) {
       meta_error_ = "the metadata offset does not point at a metadata event (type " + std::to_string(type) + ")";
       return;
     }
-    (void)size;
     c.i64();  // start
     c.i64();  // duration
     c.i64();  // metadata id
