@@ -654,7 +654,7 @@ class reader {
     string_class_ = 0;
     for (auto* k : {&stack_trace_, &stack_frame_, &method_, &class_, &symbol_, &thread_state_})
       *k = known_class{};
-    for (int i = 0; i < pt_count + 1; ++i) events_[i] = known_class{};
+    for (known_class& e : events_) e = known_class{};
     active_setting_ = known_class{};
     for (auto& [id, cd] : classes_) {
       known_class kc{id, &cd};
@@ -941,7 +941,7 @@ class reader {
   std::string meta_error_;
   uint64_t string_class_ = 0;
   known_class stack_trace_, stack_frame_, method_, class_, symbol_, thread_state_, active_setting_;
-  known_class events_[pt_count + 1];
+  known_class events_[pt_count];
   std::unordered_map<uint64_t, std::unique_ptr<std::vector<uint64_t>>> stack_memo_;
   std::unordered_map<uint64_t, uint64_t> method_memo_;
   std::unordered_map<uint64_t, std::string> state_memo_;

@@ -245,8 +245,10 @@ class IngestFormats(unittest.TestCase):
         self.check_jfr_service("jfr-raw")
 
     def test_jfr_agent_multipart(self):
+        # LabelsSnapshot{strings {1: "route"}}: valid; JDK events carry no contextId to use it
+        snapshot = b"\x12\x09\x08\x01\x12\x05route"
         ctype, body = multipart([("jfr", "jfr", "application/octet-stream", gzip.compress(State.jfr)),
-                                 ("labels", "labels", "application/octet-stream", b"")])
+                                 ("labels", "labels", "application/octet-stream", gzip.compress(snapshot))])
         st, _, resp = ingest({"name": "jfr-agent", "format": "jfr", "spyName": "javaspy"}, body, ctype)
         self.assertEqual(st, 200, error_text(resp))
         self.check_jfr_service("jfr-agent")
@@ -261,6 +263,10 @@ class IngestFormats(unittest.TestCase):
         ctype, form = multipart([("labels", "labels", "application/octet-stream", b"")])
         st, _, body = ingest({"name": "jfr-bad", "format": "jfr"}, form, ctype)
         self.assertRejected(st, body, (422,), "jfr")
+        ctype, form = multipart([("jfr", "jfr", "application/octet-stream", State.jfr),
+                                 ("labels", "labels", "application/octet-stream", gzip.compress(b"\x0a\x05\x08"))])
+        st, _, body = ingest({"name": "jfr-bad", "format": "jfr"}, form, ctype)
+        self.assertRejected(st, body, (422,), "jfr labels", "LabelsSnapshot")
         self.assertTrue(State.server.alive())
 
 
