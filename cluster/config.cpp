@@ -392,6 +392,21 @@ const std::vector<key_def>& keys() {
          return parse_int(n, c.limits.max_stack_depth, 1, 100000);
        },
        [](const config& c) { return std::to_string(c.limits.max_stack_depth); }},
+      {"limits", "max_text_line_bytes", "/ingest folded and lines bodies: a longer line is rejected",
+       [](const toml::node& n, config& c) {
+         return parse_size(n, c.limits.max_text_line_bytes, 64, 1ull << 30);
+       },
+       [](const config& c) { return fmt_size(c.limits.max_text_line_bytes); }},
+      {"limits", "max_text_stack_depth", "/ingest folded and lines bodies: a line with more frames is rejected",
+       [](const toml::node& n, config& c) {
+         return parse_int(n, c.limits.max_text_stack_depth, 1, 1000000);
+       },
+       [](const config& c) { return std::to_string(c.limits.max_text_stack_depth); }},
+      {"limits", "max_jfr_stack_depth", "/ingest jfr: a stack trace with more frames is rejected",
+       [](const toml::node& n, config& c) {
+         return parse_int(n, c.limits.max_jfr_stack_depth, 1, 1000000);
+       },
+       [](const config& c) { return std::to_string(c.limits.max_jfr_stack_depth); }},
       {"limits", "ingestion_rate_bytes", "", nullptr, nullptr},
       {"limits", "ingestion_burst_bytes", "", nullptr, nullptr},
       {"limits", "ingestion_rate_profiles", "", nullptr, nullptr},

@@ -821,6 +821,31 @@ void sum_span_samples(std::vector<span_sample>& spans) {
   std::erase_if(spans, [](const span_sample& x) { return x.value == 0; });
 }
 
+status batch_builder::add_converted(const pprof::profile& p, const ingest_meta& m,
+                                    std::string_view metric_name, std::string_view app) {
+  // Spelled as a push: the labels are complete, so add() derives nothing from the request.
+  ingest_meta push;
+  push.from = ingest_meta::source::push;
+  push.time_ns = m.time_ns;
+  push.duration_ns = m.duration_ns;
+  push.id_hi = m.id_hi;
+  push.id_lo = m.id_lo;
+  bool has_service = false, has_app_name = false;
+  for (const label& l : m.labels) {
+    if (l.name.starts_with("__")) continue;
+    has_service = has_service || l.name == k_service;
+    has_app_name = has_app_name || l.name == "app_name";
+    push.labels.push_back(l);
+  }
+  push.labels.push_back({std::string(k_name), std::string(metric_name)});
+  push.labels.push_back({"__delta__", "false"});
+  if (!m.spy_name.empty()) push.labels.push_back({"pyroscope_spy", m.spy_name});
+  if (!has_service) push.labels.push_back({std::string(k_service), std::string(app)});
+  else if (!has_app_name) push.labels.push_back({"app_name", std::string(app)});
+  std::sort(push.labels.begin(), push.labels.end());
+  return add(p, push);
+}
+
 status append_profile(const pprof::profile& p, const ingest_meta& m, const normalize_limits& lim,
                       ingest_batch& out) {
   batch_builder b(std::move(out), lim);

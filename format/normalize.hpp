@@ -188,6 +188,15 @@ class batch_builder {
   /// many labels, missing `__name__` on push) or bad_pprof (dangling ids), naming the problem.
   [[nodiscard]] status add(const pprof::profile& p, const ingest_meta& m);
 
+  /// Appends the series of a profile that /ingest converted from another format (folded/lines
+  /// text, JFR), whose profile name the converter decides (pyroscope-api.md §3.3): `__name__` =
+  /// `metric_name`, `__delta__="false"`, `pyroscope_spy` = m.spy_name (when not empty), the
+  /// request labels not starting with `__`, and `service_name` = `app` unless the request gave
+  /// one, in which case `app_name` = `app` (unless given too). Otherwise as add(); `m.from` and
+  /// `m.display_names` are not used.
+  [[nodiscard]] status add_converted(const pprof::profile& p, const ingest_meta& m,
+                                     std::string_view metric_name, std::string_view app);
+
   /// Drops the batch being built (if any) and starts an empty one for `tenant` with `lim`, keeping
   /// the memory of the tables and scratch unless a huge profile made them large: a builder kept per
   /// thread skips allocating them again for every request.
