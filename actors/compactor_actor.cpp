@@ -60,12 +60,16 @@ void run_jobs(self_ptr self, std::shared_ptr<run_context> ctx, partition_actor p
       .then(
           [self, ctx, part, cat, jobs, i, job_report](swap_reply& r) mutable {
             auto& m = *self->state.metrics;
+            bool durable = true;
             if (r.applied) {
-              if (auto s = finish_swap(*self->state.fs, cat->segments_dir, r); !s)
-                log::warn("compactor", who(*cat) + " swap published but not yet durable, " +
-                                           std::to_string(r.obsolete.size()) +
-                                           " replaced files kept until restart: " +
-                                           s.err().to_string());
+              if (auto s = finish_swap(*self->state.fs, cat->segments_dir, r); !s) {
+                log::error("compactor", who(*cat) + " swap published but not yet durable, " +
+                                            std::to_string(r.obsolete.size()) +
+                                            " replaced files kept; no more jobs here until a "
+                                            "directory sync succeeds: " + s.err().to_string());
+                self->state.unfinished[cat->segments_dir] = r;
+                durable = false;
+              }
               ctx->report.jobs += 1;
               ctx->report.blocks_in += job_report.blocks_in;
               ctx->report.blocks_out += job_report.blocks_out;
@@ -79,11 +83,16 @@ void run_jobs(self_ptr self, std::shared_ptr<run_context> ctx, partition_actor p
               m.compaction_failures.Increment();
               log::warn("compactor", who(*cat) + " swap not applied: " + r.status.message);
             }
+            if (!durable) return next_partition(self, ctx);
             run_jobs(self, ctx, part, cat, std::move(jobs), i + 1);
           },
           [self, ctx, cat](caf::error& e) {
             self->state.metrics->compaction_failures.Increment();
-            log::error("compactor", who(*cat) + " swap failed: " + caf::to_string(e));
+            log::error("compactor", who(*cat) + " swap failed: " + caf::to_string(e) +
+                                        "; no more jobs here until a restart");
+            // The partition may have applied it without our learning which files it replaced:
+            // an entry that is not `applied` blocks this partition's jobs for good.
+            self->state.unfinished[cat->segments_dir] = swap_reply{};
             next_partition(self, ctx);
           });
 }
@@ -105,6 +114,15 @@ void next_partition(self_ptr self, std::shared_ptr<run_context> ctx) {
           [self, ctx, part](catalog_snapshot& snap) {
             auto& st = self->state;
             auto cat = std::make_shared<catalog_snapshot>(std::move(snap));
+            if (auto it = st.unfinished.find(cat->segments_dir); it != st.unfinished.end()) {
+              if (!it->second.applied) return next_partition(self, ctx);  // outcome unknown
+              if (auto s = finish_swap(*st.fs, cat->segments_dir, it->second); !s) {
+                log::warn("compactor", who(*cat) + " skipped: an earlier swap is still not "
+                                                   "durable: " + s.err().to_string());
+                return next_partition(self, ctx);
+              }
+              st.unfinished.erase(it);
+            }
             int64_t retention = st.opts.retention_ns;
             if (auto it = st.opts.tenant_retention_ns.find(cat->tenant);
                 it != st.opts.tenant_retention_ns.end())
@@ -240,7 +258,8 @@ result<swap_request> run_compaction_job(io::file_system& fs, const catalog_snaps
 }
 
 status finish_swap(io::file_system& fs, const std::string& segments_dir, const swap_reply& reply) {
-  if (auto s = fs.sync_dir(segments_dir); !s) return s;
+  if (auto s = fs.sync_dir(segments_dir); !s)
+    if (auto again = fs.sync_dir(segments_dir); !again) return again;
   for (const auto& path : reply.obsolete)
     if (auto s = fs.remove(path); !s && s.err().code != errc::not_found)
       log::warn("compactor", "cannot remove " + path + ": " + s.err().to_string());

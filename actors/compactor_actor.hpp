@@ -31,6 +31,12 @@ struct compactor_state {
   io::file_system* fs = nullptr;
   self_metrics* metrics = nullptr;
   bool running = false;  ///< a run is in progress: ticks and triggers wait for it
+  /// Per segments directory: the replaced files of an applied swap whose `finish_swap` failed.
+  /// Until a later one succeeds, that partition gets no compaction job: a job over the swap's
+  /// outputs would delete them, and a crash would then find these files and the new output's
+  /// data both (nothing names them as sources any more). A reply that is not `applied` stands
+  /// for a swap whose answer never came (a timeout): that partition gets no job until a restart.
+  std::map<std::string, swap_reply> unfinished;
 };
 
 compactor_actor::behavior_type compactor_fn(compactor_actor::stateful_pointer<compactor_state> self,
@@ -47,9 +53,11 @@ result<swap_request> run_compaction_job(io::file_system& fs, const catalog_snaps
 
 /// The requester's half of a swap, after the partition applied it (renamed the outputs, without
 /// a directory sync, and stopped serving the inputs): syncs `segments_dir`, which makes the swap
-/// durable, then deletes `reply.obsolete`. If the sync fails nothing is deleted (a restart
-/// deletes those files: the outputs name them as sources). Runs on the compactor's thread so the
-/// partition's thread, which acknowledges appends, does not wait for the sync. Exposed for tests.
+/// durable, then deletes `reply.obsolete`. A failed sync is tried once more; if that fails too,
+/// nothing is deleted (a restart deletes those files, since the outputs name them as sources) and
+/// the outputs must not be compacted further until a later call succeeds. Runs on the
+/// compactor's thread so the partition's thread, which acknowledges appends, does not wait for
+/// the sync. Exposed for tests.
 status finish_swap(io::file_system& fs, const std::string& segments_dir, const swap_reply& reply);
 
 }  // namespace hearth

@@ -281,8 +281,9 @@ run_log run_workload(io::file_system& fsys, const std::string& dir,
                 },
                 [&](caf::error& e) { out.notes.push_back("sealed: " + caf::to_string(e)); });
     };
+    bool swap_unfinished = false;
     auto compaction_round = [&] {
-      if (dead()) return;
+      if (dead() || swap_unfinished) return;
       catalog_snapshot cat;
       self->request(p, kTimeout, catalog_atom::value)
           .receive([&](catalog_snapshot& c) { cat = std::move(c); },
@@ -293,7 +294,7 @@ run_log run_workload(io::file_system& fsys, const std::string& dir,
                                  b.bytes, b.profiles, b.samples});
       auto jobs = plan_compactions(refs, policy(), int64_t{1} << 62);
       for (const auto& job : jobs) {
-        if (dead()) return;
+        if (dead() || swap_unfinished) return;
         compaction_report rep;
         auto req = run_compaction_job(fsys, cat, job, policy(), rep);
         if (!req) {
@@ -311,8 +312,11 @@ run_log run_workload(io::file_system& fsys, const std::string& dir,
                   }
                   ++out.swaps_applied;
                   if (dead()) return;  // died between the renames and the directory sync
-                  if (auto s = finish_swap(fsys, cat.segments_dir, r); !s)
+                  if (auto s = finish_swap(fsys, cat.segments_dir, r); !s) {
+                    // As the compactor does: no job over these outputs until a sync succeeds.
                     out.notes.push_back("finish_swap: " + s.err().to_string());
+                    swap_unfinished = true;
+                  }
                 },
                 [&](caf::error& e) { out.notes.push_back("swap: " + caf::to_string(e)); });
       }
