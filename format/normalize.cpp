@@ -718,12 +718,14 @@ status batch_builder::add(const pprof::profile& p, const ingest_meta& m) {
       by_group[fill[group_of[i]]++] = static_cast<uint32_t>(i);
       size_t first = 0;
       if (s.loc_count > lim_.max_stack_depth) first = s.loc_count - lim_.max_stack_depth;  // keep the root side
-      locs.clear();
+      if (first == s.loc_count) continue;  // max_stack_depth == 0
+      // Sized once and written by index: a push_back per frame does not inline in this loop.
+      locs.resize(s.loc_count - first);
+      uint32_t* out = locs.data();
       for (size_t k = first; k < s.loc_count; ++k) {
         const uint32_t li = loc_index[s.loc_begin + k];
-        locs.push_back(loc_map[li] != UINT32_MAX ? loc_map[li] : map_location(li));
+        *out++ = loc_map[li] != UINT32_MAX ? loc_map[li] : map_location(li);
       }
-      if (locs.empty()) continue;  // max_stack_depth == 0
       sample_stack[i] = intern_stack(locs);
     }
   }
