@@ -82,8 +82,13 @@ bool same_location(const symbols& s, uint32_t id, uint32_t mapping, uint64_t add
 
 uint32_t symbol_interner::string(symbols& s, std::string_view v) {
   if (v.empty()) return 0;
+  return string(s, v, hash_bytes(v));
+}
+
+uint32_t symbol_interner::string(symbols& s, std::string_view v, uint64_t hash) {
+  if (v.empty()) return 0;
   return strings_.find_or_insert(
-      hash_bytes(v), [&](uint32_t id) { return s.strings[id] == v; },
+      hash, [&](uint32_t id) { return s.strings[id] == v; },
       [&] {
         s.strings.emplace_back(v);
         return static_cast<uint32_t>(s.strings.size() - 1);
@@ -356,6 +361,15 @@ std::string ingest_metric_name(const pprof::profile& p,
 
 batch_builder::batch_builder(std::string tenant, normalize_limits lim) : lim_(lim) {
   batch_.tenant = std::move(tenant);
+  hash_strings();
+}
+
+void batch_builder::hash_strings() {
+  std::vector<uint64_t>& h = batch_.string_hashes;
+  const std::vector<std::string>& s = batch_.syms.strings;
+  if (h.size() > s.size()) h.clear();
+  h.reserve(s.size());
+  while (h.size() < s.size()) h.push_back(hash_bytes(s[h.size()]));
 }
 
 batch_builder::batch_builder(ingest_batch existing, normalize_limits lim)
@@ -363,6 +377,7 @@ batch_builder::batch_builder(ingest_batch existing, normalize_limits lim)
   if (batch_.syms.strings.empty()) batch_.syms.strings.emplace_back();
   if (batch_.stack_offsets.empty()) batch_.stack_offsets.push_back(0);
   syms_.index(batch_.syms);
+  hash_strings();
   for (uint32_t i = 0; i < batch_.stack_count(); ++i) {
     std::span<const uint32_t> locs(batch_.stack_locations.data() + batch_.stack_offsets[i],
                                    batch_.stack_offsets[i + 1] - batch_.stack_offsets[i]);
@@ -396,6 +411,7 @@ void batch_builder::start(std::string tenant, const normalize_limits& lim) {
   lim_ = lim;
   batch_ = ingest_batch{};
   batch_.tenant = std::move(tenant);
+  hash_strings();
   syms_.reset();
   stacks_.reset();
   // Scratch sized by one huge profile is released, so a builder kept per thread does not pin it.
@@ -415,6 +431,7 @@ ingest_batch batch_builder::finish() {
   ingest_batch out = std::move(batch_);
   batch_ = ingest_batch{};
   batch_.tenant = out.tenant;
+  hash_strings();
   syms_.reset();
   stacks_.reset();
   stack_slot_.clear();
@@ -631,6 +648,7 @@ status batch_builder::add(const pprof::profile& p, const ingest_meta& m) {
                 bs.functions.size() + p.functions.size(), bs.locations.size() + p.locations.size());
   stacks_.reserve(batch_.stack_count() + ns);
   reserve_more(bs.strings, p.strings.size());
+  reserve_more(batch_.string_hashes, p.strings.size());
   reserve_more(bs.functions, p.functions.size());
   reserve_more(bs.locations, p.locations.size());
   reserve_more(bs.lines, p.lines.size());
@@ -648,9 +666,13 @@ status batch_builder::add(const pprof::profile& p, const ingest_meta& m) {
   auto map_string = [&](int64_t i) -> uint32_t {
     if (i < 0 || static_cast<uint64_t>(i) >= p.strings.size()) return 0;  // p.str() gives ""
     uint32_t& id = str_map[static_cast<size_t>(i)];
-    if (id == UINT32_MAX)
-      id =
-          syms_.string(bs, truncate_symbol(p.strings[static_cast<size_t>(i)], lim_.max_symbol_len));
+    if (id == UINT32_MAX) {
+      const std::string_view v = truncate_symbol(p.strings[static_cast<size_t>(i)], lim_.max_symbol_len);
+      const uint64_t h = hash_bytes(v);
+      id = syms_.string(bs, v, h);
+      // A new string: its hash goes with the batch, so the head need not hash it again.
+      if (batch_.string_hashes.size() < bs.strings.size()) batch_.string_hashes.push_back(h);
+    }
     return id;
   };
   auto map_mapping = [&](uint64_t id) -> uint32_t {
