@@ -139,22 +139,6 @@ inline bool read_varint(const uint8_t*& p, const uint8_t* end, uint64_t& out) {
     out = *p++;
     return true;
   }
-  if (end - p >= 10) [[likely]] {
-    // With 10 bytes left no varint can run past `end`: no bounds check per byte.
-    const uint8_t* q = p;
-    uint64_t v = *q++ & 0x7f;  // the first byte has its continuation bit set (tested above)
-    for (int shift = 7; shift < 70; shift += 7) {
-      const uint64_t b = *q++;
-      v |= (b & 0x7f) << shift;
-      if (b < 0x80) {
-        p = q;
-        out = v;
-        return true;
-      }
-    }
-    p = q;  // where the slow path stops too (error messages give this offset)
-    return false;  // an 11th byte would follow
-  }
   uint64_t v = 0;
   for (int shift = 0; shift < 70; shift += 7) {
     if (p == end) return false;

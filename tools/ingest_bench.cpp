@@ -220,6 +220,7 @@ int run(int argc, char** argv) {
 
   batch_builder builder;
   uint64_t samples = 0, wal_bytes = 0;
+  uint32_t wal_crc = 0;  // over all records in order: compares the WAL bytes of two builds
   std::vector<std::vector<ingest_batch>> pending(o.shards);
   const double wall0 = [] {
     timespec ts{};
@@ -249,6 +250,7 @@ int run(int argc, char** argv) {
     const std::string rec = timed(t_encode, [&] { return stage_encode(b); });
     timed(t_append, [&] { stage_wal_append(*wals[shard], rec); });
     wal_bytes += rec.size();
+    wal_crc = crc32c(as_bytes(rec), wal_crc);
     samples += file_samples[f];
     pending[shard].push_back(std::move(b));
     if (pending[shard].size() >= o.group) commit(shard);
@@ -278,9 +280,9 @@ int run(int argc, char** argv) {
   fs::remove_all(dir, ec);
 
   std::printf("ingest_bench: %zu requests over %zu files (%s), %zu series, %zu shards, fsync every %zu "
-              "requests per shard; %" PRIu64 " pprof samples, %.2f MB of WAL\n",
+              "requests per shard; %" PRIu64 " pprof samples, %.2f MB of WAL (records' crc32c %08x)\n",
               o.requests, files.size(), std::string(fsys->name()).c_str(), o.series, o.shards, o.group, samples,
-              static_cast<double>(wal_bytes) / 1e6);
+              static_cast<double>(wal_bytes) / 1e6, wal_crc);
   std::printf("| stage | CPU s | ns/sample | samples/s per core |\n|---|---|---|---|\n");
   double sum = 0;
   for (const stage_time* t : {&t_gunzip, &t_decode, &t_build, &t_encode, &t_append, &t_sync, &t_head, &t_free}) {
