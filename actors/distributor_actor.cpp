@@ -302,6 +302,13 @@ distributor_actor::behavior_type worker_fn(distributor_actor::pointer self, dist
           self->quit();  // the worker serves exactly one request
           return ingest_reply{reply_status::from(batch.err()), 0, 0, 0};
         }
+        if (opts.limiter != nullptr) {
+          if (auto s = opts.limiter->admit_profiles(req.tenant, profiles, ingest_limiter::now_s()); !s) {
+            metrics->ingest_rate_limited.Increment();
+            self->quit();
+            return ingest_reply{reply_status::from(s.err()), 0, 0, 0};
+          }
+        }
         // Delivers the answer and ends the worker.
         auto rp = std::make_shared<caf::typed_response_promise<ingest_reply>>(
             self->make_response_promise<ingest_reply>());
@@ -387,6 +394,13 @@ distributor_actor::behavior_type distributor_fn(
                                                 " shard=" + std::to_string(*shard) +
                                                 " is over storage.wal_max_bytes; retry later"}),
                 0, 0, 0};
+          }
+        }
+        if (st.opts.limiter != nullptr) {
+          if (auto s = st.opts.limiter->admit_bytes(req.tenant, req.body.size(), ingest_limiter::now_s());
+              !s) {
+            st.metrics->ingest_rate_limited.Increment();
+            return ingest_reply{reply_status::from(s.err()), 0, 0, 0};
           }
         }
         auto worker = self->spawn(worker_fn, st.opts, st.ingester, st.metrics);

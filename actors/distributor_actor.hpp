@@ -4,6 +4,7 @@
 // actor of its own, so requests decode in parallel on the scheduler's threads, never on the HTTP
 // event loop. It answers only after every partition acknowledged a durable WAL write.
 
+#include "actors/ingest_limits.hpp"
 #include "actors/interfaces.hpp"
 #include "format/normalize.hpp"
 
@@ -20,6 +21,8 @@ struct distributor_options {
   /// Read before decoding: a request of a tenant with a partition over its WAL limit is answered
   /// 429 at once, without the CPU of gunzip and decode. Null: no early check. Outlives the actor.
   const admission_board* admission = nullptr;
+  /// Per-tenant ingestion rates (bytes before decoding, profiles after). Null: unlimited.
+  ingest_limiter* limiter = nullptr;
 };
 
 struct distributor_state {

@@ -24,6 +24,10 @@ self_metrics::self_metrics(std::shared_ptr<prometheus::Registry> r)
       ingest_rejected_before_decode(
           counter(*r, "hearth_ingest_rejected_before_decode_total",
                   "ingest requests answered 429 before decoding (a partition's WAL over its limit)")),
+      ingest_rate_limited(counter(*r, "hearth_ingest_rate_limited_total",
+                                  "ingest requests answered 429 for a tenant's ingestion rate limit")),
+      ingest_series_limited(counter(*r, "hearth_ingest_series_limited_total",
+                                    "appends refused for a tenant's max_series_per_tenant")),
       wal_bytes(counter(*r, "hearth_wal_written_bytes_total", "bytes appended to write-ahead logs")),
       wal_fsyncs(counter(*r, "hearth_wal_fsyncs_total", "WAL syncs (one per group commit)")),
       segments_written(counter(*r, "hearth_segments_written_total", "segments sealed and published")),

@@ -33,6 +33,8 @@ class self_metrics {
   prometheus::Counter& bytes_received;      ///< ingest request body bytes
   prometheus::Counter& ingest_rejected;     ///< ingest requests answered with an error
   prometheus::Counter& ingest_rejected_before_decode;  ///< of those, 429s decided before decoding
+  prometheus::Counter& ingest_rate_limited;    ///< 429s for limits.ingestion_rate_{bytes,profiles}
+  prometheus::Counter& ingest_series_limited;  ///< 429s for limits.max_series_per_tenant
   prometheus::Counter& wal_bytes;           ///< bytes appended to WALs
   prometheus::Counter& wal_fsyncs;          ///< WAL syncs (one per group commit)
   prometheus::Counter& segments_written;    ///< segments sealed and published

@@ -146,9 +146,76 @@ std::string fmt_duration(uint64_t s) {
   return quote(std::to_string(s) + "s");
 }
 
+// The keys of tenant_limits: in [limits] (every tenant's default) and in limits.per_tenant.
+struct tenant_key {
+  std::string_view name;
+  std::string_view help;
+  bool is_size;  ///< a byte size ("16MiB") rather than a count
+  uint64_t tenant_limits::*field;
+};
+const std::vector<tenant_key>& tenant_keys() {
+  static const std::vector<tenant_key> k = {
+      {"ingestion_rate_bytes", "request bytes per second per tenant, as received (0: unlimited); over it: 429",
+       true, &tenant_limits::ingestion_rate_bytes},
+      {"ingestion_burst_bytes", "bytes a tenant may send at once above its rate (token bucket size)", true,
+       &tenant_limits::ingestion_burst_bytes},
+      {"ingestion_rate_profiles", "profiles per second per tenant (0: unlimited); over it: 429", false,
+       &tenant_limits::ingestion_rate_profiles},
+      {"ingestion_burst_profiles", "profiles a tenant may send at once above its rate", false,
+       &tenant_limits::ingestion_burst_profiles},
+      {"max_series_per_tenant",
+       "active series (in open heads) per tenant (0: unlimited); a request adding more: 429", false,
+       &tenant_limits::max_series},
+  };
+  return k;
+}
+
+std::string parse_tenant_value(const tenant_key& k, const toml::node& n, uint64_t& out) {
+  if (k.is_size) return parse_size(n, out, 0, 1ull << 40);
+  return parse_int(n, out, 0, int64_t{1} << 40);
+}
+
+std::string fmt_tenant_value(const tenant_key& k, uint64_t v) {
+  return k.is_size ? fmt_size(v) : std::to_string(v);
+}
+
+std::string quote_list_redacted(const std::vector<std::string>& v) {
+  std::string out = "[";
+  for (size_t i = 0; i < v.size(); ++i) out += (i ? ", " : "") + quote("<redacted>");
+  return out + "]";
+}
+
+std::string parse_string_list(const toml::node& n, std::vector<std::string>& out, bool need_colon) {
+  const toml::array* a = n.as_array();
+  if (!a) return "expected an array of strings";
+  std::vector<std::string> v;
+  for (const auto& e : *a) {
+    auto s = e.value<std::string>();
+    if (!s || !e.is_string() || s->empty()) return "expected an array of non-empty strings";
+    if (need_colon && s->find(':') == std::string::npos) return "expected \"user:password\" strings";
+    v.push_back(*s);
+  }
+  out = std::move(v);
+  return {};
+}
+
+// Fills the [limits] entries of tenant_limits (declared with a name only) from tenant_keys().
+std::vector<key_def> with_tenant_keys(std::vector<key_def> k) {
+  for (auto& d : k) {
+    if (d.set) continue;
+    for (const auto& t : tenant_keys()) {
+      if (t.name != d.name) continue;
+      d.help = t.help;
+      d.set = [t](const toml::node& n, config& c) { return parse_tenant_value(t, n, c.limits.tenant.*t.field); };
+      d.get = [t](const config& c) { return fmt_tenant_value(t, c.limits.tenant.*t.field); };
+    }
+  }
+  return k;
+}
+
 // The one table of every key. Order = order of --print-config.
 const std::vector<key_def>& keys() {
-  static const std::vector<key_def> k = {
+  static const std::vector<key_def> k = with_tenant_keys({
       {"server", "http_listen", "HOST:PORT of the HTTP and Connect API",
        [](const toml::node& n, config& c) -> std::string {
          auto s = n.value<std::string>();
@@ -235,6 +302,57 @@ const std::vector<key_def>& keys() {
          return parse_int(n, c.limits.max_stack_depth, 1, 100000);
        },
        [](const config& c) { return std::to_string(c.limits.max_stack_depth); }},
+      {"limits", "ingestion_rate_bytes", "", nullptr, nullptr},
+      {"limits", "ingestion_burst_bytes", "", nullptr, nullptr},
+      {"limits", "ingestion_rate_profiles", "", nullptr, nullptr},
+      {"limits", "ingestion_burst_profiles", "", nullptr, nullptr},
+      {"limits", "max_series_per_tenant", "", nullptr, nullptr},
+      {"limits", "per_tenant",
+       "per-tenant overrides of the five keys above, e.g. { team-a = { ingestion_rate_bytes = \"8MiB\" } }",
+       [](const toml::node& n, config& c) -> std::string {
+         const toml::table* t = n.as_table();
+         if (!t) return "expected a table of tenant = { key = value, ... }";
+         c.limits.per_tenant.clear();
+         for (auto& [tenant, v] : *t) {
+           const toml::table* kv = v.as_table();
+           std::string tn(tenant.str());
+           if (!kv) return tn + ": expected a table of limits";
+           auto& dst = c.limits.per_tenant[tn];
+           for (auto& [key, val] : *kv) {
+             const tenant_key* def = nullptr;
+             for (const auto& k : tenant_keys())
+               if (k.name == key.str()) def = &k;
+             if (!def) return tn + ": unknown key " + std::string(key.str());
+             uint64_t x = 0;
+             if (auto why = parse_tenant_value(*def, val, x); !why.empty())
+               return tn + "." + std::string(key.str()) + ": " + why;
+             dst[std::string(def->name)] = x;
+           }
+         }
+         return {};
+       },
+       [](const config& c) {
+         std::string out = "{";
+         for (const auto& [tenant, kv] : c.limits.per_tenant) {
+           out += (out.size() > 1 ? ", " : " ") + quote(tenant) + " = {";
+           bool first = true;
+           for (const auto& k : tenant_keys()) {
+             auto it = kv.find(std::string(k.name));
+             if (it == kv.end()) continue;
+             out += std::string(first ? " " : ", ") + std::string(k.name) + " = " + fmt_tenant_value(k, it->second);
+             first = false;
+           }
+           out += first ? "}" : " }";
+         }
+         return out + (out.size() > 1 ? " }" : "}");
+       }},
+      {"auth", "bearer_tokens",
+       "accepted `Authorization: Bearer` tokens; with these or basic_users set, every API but /ready needs one",
+       [](const toml::node& n, config& c) { return parse_string_list(n, c.auth.bearer_tokens, false); },
+       [](const config& c) { return quote_list_redacted(c.auth.bearer_tokens); }},
+      {"auth", "basic_users", "accepted HTTP basic credentials as \"user:password\" strings",
+       [](const toml::node& n, config& c) { return parse_string_list(n, c.auth.basic_users, true); },
+       [](const config& c) { return quote_list_redacted(c.auth.basic_users); }},
       {"query", "max_nodes_default", "flame-graph nodes when a query does not say",
        [](const toml::node& n, config& c) {
          return parse_int(n, c.query.max_nodes_default, 1, 1 << 24);
@@ -329,11 +447,22 @@ const std::vector<key_def>& keys() {
          return parse_choice(n, c.log.level, {"error", "warn", "info", "debug"});
        },
        [](const config& c) { return quote(c.log.level); }},
-  };
+  });
   return k;
 }
 
 }  // namespace
+
+std::map<std::string, tenant_limits, std::less<>> config::tenant_overrides() const {
+  std::map<std::string, tenant_limits, std::less<>> out;
+  for (const auto& [tenant, kv] : limits.per_tenant) {
+    tenant_limits l = limits.tenant;
+    for (const auto& k : tenant_keys())
+      if (auto it = kv.find(std::string(k.name)); it != kv.end()) l.*k.field = it->second;
+    out.emplace(tenant, l);
+  }
+  return out;
+}
 
 std::string config::to_toml() const {
   std::string out = "# hearth effective configuration\n";

@@ -7,6 +7,8 @@
 #include <map>
 #include <string>
 
+#include "actors/ingest_limits.hpp"
+#include "cluster/auth.hpp"
 #include "format/error.hpp"
 
 namespace hearth {
@@ -38,6 +40,9 @@ struct config {
     uint32_t max_label_name_length = 1024;
     uint32_t max_label_value_length = 2048;
     uint32_t max_stack_depth = 1000;
+    tenant_limits tenant;  ///< rate and series limits of a tenant without an override
+    /// tenant -> { key -> value } for the keys of tenant_limits (per_tenant_keys()), over `tenant`
+    std::map<std::string, std::map<std::string, uint64_t>> per_tenant;
   } limits;
   struct compaction_section {
     bool enabled = true;
@@ -60,9 +65,13 @@ struct config {
     uint64_t max_range_s = 31 * 24 * 3600;  ///< longest accepted query range
     uint64_t timeout_s = 60;
   } query;
+  auth_config auth;  ///< optional bearer tokens / basic users for every API but /ready
   struct log_section {
     std::string level = "info";  ///< error | warn | info | debug
   } log;
+
+  /// Each tenant of limits.per_tenant with its effective limits (defaults + its overrides).
+  std::map<std::string, tenant_limits, std::less<>> tenant_overrides() const;
 
   /// The effective configuration as TOML (what `hearth --print-config` prints).
   std::string to_toml() const;

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "actors/admission.hpp"
+#include "actors/ingest_limits.hpp"
 #include "actors/compactor_actor.hpp"
 #include "actors/distributor_actor.hpp"
 #include "actors/ingester_actor.hpp"
@@ -63,6 +64,8 @@ int run(const hearth::config& cfg) {
   auto registry = std::make_shared<prometheus::Registry>();
   self_metrics metrics(registry);
   admission_board admission;  // before the actor system: partitions publish into it until they exit
+  // Per-tenant rate buckets and limits, read by distributor workers and partitions.
+  ingest_limiter limiter(cfg.limits.tenant, cfg.tenant_overrides());
   // Decoded blocks of every tenant, shared by partitions and readers; outlives the actor system.
   block_store blocks(fs->get(), cfg.storage.block_cache_bytes, &metrics);
 
@@ -83,6 +86,7 @@ int run(const hearth::config& cfg) {
                             : cfg.storage.segment_codec == "none" ? segment_codec::none
                                                                   : segment_codec::lz4;
   io_opts.partition.admission = &admission;
+  io_opts.partition.limiter = &limiter;
   auto ingester = sys.spawn(ingester_fn, io_opts, fs->get(), &metrics);
 
   distributor_options d_opts;
@@ -93,6 +97,7 @@ int run(const hearth::config& cfg) {
   d_opts.limits.max_label_value_len = cfg.limits.max_label_value_length;
   d_opts.limits.max_stack_depth = cfg.limits.max_stack_depth;
   d_opts.admission = &admission;
+  d_opts.limiter = &limiter;
   auto distributor = sys.spawn(distributor_fn, d_opts, ingester, &metrics);
 
   compactor_options c_opts;
@@ -132,6 +137,7 @@ int run(const hearth::config& cfg) {
   g_opts.max_range_ns = static_cast<int64_t>(cfg.query.max_range_s) * 1000000000;
   g_opts.timeout = std::chrono::seconds(cfg.query.timeout_s);
   g_opts.multitenancy = cfg.server.multitenancy;
+  g_opts.auth = cfg.auth;
   auto settings = sys.spawn<caf::detached>(settings_fn, cfg.storage.path, fs->get());
   http_gateway gateway(sys, {distributor, frontend, ingester, compactor, settings}, metrics, g_opts);
   auto port = gateway.start();
