@@ -390,11 +390,13 @@ std::vector<ingest_batch> split_by_shard(ingest_batch b, uint32_t shards) {
     if (used == 1 || i == last) {
       o.tenant = b.tenant;
       o.syms = std::move(b.syms);
+      o.string_hashes = std::move(b.string_hashes);
       o.stack_offsets = std::move(b.stack_offsets);
       o.stack_locations = std::move(b.stack_locations);
     } else {
       o.tenant = b.tenant;
       o.syms = b.syms;
+      o.string_hashes = b.string_hashes;
       o.stack_offsets = b.stack_offsets;
       o.stack_locations = b.stack_locations;
     }

@@ -1,5 +1,6 @@
 #include "format/batch_codec.hpp"
 
+#include <cstring>
 #include <tuple>
 
 // Record grammar (all integers uvarint unless noted, `svarint` = zig-zag varint):
@@ -34,89 +35,128 @@ error corrupt(std::string what) { return error{errc::corrupted, "ingest batch: "
 
 namespace {
 
-// An upper bound of the encoded size for the common case (varints of ids and lines up to 5 bytes,
-// values up to 10), so that the buffer is allocated once instead of doubling as it fills.
-size_t size_hint(const ingest_batch& b) {
-  size_t n = 16 + b.tenant.size();
-  for (const auto& s : b.syms.strings) n += 5 + s.size();
-  n += b.syms.mappings.size() * 46 + b.syms.functions.size() * 25 + b.syms.lines.size() * 15 +
-       b.syms.locations.size() * 25 + b.stack_count() * 5 + b.stack_locations.size() * 5;
+// The most bytes encode_batch can write for `b`: every varint at its widest (5 bytes for 32-bit
+// fields, 10 for 64-bit ones and lengths). Sizing the buffer by it lets the encoder write without
+// a capacity check per value; the slack (typically 3-4x the record) lives only until the WAL has
+// copied the record.
+size_t max_encoded_size(const ingest_batch& b) {
+  size_t n = 1 + 10 + b.tenant.size() + 4;
+  n += 10;
+  for (const auto& s : b.syms.strings) n += 10 + s.size();
+  n += 10 + b.syms.mappings.size() * (3 * 10 + 2 * 5 + 1);
+  n += 10 + b.syms.functions.size() * (3 * 5 + 10);
+  n += 10 + b.syms.lines.size() * (5 + 10);
+  n += 10 + b.syms.locations.size() * (10 + 3 * 5);
+  n += 10 + b.stack_count() * 10 + b.stack_locations.size() * 5;
+  n += 10;
   for (const auto& s : b.series) {
-    n += 60 + s.sample_stacks.size() * 15 + s.spans.size() * 23;
-    for (const auto& l : s.labels) n += 10 + l.name.size() + l.value.size();
+    n += 10 + 3 * 10 + 16 + s.sample_stacks.size() * (5 + 10);
+    n += 2 * 10 + s.spans.size() * (5 + 8 + 10);  // period, n_spans, (stack span_id value)*n
+    for (const auto& l : s.labels) n += 20 + l.name.size() + l.value.size();
   }
   return n;
 }
 
+// Appends encoded values at a raw position. Requires: the buffer has room (max_encoded_size).
+class raw_writer {
+ public:
+  explicit raw_writer(char* p) : p_(p) {}
+  char* pos() const { return p_; }
+  void u8(uint8_t v) { *p_++ = static_cast<char>(v); }
+  void u64(uint64_t v) {
+    for (int i = 0; i < 8; ++i) *p_++ = static_cast<char>(v >> (8 * i));
+  }
+  void uvarint(uint64_t v) {
+    while (v >= 0x80) {
+      *p_++ = static_cast<char>(v | 0x80);
+      v >>= 7;
+    }
+    *p_++ = static_cast<char>(v);
+  }
+  void varint(int64_t v) { uvarint((static_cast<uint64_t>(v) << 1) ^ static_cast<uint64_t>(v >> 63)); }
+  void string(std::string_view s) {
+    uvarint(s.size());
+    std::memcpy(p_, s.data(), s.size());
+    p_ += s.size();
+  }
+
+ private:
+  char* p_;
+};
+
 }  // namespace
 
 std::string encode_batch(const ingest_batch& b) {
-  encoder e;
-  e.buffer().reserve(size_hint(b));
-  e.put_u8(batch_format_current);
-  e.put_string(b.tenant);
-  e.put_uvarint(b.syms.strings.size());
-  for (const auto& s : b.syms.strings) e.put_string(s);
-  e.put_uvarint(b.syms.mappings.size());
+  std::string out;
+  out.resize(max_encoded_size(b));
+  raw_writer e(out.data());
+  e.u8(batch_format_current);
+  e.string(b.tenant);
+  e.uvarint(b.syms.strings.size());
+  for (const auto& s : b.syms.strings) e.string(s);
+  e.uvarint(b.syms.mappings.size());
   for (const auto& m : b.syms.mappings) {
-    e.put_uvarint(m.memory_start);
-    e.put_uvarint(m.memory_limit);
-    e.put_uvarint(m.file_offset);
-    e.put_uvarint(m.filename);
-    e.put_uvarint(m.build_id);
-    e.put_u8(m.flags);
+    e.uvarint(m.memory_start);
+    e.uvarint(m.memory_limit);
+    e.uvarint(m.file_offset);
+    e.uvarint(m.filename);
+    e.uvarint(m.build_id);
+    e.u8(m.flags);
   }
-  e.put_uvarint(b.syms.functions.size());
+  e.uvarint(b.syms.functions.size());
   for (const auto& f : b.syms.functions) {
-    e.put_uvarint(f.name);
-    e.put_uvarint(f.system_name);
-    e.put_uvarint(f.filename);
-    e.put_varint(f.start_line);
+    e.uvarint(f.name);
+    e.uvarint(f.system_name);
+    e.uvarint(f.filename);
+    e.varint(f.start_line);
   }
-  e.put_uvarint(b.syms.lines.size());
+  e.uvarint(b.syms.lines.size());
   for (const auto& l : b.syms.lines) {
-    e.put_uvarint(l.function);
-    e.put_varint(l.line);
+    e.uvarint(l.function);
+    e.varint(l.line);
   }
-  e.put_uvarint(b.syms.locations.size());
+  e.uvarint(b.syms.locations.size());
   for (const auto& l : b.syms.locations) {
-    e.put_uvarint(l.address);
-    e.put_uvarint(l.line_begin);
-    e.put_uvarint(l.line_count);
-    e.put_uvarint(l.mapping);
+    e.uvarint(l.address);
+    e.uvarint(l.line_begin);
+    e.uvarint(l.line_count);
+    e.uvarint(l.mapping);
   }
   const size_t n_stacks = b.stack_count();
-  e.put_uvarint(n_stacks);
+  e.uvarint(n_stacks);
   for (size_t i = 0; i < n_stacks; ++i) {
-    e.put_uvarint(b.stack_offsets[i + 1] - b.stack_offsets[i]);
-    for (uint32_t k = b.stack_offsets[i]; k < b.stack_offsets[i + 1]; ++k) e.put_uvarint(b.stack_locations[k]);
+    e.uvarint(b.stack_offsets[i + 1] - b.stack_offsets[i]);
+    for (uint32_t k = b.stack_offsets[i]; k < b.stack_offsets[i + 1]; ++k) e.uvarint(b.stack_locations[k]);
   }
-  e.put_uvarint(b.series.size());
+  e.uvarint(b.series.size());
   for (const auto& s : b.series) {
-    e.put_uvarint(s.labels.size());
+    e.uvarint(s.labels.size());
     for (const auto& l : s.labels) {
-      e.put_string(l.name);
-      e.put_string(l.value);
+      e.string(l.name);
+      e.string(l.value);
     }
-    e.put_varint(s.time_ns);
-    e.put_varint(s.duration_ns);
-    e.put_u64(s.id_hi);
-    e.put_u64(s.id_lo);
-    e.put_uvarint(s.sample_stacks.size());
+    e.varint(s.time_ns);
+    e.varint(s.duration_ns);
+    e.u64(s.id_hi);
+    e.u64(s.id_lo);
+    e.uvarint(s.sample_stacks.size());
     for (size_t i = 0; i < s.sample_stacks.size(); ++i) {
-      e.put_uvarint(s.sample_stacks[i]);
-      e.put_varint(s.sample_values[i]);
+      e.uvarint(s.sample_stacks[i]);
+      e.varint(s.sample_values[i]);
     }
-    e.put_varint(s.period);
-    e.put_uvarint(s.spans.size());
+    e.varint(s.period);
+    e.uvarint(s.spans.size());
     for (const span_sample& x : s.spans) {
-      e.put_uvarint(x.stack);
-      e.put_u64(x.span_id);
-      e.put_varint(x.value);
+      e.uvarint(x.stack);
+      e.u64(x.span_id);
+      e.varint(x.value);
     }
   }
-  e.put_u32(crc32c(as_bytes(e.buffer())));
-  return e.release();
+  const auto body = static_cast<size_t>(e.pos() - out.data());
+  const uint32_t crc = crc32c(as_bytes(std::string_view(out.data(), body)));
+  for (int i = 0; i < 4; ++i) e.u8(static_cast<uint8_t>(crc >> (8 * i)));
+  out.resize(body + 4);
+  return out;
 }
 
 result<ingest_batch> decode_batch(bytes_view data) {

@@ -164,6 +164,12 @@ struct ingest_batch {
   std::vector<uint32_t> stack_offsets{0};
   std::vector<uint32_t> stack_locations;
   std::vector<ingest_series> series;
+  /// hash_bytes() (format/normalize.hpp) of each of syms.strings, parallel to it, when the
+  /// producer had them at hand (batch_builder does); otherwise shorter (usually empty). The head
+  /// interns the strings with them instead of hashing their bytes again. Neither the WAL record
+  /// nor the CAF serialization carries them: a consumer of a batch decoded from either hashes
+  /// the strings itself.
+  std::vector<uint64_t> string_hashes;
 
   size_t stack_count() const { return stack_offsets.size() - 1; }
 };

@@ -24,7 +24,13 @@ inline std::string_view as_chars(bytes_view b) {
 }
 
 /// CRC-32C (Castagnoli), as used by every section and WAL record. `init` chains partial sums.
+/// Uses the SSE4.2 crc32 instruction when the CPU has it (checked once, at the first call), else
+/// crc32c_portable(); both give the same value for every input.
 uint32_t crc32c(bytes_view data, uint32_t init = 0);
+/// The table-driven CRC-32C (slicing-by-8) that crc32c() falls back to without SSE4.2.
+uint32_t crc32c_portable(bytes_view data, uint32_t init = 0);
+/// True when crc32c() runs on the SSE4.2 crc32 instruction.
+bool crc32c_hardware();
 
 /// Appends encoded values to a growing byte string. Thread-safety: none (a value type).
 class encoder {
@@ -134,6 +140,23 @@ class decoder {
     return v;
   }
   uint64_t get_uvarint() {
+    if (p_ < end_ && static_cast<uint8_t>(*p_) < 0x80) [[likely]]
+      return static_cast<uint8_t>(*p_++);
+    if (ok_ && remaining() >= 10) [[likely]] {
+      // No varint of ours is longer than 10 bytes: no bounds check per byte.
+      uint64_t v = 0;
+      const std::byte* q = p_;
+      for (int shift = 0; shift < 64; shift += 7) {
+        auto b = static_cast<uint8_t>(*q++);
+        v |= static_cast<uint64_t>(b & 0x7f) << shift;
+        if (b < 0x80) {
+          p_ = q;
+          return v;
+        }
+      }
+      fail();
+      return 0;
+    }
     uint64_t v = 0;
     for (int shift = 0; shift < 64; shift += 7) {
       if (!need(1)) return 0;

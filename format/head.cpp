@@ -65,9 +65,20 @@ void head::append(const ingest_batch& b) {
     return id;
   };
 
-  // Symbols: map every batch id to a head id (the batch only holds what its series use).
-  str_map_.assign(b.syms.strings.size(), 0);
-  for (size_t i = 0; i < b.syms.strings.size(); ++i) str_map_[i] = intern_string(b.syms.strings[i]);
+  // Symbols: map every batch id to a head id (the batch only holds what its series use). The
+  // strings' hashes come with the batch when batch_builder made it (not after a WAL replay).
+  const size_t n_strings = b.syms.strings.size();
+  str_map_.assign(n_strings, 0);
+  if (b.string_hashes.size() == n_strings) {
+    for (size_t i = 1; i < n_strings; ++i) {
+      const std::string& s = b.syms.strings[i];
+      const size_t before = syms.strings.size();
+      str_map_[i] = syms_.string(syms, s, b.string_hashes[i]);
+      if (syms.strings.size() != before) string_bytes_ += string_heap(s);
+    }
+  } else {
+    for (size_t i = 0; i < n_strings; ++i) str_map_[i] = intern_string(b.syms.strings[i]);
+  }
   map_map_.assign(b.syms.mappings.size() + 1, 0);  // 1-based, as locations refer to them
   for (size_t i = 0; i < b.syms.mappings.size(); ++i) {
     mapping_rec m = b.syms.mappings[i];

@@ -193,6 +193,34 @@ TEST(head, decoded_batches_append_like_direct_ones) {
   EXPECT_EQ(totals_by_type(a.data()), expected_nonzero_totals("node", "node.heap"));
 }
 
+// The strings' hashes that batch_builder passes along only save work: a head fed the same batches
+// without them (as after a WAL replay) holds exactly the same data.
+TEST(head, string_hashes_from_the_builder_change_nothing) {
+  head with, without;
+  for (const char* rel : {"go/workpool.cpu.000.pb.gz", "go/mapindex.cpu.001.pb.gz", "go/workpool.cpu.001.pb.gz",
+                          "node/node.cpu.000.pb.gz"}) {
+    ingest_batch b = batch_of(rel);
+    ASSERT_EQ(b.string_hashes.size(), b.syms.strings.size()) << rel;
+    with.append(b);
+    b.string_hashes.clear();
+    without.append(b);
+  }
+  const block_data& a = with.data();
+  const block_data& c = without.data();
+  EXPECT_EQ(a.syms.strings, c.syms.strings);
+  EXPECT_EQ(a.syms.functions, c.syms.functions);
+  EXPECT_EQ(a.syms.lines, c.syms.lines);
+  ASSERT_EQ(a.stacks.size(), c.stacks.size());
+  for (size_t i = 0; i < a.stacks.size(); ++i) {
+    EXPECT_EQ(a.stacks[i].parent, c.stacks[i].parent);
+    EXPECT_EQ(a.stacks[i].location, c.stacks[i].location);
+  }
+  EXPECT_EQ(totals_by_type(a), totals_by_type(c));
+  EXPECT_EQ(with.bytes_estimate(), without.bytes_estimate());
+  // No string is interned twice.
+  EXPECT_EQ(std::set<std::string>(a.syms.strings.begin(), a.syms.strings.end()).size(), a.syms.strings.size());
+}
+
 // Span samples reach the head on its stack nodes, summed where two batch stacks are one node;
 // the period with them; and both survive the WAL record and a segment.
 TEST(head, span_samples_and_periods_survive_wal_and_segment) {

@@ -83,8 +83,13 @@ bool same_location(const symbols& s, uint32_t id, uint32_t mapping, uint64_t add
 
 uint32_t symbol_interner::string(symbols& s, std::string_view v) {
   if (v.empty()) return 0;
+  return string(s, v, hash_bytes(v));
+}
+
+uint32_t symbol_interner::string(symbols& s, std::string_view v, uint64_t hash) {
+  if (v.empty()) return 0;
   return strings_.find_or_insert(
-      hash_bytes(v), [&](uint32_t id) { return s.strings[id] == v; },
+      hash, [&](uint32_t id) { return s.strings[id] == v; },
       [&] {
         s.strings.emplace_back(v);
         return static_cast<uint32_t>(s.strings.size() - 1);
@@ -357,6 +362,15 @@ std::string ingest_metric_name(const pprof::profile& p,
 
 batch_builder::batch_builder(std::string tenant, normalize_limits lim) : lim_(lim) {
   batch_.tenant = std::move(tenant);
+  hash_strings();
+}
+
+void batch_builder::hash_strings() {
+  std::vector<uint64_t>& h = batch_.string_hashes;
+  const std::vector<std::string>& s = batch_.syms.strings;
+  if (h.size() > s.size()) h.clear();
+  h.reserve(s.size());
+  while (h.size() < s.size()) h.push_back(hash_bytes(s[h.size()]));
 }
 
 batch_builder::batch_builder(ingest_batch existing, normalize_limits lim)
@@ -364,6 +378,7 @@ batch_builder::batch_builder(ingest_batch existing, normalize_limits lim)
   if (batch_.syms.strings.empty()) batch_.syms.strings.emplace_back();
   if (batch_.stack_offsets.empty()) batch_.stack_offsets.push_back(0);
   syms_.index(batch_.syms);
+  hash_strings();
   for (uint32_t i = 0; i < batch_.stack_count(); ++i) {
     std::span<const uint32_t> locs(batch_.stack_locations.data() + batch_.stack_offsets[i],
                                    batch_.stack_offsets[i + 1] - batch_.stack_offsets[i]);
@@ -397,6 +412,7 @@ void batch_builder::start(std::string tenant, const normalize_limits& lim) {
   lim_ = lim;
   batch_ = ingest_batch{};
   batch_.tenant = std::move(tenant);
+  hash_strings();
   syms_.reset();
   stacks_.reset();
   // Scratch sized by one huge profile is released, so a builder kept per thread does not pin it.
@@ -416,6 +432,7 @@ ingest_batch batch_builder::finish() {
   ingest_batch out = std::move(batch_);
   batch_ = ingest_batch{};
   batch_.tenant = out.tenant;
+  hash_strings();
   syms_.reset();
   stacks_.reset();
   stack_slot_.clear();
@@ -654,6 +671,7 @@ status batch_builder::add(const pprof::profile& p, const ingest_meta& m) {
                 bs.functions.size() + p.functions.size(), bs.locations.size() + p.locations.size());
   stacks_.reserve(batch_.stack_count() + ns);
   reserve_more(bs.strings, p.strings.size());
+  reserve_more(batch_.string_hashes, p.strings.size());
   reserve_more(bs.functions, p.functions.size());
   reserve_more(bs.locations, p.locations.size());
   reserve_more(bs.lines, p.lines.size());
@@ -671,9 +689,13 @@ status batch_builder::add(const pprof::profile& p, const ingest_meta& m) {
   auto map_string = [&](int64_t i) -> uint32_t {
     if (i < 0 || static_cast<uint64_t>(i) >= p.strings.size()) return 0;  // p.str() gives ""
     uint32_t& id = str_map[static_cast<size_t>(i)];
-    if (id == UINT32_MAX)
-      id =
-          syms_.string(bs, truncate_symbol(p.strings[static_cast<size_t>(i)], lim_.max_symbol_len));
+    if (id == UINT32_MAX) {
+      const std::string_view v = truncate_symbol(p.strings[static_cast<size_t>(i)], lim_.max_symbol_len);
+      const uint64_t h = hash_bytes(v);
+      id = syms_.string(bs, v, h);
+      // A new string: its hash goes with the batch, so the head need not hash it again.
+      if (batch_.string_hashes.size() < bs.strings.size()) batch_.string_hashes.push_back(h);
+    }
     return id;
   };
   auto map_mapping = [&](uint64_t id) -> uint32_t {
@@ -741,12 +763,14 @@ status batch_builder::add(const pprof::profile& p, const ingest_meta& m) {
       by_group[fill[group_of[i]]++] = static_cast<uint32_t>(i);
       size_t first = 0;
       if (s.loc_count > lim_.max_stack_depth) first = s.loc_count - lim_.max_stack_depth;  // keep the root side
-      locs.clear();
+      if (first == s.loc_count) continue;  // max_stack_depth == 0
+      // Sized once and written by index: a push_back per frame does not inline in this loop.
+      locs.resize(s.loc_count - first);
+      uint32_t* out = locs.data();
       for (size_t k = first; k < s.loc_count; ++k) {
         const uint32_t li = loc_index[s.loc_begin + k];
-        locs.push_back(loc_map[li] != UINT32_MAX ? loc_map[li] : map_location(li));
+        *out++ = loc_map[li] != UINT32_MAX ? loc_map[li] : map_location(li);
       }
-      if (locs.empty()) continue;  // max_stack_depth == 0
       sample_stack[i] = intern_stack(locs);
     }
   }

@@ -137,6 +137,8 @@ class intern_table {
 class symbol_interner {
  public:
   uint32_t string(symbols& s, std::string_view v);
+  /// The same, for a caller that has `hash` = hash_bytes(v) already.
+  uint32_t string(symbols& s, std::string_view v, uint64_t hash);
   /// Returns the mapping's 1-based id (as location_rec::mapping stores it).
   uint32_t mapping(symbols& s, const mapping_rec& m);
   uint32_t function(symbols& s, const function_rec& f);
@@ -209,6 +211,8 @@ class batch_builder {
 
  private:
   uint32_t intern_stack(std::span<const uint32_t> locs);
+  /// Extends batch_.string_hashes to all of batch_.syms.strings.
+  void hash_strings();
 
   normalize_limits lim_;
   ingest_batch batch_;

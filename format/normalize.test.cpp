@@ -46,6 +46,9 @@ void check_well_formed(const ingest_batch& b) {
   const symbols& s = b.syms;
   ASSERT_FALSE(s.strings.empty());
   EXPECT_EQ(s.strings[0], "");
+  // batch_builder hands the head every string's hash, and each must be hash_bytes() of it.
+  ASSERT_EQ(b.string_hashes.size(), s.strings.size());
+  for (size_t i = 0; i < s.strings.size(); ++i) ASSERT_EQ(b.string_hashes[i], hash_bytes(s.strings[i])) << i;
   for (const auto& f : s.functions) {
     ASSERT_LT(f.name, s.strings.size());
     ASSERT_LT(f.system_name, s.strings.size());

@@ -563,6 +563,11 @@ class TestC(unittest.TestCase):
                 st, resp, desc, _ = send(srv, svc, kind, stem, method, name, now - 100 + 20 * n + 5 * i, ht.new_id())
                 self.assertEqual(st, 200, "%s: HTTP %d %s" % (desc, st, ht.error_text(resp)))
             srv.wait_heads_sealed()
+            # The head gauge drops when a head is frozen; the sealer writes its file a few ms later
+            # (tens of ms on a loaded machine), so wait for the file itself.
+            deadline = time.monotonic() + 20
+            while not set(srv.segment_files()) - have and time.monotonic() < deadline:
+                time.sleep(0.05)
             files_of[svc] = sorted(set(srv.segment_files()) - have)
             self.assertTrue(files_of[svc], "no segment sealed for " + svc)
         lo, hi = (now - 600) * 1000, (now + 60) * 1000
