@@ -117,7 +117,7 @@ void evaluator::add(const block_data& b, int64_t start, int64_t end) {
       select_series_points(b, series, series_req_, series_);
       return;
     case query_kind::merge_pprof:
-      select_pprof(b, series, start, end, pprof_sel_, pprof_);
+      pprof_.add(b, series, start, end, pprof_sel_);
       return;
     case query_kind::analyze: {
       counts_.series += series.size();
@@ -140,7 +140,7 @@ partial evaluator::finish() && {
   out.values.assign(values_.begin(), values_.end());
   out.label_sets = std::move(label_sets_);
   out.series = std::move(series_);
-  out.pprof = std::move(pprof_);
+  out.pprof = pprof_.take();
   out.stats = stats_;
   out.point_times_ns = std::move(point_times_);
   out.point_values = std::move(point_values_);
@@ -154,7 +154,7 @@ void merger::add(partial&& p) {
   for (auto& v : p.values) values_.insert(std::move(v));
   merge_label_sets(label_sets_, p.label_sets);
   if (!p.series.point_group.empty()) series_parts_.push_back(std::move(p.series));
-  if (p.pprof.profiles > 0 || !p.pprof.values.empty()) pprof_parts_.push_back(std::move(p.pprof));
+  if (p.pprof.profiles > 0 || !p.pprof.values.empty()) pprof_.merge(std::move(p.pprof));
   merge_profile_stats(stats_, p.stats);
   bool grouped = p.point_groups.size() == p.point_times_ns.size();
   for (size_t i = 0; i < p.point_times_ns.size() && i < p.point_values.size(); ++i)
@@ -190,19 +190,6 @@ void reduce(std::vector<Part>& parts, Part& into, Merge merge) {
 const series_partial& merger::series() {
   reduce(series_parts_, series_, [](series_partial& a, const series_partial& b) { merge_series(a, b); });
   return series_;
-}
-
-const pprof_partial& merger::pprof() {
-  // Sequentially: merge_pprof re-indexes its target, and block partials of one service are each
-  // nearly the size of the result, so a balanced reduction does no less work (measured slower).
-  for (auto& p : pprof_parts_) {
-    if (pprof_.profiles == 0 && pprof_.values.empty())
-      pprof_ = std::move(p);
-    else
-      merge_pprof(pprof_, p);
-  }
-  pprof_parts_.clear();
-  return pprof_;
 }
 
 std::vector<timeline_point> merger::points() const {

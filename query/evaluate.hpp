@@ -125,7 +125,7 @@ class evaluator {
   std::set<std::string> values_;
   std::vector<label_set> label_sets_;
   series_partial series_;
-  pprof_partial pprof_;
+  pprof_builder pprof_;
   profile_stats stats_;
   std::vector<int64_t> point_times_, point_values_;
   std::vector<std::string> point_groups_;
@@ -148,11 +148,11 @@ class merger {
   flame_tree& tree() { return tree_; }
   std::vector<std::string> values() const { return {values_.begin(), values_.end()}; }
   const std::vector<label_set>& label_sets() const { return label_sets_; }
-  /// The merged series / pprof partials, merged on first use: series pairwise (a balanced
-  /// reduction: merging each into one growing partial would re-copy it once per block), pprof
-  /// in arrival order.
+  /// The merged series partials, merged on first use, pairwise (a balanced reduction: merging
+  /// each into one growing partial would re-copy it once per block).
   const series_partial& series();
-  const pprof_partial& pprof();
+  /// The merged pprof partials (merged as they arrive, by one builder that keeps its indexes).
+  const pprof_partial& pprof() const { return pprof_.partial(); }
   const profile_stats& stats() const { return stats_; }
   const analyze_counts& counts() const { return counts_; }
   /// Per-profile (time, total, group), sorted.
@@ -163,9 +163,8 @@ class merger {
   std::set<std::string> values_;
   std::vector<label_set> label_sets_;
   std::vector<series_partial> series_parts_;
-  std::vector<pprof_partial> pprof_parts_;
   series_partial series_;
-  pprof_partial pprof_;
+  pprof_builder pprof_;
   profile_stats stats_;
   std::vector<timeline_point> points_;
   analyze_counts counts_;
