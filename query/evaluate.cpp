@@ -4,8 +4,7 @@
 
 namespace hearth::query {
 
-void to_flat(const flame_tree& t, flat_tree& out) {
-  out.names = t.names();
+void to_flat(flame_tree&& t, flat_tree& out) {
   const auto& nodes = t.nodes();
   out.parents.clear();
   out.name_ids.clear();
@@ -18,11 +17,14 @@ void to_flat(const flame_tree& t, flat_tree& out) {
     out.name_ids.push_back(n.name);
     out.selfs.push_back(n.self);
   }
+  out.names = std::move(t).release_names();
 }
 
 void merge_flat(const flat_tree& p, flame_tree& into) {
   size_t n = p.parents.size();
   if (n == 0 || p.name_ids.size() != n || p.selfs.size() != n) return;
+  // Partials of one query are mostly alike in size: size the target for the largest so far.
+  into.reserve(std::max(into.size(), n), std::max(into.names().size(), p.names.size()));
   std::vector<uint32_t> name_map(p.names.size());
   for (size_t i = 0; i < p.names.size(); ++i) name_map[i] = into.intern(p.names[i]);
   std::vector<uint32_t> node_map(n, flame_tree::root);
@@ -136,7 +138,7 @@ void evaluator::add(const block_data& b, int64_t start, int64_t end) {
 
 partial evaluator::finish() && {
   partial out;
-  if (kind() == query_kind::merge_stacks) to_flat(tree_, out.tree);
+  if (kind() == query_kind::merge_stacks) to_flat(std::move(tree_), out.tree);
   out.values.assign(values_.begin(), values_.end());
   out.label_sets = std::move(label_sets_);
   out.series = std::move(series_);

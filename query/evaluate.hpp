@@ -62,7 +62,8 @@ struct flat_tree {
   std::vector<int64_t> selfs;
 };
 
-void to_flat(const flame_tree& t, flat_tree& out);
+/// Flattens `t`, moving its names out (`t` is spent).
+void to_flat(flame_tree&& t, flat_tree& out);
 /// Adds a flat tree into `into` by name paths. A malformed node (a parent that does not precede
 /// it, an unknown name) is attached at the root / named "?" instead of failing.
 void merge_flat(const flat_tree& p, flame_tree& into);
