@@ -4,6 +4,22 @@
 
 namespace hearth::query {
 
+bool reads_samples(const query_spec& spec) {
+  switch (static_cast<query_kind>(spec.kind)) {
+    case query_kind::label_names:
+    case query_kind::label_values:
+    case query_kind::profile_types:
+    case query_kind::series_labels:
+    case query_kind::profile_stats:
+    case query_kind::analyze:
+      return false;
+    case query_kind::select_series:
+      return !spec.call_site.empty();
+    default:
+      return true;
+  }
+}
+
 void to_flat(flame_tree&& t, flat_tree& out) {
   const auto& nodes = t.nodes();
   out.parents.clear();

@@ -53,6 +53,10 @@ struct query_spec {
   bool want_points = false;  ///< merge_stacks: also (time, total) per profile (+ group_by[0] value)
 };
 
+/// Whether evaluating `spec` reads sample columns (symbols, stacks, samples). When not, blocks
+/// holding only strings, series and profile rows (decode_segment_rows) answer it.
+bool reads_samples(const query_spec& spec);
+
 /// A name-keyed call tree in flat form: node i has parent parents[i] (node 0 = root, its own
 /// parent), name names[name_ids[i]] and self value selfs[i]. Parents precede children.
 struct flat_tree {
