@@ -45,11 +45,17 @@ void merge_flat(const flat_tree& p, flame_tree& into) {
   for (size_t i = 0; i < p.names.size(); ++i) name_map[i] = into.intern(p.names[i]);
   std::vector<uint32_t> node_map(n, flame_tree::root);
   into.add_self(flame_tree::root, p.selfs[0]);
+  // The tree's index is larger than the caches: look `ahead` nodes ahead and prefetch the slot
+  // of each whose parent is already mapped, so the lookups' cache misses overlap.
+  constexpr size_t ahead = 8;
   for (size_t i = 1; i < n; ++i) {
+    if (const size_t j = i + ahead; j < n && p.parents[j] < i && p.name_ids[j] < name_map.size())
+      into.prefetch_child(node_map[p.parents[j]], name_map[p.name_ids[j]]);
     uint32_t parent = p.parents[i] < i ? node_map[p.parents[i]] : flame_tree::root;
     uint32_t name = p.name_ids[i] < name_map.size() ? name_map[p.name_ids[i]] : into.intern("?");
     node_map[i] = into.child_by_id(parent, name);
-    into.add_self(node_map[i], p.selfs[i]);
+    // Most inner nodes have no self value: skip touching them (a cache miss in a large tree).
+    if (p.selfs[i] != 0) into.add_self(node_map[i], p.selfs[i]);
   }
 }
 

@@ -11,16 +11,6 @@ namespace {
 
 constexpr uint32_t no_id = ~uint32_t{0};
 
-uint64_t mix(uint64_t x) {
-  // splitmix64 finalizer: (parent, name) keys are dense small integers, so spread them out.
-  x ^= x >> 30;
-  x *= 0xbf58476d1ce4e5b9ULL;
-  x ^= x >> 27;
-  x *= 0x94d049bb133111ebULL;
-  x ^= x >> 31;
-  return x;
-}
-
 /// Children of every node, grouped by parent (CSR), each group ordered by name byte-wise.
 struct sorted_children {
   std::vector<uint32_t> begin;  // size() + 1 offsets into ids
@@ -330,7 +320,7 @@ void flame_tree::merge(const flame_tree& other) {
   for (size_t i = 1; i < other.nodes_.size(); ++i) {
     const node& n = other.nodes_[i];
     node_map[i] = child_by_id(node_map[n.parent], name_map[n.name]);
-    nodes_[node_map[i]].self += n.self;
+    if (n.self != 0) nodes_[node_map[i]].self += n.self;
   }
   finalized_ = false;
 }

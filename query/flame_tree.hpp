@@ -47,6 +47,12 @@ class flame_tree {
   /// As child(), with an interned name id. Requires: parent < size(), name_id < names().size().
   uint32_t child_by_id(uint32_t parent, uint32_t name_id);
 
+  /// A hint that child_by_id(parent, name_id) follows soon: starts loading its index slot.
+  void prefetch_child(uint32_t parent, uint32_t name_id) const {
+    const uint64_t key = (uint64_t{parent} << 32) | name_id;
+    __builtin_prefetch(&index_[mix(key) & (index_.size() - 1)]);
+  }
+
   /// Adds `v` to the self value of `node`. Requires: node < size().
   void add_self(uint32_t node, int64_t v);
 
@@ -92,6 +98,15 @@ class flame_tree {
     uint32_t node = 0;
   };
 
+  /// splitmix64's finalizer: (parent, name) keys are dense small integers, so spread them out.
+  static uint64_t mix(uint64_t x) {
+    x ^= x >> 30;
+    x *= 0xbf58476d1ce4e5b9ULL;
+    x ^= x >> 27;
+    x *= 0x94d049bb133111ebULL;
+    x ^= x >> 31;
+    return x;
+  }
   static uint32_t hash_name(std::string_view name);
   void rehash_names(size_t capacity);
   void rehash_index(size_t capacity);

@@ -203,8 +203,8 @@ uint32_t pprof_builder::location(source& src, uint32_t l) {
   if (src.loc[l] != unset) return src.loc[l];
   const location_rec& r = src.syms.locations[l];
   if (uint64_t{r.line_begin} + r.line_count > src.syms.lines.size()) return src.loc[l] = bad;
-  std::vector<line_rec> lines;
-  lines.reserve(r.line_count);
+  std::vector<line_rec>& lines = lines_;
+  lines.clear();
   for (uint32_t i = 0; i < r.line_count; ++i) {
     const line_rec& ln = src.syms.lines[r.line_begin + i];
     const uint32_t f = function(src, ln.function);
@@ -223,8 +223,9 @@ uint32_t pprof_builder::location(source& src, uint32_t l) {
 uint32_t pprof_builder::without_callee_line(uint32_t l) {
   const location_rec r = p_.syms.locations[l];
   if (r.line_count == 0 || p_.syms.lines[r.line_begin].line == 0) return l;
-  std::vector<line_rec> lines(p_.syms.lines.begin() + r.line_begin,
-                              p_.syms.lines.begin() + r.line_begin + r.line_count);
+  std::vector<line_rec>& lines = lines_;
+  lines.assign(p_.syms.lines.begin() + r.line_begin,
+               p_.syms.lines.begin() + r.line_begin + r.line_count);
   lines[0].line = 0;
   return interner_.location(p_.syms, r.address, lines, r.mapping);
 }

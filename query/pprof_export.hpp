@@ -90,6 +90,7 @@ class pprof_builder {
   symbol_interner interner_;
   intern_table stacks_;  // sample index, keyed by a hash of its location ids
   bool indexed_ = true;  // whether interner_ and stacks_ cover p_
+  std::vector<line_rec> lines_;  // scratch of location()
 };
 
 /// Adds the samples of the profiles of `series` in [start_ns, end_ns) whose stacks pass `sel` to
