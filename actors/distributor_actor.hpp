@@ -4,7 +4,10 @@
 // actor of its own, so requests decode in parallel on the scheduler's threads, never on the HTTP
 // event loop. It answers only after every partition acknowledged a durable WAL write.
 
+#include "actors/ingest_limits.hpp"
 #include "actors/interfaces.hpp"
+#include "format/folded.hpp"
+#include "format/jfr.hpp"
 #include "format/normalize.hpp"
 
 namespace hearth {
@@ -16,10 +19,14 @@ struct distributor_options {
   uint32_t shards = 1;
   uint64_t max_profile_bytes = 64ull << 20;  ///< one profile after gunzip
   normalize_limits limits;
+  text_limits text;  ///< /ingest format=folded|lines
+  jfr_limits jfr;    ///< /ingest format=jfr
   std::chrono::seconds append_timeout{60};
   /// Read before decoding: a request of a tenant with a partition over its WAL limit is answered
   /// 429 at once, without the CPU of gunzip and decode. Null: no early check. Outlives the actor.
   const admission_board* admission = nullptr;
+  /// Per-tenant ingestion rates (bytes before decoding, profiles after). Null: unlimited.
+  ingest_limiter* limiter = nullptr;
 };
 
 struct distributor_state {

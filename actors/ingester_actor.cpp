@@ -16,6 +16,7 @@ std::vector<partition_actor>& open_tenant(self_ptr self, const std::string& tena
     partition_options po = st.opts.partition;
     po.tenant = tenant;
     po.shard = shard;
+    po.shards = st.opts.shards;
     po.dir = st.opts.data_dir + "/" + tenant + "/shard-" + std::to_string(shard);
     // Detached: WAL syncs and segment writes block their own thread, not the scheduler's.
     auto p = self->system().spawn<caf::detached>(partition_fn, std::move(po), st.fs, st.metrics);

@@ -24,6 +24,10 @@ self_metrics::self_metrics(std::shared_ptr<prometheus::Registry> r)
       ingest_rejected_before_decode(
           counter(*r, "hearth_ingest_rejected_before_decode_total",
                   "ingest requests answered 429 before decoding (a partition's WAL over its limit)")),
+      ingest_rate_limited(counter(*r, "hearth_ingest_rate_limited_total",
+                                  "ingest requests answered 429 for a tenant's ingestion rate limit")),
+      ingest_series_limited(counter(*r, "hearth_ingest_series_limited_total",
+                                    "appends refused for a tenant's max_series_per_tenant")),
       wal_bytes(counter(*r, "hearth_wal_written_bytes_total", "bytes appended to write-ahead logs")),
       wal_fsyncs(counter(*r, "hearth_wal_fsyncs_total", "WAL syncs (one per group commit)")),
       segments_written(counter(*r, "hearth_segments_written_total", "segments sealed and published")),
@@ -43,6 +47,26 @@ self_metrics::self_metrics(std::shared_ptr<prometheus::Registry> r)
       head_bytes(gauge(*r, "hearth_head_bytes", "estimated bytes held by in-memory heads")),
       head_profiles(gauge(*r, "hearth_head_profiles", "series profiles held by in-memory heads")),
       registry_(std::move(r)),
+      scrape_up(prometheus::BuildGauge()
+                    .Name("hearth_scrape_up")
+                    .Help("1 when the last scrape of a pull-mode target was fetched and ingested, else 0")
+                    .Register(*r)),
+      scrape_duration(prometheus::BuildGauge()
+                          .Name("hearth_scrape_duration_seconds")
+                          .Help("duration of the last scrape of a pull-mode target (fetch + ingest)")
+                          .Register(*r)),
+      scrape_last_success(prometheus::BuildGauge()
+                              .Name("hearth_scrape_last_success_timestamp_seconds")
+                              .Help("unix time of the last successful scrape of a pull-mode target")
+                              .Register(*r)),
+      scrapes(prometheus::BuildCounter()
+                  .Name("hearth_scrapes_total")
+                  .Help("scrapes of pull-mode targets attempted")
+                  .Register(*r)),
+      scrape_failures(prometheus::BuildCounter()
+                          .Name("hearth_scrape_failures_total")
+                          .Help("scrapes of pull-mode targets that failed (fetch, decode or ingest)")
+                          .Register(*r)),
       requests_(prometheus::BuildCounter()
                     .Name("hearth_http_requests_total")
                     .Help("HTTP requests by route and status code")

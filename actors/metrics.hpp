@@ -33,6 +33,8 @@ class self_metrics {
   prometheus::Counter& bytes_received;      ///< ingest request body bytes
   prometheus::Counter& ingest_rejected;     ///< ingest requests answered with an error
   prometheus::Counter& ingest_rejected_before_decode;  ///< of those, 429s decided before decoding
+  prometheus::Counter& ingest_rate_limited;    ///< 429s for limits.ingestion_rate_{bytes,profiles}
+  prometheus::Counter& ingest_series_limited;  ///< 429s for limits.max_series_per_tenant
   prometheus::Counter& wal_bytes;           ///< bytes appended to WALs
   prometheus::Counter& wal_fsyncs;          ///< WAL syncs (one per group commit)
   prometheus::Counter& segments_written;    ///< segments sealed and published
@@ -46,6 +48,12 @@ class self_metrics {
   prometheus::Counter& retention_deleted;     ///< blocks deleted by retention
   prometheus::Gauge& head_bytes;            ///< estimated bytes held by all heads
   prometheus::Gauge& head_profiles;         ///< profiles in all heads
+  // Pull mode, one child per {job, instance, profile}.
+  prometheus::Family<prometheus::Gauge>& scrape_up;        ///< 1 when the last scrape was ingested
+  prometheus::Family<prometheus::Gauge>& scrape_duration;  ///< seconds the last scrape took
+  prometheus::Family<prometheus::Gauge>& scrape_last_success;  ///< unix time of the last success
+  prometheus::Family<prometheus::Counter>& scrapes;          ///< scrapes attempted
+  prometheus::Family<prometheus::Counter>& scrape_failures;  ///< scrapes that failed
 
  private:
   std::shared_ptr<prometheus::Registry> registry_;

@@ -19,6 +19,14 @@
 namespace hearth {
 namespace {
 
+// The identity of a series for the active-series limit: a hash of its whole label set.
+uint64_t series_key(const label_set& ls) {
+  uint64_t h = 0;
+  for (const auto& l : ls) h = hash_mix(hash_mix(h, hash_bytes(l.name)), hash_bytes(l.value));
+  return h;
+}
+
+
 using self_ptr = partition_actor::stateful_pointer<partition_state>;
 
 std::string who(const partition_state& st) {
@@ -169,6 +177,7 @@ status recover(partition_state& st) {
         }
         replayed_profiles += batch->series.size();
         st.mem.append(*batch);
+        for (const auto& s : batch->series) st.active_series.insert(series_key(s.labels));
         return {};
       },
       &stats);
@@ -263,6 +272,33 @@ void start_seal_job(self_ptr self) {
 // segment and hands it to the sealer. Those WAL files are removed only once it is on disk.
 // While a seal is in flight the head keeps growing: `seal_done` freezes it afterwards, so at
 // most one frozen head waits beside the open one.
+// Admits the batch against this partition's share of limits.max_series_per_tenant (all or
+// nothing: a refused batch adds no series) and records its new series as active.
+status admit_series(partition_state& st, const ingest_batch& b) {
+  const uint64_t max = st.opts.limiter ? st.opts.limiter->limits_of(st.opts.tenant).max_series : 0;
+  if (max == 0) {
+    for (const auto& s : b.series) st.active_series.insert(series_key(s.labels));
+    return {};
+  }
+  const uint64_t shards = std::max<uint32_t>(1, st.opts.shards);
+  const uint64_t local = (max + shards - 1) / shards;
+  std::vector<uint64_t> fresh;
+  for (const auto& s : b.series) {
+    uint64_t k = series_key(s.labels);
+    if (!st.active_series.count(k) && std::find(fresh.begin(), fresh.end(), k) == fresh.end())
+      fresh.push_back(k);
+  }
+  if (st.active_series.size() + fresh.size() > local)
+    return error{errc::overloaded,
+                 "series limit of tenant " + quote_untrusted(st.opts.tenant) +
+                     " reached: limits.max_series_per_tenant=" + std::to_string(max) + " (" +
+                     std::to_string(local) + " per shard, " + std::to_string(st.active_series.size()) +
+                     " active in shard " + std::to_string(st.opts.shard) + ", the request adds " +
+                     std::to_string(fresh.size()) + ")"};
+  st.active_series.insert(fresh.begin(), fresh.end());
+  return {};
+}
+
 void freeze(self_ptr self) {
   auto& st = self->state;
   if (st.mem.profiles() == 0) return;
@@ -276,6 +312,7 @@ void freeze(self_ptr self) {
     return;
   }
   auto block = std::make_shared<const block_data>(st.mem.seal());
+  st.active_series.clear();
   st.head_first_append_ns = 0;
   st.wal_bytes_head = 0;
   report_head(st);
@@ -424,7 +461,8 @@ query_partial evaluate(partition_state& st, const query::query_spec& q) {
     ref.path = seg->path;
     ref.bytes = seg->bytes;
     // A flame graph may take the coarsest usable rollup whose aligned interior is not empty.
-    if (kind == query::query_kind::merge_stacks && q.call_site.empty())
+    // Rollups keep no span samples, so a span query reads only raw blocks.
+    if (kind == query::query_kind::merge_stacks && q.call_site.empty() && q.span_ids.empty())
       if (auto it = rollups.find(seg->id()); it != rollups.end()) {
         int64_t best_step = 0;
         for (loaded_segment* r : it->second) {
@@ -597,6 +635,10 @@ partition_actor::behavior_type partition_fn(self_ptr self, partition_options opt
                                            " unsealed bytes, over storage.wal_max_bytes=" +
                                            std::to_string(st.opts.wal_max_bytes) + "; retry later"}),
               0, 0};
+        if (auto s = admit_series(st, batch); !s) {
+          st.metrics->ingest_series_limited.Increment();
+          return append_reply{reply_status::from(s.err()), 0, 0};
+        }
         std::string record = encode_batch(batch);
         if (auto s = st.wal->append(as_bytes(record)); !s) {
           error why{errc::unavailable, "write-ahead log append failed: " + s.err().message};

@@ -6,9 +6,11 @@
 
 #include <memory>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 #include "actors/block_store.hpp"
+#include "actors/ingest_limits.hpp"
 #include "actors/interfaces.hpp"
 #include "format/head.hpp"
 #include "format/segment.hpp"
@@ -33,6 +35,10 @@ struct partition_options {
   /// Where the partition publishes whether its unsealed WAL is over wal_max_bytes, for the
   /// distributor to refuse requests before decoding them; null: not published. Outlives the actor.
   admission_board* admission = nullptr;
+  /// Where the tenant's limits.max_series_per_tenant comes from; this partition admits
+  /// ceil(max / shards) active series. Null: unlimited. Outlives the actor.
+  const ingest_limiter* limiter = nullptr;
+  uint32_t shards = 1;  ///< partitions of the tenant (for the per-partition share of max_series)
 };
 
 /// A sealed, immutable segment. Its decoded block lives in the shared block_store (bounded by
@@ -82,6 +88,10 @@ struct partition_state {
   bool flush_scheduled = false;
   bool failed = false;  ///< the WAL could not be opened: every append is refused
   std::string failure;
+
+  /// Label hashes of the series in the open head (and in appends waiting for it): the active
+  /// series counted against limits.max_series_per_tenant. Cleared when the head is frozen.
+  std::unordered_set<uint64_t> active_series;
 
   double head_bytes_reported = 0;
   double head_profiles_reported = 0;

@@ -1,11 +1,16 @@
 #include "cluster/config.hpp"
 
+#include <algorithm>
+#include <set>
+
 #include <charconv>
 #include <fstream>
 #include <functional>
 #include <sstream>
 #include <toml++/toml.h>
 #include <vector>
+
+#include "format/tenant.hpp"
 
 namespace hearth {
 namespace {
@@ -146,9 +151,161 @@ std::string fmt_duration(uint64_t s) {
   return quote(std::to_string(s) + "s");
 }
 
+// The keys of tenant_limits: in [limits] (every tenant's default) and in limits.per_tenant.
+struct tenant_key {
+  std::string_view name;
+  std::string_view help;
+  bool is_size;  ///< a byte size ("16MiB") rather than a count
+  uint64_t tenant_limits::*field;
+};
+const std::vector<tenant_key>& tenant_keys() {
+  static const std::vector<tenant_key> k = {
+      {"ingestion_rate_bytes", "request bytes per second per tenant, as received (0: unlimited); over it: 429",
+       true, &tenant_limits::ingestion_rate_bytes},
+      {"ingestion_burst_bytes", "bytes a tenant may send at once above its rate (token bucket size)", true,
+       &tenant_limits::ingestion_burst_bytes},
+      {"ingestion_rate_profiles", "profiles per second per tenant (0: unlimited); over it: 429", false,
+       &tenant_limits::ingestion_rate_profiles},
+      {"ingestion_burst_profiles", "profiles a tenant may send at once above its rate", false,
+       &tenant_limits::ingestion_burst_profiles},
+      {"max_series_per_tenant",
+       "active series (in open heads) per tenant (0: unlimited); a request adding more: 429", false,
+       &tenant_limits::max_series},
+  };
+  return k;
+}
+
+std::string parse_tenant_value(const tenant_key& k, const toml::node& n, uint64_t& out) {
+  if (k.is_size) return parse_size(n, out, 0, 1ull << 40);
+  return parse_int(n, out, 0, int64_t{1} << 40);
+}
+
+std::string fmt_tenant_value(const tenant_key& k, uint64_t v) {
+  return k.is_size ? fmt_size(v) : std::to_string(v);
+}
+
+std::string quote_list_redacted(const std::vector<std::string>& v) {
+  std::string out = "[";
+  for (size_t i = 0; i < v.size(); ++i) out += (i ? ", " : "") + quote("<redacted>");
+  return out + "]";
+}
+
+std::string parse_string_list(const toml::node& n, std::vector<std::string>& out, bool need_colon) {
+  const toml::array* a = n.as_array();
+  if (!a) return "expected an array of strings";
+  std::vector<std::string> v;
+  for (const auto& e : *a) {
+    auto s = e.value<std::string>();
+    if (!s || !e.is_string() || s->empty()) return "expected an array of non-empty strings";
+    if (need_colon && s->find(':') == std::string::npos) return "expected \"user:password\" strings";
+    v.push_back(*s);
+  }
+  out = std::move(v);
+  return {};
+}
+
+bool valid_label_name(std::string_view n) {
+  if (n.empty()) return false;
+  for (size_t i = 0; i < n.size(); ++i) {
+    char c = n[i];
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || (i > 0 && c >= '0' && c <= '9');
+    if (!ok) return false;
+  }
+  return true;
+}
+
+// One [[scrape]] table -> a job, or the problems found (prefixed "scrape[i].").
+void parse_scrape_job(const toml::table& t, size_t index, config& c, std::vector<std::string>& problems) {
+  config::scrape_job j;
+  const std::string at = "scrape[" + std::to_string(index) + "].";
+  auto fail = [&](const std::string& key, const std::string& why) { problems.push_back(at + key + ": " + why); };
+  auto string_of = [&](const toml::node& n, const std::string& key, std::string& out) {
+    auto s = n.value<std::string>();
+    if (!s || !n.is_string() || s->empty()) return fail(key, "expected a non-empty string");
+    out = *s;
+  };
+  for (auto& [k, n] : t) {
+    std::string key(k.str());
+    if (key == "job") {
+      string_of(n, key, j.job);
+    } else if (key == "service_name") {
+      string_of(n, key, j.service_name);
+    } else if (key == "targets") {
+      if (auto why = parse_string_list(n, j.targets, false); !why.empty()) fail(key, why);
+      for (const auto& target : j.targets)
+        if (auto a = parse_listen_address(target); !a || a->second == 0)
+          fail(key, "expected \"host:port\" with a port, got " + quote(target));
+    } else if (key == "interval") {
+      if (auto why = parse_duration(n, j.interval_s, 1, 86400); !why.empty()) fail(key, why);
+    } else if (key == "timeout") {
+      if (auto why = parse_duration(n, j.timeout_s, 1, 86400); !why.empty()) fail(key, why);
+    } else if (key == "cpu_seconds") {
+      if (auto why = parse_int(n, j.cpu_seconds, 1, 3600); !why.empty()) fail(key, why);
+    } else if (key == "profiles") {
+      if (auto why = parse_string_list(n, j.profiles, false); !why.empty()) fail(key, why);
+      std::set<std::string> seen;
+      for (const auto& p : j.profiles) {
+        static const std::set<std::string> known = {"cpu", "heap", "allocs", "goroutine", "mutex", "block"};
+        if (!known.count(p)) fail(key, "unknown profile " + quote(p) + " (cpu, heap, allocs, goroutine, mutex, block)");
+        if (!seen.insert(p).second) fail(key, "profile " + quote(p) + " listed twice");
+      }
+    } else if (key == "path_prefix") {
+      string_of(n, key, j.path_prefix);
+      if (!j.path_prefix.empty() && j.path_prefix.front() != '/') fail(key, "must start with /");
+      while (j.path_prefix.size() > 1 && j.path_prefix.back() == '/') j.path_prefix.pop_back();
+    } else if (key == "tenant") {
+      string_of(n, key, j.tenant);
+      if (!valid_tenant_id(j.tenant)) fail(key, "not a valid tenant id: " + quote(j.tenant));
+    } else if (key == "labels") {
+      const toml::table* lt = n.as_table();
+      if (!lt) {
+        fail(key, "expected a table of name = \"value\"");
+        continue;
+      }
+      for (auto& [ln, lv] : *lt) {
+        std::string name(ln.str());
+        auto v = lv.value<std::string>();
+        if (!valid_label_name(name) || name.starts_with("__"))
+          fail(key, "bad label name " + quote(name));
+        else if (name == "job" || name == "instance" || name == "service_name")
+          fail(key, "label " + quote(name) + " is set by the scraper (use job/service_name keys)");
+        else if (!v || !lv.is_string())
+          fail(key, name + ": expected a string");
+        else
+          j.labels.emplace_back(name, *v);
+      }
+      std::sort(j.labels.begin(), j.labels.end());
+    } else {
+      problems.push_back("unknown key " + at + key);
+    }
+  }
+  if (j.job.empty()) fail("job", "required");
+  if (j.targets.empty()) fail("targets", "required (at least one \"host:port\")");
+  if (j.profiles.empty()) fail("profiles", "must name at least one profile");
+  if (j.effective_cpu_seconds() >= j.interval_s && std::count(j.profiles.begin(), j.profiles.end(), "cpu"))
+    fail("cpu_seconds", "must be shorter than interval (" + std::to_string(j.interval_s) + "s)");
+  if (j.effective_timeout_s() <= j.effective_cpu_seconds())
+    fail("timeout", "must be longer than cpu_seconds");
+  c.scrape.push_back(std::move(j));
+}
+
+// Fills the [limits] entries of tenant_limits (declared with a name only) from tenant_keys().
+std::vector<key_def> with_tenant_keys(std::vector<key_def> k) {
+  for (auto& d : k) {
+    if (d.set) continue;
+    for (const auto& t : tenant_keys()) {
+      if (t.name != d.name) continue;
+      d.help = t.help;
+      d.set = [t](const toml::node& n, config& c) { return parse_tenant_value(t, n, c.limits.tenant.*t.field); };
+      d.get = [t](const config& c) { return fmt_tenant_value(t, c.limits.tenant.*t.field); };
+    }
+  }
+  return k;
+}
+
 // The one table of every key. Order = order of --print-config.
 const std::vector<key_def>& keys() {
-  static const std::vector<key_def> k = {
+  static const std::vector<key_def> k = with_tenant_keys({
       {"server", "http_listen", "HOST:PORT of the HTTP and Connect API",
        [](const toml::node& n, config& c) -> std::string {
          auto s = n.value<std::string>();
@@ -235,6 +392,72 @@ const std::vector<key_def>& keys() {
          return parse_int(n, c.limits.max_stack_depth, 1, 100000);
        },
        [](const config& c) { return std::to_string(c.limits.max_stack_depth); }},
+      {"limits", "max_text_line_bytes", "/ingest folded and lines bodies: a longer line is rejected",
+       [](const toml::node& n, config& c) {
+         return parse_size(n, c.limits.max_text_line_bytes, 64, 1ull << 30);
+       },
+       [](const config& c) { return fmt_size(c.limits.max_text_line_bytes); }},
+      {"limits", "max_text_stack_depth", "/ingest folded and lines bodies: a line with more frames is rejected",
+       [](const toml::node& n, config& c) {
+         return parse_int(n, c.limits.max_text_stack_depth, 1, 1000000);
+       },
+       [](const config& c) { return std::to_string(c.limits.max_text_stack_depth); }},
+      {"limits", "max_jfr_stack_depth", "/ingest jfr: a stack trace with more frames is rejected",
+       [](const toml::node& n, config& c) {
+         return parse_int(n, c.limits.max_jfr_stack_depth, 1, 1000000);
+       },
+       [](const config& c) { return std::to_string(c.limits.max_jfr_stack_depth); }},
+      {"limits", "ingestion_rate_bytes", "", nullptr, nullptr},
+      {"limits", "ingestion_burst_bytes", "", nullptr, nullptr},
+      {"limits", "ingestion_rate_profiles", "", nullptr, nullptr},
+      {"limits", "ingestion_burst_profiles", "", nullptr, nullptr},
+      {"limits", "max_series_per_tenant", "", nullptr, nullptr},
+      {"limits", "per_tenant",
+       "per-tenant overrides of the five keys above, e.g. { team-a = { ingestion_rate_bytes = \"8MiB\" } }",
+       [](const toml::node& n, config& c) -> std::string {
+         const toml::table* t = n.as_table();
+         if (!t) return "expected a table of tenant = { key = value, ... }";
+         c.limits.per_tenant.clear();
+         for (auto& [tenant, v] : *t) {
+           const toml::table* kv = v.as_table();
+           std::string tn(tenant.str());
+           if (!kv) return tn + ": expected a table of limits";
+           auto& dst = c.limits.per_tenant[tn];
+           for (auto& [key, val] : *kv) {
+             const tenant_key* def = nullptr;
+             for (const auto& k : tenant_keys())
+               if (k.name == key.str()) def = &k;
+             if (!def) return tn + ": unknown key " + std::string(key.str());
+             uint64_t x = 0;
+             if (auto why = parse_tenant_value(*def, val, x); !why.empty())
+               return tn + "." + std::string(key.str()) + ": " + why;
+             dst[std::string(def->name)] = x;
+           }
+         }
+         return {};
+       },
+       [](const config& c) {
+         std::string out = "{";
+         for (const auto& [tenant, kv] : c.limits.per_tenant) {
+           out += (out.size() > 1 ? ", " : " ") + quote(tenant) + " = {";
+           bool first = true;
+           for (const auto& k : tenant_keys()) {
+             auto it = kv.find(std::string(k.name));
+             if (it == kv.end()) continue;
+             out += std::string(first ? " " : ", ") + std::string(k.name) + " = " + fmt_tenant_value(k, it->second);
+             first = false;
+           }
+           out += first ? "}" : " }";
+         }
+         return out + (out.size() > 1 ? " }" : "}");
+       }},
+      {"auth", "bearer_tokens",
+       "accepted `Authorization: Bearer` tokens; with these or basic_users set, every API but /ready needs one",
+       [](const toml::node& n, config& c) { return parse_string_list(n, c.auth.bearer_tokens, false); },
+       [](const config& c) { return quote_list_redacted(c.auth.bearer_tokens); }},
+      {"auth", "basic_users", "accepted HTTP basic credentials as \"user:password\" strings",
+       [](const toml::node& n, config& c) { return parse_string_list(n, c.auth.basic_users, true); },
+       [](const config& c) { return quote_list_redacted(c.auth.basic_users); }},
       {"query", "max_nodes_default", "flame-graph nodes when a query does not say",
        [](const toml::node& n, config& c) {
          return parse_int(n, c.query.max_nodes_default, 1, 1 << 24);
@@ -329,11 +552,22 @@ const std::vector<key_def>& keys() {
          return parse_choice(n, c.log.level, {"error", "warn", "info", "debug"});
        },
        [](const config& c) { return quote(c.log.level); }},
-  };
+  });
   return k;
 }
 
 }  // namespace
+
+std::map<std::string, tenant_limits, std::less<>> config::tenant_overrides() const {
+  std::map<std::string, tenant_limits, std::less<>> out;
+  for (const auto& [tenant, kv] : limits.per_tenant) {
+    tenant_limits l = limits.tenant;
+    for (const auto& k : tenant_keys())
+      if (auto it = kv.find(std::string(k.name)); it != kv.end()) l.*k.field = it->second;
+    out.emplace(tenant, l);
+  }
+  return out;
+}
 
 std::string config::to_toml() const {
   std::string out = "# hearth effective configuration\n";
@@ -345,6 +579,25 @@ std::string config::to_toml() const {
     }
     out += "# " + std::string(k.help) + "\n";
     out += std::string(k.name) + " = " + k.get(*this) + "\n";
+  }
+  for (const auto& j : scrape) {
+    out += "\n# pull mode: a job's targets are scraped every interval\n[[scrape]]\n";
+    out += "job = " + quote(j.job) + "\n";
+    if (!j.service_name.empty()) out += "service_name = " + quote(j.service_name) + "\n";
+    std::string list;
+    for (const auto& t : j.targets) list += (list.empty() ? "" : ", ") + quote(t);
+    out += "targets = [" + list + "]\n";
+    out += "interval = " + fmt_duration(j.interval_s) + "\n";
+    list.clear();
+    for (const auto& p : j.profiles) list += (list.empty() ? "" : ", ") + quote(p);
+    out += "profiles = [" + list + "]\n";
+    out += "cpu_seconds = " + std::to_string(j.effective_cpu_seconds()) + "\n";
+    out += "timeout = " + fmt_duration(j.effective_timeout_s()) + "\n";
+    out += "path_prefix = " + quote(j.path_prefix) + "\n";
+    out += "tenant = " + quote(j.tenant) + "\n";
+    list.clear();
+    for (const auto& [k, v] : j.labels) list += (list.empty() ? " " : ", ") + k + " = " + quote(v);
+    out += "labels = {" + list + (list.empty() ? "}" : " }") + "\n";
   }
   return out;
 }
@@ -363,6 +616,15 @@ result<config> parse_config(std::string_view text, std::string_view source) {
   std::vector<std::string> problems;
   for (auto& [sec_name, sec_node] : root) {
     std::string sec(sec_name.str());
+    if (sec == "scrape") {
+      const toml::array* jobs = sec_node.as_array();
+      if (!jobs || !jobs->is_array_of_tables()) {
+        problems.push_back("scrape: expected [[scrape]] tables");
+        continue;
+      }
+      for (size_t i = 0; i < jobs->size(); ++i) parse_scrape_job(*jobs->get(i)->as_table(), i, c, problems);
+      continue;
+    }
     const toml::table* tbl = sec_node.as_table();
     bool known_section = false;
     for (const auto& k : keys()) known_section |= k.section == sec;

@@ -32,6 +32,19 @@ TEST(config, units_are_parsed) {
   EXPECT_EQ(c->query.max_range_s, 2u * 86400);
 }
 
+TEST(config, ingest_format_limits) {
+  auto c = parse_config(
+      "[limits]\nmax_text_line_bytes = \"4KiB\"\nmax_text_stack_depth = 64\nmax_jfr_stack_depth = 128\n",
+      "t.toml");
+  ASSERT_TRUE(c.ok()) << c.err().to_string();
+  EXPECT_EQ(c->limits.max_text_line_bytes, 4096u);
+  EXPECT_EQ(c->limits.max_text_stack_depth, 64u);
+  EXPECT_EQ(c->limits.max_jfr_stack_depth, 128u);
+  auto bad = parse_config("[limits]\nmax_jfr_stack_depth = 0\n", "t.toml");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.err().message.find("max_jfr_stack_depth"), std::string::npos) << bad.err().message;
+}
+
 TEST(config, unknown_keys_and_sections_are_named) {
   auto c = parse_config("[server]\nhttp_listn = \"x\"\n[stroage]\npath = \"y\"\n", "t.toml");
   ASSERT_FALSE(c.ok());
@@ -86,6 +99,48 @@ TEST(config, retention_per_tenant_and_compaction) {
   auto bad = parse_config("[retention]\nper_tenant = { x = \"soon\" }\n", "t.toml");
   ASSERT_FALSE(bad.ok());
   EXPECT_NE(bad.err().message.find("retention.per_tenant: x:"), std::string::npos) << bad.err().message;
+}
+
+TEST(config, tenant_limits_defaults_and_overrides) {
+  auto c = parse_config(
+      "[limits]\ningestion_rate_bytes = \"8MiB\"\nmax_series_per_tenant = 1000\n"
+      "per_tenant = { team-a = { ingestion_rate_bytes = \"1MiB\", max_series_per_tenant = 0 }, "
+      "team-b = { ingestion_rate_profiles = 3 } }\n",
+      "t.toml");
+  ASSERT_TRUE(c.ok()) << c.err().to_string();
+  EXPECT_EQ(c->limits.tenant.ingestion_rate_bytes, 8u << 20);
+  EXPECT_EQ(c->limits.tenant.max_series, 1000u);
+  auto o = c->tenant_overrides();
+  ASSERT_EQ(o.size(), 2u);
+  EXPECT_EQ(o.at("team-a").ingestion_rate_bytes, 1u << 20);
+  EXPECT_EQ(o.at("team-a").max_series, 0u);
+  EXPECT_EQ(o.at("team-a").ingestion_rate_profiles, tenant_limits{}.ingestion_rate_profiles);
+  EXPECT_EQ(o.at("team-b").ingestion_rate_profiles, 3u);
+  EXPECT_EQ(o.at("team-b").ingestion_rate_bytes, 8u << 20);  // the [limits] default, whatever the order
+  auto back = parse_config(c->to_toml(), "printed");
+  ASSERT_TRUE(back.ok()) << back.err().to_string() << "\n" << c->to_toml();
+  EXPECT_EQ(back->to_toml(), c->to_toml());
+  EXPECT_NE(c->to_toml().find("max_series_per_tenant = 1000"), std::string::npos);
+  auto bad = parse_config("[limits]\nper_tenant = { x = { rate = 1 } }\n", "t.toml");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.err().message.find("limits.per_tenant: x: unknown key rate"), std::string::npos)
+      << bad.err().message;
+}
+
+TEST(config, auth_is_parsed_and_redacted_when_printed) {
+  auto c = parse_config("[auth]\nbearer_tokens = [\"s3cret\"]\nbasic_users = [\"alice:pw\"]\n", "t.toml");
+  ASSERT_TRUE(c.ok()) << c.err().to_string();
+  EXPECT_TRUE(c->auth.enabled());
+  EXPECT_EQ(c->auth.bearer_tokens.at(0), "s3cret");
+  EXPECT_EQ(c->auth.basic_users.at(0), "alice:pw");
+  std::string printed = c->to_toml();
+  EXPECT_EQ(printed.find("s3cret"), std::string::npos);
+  EXPECT_EQ(printed.find("alice"), std::string::npos);
+  EXPECT_NE(printed.find("bearer_tokens = [\"<redacted>\"]"), std::string::npos) << printed;
+  auto bad = parse_config("[auth]\nbasic_users = [\"alice\"]\n", "t.toml");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.err().message.find("auth.basic_users"), std::string::npos);
+  EXPECT_FALSE(config{}.auth.enabled());
 }
 
 TEST(config, compaction_zstd_levels) {

@@ -146,7 +146,7 @@ struct http_gateway::impl final : public kj::HttpService {
   const kj::Executor* executor_ = nullptr;
   kj::Own<kj::PromiseFulfiller<void>> stop_fulfiller_;
   kj::Own<kj::HttpHeaderTable> table_;
-  kj::HttpHeaderId h_content_encoding_, h_accept_, h_accept_encoding_, h_retry_after_, h_org_id_;
+  kj::HttpHeaderId h_content_encoding_, h_accept_, h_accept_encoding_, h_retry_after_, h_org_id_, h_www_authenticate_, h_authorization_;
   bool running_ = false;
 
   // Sends one request to an actor and resolves on the kj thread with its reply. The CAF side runs
@@ -193,6 +193,20 @@ struct http_gateway::impl final : public kj::HttpService {
     return p.attach(kj::mv(out), kj::mv(buf));
   }
 
+  // 401 with the challenge a client needs to retry with credentials.
+  kj::Promise<void> send_unauthenticated(kj::HttpService::Response& r, const error& e,
+                                         const std::string& route, clock_type::time_point t0) {
+    metrics_.observe_request(route, 401, std::chrono::duration<double>(clock_type::now() - t0).count());
+    kj::HttpHeaders h(*table_);
+    h.set(kj::HttpHeaderId::CONTENT_TYPE, "application/json");
+    h.set(h_www_authenticate_, opts_.auth.bearer_tokens.empty() ? "Basic realm=\"hearth\""
+                                                                : "Bearer realm=\"hearth\"");
+    auto buf = kj::heap<std::string>(connect::error_body(e));
+    auto out = r.send(401, status_text(401), h, static_cast<uint64_t>(buf->size()));
+    auto p = out->write(buf->data(), buf->size());
+    return p.attach(kj::mv(out), kj::mv(buf));
+  }
+
   // A JSON error {code, message} with the status of its class (Connect style).
   kj::Promise<void> send_error(kj::HttpService::Response& r, const error& e, const std::string& route,
                                clock_type::time_point t0, int status_override = 0) {
@@ -226,6 +240,10 @@ struct http_gateway::impl final : public kj::HttpService {
                         p, t0, 405);
     };
 
+    if (opts_.auth.enabled() && p != "/ready") {
+      if (auto s = check_authorization(header(headers, h_authorization_), opts_.auth); !s)
+        return send_unauthenticated(response, s.err(), p, t0);
+    }
     if (p == "/ready") {
       if (method != kj::HttpMethod::GET) return wrong_method("GET");
       return ask<bool>(actors_.ingester, ready_atom::value)
@@ -775,6 +793,8 @@ struct http_gateway::impl final : public kj::HttpService {
       h_accept_ = builder.add("Accept");
       h_accept_encoding_ = builder.add("Accept-Encoding");
       h_retry_after_ = builder.add("Retry-After");
+      h_www_authenticate_ = builder.add("WWW-Authenticate");
+      h_authorization_ = builder.add("Authorization");
       h_org_id_ = builder.add("X-Scope-OrgID");
       table_ = builder.build();
       auto addr = io.provider->getNetwork()

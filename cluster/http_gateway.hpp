@@ -10,6 +10,7 @@
 #include <string>
 
 #include "actors/interfaces.hpp"
+#include "cluster/auth.hpp"
 #include "format/error.hpp"
 
 namespace hearth {
@@ -28,6 +29,7 @@ class http_gateway {
     int64_t max_range_ns = 31ll * 24 * 3600 * 1000000000ll;
     std::chrono::seconds timeout{60};
     bool multitenancy = false;  ///< require X-Scope-OrgID (else every request is "anonymous")
+    auth_config auth;           ///< when enabled, every route but /ready needs credentials (401)
   };
   struct actors {
     distributor_actor distributor;

@@ -10,6 +10,8 @@
 #include <thread>
 
 #include "actors/admission.hpp"
+#include "actors/ingest_limits.hpp"
+#include "actors/scrape_actor.hpp"
 #include "actors/compactor_actor.hpp"
 #include "actors/distributor_actor.hpp"
 #include "actors/ingester_actor.hpp"
@@ -63,6 +65,8 @@ int run(const hearth::config& cfg) {
   auto registry = std::make_shared<prometheus::Registry>();
   self_metrics metrics(registry);
   admission_board admission;  // before the actor system: partitions publish into it until they exit
+  // Per-tenant rate buckets and limits, read by distributor workers and partitions.
+  ingest_limiter limiter(cfg.limits.tenant, cfg.tenant_overrides());
   // Decoded blocks of every tenant, shared by partitions and readers; outlives the actor system.
   block_store blocks(fs->get(), cfg.storage.block_cache_bytes, &metrics);
 
@@ -83,6 +87,7 @@ int run(const hearth::config& cfg) {
                             : cfg.storage.segment_codec == "none" ? segment_codec::none
                                                                   : segment_codec::lz4;
   io_opts.partition.admission = &admission;
+  io_opts.partition.limiter = &limiter;
   auto ingester = sys.spawn(ingester_fn, io_opts, fs->get(), &metrics);
 
   distributor_options d_opts;
@@ -92,8 +97,36 @@ int run(const hearth::config& cfg) {
   d_opts.limits.max_label_name_len = cfg.limits.max_label_name_length;
   d_opts.limits.max_label_value_len = cfg.limits.max_label_value_length;
   d_opts.limits.max_stack_depth = cfg.limits.max_stack_depth;
+  d_opts.text.max_line_bytes = cfg.limits.max_text_line_bytes;
+  d_opts.text.max_stack_depth = cfg.limits.max_text_stack_depth;
+  d_opts.jfr.max_stack_depth = cfg.limits.max_jfr_stack_depth;
   d_opts.admission = &admission;
+  d_opts.limiter = &limiter;
   auto distributor = sys.spawn(distributor_fn, d_opts, ingester, &metrics);
+
+  // Pull mode: one detached scraper per (target, profile) of each [[scrape]] job.
+  std::vector<scrape_actor> scrapers;
+  for (const auto& job : cfg.scrape) {
+    for (const auto& target : job.targets) {
+      auto hp = parse_listen_address(target);  // validated by the config parser
+      for (const auto& profile : job.profiles) {
+        scrape_options so;
+        so.job = job.job;
+        so.service_name = job.service_name.empty() ? job.job : job.service_name;
+        so.host = hp->first;
+        so.port = hp->second;
+        so.profile = profile;
+        so.path_prefix = job.path_prefix;
+        so.interval = std::chrono::seconds(job.interval_s);
+        so.cpu_seconds = job.effective_cpu_seconds();
+        so.timeout = std::chrono::seconds(job.effective_timeout_s());
+        so.max_body_bytes = cfg.limits.max_profile_bytes;
+        so.tenant = job.tenant;
+        so.labels = job.labels;
+        scrapers.push_back(sys.spawn<caf::detached>(scrape_fn, std::move(so), distributor, &metrics));
+      }
+    }
+  }
 
   compactor_options c_opts;
   c_opts.enabled = cfg.compaction.enabled;
@@ -132,6 +165,7 @@ int run(const hearth::config& cfg) {
   g_opts.max_range_ns = static_cast<int64_t>(cfg.query.max_range_s) * 1000000000;
   g_opts.timeout = std::chrono::seconds(cfg.query.timeout_s);
   g_opts.multitenancy = cfg.server.multitenancy;
+  g_opts.auth = cfg.auth;
   auto settings = sys.spawn<caf::detached>(settings_fn, cfg.storage.path, fs->get());
   http_gateway gateway(sys, {distributor, frontend, ingester, compactor, settings}, metrics, g_opts);
   auto port = gateway.start();
@@ -148,6 +182,8 @@ int run(const hearth::config& cfg) {
                             ", shutting down");
     gateway.stop();
   }
+  // A scraper in the middle of a fetch exits when it returns (at most its timeout).
+  for (auto& s : scrapers) caf::anon_send_exit(s, caf::exit_reason::user_shutdown);
   caf::anon_send_exit(distributor, caf::exit_reason::user_shutdown);
   caf::anon_send_exit(frontend, caf::exit_reason::user_shutdown);
   caf::anon_send_exit(compactor, caf::exit_reason::user_shutdown);
