@@ -10,6 +10,7 @@
 #include "actors/partition_actor.hpp"
 #include "format/compact.hpp"
 #include "format/segment.hpp"
+#include "io/priority.hpp"
 
 namespace hearth {
 namespace {
@@ -59,7 +60,16 @@ void run_jobs(self_ptr self, std::shared_ptr<run_context> ctx, partition_actor p
       .then(
           [self, ctx, part, cat, jobs, i, job_report](swap_reply& r) mutable {
             auto& m = *self->state.metrics;
+            bool durable = true;
             if (r.applied) {
+              if (auto s = finish_swap(*self->state.fs, cat->segments_dir, r); !s) {
+                log::error("compactor", who(*cat) + " swap published but not yet durable, " +
+                                            std::to_string(r.obsolete.size()) +
+                                            " replaced files kept; no more jobs here until a "
+                                            "directory sync succeeds: " + s.err().to_string());
+                self->state.unfinished[cat->segments_dir] = r;
+                durable = false;
+              }
               ctx->report.jobs += 1;
               ctx->report.blocks_in += job_report.blocks_in;
               ctx->report.blocks_out += job_report.blocks_out;
@@ -73,11 +83,16 @@ void run_jobs(self_ptr self, std::shared_ptr<run_context> ctx, partition_actor p
               m.compaction_failures.Increment();
               log::warn("compactor", who(*cat) + " swap not applied: " + r.status.message);
             }
+            if (!durable) return next_partition(self, ctx);
             run_jobs(self, ctx, part, cat, std::move(jobs), i + 1);
           },
           [self, ctx, cat](caf::error& e) {
             self->state.metrics->compaction_failures.Increment();
-            log::error("compactor", who(*cat) + " swap failed: " + caf::to_string(e));
+            log::error("compactor", who(*cat) + " swap failed: " + caf::to_string(e) +
+                                        "; no more jobs here until a restart");
+            // The partition may have applied it without our learning which files it replaced:
+            // an entry that is not `applied` blocks this partition's jobs for good.
+            self->state.unfinished[cat->segments_dir] = swap_reply{};
             next_partition(self, ctx);
           });
 }
@@ -87,7 +102,7 @@ std::vector<block_ref> refs_of(const catalog_snapshot& c) {
   refs.reserve(c.blocks.size());
   for (const auto& b : c.blocks)
     refs.push_back(block_ref{b.id, b.level, b.rollup_step_ns, b.min_time_ns, b.max_time_ns, b.bytes,
-                             b.profiles});
+                             b.profiles, b.samples});
   return refs;
 }
 
@@ -99,6 +114,15 @@ void next_partition(self_ptr self, std::shared_ptr<run_context> ctx) {
           [self, ctx, part](catalog_snapshot& snap) {
             auto& st = self->state;
             auto cat = std::make_shared<catalog_snapshot>(std::move(snap));
+            if (auto it = st.unfinished.find(cat->segments_dir); it != st.unfinished.end()) {
+              if (!it->second.applied) return next_partition(self, ctx);  // outcome unknown
+              if (auto s = finish_swap(*st.fs, cat->segments_dir, it->second); !s) {
+                log::warn("compactor", who(*cat) + " skipped: an earlier swap is still not "
+                                                   "durable: " + s.err().to_string());
+                return next_partition(self, ctx);
+              }
+              st.unfinished.erase(it);
+            }
             int64_t retention = st.opts.retention_ns;
             if (auto it = st.opts.tenant_retention_ns.find(cat->tenant);
                 it != st.opts.tenant_retention_ns.end())
@@ -174,8 +198,7 @@ result<swap_request> run_compaction_job(io::file_system& fs, const catalog_snaps
   req.inputs = job.inputs;
   int level = job.output_level >= 2 ? policy.l2_zstd_level : policy.l1_zstd_level;
   // Every output is encoded while the merged block is alive (rollups are computed from it), then
-  // the merged block is freed before the outputs are validated by a full decode, one at a time:
-  // the decoded check is as large as the merged block, and holding both doubled the job's peak.
+  // the merged block is freed before the outputs are written, one at a time.
   std::vector<std::pair<std::string, segment_info>> encoded;  // commit order: raw, then rollups
   {
     block_data whole = std::move(*merged);
@@ -204,23 +227,25 @@ result<swap_request> run_compaction_job(io::file_system& fs, const catalog_snaps
     return e;
   };
   for (auto& [bytes, m] : encoded) {
-    // Validate here, on the compactor's thread: the partition publishes from this footer without
-    // reading the file.
-    segment_info info;
-    if (auto check = decode_segment(as_bytes(bytes), &info); !check)
+    // The partition publishes from this footer without reading the file. The footer is read back
+    // (its CRC and TOC checked) rather than the whole file decoded: encode_segment has checked
+    // every invariant of the block it wrote, and a full decode cost a fifth of the job.
+    auto info = read_segment_info(as_bytes(bytes));
+    if (!info)
       return cleanup(
-          error{errc::internal, "compaction output does not decode: " + check.err().message});
+          error{errc::internal, "compaction output does not read back: " + info.err().message});
     block_entry e;
-    e.id = info.block_id;
-    e.level = info.level;
-    e.rollup_step_ns = info.rollup_step_ns;
-    e.min_time_ns = info.min_time_ns;
-    e.max_time_ns = info.max_time_ns;
+    e.id = info->block_id;
+    e.level = info->level;
+    e.rollup_step_ns = info->rollup_step_ns;
+    e.min_time_ns = info->min_time_ns;
+    e.max_time_ns = info->max_time_ns;
     e.bytes = bytes.size();
-    e.profiles = info.profiles;
-    e.wal_seq = info.wal_seq;
+    e.profiles = info->profiles;
+    e.samples = info->samples;
+    e.wal_seq = info->wal_seq;
     e.path = cat.segments_dir + "/" + segment_file_name(m);
-    e.sources = info.sources;
+    e.sources = info->sources;
     std::string tmp = e.path + ".tmp";
     if (auto s = fs.write_file_atomic(tmp, as_bytes(bytes)); !s) return cleanup(s.err());
     req.outputs.push_back(tmp);
@@ -232,6 +257,15 @@ result<swap_request> run_compaction_job(io::file_system& fs, const catalog_snaps
   return req;
 }
 
+status finish_swap(io::file_system& fs, const std::string& segments_dir, const swap_reply& reply) {
+  if (auto s = fs.sync_dir(segments_dir); !s)
+    if (auto again = fs.sync_dir(segments_dir); !again) return again;
+  for (const auto& path : reply.obsolete)
+    if (auto s = fs.remove(path); !s && s.err().code != errc::not_found)
+      log::warn("compactor", "cannot remove " + path + ": " + s.err().to_string());
+  return {};
+}
+
 compactor_actor::behavior_type compactor_fn(self_ptr self, compactor_options opts,
                                             ingester_actor ingester, io::file_system* fs,
                                             self_metrics* metrics) {
@@ -240,6 +274,11 @@ compactor_actor::behavior_type compactor_fn(self_ptr self, compactor_options opt
   st.ingester = std::move(ingester);
   st.fs = fs;
   st.metrics = metrics;
+  // This runs on the actor's own (detached) thread: compaction's CPU and I/O then yield to the
+  // partitions and distributor workers that acknowledge ingest (docs/bench.md, "Compaction
+  // throughput and ingest").
+  if (auto s = io::make_thread_background(); !s)
+    log::warn("compactor", "runs at normal priority: " + s.err().to_string());
   if (st.opts.enabled) self->delayed_send(self, st.opts.interval, tick_atom::value);
   return {
       [self](tick_atom) {

@@ -31,6 +31,12 @@ struct compactor_state {
   io::file_system* fs = nullptr;
   self_metrics* metrics = nullptr;
   bool running = false;  ///< a run is in progress: ticks and triggers wait for it
+  /// Per segments directory: the replaced files of an applied swap whose `finish_swap` failed.
+  /// Until a later one succeeds, that partition gets no compaction job: a job over the swap's
+  /// outputs would delete them, and a crash would then find these files and the new output's
+  /// data both (nothing names them as sources any more). A reply that is not `applied` stands
+  /// for a swap whose answer never came (a timeout): that partition gets no job until a restart.
+  std::map<std::string, swap_reply> unfinished;
 };
 
 compactor_actor::behavior_type compactor_fn(compactor_actor::stateful_pointer<compactor_state> self,
@@ -39,10 +45,19 @@ compactor_actor::behavior_type compactor_fn(compactor_actor::stateful_pointer<co
 
 /// Runs one compaction job on files (pure I/O + format work, no actors): reads the inputs, merges,
 /// writes the raw output and its rollups (zstd at the policy's level for the output level) as
-/// fsynced "<final>.tmp" files in `segments_dir`, each validated by a full decode. Returns the
-/// swap that publishes them: the .tmp paths in commit order and their footers. Exposed for tests.
+/// fsynced "<final>.tmp" files in `segments_dir`, each footer read back. Returns the swap that
+/// publishes them: the .tmp paths in commit order and their footers. Exposed for tests.
 result<swap_request> run_compaction_job(io::file_system& fs, const catalog_snapshot& cat,
                                         const compaction_job& job, const compaction_policy& policy,
                                         compaction_report& report);
+
+/// The requester's half of a swap, after the partition applied it (renamed the outputs, without
+/// a directory sync, and stopped serving the inputs): syncs `segments_dir`, which makes the swap
+/// durable, then deletes `reply.obsolete`. A failed sync is tried once more; if that fails too,
+/// nothing is deleted (a restart deletes those files, since the outputs name them as sources) and
+/// the outputs must not be compacted further until a later call succeeds. Runs on the
+/// compactor's thread so the partition's thread, which acknowledges appends, does not wait for
+/// the sync. Exposed for tests.
+status finish_swap(io::file_system& fs, const std::string& segments_dir, const swap_reply& reply);
 
 }  // namespace hearth

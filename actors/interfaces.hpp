@@ -135,6 +135,7 @@ struct block_entry {
   int64_t max_time_ns = 0;
   uint64_t bytes = 0;
   uint64_t profiles = 0;
+  uint64_t samples = 0;  ///< stored (stack, value) pairs; the planner bounds a job's memory by them
   uint64_t wal_seq = 0;
   std::string path;
   std::vector<uint64_t> sources;
@@ -149,7 +150,9 @@ struct catalog_snapshot {
 };
 
 /// Replace `inputs` by the already written, fsynced `outputs` (temporary paths ending in ".tmp",
-/// in commit order: the raw block first, then its rollups).
+/// in commit order: the raw block first, then its rollups). The partition renames and publishes
+/// them without syncing the directory; the requester syncs it and then deletes
+/// `swap_reply::obsolete` (`finish_swap` in actors/compactor_actor.hpp).
 struct swap_request {
   std::vector<uint64_t> inputs;
   std::vector<std::string> outputs;
@@ -162,6 +165,9 @@ struct swap_request {
 struct swap_reply {
   reply_status status;
   bool applied = false;
+  /// The files of the replaced blocks, no longer served: to delete once the renames of the
+  /// outputs are durable (before that they are what a crash falls back to).
+  std::vector<std::string> obsolete;
 };
 
 /// What a sealer thread reports to its partition: a frozen head written (or not) as a segment.
@@ -457,7 +463,8 @@ typename Inspector::result_type inspect(Inspector& f, query_result& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, block_entry& x) {
   return f(caf::meta::type_name("hearth::block_entry"), x.id, x.level, x.rollup_step_ns,
-           x.min_time_ns, x.max_time_ns, x.bytes, x.profiles, x.wal_seq, x.path, x.sources);
+           x.min_time_ns, x.max_time_ns, x.bytes, x.profiles, x.samples, x.wal_seq, x.path,
+           x.sources);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, catalog_snapshot& x) {
@@ -475,7 +482,7 @@ typename Inspector::result_type inspect(Inspector& f, seal_result& x) {
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, swap_reply& x) {
-  return f(caf::meta::type_name("hearth::swap_reply"), x.status, x.applied);
+  return f(caf::meta::type_name("hearth::swap_reply"), x.status, x.applied, x.obsolete);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, compaction_report& x) {

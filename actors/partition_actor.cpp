@@ -323,6 +323,7 @@ void freeze(self_ptr self) {
   seg->info.min_time_ns = block->min_time_ns;
   seg->info.max_time_ns = block->max_time_ns;
   seg->info.profiles = block->profiles.size();
+  seg->info.samples = block->samples.size();
   seg->data = std::move(block);
   st.segments.push_back(seg);
   st.freeze_took_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -506,6 +507,7 @@ catalog_snapshot snapshot(const partition_state& st) {
     e.max_time_ns = s->info.max_time_ns;
     e.bytes = s->bytes;
     e.profiles = s->info.profiles;
+    e.samples = s->info.samples;
     e.wal_seq = s->info.wal_seq;
     e.path = s->path;
     e.sources = s->info.sources;
@@ -514,8 +516,10 @@ catalog_snapshot snapshot(const partition_state& st) {
   return c;
 }
 
-// Deletes blocks from memory and disk; rollups of a deleted raw block go with it.
-uint64_t remove_blocks(partition_state& st, const std::set<uint64_t>& ids, const char* why) {
+// Deletes blocks from memory and disk; rollups of a deleted raw block go with it. With
+// `unlink_later`, the files are not deleted but their paths appended to it.
+uint64_t remove_blocks(partition_state& st, const std::set<uint64_t>& ids, const char* why,
+                       std::vector<std::string>* unlink_later = nullptr) {
   uint64_t n = 0;
   std::vector<std::shared_ptr<loaded_segment>> keep;
   for (auto& s : st.segments) {
@@ -526,7 +530,9 @@ uint64_t remove_blocks(partition_state& st, const std::set<uint64_t>& ids, const
     }
     ++n;
     forget_block(st, *s);
-    if (!s->path.empty()) {
+    if (unlink_later != nullptr) {
+      if (!s->path.empty()) unlink_later->push_back(s->path);
+    } else if (!s->path.empty()) {
       if (auto r = st.fs->remove(s->path); !r)
         log::warn("partition", who(st) + " cannot remove " + s->path + ": " + r.err().to_string());
       else
@@ -534,7 +540,7 @@ uint64_t remove_blocks(partition_state& st, const std::set<uint64_t>& ids, const
     }
   }
   st.segments = std::move(keep);
-  (void)st.fs->sync_dir(seg_dir(st));
+  if (unlink_later == nullptr) (void)st.fs->sync_dir(seg_dir(st));
   return n;
 }
 
@@ -577,13 +583,17 @@ swap_reply swap(partition_state& st, const swap_request& req) {
     seg->info.min_time_ns = e.min_time_ns;
     seg->info.max_time_ns = e.max_time_ns;
     seg->info.profiles = e.profiles;
+    seg->info.samples = e.samples;
     seg->info.wal_seq = e.wal_seq;
     seg->info.sources = e.sources;
     seg->bytes = e.bytes;
     seg->path = e.path;
     loaded.push_back(std::move(seg));
   }
-  // The commit point is the rename of the raw output (it names its sources); rollups follow.
+  // The commit point is the rename of the raw output (it names its sources); rollups follow. The
+  // directory is synced by the compactor, off this thread, before it deletes the inputs: until
+  // then a crash leaves the inputs (the renames lost) or both (recovery deletes the sources an
+  // output names), never neither.
   for (auto& seg : loaded) {
     if (auto s = st.fs->rename(seg->path + ".tmp", seg->path); !s) {
       log::error("partition", who(st) + " cannot publish " + seg->path + ": " + s.err().to_string());
@@ -591,11 +601,10 @@ swap_reply swap(partition_state& st, const swap_request& req) {
       seg->path.clear();  // a rollup that failed: the raw block still answers
     }
   }
-  if (auto s = st.fs->sync_dir(seg_dir(st)); !s)
-    log::warn("partition", who(st) + " cannot sync segment directory: " + s.err().to_string());
   for (auto& seg : loaded)
     if (!seg->path.empty()) st.segments.push_back(std::move(seg));
-  remove_blocks(st, std::set<uint64_t>(req.inputs.begin(), req.inputs.end()), "compacted");
+  remove_blocks(st, std::set<uint64_t>(req.inputs.begin(), req.inputs.end()), "compacted",
+                &r.obsolete);
   r.applied = true;
   log::info("partition", who(st) + " swapped in " + std::to_string(loaded.size()) +
                              " compacted blocks for " + std::to_string(req.inputs.size()) + " in " +

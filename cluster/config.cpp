@@ -506,6 +506,12 @@ const std::vector<key_def>& keys() {
          return parse_int(n, c.compaction.l0_max_blocks, 2, 1000);
        },
        [](const config& c) { return std::to_string(c.compaction.l0_max_blocks); }},
+      {"compaction", "max_output_samples",
+       "a merge job reads at most this many stored pairs (~40 bytes each while it runs)",
+       [](const toml::node& n, config& c) {
+         return parse_int(n, c.compaction.max_output_samples, 1, int64_t{1} << 40);
+       },
+       [](const config& c) { return std::to_string(c.compaction.max_output_samples); }},
       {"compaction", "rollups", "write 1m and 1h pre-aggregated blocks next to level-2 blocks",
        [](const toml::node& n, config& c) { return parse_bool(n, c.compaction.rollups); },
        [](const config& c) { return std::string(c.compaction.rollups ? "true" : "false"); }},

@@ -161,6 +161,19 @@ TEST(config, compaction_zstd_levels) {
   }
 }
 
+TEST(config, compaction_max_output_samples) {
+  auto d = parse_config("", "t.toml");
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(d->compaction.max_output_samples, uint64_t{8} << 20);
+  auto c = parse_config("[compaction]\nmax_output_samples = 1000000\n", "t.toml");
+  ASSERT_TRUE(c.ok()) << c.err().to_string();
+  EXPECT_EQ(c->compaction.max_output_samples, 1000000u);
+  auto back = parse_config(c->to_toml(), "printed");
+  ASSERT_TRUE(back.ok()) << back.err().to_string();
+  EXPECT_EQ(back->compaction.max_output_samples, 1000000u);
+  EXPECT_FALSE(parse_config("[compaction]\nmax_output_samples = 0\n", "t.toml").ok());
+}
+
 TEST(config, listen_address) {
   auto a = parse_listen_address("127.0.0.1:0");
   ASSERT_TRUE(a.ok());

@@ -49,13 +49,19 @@ std::map<int64_t, std::vector<const block_ref*>> group_by_window(
   return out;
 }
 
-/// Cuts one window's blocks into jobs of at most p.max_output_bytes of input, keeping the
-/// (min_time, id) order, and appends them to `out`.
+/// a + b, clamped to the uint64 range.
+uint64_t sat_add_u(uint64_t a, uint64_t b) {
+  return b > std::numeric_limits<uint64_t>::max() - a ? std::numeric_limits<uint64_t>::max() : a + b;
+}
+
+/// Cuts one window's blocks into jobs of at most p.max_output_bytes and p.max_output_samples of
+/// input, keeping the (min_time, id) order, and appends them to `out`.
 void emit_jobs(const std::vector<const block_ref*>& window_blocks, uint8_t output_level,
-               int64_t start, int64_t end, const std::vector<int64_t>& rollups, uint64_t max_bytes,
-               std::vector<compaction_job>& out) {
+               int64_t start, int64_t end, const std::vector<int64_t>& rollups,
+               const compaction_policy& p, std::vector<compaction_job>& out) {
   compaction_job cur;
   uint64_t cur_bytes = 0;
+  uint64_t cur_samples = 0;
   auto flush = [&] {
     if (cur.inputs.empty()) return;
     cur.output_level = output_level;
@@ -65,14 +71,17 @@ void emit_jobs(const std::vector<const block_ref*>& window_blocks, uint8_t outpu
     out.push_back(std::move(cur));
     cur = compaction_job{};
     cur_bytes = 0;
+    cur_samples = 0;
   };
+  // Written so the sums never overflow: n > max - cur.
+  auto over = [](uint64_t cur_n, uint64_t n, uint64_t max) { return cur_n > max || n > max - cur_n; };
   for (const block_ref* b : window_blocks) {
-    // Written so the sum never overflows: b->bytes > max_bytes - cur_bytes.
-    if (!cur.inputs.empty() && (cur_bytes > max_bytes || b->bytes > max_bytes - cur_bytes)) flush();
+    if (!cur.inputs.empty() && (over(cur_bytes, b->bytes, p.max_output_bytes) ||
+                                over(cur_samples, b->samples, p.max_output_samples)))
+      flush();
     cur.inputs.push_back(b->id);
-    cur_bytes = b->bytes > std::numeric_limits<uint64_t>::max() - cur_bytes
-                    ? std::numeric_limits<uint64_t>::max()
-                    : cur_bytes + b->bytes;
+    cur_bytes = sat_add_u(cur_bytes, b->bytes);
+    cur_samples = sat_add_u(cur_samples, b->samples);
   }
   flush();
 }
@@ -89,6 +98,7 @@ status validate(const compaction_policy& p) {
   if (p.l1_min_blocks < 1) return bad("l1_min_blocks must be >= 1");
   if (p.grace_ns < 0) return bad("grace_ns must be >= 0");
   if (p.max_output_bytes == 0) return bad("max_output_bytes must be > 0");
+  if (p.max_output_samples == 0) return bad("max_output_samples must be > 0");
   for (int64_t s : p.rollup_steps_ns)
     if (s <= 0) return bad("rollup steps must be > 0");
   // zstd accepts 1..22 and its fast modes below 0; 20+ need a large window, and 0 means "default".
@@ -117,7 +127,7 @@ std::vector<compaction_job> plan_compactions(std::span<const block_ref> blocks,
     int64_t start = window_start(k, p.l1_window_ns);
     int64_t end = sat_add(start, p.l1_window_ns);
     if (closed(end) || group.size() >= p.l0_max_blocks)
-      emit_jobs(group, 1, start, end, {}, p.max_output_bytes, jobs);
+      emit_jobs(group, 1, start, end, {}, p, jobs);
   }
 
   // L1 -> L2. A day with any L0 block left waits: compacting it now would turn that L0 data into a
@@ -132,7 +142,7 @@ std::vector<compaction_job> plan_compactions(std::span<const block_ref> blocks,
     int64_t end = sat_add(start, p.l2_window_ns);
     if (!closed(end) || l0_days.contains(k)) continue;
     bool enough = group.size() >= p.l1_min_blocks || (group.size() == 1 && !rollups.empty());
-    if (enough) emit_jobs(group, 2, start, end, rollups, p.max_output_bytes, jobs);
+    if (enough) emit_jobs(group, 2, start, end, rollups, p, jobs);
   }
 
   // Oldest window first. Stable, so the runs of one split window stay in time order.

@@ -22,6 +22,7 @@ struct block_ref {
   int64_t max_time_ns = 0;     ///< over its profiles (inclusive)
   uint64_t bytes = 0;
   uint64_t profiles = 0;
+  uint64_t samples = 0;  ///< stored (stack, value) pairs: what a merge decodes and holds
   friend bool operator==(const block_ref&, const block_ref&) = default;
 };
 
@@ -43,6 +44,11 @@ struct compaction_policy {
   /// The one exception: a single block larger than this on its own is still a job by itself (a
   /// block cannot be split, and leaving it would block its whole L2 window forever).
   uint64_t max_output_bytes = uint64_t{1} << 30;  ///< 1 GiB
+  /// Likewise for the inputs' stored pairs (`block_ref::samples`), with the same exception. The
+  /// executor decodes every input and builds the merged block before writing, ~16 bytes per pair
+  /// each, so this (not the compressed bytes, ~100x smaller) bounds a job's memory: 8 Mi pairs
+  /// peak at ~0.3 GiB (docs/bench.md, "Compaction throughput and ingest").
+  uint64_t max_output_samples = uint64_t{8} << 20;
   /// zstd levels of the outputs (negative = zstd's fast modes). L1 blocks live for a day at most
   /// and are rewritten into L2, so they get a fast level; L2 blocks (and their rollups) stay until
   /// retention, so they get a denser one. Measured in docs/bench.md "3. Compaction".
@@ -69,7 +75,8 @@ struct compaction_job {
 
 /// Checks a policy (from the configuration): both windows > 0, l2_window_ns a multiple of
 /// l1_window_ns (so an L1 block's day is the day of its L0 inputs), l0_max_blocks >= 1,
-/// l1_min_blocks >= 1, grace_ns >= 0, max_output_bytes > 0 and every rollup step > 0.
+/// l1_min_blocks >= 1, grace_ns >= 0, max_output_bytes > 0, max_output_samples > 0 and every
+/// rollup step > 0.
 /// Returns `bad_config` naming the first offending field.
 [[nodiscard]] status validate(const compaction_policy& p);
 
@@ -85,7 +92,8 @@ struct compaction_job {
 ///  - Never a window that still holds blocks of a lower level: no L1 -> L2 for a day while any L0
 ///    block of that day (by min_time) remains. Those L0 blocks become L1 in this or a later plan,
 ///    and the day compacts in the plan after that, all in one go.
-///  - A window's blocks are cut, in (min_time, id) order, into runs of at most max_output_bytes.
+///  - A window's blocks are cut, in (min_time, id) order, into runs of at most max_output_bytes
+///    and at most max_output_samples.
 ///  - L2 blocks are final; blocks at a level above 2 are ignored.
 ///
 /// Retention interplay: compaction never resurrects deleted data. The executor applies

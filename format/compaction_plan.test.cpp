@@ -108,6 +108,7 @@ TEST(compaction_plan, validate_rejects_bad_policies) {
   add("l1_min_blocks 0", [](auto& p) { p.l1_min_blocks = 0; });
   add("grace < 0", [](auto& p) { p.grace_ns = -1; });
   add("max_output_bytes 0", [](auto& p) { p.max_output_bytes = 0; });
+  add("max_output_samples 0", [](auto& p) { p.max_output_samples = 0; });
   add("rollup step 0", [](auto& p) { p.rollup_steps_ns = {minute, 0}; });
   add("l1 zstd level 0", [](auto& p) { p.l1_zstd_level = 0; });
   add("l2 zstd level 20", [](auto& p) { p.l2_zstd_level = 20; });
@@ -333,6 +334,38 @@ TEST(compaction_plan, max_output_bytes_splits_windows) {
   });
 }
 
+TEST(compaction_plan, max_output_samples_splits_windows) {
+  compaction_policy p;
+  p.max_output_samples = 1000;
+  auto pairs = [](block_ref b, uint64_t n) {
+    b.samples = n;
+    return b;
+  };
+  run_cases({
+      {"pairs exactly at the cap: one job",
+       {pairs(blk(1, 0, h(0)), 500), pairs(blk(2, 0, h(0) + 1), 500)},
+       h(2),
+       {l1({1, 2}, h(0))},
+       p},
+      {"one pair over: split, although the bytes are far below max_output_bytes",
+       {pairs(blk(1, 0, h(0)), 500), pairs(blk(2, 0, h(0) + 1), 501)},
+       h(2),
+       {l1({1}, h(0)), l1({2}, h(0))},
+       p},
+      {"a block over the cap on its own is a job by itself",
+       {pairs(blk(1, 0, h(0)), 300), pairs(blk(2, 0, h(0) + 1), 5000),
+        pairs(blk(3, 0, h(0) + 2), 300)},
+       h(2),
+       {l1({1}, h(0)), l1({2}, h(0)), l1({3}, h(0))},
+       p},
+      {"huge counts do not overflow the sum",
+       {pairs(blk(1, 0, h(0)), UINT64_MAX), pairs(blk(2, 0, h(0) + 1), UINT64_MAX)},
+       h(2),
+       {l1({1}, h(0)), l1({2}, h(0))},
+       p},
+  });
+}
+
 TEST(compaction_plan, rollups_only_on_l2) {
   // A mixed plan: an L1 job and an L2 job side by side.
   std::vector<block_ref> blocks = {blk(1, 1, h(1)), blk(2, 1, h(2)), blk(3, 0, d10 + day + hour)};
@@ -469,6 +502,7 @@ void check_invariants(const std::vector<block_ref>& blocks, const compaction_pol
       EXPECT_LE(jobs[i - 1].window_start_ns, j.window_start_ns) << where;
     }
     uint64_t sum = 0;
+    uint64_t pairs = 0;
     const block_ref* prev = nullptr;
     for (uint64_t id : j.inputs) {
       ASSERT_TRUE(by_id.contains(id)) << where << " unknown input " << id;
@@ -483,9 +517,11 @@ void check_invariants(const std::vector<block_ref>& blocks, const compaction_pol
       }
       prev = &b;
       sum += b.bytes;
+      pairs += b.samples;
     }
     if (j.inputs.size() > 1) {
       EXPECT_LE(sum, p.max_output_bytes) << where;
+      EXPECT_LE(pairs, p.max_output_samples) << where;
     }
     if (j.output_level == 2) {
       // Lower-level-pending guard: no L0 raw block in this day.
@@ -514,6 +550,7 @@ std::vector<block_ref> random_blocks(std::mt19937_64& rng, uint64_t& next_id, in
     int64_t min = static_cast<int64_t>(rng() % static_cast<uint64_t>(span)) - span / 4;
     int64_t len = static_cast<int64_t>(rng() % (2 * static_cast<uint64_t>(hour)));
     block_ref b = blk(next_id++, level, min, min + len, 1 + rng() % 300);
+    b.samples = 1 + rng() % 5000;
     if (rng() % 8 == 0) b.rollup_step_ns = rng() % 2 ? minute : hour;
     blocks.push_back(b);
   }
@@ -531,6 +568,7 @@ TEST(compaction_plan, property_random_block_sets) {
     p.l1_min_blocks = 1 + rng() % 4;
     p.grace_ns = static_cast<int64_t>(rng() % 3) * 5 * minute;
     p.max_output_bytes = 100 + rng() % 1000;
+    p.max_output_samples = 1000 + rng() % 20000;
     if (rng() % 3 == 0) p.rollup_steps_ns = {};
     ASSERT_TRUE(validate(p).ok());
     uint64_t next_id = 1;

@@ -359,6 +359,61 @@ class segment_writer {
   std::vector<toc_entry> toc_;
 };
 
+// Sorts one profile's samples by stack id (check_block has checked ids are < `nodes`). Most
+// rows span a narrow id range compared with their length: they are sorted by marking their ids
+// in a bitmap over that range and reading the bits back in order (a counting sort, O(n + range /
+// 64), no comparisons); other rows fall back to std::sort. Keeps its buffers across rows.
+class row_sorter {
+ public:
+  struct sorted {
+    std::span<const sample_rec> rows;
+    uint32_t err_stack = 0;  ///< a repeated stack, if `rows` is empty for that reason
+    explicit operator bool() const { return err_stack == 0; }
+  };
+
+  explicit row_sorter(size_t nodes) : index_(nodes) {}
+
+  sorted sort(std::span<const sample_rec> s) {
+    out_.resize(s.size());
+    uint32_t lo = UINT32_MAX, hi = 0;
+    for (const auto& x : s) {
+      lo = std::min(lo, x.stack);
+      hi = std::max(hi, x.stack);
+    }
+    const size_t base = lo / 64, words = hi / 64 - base + 1;
+    if (words <= 2 * s.size() + 16) {
+      bits_.assign(words, 0);
+      for (uint32_t k = 0; k < s.size(); ++k) {
+        const uint32_t id = s[k].stack;
+        uint64_t& w = bits_[id / 64 - base];
+        const uint64_t bit = uint64_t{1} << (id % 64);
+        if (w & bit) return {{}, id};
+        w |= bit;
+        index_[id] = k;
+      }
+      size_t n = 0;
+      for (size_t w = 0; w < words; ++w)
+        for (uint64_t m = bits_[w]; m != 0; m &= m - 1) {
+          const auto id = static_cast<uint32_t>((base + w) * 64 + std::countr_zero(m));
+          out_[n++] = s[index_[id]];
+        }
+      return {out_, 0};
+    }
+    std::copy(s.begin(), s.end(), out_.begin());
+    std::sort(out_.begin(), out_.end(),
+              [](const sample_rec& x, const sample_rec& y) { return x.stack < y.stack; });
+    auto twice = std::adjacent_find(out_.begin(), out_.end(),
+                                    [](const auto& x, const auto& y) { return x.stack == y.stack; });
+    if (twice != out_.end()) return {{}, twice->stack};
+    return {out_, 0};
+  }
+
+ private:
+  std::vector<uint32_t> index_;  // stack id -> its position in the row being sorted
+  std::vector<uint64_t> bits_;
+  std::vector<sample_rec> out_;
+};
+
 using roaring_ptr = std::unique_ptr<roaring_bitmap_t, decltype(&roaring_bitmap_free)>;
 
 std::string encode_postings(const block_data& b) {
@@ -1159,12 +1214,14 @@ result<std::string> encode_segment(const block_data& b, segment_codec codec,
 
   std::vector<uint32_t> order(b.profiles.size());
   std::iota(order.begin(), order.end(), 0u);
-  std::stable_sort(order.begin(), order.end(), [&](uint32_t x, uint32_t y) {
+  auto row_less = [&](uint32_t x, uint32_t y) {
     const auto& p = b.profiles[x];
     const auto& q = b.profiles[y];
     return std::tie(p.series, p.time_ns, p.id_hi, p.id_lo) <
            std::tie(q.series, q.time_ns, q.id_hi, q.id_lo);
-  });
+  };
+  if (!std::is_sorted(order.begin(), order.end(), row_less))
+    std::stable_sort(order.begin(), order.end(), row_less);
 
   segment_info info = meta;  // the block metadata, as given
   info.version = segment_current_version;
@@ -1257,20 +1314,19 @@ result<std::string> encode_segment(const block_data& b, segment_codec codec,
   e.put_uvarint(order.size());
   const int64_t base = info.min_time_ns;
   e.put_varint(base);
-  uint32_t prev_series = 0;
-  for (uint32_t i : order) {
-    e.put_uvarint(b.profiles[i].series - prev_series);
-    prev_series = b.profiles[i].series;
-  }
-  for (size_t k = 0; k < order.size(); ++k) {
-    const auto& p = b.profiles[order[k]];
-    const bool first = k == 0 || b.profiles[order[k - 1]].series != p.series;
-    const int64_t prev = first ? base : b.profiles[order[k - 1]].time_ns;
-    e.put_uvarint(static_cast<uint64_t>(p.time_ns) - static_cast<uint64_t>(prev));
-  }
-  for (uint32_t i : order) e.put_varint(b.profiles[i].duration_ns);
-  for (uint32_t i : order) e.put_varint(b.profiles[i].total);
-  for (uint32_t i : order) e.put_uvarint(b.profiles[i].sample_count);
+  const size_t nrows = order.size();
+  auto row = [&](size_t k) -> const profile_row& { return b.profiles[order[k]]; };
+  e.put_uvarints(nrows, [&](size_t k) {
+    return uint64_t{row(k).series} - (k == 0 ? 0 : row(k - 1).series);
+  });
+  e.put_uvarints(nrows, [&](size_t k) {
+    const bool first = k == 0 || row(k - 1).series != row(k).series;
+    const int64_t prev = first ? base : row(k - 1).time_ns;
+    return static_cast<uint64_t>(row(k).time_ns) - static_cast<uint64_t>(prev);
+  });
+  e.put_varints(nrows, [&](size_t k) { return row(k).duration_ns; });
+  e.put_varints(nrows, [&](size_t k) { return row(k).total; });
+  e.put_uvarints(nrows, [&](size_t k) { return uint64_t{row(k).sample_count}; });
   for (uint32_t i : order) {
     e.put_u64(b.profiles[i].id_hi);
     e.put_u64(b.profiles[i].id_lo);
@@ -1287,22 +1343,24 @@ result<std::string> encode_segment(const block_data& b, segment_codec codec,
   e.reset();
   e.put_uvarint(sample_total);
   encoder values;
-  std::vector<sample_rec> scratch;
+  row_sorter sorter(b.stacks.size());
   for (uint32_t i : order) {
     const auto& p = b.profiles[i];
-    scratch.assign(b.samples.begin() + p.sample_begin,
-                   b.samples.begin() + p.sample_begin + p.sample_count);
-    std::sort(scratch.begin(), scratch.end(),
-              [](const sample_rec& x, const sample_rec& y) { return x.stack < y.stack; });
-    uint32_t prev = 0;
-    for (size_t k = 0; k < scratch.size(); ++k) {
-      if (k > 0 && scratch[k].stack == prev)
+    std::span<const sample_rec> s(b.samples.data() + p.sample_begin, p.sample_count);
+    // Rows decoded from a segment are already sorted by stack: sort a copy only when not.
+    if (std::adjacent_find(s.begin(), s.end(), [](const auto& x, const auto& y) {
+          return x.stack >= y.stack;
+        }) != s.end()) {
+      auto r = sorter.sort(s);
+      if (!r)
         return error{errc::invalid_argument, "encode_segment: samples: profile " + str(i) +
-                                                 " has stack " + str(prev) + " twice"};
-      e.put_uvarint(scratch[k].stack - prev);
-      prev = scratch[k].stack;
-      values.put_varint(scratch[k].value);
+                                                 " has stack " + str(r.err_stack) + " twice"};
+      s = r.rows;
     }
+    e.put_uvarints(s.size(), [&](size_t k) {
+      return uint64_t{s[k].stack} - (k == 0 ? 0 : s[k - 1].stack);
+    });
+    values.put_varints(s.size(), [&](size_t k) { return s[k].value; });
   }
   e.put_raw(values.buffer());
   values = encoder{};

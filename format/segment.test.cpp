@@ -652,6 +652,67 @@ TEST(segment, writer_rejects_blocks_that_break_invariants) {
   EXPECT_TRUE(encode_segment(tc.block, segment_codec::lz4, 1).ok());
 }
 
+// The writer sorts each profile's samples by stack: rows in a narrow id range through a bitmap,
+// rows spread over a wide one through std::sort. Both must give the sorted row and both must
+// refuse a repeated stack.
+TEST(segment, writer_sorts_rows_narrow_and_wide_alike) {
+  block_data b;
+  b.syms.strings = {""};
+  b.syms.functions.push_back({});
+  b.syms.lines.push_back({0, 1});
+  b.syms.locations.push_back({0x1000, 0, 1, 0});
+  b.stacks.push_back({0, 0});
+  for (uint32_t i = 1; i < 20000; ++i) b.stacks.push_back({i - 1, 0});
+  b.series.push_back({});
+  std::vector<std::vector<uint32_t>> rows = {
+      {70, 3, 65, 64, 129, 1, 63},            // narrow: the bitmap, across word edges
+      {19999, 5, 12000, 7, 64},               // wide: std::sort
+      {2, 1},                                 // narrow, two
+      {10, 11, 12},                           // already sorted
+  };
+  int64_t t = 1000;
+  for (const auto& r : rows) {
+    profile_row p;
+    p.time_ns = t++;
+    p.sample_begin = static_cast<uint32_t>(b.samples.size());
+    p.sample_count = static_cast<uint32_t>(r.size());
+    for (uint32_t id : r) {
+      b.samples.push_back({id, int64_t{id} * 3 - 7});
+      p.total += int64_t{id} * 3 - 7;
+    }
+    b.profiles.push_back(p);
+  }
+  b.min_time_ns = 1000;
+  b.max_time_ns = t - 1;
+  const std::string file = must_encode(b, segment_codec::none, 1);
+  auto got = decode_segment(view(file));
+  ASSERT_TRUE(got.ok()) << got.err().to_string();
+  ASSERT_EQ(got->profiles.size(), rows.size());
+  for (size_t k = 0; k < rows.size(); ++k) {
+    std::vector<uint32_t> want = rows[k];
+    std::sort(want.begin(), want.end());
+    const profile_row& p = got->profiles[k];
+    ASSERT_EQ(p.sample_count, want.size()) << "row " << k;
+    for (size_t j = 0; j < want.size(); ++j) {
+      EXPECT_EQ(got->samples[p.sample_begin + j].stack, want[j]) << "row " << k;
+      EXPECT_EQ(got->samples[p.sample_begin + j].value, int64_t{want[j]} * 3 - 7) << "row " << k;
+    }
+  }
+  for (size_t row : {size_t{0}, size_t{1}}) {
+    block_data bad = b;
+    const profile_row& p = bad.profiles[row];
+    sample_rec& last = bad.samples[p.sample_begin + p.sample_count - 1];
+    const sample_rec& first = bad.samples[p.sample_begin];
+    bad.profiles[row].total += first.value - last.value;
+    last = first;
+    auto f = encode_segment(bad, segment_codec::none, 1);
+    ASSERT_FALSE(f.ok()) << "row " << row;
+    EXPECT_NE(f.err().message.find("has stack " + std::to_string(first.stack) + " twice"),
+              std::string::npos)
+        << f.err().message;
+  }
+}
+
 // ---- corruption ---------------------------------------------------------------------------------
 
 void expect_corrupt_or_same(const std::string& file, const block_data& want, std::string what) {

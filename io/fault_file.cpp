@@ -118,6 +118,12 @@ class fault_writable_file final : public writable_file {
     return {};
   }
 
+  /// Makes nothing durable, so the crash model ignores it.
+  status write_behind() override {
+    if (auto s = usable(); !s.ok()) return s;
+    return base_->write_behind();
+  }
+
   uint64_t size() const override { return base_->size(); }
 
   status close() override {

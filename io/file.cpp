@@ -1,7 +1,9 @@
 #include "io/file.hpp"
 
+#include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -88,6 +90,27 @@ status buffered_file::sync() {
   return {};
 }
 
+status buffered_file::write_behind() {
+  if (auto st = check_usable(); !st.ok()) return st;
+  if (!buf_.empty()) {
+    if (auto st = write(as_bytes(buf_), false); !st.ok()) return st;
+    buf_.clear();
+  }
+  // WAIT_BEFORE waits for pages already under writeback (the previous step), WRITE starts the
+  // dirty ones; neither waits for the new writeback. Both backends wrote through the page cache.
+  int r;
+  do {
+    r = ::sync_file_range(fd_, 0, static_cast<off_t>(written_),
+                          SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE);
+  } while (r != 0 && errno == EINTR);
+  // A file system without it (ESPIPE, EINVAL, ENOSYS) simply has everything flushed by `sync`.
+  if (r != 0 && errno != ESPIPE && errno != EINVAL && errno != ENOSYS) {
+    failed_ = errno_error("sync_file_range", path_, errno);
+    return failed_;
+  }
+  return {};
+}
+
 status buffered_file::close() {
   if (fd_ < 0) return check_usable();
   status st = failed_;
@@ -109,7 +132,13 @@ status file_system::write_file_atomic(const std::string& path, bytes_view data) 
   auto publish = [&]() -> status {
     auto f = open_appendable(tmp);
     if (!f.ok()) return f.take_error();
-    if (auto st = (*f)->append(data); !st.ok()) return st;
+    for (size_t at = 0; at < data.size(); at += write_behind_bytes) {
+      if (auto st = (*f)->append(data.subspan(at, std::min(write_behind_bytes, data.size() - at)));
+          !st.ok())
+        return st;
+      if (data.size() - at > write_behind_bytes)
+        if (auto st = (*f)->write_behind(); !st.ok()) return st;
+    }
     if (auto st = (*f)->sync(); !st.ok()) return st;
     if (auto st = (*f)->close(); !st.ok()) return st;
     return rename(tmp, path);

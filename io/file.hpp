@@ -35,6 +35,12 @@ class writable_file {
   /// file size, not the mtime). Does not make a newly created file's name durable: sync its
   /// directory for that (`file_system::sync_dir`).
   [[nodiscard]] virtual status sync() = 0;
+  /// Writes out everything appended and starts writing it back to the disk, after waiting for
+  /// the writeback the previous call started (sync_file_range). Makes nothing durable: only
+  /// `sync` does. Calling it every few MiB while writing a big file keeps the file's dirty pages
+  /// to about two such steps, so its final `sync` is short; one big flush would otherwise hold
+  /// the file system's journal commit, which every other file's sync (the WAL's) waits for.
+  [[nodiscard]] virtual status write_behind() = 0;
   /// Bytes in the file, counting appended bytes still buffered.
   virtual uint64_t size() const = 0;
   /// Writes out the buffer (without syncing) and closes the file. Later calls fail.
@@ -90,9 +96,13 @@ class file_system {
   /// Publishes `data` as `path` so that a reader, even after a crash, sees either the old file
   /// or the complete new one: writes `path.tmp`, syncs it, renames it over `path`, syncs the
   /// directory. Built from the primitives above, so every backend (and the fault wrapper) gets
-  /// the same sequence. A stale `path.tmp` from an earlier crash is replaced.
+  /// the same sequence. A stale `path.tmp` from an earlier crash is replaced. Data larger than
+  /// `write_behind_bytes` is appended in steps of that size with a `write_behind` after each.
   /// Requires: no concurrent `write_file_atomic` of the same path.
   [[nodiscard]] status write_file_atomic(const std::string& path, bytes_view data);
+
+  /// The step of `write_file_atomic`'s write-behind.
+  static constexpr size_t write_behind_bytes = size_t{4} << 20;
 };
 
 /// Builds a file system.

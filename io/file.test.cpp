@@ -163,6 +163,32 @@ TEST_P(io_file, write_file_atomic_replaces_and_leaves_no_tmp) {
   EXPECT_EQ(*names, std::vector<std::string>{"meta.json"});
 }
 
+TEST_P(io_file, write_behind_writes_out_the_buffer_and_keeps_appending) {
+  const std::string path = dir_ / "f";
+  auto f = fs_->open_appendable(path);
+  HEARTH_ASSERT_OK(f);
+  HEARTH_ASSERT_OK((*f)->append(as_bytes(std::string_view("buffered|"))));
+  HEARTH_ASSERT_OK((*f)->write_behind());
+  // Written out (not only buffered): another reader sees it before any sync or close.
+  EXPECT_EQ(read_or_die(*fs_, path), "buffered|");
+  HEARTH_ASSERT_OK((*f)->write_behind());  // nothing new: fine
+  HEARTH_ASSERT_OK((*f)->append(as_bytes(std::string_view("more"))));
+  HEARTH_ASSERT_OK((*f)->sync());
+  HEARTH_ASSERT_OK((*f)->close());
+  EXPECT_EQ(read_or_die(*fs_, path), "buffered|more");
+  EXPECT_FALSE((*f)->write_behind().ok());  // closed
+}
+
+TEST_P(io_file, write_file_atomic_in_write_behind_steps) {
+  // Not a multiple of the step, so the last piece is short.
+  const size_t n = 2 * file_system::write_behind_bytes + 12345;
+  std::string data(n, '\0');
+  for (size_t i = 0; i < n; ++i) data[i] = static_cast<char>(i * 131 + (i >> 16));
+  const std::string path = dir_ / "big";
+  HEARTH_ASSERT_OK(fs_->write_file_atomic(path, as_bytes(data)));
+  EXPECT_EQ(read_or_die(*fs_, path), data);
+}
+
 TEST_P(io_file, write_file_atomic_into_missing_dir_fails_cleanly) {
   auto st = fs_->write_file_atomic(dir_ / "missing/x", as_bytes(std::string_view("x")));
   ASSERT_FALSE(st.ok());
@@ -337,6 +363,20 @@ TEST_P(io_fault, crash_drops_unsynced_appends) {
   EXPECT_FALSE((*f)->sync().ok());
   f->reset();
   EXPECT_EQ(read_or_die(*fs_, path), "old|synced|");
+}
+
+TEST_P(io_fault, write_behind_is_not_durable) {
+  const std::string path = dir_ / "f";
+  write_plain(*fs_, path, "old|");
+  auto f = fault_->open_appendable(path);
+  HEARTH_ASSERT_OK(f);
+  HEARTH_ASSERT_OK((*f)->append(as_bytes(std::string_view("synced|"))));
+  HEARTH_ASSERT_OK((*f)->sync());
+  HEARTH_ASSERT_OK((*f)->append(as_bytes(std::string_view("written back, not synced"))));
+  HEARTH_ASSERT_OK((*f)->write_behind());
+  HEARTH_ASSERT_OK(fault_->crash());
+  EXPECT_EQ(read_or_die(*fs_, path), "old|synced|");
+  EXPECT_FALSE((*f)->write_behind().ok());
 }
 
 TEST_P(io_fault, crash_drops_files_whose_directory_was_not_synced) {

@@ -22,6 +22,7 @@ class buffered_file : public writable_file {
 
   status append(bytes_view data) override;
   status sync() override;
+  status write_behind() override;
   uint64_t size() const override { return written_ + buf_.size(); }
   status close() override;
 

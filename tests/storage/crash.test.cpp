@@ -281,8 +281,9 @@ run_log run_workload(io::file_system& fsys, const std::string& dir,
                 },
                 [&](caf::error& e) { out.notes.push_back("sealed: " + caf::to_string(e)); });
     };
+    bool swap_unfinished = false;
     auto compaction_round = [&] {
-      if (dead()) return;
+      if (dead() || swap_unfinished) return;
       catalog_snapshot cat;
       self->request(p, kTimeout, catalog_atom::value)
           .receive([&](catalog_snapshot& c) { cat = std::move(c); },
@@ -290,10 +291,10 @@ run_log run_workload(io::file_system& fsys, const std::string& dir,
       std::vector<block_ref> refs;
       for (const auto& b : cat.blocks)
         refs.push_back(block_ref{b.id, b.level, b.rollup_step_ns, b.min_time_ns, b.max_time_ns,
-                                 b.bytes, b.profiles});
+                                 b.bytes, b.profiles, b.samples});
       auto jobs = plan_compactions(refs, policy(), int64_t{1} << 62);
       for (const auto& job : jobs) {
-        if (dead()) return;
+        if (dead() || swap_unfinished) return;
         compaction_report rep;
         auto req = run_compaction_job(fsys, cat, job, policy(), rep);
         if (!req) {
@@ -305,10 +306,17 @@ run_log run_workload(io::file_system& fsys, const std::string& dir,
         self->request(p, kTimeout, swap_atom::value, std::move(*req))
             .receive(
                 [&](swap_reply& r) {
-                  if (r.applied)
-                    ++out.swaps_applied;
-                  else
+                  if (!r.applied) {
                     out.notes.push_back("swap: " + r.status.message);
+                    return;
+                  }
+                  ++out.swaps_applied;
+                  if (dead()) return;  // died between the renames and the directory sync
+                  if (auto s = finish_swap(fsys, cat.segments_dir, r); !s) {
+                    // As the compactor does: no job over these outputs until a sync succeeds.
+                    out.notes.push_back("finish_swap: " + s.err().to_string());
+                    swap_unfinished = true;
+                  }
                 },
                 [&](caf::error& e) { out.notes.push_back("swap: " + caf::to_string(e)); });
       }
