@@ -17,18 +17,18 @@ uint64_t memory_of(const block_data& b) {
   return n;
 }
 
-block_store::lookup block_store::get(const std::string& path) {
+block_store::lookup block_store::get(const std::string& path, bool rows_only) {
   {
     std::lock_guard lock(mu_);
     if (corrupted_.count(path)) return {outcome::corrupted, nullptr};
-    if (auto it = cache_.find(path); it != cache_.end()) {
+    if (auto it = cache_.find(path); it != cache_.end() && (rows_only || !it->second.rows_only)) {
       it->second.last_use = ++clock_;
       return {outcome::ok, it->second.block};
     }
   }
   auto bytes = fs_->read_file(path);
   if (!bytes) return {outcome::missing, nullptr};
-  auto block = decode_segment(as_bytes(*bytes));
+  auto block = rows_only ? decode_segment_rows(as_bytes(*bytes)) : decode_segment(as_bytes(*bytes));
   std::lock_guard lock(mu_);
   if (!block) {
     if (corrupted_.insert(path).second) {
@@ -39,7 +39,9 @@ block_store::lookup block_store::get(const std::string& path) {
     return {outcome::corrupted, nullptr};
   }
   auto data = std::make_shared<const block_data>(std::move(*block));
-  put_locked(path, data);
+  // A racing full decode of the same file may have landed meanwhile: keep the fuller block.
+  if (auto it = cache_.find(path); !(rows_only && it != cache_.end() && !it->second.rows_only))
+    put_locked(path, data, rows_only);
   return {outcome::ok, std::move(data)};
 }
 
@@ -48,12 +50,13 @@ void block_store::put(const std::string& path, std::shared_ptr<const block_data>
   put_locked(path, std::move(block));
 }
 
-void block_store::put_locked(const std::string& path, std::shared_ptr<const block_data> block) {
+void block_store::put_locked(const std::string& path, std::shared_ptr<const block_data> block,
+                             bool rows_only) {
   if (auto it = cache_.find(path); it != cache_.end()) {
     bytes_ -= it->second.mem;
     cache_.erase(it);
   }
-  entry e{std::move(block), 0, ++clock_};
+  entry e{std::move(block), 0, ++clock_, rows_only};
   e.mem = memory_of(*e.block);
   bytes_ += e.mem;
   cache_[path] = std::move(e);

@@ -36,7 +36,10 @@ class block_store {
 
   /// The block of segment file `path`: cached, or read and decoded now by the calling thread.
   /// `missing`: the file is gone (compacted or expired meanwhile) or unreadable.
-  lookup get(const std::string& path);
+  /// `rows_only`: the caller reads only series and profile rows (query::reads_samples is false),
+  /// so a miss decodes just those sections (decode_segment_rows) and caches that partial block;
+  /// a later full get() of the same file decodes it whole and replaces it.
+  lookup get(const std::string& path, bool rows_only = false);
   /// Caches a block decoded elsewhere (a seal, a recovery).
   void put(const std::string& path, std::shared_ptr<const block_data> block);
   /// Forgets a block whose file was removed.
@@ -48,8 +51,10 @@ class block_store {
     std::shared_ptr<const block_data> block;
     uint64_t mem = 0;
     uint64_t last_use = 0;
+    bool rows_only = false;  ///< decoded by decode_segment_rows: no symbols, stacks or samples
   };
-  void put_locked(const std::string& path, std::shared_ptr<const block_data> block);
+  void put_locked(const std::string& path, std::shared_ptr<const block_data> block,
+                  bool rows_only = false);
 
   io::file_system* fs_;
   const uint64_t max_bytes_;

@@ -9,7 +9,7 @@ query_partial read_segment(block_store& store, const segment_ref& ref, const que
     out.status = reply_status::from(ev.err());
     return out;
   }
-  auto raw = store.get(ref.path);
+  auto raw = store.get(ref.path, !query::reads_samples(spec));
   if (raw.what == block_store::outcome::missing) {
     out.status = reply_status::from(
         error{errc::unavailable, "segment " + ref.path +

@@ -1112,6 +1112,55 @@ result<block_data> decode_sections(bytes_view file, const footer_data& f,
   return b;
 }
 
+// The row-level part of any version: strings, series and profiles (the same layout in versions
+// 1 to 4), each CRC-checked and parsed as decode_sections does; the other sections (periods and
+// spans included) are not read.
+// What decode_sections' check_block verifies of these sections is verified here too.
+result<block_data> decode_rows(bytes_view file, const footer_data& f) {
+  block_data b;
+  scratch_buffer scratch;
+  for (const auto& e : f.toc) {
+    if (e.id != section_id::strings && e.id != section_id::series && e.id != section_id::profiles)
+      continue;
+    auto body = load_section(file, e, scratch);
+    if (!body) return body.take_error();
+    status st = e.id == section_id::strings ? parse_strings(*body, b)
+                : e.id == section_id::series ? parse_series(*body, b)
+                                             : parse_profiles(*body, b);
+    if (!st) return st.err();
+  }
+  const auto& sy = b.syms;
+  if (sy.strings.empty() || !sy.strings[0].empty())
+    return corrupt("strings", "string 0 must exist and be empty");
+  for (size_t i = 0; i < b.labels.size(); ++i)
+    if (b.labels[i].name >= sy.strings.size() || b.labels[i].value >= sy.strings.size())
+      return corrupt("series", "label " + str(i) + " names a string out of range");
+  for (size_t i = 0; i < b.series.size(); ++i) {
+    const auto& s = b.series[i];
+    if (uint64_t{s.label_begin} + s.label_count > b.labels.size())
+      return corrupt("series", "series " + str(i) + " labels out of range");
+    for (uint32_t k = 1; k < s.label_count; ++k)
+      if (!(sy.strings[b.labels[s.label_begin + k - 1].name] <
+            sy.strings[b.labels[s.label_begin + k].name]))
+        return corrupt("series", "series " + str(i) + " label names are not sorted and unique");
+  }
+  if (!b.profiles.empty()) {
+    auto [lo, hi] = std::minmax_element(
+        b.profiles.begin(), b.profiles.end(),
+        [](const profile_row& x, const profile_row& y) { return x.time_ns < y.time_ns; });
+    b.min_time_ns = lo->time_ns;
+    b.max_time_ns = hi->time_ns;
+  }
+  const auto& i = f.info;
+  if (i.min_time_ns != b.min_time_ns || i.max_time_ns != b.max_time_ns)
+    return corrupt("footer", "time range does not match the profiles'");
+  uint64_t samples = 0;
+  for (const auto& r : b.profiles) samples += r.sample_count;
+  if (i.series != b.series.size() || i.profiles != b.profiles.size() || i.samples != samples)
+    return corrupt("footer", "counts do not match the sections");
+  return b;
+}
+
 }  // namespace
 
 std::span<const uint32_t> postings_index::series_for(std::string_view name,
@@ -1373,6 +1422,14 @@ result<segment_info> read_segment_info(bytes_view file) {
   auto f = read_footer(file);
   if (!f) return f.take_error();
   return f->info;
+}
+
+result<block_data> decode_segment_rows(bytes_view file, segment_info* info) {
+  auto f = read_footer(file);
+  if (!f) return f.take_error();
+  auto b = decode_rows(file, *f);
+  if (b && info) *info = f->info;
+  return b;
 }
 
 result<block_data> decode_segment(bytes_view file, segment_info* info, postings_index* postings) {

@@ -117,6 +117,16 @@ result<std::string> encode_segment(const block_data& b, segment_codec codec, uin
 result<block_data> decode_segment(bytes_view file, segment_info* info = nullptr,
                                   postings_index* postings = nullptr);
 
+/// Loads only what queries over series and profile rows need (labels, series, SelectSeries
+/// without a call site, AnalyzeQuery): the strings, series and profiles sections, CRC-checked
+/// and validated as decode_segment validates them; no other section is read or decompressed.
+/// The result has no symbols other than strings, only the root stack node, no periods (0), no
+/// span samples, no samples (every
+/// profile's sample range lies past `samples`) and no postings: it must not be used for queries
+/// that read samples, nor written back. Same errors as decode_segment for the sections it reads;
+/// a damaged section it does not read goes unnoticed.
+result<block_data> decode_segment_rows(bytes_view file, segment_info* info = nullptr);
+
 /// Reads and checks only the header, trailer and footer (CRC, TOC layout, block metadata):
 /// cheap, it touches no section, so a catalog can be rebuilt from disk with it. A file that
 /// passes may still fail decode_segment (a damaged section). Same errors as decode_segment.

@@ -1480,5 +1480,89 @@ TEST(segment, read_segment_info_does_not_touch_the_sections) {
   EXPECT_FALSE(decode_segment(view(file)).ok());
 }
 
+// ---- rows-only decoding -------------------------------------------------------------------------
+
+/// The parts of a block that decode_segment_rows loads.
+void expect_same_rows(const block_data& rows, const block_data& full) {
+  EXPECT_EQ(rows.syms.strings, full.syms.strings);
+  ASSERT_EQ(rows.labels.size(), full.labels.size());
+  for (size_t i = 0; i < rows.labels.size(); ++i) {
+    EXPECT_EQ(rows.labels[i].name, full.labels[i].name);
+    EXPECT_EQ(rows.labels[i].value, full.labels[i].value);
+  }
+  ASSERT_EQ(rows.series.size(), full.series.size());
+  for (size_t i = 0; i < rows.series.size(); ++i) {
+    EXPECT_EQ(rows.series[i].label_begin, full.series[i].label_begin);
+    EXPECT_EQ(rows.series[i].label_count, full.series[i].label_count);
+  }
+  ASSERT_EQ(rows.profiles.size(), full.profiles.size());
+  for (size_t i = 0; i < rows.profiles.size(); ++i) {
+    const profile_row &a = rows.profiles[i], &b = full.profiles[i];
+    EXPECT_EQ(std::tie(a.series, a.time_ns, a.duration_ns, a.total, a.sample_begin, a.sample_count,
+                       a.id_hi, a.id_lo),
+              std::tie(b.series, b.time_ns, b.duration_ns, b.total, b.sample_begin, b.sample_count,
+                       b.id_hi, b.id_lo));
+  }
+  EXPECT_EQ(rows.min_time_ns, full.min_time_ns);
+  EXPECT_EQ(rows.max_time_ns, full.max_time_ns);
+  EXPECT_TRUE(rows.syms.functions.empty() && rows.syms.locations.empty() && rows.samples.empty());
+  EXPECT_EQ(rows.stacks.size(), 1u);
+}
+
+TEST(segment, rows_decode_equals_the_full_decode_on_rows) {
+  for (uint64_t seed = 1; seed <= 30; ++seed) {
+    const test_case tc = random_case(seed, 1 + static_cast<uint32_t>(seed % 7) * 6);
+    for (auto codec : all_codecs) {
+      SCOPED_TRACE("seed " + std::to_string(seed) + " codec " + std::to_string(int(codec)));
+      const std::string file = must_encode(tc.block, codec, seed);
+      auto full = decode_segment(view(file));
+      ASSERT_TRUE(full.ok()) << full.err().to_string();
+      segment_info info;
+      auto rows = decode_segment_rows(view(file), &info);
+      ASSERT_TRUE(rows.ok()) << rows.err().to_string();
+      expect_same_rows(*rows, *full);
+      EXPECT_EQ(info, *read_segment_info(view(file)));
+    }
+  }
+  for (uint32_t v = 1; v <= segment_current_version; ++v) {
+    const std::string file = read_fixture(v);
+    auto full = decode_segment(view(file));
+    ASSERT_TRUE(full.ok());
+    auto rows = decode_segment_rows(view(file));
+    ASSERT_TRUE(rows.ok()) << "v" << v << ": " << rows.err().to_string();
+    expect_same_rows(*rows, *full);
+  }
+}
+
+// A flipped byte in a section the rows decode reads (or in the header, footer, trailer) is
+// detected; one in a section it skips is not looked at.
+TEST(segment, rows_decode_detects_damage_in_what_it_reads) {
+  const test_case tc = random_case(11, 12);
+  ASSERT_FALSE(tc.expect.empty());
+  for (auto codec : all_codecs) {
+    const std::string file = must_encode(tc.block, codec);
+    auto want = decode_segment_rows(view(file));
+    ASSERT_TRUE(want.ok());
+    std::vector<std::pair<uint64_t, uint64_t>> skipped;  // sections not read: [begin, end)
+    for (const auto& s : sections_of(file))
+      if (s.id != 1 && s.id != 6 && s.id != 7) skipped.emplace_back(s.offset, s.offset + s.length);
+    ASSERT_GE(skipped.size(), 7u);
+    for (size_t i = 0; i < file.size(); ++i) {
+      std::string bad = file;
+      bad[i] = static_cast<char>(bad[i] ^ 0xff);
+      auto got = decode_segment_rows(view(bad));
+      const bool read = std::none_of(skipped.begin(), skipped.end(),
+                                     [&](const auto& r) { return i >= r.first && i < r.second; });
+      if (read) {
+        ASSERT_FALSE(got.ok()) << "codec " << int(codec) << " byte " << i;
+        EXPECT_EQ(got.err().code, errc::corrupted);
+      } else {
+        ASSERT_TRUE(got.ok()) << "codec " << int(codec) << " byte " << i;
+        expect_same_rows(*got, *want);
+      }
+    }
+  }
+}
+
 }  // namespace
 }  // namespace hearth

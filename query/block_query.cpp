@@ -84,11 +84,12 @@ class address_frame {
   char* begin_;
 };
 
-/// Expands stack nodes into flame_tree nodes, memoized per stack node and per function name.
+/// Expands stack nodes into flame_tree nodes, memoized per stack node and per name string (so a
+/// name shared by several functions is hashed once per block).
 class stack_expander {
  public:
   stack_expander(const block_data& b, flame_tree& out)
-      : b_(b), out_(out), memo_(b.stacks.size(), unset), fn_name_(b.syms.functions.size(), unset) {
+      : b_(b), out_(out), memo_(b.stacks.size(), unset), str_name_(b.syms.strings.size(), unset) {
     if (!memo_.empty()) memo_[0] = flame_tree::root;
   }
 
@@ -131,12 +132,10 @@ class stack_expander {
     for (uint32_t i = loc.line_count; i-- > 0;) {
       const uint32_t fn = syms.lines[loc.line_begin + i].function;
       if (fn >= syms.functions.size()) return invalid;
-      if (fn_name_[fn] == unset) {
-        auto name = str(b_, syms.functions[fn].name);
-        if (!name) return invalid;
-        fn_name_[fn] = out_.intern(*name);
-      }
-      node = out_.child_by_id(node, fn_name_[fn]);
+      const uint32_t ref = syms.functions[fn].name;
+      if (ref >= str_name_.size()) return invalid;
+      if (str_name_[ref] == unset) str_name_[ref] = out_.intern(syms.strings[ref]);
+      node = out_.child_by_id(node, str_name_[ref]);
     }
     return node;
   }
@@ -144,7 +143,7 @@ class stack_expander {
   const block_data& b_;
   flame_tree& out_;
   std::vector<uint32_t> memo_;     // stack node -> flame node, unset or invalid
-  std::vector<uint32_t> fn_name_;  // function -> interned name id in out_
+  std::vector<uint32_t> str_name_;  // string ref -> interned name id in out_
   std::vector<uint32_t> path_;
 };
 
@@ -245,6 +244,9 @@ void merge_stacks(const block_data& block, std::span<const uint32_t> series, int
   // Ascending stack ids: parents before children, so memoized walks stay short.
   std::sort(touched.begin(), touched.end());
   touched.erase(std::unique(touched.begin(), touched.end()), touched.end());
+  // Most touched stacks are new nodes of a fresh (per-block) tree: size it once.
+  if (out.size() == 1)
+    out.reserve(std::min(block.stacks.size(), 2 * touched.size()), block.syms.functions.size());
   stack_expander ex(block, out);
   for (uint32_t s : touched) {
     if (sums[s] == 0) continue;

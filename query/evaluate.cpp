@@ -4,8 +4,23 @@
 
 namespace hearth::query {
 
-void to_flat(const flame_tree& t, flat_tree& out) {
-  out.names = t.names();
+bool reads_samples(const query_spec& spec) {
+  switch (static_cast<query_kind>(spec.kind)) {
+    case query_kind::label_names:
+    case query_kind::label_values:
+    case query_kind::profile_types:
+    case query_kind::series_labels:
+    case query_kind::profile_stats:
+    case query_kind::analyze:
+      return false;
+    case query_kind::select_series:
+      return !spec.call_site.empty();
+    default:
+      return true;
+  }
+}
+
+void to_flat(flame_tree&& t, flat_tree& out) {
   const auto& nodes = t.nodes();
   out.parents.clear();
   out.name_ids.clear();
@@ -18,20 +33,29 @@ void to_flat(const flame_tree& t, flat_tree& out) {
     out.name_ids.push_back(n.name);
     out.selfs.push_back(n.self);
   }
+  out.names = std::move(t).release_names();
 }
 
 void merge_flat(const flat_tree& p, flame_tree& into) {
   size_t n = p.parents.size();
   if (n == 0 || p.name_ids.size() != n || p.selfs.size() != n) return;
+  // Partials of one query are mostly alike in size: size the target for the largest so far.
+  into.reserve(std::max(into.size(), n), std::max(into.names().size(), p.names.size()));
   std::vector<uint32_t> name_map(p.names.size());
   for (size_t i = 0; i < p.names.size(); ++i) name_map[i] = into.intern(p.names[i]);
   std::vector<uint32_t> node_map(n, flame_tree::root);
   into.add_self(flame_tree::root, p.selfs[0]);
+  // The tree's index is larger than the caches: look `ahead` nodes ahead and prefetch the slot
+  // of each whose parent is already mapped, so the lookups' cache misses overlap.
+  constexpr size_t ahead = 8;
   for (size_t i = 1; i < n; ++i) {
+    if (const size_t j = i + ahead; j < n && p.parents[j] < i && p.name_ids[j] < name_map.size())
+      into.prefetch_child(node_map[p.parents[j]], name_map[p.name_ids[j]]);
     uint32_t parent = p.parents[i] < i ? node_map[p.parents[i]] : flame_tree::root;
     uint32_t name = p.name_ids[i] < name_map.size() ? name_map[p.name_ids[i]] : into.intern("?");
     node_map[i] = into.child_by_id(parent, name);
-    into.add_self(node_map[i], p.selfs[i]);
+    // Most inner nodes have no self value: skip touching them (a cache miss in a large tree).
+    if (p.selfs[i] != 0) into.add_self(node_map[i], p.selfs[i]);
   }
 }
 
@@ -127,7 +151,7 @@ void evaluator::add(const block_data& b, int64_t start, int64_t end) {
       select_series_points(b, series, series_req_, series_);
       return;
     case query_kind::merge_pprof:
-      select_pprof(b, series, start, end, pprof_sel_, pprof_);
+      pprof_.add(b, series, start, end, pprof_sel_);
       return;
     case query_kind::analyze: {
       counts_.series += series.size();
@@ -146,11 +170,11 @@ void evaluator::add(const block_data& b, int64_t start, int64_t end) {
 
 partial evaluator::finish() && {
   partial out;
-  if (kind() == query_kind::merge_stacks) to_flat(tree_, out.tree);
+  if (kind() == query_kind::merge_stacks) to_flat(std::move(tree_), out.tree);
   out.values.assign(values_.begin(), values_.end());
   out.label_sets = std::move(label_sets_);
   out.series = std::move(series_);
-  out.pprof = std::move(pprof_);
+  out.pprof = pprof_.take();
   out.stats = stats_;
   out.point_times_ns = std::move(point_times_);
   out.point_values = std::move(point_values_);
@@ -164,7 +188,7 @@ void merger::add(partial&& p) {
   for (auto& v : p.values) values_.insert(std::move(v));
   merge_label_sets(label_sets_, p.label_sets);
   if (!p.series.point_group.empty()) series_parts_.push_back(std::move(p.series));
-  if (p.pprof.profiles > 0 || !p.pprof.values.empty()) pprof_parts_.push_back(std::move(p.pprof));
+  if (p.pprof.profiles > 0 || !p.pprof.values.empty()) pprof_.merge(std::move(p.pprof));
   merge_profile_stats(stats_, p.stats);
   bool grouped = p.point_groups.size() == p.point_times_ns.size();
   for (size_t i = 0; i < p.point_times_ns.size() && i < p.point_values.size(); ++i)
@@ -200,19 +224,6 @@ void reduce(std::vector<Part>& parts, Part& into, Merge merge) {
 const series_partial& merger::series() {
   reduce(series_parts_, series_, [](series_partial& a, const series_partial& b) { merge_series(a, b); });
   return series_;
-}
-
-const pprof_partial& merger::pprof() {
-  // Sequentially: merge_pprof re-indexes its target, and block partials of one service are each
-  // nearly the size of the result, so a balanced reduction does no less work (measured slower).
-  for (auto& p : pprof_parts_) {
-    if (pprof_.profiles == 0 && pprof_.values.empty())
-      pprof_ = std::move(p);
-    else
-      merge_pprof(pprof_, p);
-  }
-  pprof_parts_.clear();
-  return pprof_;
 }
 
 std::vector<timeline_point> merger::points() const {

@@ -57,6 +57,10 @@ struct query_spec {
   std::vector<uint64_t> span_ids;
 };
 
+/// Whether evaluating `spec` reads sample columns (symbols, stacks, samples). When not, blocks
+/// holding only strings, series and profile rows (decode_segment_rows) answer it.
+bool reads_samples(const query_spec& spec);
+
 /// A name-keyed call tree in flat form: node i has parent parents[i] (node 0 = root, its own
 /// parent), name names[name_ids[i]] and self value selfs[i]. Parents precede children.
 struct flat_tree {
@@ -66,7 +70,8 @@ struct flat_tree {
   std::vector<int64_t> selfs;
 };
 
-void to_flat(const flame_tree& t, flat_tree& out);
+/// Flattens `t`, moving its names out (`t` is spent).
+void to_flat(flame_tree&& t, flat_tree& out);
 /// Adds a flat tree into `into` by name paths. A malformed node (a parent that does not precede
 /// it, an unknown name) is attached at the root / named "?" instead of failing.
 void merge_flat(const flat_tree& p, flame_tree& into);
@@ -129,7 +134,7 @@ class evaluator {
   std::set<std::string> values_;
   std::vector<label_set> label_sets_;
   series_partial series_;
-  pprof_partial pprof_;
+  pprof_builder pprof_;
   profile_stats stats_;
   std::vector<int64_t> point_times_, point_values_;
   std::vector<std::string> point_groups_;
@@ -152,11 +157,11 @@ class merger {
   flame_tree& tree() { return tree_; }
   std::vector<std::string> values() const { return {values_.begin(), values_.end()}; }
   const std::vector<label_set>& label_sets() const { return label_sets_; }
-  /// The merged series / pprof partials, merged on first use: series pairwise (a balanced
-  /// reduction: merging each into one growing partial would re-copy it once per block), pprof
-  /// in arrival order.
+  /// The merged series partials, merged on first use, pairwise (a balanced reduction: merging
+  /// each into one growing partial would re-copy it once per block).
   const series_partial& series();
-  const pprof_partial& pprof();
+  /// The merged pprof partials (merged as they arrive, by one builder that keeps its indexes).
+  const pprof_partial& pprof() const { return pprof_.partial(); }
   const profile_stats& stats() const { return stats_; }
   const analyze_counts& counts() const { return counts_; }
   /// Per-profile (time, total, group), sorted.
@@ -167,9 +172,8 @@ class merger {
   std::set<std::string> values_;
   std::vector<label_set> label_sets_;
   std::vector<series_partial> series_parts_;
-  std::vector<pprof_partial> pprof_parts_;
   series_partial series_;
-  pprof_partial pprof_;
+  pprof_builder pprof_;
   profile_stats stats_;
   std::vector<timeline_point> points_;
   analyze_counts counts_;

@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <tuple>
+
+#include "format/segment.hpp"
 #include "query/test_util.hpp"
 
 namespace hearth::query {
@@ -105,6 +108,45 @@ TEST(evaluate, every_kind_over_a_real_block) {
 
   q.kind = static_cast<uint8_t>(query_kind::profile_stats);
   EXPECT_EQ(run(q, {&b}).stats, (profile_stats{true, 10000, 20000}));
+}
+
+// A kind that does not read samples answers the same from a block decoded rows-only (as the
+// readers decode for it) as from the whole block; the kinds that do read samples say so.
+TEST(evaluate, kinds_without_samples_answer_alike_from_rows_only_blocks) {
+  const block_data b = test::block_of({{"go/workpool.cpu.000.pb.gz", 10 * s_ns, "api"},
+                                       {"go/workpool.heap.pb.gz", 20 * s_ns, "api"}});
+  auto file = encode_segment(b, segment_codec::lz4, 1);
+  ASSERT_TRUE(file.ok()) << file.err().to_string();
+  auto full = decode_segment(as_bytes(*file));
+  auto rows = decode_segment_rows(as_bytes(*file));
+  ASSERT_TRUE(full.ok() && rows.ok());
+  int without = 0;
+  for (uint8_t kind = 1; kind <= static_cast<uint8_t>(query_kind::analyze); ++kind)
+    for (bool call_site : {false, true}) {
+      query_spec q = stacks(0, 100 * s_ns);
+      q.kind = kind;
+      q.label_name = "service_name";
+      q.step_ns = 60 * s_ns;
+      if (call_site) q.call_site = {"runtime.goexit"};
+      const bool samples = kind == static_cast<uint8_t>(query_kind::merge_stacks) ||
+                           kind == static_cast<uint8_t>(query_kind::merge_pprof) ||
+                           (kind == static_cast<uint8_t>(query_kind::select_series) && call_site);
+      EXPECT_EQ(reads_samples(q), samples) << "kind " << int(kind);
+      if (samples) continue;
+      ++without;
+      const partial a = run(q, {&*full}), r = run(q, {&*rows});
+      EXPECT_EQ(a.values, r.values) << "kind " << int(kind);
+      EXPECT_EQ(a.label_sets, r.label_sets) << "kind " << int(kind);
+      EXPECT_EQ(a.series, r.series) << "kind " << int(kind);
+      EXPECT_EQ(a.stats, r.stats) << "kind " << int(kind);
+      EXPECT_EQ(std::tie(a.counts.series, a.counts.profiles, a.counts.samples),
+                std::tie(r.counts.series, r.counts.profiles, r.counts.samples));
+    }
+  EXPECT_EQ(without, 13);
+  query_spec q = stacks(0, 100 * s_ns);
+  q.kind = static_cast<uint8_t>(query_kind::select_series);
+  q.step_ns = 60 * s_ns;
+  EXPECT_FALSE(run(q, {&*rows}).series.point_sum.empty());
 }
 
 TEST(evaluate, bad_specs_are_refused_with_the_reason) {

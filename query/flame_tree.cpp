@@ -11,16 +11,6 @@ namespace {
 
 constexpr uint32_t no_id = ~uint32_t{0};
 
-uint64_t mix(uint64_t x) {
-  // splitmix64 finalizer: (parent, name) keys are dense small integers, so spread them out.
-  x ^= x >> 30;
-  x *= 0xbf58476d1ce4e5b9ULL;
-  x ^= x >> 27;
-  x *= 0x94d049bb133111ebULL;
-  x ^= x >> 31;
-  return x;
-}
-
 /// Children of every node, grouped by parent (CSR), each group ordered by name byte-wise.
 struct sorted_children {
   std::vector<uint32_t> begin;  // size() + 1 offsets into ids
@@ -223,56 +213,95 @@ void append_json_string(std::string& out, std::string_view s) {
 
 flame_tree::flame_tree() {
   names_.emplace_back("total");
-  name_ids_.emplace("total", 0);
   nodes_.push_back(node{});
-  index_keys_.assign(16, empty_key);
-  index_vals_.assign(16, 0);
+  rehash_names(16);
+  rehash_index(16);
+  const uint32_t h = hash_name("total");
+  name_slots_[mix(h) & (name_slots_.size() - 1)] = {h, 1};
+}
+
+uint32_t flame_tree::hash_name(std::string_view name) {
+  const uint64_t h = std::hash<std::string_view>{}(name);
+  return static_cast<uint32_t>(h ^ (h >> 32));
 }
 
 uint32_t flame_tree::intern(std::string_view name) {
-  if (auto it = name_ids_.find(name); it != name_ids_.end()) return it->second;
-  const auto id = static_cast<uint32_t>(names_.size());
-  names_.emplace_back(name);
-  name_ids_.emplace(std::string(name), id);
-  return id;
+  const uint32_t h = hash_name(name);
+  const size_t mask = name_slots_.size() - 1;
+  for (size_t i = mix(h) & mask;; i = (i + 1) & mask) {
+    name_slot& s = name_slots_[i];
+    if (s.id_plus_one == 0) {
+      const auto id = static_cast<uint32_t>(names_.size());
+      names_.emplace_back(name);
+      s = name_slot{h, id + 1};
+      if (names_.size() * 2 > name_slots_.size()) rehash_names(name_slots_.size() * 2);
+      return id;
+    }
+    if (s.hash == h && names_[s.id_plus_one - 1] == name) return s.id_plus_one - 1;
+  }
 }
 
 std::optional<uint32_t> flame_tree::find_name(std::string_view name) const {
-  if (auto it = name_ids_.find(name); it != name_ids_.end()) return it->second;
-  return std::nullopt;
+  const uint32_t h = hash_name(name);
+  const size_t mask = name_slots_.size() - 1;
+  for (size_t i = mix(h) & mask;; i = (i + 1) & mask) {
+    const name_slot& s = name_slots_[i];
+    if (s.id_plus_one == 0) return std::nullopt;
+    if (s.hash == h && names_[s.id_plus_one - 1] == name) return s.id_plus_one - 1;
+  }
+}
+
+void flame_tree::rehash_names(size_t capacity) {
+  std::vector<name_slot> slots(capacity);
+  const size_t mask = capacity - 1;
+  for (const name_slot& s : name_slots_) {
+    if (s.id_plus_one == 0) continue;
+    size_t i = mix(s.hash) & mask;
+    while (slots[i].id_plus_one != 0) i = (i + 1) & mask;
+    slots[i] = s;
+  }
+  name_slots_ = std::move(slots);
 }
 
 uint32_t flame_tree::child_by_id(uint32_t parent, uint32_t name_id) {
   assert(parent < nodes_.size() && name_id < names_.size());
   const uint64_t key = (uint64_t{parent} << 32) | name_id;
-  size_t mask = index_keys_.size() - 1;
+  const size_t mask = index_.size() - 1;
   for (size_t slot = mix(key) & mask;; slot = (slot + 1) & mask) {
-    if (index_keys_[slot] == key) return index_vals_[slot];
-    if (index_keys_[slot] != empty_key) continue;
+    child_slot& s = index_[slot];
+    if (s.key == key) return s.node;
+    if (s.key != empty_key) continue;
     const auto id = static_cast<uint32_t>(nodes_.size());
     nodes_.push_back(node{parent, name_id, 0, 0});
     finalized_ = false;
-    index_keys_[slot] = key;
-    index_vals_[slot] = id;
+    s = child_slot{key, id};
     // nodes_.size() - 1 entries are indexed (the root is not).
-    if ((nodes_.size() - 1) * 2 > index_keys_.size()) grow_index();
+    if ((nodes_.size() - 1) * 2 > index_.size()) rehash_index(index_.size() * 2);
     return id;
   }
 }
 
-void flame_tree::grow_index() {
-  std::vector<uint64_t> keys(index_keys_.size() * 2, empty_key);
-  std::vector<uint32_t> vals(keys.size(), 0);
-  const size_t mask = keys.size() - 1;
-  for (size_t i = 0; i < index_keys_.size(); ++i) {
-    if (index_keys_[i] == empty_key) continue;
-    size_t slot = mix(index_keys_[i]) & mask;
-    while (keys[slot] != empty_key) slot = (slot + 1) & mask;
-    keys[slot] = index_keys_[i];
-    vals[slot] = index_vals_[i];
+void flame_tree::rehash_index(size_t capacity) {
+  std::vector<child_slot> slots(capacity);
+  const size_t mask = capacity - 1;
+  for (const child_slot& s : index_) {
+    if (s.key == empty_key) continue;
+    size_t i = mix(s.key) & mask;
+    while (slots[i].key != empty_key) i = (i + 1) & mask;
+    slots[i] = s;
   }
-  index_keys_ = std::move(keys);
-  index_vals_ = std::move(vals);
+  index_ = std::move(slots);
+}
+
+void flame_tree::reserve(size_t nodes, size_t names) {
+  nodes_.reserve(nodes);
+  names_.reserve(names);
+  size_t cap = index_.size();
+  while (nodes * 2 > cap) cap *= 2;
+  if (cap != index_.size()) rehash_index(cap);
+  cap = name_slots_.size();
+  while (names * 2 > cap) cap *= 2;
+  if (cap != name_slots_.size()) rehash_names(cap);
 }
 
 void flame_tree::add_self(uint32_t id, int64_t v) {
@@ -291,7 +320,7 @@ void flame_tree::merge(const flame_tree& other) {
   for (size_t i = 1; i < other.nodes_.size(); ++i) {
     const node& n = other.nodes_[i];
     node_map[i] = child_by_id(node_map[n.parent], name_map[n.name]);
-    nodes_[node_map[i]].self += n.self;
+    if (n.self != 0) nodes_[node_map[i]].self += n.self;
   }
   finalized_ = false;
 }

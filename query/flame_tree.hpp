@@ -47,8 +47,21 @@ class flame_tree {
   /// As child(), with an interned name id. Requires: parent < size(), name_id < names().size().
   uint32_t child_by_id(uint32_t parent, uint32_t name_id);
 
+  /// A hint that child_by_id(parent, name_id) follows soon: starts loading its index slot.
+  void prefetch_child(uint32_t parent, uint32_t name_id) const {
+    const uint64_t key = (uint64_t{parent} << 32) | name_id;
+    __builtin_prefetch(&index_[mix(key) & (index_.size() - 1)]);
+  }
+
   /// Adds `v` to the self value of `node`. Requires: node < size().
   void add_self(uint32_t node, int64_t v);
+
+  /// Makes room for `nodes` nodes and `names` names in all without growing again.
+  void reserve(size_t nodes, size_t names);
+
+  /// Moves the names out (for a flat copy of a tree about to be discarded); the tree is left
+  /// with no names and may only be destroyed or assigned to afterwards.
+  std::vector<std::string> release_names() && { return std::move(names_); }
 
   /// Adds every node of `other` (matched by the path of names from the root) and its self value.
   /// Only self values are merged; call finalize() afterwards for totals.
@@ -71,21 +84,37 @@ class flame_tree {
   std::string_view name_of(uint32_t id) const { return names_[nodes_[id].name]; }
 
  private:
-  struct string_hash {
-    using is_transparent = void;
-    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  // Open-addressing (linear probing) tables; capacities are powers of two, load factor <= 1/2.
+  // Name slot: the name's 32-bit hash and id + 1 (0 = empty); names compare only on equal hashes.
+  struct name_slot {
+    uint32_t hash = 0;
+    uint32_t id_plus_one = 0;
+  };
+  // Child slot: key (parent << 32 | name id) -> node id, one cache line fetch per probe;
+  // empty slots hold empty_key.
+  static constexpr uint64_t empty_key = ~uint64_t{0};
+  struct child_slot {
+    uint64_t key = empty_key;
+    uint32_t node = 0;
   };
 
-  void grow_index();
+  /// splitmix64's finalizer: (parent, name) keys are dense small integers, so spread them out.
+  static uint64_t mix(uint64_t x) {
+    x ^= x >> 30;
+    x *= 0xbf58476d1ce4e5b9ULL;
+    x ^= x >> 27;
+    x *= 0x94d049bb133111ebULL;
+    x ^= x >> 31;
+    return x;
+  }
+  static uint32_t hash_name(std::string_view name);
+  void rehash_names(size_t capacity);
+  void rehash_index(size_t capacity);
 
   std::vector<node> nodes_;
   std::vector<std::string> names_;
-  std::unordered_map<std::string, uint32_t, string_hash, std::equal_to<>> name_ids_;
-  // Open-addressing (linear probing) index (parent << 32 | name id) -> node id; empty slots hold
-  // empty_key. Capacity is a power of two, load factor <= 1/2.
-  static constexpr uint64_t empty_key = ~uint64_t{0};
-  std::vector<uint64_t> index_keys_;
-  std::vector<uint32_t> index_vals_;
+  std::vector<name_slot> name_slots_;
+  std::vector<child_slot> index_;
   bool finalized_ = true;
 };
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cassert>
 #include <limits>
+#include <ranges>
 #include <string_view>
 #include <unordered_map>
 
@@ -15,115 +16,6 @@ namespace {
 
 constexpr uint32_t unset = ~uint32_t{0};
 constexpr uint32_t bad = unset - 1;
-
-std::string_view stack_key(std::span<const uint32_t> locs) {
-  return {reinterpret_cast<const char*>(locs.data()), locs.size() * sizeof(uint32_t)};
-}
-
-/// Interns symbols and stacks from source tables into a pprof_partial, by content.
-class partial_builder {
- public:
-  /// Remaps from one source symbol table, memoized per source id.
-  struct source {
-    explicit source(const symbols& s)
-        : syms(s),
-          str(s.strings.size(), unset),
-          map(s.mappings.size(), unset),
-          fn(s.functions.size(), unset),
-          loc(s.locations.size(), unset) {}
-    const symbols& syms;
-    std::vector<uint32_t> str, map, fn, loc;
-  };
-
-  explicit partial_builder(pprof_partial& p) : p_(p) {
-    interner_.index(p.syms);
-    stacks_.reserve(p.values.size());
-    for (uint32_t i = 0; i < p.values.size(); ++i)
-      stacks_.emplace(std::string(stack_key(stack(i))), i);
-  }
-
-  /// The partial's location for `l` of `src`, or `bad` for an inconsistent reference.
-  uint32_t location(source& src, uint32_t l) {
-    if (l >= src.loc.size()) return bad;
-    if (src.loc[l] != unset) return src.loc[l];
-    const location_rec& r = src.syms.locations[l];
-    if (uint64_t{r.line_begin} + r.line_count > src.syms.lines.size()) return src.loc[l] = bad;
-    std::vector<line_rec> lines;
-    lines.reserve(r.line_count);
-    for (uint32_t i = 0; i < r.line_count; ++i) {
-      const line_rec& ln = src.syms.lines[r.line_begin + i];
-      const uint32_t f = function(src, ln.function);
-      if (f == bad) return src.loc[l] = bad;
-      lines.push_back({f, ln.line});
-    }
-    uint32_t m = 0;
-    if (r.mapping != 0) {
-      m = mapping(src, r.mapping - 1);
-      if (m == bad) return src.loc[l] = bad;
-    }
-    return src.loc[l] = interner_.location(p_.syms, r.address, lines, m);
-  }
-
-  /// The location equal to partial location `l` with its innermost line number zeroed.
-  uint32_t without_callee_line(uint32_t l) {
-    const location_rec r = p_.syms.locations[l];
-    if (r.line_count == 0 || p_.syms.lines[r.line_begin].line == 0) return l;
-    std::vector<line_rec> lines(p_.syms.lines.begin() + r.line_begin,
-                                p_.syms.lines.begin() + r.line_begin + r.line_count);
-    lines[0].line = 0;
-    return interner_.location(p_.syms, r.address, lines, r.mapping);
-  }
-
-  /// Adds `v` to the sample with stack `locs` (partial location ids, leaf first).
-  void add(std::span<const uint32_t> locs, int64_t v) {
-    auto [it, added] =
-        stacks_.try_emplace(std::string(stack_key(locs)), static_cast<uint32_t>(p_.values.size()));
-    if (!added) {
-      p_.values[it->second] += v;
-      return;
-    }
-    p_.stack_locations.insert(p_.stack_locations.end(), locs.begin(), locs.end());
-    p_.stack_offsets.push_back(static_cast<uint32_t>(p_.stack_locations.size()));
-    p_.values.push_back(v);
-  }
-
- private:
-  std::span<const uint32_t> stack(uint32_t i) const {
-    return std::span<const uint32_t>(p_.stack_locations)
-        .subspan(p_.stack_offsets[i], p_.stack_offsets[i + 1] - p_.stack_offsets[i]);
-  }
-
-  uint32_t string(source& src, uint32_t s) {
-    if (s >= src.str.size()) return bad;
-    if (src.str[s] == unset) src.str[s] = interner_.string(p_.syms, src.syms.strings[s]);
-    return src.str[s];
-  }
-
-  uint32_t function(source& src, uint32_t f) {
-    if (f >= src.fn.size()) return bad;
-    if (src.fn[f] != unset) return src.fn[f];
-    const function_rec& r = src.syms.functions[f];
-    const function_rec out{string(src, r.name), string(src, r.system_name), string(src, r.filename),
-                           r.start_line};
-    if (out.name == bad || out.system_name == bad || out.filename == bad) return src.fn[f] = bad;
-    return src.fn[f] = interner_.function(p_.syms, out);
-  }
-
-  /// `m` is 0-based; returns the partial's 1-based mapping id.
-  uint32_t mapping(source& src, uint32_t m) {
-    if (m >= src.map.size()) return bad;
-    if (src.map[m] != unset) return src.map[m];
-    mapping_rec out = src.syms.mappings[m];
-    out.filename = string(src, out.filename);
-    out.build_id = string(src, out.build_id);
-    if (out.filename == bad || out.build_id == bad) return src.map[m] = bad;
-    return src.map[m] = interner_.mapping(p_.syms, out);
-  }
-
-  pprof_partial& p_;
-  symbol_interner interner_;
-  std::unordered_map<std::string, uint32_t> stacks_;
-};
 
 void note_time(pprof_partial& p, int64_t first_ns, int64_t last_end_ns, uint64_t profiles) {
   if (profiles == 0) return;
@@ -253,11 +145,136 @@ std::vector<out_sample> truncate(const pprof_partial& p, int64_t max_nodes) {
   return out;
 }
 
+uint64_t hash_stack(std::span<const uint32_t> locs) {
+  uint64_t h = hash_mix(0x57ac, locs.size());
+  for (uint32_t l : locs) h = hash_mix(h, l);
+  return h;
+}
+
 }  // namespace
 
-void select_pprof(const block_data& block, std::span<const uint32_t> series, int64_t start_ns,
-                  int64_t end_ns, const pprof_selector& sel, pprof_partial& out) {
+/// Remaps from one source symbol table, memoized per source id.
+struct pprof_builder::source {
+  explicit source(const symbols& s)
+      : syms(s),
+        str(s.strings.size(), unset),
+        map(s.mappings.size(), unset),
+        fn(s.functions.size(), unset),
+        loc(s.locations.size(), unset) {}
+  const symbols& syms;
+  std::vector<uint32_t> str, map, fn, loc;
+};
+
+pprof_builder::pprof_builder() = default;
+
+pprof_builder::pprof_builder(pprof_partial p) : p_(std::move(p)), indexed_(false) {}
+
+void pprof_builder::index() {
+  indexed_ = true;
+  interner_.clear();
+  stacks_.clear();
+  interner_.index(p_.syms);
+  stacks_.reserve(p_.values.size());
+  for (uint32_t i = 0; i < p_.values.size(); ++i) {
+    const auto locs = stack(i);
+    stacks_.find_or_insert(
+        hash_stack(locs), [&](uint32_t id) { return std::ranges::equal(stack(id), locs); },
+        [&] { return i; });
+  }
+}
+
+pprof_partial pprof_builder::take() {
+  pprof_partial out = std::move(p_);
+  p_ = pprof_partial();
+  interner_.clear();
+  stacks_.clear();
+  indexed_ = true;
+  return out;
+}
+
+std::span<const uint32_t> pprof_builder::stack(uint32_t i) const {
+  return std::span<const uint32_t>(p_.stack_locations)
+      .subspan(p_.stack_offsets[i], p_.stack_offsets[i + 1] - p_.stack_offsets[i]);
+}
+
+/// The partial's location for `l` of `src`, or `bad` for an inconsistent reference.
+uint32_t pprof_builder::location(source& src, uint32_t l) {
+  if (l >= src.loc.size()) return bad;
+  if (src.loc[l] != unset) return src.loc[l];
+  const location_rec& r = src.syms.locations[l];
+  if (uint64_t{r.line_begin} + r.line_count > src.syms.lines.size()) return src.loc[l] = bad;
+  std::vector<line_rec>& lines = lines_;
+  lines.clear();
+  for (uint32_t i = 0; i < r.line_count; ++i) {
+    const line_rec& ln = src.syms.lines[r.line_begin + i];
+    const uint32_t f = function(src, ln.function);
+    if (f == bad) return src.loc[l] = bad;
+    lines.push_back({f, ln.line});
+  }
+  uint32_t m = 0;
+  if (r.mapping != 0) {
+    m = mapping(src, r.mapping - 1);
+    if (m == bad) return src.loc[l] = bad;
+  }
+  return src.loc[l] = interner_.location(p_.syms, r.address, lines, m);
+}
+
+/// The location equal to partial location `l` with its innermost line number zeroed.
+uint32_t pprof_builder::without_callee_line(uint32_t l) {
+  const location_rec r = p_.syms.locations[l];
+  if (r.line_count == 0 || p_.syms.lines[r.line_begin].line == 0) return l;
+  std::vector<line_rec>& lines = lines_;
+  lines.assign(p_.syms.lines.begin() + r.line_begin,
+               p_.syms.lines.begin() + r.line_begin + r.line_count);
+  lines[0].line = 0;
+  return interner_.location(p_.syms, r.address, lines, r.mapping);
+}
+
+/// Adds `v` to the sample with stack `locs` (partial location ids, leaf first).
+void pprof_builder::add_stack(std::span<const uint32_t> locs, int64_t v) {
+  const auto n = static_cast<uint32_t>(p_.values.size());
+  const uint32_t id = stacks_.find_or_insert(
+      hash_stack(locs), [&](uint32_t i) { return std::ranges::equal(stack(i), locs); },
+      [&] {
+        p_.stack_locations.insert(p_.stack_locations.end(), locs.begin(), locs.end());
+        p_.stack_offsets.push_back(static_cast<uint32_t>(p_.stack_locations.size()));
+        p_.values.push_back(0);
+        return n;
+      });
+  p_.values[id] += v;
+}
+
+uint32_t pprof_builder::string(source& src, uint32_t s) {
+  if (s >= src.str.size()) return bad;
+  if (src.str[s] == unset) src.str[s] = interner_.string(p_.syms, src.syms.strings[s]);
+  return src.str[s];
+}
+
+uint32_t pprof_builder::function(source& src, uint32_t f) {
+  if (f >= src.fn.size()) return bad;
+  if (src.fn[f] != unset) return src.fn[f];
+  const function_rec& r = src.syms.functions[f];
+  const function_rec out{string(src, r.name), string(src, r.system_name), string(src, r.filename),
+                         r.start_line};
+  if (out.name == bad || out.system_name == bad || out.filename == bad) return src.fn[f] = bad;
+  return src.fn[f] = interner_.function(p_.syms, out);
+}
+
+/// `m` is 0-based; returns the partial's 1-based mapping id.
+uint32_t pprof_builder::mapping(source& src, uint32_t m) {
+  if (m >= src.map.size()) return bad;
+  if (src.map[m] != unset) return src.map[m];
+  mapping_rec out = src.syms.mappings[m];
+  out.filename = string(src, out.filename);
+  out.build_id = string(src, out.build_id);
+  if (out.filename == bad || out.build_id == bad) return src.map[m] = bad;
+  return src.map[m] = interner_.mapping(p_.syms, out);
+}
+
+void pprof_builder::add(const block_data& block, std::span<const uint32_t> series,
+                        int64_t start_ns, int64_t end_ns, const pprof_selector& sel) {
   if (series.empty() || block.profiles.empty() || start_ns >= end_ns) return;
+  if (!indexed_) index();
   std::vector<bool> selected(block.series.size(), false);
   for (uint32_t s : series)
     if (s < selected.size()) selected[s] = true;
@@ -277,7 +294,7 @@ void select_pprof(const block_data& block, std::span<const uint32_t> series, int
     ++profiles;
     first = std::min(first, p.time_ns);
     last_end = std::max(last_end, p.time_ns + std::max<int64_t>(p.duration_ns, 0));
-    out.period = std::max(out.period, p.period);
+    p_.period = std::max(p_.period, p.period);
     if (!sel.span_ids.empty()) {
       if (uint64_t{p.span_begin} + p.span_count > block.spans.size()) continue;
       for (uint32_t i = 0; i < p.span_count; ++i) {
@@ -301,8 +318,7 @@ void select_pprof(const block_data& block, std::span<const uint32_t> series, int
   std::sort(touched.begin(), touched.end());
   touched.erase(std::unique(touched.begin(), touched.end()), touched.end());
 
-  partial_builder b(out);
-  partial_builder::source src(block.syms);
+  source src(block.syms);
   std::vector<uint32_t> locs;
   for (uint32_t s : touched) {
     if (sums[s] == 0) continue;
@@ -310,7 +326,7 @@ void select_pprof(const block_data& block, std::span<const uint32_t> series, int
     bool ok = true;
     for (uint32_t cur = s; cur != 0 && ok; cur = block.stacks[cur].parent) {
       if (block.stacks[cur].parent >= cur) ok = false;  // corrupt: parents precede children
-      const uint32_t l = b.location(src, block.stacks[cur].location);
+      const uint32_t l = location(src, block.stacks[cur].location);
       if (l == bad) ok = false;
       locs.push_back(l);
     }
@@ -318,11 +334,45 @@ void select_pprof(const block_data& block, std::span<const uint32_t> series, int
     if (sel.pgo) {
       if (sel.pgo->keep_locations > 0 && locs.size() > sel.pgo->keep_locations)
         locs.resize(sel.pgo->keep_locations);
-      if (sel.pgo->aggregate_callees) locs[0] = b.without_callee_line(locs[0]);
+      if (sel.pgo->aggregate_callees) locs[0] = without_callee_line(locs[0]);
     }
-    b.add(locs, sums[s]);
+    add_stack(locs, sums[s]);
   }
-  note_time(out, first, last_end, profiles);
+  note_time(p_, first, last_end, profiles);
+}
+
+void pprof_builder::merge(const pprof_partial& from) {
+  assert(&p_ != &from);
+  if (!indexed_) index();
+  p_.period = std::max(p_.period, from.period);
+  source src(from.syms);
+  std::vector<uint32_t> locs;
+  for (size_t i = 0; i < from.samples(); ++i) {
+    locs.clear();
+    bool ok = true;
+    for (uint32_t k = from.stack_offsets[i]; k < from.stack_offsets[i + 1] && ok; ++k) {
+      locs.push_back(location(src, from.stack_locations[k]));
+      ok = locs.back() != bad;
+    }
+    if (ok) add_stack(locs, from.values[i]);
+  }
+  note_time(p_, from.first_ns, from.last_end_ns, from.profiles);
+}
+
+void pprof_builder::merge(pprof_partial&& from) {
+  if (p_.profiles == 0 && p_.values.empty()) {
+    p_ = std::move(from);
+    indexed_ = false;  // indexed when something is added to it
+    return;
+  }
+  merge(static_cast<const pprof_partial&>(from));
+}
+
+void select_pprof(const block_data& block, std::span<const uint32_t> series, int64_t start_ns,
+                  int64_t end_ns, const pprof_selector& sel, pprof_partial& out) {
+  pprof_builder b(std::move(out));
+  b.add(block, series, start_ns, end_ns, sel);
+  out = b.take();
 }
 
 void merge_pprof(pprof_partial& into, const pprof_partial& from) {
@@ -331,20 +381,9 @@ void merge_pprof(pprof_partial& into, const pprof_partial& from) {
     into = from;
     return;
   }
-  into.period = std::max(into.period, from.period);
-  partial_builder b(into);
-  partial_builder::source src(from.syms);
-  std::vector<uint32_t> locs;
-  for (size_t i = 0; i < from.samples(); ++i) {
-    locs.clear();
-    bool ok = true;
-    for (uint32_t k = from.stack_offsets[i]; k < from.stack_offsets[i + 1] && ok; ++k) {
-      locs.push_back(b.location(src, from.stack_locations[k]));
-      ok = locs.back() != bad;
-    }
-    if (ok) b.add(locs, from.values[i]);
-  }
-  note_time(into, from.first_ns, from.last_end_ns, from.profiles);
+  pprof_builder b(std::move(into));
+  b.merge(from);
+  into = b.take();
 }
 
 std::string render_pprof(const pprof_partial& p, const pprof_options& opts) {

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "format/block.hpp"
+#include "format/normalize.hpp"
 #include "query/selector.hpp"
 
 namespace hearth::query {
@@ -54,14 +55,57 @@ struct pprof_partial {
   size_t samples() const { return values.size(); }
 };
 
+/// Accumulates one pprof_partial from blocks and other partials, keeping its indexes (symbols by
+/// content, stacks by a hash of their partial location ids) alive between calls: each add() or
+/// merge() costs time linear in what it adds, not in what was accumulated before.
+/// Thread-safety: a plain value type; mutation is not thread-safe.
+class pprof_builder {
+ public:
+  pprof_builder();
+  /// Continues `p` (indexed once, linear in its size, when something is first added to it).
+  explicit pprof_builder(pprof_partial p);
+
+  /// Adds the samples of the profiles of `series` in [start_ns, end_ns) whose stacks pass `sel`.
+  /// Values are summed per stack after the selector's trimming, so trimmed stacks that become
+  /// equal are one sample.
+  void add(const block_data& block, std::span<const uint32_t> series, int64_t start_ns,
+           int64_t end_ns, const pprof_selector& sel);
+  /// Merges `from`, de-duplicating symbols and stacks by content. Exact.
+  void merge(const pprof_partial& from);
+  /// As merge(const&); adopts `from` whole when nothing has been added yet.
+  void merge(pprof_partial&& from);
+
+  /// The accumulated partial.
+  const pprof_partial& partial() const { return p_; }
+  /// Moves the partial out; the builder is empty afterwards.
+  pprof_partial take();
+
+ private:
+  struct source;
+  void index();
+  uint32_t location(source& src, uint32_t l);
+  uint32_t without_callee_line(uint32_t l);
+  uint32_t string(source& src, uint32_t s);
+  uint32_t function(source& src, uint32_t f);
+  uint32_t mapping(source& src, uint32_t m);
+  void add_stack(std::span<const uint32_t> locs, int64_t v);
+  std::span<const uint32_t> stack(uint32_t i) const;
+
+  pprof_partial p_;
+  symbol_interner interner_;
+  intern_table stacks_;  // sample index, keyed by a hash of its location ids
+  bool indexed_ = true;  // whether interner_ and stacks_ cover p_
+  std::vector<line_rec> lines_;  // scratch of location()
+};
+
 /// Adds the samples of the profiles of `series` in [start_ns, end_ns) whose stacks pass `sel` to
-/// `out` (which holds the partial of the same query, or is empty). Values are summed per stack
-/// after the selector's trimming, so trimmed stacks that become equal are one sample.
+/// `out` (which holds the partial of the same query, or is empty), as pprof_builder::add.
+/// Convenience for one block: it re-indexes `out`; use a pprof_builder for many.
 void select_pprof(const block_data& block, std::span<const uint32_t> series, int64_t start_ns,
                   int64_t end_ns, const pprof_selector& sel, pprof_partial& out);
 
 /// Merges `from` into `into`, de-duplicating symbols and stacks by content. Exact. Cost:
-/// linear in the sizes of both (`into` is re-indexed).
+/// linear in the sizes of both (`into` is re-indexed); use a pprof_builder for many partials.
 void merge_pprof(pprof_partial& into, const pprof_partial& from);
 
 /// What the render needs besides the samples.

@@ -200,6 +200,7 @@ struct seg_file {
   segment_info info;
   uint64_t bytes = 0;
   std::shared_ptr<const block_data> data;  ///< the block cache
+  bool rows_only = false;                  ///< `data` holds only strings, series and rows
 };
 
 struct partition {
@@ -228,12 +229,17 @@ query::merger gather(std::vector<partition*>& parts, const query::query_spec& q,
     for (auto& seg : p->segs) {
       if (seg.info.profiles == 0 || seg.info.max_time_ns < q.start_ns || seg.info.min_time_ns >= q.end_ns)
         continue;
-      if (!seg.data) {
+      // As block_store::get: a query that reads no samples decodes the rows only; a rows-only
+      // block is decoded again in full for a query that reads samples.
+      const bool rows_only = !query::reads_samples(q);
+      if (!seg.data || (seg.rows_only && !rows_only)) {
         std::string bytes;
         timed(st.read, [&] { bytes = read_whole(seg.path); });
         timed(st.decode, [&] {
-          seg.data = std::make_shared<const block_data>(must(decode_segment(as_bytes(bytes)), "decode_segment"));
+          seg.data = std::make_shared<const block_data>(
+              must(rows_only ? decode_segment_rows(as_bytes(bytes)) : decode_segment(as_bytes(bytes)), "decode_segment"));
         });
+        seg.rows_only = rows_only;
       }
       auto ev = must(query::evaluator::make(q), "evaluator::make");
       timed(st.add, [&] { ev.add(*seg.data); });
