@@ -12,7 +12,8 @@ uint64_t memory_of(const block_data& b) {
   n += b.syms.functions.capacity() * sizeof(function_rec) + b.syms.lines.capacity() * sizeof(line_rec) +
        b.syms.locations.capacity() * sizeof(location_rec) + b.stacks.capacity() * sizeof(stack_node) +
        b.labels.capacity() * sizeof(label_ref) + b.series.capacity() * sizeof(series_rec) +
-       b.profiles.capacity() * sizeof(profile_row) + b.samples.capacity() * sizeof(sample_rec);
+       b.profiles.capacity() * sizeof(profile_row) + b.samples.capacity() * sizeof(sample_rec) +
+       b.spans.capacity() * sizeof(span_sample);
   return n;
 }
 

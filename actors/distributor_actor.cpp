@@ -5,12 +5,14 @@
 #include <google/protobuf/util/json_util.h>
 
 #include <algorithm>
+#include <optional>
 #include <random>
 
 #include "actors/admission.hpp"
 #include "actors/metrics.hpp"
 #include "cluster/proto/connect.hpp"
 #include "format/ingest_request.hpp"
+#include "format/jfr.hpp"
 #include "format/pprof.hpp"
 #include "push.pb.h"
 
@@ -115,6 +117,112 @@ result<std::vector<std::pair<std::string, std::string>>> parse_sample_type_confi
   return out;
 }
 
+// `sampleRate` (Hz): Pyroscope's default 100 when absent, not a number, or not positive.
+uint32_t sample_rate_param(const ingest_request& req) {
+  const std::string* s = param(req, "sampleRate");
+  if (s == nullptr || s->empty() || s->size() > 9 ||
+      s->find_first_not_of("0123456789") != std::string::npos)
+    return 100;
+  uint32_t v = static_cast<uint32_t>(std::stoul(*s));
+  return v == 0 ? 100 : v;
+}
+
+// format=folded|lines (and the default when the body is not a multipart form): the app name's
+// suffix picks the profile type; units and aggregationType are ignored, as by Pyroscope.
+result<ingest_batch> decode_text(const ingest_request& req, const distributor_options& opts,
+                                 text_format f, ingest_meta& meta, uint64_t* profiles) {
+  std::string_view app;
+  for (const label& l : meta.labels)
+    if (l.name == "__name__") app = l.value;
+  auto type = legacy_text_type_of(app, sample_rate_param(req));
+  if (!type) return type.err();
+  std::string storage;
+  std::string_view text = req.body;
+  if (pprof::is_gzip(as_bytes(text))) {
+    auto r = pprof::gunzip(as_bytes(text), opts.max_profile_bytes);
+    if (!r) return r.err();
+    storage = std::move(*r);
+    text = storage;
+  }
+  auto p = parse_text_profile(text, f, *type, opts.text);
+  if (!p) return p.err();
+  random_id(meta.id_hi, meta.id_lo);
+  batch_builder& b = thread_builder();
+  b.start(req.tenant, opts.limits);
+  if (auto st = b.add_converted(*p, meta, type->name, type->app); !st) return st.err();
+  if (profiles) *profiles = 1;
+  return b.finish();
+}
+
+// format=jfr (the Pyroscope Java agent): a raw JFR body, or a multipart form with a `jfr` part
+// and an optional `labels` part (both may be gzipped). Each profile type found becomes its series.
+result<ingest_batch> decode_jfr(const ingest_request& req, const distributor_options& opts,
+                                ingest_meta& meta, uint64_t* profiles) {
+  std::string_view app;
+  for (const label& l : meta.labels)
+    if (l.name == "__name__") app = l.value;
+  std::string_view jfr = req.body;
+  std::vector<multipart_part> parts;
+  if (req.content_type.find("multipart/form-data") != std::string::npos) {
+    auto boundary = multipart_boundary(req.content_type);
+    if (!boundary) return boundary.err();
+    auto parsed = parse_multipart(req.body, *boundary);
+    if (!parsed) return parsed.err();
+    parts = std::move(*parsed);
+    const multipart_part* part = find_part(parts, "jfr");
+    if (!part) return error{errc::bad_request_body, "multipart body has no \"jfr\" field"};
+    jfr = part->data;
+  }
+  std::optional<jfr_labels> labels;
+  if (const multipart_part* part = find_part(parts, "labels"); part && !part->data.empty()) {
+    std::string plain;
+    bytes_view raw = as_bytes(part->data);
+    if (pprof::is_gzip(raw)) {
+      auto r = pprof::gunzip(raw, opts.max_profile_bytes);
+      if (!r) {
+        error e = r.take_error();
+        e.message = "jfr labels: " + e.message;
+        return e;
+      }
+      plain = std::move(*r);
+      raw = as_bytes(plain);
+    }
+    auto l = parse_jfr_labels(raw);
+    if (!l) return l.err();
+    labels = std::move(*l);
+  }
+  std::string storage;
+  if (pprof::is_gzip(as_bytes(jfr))) {
+    auto r = pprof::gunzip(as_bytes(jfr), opts.max_profile_bytes);
+    if (!r) {
+      error e = r.take_error();
+      e.message = "jfr: " + e.message;
+      return e;
+    }
+    storage = std::move(*r);
+    jfr = storage;
+  } else if (jfr.size() > opts.max_profile_bytes) {
+    return error{errc::body_too_large, "jfr: recording of " + std::to_string(jfr.size()) +
+                                           " bytes exceeds limits.max_profile_bytes=" +
+                                           std::to_string(opts.max_profile_bytes)};
+  }
+  auto ps = parse_jfr(as_bytes(jfr), sample_rate_param(req), labels ? &*labels : nullptr, opts.jfr);
+  if (!ps) return ps.err();
+  if (!ps->event.empty()) {  // Pyroscope's jfr_event label (async-profiler's `event` setting)
+    std::erase_if(meta.labels, [](const label& l) { return l.name == "jfr_event"; });
+    meta.labels.push_back({"jfr_event", ps->event});
+    std::sort(meta.labels.begin(), meta.labels.end());
+  }
+  batch_builder& b = thread_builder();
+  b.start(req.tenant, opts.limits);
+  for (const jfr_profile& jp : ps->profiles) {
+    random_id(meta.id_hi, meta.id_lo);
+    if (auto st = b.add_converted(jp.profile, meta, jp.metric, app); !st) return st.err();
+  }
+  if (profiles) *profiles = ps->profiles.size();
+  return b.finish();
+}
+
 result<ingest_batch> decode_legacy(const ingest_request& req, const distributor_options& opts,
                                    uint64_t* profiles) {
   const std::string* name = param(req, "name");
@@ -163,10 +271,18 @@ result<ingest_batch> decode_legacy(const ingest_request& req, const distributor_
       meta.display_names = std::move(*names);
     }
   } else {
-    std::string f = format ? *format : std::string("folded");
-    return error{errc::unsupported_format,
-                 "format=" + f + " is not supported yet; send pprof (format=pprof or a multipart "
-                                 "form with a \"profile\" field)"};
+    // Any other format value is folded text, as upstream, except the ones we do not read.
+    std::string_view f = format ? std::string_view(*format) : std::string_view();
+    if (f == "speedscope" || f == "trie" || f == "tree" ||
+        req.content_type.find("binary/octet-stream+") != std::string::npos)
+      return error{errc::unsupported_format,
+                   "format=" + std::string(f.empty() ? req.content_type : f) +
+                       " is not supported; send pprof, jfr, folded or lines"};
+    meta.time_ns = from ? from : req.received_ns;
+    meta.duration_ns = (from && until > from) ? until - from : 0;
+    if (f == "jfr") return decode_jfr(req, opts, meta, profiles);
+    return decode_text(req, opts, f == "lines" ? text_format::lines : text_format::folded, meta,
+                       profiles);
   }
   std::string storage;
   auto p = decode_pprof(as_bytes(pprof_bytes), opts.max_profile_bytes, storage, "profile");

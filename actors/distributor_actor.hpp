@@ -6,6 +6,8 @@
 
 #include "actors/ingest_limits.hpp"
 #include "actors/interfaces.hpp"
+#include "format/folded.hpp"
+#include "format/jfr.hpp"
 #include "format/normalize.hpp"
 
 namespace hearth {
@@ -17,6 +19,8 @@ struct distributor_options {
   uint32_t shards = 1;
   uint64_t max_profile_bytes = 64ull << 20;  ///< one profile after gunzip
   normalize_limits limits;
+  text_limits text;  ///< /ingest format=folded|lines
+  jfr_limits jfr;    ///< /ingest format=jfr
   std::chrono::seconds append_timeout{60};
   /// Read before decoding: a request of a tenant with a partition over its WAL limit is answered
   /// 429 at once, without the CPU of gunzip and decode. Null: no early check. Outlives the actor.

@@ -260,6 +260,11 @@ using distributor_actor = caf::typed_actor<
     // Decodes the request off the HTTP thread and replies after every partition acknowledged.
     caf::replies_to<ingest_atom, ingest_request>::with<ingest_reply>>;
 
+/// A pull-mode scraper of one (target, profile) of a [[scrape]] job.
+using scrape_actor = caf::typed_actor<
+    // Internal, periodic: one scrape.
+    caf::reacts_to<tick_atom>>;
+
 /// The compactor: plans and runs merges, rollups and retention over every partition's blocks.
 using compactor_actor = caf::typed_actor<
     // Internal, periodic: one maintenance run.
@@ -267,7 +272,6 @@ using compactor_actor = caf::typed_actor<
     // Runs maintenance now and replies what it did (operators, tests).
     caf::replies_to<compact_atom>::with<compaction_report>>;
 
-/// The query frontend: validates, fans out to partitions, merges, renders.
 /// Per-tenant settings (settings.v1.SettingsService), persisted in the tenant's directory.
 using settings_actor = caf::typed_actor<
     // All settings of a tenant, sorted by name.
@@ -282,6 +286,7 @@ using settings_actor = caf::typed_actor<
 using reader_actor = caf::typed_actor<
     caf::replies_to<read_atom, segment_ref, query::query_spec>::with<query_partial>>;
 
+/// The query frontend: validates, fans out to partitions, merges, renders.
 using query_frontend_actor = caf::typed_actor<
     caf::replies_to<query_atom, query_request>::with<query_result>>;
 
@@ -316,9 +321,13 @@ typename Inspector::result_type inspect(Inspector& f, symbols& x) {
            x.locations);
 }
 template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, span_sample& x) {
+  return f(caf::meta::type_name("hearth::span_sample"), x.stack, x.span_id, x.value);
+}
+template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, ingest_series& x) {
   return f(caf::meta::type_name("hearth::ingest_series"), x.labels, x.time_ns, x.duration_ns,
-           x.id_hi, x.id_lo, x.sample_stacks, x.sample_values);
+           x.id_hi, x.id_lo, x.sample_stacks, x.sample_values, x.spans, x.period);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, ingest_batch& x) {
@@ -348,7 +357,7 @@ typename Inspector::result_type inspect(Inspector& f, query_spec& x) {
   return f(caf::meta::type_name("hearth::query::query_spec"), x.kind, x.profile_type, x.selector,
            x.label_name, x.start_ns, x.end_ns, x.max_rollup_step_ns, x.call_site, x.label_names,
            x.step_ns, x.group_by, x.pgo, x.pgo_keep_locations, x.pgo_aggregate_callees,
-           x.want_points);
+           x.want_points, x.span_ids);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, flat_tree& x) {
@@ -362,7 +371,7 @@ typename Inspector::result_type inspect(Inspector& f, series_partial& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, pprof_partial& x) {
   return f(caf::meta::type_name("hearth::query::pprof_partial"), x.syms, x.stack_offsets,
-           x.stack_locations, x.values, x.first_ns, x.last_end_ns, x.profiles);
+           x.stack_locations, x.values, x.first_ns, x.last_end_ns, x.profiles, x.period);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, profile_stats& x) {

@@ -47,6 +47,26 @@ self_metrics::self_metrics(std::shared_ptr<prometheus::Registry> r)
       head_bytes(gauge(*r, "hearth_head_bytes", "estimated bytes held by in-memory heads")),
       head_profiles(gauge(*r, "hearth_head_profiles", "series profiles held by in-memory heads")),
       registry_(std::move(r)),
+      scrape_up(prometheus::BuildGauge()
+                    .Name("hearth_scrape_up")
+                    .Help("1 when the last scrape of a pull-mode target was fetched and ingested, else 0")
+                    .Register(*r)),
+      scrape_duration(prometheus::BuildGauge()
+                          .Name("hearth_scrape_duration_seconds")
+                          .Help("duration of the last scrape of a pull-mode target (fetch + ingest)")
+                          .Register(*r)),
+      scrape_last_success(prometheus::BuildGauge()
+                              .Name("hearth_scrape_last_success_timestamp_seconds")
+                              .Help("unix time of the last successful scrape of a pull-mode target")
+                              .Register(*r)),
+      scrapes(prometheus::BuildCounter()
+                  .Name("hearth_scrapes_total")
+                  .Help("scrapes of pull-mode targets attempted")
+                  .Register(*r)),
+      scrape_failures(prometheus::BuildCounter()
+                          .Name("hearth_scrape_failures_total")
+                          .Help("scrapes of pull-mode targets that failed (fetch, decode or ingest)")
+                          .Register(*r)),
       requests_(prometheus::BuildCounter()
                     .Name("hearth_http_requests_total")
                     .Help("HTTP requests by route and status code")

@@ -48,6 +48,12 @@ class self_metrics {
   prometheus::Counter& retention_deleted;     ///< blocks deleted by retention
   prometheus::Gauge& head_bytes;            ///< estimated bytes held by all heads
   prometheus::Gauge& head_profiles;         ///< profiles in all heads
+  // Pull mode, one child per {job, instance, profile}.
+  prometheus::Family<prometheus::Gauge>& scrape_up;        ///< 1 when the last scrape was ingested
+  prometheus::Family<prometheus::Gauge>& scrape_duration;  ///< seconds the last scrape took
+  prometheus::Family<prometheus::Gauge>& scrape_last_success;  ///< unix time of the last success
+  prometheus::Family<prometheus::Counter>& scrapes;          ///< scrapes attempted
+  prometheus::Family<prometheus::Counter>& scrape_failures;  ///< scrapes that failed
 
  private:
   std::shared_ptr<prometheus::Registry> registry_;

@@ -461,7 +461,8 @@ query_partial evaluate(partition_state& st, const query::query_spec& q) {
     ref.path = seg->path;
     ref.bytes = seg->bytes;
     // A flame graph may take the coarsest usable rollup whose aligned interior is not empty.
-    if (kind == query::query_kind::merge_stacks && q.call_site.empty())
+    // Rollups keep no span samples, so a span query reads only raw blocks.
+    if (kind == query::query_kind::merge_stacks && q.call_site.empty() && q.span_ids.empty())
       if (auto it = rollups.find(seg->id()); it != rollups.end()) {
         int64_t best_step = 0;
         for (loaded_segment* r : it->second) {

@@ -1,11 +1,16 @@
 #include "cluster/config.hpp"
 
+#include <algorithm>
+#include <set>
+
 #include <charconv>
 #include <fstream>
 #include <functional>
 #include <sstream>
 #include <toml++/toml.h>
 #include <vector>
+
+#include "format/tenant.hpp"
 
 namespace hearth {
 namespace {
@@ -199,6 +204,91 @@ std::string parse_string_list(const toml::node& n, std::vector<std::string>& out
   return {};
 }
 
+bool valid_label_name(std::string_view n) {
+  if (n.empty()) return false;
+  for (size_t i = 0; i < n.size(); ++i) {
+    char c = n[i];
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || (i > 0 && c >= '0' && c <= '9');
+    if (!ok) return false;
+  }
+  return true;
+}
+
+// One [[scrape]] table -> a job, or the problems found (prefixed "scrape[i].").
+void parse_scrape_job(const toml::table& t, size_t index, config& c, std::vector<std::string>& problems) {
+  config::scrape_job j;
+  const std::string at = "scrape[" + std::to_string(index) + "].";
+  auto fail = [&](const std::string& key, const std::string& why) { problems.push_back(at + key + ": " + why); };
+  auto string_of = [&](const toml::node& n, const std::string& key, std::string& out) {
+    auto s = n.value<std::string>();
+    if (!s || !n.is_string() || s->empty()) return fail(key, "expected a non-empty string");
+    out = *s;
+  };
+  for (auto& [k, n] : t) {
+    std::string key(k.str());
+    if (key == "job") {
+      string_of(n, key, j.job);
+    } else if (key == "service_name") {
+      string_of(n, key, j.service_name);
+    } else if (key == "targets") {
+      if (auto why = parse_string_list(n, j.targets, false); !why.empty()) fail(key, why);
+      for (const auto& target : j.targets)
+        if (auto a = parse_listen_address(target); !a || a->second == 0)
+          fail(key, "expected \"host:port\" with a port, got " + quote(target));
+    } else if (key == "interval") {
+      if (auto why = parse_duration(n, j.interval_s, 1, 86400); !why.empty()) fail(key, why);
+    } else if (key == "timeout") {
+      if (auto why = parse_duration(n, j.timeout_s, 1, 86400); !why.empty()) fail(key, why);
+    } else if (key == "cpu_seconds") {
+      if (auto why = parse_int(n, j.cpu_seconds, 1, 3600); !why.empty()) fail(key, why);
+    } else if (key == "profiles") {
+      if (auto why = parse_string_list(n, j.profiles, false); !why.empty()) fail(key, why);
+      std::set<std::string> seen;
+      for (const auto& p : j.profiles) {
+        static const std::set<std::string> known = {"cpu", "heap", "allocs", "goroutine", "mutex", "block"};
+        if (!known.count(p)) fail(key, "unknown profile " + quote(p) + " (cpu, heap, allocs, goroutine, mutex, block)");
+        if (!seen.insert(p).second) fail(key, "profile " + quote(p) + " listed twice");
+      }
+    } else if (key == "path_prefix") {
+      string_of(n, key, j.path_prefix);
+      if (!j.path_prefix.empty() && j.path_prefix.front() != '/') fail(key, "must start with /");
+      while (j.path_prefix.size() > 1 && j.path_prefix.back() == '/') j.path_prefix.pop_back();
+    } else if (key == "tenant") {
+      string_of(n, key, j.tenant);
+      if (!valid_tenant_id(j.tenant)) fail(key, "not a valid tenant id: " + quote(j.tenant));
+    } else if (key == "labels") {
+      const toml::table* lt = n.as_table();
+      if (!lt) {
+        fail(key, "expected a table of name = \"value\"");
+        continue;
+      }
+      for (auto& [ln, lv] : *lt) {
+        std::string name(ln.str());
+        auto v = lv.value<std::string>();
+        if (!valid_label_name(name) || name.starts_with("__"))
+          fail(key, "bad label name " + quote(name));
+        else if (name == "job" || name == "instance" || name == "service_name")
+          fail(key, "label " + quote(name) + " is set by the scraper (use job/service_name keys)");
+        else if (!v || !lv.is_string())
+          fail(key, name + ": expected a string");
+        else
+          j.labels.emplace_back(name, *v);
+      }
+      std::sort(j.labels.begin(), j.labels.end());
+    } else {
+      problems.push_back("unknown key " + at + key);
+    }
+  }
+  if (j.job.empty()) fail("job", "required");
+  if (j.targets.empty()) fail("targets", "required (at least one \"host:port\")");
+  if (j.profiles.empty()) fail("profiles", "must name at least one profile");
+  if (j.effective_cpu_seconds() >= j.interval_s && std::count(j.profiles.begin(), j.profiles.end(), "cpu"))
+    fail("cpu_seconds", "must be shorter than interval (" + std::to_string(j.interval_s) + "s)");
+  if (j.effective_timeout_s() <= j.effective_cpu_seconds())
+    fail("timeout", "must be longer than cpu_seconds");
+  c.scrape.push_back(std::move(j));
+}
+
 // Fills the [limits] entries of tenant_limits (declared with a name only) from tenant_keys().
 std::vector<key_def> with_tenant_keys(std::vector<key_def> k) {
   for (auto& d : k) {
@@ -302,6 +392,21 @@ const std::vector<key_def>& keys() {
          return parse_int(n, c.limits.max_stack_depth, 1, 100000);
        },
        [](const config& c) { return std::to_string(c.limits.max_stack_depth); }},
+      {"limits", "max_text_line_bytes", "/ingest folded and lines bodies: a longer line is rejected",
+       [](const toml::node& n, config& c) {
+         return parse_size(n, c.limits.max_text_line_bytes, 64, 1ull << 30);
+       },
+       [](const config& c) { return fmt_size(c.limits.max_text_line_bytes); }},
+      {"limits", "max_text_stack_depth", "/ingest folded and lines bodies: a line with more frames is rejected",
+       [](const toml::node& n, config& c) {
+         return parse_int(n, c.limits.max_text_stack_depth, 1, 1000000);
+       },
+       [](const config& c) { return std::to_string(c.limits.max_text_stack_depth); }},
+      {"limits", "max_jfr_stack_depth", "/ingest jfr: a stack trace with more frames is rejected",
+       [](const toml::node& n, config& c) {
+         return parse_int(n, c.limits.max_jfr_stack_depth, 1, 1000000);
+       },
+       [](const config& c) { return std::to_string(c.limits.max_jfr_stack_depth); }},
       {"limits", "ingestion_rate_bytes", "", nullptr, nullptr},
       {"limits", "ingestion_burst_bytes", "", nullptr, nullptr},
       {"limits", "ingestion_rate_profiles", "", nullptr, nullptr},
@@ -475,6 +580,25 @@ std::string config::to_toml() const {
     out += "# " + std::string(k.help) + "\n";
     out += std::string(k.name) + " = " + k.get(*this) + "\n";
   }
+  for (const auto& j : scrape) {
+    out += "\n# pull mode: a job's targets are scraped every interval\n[[scrape]]\n";
+    out += "job = " + quote(j.job) + "\n";
+    if (!j.service_name.empty()) out += "service_name = " + quote(j.service_name) + "\n";
+    std::string list;
+    for (const auto& t : j.targets) list += (list.empty() ? "" : ", ") + quote(t);
+    out += "targets = [" + list + "]\n";
+    out += "interval = " + fmt_duration(j.interval_s) + "\n";
+    list.clear();
+    for (const auto& p : j.profiles) list += (list.empty() ? "" : ", ") + quote(p);
+    out += "profiles = [" + list + "]\n";
+    out += "cpu_seconds = " + std::to_string(j.effective_cpu_seconds()) + "\n";
+    out += "timeout = " + fmt_duration(j.effective_timeout_s()) + "\n";
+    out += "path_prefix = " + quote(j.path_prefix) + "\n";
+    out += "tenant = " + quote(j.tenant) + "\n";
+    list.clear();
+    for (const auto& [k, v] : j.labels) list += (list.empty() ? " " : ", ") + k + " = " + quote(v);
+    out += "labels = {" + list + (list.empty() ? "}" : " }") + "\n";
+  }
   return out;
 }
 
@@ -492,6 +616,15 @@ result<config> parse_config(std::string_view text, std::string_view source) {
   std::vector<std::string> problems;
   for (auto& [sec_name, sec_node] : root) {
     std::string sec(sec_name.str());
+    if (sec == "scrape") {
+      const toml::array* jobs = sec_node.as_array();
+      if (!jobs || !jobs->is_array_of_tables()) {
+        problems.push_back("scrape: expected [[scrape]] tables");
+        continue;
+      }
+      for (size_t i = 0; i < jobs->size(); ++i) parse_scrape_job(*jobs->get(i)->as_table(), i, c, problems);
+      continue;
+    }
     const toml::table* tbl = sec_node.as_table();
     bool known_section = false;
     for (const auto& k : keys()) known_section |= k.section == sec;

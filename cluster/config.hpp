@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "actors/ingest_limits.hpp"
 #include "cluster/auth.hpp"
@@ -40,6 +42,9 @@ struct config {
     uint32_t max_label_name_length = 1024;
     uint32_t max_label_value_length = 2048;
     uint32_t max_stack_depth = 1000;
+    uint64_t max_text_line_bytes = 1 << 20;  ///< /ingest folded/lines: longest line
+    uint32_t max_text_stack_depth = 4096;    ///< /ingest folded/lines: most frames per line
+    uint32_t max_jfr_stack_depth = 4096;     ///< /ingest jfr: most frames per stack trace
     tenant_limits tenant;  ///< rate and series limits of a tenant without an override
     /// tenant -> { key -> value } for the keys of tenant_limits (per_tenant_keys()), over `tenant`
     std::map<std::string, std::map<std::string, uint64_t>> per_tenant;
@@ -66,6 +71,26 @@ struct config {
     uint64_t timeout_s = 60;
   } query;
   auth_config auth;  ///< optional bearer tokens / basic users for every API but /ready
+  /// One `[[scrape]]` job of pull mode: every target's net/http/pprof endpoints, every interval.
+  struct scrape_job {
+    std::string job;                   ///< required; label `job`
+    std::string service_name;          ///< label `service_name`; "" = the job name
+    std::vector<std::string> targets;  ///< required; "host:port" each
+    uint64_t interval_s = 15;
+    std::vector<std::string> profiles = {"cpu", "heap", "goroutine", "mutex", "block"};
+    uint32_t cpu_seconds = 0;  ///< `seconds=` of the cpu profile; 0 = interval - 1
+    uint64_t timeout_s = 0;    ///< per scrape; 0 = interval + 10 s
+    std::string path_prefix = "/debug/pprof";
+    std::string tenant = "anonymous";
+    std::vector<std::pair<std::string, std::string>> labels;  ///< extra labels, sorted by name
+
+    uint32_t effective_cpu_seconds() const {
+      return cpu_seconds ? cpu_seconds : static_cast<uint32_t>(interval_s > 1 ? interval_s - 1 : 1);
+    }
+    uint64_t effective_timeout_s() const { return timeout_s ? timeout_s : interval_s + 10; }
+  };
+  std::vector<scrape_job> scrape;
+
   struct log_section {
     std::string level = "info";  ///< error | warn | info | debug
   } log;

@@ -32,6 +32,19 @@ TEST(config, units_are_parsed) {
   EXPECT_EQ(c->query.max_range_s, 2u * 86400);
 }
 
+TEST(config, ingest_format_limits) {
+  auto c = parse_config(
+      "[limits]\nmax_text_line_bytes = \"4KiB\"\nmax_text_stack_depth = 64\nmax_jfr_stack_depth = 128\n",
+      "t.toml");
+  ASSERT_TRUE(c.ok()) << c.err().to_string();
+  EXPECT_EQ(c->limits.max_text_line_bytes, 4096u);
+  EXPECT_EQ(c->limits.max_text_stack_depth, 64u);
+  EXPECT_EQ(c->limits.max_jfr_stack_depth, 128u);
+  auto bad = parse_config("[limits]\nmax_jfr_stack_depth = 0\n", "t.toml");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.err().message.find("max_jfr_stack_depth"), std::string::npos) << bad.err().message;
+}
+
 TEST(config, unknown_keys_and_sections_are_named) {
   auto c = parse_config("[server]\nhttp_listn = \"x\"\n[stroage]\npath = \"y\"\n", "t.toml");
   ASSERT_FALSE(c.ok());

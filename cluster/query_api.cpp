@@ -4,6 +4,7 @@
 #include <climits>
 #include <cmath>
 
+#include "format/normalize.hpp"
 #include "hearth.pb.h"
 #include "querier.pb.h"
 #include "query/block_query.hpp"
@@ -83,6 +84,25 @@ void apply_stack_selector(const types::v1::StackTraceSelector& sts, query::query
   for (const auto& l : sts.call_site()) s.call_site.push_back(l.name());
 }
 
+// A span_selector: 16-hex-digit span ids (pyroscope-api.md §2.2), as the sorted unique numbers
+// a query_spec filters by.
+template <class Strings>
+result<std::vector<uint64_t>> parse_span_selector(const Strings& ids, std::string_view what) {
+  std::vector<uint64_t> out;
+  out.reserve(static_cast<size_t>(ids.size()));
+  for (const auto& id : ids) {
+    auto v = parse_span_id(id);
+    if (!v)
+      return error{errc::invalid_argument,
+                   std::string(what) + ": span id " + quote_untrusted(id) +
+                       " is not 16 hex digits (a non-zero 64-bit span id)"};
+    out.push_back(*v);
+  }
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
+}
+
 template <class Msg>
 result<Msg> decode(connect::codec c, std::string_view body) {
   Msg m;
@@ -95,14 +115,19 @@ result<query_request> smst_request(const querier::v1::SelectMergeStacktracesRequ
   if (!in.span_selector().empty() && !in.trace_id_selector().empty())
     return error{errc::invalid_argument,
                  std::string(what) + ": span_selector and trace_id_selector cannot be combined"};
-  if (!in.span_selector().empty() || !in.trace_id_selector().empty() ||
-      !in.profile_id_selector().empty())
+  if (!in.trace_id_selector().empty() || !in.profile_id_selector().empty())
     return error{errc::unimplemented,
                  std::string(what) +
-                     ": span, trace and profile id selectors are not supported (Hearth does not "
-                     "keep per-sample span ids)"};
+                     ": trace and profile id selectors are not supported (Hearth keeps span ids "
+                     "per sample, not trace ids; use span_selector)"};
   auto spec = stacks_selection(in.profile_typeid(), in.label_selector(), in.start(), in.end(), lim, what);
   if (!spec) return spec.err();
+  if (!in.span_selector().empty()) {
+    auto spans = parse_span_selector(in.span_selector(), what);
+    if (!spans) return spans.err();
+    spec->span_ids = std::move(*spans);
+    spec->max_rollup_step_ns = 0;  // rollups keep no span samples
+  }
   auto mn = check_max_nodes(in.has_max_nodes(), in.max_nodes(), lim);
   if (!mn) return mn.err();
   query_request q;
@@ -372,9 +397,34 @@ result<query_request> parse_request(std::string_view service, std::string_view m
   } else if (method == "SelectMergeSpanProfile") {
     auto in = decode<querier::v1::SelectMergeSpanProfileRequest>(c, body);
     if (!in) return in.err();
-    return error{errc::unimplemented,
-                 "SelectMergeSpanProfile: Hearth does not keep per-sample span ids yet, so it "
-                 "cannot select samples by span"};
+    constexpr std::string_view what = "SelectMergeSpanProfile";
+    auto spec = stacks_selection(in->profile_typeid(), in->label_selector(), in->start(), in->end(),
+                                 lim, what);
+    if (!spec) return spec.err();
+    if (in->span_selector().empty())
+      return error{errc::invalid_argument, std::string(what) + ": span_selector is required"};
+    auto spans = parse_span_selector(in->span_selector(), what);
+    if (!spans) return spans.err();
+    auto mn = check_max_nodes(in->has_max_nodes(), in->max_nodes(), lim);
+    if (!mn) return mn.err();
+    q.spec = std::move(*spec);
+    q.spec.span_ids = std::move(*spans);
+    q.spec.max_rollup_step_ns = 0;  // rollups keep no span samples
+    q.max_nodes = *mn;
+    switch (in->format()) {
+      case querier::v1::PROFILE_FORMAT_UNSPECIFIED:
+      case querier::v1::PROFILE_FORMAT_FLAMEGRAPH:
+        q.op = static_cast<uint8_t>(query_op::flame_graph);
+        break;
+      case querier::v1::PROFILE_FORMAT_TREE:
+        q.op = static_cast<uint8_t>(query_op::tree);
+        break;
+      default:
+        return error{errc::unimplemented,
+                     std::string(what) + ": format " + querier::v1::ProfileFormat_Name(in->format()) +
+                         " is not supported; use FLAMEGRAPH or TREE"};
+    }
+    return q;
   } else {
     return error{errc::unimplemented,
                  std::string(service) + "/" + std::string(method) +
@@ -512,6 +562,14 @@ result<std::string> render_response(std::string_view service, std::string_view m
     return connect::encode(c, out);
   }
   if (method == "SelectMergeProfile") return pprof_body(c, r.bytes);
+  if (method == "SelectMergeSpanProfile") {
+    querier::v1::SelectMergeSpanProfileResponse out;
+    if (static_cast<query_op>(q.op) == query_op::tree)
+      out.set_tree(r.bytes);
+    else
+      fill_flame_graph(r.graph, out.mutable_flamegraph());
+    return connect::encode(c, out);
+  }
   if (method == "SelectSeries") {
     querier::v1::SelectSeriesResponse out;
     for (const auto& s : r.series) {

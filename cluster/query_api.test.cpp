@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "querier.pb.h"
+
 namespace hearth::api {
 namespace {
 
@@ -32,6 +34,80 @@ TEST(query_api, select_merge_stacktraces_accepts_proto_and_camel_names) {
   }
 }
 
+TEST(query_api, select_merge_span_profile_uses_its_own_field_numbers) {
+  // JSON names first: span ids in either case, repeated ones once, sorted.
+  auto q = parse_json("SelectMergeSpanProfile",
+                      R"({"profileTypeID":"process_cpu:cpu:nanoseconds:cpu:nanoseconds",
+                          "labelSelector":"{service_name=\"a\"}","spanSelector":["00000000000000BB","00000000000000aa","00000000000000bb"],
+                          "start":"1000","end":2000,"maxNodes":"16","format":"PROFILE_FORMAT_TREE"})");
+  ASSERT_TRUE(q.ok()) << q.err().to_string();
+  EXPECT_EQ(q->op, static_cast<uint8_t>(query_op::tree));
+  EXPECT_EQ(q->spec.span_ids, (std::vector<uint64_t>{0xaa, 0xbb}));
+  EXPECT_EQ(q->spec.start_ns, 1000 * 1000000);
+  EXPECT_EQ(q->spec.end_ns, 2001 * 1000000);
+  EXPECT_EQ(q->spec.max_rollup_step_ns, 0);  // rollups keep no span ids
+  EXPECT_EQ(q->max_nodes, 16);
+  EXPECT_EQ(q->spec.kind, static_cast<uint8_t>(query::query_kind::merge_stacks));
+
+  // Binary: start/end are fields 4/5 and span_selector is 3 (SelectMergeStacktraces has 3/4 and 11).
+  querier::v1::SelectMergeSpanProfileRequest m;
+  m.set_profile_typeid("process_cpu:cpu:nanoseconds:cpu:nanoseconds");
+  m.add_span_selector("0123456789abcdef");
+  m.set_start(1000);
+  m.set_end(2000);
+  auto b = parse_request(Q, "SelectMergeSpanProfile", connect::codec::proto, m.SerializeAsString(), lim, now_ns);
+  ASSERT_TRUE(b.ok()) << b.err().to_string();
+  EXPECT_EQ(b->op, static_cast<uint8_t>(query_op::flame_graph));
+  EXPECT_EQ(b->spec.span_ids, (std::vector<uint64_t>{0x0123456789abcdef}));
+  EXPECT_EQ(b->spec.start_ns, 1000 * 1000000);
+
+  // A bad span id is named; no span id at all is an error too (it would select everything).
+  auto bad = parse_json("SelectMergeSpanProfile",
+                        R"({"profileTypeID":"process_cpu:cpu:nanoseconds:cpu:nanoseconds",
+                            "spanSelector":["00000000000000aa","xyz"],"start":1,"end":5})");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.err().code, errc::invalid_argument);
+  EXPECT_NE(bad.err().message.find("xyz"), std::string::npos) << bad.err().message;
+  auto none = parse_json("SelectMergeSpanProfile",
+                         R"({"profileTypeID":"process_cpu:cpu:nanoseconds:cpu:nanoseconds","start":1,"end":5})");
+  ASSERT_FALSE(none.ok());
+  EXPECT_EQ(none.err().code, errc::invalid_argument);
+  auto dot = parse_json("SelectMergeSpanProfile",
+                        R"({"profileTypeID":"process_cpu:cpu:nanoseconds:cpu:nanoseconds",
+                            "spanSelector":["00000000000000aa"],"start":1,"end":5,"format":"PROFILE_FORMAT_PPROF"})");
+  ASSERT_FALSE(dot.ok());
+  EXPECT_EQ(dot.err().code, errc::unimplemented);
+
+  // SelectMergeStacktraces' span_selector (field 11) lands in the same spec field.
+  auto sm = parse_json("SelectMergeStacktraces",
+                       R"({"profileTypeID":"process_cpu:cpu:nanoseconds:cpu:nanoseconds",
+                           "spanSelector":["00000000000000aa"],"start":1,"end":5})");
+  ASSERT_TRUE(sm.ok()) << sm.err().to_string();
+  EXPECT_EQ(sm->spec.span_ids, (std::vector<uint64_t>{0xaa}));
+  EXPECT_EQ(sm->spec.max_rollup_step_ns, 0);
+}
+
+TEST(query_api, select_merge_span_profile_renders_flame_graph_or_tree) {
+  query_request q;
+  q.op = static_cast<uint8_t>(query_op::tree);
+  query_result r;
+  r.bytes = "tree-bytes";
+  auto out = render_response(Q, "SelectMergeSpanProfile", connect::codec::proto, q, r, false);
+  ASSERT_TRUE(out.ok()) << out.err().to_string();
+  querier::v1::SelectMergeSpanProfileResponse resp;
+  ASSERT_TRUE(resp.ParseFromString(*out));
+  EXPECT_EQ(resp.tree(), "tree-bytes");
+  EXPECT_FALSE(resp.has_flamegraph());
+  q.op = static_cast<uint8_t>(query_op::flame_graph);
+  r.graph.names = {"total"};
+  r.graph.levels = {{0, 0, 0, 0}};
+  out = render_response(Q, "SelectMergeSpanProfile", connect::codec::proto, q, r, false);
+  ASSERT_TRUE(out.ok());
+  ASSERT_TRUE(resp.ParseFromString(*out));
+  ASSERT_TRUE(resp.has_flamegraph());
+  EXPECT_EQ(resp.flamegraph().names(0), "total");
+}
+
 TEST(query_api, errors_name_what_is_wrong) {
   auto code = [](std::string_view method, std::string_view body) {
     auto q = parse_json(method, body);
@@ -49,11 +125,15 @@ TEST(query_api, errors_name_what_is_wrong) {
   EXPECT_EQ(code("SelectMergeStacktraces", "{" + pt + R"(,"start":1,"end":5,"format":"PROFILE_FORMAT_DOT"})"),
             errc::unimplemented);
   EXPECT_EQ(code("SelectMergeStacktraces", "{" + pt + R"(,"start":1,"end":5,"spanSelector":["00000000000000aa"]})"),
+            errc{});
+  EXPECT_EQ(code("SelectMergeStacktraces", "{" + pt + R"(,"start":1,"end":5,"spanSelector":["aa"]})"),
+            errc::invalid_argument);
+  EXPECT_EQ(code("SelectMergeStacktraces", "{" + pt + R"(,"start":1,"end":5,"profileIdSelector":["x"]})"),
             errc::unimplemented);
   EXPECT_EQ(code("SelectSeries", "{" + pt + R"(,"start":1,"end":5,"step":0.0001})"), errc::invalid_argument);
   EXPECT_EQ(code("LabelValues", R"({"start":1,"end":5})"), errc::invalid_argument);
   EXPECT_EQ(code("Series", "not json"), errc::bad_request_body);
-  EXPECT_EQ(code("SelectMergeSpanProfile", "{}"), errc::unimplemented);
+  EXPECT_EQ(code("SelectMergeSpanProfile", "{}"), errc::invalid_argument);  // no profile type
   const int64_t day = 86'400'000;
   EXPECT_EQ(code("SelectMergeStacktraces", "{" + pt + R"(,"start":1,"end":)" + std::to_string(40 * day) + "}"),
             errc::bad_time_range);  // over query.max_range (31 d)

@@ -1,8 +1,10 @@
 #include "format/batch_codec.hpp"
 
+#include <tuple>
+
 // Record grammar (all integers uvarint unless noted, `svarint` = zig-zag varint):
 //
-//   batch     := version <1b = 2> body crc32c <4b LE, over version + body>
+//   batch     := version <1b = 3> body crc32c <4b LE, over version + body>
 //   body      := tenant <string>
 //                n_strings strings <string>*n            (strings[0] is "")
 //                n_mappings (memory_start memory_limit file_offset filename build_id
@@ -16,10 +18,12 @@
 //   series    := n_labels (name <string> value <string>)*n
 //                time_ns<svarint> duration_ns<svarint> id_hi<8b> id_lo<8b>
 //                n_samples (stack value<svarint>)*n
+//                period<svarint> n_spans (stack span_id<8b> value<svarint>)*n   (v3 only)
 //   string    := len bytes
 //
 // Full description: docs/design/format/wal.md. Version 1 is version 2 without the mapping table
-// and the locations' mapping refs; the decoder reads both, the encoder writes only version 2.
+// and the locations' mapping refs; version 2 is version 3 without the series' period and span
+// samples. The decoder reads all three, the encoder writes only version 3.
 
 namespace hearth {
 namespace {
@@ -38,7 +42,7 @@ size_t size_hint(const ingest_batch& b) {
   n += b.syms.mappings.size() * 46 + b.syms.functions.size() * 25 + b.syms.lines.size() * 15 +
        b.syms.locations.size() * 25 + b.stack_count() * 5 + b.stack_locations.size() * 5;
   for (const auto& s : b.series) {
-    n += 50 + s.sample_stacks.size() * 15;
+    n += 60 + s.sample_stacks.size() * 15 + s.spans.size() * 23;
     for (const auto& l : s.labels) n += 10 + l.name.size() + l.value.size();
   }
   return n;
@@ -103,6 +107,13 @@ std::string encode_batch(const ingest_batch& b) {
       e.put_uvarint(s.sample_stacks[i]);
       e.put_varint(s.sample_values[i]);
     }
+    e.put_varint(s.period);
+    e.put_uvarint(s.spans.size());
+    for (const span_sample& x : s.spans) {
+      e.put_uvarint(x.stack);
+      e.put_u64(x.span_id);
+      e.put_varint(x.value);
+    }
   }
   e.put_u32(crc32c(as_bytes(e.buffer())));
   return e.release();
@@ -111,7 +122,8 @@ std::string encode_batch(const ingest_batch& b) {
 result<ingest_batch> decode_batch(bytes_view data) {
   if (data.size() < 5) return corrupt("record of " + std::to_string(data.size()) + " bytes is too short");
   const uint8_t version = static_cast<uint8_t>(data[0]);
-  if (version != batch_format_v1 && version != batch_format_v2) return corrupt("unknown version " + std::to_string(version));
+  if (version != batch_format_v1 && version != batch_format_v2 && version != batch_format_v3)
+    return corrupt("unknown version " + std::to_string(version));
   const bytes_view payload = data.first(data.size() - 4);
   {
     decoder tail(data.last(4));
@@ -233,6 +245,23 @@ result<ingest_batch> decode_batch(bytes_view data) {
       s.sample_values[i] = d.get_varint();
     }
     if (!d.ok()) return corrupt("samples: truncated or stack index out of range");
+    if (version >= batch_format_v3) {
+      s.period = d.get_varint();
+      size_t nsp = 0;
+      if (auto st = count("span sample", 10, nsp); !st.ok()) return st.err();
+      s.spans.resize(nsp);
+      for (size_t i = 0; i < nsp; ++i) {
+        span_sample& x = s.spans[i];
+        if (n_stacks == 0) return corrupt("span samples without stacks");
+        x.stack = d.get_uvarint32(n_stacks - 1);
+        x.span_id = d.get_u64();
+        x.value = d.get_varint();
+        if (!d.ok()) return corrupt("span samples: truncated or stack index out of range");
+        if (x.span_id == 0 || x.value == 0) return corrupt("span sample with span id 0 or value 0");
+        if (i > 0 && !(std::tie(s.spans[i - 1].stack, s.spans[i - 1].span_id) < std::tie(x.stack, x.span_id)))
+          return corrupt("span samples not sorted by (stack, span id) and unique");
+      }
+    }
   }
   if (!d.empty()) return corrupt(std::to_string(d.remaining()) + " trailing bytes");
   return b;

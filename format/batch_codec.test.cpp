@@ -30,7 +30,8 @@ bool same(const ingest_batch& a, const ingest_batch& b) {
   for (size_t i = 0; i < a.series.size(); ++i) {
     const auto &x = a.series[i], &y = b.series[i];
     if (x.labels != y.labels || x.time_ns != y.time_ns || x.duration_ns != y.duration_ns || x.id_hi != y.id_hi ||
-        x.id_lo != y.id_lo || x.sample_stacks != y.sample_stacks || x.sample_values != y.sample_values)
+        x.id_lo != y.id_lo || x.sample_stacks != y.sample_stacks || x.sample_values != y.sample_values ||
+        x.spans != y.spans || x.period != y.period)
       return false;
   }
   return true;
@@ -59,7 +60,8 @@ TEST(batch_codec, round_trip_real_batches) {
     ingest_batch b = real_batch(dir);
     ASSERT_GT(b.series.size(), 3u);
     std::string enc = encode_batch(b);
-    EXPECT_EQ(static_cast<uint8_t>(enc[0]), batch_format_v2);  // v1 until mappings were stored
+    EXPECT_EQ(static_cast<uint8_t>(enc[0]), batch_format_v3);  // v2 until spans were stored
+    EXPECT_NE(b.series[0].period, 0);
     if (std::string(dir) == "go") {
       EXPECT_FALSE(b.syms.mappings.empty());
     } else {
@@ -205,21 +207,33 @@ TEST(batch_codec, structural_checks_behind_a_valid_crc) {
   ASSERT_FALSE(d.ok());
   EXPECT_NE(d.err().message.find("bad string count"), std::string::npos);
 
-  std::string v3 = body;
-  v3[0] = 3;
-  d = decode_batch(as_bytes(with_crc(v3)));
+  std::string v4 = body;
+  v4[0] = 4;
+  d = decode_batch(as_bytes(with_crc(v4)));
   ASSERT_FALSE(d.ok());
-  EXPECT_NE(d.err().message.find("unknown version 3"), std::string::npos);
+  EXPECT_NE(d.err().message.find("unknown version 4"), std::string::npos);
 }
 
-/// The version-1 encoding (before mappings), as the v1 writer laid it out; kept here because the
-/// writer now writes only version 2 and WALs written before the upgrade must still replay.
-std::string encode_batch_v1(const ingest_batch& b) {
+/// The version-1 encoding (before mappings) and the version-2 one (before periods and spans), as
+/// their writers laid them out; kept here because the writer now writes only version 3 and WALs
+/// written before an upgrade must still replay.
+std::string encode_batch_v1(const ingest_batch& b, uint8_t version = batch_format_v1) {
   encoder e;
-  e.put_u8(batch_format_v1);
+  e.put_u8(version);
   e.put_string(b.tenant);
   e.put_uvarint(b.syms.strings.size());
   for (const auto& s : b.syms.strings) e.put_string(s);
+  if (version == batch_format_v2) {
+    e.put_uvarint(b.syms.mappings.size());
+    for (const auto& m : b.syms.mappings) {
+      e.put_uvarint(m.memory_start);
+      e.put_uvarint(m.memory_limit);
+      e.put_uvarint(m.file_offset);
+      e.put_uvarint(m.filename);
+      e.put_uvarint(m.build_id);
+      e.put_u8(m.flags);
+    }
+  }
   e.put_uvarint(b.syms.functions.size());
   for (const auto& f : b.syms.functions) {
     e.put_uvarint(f.name);
@@ -237,6 +251,7 @@ std::string encode_batch_v1(const ingest_batch& b) {
     e.put_uvarint(l.address);
     e.put_uvarint(l.line_begin);
     e.put_uvarint(l.line_count);
+    if (version == batch_format_v2) e.put_uvarint(l.mapping);
   }
   const size_t n_stacks = b.stack_count();
   e.put_uvarint(n_stacks);
@@ -276,11 +291,12 @@ TEST(batch_codec, version_1_records_decode_without_mappings) {
     ingest_batch want = b;
     want.syms.mappings.clear();
     for (auto& l : want.syms.locations) l.mapping = 0;
+    for (auto& s : want.series) s.period = 0;
     EXPECT_TRUE(same(want, *d)) << dir;
     EXPECT_TRUE(d->syms.mappings.empty());
-    // Re-encoded, it is a version-2 record of the same batch.
+    // Re-encoded, it is a current-version record of the same batch.
     const std::string v2 = encode_batch(*d);
-    EXPECT_EQ(static_cast<uint8_t>(v2[0]), batch_format_v2);
+    EXPECT_EQ(static_cast<uint8_t>(v2[0]), batch_format_current);
     auto d2 = decode_batch(as_bytes(v2));
     ASSERT_TRUE(d2.ok());
     EXPECT_TRUE(same(want, *d2));
@@ -316,6 +332,62 @@ TEST(batch_codec, mapping_refs_are_checked) {
   auto d = decode_batch(as_bytes(encode_batch(x)));
   ASSERT_TRUE(d.ok()) << d.err().to_string();
   EXPECT_TRUE(same(x, *d));
+}
+
+}  // namespace
+}  // namespace hearth
+
+namespace hearth {
+namespace {
+
+// A batch whose series carry span samples and a period (what batch_builder makes of a pprof with
+// span_id labels).
+ingest_batch span_batch() {
+  ingest_batch b = real_batch("go");
+  for (auto& s : b.series) {
+    for (size_t i = 0; i < s.sample_stacks.size(); i += 3)
+      s.spans.push_back({s.sample_stacks[i], 0x0123456789abcdefull + i % 2, s.sample_values[i]});
+    sum_span_samples(s.spans);
+  }
+  return b;
+}
+
+TEST(batch_codec, version_2_records_decode_without_periods_and_spans) {
+  ingest_batch b = span_batch();
+  const std::string v2 = encode_batch_v1(b, batch_format_v2);
+  auto d = decode_batch(as_bytes(v2));
+  ASSERT_TRUE(d.ok()) << d.err().to_string();
+  ingest_batch want = b;
+  for (auto& s : want.series) {
+    s.spans.clear();
+    s.period = 0;
+  }
+  EXPECT_TRUE(same(want, *d));
+}
+
+TEST(batch_codec, spans_and_periods_round_trip_and_are_checked) {
+  ingest_batch b = span_batch();
+  ASSERT_FALSE(b.series[0].spans.empty());
+  const std::string enc = encode_batch(b);
+  auto d = decode_batch(as_bytes(enc));
+  ASSERT_TRUE(d.ok()) << d.err().to_string();
+  EXPECT_TRUE(same(b, *d));
+
+  auto must_fail = [](ingest_batch x, const char* what) {
+    auto r = decode_batch(as_bytes(encode_batch(x)));
+    ASSERT_FALSE(r.ok()) << what;
+    EXPECT_EQ(r.err().code, errc::corrupted);
+    EXPECT_NE(r.err().message.find(what), std::string::npos) << r.err().message;
+  };
+  ingest_batch x = b;
+  x.series[0].spans[0].span_id = 0;
+  must_fail(x, "span id 0");
+  x = b;
+  x.series[0].spans.push_back(x.series[0].spans[0]);
+  must_fail(x, "not sorted");
+  x = b;
+  x.series[0].spans[0].stack = static_cast<uint32_t>(x.stack_count());
+  must_fail(x, "out of range");
 }
 
 }  // namespace

@@ -104,6 +104,21 @@ struct profile_row {
   uint32_t sample_count = 0;
   uint64_t id_hi = 0;  ///< profile id (UUID) for replica de-duplication
   uint64_t id_lo = 0;
+  /// The part of the samples that carried a span id: block_data::spans[span_begin, +span_count).
+  uint32_t span_begin = 0;
+  uint32_t span_count = 0;
+  int64_t period = 0;  ///< the pprof's period (in its period type's unit); 0 = unknown
+};
+
+/// A (stack, span id, value) triple: `value` of the profile's samples on `stack` carried the pprof
+/// sample label `span_id` (16 hex digits, here as the number they spell; never 0). Span samples
+/// refine a profile's samples, they do not add to them: the sample on `stack` already counts
+/// `value`. Within a profile, (stack, span_id) pairs are unique.
+struct span_sample {
+  uint32_t stack = 0;  ///< index into block_data::stacks (never 0); an ingest_batch stack in a batch
+  uint64_t span_id = 0;
+  int64_t value = 0;
+  friend bool operator==(const span_sample&, const span_sample&) = default;
 };
 
 /// A (stack, value) pair. Within a profile stacks are unique (repeated stacks are summed).
@@ -121,6 +136,7 @@ struct block_data {
   std::vector<series_rec> series;
   std::vector<profile_row> profiles;
   std::vector<sample_rec> samples;
+  std::vector<span_sample> spans;  ///< per profile: profile_row::span_begin/span_count
   int64_t min_time_ns = 0;  ///< over profiles; 0/0 when empty
   int64_t max_time_ns = 0;
 };
@@ -134,6 +150,9 @@ struct ingest_series {
   uint64_t id_lo = 0;
   std::vector<uint32_t> sample_stacks;  ///< parallel to sample_values
   std::vector<int64_t> sample_values;
+  /// The samples' values that carried a span id, per (stack, span id); already in sample_values.
+  std::vector<span_sample> spans;
+  int64_t period = 0;  ///< the pprof's period; 0 = unknown
 };
 
 /// What a distributor hands a partition: the decoded, normalized profiles of one request (or a

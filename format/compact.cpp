@@ -370,6 +370,7 @@ class merger {
         err_ = error{errc::invalid_argument, "merge_blocks: more than 2^32 output samples"};
         return;
       }
+      if (!add_spans(row, start[g], start[g + 1], order)) return;
       row.sample_count = static_cast<uint32_t>(out_.samples.size()) - row.sample_begin;
       row.total = 0;
       for (uint32_t s = row.sample_begin; s < out_.samples.size(); ++s) {
@@ -384,6 +385,52 @@ class merger {
       }
       out_.profiles.push_back(row);
     }
+  }
+
+  // The span samples and period of the output row made of members order[begin, end): a kept
+  // profile keeps its span samples (remapped to output nodes, summed where two input nodes became
+  // one); a rollup row has none and the largest period of its members. False on a bad input.
+  bool add_spans(profile_row& row, uint32_t begin, uint32_t end, const std::vector<uint32_t>& order) {
+    row.span_begin = static_cast<uint32_t>(out_.spans.size());
+    row.span_count = 0;
+    if (opts_.bucket_ns != 0) {
+      row.period = 0;
+      for (uint32_t k = begin; k < end; ++k) {
+        const member& mb = members_[order[k]];
+        row.period = std::max(row.period, in_[mb.input]->profiles[mb.row].period);
+      }
+      return true;
+    }
+    span_scratch_.clear();
+    for (uint32_t k = begin; k < end; ++k) {
+      const member& mb = members_[order[k]];
+      const block_data& b = *in_[mb.input];
+      const profile_row& p = b.profiles[mb.row];
+      if (uint64_t{p.span_begin} + p.span_count > b.spans.size()) {
+        fail(mb.input, "profile " + str(mb.row) + " span samples out of range");
+        return false;
+      }
+      for (uint32_t s = p.span_begin; s < p.span_begin + p.span_count; ++s) {
+        const span_sample& x = b.spans[s];
+        if (x.stack == 0 || x.stack >= b.stacks.size()) {
+          fail(mb.input, "profile " + str(mb.row) + " span sample stack " + str(x.stack) +
+                             " is the root or out of range");
+          return false;
+        }
+        const uint32_t node = map_node(mb.input, x.stack);
+        if (failed_) return false;
+        span_scratch_.push_back(span_sample{node, x.span_id, x.value});
+      }
+    }
+    sum_span_samples(span_scratch_);
+    out_.spans.insert(out_.spans.end(), span_scratch_.begin(), span_scratch_.end());
+    if (out_.spans.size() > UINT32_MAX) {
+      failed_ = true;
+      err_ = error{errc::invalid_argument, "merge_blocks: more than 2^32 output span samples"};
+      return false;
+    }
+    row.span_count = static_cast<uint32_t>(out_.spans.size()) - row.span_begin;
+    return true;
   }
 
   std::span<const block_data* const> in_;
@@ -409,6 +456,7 @@ class merger {
   std::vector<label_ref> label_scratch_;
   std::vector<uint32_t> path_;
   std::vector<uint32_t> node_slot_;  // output node -> index of its sample in the current row
+  std::vector<span_sample> span_scratch_;
 };
 
 }  // namespace

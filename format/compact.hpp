@@ -16,10 +16,11 @@ namespace hearth {
 
 /// What merge_blocks keeps and how it shapes the output rows.
 struct merge_options {
-  /// 0: keep every profile as its own row. > 0: a rollup: per series, all kept profiles whose
-  /// time falls in [k*bucket_ns, (k+1)*bucket_ns) become ONE row at time k*bucket_ns (floor
-  /// division, so negative times work too) with duration bucket_ns, samples summed per stack,
-  /// total summed and profile id 0/0. Negative: invalid_argument.
+  /// 0: keep every profile as its own row (with its span samples and period). > 0: a rollup: per
+  /// series, all kept profiles whose time falls in [k*bucket_ns, (k+1)*bucket_ns) become ONE row
+  /// at time k*bucket_ns (floor division, so negative times work too) with duration bucket_ns,
+  /// samples summed per stack, total summed, profile id 0/0, no span samples and the largest
+  /// period of its profiles. Negative: invalid_argument.
   int64_t bucket_ns = 0;
   /// Keep only profiles with start_ns <= time_ns < end_ns (the input profile's time, before any
   /// bucketing). start_ns > end_ns: bad_time_range.

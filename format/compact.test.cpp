@@ -811,6 +811,56 @@ TEST(compact, duplicates_inside_an_input_are_folded_and_summed) {
   EXPECT_EQ(out.profiles[0].sample_count, 2u);
 }
 
+// Span samples and periods: a kept profile keeps them (span samples on input nodes that become one
+// output node are summed), a replica's are dropped with it, a rollup row has no span samples and
+// its profiles' largest period; all of it survives a segment.
+TEST(compact, span_samples_follow_their_profiles_and_rollups_drop_them) {
+  block_data d = non_canonical_block();
+  d.profiles[0].id_hi = 1;  // a replica below has the same id
+  d.spans = {{3, 0xa, 4}, {4, 0xa, 3}, {4, 0xb, 1}, {2, 0xa, 2}};
+  d.profiles[0].span_begin = 0;
+  d.profiles[0].span_count = 3;
+  d.profiles[0].period = 100;
+  d.profiles[1].span_begin = 3;
+  d.profiles[1].span_count = 1;
+  d.profiles[1].period = 250;
+  ASSERT_TRUE(encode_segment(d, segment_codec::none, 0).ok());
+  block_data replica = d;
+  for (auto& x : replica.spans) x.value *= 10;
+
+  block_data out = merge_and_check({&d, &replica}, merge_options{});
+  ASSERT_EQ(out.profiles.size(), 3u);  // profile 0 once, profile 1 (id 0/0) twice
+  auto spans_of = [&](const profile_row& p) {
+    std::vector<std::pair<uint64_t, int64_t>> v;
+    for (uint32_t k = p.span_begin; k < p.span_begin + p.span_count; ++k)
+      v.push_back({out.spans[k].span_id, out.spans[k].value});
+    return v;
+  };
+  EXPECT_EQ(spans_of(out.profiles[0]), (std::vector<std::pair<uint64_t, int64_t>>{{0xa, 7}, {0xb, 1}}));
+  EXPECT_EQ(out.spans[out.profiles[0].span_begin].stack, out.samples[out.profiles[0].sample_begin].stack);
+  EXPECT_EQ(out.profiles[0].period, 100);
+  EXPECT_EQ(spans_of(out.profiles[1]), (std::vector<std::pair<uint64_t, int64_t>>{{0xa, 2}}));
+  EXPECT_EQ(spans_of(out.profiles[2]), (std::vector<std::pair<uint64_t, int64_t>>{{0xa, 20}}));
+  EXPECT_EQ(out.profiles[2].period, 250);
+
+  auto file = encode_segment(out, segment_codec::zstd, 0);
+  ASSERT_TRUE(file.ok()) << file.err().to_string();
+  auto back = decode_segment(as_bytes(*file));
+  ASSERT_TRUE(back.ok()) << back.err().to_string();
+  int64_t span_sum = 0;
+  for (const auto& x : back->spans) span_sum += x.value;
+  EXPECT_EQ(span_sum, 7 + 1 + 2 + 20);
+
+  merge_options o;
+  o.bucket_ns = 1000;
+  out = merge_and_check({&d}, o);
+  ASSERT_EQ(out.profiles.size(), 1u);
+  EXPECT_TRUE(out.spans.empty());
+  EXPECT_EQ(out.profiles[0].span_count, 0u);
+  EXPECT_EQ(out.profiles[0].period, 250);
+  EXPECT_EQ(out.profiles[0].total, 18);  // the samples are unchanged by spans
+}
+
 // Mappings are remapped like the other symbols: equal ones from different inputs (or within one)
 // become one, a location keeps its binary, and only referenced mappings reach the output.
 TEST(compact, mappings_are_remapped_and_only_referenced_ones_kept) {

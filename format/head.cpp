@@ -168,6 +168,17 @@ void head::append(const ingest_batch& b) {
     }
     row.sample_count = static_cast<uint32_t>(data_.samples.size()) - row.sample_begin;
     for (uint32_t k = row.sample_begin; k < data_.samples.size(); ++k) node_slot_[data_.samples[k].stack] = UINT32_MAX;
+    row.period = s.period;
+    row.span_begin = static_cast<uint32_t>(data_.spans.size());
+    if (!s.spans.empty()) {
+      span_scratch_.clear();
+      for (const span_sample& x : s.spans)
+        if (const uint32_t node = stack_map_[x.stack]; node != 0)
+          span_scratch_.push_back(span_sample{node, x.span_id, x.value});
+      sum_span_samples(span_scratch_);  // batch stacks that became one node
+      data_.spans.insert(data_.spans.end(), span_scratch_.begin(), span_scratch_.end());
+    }
+    row.span_count = static_cast<uint32_t>(data_.spans.size()) - row.span_begin;
 
     if (data_.profiles.empty()) {
       data_.min_time_ns = data_.max_time_ns = row.time_ns;
@@ -184,7 +195,7 @@ size_t head::bytes_estimate() const {
   return vec_bytes(s.strings) + string_bytes_ + vec_bytes(s.mappings) + vec_bytes(s.functions) +
          vec_bytes(s.lines) + vec_bytes(s.locations) + vec_bytes(data_.stacks) +
          vec_bytes(data_.labels) + vec_bytes(data_.series) + vec_bytes(data_.profiles) +
-         vec_bytes(data_.samples) + syms_.bytes_estimate() + vec_bytes(node_slots_) +
+         vec_bytes(data_.samples) + vec_bytes(data_.spans) + syms_.bytes_estimate() + vec_bytes(node_slots_) +
          series_.bytes_estimate() + vec_bytes(node_slot_);
 }
 

@@ -19,7 +19,8 @@ class head {
   head();
 
   /// Interns the batch's symbols, stacks and series and adds one profile_row per ingest_series,
-  /// its samples summed per stack node. Requires: `b` is well-formed (from batch_builder or a
+  /// its samples summed per stack node, its span samples summed per (stack node, span id), and
+  /// its period. Requires: `b` is well-formed (from batch_builder or a
   /// successful decode_batch): every index in range, labels sorted by name.
   void append(const ingest_batch& b);
 
@@ -54,6 +55,7 @@ class head {
   std::vector<uint32_t> str_map_, map_map_, fn_map_, loc_map_, stack_map_, node_slot_, path_;
   std::vector<line_rec> lines_;
   std::vector<label_ref> label_scratch_;
+  std::vector<span_sample> span_scratch_;
 };
 
 }  // namespace hearth

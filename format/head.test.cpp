@@ -193,6 +193,48 @@ TEST(head, decoded_batches_append_like_direct_ones) {
   EXPECT_EQ(totals_by_type(a.data()), expected_nonzero_totals("node", "node.heap"));
 }
 
+// Span samples reach the head on its stack nodes, summed where two batch stacks are one node;
+// the period with them; and both survive the WAL record and a segment.
+TEST(head, span_samples_and_periods_survive_wal_and_segment) {
+  ingest_batch b = batch_of("go/workpool.cpu.000.pb.gz");
+  ASSERT_FALSE(b.series.empty());
+  ingest_series& s = b.series[0];
+  ASSERT_GE(s.sample_stacks.size(), 3u);
+  // A second batch stack with the same locations as stack 0: the head makes one node of both.
+  const uint32_t dup = static_cast<uint32_t>(b.stack_count());
+  const uint32_t st0 = s.sample_stacks[0];
+  b.stack_locations.insert(b.stack_locations.end(), b.stack_locations.begin() + b.stack_offsets[st0],
+                           b.stack_locations.begin() + b.stack_offsets[st0 + 1]);
+  b.stack_offsets.push_back(static_cast<uint32_t>(b.stack_locations.size()));
+  s.spans = {{st0, 0xabc, 2}, {s.sample_stacks[1], 0xabc, 3}, {dup, 0xabc, 4}, {dup, 0xdef, 5}};
+  sum_span_samples(s.spans);
+  auto wal = decode_batch(as_bytes(encode_batch(b)));
+  ASSERT_TRUE(wal.ok()) << wal.err().to_string();
+  head h;
+  h.append(*wal);
+  const block_data& d = h.data();
+  const profile_row& row = d.profiles[0];
+  EXPECT_EQ(row.period, s.period);
+  EXPECT_NE(row.period, 0);
+  ASSERT_EQ(row.span_count, 3u);
+  const uint32_t n0 = d.samples[row.sample_begin].stack;
+  std::vector<span_sample> want = {{n0, 0xabc, 6}, {n0, 0xdef, 5}, {d.samples[row.sample_begin + 1].stack, 0xabc, 3}};
+  sum_span_samples(want);
+  std::vector<span_sample> got(d.spans.begin() + row.span_begin, d.spans.begin() + row.span_begin + row.span_count);
+  EXPECT_EQ(got, want);
+  for (size_t i = 1; i < d.profiles.size(); ++i) EXPECT_EQ(d.profiles[i].span_count, 0u);
+
+  auto file = encode_segment(d, segment_codec::lz4, 1);
+  ASSERT_TRUE(file.ok()) << file.err().to_string();
+  auto back = decode_segment(as_bytes(*file));
+  ASSERT_TRUE(back.ok()) << back.err().to_string();
+  ASSERT_EQ(back->spans.size(), 3u);
+  int64_t sum = 0;
+  for (const auto& x : back->spans) sum += x.value;
+  EXPECT_EQ(sum, 14);
+  for (const auto& p : back->profiles) EXPECT_NE(p.period, 0);
+}
+
 TEST(head, time_range_seal_and_reuse) {
   head h;
   EXPECT_TRUE(h.empty());

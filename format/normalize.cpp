@@ -4,6 +4,7 @@
 #include <functional>
 #include <limits>
 #include <map>
+#include <tuple>
 #include <type_traits>
 #include <unordered_map>
 
@@ -575,6 +576,28 @@ status batch_builder::add(const pprof::profile& p, const ingest_meta& m) {
     }
   }
 
+  // 4b. Span ids, read only when some sample has string labels (a span id is one).
+  std::vector<uint64_t>& sample_span = sample_span_;
+  sample_span.clear();
+  if (any_string_label) {
+    for (size_t i = 0; i < ns; ++i) {
+      const pprof::sample& s = p.samples[i];
+      if (s.loc_count == 0) continue;  // its labels were not range-checked: never stored
+      uint64_t span = 0, profile = 0;
+      for (uint32_t k = 0; k < s.label_count; ++k) {
+        const pprof::sample_label& l = p.labels[s.label_begin + k];
+        if (l.str == 0) continue;
+        const std::string_view key = p.str(l.key);
+        if (key == "span_id") span = parse_span_id(p.str(l.str)).value_or(0);
+        else if (key == "profile_id") profile = parse_span_id(p.str(l.str)).value_or(0);
+      }
+      if (span == 0) span = profile;
+      if (span == 0) continue;
+      if (sample_span.empty()) sample_span.assign(ns, 0);
+      sample_span[i] = span;
+    }
+  }
+
   // 5. The labels of every series to emit (checked before anything is appended).
   const std::string_view period_type = p.str(p.period_type.type);
   const std::string_view period_unit = p.str(p.period_type.unit);
@@ -739,6 +762,7 @@ status batch_builder::add(const pprof::profile& p, const ingest_meta& m) {
       out.duration_ns = duration_ns;
       out.id_hi = m.id_hi;
       out.id_lo = m.id_lo;
+      out.period = p.period;
       out.sample_stacks.reserve(group_count[g + 1] - group_count[g]);
       out.sample_values.reserve(group_count[g + 1] - group_count[g]);
       for (uint32_t k = group_count[g]; k < group_count[g + 1]; ++k) {
@@ -754,14 +778,72 @@ status batch_builder::add(const pprof::profile& p, const ingest_meta& m) {
         } else {
           out.sample_values[slot] = wrapping_add(out.sample_values[slot], v);
         }
+        if (!sample_span.empty() && sample_span[i] != 0) out.spans.push_back({st, sample_span[i], v});
       }
       for (uint32_t st : out.sample_stacks) stack_slot_[st] = UINT32_MAX;
+      sum_span_samples(out.spans);
       if (out.sample_stacks.empty()) continue;
       out.labels = std::move(series_labels[t * ng + g]);
       batch_.series.push_back(std::move(out));
     }
   }
   return {};
+}
+
+std::optional<uint64_t> parse_span_id(std::string_view s) {
+  if (s.size() != 16) return std::nullopt;
+  uint64_t v = 0;
+  for (char c : s) {
+    uint64_t d = 0;
+    if (c >= '0' && c <= '9') d = static_cast<uint64_t>(c - '0');
+    else if (c >= 'a' && c <= 'f') d = static_cast<uint64_t>(c - 'a' + 10);
+    else if (c >= 'A' && c <= 'F') d = static_cast<uint64_t>(c - 'A' + 10);
+    else return std::nullopt;
+    v = v << 4 | d;
+  }
+  if (v == 0) return std::nullopt;
+  return v;
+}
+
+void sum_span_samples(std::vector<span_sample>& spans) {
+  if (spans.empty()) return;
+  std::sort(spans.begin(), spans.end(), [](const span_sample& a, const span_sample& b) {
+    return std::tie(a.stack, a.span_id) < std::tie(b.stack, b.span_id);
+  });
+  size_t w = 0;
+  for (size_t r = 1; r < spans.size(); ++r) {
+    if (spans[r].stack == spans[w].stack && spans[r].span_id == spans[w].span_id)
+      spans[w].value = wrapping_add(spans[w].value, spans[r].value);
+    else
+      spans[++w] = spans[r];
+  }
+  spans.resize(w + 1);
+  std::erase_if(spans, [](const span_sample& x) { return x.value == 0; });
+}
+
+status batch_builder::add_converted(const pprof::profile& p, const ingest_meta& m,
+                                    std::string_view metric_name, std::string_view app) {
+  // Spelled as a push: the labels are complete, so add() derives nothing from the request.
+  ingest_meta push;
+  push.from = ingest_meta::source::push;
+  push.time_ns = m.time_ns;
+  push.duration_ns = m.duration_ns;
+  push.id_hi = m.id_hi;
+  push.id_lo = m.id_lo;
+  bool has_service = false, has_app_name = false;
+  for (const label& l : m.labels) {
+    if (l.name.starts_with("__")) continue;
+    has_service = has_service || l.name == k_service;
+    has_app_name = has_app_name || l.name == "app_name";
+    push.labels.push_back(l);
+  }
+  push.labels.push_back({std::string(k_name), std::string(metric_name)});
+  push.labels.push_back({"__delta__", "false"});
+  if (!m.spy_name.empty()) push.labels.push_back({"pyroscope_spy", m.spy_name});
+  if (!has_service) push.labels.push_back({std::string(k_service), std::string(app)});
+  else if (!has_app_name) push.labels.push_back({"app_name", std::string(app)});
+  std::sort(push.labels.begin(), push.labels.end());
+  return add(p, push);
 }
 
 status append_profile(const pprof::profile& p, const ingest_meta& m, const normalize_limits& lim,

@@ -175,6 +175,9 @@ class symbol_interner {
 /// source::push, `__name__` must be among the labels and `service_name` defaults to
 /// `unknown_service`. Samples without locations or with a zero value are skipped; identical stacks
 /// within a series are summed; series left without samples are not emitted.
+/// A sample's `span_id` label (or, failing that, its `profile_id` label, which Pyroscope renames
+/// to `span_id`) that parse_span_id() accepts also lands in ingest_series::spans, summed per
+/// (stack, span id); other values are ignored. Every series keeps the pprof's period.
 class batch_builder {
  public:
   explicit batch_builder(std::string tenant = {}, normalize_limits lim = {});
@@ -184,6 +187,15 @@ class batch_builder {
   /// Appends the series of one profile. Fails with bad_labels (invalid/duplicate/too long/too
   /// many labels, missing `__name__` on push) or bad_pprof (dangling ids), naming the problem.
   [[nodiscard]] status add(const pprof::profile& p, const ingest_meta& m);
+
+  /// Appends the series of a profile that /ingest converted from another format (folded/lines
+  /// text, JFR), whose profile name the converter decides (pyroscope-api.md §3.3): `__name__` =
+  /// `metric_name`, `__delta__="false"`, `pyroscope_spy` = m.spy_name (when not empty), the
+  /// request labels not starting with `__`, and `service_name` = `app` unless the request gave
+  /// one, in which case `app_name` = `app` (unless given too). Otherwise as add(); `m.from` and
+  /// `m.display_names` are not used.
+  [[nodiscard]] status add_converted(const pprof::profile& p, const ingest_meta& m,
+                                     std::string_view metric_name, std::string_view app);
 
   /// Drops the batch being built (if any) and starts an empty one for `tenant` with `lim`, keeping
   /// the memory of the tables and scratch unless a huge profile made them large: a builder kept per
@@ -209,6 +221,7 @@ class batch_builder {
       sample_stack_, fill_, locs_, loc_index_;
   std::vector<uint8_t> nonempty_, loc_valid_;
   std::vector<line_rec> line_scratch_;
+  std::vector<uint64_t> sample_span_;  // sample -> its span id, 0 = none (empty: no sample has one)
 };
 
 /// Appends one decoded profile's series to `out`, de-duplicating against the symbols already in
@@ -216,6 +229,14 @@ class batch_builder {
 /// batch_builder for many profiles. On error `out` is unchanged.
 [[nodiscard]] status append_profile(const pprof::profile& p, const ingest_meta& m,
                                     const normalize_limits& lim, ingest_batch& out);
+
+/// A span id as pprof sample labels and Pyroscope requests spell it: exactly 16 hex digits (either
+/// case), read as a big-endian u64. nullopt for anything else and for the all-zero id (no span).
+std::optional<uint64_t> parse_span_id(std::string_view s);
+
+/// Sorts span samples by (stack, span id), sums the values of equal pairs (wrapping) and drops
+/// pairs that sum to 0: the canonical form ingest_series::spans and block_data::spans keep.
+void sum_span_samples(std::vector<span_sample>& spans);
 
 /// True when `s` is well-formed UTF-8.
 bool valid_utf8(std::string_view s);

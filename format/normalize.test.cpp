@@ -72,6 +72,16 @@ void check_well_formed(const ingest_batch& b) {
     EXPECT_EQ(std::adjacent_find(seen.begin(), seen.end()), seen.end()) << "repeated stack in a series";
     for (uint32_t st : ser.sample_stacks) ASSERT_LT(st, b.stack_count());
     for (int64_t v : ser.sample_values) EXPECT_NE(v, 0);
+    // Span samples: canonical, and only on stacks the series has.
+    for (size_t i = 0; i < ser.spans.size(); ++i) {
+      const span_sample& x = ser.spans[i];
+      EXPECT_NE(x.span_id, 0u);
+      EXPECT_NE(x.value, 0);
+      EXPECT_NE(std::find(ser.sample_stacks.begin(), ser.sample_stacks.end(), x.stack), ser.sample_stacks.end());
+      if (i > 0) {
+        ASSERT_LT(std::tie(ser.spans[i - 1].stack, ser.spans[i - 1].span_id), std::tie(x.stack, x.span_id));
+      }
+    }
     for (size_t i = 1; i < ser.labels.size(); ++i) ASSERT_LT(ser.labels[i - 1].name, ser.labels[i].name);
   }
 }
@@ -335,6 +345,47 @@ TEST(normalize, sample_labels_split_series) {
       ASSERT_EQ(s.sample_stacks.size(), 1u);
       EXPECT_EQ(s.sample_values[0], 16);
     }
+}
+
+TEST(normalize, span_ids_are_kept_per_sample_and_do_not_split_series) {
+  synth x({{"cpu", "nanoseconds"}, {"samples", "count"}}, 3);
+  x.p.period = 10'000'000;
+  x.sample({1, 2}, {10, 1});
+  x.sample({1, 2}, {5, 1}, {{"span_id", "0123456789abcdef"}});
+  x.sample({1, 2}, {4, 2}, {{"span_id", "0123456789ABCDEF"}});  // the same span: summed
+  x.sample({1, 3}, {7, 1}, {{"profile_id", "00000000000000ff"}});  // renamed to span_id
+  x.sample({1, 3}, {2, 1}, {{"span_id", "not-hex-at-all!!"}});    // not a span id: ignored
+  x.sample({1, 3}, {3, 0}, {{"profile_id", "00000000000000ff"}, {"span_id", "00000000000000aa"}});
+  x.sample({1, 3}, {1, 1}, {{"span_id", "0000000000000000"}});  // the zero id means none
+  batch_builder b;
+  ASSERT_TRUE(b.add(x.p, push_meta({{"__name__", "process_cpu"}, {"service_name", "svc"}})).ok());
+  ingest_batch out = b.finish();
+  check_well_formed(out);
+  ASSERT_EQ(out.series.size(), 2u);  // one per sample type: span ids are not series labels
+  std::map<std::string, const ingest_series*> by_type;
+  for (const auto& s : out.series) {
+    by_type[get(s.labels, "__type__")] = &s;
+    EXPECT_EQ(s.period, 10'000'000);
+  }
+  const ingest_series& cpu = *by_type.at("cpu");
+  const ingest_series& samples = *by_type.at("samples");
+  EXPECT_EQ(total(cpu), 32);  // every sample counts, with or without a span
+  EXPECT_EQ(total(samples), 7);
+  ASSERT_EQ(cpu.sample_stacks.size(), 2u);
+  const uint32_t s12 = cpu.sample_stacks[0], s13 = cpu.sample_stacks[1];
+  EXPECT_EQ(cpu.spans, (std::vector<span_sample>{
+                           {s12, 0x0123456789abcdef, 9}, {s13, 0xaa, 3}, {s13, 0xff, 7}}));
+  EXPECT_EQ(samples.spans, (std::vector<span_sample>{{s12, 0x0123456789abcdef, 3}, {s13, 0xff, 1}}));
+}
+
+TEST(normalize, parse_span_id) {
+  EXPECT_EQ(parse_span_id("0123456789abcdef"), 0x0123456789abcdefull);
+  EXPECT_EQ(parse_span_id("FFFFFFFFFFFFFFFF"), ~uint64_t{0});
+  EXPECT_EQ(parse_span_id("0000000000000000"), std::nullopt);
+  EXPECT_EQ(parse_span_id("0123456789abcde"), std::nullopt);
+  EXPECT_EQ(parse_span_id("0123456789abcdef0"), std::nullopt);
+  EXPECT_EQ(parse_span_id("0123456789abcdeg"), std::nullopt);
+  EXPECT_EQ(parse_span_id(""), std::nullopt);
 }
 
 TEST(normalize, push_rules) {

@@ -1,10 +1,11 @@
 #include "format/segment.hpp"
 
-// Segment file, version 3. The full description, with field widths and what readers check, is
+// Segment file, version 4. The full description, with field widths and what readers check, is
 // docs/design/format/segment.md; this grammar is the short form (LE = little-endian fixed width,
 // uv = unsigned LEB128 varint, zz = zig-zag varint):
 //
-//   file     := "HSEG" version<4> section{10} footer trailer         (v1, v2: section{9})
+//   file     := "HSEG" version<4> section{10} [periods] [spans] footer trailer
+//               (v1, v2: section{9}; the optional periods and spans sections: v4+)
 //   section  := len<4> id<1> codec<1> raw_len<4> body<len> crc32c<4>  (crc over len..body)
 //   footer   := version<4> min_time<8> max_time<8> series<8> profiles<8> samples<8> stacks<8>
 //               codec<1> wal_seq<8> meta count<4> (id<1> offset<8> length<8>){count} crc32c<4>
@@ -24,11 +25,18 @@
 //                total<zz>{n} sample_count<uv>{n} (id_hi<8> id_lo<8>){n}
 //   samples   := n<uv> stack_delta<uv>{n} value<zz>{n}
 //   postings  := names<uv> (name<uv> values<uv> (value<uv> len<uv> roaring_portable<len>){values})
+//   periods   := runs<uv> (count<uv> period<zz>){runs}      (v4+; counts >= 1, sum = profiles)
+//   spans     := rows<uv> (row_delta<uv> n<uv> (stack_delta<uv> span_id<8> value<zz>){n}){rows}
+//                (v4+; rows ascending, row_delta from the previous row + 0, or from 0 for the first;
+//                 entries of a row ascending by (stack, span id), stack_delta from the previous
+//                 entry's stack or 0)
 //
 // Version 1 is version 2 without `meta`; their sections are identical. Version 3 adds the
 // mappings section (after strings) and each location's mapping ref. Writers write only the
 // current version; readers dispatch on the version (read_footer and decode_segment) so an older
-// layout keeps its own parser when a new one is added.
+// layout keeps its own parser when a new one is added. Version 4 adds the optional periods and
+// spans sections after postings (profiles in file order; a missing section means every period
+// is 0 / no profile has span samples).
 
 #include <lz4.h>
 #include <roaring/roaring.h>
@@ -65,6 +73,8 @@ enum class section_id : uint8_t {  // On disk: never renumber.
   samples = 8,
   postings = 9,
   mappings = 10,  ///< v3+
+  periods = 11,   ///< v4+, optional
+  spans = 12,     ///< v4+, optional
 };
 constexpr section_id v1_sections[] = {
     section_id::strings,   section_id::functions, section_id::lines,
@@ -81,6 +91,13 @@ constexpr section_id v3_sections[] = {
 std::span<const section_id> sections_of_version(uint32_t version) {
   if (version >= 3) return v3_sections;
   return v1_sections;
+}
+
+/// The sections a version may add after its required ones, each at most once, in this order.
+constexpr section_id v4_optional_sections[] = {section_id::periods, section_id::spans};
+std::span<const section_id> optional_sections_of_version(uint32_t version) {
+  if (version >= 4) return v4_optional_sections;
+  return {};
 }
 
 std::string_view section_name(section_id id) {
@@ -105,6 +122,10 @@ std::string_view section_name(section_id id) {
       return "postings";
     case section_id::mappings:
       return "mappings";
+    case section_id::periods:
+      return "periods";
+    case section_id::spans:
+      return "spans";
   }
   return "unknown";
 }
@@ -207,6 +228,15 @@ status check_block(const block_data& b, errc code, std::string_view who) {
       return fail("profiles", "profile " + str(i) + " total " + std::to_string(p.total) +
                                   " is not the sum of its samples " +
                                   std::to_string(wrapping_sum(samples)));
+    if (uint64_t{p.span_begin} + p.span_count > b.spans.size())
+      return fail("spans", "profile " + str(i) + " span samples [" + str(p.span_begin) + ", +" +
+                               str(p.span_count) + ") out of range (" + str(b.spans.size()) +
+                               " span samples)");
+    for (const auto& x : std::span(b.spans).subspan(p.span_begin, p.span_count))
+      if (x.stack == 0 || x.stack >= b.stacks.size() || x.span_id == 0 || x.value == 0)
+        return fail("spans", "profile " + str(i) + " span sample on stack " + str(x.stack) +
+                                 " has span id 0 or value 0, or its stack is the root or out of "
+                                 "range");
   }
   return {};
 }
@@ -390,12 +420,15 @@ status parse_footer_common(decoder& d, segment_info& i) {
 // up to the footer's CRC.
 status parse_toc(decoder& d, uint64_t footer_offset, footer_data& f) {
   const std::span<const section_id> want = sections_of_version(f.info.version);
+  const std::span<const section_id> optional = optional_sections_of_version(f.info.version);
   uint32_t count = d.get_u32();
   if (!d.ok()) return corrupt("footer", "truncated");
-  if (count != want.size() || d.remaining() != uint64_t{count} * toc_entry_size)
+  if (count < want.size() || count > want.size() + optional.size() ||
+      d.remaining() != uint64_t{count} * toc_entry_size)
     return corrupt("footer", "TOC lists " + str(count) + " sections in " + str(d.remaining()) +
                                  " bytes; version " + str(f.info.version) + " has " +
-                                 str(want.size()));
+                                 str(want.size()) + " (+" + str(optional.size()) + " optional)");
+  size_t next_optional = 0;  // optional sections come after the required ones, in order
   // The sections must tile [header, footer) in the fixed order, so every byte of the file is
   // covered by exactly one CRC.
   uint64_t pos = header_size;
@@ -404,10 +437,18 @@ status parse_toc(decoder& d, uint64_t footer_offset, footer_data& f) {
     e.id = static_cast<section_id>(d.get_u8());
     e.offset = d.get_u64();
     e.length = d.get_u64();
-    if (e.id != want[k])
+    if (k >= want.size()) {
+      while (next_optional < optional.size() && optional[next_optional] != e.id) ++next_optional;
+      if (next_optional == optional.size())
+        return corrupt("footer", "TOC entry " + str(k) + " has section id " +
+                                     str(static_cast<uint8_t>(e.id)) +
+                                     ", not an optional section of this version in order");
+      ++next_optional;
+    } else if (e.id != want[k]) {
       return corrupt("footer", "TOC entry " + str(k) + " has section id " +
                                    str(static_cast<uint8_t>(e.id)) + ", want " +
                                    str(static_cast<uint8_t>(want[k])));
+    }
     if (e.offset != pos || e.length < section_overhead || e.length > footer_offset - pos)
       return corrupt("footer", "TOC entry for " + std::string(section_name(e.id)) + " [" +
                                    str(e.offset) + ", +" + str(e.length) +
@@ -478,6 +519,7 @@ result<footer_data> read_footer(bytes_view file) {
       return parse_footer_v1(d, footer_offset);
     case 2:
     case 3:
+    case 4:
       return parse_footer_v2(d, footer_offset, version);
   }
   return error{errc::internal, "segment: no footer parser for version " + str(version)};
@@ -755,6 +797,64 @@ status parse_samples(bytes_view body, block_data& b) {
   return end_of("samples", d);
 }
 
+// v4: the profiles' periods as runs, in file (profile) order.
+status parse_periods(bytes_view body, block_data& b) {
+  decoder d(body);
+  uint64_t runs = 0;
+  if (!get_count(d, 2, runs)) return end_of("periods", d);
+  uint64_t row = 0;
+  for (uint64_t r = 0; r < runs; ++r) {
+    const uint64_t n = d.get_uvarint();
+    const int64_t period = d.get_varint();
+    if (!d.ok()) return end_of("periods", d);
+    if (n == 0 || n > b.profiles.size() - row)
+      return corrupt("periods", "run " + str(r) + " of " + str(n) + " profiles is empty or runs past the " +
+                                    str(b.profiles.size()) + " profiles");
+    for (uint64_t k = 0; k < n; ++k) b.profiles[row++].period = period;
+  }
+  if (row != b.profiles.size())
+    return corrupt("periods", "runs cover " + str(row) + " of " + str(b.profiles.size()) + " profiles");
+  return end_of("periods", d);
+}
+
+// v4: the span samples of the profiles that have any, in file (profile) order.
+status parse_spans(bytes_view body, block_data& b) {
+  decoder d(body);
+  uint64_t rows = 0;
+  if (!get_count(d, 3, rows)) return end_of("spans", d);
+  uint64_t row = 0;
+  for (uint64_t r = 0; r < rows; ++r) {
+    const uint64_t delta = d.get_uvarint();
+    uint64_t n = 0;
+    if (!d.ok() || !get_count(d, 10, n)) return end_of("spans", d);
+    if ((r > 0 && delta == 0) || delta >= b.profiles.size() - row || n == 0)
+      return corrupt("spans", "entry " + str(r) + ": profile delta " + str(delta) +
+                                  " repeats or is out of range, or it lists no span samples");
+    row += delta;
+    profile_row& p = b.profiles[row];
+    if (b.spans.size() + n > UINT32_MAX) return corrupt("spans", "more than 2^32 span samples");
+    p.span_begin = static_cast<uint32_t>(b.spans.size());
+    p.span_count = static_cast<uint32_t>(n);
+    uint64_t stack = 0;
+    for (uint64_t k = 0; k < n; ++k) {
+      span_sample x;
+      stack += d.get_uvarint();
+      x.span_id = d.get_u64();
+      x.value = d.get_varint();
+      if (!d.ok()) return end_of("spans", d);
+      if (stack == 0 || stack >= b.stacks.size() || x.span_id == 0 || x.value == 0)
+        return corrupt("spans", "profile " + str(row) + " span sample " + str(k) + " on stack " +
+                                    str(stack) + ": the root or out of range (" + str(b.stacks.size()) +
+                                    " nodes), span id 0 or value 0");
+      x.stack = static_cast<uint32_t>(stack);
+      if (k > 0 && x.stack == b.spans.back().stack && x.span_id <= b.spans.back().span_id)
+        return corrupt("spans", "profile " + str(row) + " span samples not sorted and unique");
+      b.spans.push_back(x);
+    }
+  }
+  return end_of("spans", d);
+}
+
 // Reads a bitmap in the Roaring portable format (github.com/RoaringBitmap/RoaringFormatSpec)
 // into ascending ids, all < `limit`; returns why not, or "". We do not hand these bytes to
 // CRoaring: 0.2.66's deserializer trusts a bitset container's stated cardinality (so
@@ -926,6 +1026,12 @@ result<block_data> decode_sections(bytes_view file, const footer_data& f,
         break;
       case section_id::postings:
         st = parse_postings(*body, b, postings);
+        break;
+      case section_id::periods:
+        st = parse_periods(*body, b);
+        break;
+      case section_id::spans:
+        st = parse_spans(*body, b);
         break;
     }
     if (!st) return st.err();
@@ -1154,6 +1260,54 @@ result<std::string> encode_segment(const block_data& b, segment_codec codec,
   if (auto st = add(section_id::samples, e); !st) return st.err();
 
   if (auto st = w.add(section_id::postings, encode_postings(b)); !st) return st.err();
+
+  // v4's optional sections, in file (profile) order: periods as runs, then span samples.
+  if (std::any_of(b.profiles.begin(), b.profiles.end(), [](const profile_row& p) { return p.period != 0; })) {
+    e.reset();
+    std::vector<std::pair<uint64_t, int64_t>> runs;
+    for (uint32_t i : order) {
+      const int64_t period = b.profiles[i].period;
+      if (runs.empty() || runs.back().second != period) runs.push_back({0, period});
+      ++runs.back().first;
+    }
+    e.put_uvarint(runs.size());
+    for (const auto& [n, period] : runs) {
+      e.put_uvarint(n);
+      e.put_varint(period);
+    }
+    if (auto st = add(section_id::periods, e); !st) return st.err();
+  }
+  if (!b.spans.empty()) {
+    e.reset();
+    uint64_t rows = 0;
+    for (uint32_t i : order) rows += b.profiles[i].span_count != 0;
+    e.put_uvarint(rows);
+    std::vector<span_sample> spans;
+    uint64_t prev_row = 0;
+    for (size_t k = 0; k < order.size(); ++k) {
+      const auto& p = b.profiles[order[k]];
+      if (p.span_count == 0) continue;
+      spans.assign(b.spans.begin() + p.span_begin, b.spans.begin() + p.span_begin + p.span_count);
+      std::sort(spans.begin(), spans.end(), [](const span_sample& x, const span_sample& y) {
+        return std::tie(x.stack, x.span_id) < std::tie(y.stack, y.span_id);
+      });
+      e.put_uvarint(k - prev_row);
+      prev_row = k;
+      e.put_uvarint(spans.size());
+      uint32_t prev_stack = 0;
+      for (size_t j = 0; j < spans.size(); ++j) {
+        if (j > 0 && spans[j].stack == spans[j - 1].stack && spans[j].span_id == spans[j - 1].span_id)
+          return error{errc::invalid_argument, "encode_segment: spans: profile " + str(order[k]) +
+                                                   " has stack " + str(spans[j].stack) + " with span " +
+                                                   str(spans[j].span_id) + " twice"};
+        e.put_uvarint(spans[j].stack - prev_stack);
+        prev_stack = spans[j].stack;
+        e.put_u64(spans[j].span_id);
+        e.put_varint(spans[j].value);
+      }
+    }
+    if (auto st = add(section_id::spans, e); !st) return st.err();
+  }
   return w.finish(info);
 }
 
@@ -1171,6 +1325,7 @@ result<block_data> decode_segment(bytes_view file, segment_info* info, postings_
     case 1:
     case 2:
     case 3:
+    case 4:
       b = decode_sections(file, *f, postings);
       break;
   }

@@ -19,7 +19,7 @@ namespace hearth {
 
 /// The newest segment version this code writes; readers accept
 /// [segment_min_version, segment_current_version].
-inline constexpr uint32_t segment_current_version = 3;
+inline constexpr uint32_t segment_current_version = 4;
 /// The oldest segment version readers still accept.
 inline constexpr uint32_t segment_min_version = 1;
 /// The highest `segment_info::level` a segment may carry (0 = sealed head, 1 and 2 = compacted;
@@ -82,13 +82,16 @@ postings_index make_postings(const block_data& b);
 /// Writes `b` as a complete segment file of the current version, sections compressed with
 /// `codec` (a section stays uncompressed if compression would not shrink it). Profiles are
 /// sorted by (series, time, id) and samples laid out in that order, each profile's samples
-/// sorted by stack id; the decoded block has those rows with fresh `sample_begin`s.
+/// sorted by stack id, its span samples by (stack id, span id); the decoded block has those rows
+/// with fresh `sample_begin`s and `span_begin`s. The periods section is written only when a
+/// profile has a non-zero period, the spans section only when a profile has span samples.
 /// The footer stores `meta`'s wal_seq, block_id, level, rollup_step_ns and sources as given;
 /// its version, time range, counts and codec are computed here (those fields of `meta` are
 /// ignored).
 /// Fails with errc::invalid_argument if `b` breaks an invariant of block.hpp (a dangling
 /// reference, a profile total that is not the sum of its samples, a repeated stack within a
-/// profile, unsorted labels), if `meta` is not storable (level > segment_max_level,
+/// profile, a repeated (stack, span id) or a span id 0 within a profile, unsorted labels), if
+/// `meta` is not storable (level > segment_max_level,
 /// rollup_step_ns < 0, sources on a level-0 block, a repeated source, or `block_id` among its
 /// own sources), if `zstd_level` is 0 or outside zstd's range, or if a section outgrows the
 /// format's 32-bit lengths. `zstd_level` matters only for `segment_codec::zstd` (negative levels
@@ -109,7 +112,8 @@ result<std::string> encode_segment(const block_data& b, segment_codec codec, uin
 /// Fails with errc::corrupted naming the section and what was wrong, or
 /// errc::unsupported_format for a well-formed file of a version newer than this reader.
 /// Files of versions 1 and 2 (before mappings) decode with no mappings and every location's
-/// mapping 0. The result owns its data; `file` may be released afterwards.
+/// mapping 0; files of versions 1 to 3 (before periods and span samples) with every profile's
+/// period 0 and no span samples. The result owns its data; `file` may be released afterwards.
 result<block_data> decode_segment(bytes_view file, segment_info* info = nullptr,
                                   postings_index* postings = nullptr);
 

@@ -306,7 +306,7 @@ bool same_block(const block_data& x, const block_data& y) {
   auto ser = [](const series_rec& s) { return std::tie(s.label_begin, s.label_count); };
   auto row = [](const profile_row& p) {
     return std::tie(p.series, p.time_ns, p.duration_ns, p.total, p.sample_begin, p.sample_count,
-                    p.id_hi, p.id_lo);
+                    p.id_hi, p.id_lo, p.span_begin, p.span_count, p.period);
   };
   auto smp = [](const sample_rec& s) { return std::tie(s.stack, s.value); };
   auto eq = [](const auto& a, const auto& b, auto key) {
@@ -318,7 +318,7 @@ bool same_block(const block_data& x, const block_data& y) {
          x.syms.lines == y.syms.lines && eq(x.syms.locations, y.syms.locations, loc) &&
          eq(x.stacks, y.stacks, stk) && eq(x.labels, y.labels, lab) &&
          eq(x.series, y.series, ser) && eq(x.profiles, y.profiles, row) &&
-         eq(x.samples, y.samples, smp) && x.min_time_ns == y.min_time_ns &&
+         eq(x.samples, y.samples, smp) && x.spans == y.spans && x.min_time_ns == y.min_time_ns &&
          x.max_time_ns == y.max_time_ns;
 }
 
@@ -880,17 +880,37 @@ segment_info fixture_meta_v3() {
   return m;
 }
 
-// segment-v1.hseg was written by the version-1 writer (commit 32cbcaa, with wal_seq 42) and
-// segment-v2.hseg by the version-2 writer (fixture_block(), fixture_meta_v2()); both writers are
-// gone: writers write only the current version, so they cannot be regenerated. To (re)create
-// the current version's fixture, run once by hand, then commit it:
+// The v4 fixture's block: fixture_block_v3() plus periods and span samples. Rows as given: 0 =
+// (series 0, t0 + 10 s) with samples {4: 100, 3: 300}, 1 = (series 1, t0) with {2: 7, 4: 50},
+// 2 = (series 0, t0) with {3: 20}; the writer sorts rows and span samples.
+constexpr uint64_t span_a = 0x00f067aa0ba902b7, span_b = 0xb7ad6b7169203331;
+block_data fixture_block_v4() {
+  block_data b = fixture_block_v3();
+  b.spans = {{4, span_a, 60}, {3, span_b, 100}, {3, span_a, 200}, {4, span_b, 50}, {3, span_a, 20}};
+  b.profiles[0].span_begin = 0;
+  b.profiles[0].span_count = 3;
+  b.profiles[1].span_begin = 3;
+  b.profiles[1].span_count = 1;
+  b.profiles[2].span_begin = 4;
+  b.profiles[2].span_count = 1;
+  b.profiles[0].period = 10'000'000;
+  b.profiles[1].period = 10'000'000;
+  b.profiles[2].period = 20'000'000;
+  return b;
+}
+
+// segment-v1.hseg was written by the version-1 writer (commit 32cbcaa, with wal_seq 42),
+// segment-v2.hseg by the version-2 writer (fixture_block(), fixture_meta_v2()) and segment-v3.hseg
+// by the version-3 writer (fixture_block_v3(), fixture_meta_v3()); those writers are gone: writers
+// write only the current version, so they cannot be regenerated. To (re)create the current
+// version's fixture, run once by hand, then commit it:
 //   HEARTH_SOURCE_ROOT=$PWD build/format/format_tests --gtest_also_run_disabled_tests
-//     --gtest_filter=segment.DISABLED_write_v3_fixture
-TEST(segment, DISABLED_write_v3_fixture) {
-  ASSERT_EQ(segment_current_version, 3u) << "write a fixture for the new version instead";
-  ASSERT_FALSE(fixture_path(3).empty()) << "set HEARTH_SOURCE_ROOT";
-  const std::string file = must_encode(fixture_block_v3(), segment_codec::lz4, fixture_meta_v3());
-  std::ofstream out(fixture_path(3), std::ios::binary | std::ios::trunc);
+//     --gtest_filter=segment.DISABLED_write_v4_fixture
+TEST(segment, DISABLED_write_v4_fixture) {
+  ASSERT_EQ(segment_current_version, 4u) << "write a fixture for the new version instead";
+  ASSERT_FALSE(fixture_path(4).empty()) << "set HEARTH_SOURCE_ROOT";
+  const std::string file = must_encode(fixture_block_v4(), segment_codec::lz4, fixture_meta_v3());
+  std::ofstream out(fixture_path(4), std::ios::binary | std::ios::trunc);
   out.write(file.data(), static_cast<std::streamsize>(file.size()));
   ASSERT_TRUE(out.good());
 }
@@ -994,7 +1014,7 @@ TEST(segment, reads_the_v2_fixture) {
   // Before v3 there were no mappings: none come back, no location has one.
   EXPECT_TRUE(got->syms.mappings.empty());
   for (const auto& l : got->syms.locations) EXPECT_EQ(l.mapping, 0u);
-  // Re-encoded today it is a v3 file of the same block (which was what the v2 writer produced).
+  // Re-encoded today it is a current-version file of the same block (which was what the v2 writer produced).
   auto again = decode_segment(view(must_encode(*got, segment_codec::lz4, fixture_meta_v2())));
   ASSERT_TRUE(again.ok()) << again.err().to_string();
   EXPECT_TRUE(same_block(*again, *got));
@@ -1048,8 +1068,175 @@ TEST(segment, reads_the_v3_fixture) {
   const auto secs = sections_of(file);
   ASSERT_EQ(secs.size(), 10u);
   EXPECT_EQ(secs[1].id, 10);
+  // Before v4 there were no periods nor span samples.
+  EXPECT_TRUE(got->spans.empty());
+  for (const auto& p : got->profiles) {
+    EXPECT_EQ(p.period, 0);
+    EXPECT_EQ(p.span_count, 0u);
+  }
+  // Today's writer writes the same sections (no optional ones for this block) under version 4.
+  const std::string now = must_encode(*got, segment_codec::lz4, fixture_meta_v3());
+  EXPECT_EQ(now.substr(8, footer_offset(now) - 8), file.substr(8, footer_offset(file) - 8));
+}
+
+TEST(segment, reads_the_v4_fixture) {
+  const std::string file = read_fixture(4);
+  ASSERT_FALSE(file.empty());
+  ASSERT_LT(file.size(), 20'000u);
+  ASSERT_EQ(le32(file, 4), 4u);
+
+  segment_info info;
+  postings_index postings;
+  auto got = decode_segment(view(file), &info, &postings);
+  ASSERT_TRUE(got.ok()) << got.err().to_string();
+  segment_info want = fixture_meta_v3();
+  want.version = 4;
+  want.min_time_ns = t0;
+  want.max_time_ns = t0 + 10'000'000'000;
+  want.series = 2;
+  want.profiles = 3;
+  want.samples = 5;
+  want.stacks = 5;
+  want.codec = segment_codec::lz4;
+  EXPECT_EQ(info, want);
+  expect_fixture_block(*got, postings, fixture_block_v3());
+
+  // Rows in (series, time) order: the given rows 2, 0, 1; span samples by (stack, span id).
+  const auto& ps = got->profiles;
+  EXPECT_EQ(ps[0].period, 20'000'000);
+  EXPECT_EQ(ps[1].period, 10'000'000);
+  EXPECT_EQ(ps[2].period, 10'000'000);
+  auto spans_of = [&](const profile_row& p) {
+    return std::vector<span_sample>(got->spans.begin() + p.span_begin,
+                                    got->spans.begin() + p.span_begin + p.span_count);
+  };
+  EXPECT_EQ(spans_of(ps[0]), (std::vector<span_sample>{{3, span_a, 20}}));
+  EXPECT_EQ(spans_of(ps[1]),
+            (std::vector<span_sample>{{3, span_a, 200}, {3, span_b, 100}, {4, span_a, 60}}));
+  EXPECT_EQ(spans_of(ps[2]), (std::vector<span_sample>{{4, span_b, 50}}));
+
+  // Twelve sections: v3's ten, then periods and spans.
+  const auto secs = sections_of(file);
+  ASSERT_EQ(secs.size(), 12u);
+  EXPECT_EQ(secs[10].id, 11);
+  EXPECT_EQ(secs[11].id, 12);
   // And today's writer still produces exactly these bytes.
-  EXPECT_EQ(must_encode(fixture_block_v3(), segment_codec::lz4, fixture_meta_v3()), file);
+  EXPECT_EQ(must_encode(fixture_block_v4(), segment_codec::lz4, fixture_meta_v3()), file);
+}
+
+TEST(segment, reads_every_fixture) {
+  for (uint32_t v = segment_min_version; v <= segment_current_version; ++v) {
+    const std::string file = read_fixture(v);
+    ASSERT_FALSE(file.empty()) << "no fixture for version " << v;
+    segment_info info;
+    auto got = decode_segment(view(file), &info);
+    ASSERT_TRUE(got.ok()) << "version " << v << ": " << got.err().to_string();
+    EXPECT_EQ(info.version, v);
+    EXPECT_EQ(got->profiles.size(), 3u);
+  }
+}
+
+TEST(segment, optional_sections_are_written_only_when_needed) {
+  block_data b = fixture_block_v4();
+  // Periods but no span samples: only the periods section.
+  block_data no_spans = b;
+  no_spans.spans.clear();
+  for (auto& p : no_spans.profiles) p.span_begin = p.span_count = 0;
+  auto secs = sections_of(must_encode(no_spans, segment_codec::none, 9));
+  ASSERT_EQ(secs.size(), 11u);
+  EXPECT_EQ(secs[10].id, 11);
+  // Span samples but no periods: only the spans section.
+  block_data no_periods = b;
+  for (auto& p : no_periods.profiles) p.period = 0;
+  const std::string f = must_encode(no_periods, segment_codec::zstd, 9);
+  secs = sections_of(f);
+  ASSERT_EQ(secs.size(), 11u);
+  EXPECT_EQ(secs[10].id, 12);
+  auto got = decode_segment(view(f));
+  ASSERT_TRUE(got.ok()) << got.err().to_string();
+  EXPECT_EQ(got->spans.size(), 5u);
+  for (const auto& p : got->profiles) EXPECT_EQ(p.period, 0);
+  // Round trips of every combination are fixed points.
+  for (const block_data* x : {&b, &no_spans, &no_periods})
+    for (auto codec : all_codecs) {
+      const std::string file = must_encode(*x, codec, 9);
+      auto d = decode_segment(view(file));
+      ASSERT_TRUE(d.ok()) << d.err().to_string();
+      EXPECT_EQ(must_encode(*d, codec, 9), file);
+    }
+}
+
+TEST(segment, flipped_bytes_in_the_spans_section_are_corrupted) {
+  const std::string file = must_encode(fixture_block_v4(), segment_codec::none, 9);
+  const auto secs = sections_of(file);
+  ASSERT_EQ(secs.back().id, 12);
+  for (uint64_t i = secs.back().offset; i < secs.back().offset + secs.back().length; ++i) {
+    std::string bad = file;
+    bad[i] = static_cast<char>(bad[i] ^ 0x5a);
+    auto got = decode_segment(view(bad));
+    ASSERT_FALSE(got.ok()) << i;
+    EXPECT_EQ(got.err().code, errc::corrupted);
+    EXPECT_NE(got.err().message.find("spans"), std::string::npos) << got.err().message;
+  }
+}
+
+TEST(segment, reader_rejects_bad_span_samples_behind_a_valid_crc) {
+  // One profile on stack 1 with a single span sample: spans = rows 1, row 0, n 1, stack 1, id, 5.
+  block_data b;
+  b.syms.strings = {"", "f"};
+  b.syms.functions = {{1, 1, 0, 0}};
+  b.syms.lines = {{0, 1}};
+  b.syms.locations = {{0, 0, 1}};
+  b.stacks = {{0, 0}, {0, 0}};
+  b.labels = {{1, 1}};
+  b.series = {{0, 1}};
+  b.samples = {{1, 5}};
+  b.profiles = {profile_row{0, t0, 0, 5, 0, 1, 0, 0, 0, 1, 0}};
+  b.spans = {{1, 7, 5}};
+  const std::string file = must_encode(b, segment_codec::none, 9);
+  const auto spans = sections_of(file).back();
+  ASSERT_EQ(spans.id, 12);
+  const uint64_t body = spans.offset + 10;
+  // Body bytes: rows(1) row_delta(1) n(1) stack_delta(1) span_id(8) value(1).
+  auto patched = [&](size_t at, uint8_t v) {
+    std::string bad = file;
+    bad[body + at] = static_cast<char>(v);
+    reseal_section(bad, spans.offset);
+    return decode_segment(view(bad));
+  };
+  ASSERT_TRUE(patched(3, 1).ok());       // the stack as written
+  EXPECT_FALSE(patched(3, 2).ok());      // stack 2 is out of range
+  EXPECT_FALSE(patched(3, 0).ok());      // the root
+  EXPECT_FALSE(patched(1, 1).ok());      // row 1 does not exist
+  EXPECT_FALSE(patched(12, 0).ok());     // value 0
+  std::string bad = file;
+  for (size_t j = 4; j < 12; ++j) bad[body + j] = 0;  // span id 0
+  reseal_section(bad, spans.offset);
+  auto got = decode_segment(view(bad));
+  ASSERT_FALSE(got.ok());
+  EXPECT_EQ(got.err().code, errc::corrupted);
+  EXPECT_NE(got.err().message.find("spans"), std::string::npos) << got.err().message;
+}
+
+TEST(segment, writer_rejects_bad_span_samples) {
+  auto rejects = [](block_data b) {
+    auto r = encode_segment(b, segment_codec::none, 9);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.err().code, errc::invalid_argument);
+    EXPECT_NE(r.err().message.find("spans"), std::string::npos) << r.err().message;
+  };
+  block_data b = fixture_block_v4();
+  b.spans[1].span_id = 0;
+  rejects(b);
+  b = fixture_block_v4();
+  b.spans[1] = b.spans[2];  // (3, span_a) twice in profile 0
+  rejects(b);
+  b = fixture_block_v4();
+  b.spans[0].stack = 5;
+  rejects(b);
+  b = fixture_block_v4();
+  b.profiles[2].span_count = 2;
+  rejects(b);
 }
 
 // The mapping checks behind a valid CRC, on a block small enough to patch by hand: strings

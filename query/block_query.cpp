@@ -253,6 +253,53 @@ void merge_stacks(const block_data& block, std::span<const uint32_t> series, int
   }
 }
 
+void merge_span_stacks(const block_data& block, std::span<const uint32_t> series, int64_t start_ns,
+                       int64_t end_ns, std::span<const std::string> call_site,
+                       std::span<const uint64_t> span_ids, flame_tree& out) {
+  if (series.empty() || span_ids.empty() || block.spans.empty() ||
+      !may_overlap(block, start_ns, end_ns))
+    return;
+  std::vector<bool> selected(block.series.size(), false);
+  for (uint32_t s : series) {
+    if (s < selected.size()) selected[s] = true;
+  }
+  const std::vector<bool> keep =
+      call_site.empty() ? std::vector<bool>() : stacks_with_prefix(block, call_site);
+  std::vector<int64_t> sums(block.stacks.size(), 0);
+  std::vector<uint32_t> touched;
+  for (const profile_row& p : block.profiles) {
+    if (p.span_count == 0 || p.series >= selected.size() || !selected[p.series]) continue;
+    if (p.time_ns < start_ns || p.time_ns >= end_ns) continue;
+    if (uint64_t{p.span_begin} + p.span_count > block.spans.size()) continue;
+    for (uint32_t i = 0; i < p.span_count; ++i) {
+      const span_sample& s = block.spans[p.span_begin + i];
+      if (s.stack == 0 || s.stack >= sums.size()) continue;
+      if (!keep.empty() && !keep[s.stack]) continue;
+      if (!std::binary_search(span_ids.begin(), span_ids.end(), s.span_id)) continue;
+      if (sums[s.stack] == 0) touched.push_back(s.stack);
+      sums[s.stack] += s.value;
+    }
+  }
+  std::sort(touched.begin(), touched.end());
+  touched.erase(std::unique(touched.begin(), touched.end()), touched.end());
+  stack_expander ex(block, out);
+  for (uint32_t s : touched) {
+    if (sums[s] == 0) continue;
+    const uint32_t node = ex.resolve(s);
+    if (node != invalid) out.add_self(node, sums[s]);
+  }
+}
+
+int64_t span_total(const block_data& block, const profile_row& p, std::span<const uint64_t> span_ids) {
+  if (uint64_t{p.span_begin} + p.span_count > block.spans.size()) return 0;
+  int64_t sum = 0;
+  for (uint32_t i = 0; i < p.span_count; ++i) {
+    const span_sample& s = block.spans[p.span_begin + i];
+    if (std::binary_search(span_ids.begin(), span_ids.end(), s.span_id)) sum += s.value;
+  }
+  return sum;
+}
+
 std::vector<std::string> label_names(const block_data& block, const std::vector<matcher>& matchers,
                                      int64_t start_ns, int64_t end_ns) {
   const std::vector<bool> in = series_in_range(block, start_ns, end_ns);

@@ -49,6 +49,17 @@ void merge_stacks(const block_data& block, std::span<const uint32_t> series, int
 void merge_stacks(const block_data& block, std::span<const uint32_t> series, int64_t start_ns,
                   int64_t end_ns, std::span<const std::string> call_site, flame_tree& out);
 
+/// As merge_stacks above, summing instead of the profiles' samples only their span samples
+/// (block_data::spans) whose span id is in `span_ids` (sorted, unique). Empty `span_ids` adds
+/// nothing.
+void merge_span_stacks(const block_data& block, std::span<const uint32_t> series, int64_t start_ns,
+                       int64_t end_ns, std::span<const std::string> call_site,
+                       std::span<const uint64_t> span_ids, flame_tree& out);
+
+/// The sum of the span samples of `p` whose span id is in `span_ids` (sorted, unique); 0 when
+/// the profile's span range is out of bounds.
+int64_t span_total(const block_data& block, const profile_row& p, std::span<const uint64_t> span_ids);
+
 /// For every stack node s of `block`: whether the root-first frame names of its path (expanded
 /// as merge_stacks does) start with `prefix`. Node 0, the empty path, matches only an empty
 /// prefix. Nodes with an inconsistent path never match. Cost: one pass over the stack nodes,

@@ -313,3 +313,63 @@ TEST(block_query, call_site_partitions_a_real_profile_by_its_root_frames) {
 
 }  // namespace
 }  // namespace hearth::query
+
+namespace hearth::query {
+namespace {
+
+/// test_block() with span samples: s0@1000 {2: 10 = span 0xa 6 + span 0xb 4, 3: 5 = span 0xa 5};
+/// s0@2000 {4: 7 = span 0xb 7}; s2@3000 {1: 4 = span 0xa 1}.
+block_data span_block() {
+  block_data b = test_block().b;
+  b.spans = {{2, 0xa, 6}, {2, 0xb, 4}, {3, 0xa, 5}, {4, 0xb, 7}, {1, 0xa, 1}};
+  b.profiles[0].span_begin = 0;
+  b.profiles[0].span_count = 3;
+  b.profiles[1].span_begin = 3;
+  b.profiles[1].span_count = 1;
+  b.profiles[3].span_begin = 4;
+  b.profiles[3].span_count = 1;
+  return b;
+}
+
+flame_tree span_merged(const block_data& b, std::vector<uint32_t> series, std::vector<uint64_t> ids,
+                       std::vector<std::string> call_site = {}) {
+  flame_tree t;
+  merge_span_stacks(b, series, 0, INT64_MAX, call_site, ids, t);
+  t.finalize();
+  return t;
+}
+
+TEST(block_query, span_filter_sums_only_the_samples_of_the_given_spans) {
+  const block_data b = span_block();
+  EXPECT_EQ(paths(span_merged(b, {0, 2}, {0xa})),
+            (std::map<std::string, int64_t>{{"main", 1},
+                                            {"main;handler;inlined_helper", 6},
+                                            {"main;handler;inlined_helper;0xdeadbeef", 5}}));
+  EXPECT_EQ(paths(span_merged(b, {0}, {0xb})),
+            (std::map<std::string, int64_t>{{"main;handler;inlined_helper", 4}, {"main;leaf", 7}}));
+  EXPECT_EQ(span_merged(b, {0, 2}, {0xa, 0xb}).total(), 23);
+  EXPECT_EQ(span_merged(b, {0, 2}, {0xc}).total(), 0);      // no such span
+  EXPECT_EQ(span_merged(b, {2}, {0xb}).total(), 0);         // a span of another series
+  EXPECT_EQ(span_merged(b, {0, 2}, {0xa}, {"main", "leaf"}).total(), 0);
+  EXPECT_EQ(span_merged(b, {0, 2}, {0xb}, {"main", "leaf"}).total(), 7);
+  // The time range applies as for merge_stacks.
+  flame_tree t;
+  merge_span_stacks(b, std::vector<uint32_t>{0}, 1500, 2500, {}, std::vector<uint64_t>{0xa, 0xb}, t);
+  t.finalize();
+  EXPECT_EQ(t.total(), 7);
+  // Without a span filter nothing changes: the samples already hold the span samples' values.
+  EXPECT_EQ(paths(merged(b, {0, 2}, 0, INT64_MAX)), paths(merged(test_block().b, {0, 2}, 0, INT64_MAX)));
+  EXPECT_EQ(span_total(b, b.profiles[0], std::vector<uint64_t>{0xa}), 11);
+  EXPECT_EQ(span_total(b, b.profiles[2], std::vector<uint64_t>{0xa}), 0);
+}
+
+TEST(block_query, span_samples_out_of_range_are_skipped) {
+  block_data b = span_block();
+  b.profiles[0].span_count = 99;  // past the end: the profile is skipped
+  b.spans[3].stack = 77;          // no such node
+  EXPECT_EQ(span_merged(b, {0, 2}, {0xa, 0xb}).total(), 1);
+  EXPECT_EQ(span_total(b, b.profiles[0], std::vector<uint64_t>{0xa}), 0);
+}
+
+}  // namespace
+}  // namespace hearth::query

@@ -58,7 +58,11 @@ result<evaluator> evaluator::make(const query_spec& spec) {
     ev.series_req_.group_by = spec.group_by;
     ev.series_req_.call_site = spec.call_site;
   }
+  if (!std::is_sorted(spec.span_ids.begin(), spec.span_ids.end()) ||
+      std::adjacent_find(spec.span_ids.begin(), spec.span_ids.end()) != spec.span_ids.end())
+    return error{errc::invalid_argument, "span ids must be sorted and unique"};
   if (kind == query_kind::merge_pprof) {
+    ev.pprof_sel_.span_ids = spec.span_ids;
     ev.pprof_sel_.call_site = spec.call_site;
     if (spec.pgo) ev.pprof_sel_.pgo = go_pgo{spec.pgo_keep_locations, spec.pgo_aggregate_callees};
   }
@@ -94,7 +98,11 @@ void evaluator::add(const block_data& b, int64_t start, int64_t end) {
   if (series.empty()) return;
   switch (kind) {
     case query_kind::merge_stacks: {
-      merge_stacks(b, series, start, end, spec_.call_site, tree_);
+      const bool by_span = !spec_.span_ids.empty();
+      if (by_span)
+        merge_span_stacks(b, series, start, end, spec_.call_site, spec_.span_ids, tree_);
+      else
+        merge_stacks(b, series, start, end, spec_.call_site, tree_);
       if (!spec_.want_points) return;
       std::vector<bool> selected(b.series.size(), false);
       for (auto id : series) selected[id] = true;
@@ -106,8 +114,10 @@ void evaluator::add(const block_data& b, int64_t start, int64_t end) {
             if (l.name == spec_.group_by[0]) group[id] = l.value;
       for (const auto& p : b.profiles) {
         if (!selected[p.series] || p.time_ns < start || p.time_ns >= end) continue;
+        const int64_t value = by_span ? span_total(b, p, spec_.span_ids) : p.total;
+        if (by_span && value == 0) continue;
         point_times_.push_back(p.time_ns);
-        point_values_.push_back(p.total);
+        point_values_.push_back(value);
         if (!group.empty()) point_groups_.push_back(group[p.series]);
       }
       return;

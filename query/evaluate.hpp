@@ -51,6 +51,10 @@ struct query_spec {
   uint32_t pgo_keep_locations = 0;
   bool pgo_aggregate_callees = false;
   bool want_points = false;  ///< merge_stacks: also (time, total) per profile (+ group_by[0] value)
+  /// merge_stacks / merge_pprof: sorted, unique span ids; non-empty: only the values of span
+  /// samples with one of these ids count (SelectMergeSpanProfile, span_selector). Rollups, which
+  /// keep no span samples, must not answer such a query.
+  std::vector<uint64_t> span_ids;
 };
 
 /// A name-keyed call tree in flat form: node i has parent parents[i] (node 0 = root, its own

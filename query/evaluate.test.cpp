@@ -135,3 +135,42 @@ TEST(evaluate, merge_flat_tolerates_malformed_partials) {
 
 }  // namespace
 }  // namespace hearth::query
+
+namespace hearth::query {
+namespace {
+
+// A span query through the evaluator: only the span samples with the given ids, in the tree and in
+// the per-profile points; ids must be sorted and unique.
+TEST(evaluate, span_ids_filter_the_tree_and_the_points) {
+  block_data b = test::block_of({{"go/workpool.cpu.000.pb.gz", 5 * s_ns}, {"go/workpool.cpu.001.pb.gz", 6 * s_ns}});
+  // The cpu profile at 6 s gets span samples (the `samples` type's rows share its stacks).
+  size_t row = b.profiles.size();
+  for (size_t i = 0; i < b.profiles.size(); ++i)
+    for (const auto& l : series_labels(b, b.profiles[i].series))
+      if (l.name == "__type__" && l.value == "cpu" && b.profiles[i].time_ns == 6 * s_ns) row = i;
+  ASSERT_LT(row, b.profiles.size());
+  profile_row& r = b.profiles[row];
+  b.spans = {{b.samples[r.sample_begin].stack, 0xa, 3}, {b.samples[r.sample_begin + 1].stack, 0xb, 4}};
+  r.span_begin = 0;
+  r.span_count = 2;
+  query_spec q = stacks(0, 10 * s_ns);
+  q.want_points = true;
+  q.span_ids = {0xa, 0xb};
+  partial p = run(q, {&b});
+  merger m;
+  m.add(std::move(p));
+  m.tree().finalize();
+  EXPECT_EQ(m.tree().total(), 7);
+  const auto pts = m.points();
+  ASSERT_EQ(pts.size(), 1u);
+  EXPECT_EQ(pts[0].time_ns, 6 * s_ns);
+  EXPECT_EQ(pts[0].value, 7);
+
+  q.span_ids = {0xb, 0xa};
+  EXPECT_EQ(evaluator::make(q).err().code, errc::invalid_argument);
+  q.span_ids = {0xa, 0xa};
+  EXPECT_EQ(evaluator::make(q).err().code, errc::invalid_argument);
+}
+
+}  // namespace
+}  // namespace hearth::query

@@ -277,6 +277,19 @@ void select_pprof(const block_data& block, std::span<const uint32_t> series, int
     ++profiles;
     first = std::min(first, p.time_ns);
     last_end = std::max(last_end, p.time_ns + std::max<int64_t>(p.duration_ns, 0));
+    out.period = std::max(out.period, p.period);
+    if (!sel.span_ids.empty()) {
+      if (uint64_t{p.span_begin} + p.span_count > block.spans.size()) continue;
+      for (uint32_t i = 0; i < p.span_count; ++i) {
+        const span_sample& s = block.spans[p.span_begin + i];
+        if (s.stack == 0 || s.stack >= sums.size()) continue;
+        if (!keep.empty() && !keep[s.stack]) continue;
+        if (!std::binary_search(sel.span_ids.begin(), sel.span_ids.end(), s.span_id)) continue;
+        if (sums[s.stack] == 0) touched.push_back(s.stack);
+        sums[s.stack] += s.value;
+      }
+      continue;
+    }
     for (uint32_t i = 0; i < p.sample_count; ++i) {
       const sample_rec& s = block.samples[p.sample_begin + i];
       if (s.stack == 0 || s.stack >= sums.size()) continue;
@@ -318,6 +331,7 @@ void merge_pprof(pprof_partial& into, const pprof_partial& from) {
     into = from;
     return;
   }
+  into.period = std::max(into.period, from.period);
   partial_builder b(into);
   partial_builder::source src(from.syms);
   std::vector<uint32_t> locs;
@@ -487,7 +501,7 @@ std::string render_pprof(const pprof_partial& p, const pprof_options& opts) {
   put_int_field(sub, 1, period_type);
   put_int_field(sub, 2, period_unit);
   put_bytes_field(e, 11, sub.buffer());
-  put_int_field(e, 12, opts.period);
+  put_int_field(e, 12, opts.period != 0 ? opts.period : p.period);
   return e.release();
 }
 

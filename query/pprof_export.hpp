@@ -27,6 +27,9 @@ struct go_pgo {
 struct pprof_selector {
   std::vector<std::string> call_site;  ///< root-first prefix of frame names; empty = all
   std::optional<go_pgo> pgo;
+  /// Sorted, unique span ids; non-empty: only the span samples (block_data::spans) with one of
+  /// these ids are taken instead of the profiles' samples (SelectMergeSpanProfile).
+  std::vector<uint64_t> span_ids;
 };
 
 /// Merged samples and the symbols they use. Sample i has the location stack
@@ -35,7 +38,8 @@ struct pprof_selector {
 /// content (strings by bytes, mappings by all fields, functions by name/system name/file/start
 /// line, locations by mapping/address/lines), as symbol_interner (format/normalize.hpp) keeps them.
 /// `first_ns`/`last_end_ns`: the earliest selected profile's time and the latest end
-/// (time + duration); both 0 while `profiles` is 0.
+/// (time + duration); both 0 while `profiles` is 0. `period`: the largest period of the selected
+/// profiles (0 when none is known).
 /// A plain value type: copyable, only ints and strings, fit for an actor message.
 struct pprof_partial {
   symbols syms;
@@ -45,6 +49,7 @@ struct pprof_partial {
   int64_t first_ns = 0;
   int64_t last_end_ns = 0;
   uint64_t profiles = 0;  ///< profiles that contributed
+  int64_t period = 0;
 
   size_t samples() const { return values.size(); }
 };
@@ -62,7 +67,8 @@ void merge_pprof(pprof_partial& into, const pprof_partial& from);
 /// What the render needs besides the samples.
 struct pprof_options {
   profile_type type;   ///< sample type/unit and period type/unit come from here
-  int64_t period = 0;  ///< not stored per profile: the caller's value (0 = unknown)
+  /// Overrides the partial's period when not 0 (the partial's is the stored profiles' period).
+  int64_t period = 0;
   /// > 0: Pyroscope's pprof truncation: in the call tree of functions (inlined frames included)
   /// the nodes whose total is below the max_nodes-th largest node total are cut from every stack;
   /// the locations they leave empty become one "other" location (a function named "other"), a
@@ -71,7 +77,8 @@ struct pprof_options {
 };
 
 /// The merged profile as perftools.profiles.Profile bytes (not gzipped): one sample type
-/// (type.sample_type/type.sample_unit), period type and period, time_nanos/duration_nanos from
+/// (type.sample_type/type.sample_unit), period type and period (opts.period, else p.period),
+/// time_nanos/duration_nanos from
 /// first_ns/last_end_ns, only the referenced mappings/locations/functions/strings with dense ids
 /// from 1 (strings from index 0 = ""), samples sorted by their location id lists.
 std::string render_pprof(const pprof_partial& p, const pprof_options& opts);

@@ -245,3 +245,51 @@ TEST(pprof_export, empty_selection_renders_a_valid_empty_profile) {
 
 }  // namespace
 }  // namespace hearth::query
+
+namespace hearth::query {
+namespace {
+
+// The exported period is the stored profiles' (the ingested pprof's), the largest when they differ,
+// unless the caller overrides it.
+TEST(pprof_export, period_comes_from_the_stored_profiles) {
+  block_data b = test::block_of({{"go/workpool.cpu.000.pb.gz", 5'000'000'000}});
+  pprof_partial p = select_all(b);
+  EXPECT_EQ(p.period, 10'000'000);  // Go's CPU profiler samples at 100 Hz
+  pprof_options o = cpu_options();
+  o.period = 0;
+  auto d = pprof::decode(as_bytes(render_pprof(p, o)));
+  ASSERT_TRUE(d.ok()) << d.err().to_string();
+  EXPECT_EQ(d->period, 10'000'000);
+
+  block_data c = b;
+  for (auto& r : c.profiles) r.period = 20'000'000;
+  merge_pprof(p, select_all(c));
+  EXPECT_EQ(p.period, 20'000'000);
+  o.period = 5;
+  d = pprof::decode(as_bytes(render_pprof(p, o)));
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(d->period, 5);
+}
+
+TEST(pprof_export, span_ids_select_only_the_span_samples) {
+  block_data b = test::block_of({{"go/workpool.cpu.000.pb.gz", 5'000'000'000}});
+  ASSERT_GE(b.samples.size(), 2u);
+  const uint32_t cpu_id = cpu_series(b).at(0);
+  auto row = std::find_if(b.profiles.begin(), b.profiles.end(),
+                          [&](const profile_row& x) { return x.series == cpu_id; });
+  ASSERT_NE(row, b.profiles.end());
+  profile_row& r = *row;
+  b.spans = {{b.samples[r.sample_begin].stack, 0xa, 3}, {b.samples[r.sample_begin + 1].stack, 0xb, 4}};
+  r.span_begin = 0;
+  r.span_count = 2;
+  pprof_selector sel;
+  sel.span_ids = {0xb};
+  const pprof_partial p = select_all(b, sel);
+  ASSERT_EQ(p.samples(), 1u);
+  EXPECT_EQ(p.values[0], 4);
+  sel.span_ids = {0xc};
+  EXPECT_EQ(select_all(b, sel).samples(), 0u);
+}
+
+}  // namespace
+}  // namespace hearth::query

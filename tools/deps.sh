@@ -8,6 +8,9 @@ packages=(
   libcaf-dev capnproto libcapnp-dev liburing-dev liblz4-dev libzstd-dev zlib1g-dev libdeflate-dev
   libroaring-dev libtomlplusplus-dev prometheus-cpp-dev libgtest-dev libbenchmark-dev
   libprotobuf-dev protobuf-compiler libre2-dev curl
+  # go builds the pull-mode test target (tests/scrape); javac, java and jfr make the JFR recordings
+  # of format/jfr.test.cpp and the ingest-format tests
+  golang-go openjdk-17-jdk-headless
 )
 
 missing=()

@@ -11,6 +11,7 @@
 
 #include "actors/admission.hpp"
 #include "actors/ingest_limits.hpp"
+#include "actors/scrape_actor.hpp"
 #include "actors/compactor_actor.hpp"
 #include "actors/distributor_actor.hpp"
 #include "actors/ingester_actor.hpp"
@@ -96,9 +97,36 @@ int run(const hearth::config& cfg) {
   d_opts.limits.max_label_name_len = cfg.limits.max_label_name_length;
   d_opts.limits.max_label_value_len = cfg.limits.max_label_value_length;
   d_opts.limits.max_stack_depth = cfg.limits.max_stack_depth;
+  d_opts.text.max_line_bytes = cfg.limits.max_text_line_bytes;
+  d_opts.text.max_stack_depth = cfg.limits.max_text_stack_depth;
+  d_opts.jfr.max_stack_depth = cfg.limits.max_jfr_stack_depth;
   d_opts.admission = &admission;
   d_opts.limiter = &limiter;
   auto distributor = sys.spawn(distributor_fn, d_opts, ingester, &metrics);
+
+  // Pull mode: one detached scraper per (target, profile) of each [[scrape]] job.
+  std::vector<scrape_actor> scrapers;
+  for (const auto& job : cfg.scrape) {
+    for (const auto& target : job.targets) {
+      auto hp = parse_listen_address(target);  // validated by the config parser
+      for (const auto& profile : job.profiles) {
+        scrape_options so;
+        so.job = job.job;
+        so.service_name = job.service_name.empty() ? job.job : job.service_name;
+        so.host = hp->first;
+        so.port = hp->second;
+        so.profile = profile;
+        so.path_prefix = job.path_prefix;
+        so.interval = std::chrono::seconds(job.interval_s);
+        so.cpu_seconds = job.effective_cpu_seconds();
+        so.timeout = std::chrono::seconds(job.effective_timeout_s());
+        so.max_body_bytes = cfg.limits.max_profile_bytes;
+        so.tenant = job.tenant;
+        so.labels = job.labels;
+        scrapers.push_back(sys.spawn<caf::detached>(scrape_fn, std::move(so), distributor, &metrics));
+      }
+    }
+  }
 
   compactor_options c_opts;
   c_opts.enabled = cfg.compaction.enabled;
@@ -154,6 +182,8 @@ int run(const hearth::config& cfg) {
                             ", shutting down");
     gateway.stop();
   }
+  // A scraper in the middle of a fetch exits when it returns (at most its timeout).
+  for (auto& s : scrapers) caf::anon_send_exit(s, caf::exit_reason::user_shutdown);
   caf::anon_send_exit(distributor, caf::exit_reason::user_shutdown);
   caf::anon_send_exit(frontend, caf::exit_reason::user_shutdown);
   caf::anon_send_exit(compactor, caf::exit_reason::user_shutdown);

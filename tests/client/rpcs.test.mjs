@@ -458,8 +458,54 @@ async function codecCases(codec) {
     return JSON.stringify(toJson(Q.QueryScopeSchema, s));
   });
 
-  await cs("SelectMergeSpanProfile=Unimplemented", () =>
-    expectCode(c.q.selectMergeSpanProfile({ profileTypeID: CPU, labelSelector: WORKPOOL, spanSelector: ["0123456789abcdef"], start: WIN.start, end: WIN.end }), Code.Unimplemented, "SelectMergeSpanProfile"));
+  await cs("SelectMergeSpanProfile (pushed span_id labels)", async () => {
+    // A real profile with span_id labels on every third sample (two spans alternating), pushed to
+    // its own service; the span profile must hold exactly the labelled samples' cpu values.
+    const raw = zlib.gunzipSync(fs.readFileSync(path.join(testdata, "go", "workpool.cpu.000.pb.gz")));
+    const prof = fromBinary(G.ProfileSchema, raw);
+    // Inside the dataset's time span (GetProfileStats stays as it is); the gzip case below counts it.
+    const at = T0 + 7000;
+    prof.timeNanos = BigInt(at) * 1000000n;
+    const str = (v) => { prof.stringTable.push(v); return BigInt(prof.stringTable.length - 1); };
+    const key = str("span_id"), spanA = "00000000000a11ce", spanB = "0000000000000b0b";
+    const ids = [str(spanA), str(spanB)];
+    const cpuIdx = prof.sampleType.findIndex((t) => prof.stringTable[Number(t.type)] === "cpu");
+    const want = [0n, 0n];
+    prof.sample.forEach((smp, i) => {
+      if (i % 3 !== 0) return;
+      const which = (i / 3) % 2;
+      smp.label.push(create(G.LabelSchema, { key, str: ids[which] }));
+      if (smp.locationId.length > 0) want[which] += smp.value[cpuIdx];
+    });
+    check(want[0] > 0n && want[1] > 0n, "the profile has labelled cpu samples");
+    const svc = `spans-${codec}`;
+    await c.push.push({ series: [{ labels: [{ name: "__name__", value: "process_cpu" }, { name: "service_name", value: svc }], samples: [{ rawProfile: zlib.gzipSync(toBinary(G.ProfileSchema, prof)), ID: "5f0c6a4e-6d3b-4c1e-9a53-0000000001" + (binary ? "01" : "02") }] }] });
+    const req = (extra) => ({ profileTypeID: CPU, labelSelector: `{service_name="${svc}"}`, start: BigInt(at - 30000), end: BigInt(at + 30000), maxNodes: 1048576n, ...extra });
+    const deadline = Date.now() + 10000;
+    let r;
+    while (Date.now() < deadline) {
+      r = await c.q.selectMergeSpanProfile(req({ spanSelector: [spanA], format: Q.ProfileFormat.FLAMEGRAPH }));
+      if (BigInt(r.flamegraph?.total ?? 0n) !== 0n) break;
+      await new Promise((res) => setTimeout(res, 100));
+    }
+    fgCheck(r.flamegraph, want[0], "span A flame graph");
+    const both = await c.q.selectMergeSpanProfile(req({ spanSelector: [spanB, spanA] }));
+    fgCheck(both.flamegraph, want[0] + want[1], "spans A and B");
+    const tree = await c.q.selectMergeSpanProfile(req({ spanSelector: [spanB], format: Q.ProfileFormat.TREE }));
+    eq(decodeTree(tree.tree).selfSum, want[1], "span B tree: sum of self");
+    const none = await c.q.selectMergeSpanProfile(req({ spanSelector: ["00000000000000ff"] }));
+    eq(BigInt(none.flamegraph?.total ?? 0n), 0n, "an unknown span selects nothing");
+    // The same filter through SelectMergeStacktraces' span_selector; without it, the whole profile.
+    const sm = await c.q.selectMergeStacktraces(req({ spanSelector: [spanA] }));
+    eq(BigInt(sm.flamegraph.total), want[0], "SelectMergeStacktraces span_selector");
+    const all = await c.q.selectMergeStacktraces(req({}));
+    eq(BigInt(all.flamegraph.total), TOT.wp0["cpu/nanoseconds"], "the whole profile is unchanged by span ids");
+    const bad = await expectCode(c.q.selectMergeSpanProfile(req({ spanSelector: ["xyz"] })), Code.InvalidArgument, "bad span id");
+    check(bad.includes("xyz"), `the error names the bad span id: ${bad}`);
+    keep(codec, "SelectMergeSpanProfile/FLAMEGRAPH", Q.SelectMergeSpanProfileResponseSchema, both);
+    keep(codec, "SelectMergeSpanProfile/TREE", Q.SelectMergeSpanProfileResponseSchema, tree);
+    return `span A ${want[0]}, span B ${want[1]}`;
+  });
 
   await cs("SelectHeatmap=Unimplemented", () =>
     expectCode(c.hm.selectHeatmap({ profileTypeID: CPU, labelSelector: WORKPOOL, start: WIN.start, end: WIN.end, step: 10 }), Code.Unimplemented, "SelectHeatmap"));
@@ -566,7 +612,8 @@ async function gzipCases() {
     });
     const q = createClient(Q.QuerierService, transport);
     const p = await q.selectMergeProfile({ profileTypeID: CPU, labelSelector: "{}", start: WIN.start, end: WIN.end });
-    eq(pprofTotal(p, "cpu"), TOT.wp["cpu/nanoseconds"] + TOT.mi["cpu/nanoseconds"] + TOT.wp0["cpu/nanoseconds"] * 2n, "cpu total of everything (dataset + 2 pushed copies)");
+    eq(pprofTotal(p, "cpu"), TOT.wp["cpu/nanoseconds"] + TOT.mi["cpu/nanoseconds"] + TOT.wp0["cpu/nanoseconds"] * 4n,
+       "cpu total of everything (dataset + 4 pushed copies: 2 plain, 2 with span ids)");
     const size = toBinary(G.ProfileSchema, p).length;
     check(size > 50000, `answer of ${size} bytes is not large`);
     check(String(encodings[0]).includes("gzip"), `request Accept-Encoding ${encodings[0]}`);

@@ -84,12 +84,14 @@ ALL_SERVERS = []
 
 class Server:
     """One hearth process over one data dir. `sections` maps a TOML section name to the lines of
-    that section (strings "key = value"); [server] http_listen and [storage] path are set here.
+    that section (strings "key = value"); [server] http_listen and [storage] path are set here;
+    extra_toml is appended (arrays of tables such as [[scrape]]).
     With early_reply, request() still reads the answer of a server that replied (413) and closed
     before it read all of a large body, instead of raising the send's BrokenPipeError."""
 
-    def __init__(self, name, data_dir, sections=None, early_reply=False):
+    def __init__(self, name, data_dir, sections=None, early_reply=False, extra_toml=""):
         self.name = name
+        self.extra_toml = extra_toml  # appended as is (e.g. [[scrape]] tables)
         self.data_dir = data_dir
         self.sections = dict(sections or {})
         self.early_reply = early_reply
@@ -102,7 +104,7 @@ class Server:
         secs = {"server": ['http_listen = "127.0.0.1:0"'], "storage": ['path = "%s"' % self.data_dir]}
         for k, lines in self.sections.items():
             secs.setdefault(k, []).extend(lines)
-        return "".join("[%s]\n%s\n" % (k, "\n".join(v)) for k, v in secs.items())
+        return "".join("[%s]\n%s\n" % (k, "\n".join(v)) for k, v in secs.items()) + self.extra_toml
 
     def start(self):
         assert self.proc is None or self.proc.poll() is not None, "already running"

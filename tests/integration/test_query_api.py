@@ -8,7 +8,7 @@
 3. runs the real Connect client test `node tests/client/rpcs.test.mjs <url> <testdata>` (every RPC
    in both codecs) and turns each of its JSON lines into a case;
 4. Python cases: /pyroscope/render with groupBy, /pyroscope/render-diff, /pyroscope/label-values,
-   multi-tenancy (401, isolation, "a|b"), settings across a SIGKILL restart.
+   span profiles (SelectMergeSpanProfile, span_selector, the exported period), multi-tenancy (401, isolation, "a|b"), settings across a SIGKILL restart.
 
 usage: test_query_api.py PATH/TO/hearth [NAME_SUBSTRING...]
 
@@ -36,8 +36,10 @@ ht.ensure_system_python("test_query_api")
 import base64  # noqa: E402
 import difflib  # noqa: E402
 import glob  # noqa: E402
+import gzip  # noqa: E402
 import json  # noqa: E402
 import re  # noqa: E402
+import shutil  # noqa: E402
 import signal  # noqa: E402
 import subprocess  # noqa: E402
 import time  # noqa: E402
@@ -394,6 +396,165 @@ class Render(unittest.TestCase):
 
 
 # ------------------------------------------------------------------------------------------------
+# Span profiles: a real pprof with span_id labels on some samples (main server)
+
+SPAN_A, SPAN_B = "00000000000a11ce", "0000000000000b0b"
+
+
+def decode_tree_bytes(buf):
+    """pyroscope-api.md §2.6 tree bytes -> sum of self values."""
+    pos, total, left = 0, 0, [1]
+
+    def uvarint():
+        nonlocal pos
+        r, shift = 0, 0
+        while True:
+            b = buf[pos]
+            pos += 1
+            r |= (b & 0x7F) << shift
+            if not b & 0x80:
+                return r
+            shift += 7
+
+    while left:
+        if left[-1] == 0:
+            left.pop()
+            continue
+        left[-1] -= 1
+        n = uvarint()
+        pos += n
+        total += uvarint()
+        left.append(uvarint())
+    return total
+
+
+class SpanProfile(unittest.TestCase):
+    """SelectMergeSpanProfile and span_selector against labelled samples of a real profile."""
+
+    @classmethod
+    def setUpClass(cls):
+        with open(os.path.join(ht.TESTDATA, "go", "workpool.cpu.000.pb.gz"), "rb") as fh:
+            p = ht.ctx.pb.profile.Profile()
+            p.ParseFromString(gzip.decompress(fh.read()))
+        cls.t_ms = State.t0_ms + 9000  # inside the dataset's span: the newest profile time stays
+        p.time_nanos = cls.t_ms * 1000000
+        strings = list(p.string_table)
+
+        def s(v):
+            p.string_table.append(v)
+            return len(p.string_table) - 1
+
+        key, pid_key = s("span_id"), s("profile_id")
+        a, b = s(SPAN_A), s(SPAN_B)
+        cpu = [strings[t.type] for t in p.sample_type].index("cpu")
+        cls.want = {SPAN_A: 0, SPAN_B: 0}
+        for i, smp in enumerate(p.sample):
+            if i % 4 == 0:
+                smp.label.add(key=key, str=a)
+                span = SPAN_A
+            elif i % 4 == 1:
+                smp.label.add(key=pid_key, str=b)  # Pyroscope renames profile_id to span_id
+                span = SPAN_B
+            else:
+                continue
+            if len(smp.location_id) > 0:
+                cls.want[span] += smp.value[cpu]
+        cls.period = p.period
+        cls.svc = "spans-python"
+        sid = str(uuid.uuid5(uuid.NAMESPACE_URL, "spans-python"))
+        req = ht.push_request_proto([("__name__", "process_cpu"), ("service_name", cls.svc)], gzip.compress(p.SerializeToString()), sid)
+        st, _, body = State.server.request("POST", "/push.v1.PusherService/Push", req.SerializeToString(),
+                                           {"Content-Type": "application/proto", "Connect-Protocol-Version": "1"})
+        if st != 200:
+            raise AssertionError("Push: HTTP %d %s" % (st, error_text(body)))
+        cls.win = (cls.t_ms - 30000, cls.t_ms + 30000)
+
+    def span_profile(self, codec, spans, fmt=None, want=200):
+        sel = '{service_name="%s"}' % self.svc
+        method = "/querier.v1.QuerierService/SelectMergeSpanProfile"
+        if codec == "json":
+            msg = {"profileTypeID": CPU, "labelSelector": sel, "spanSelector": spans,
+                   "start": str(self.win[0]), "end": str(self.win[1]), "maxNodes": "1048576"}
+            if fmt:
+                msg["format"] = fmt
+            st, _, body = State.server.connect_json(method, msg)
+            self.assertEqual(st, want, error_text(body))
+            if st != 200:
+                return json.loads(body)
+            j = json.loads(body)
+            if fmt == "PROFILE_FORMAT_TREE":
+                return decode_tree_bytes(base64.b64decode(j.get("tree", "")))
+            return int(j.get("flamegraph", {}).get("total", "0"))
+        req = ht.ctx.pb.querier.SelectMergeSpanProfileRequest(
+            profile_typeID=CPU, label_selector=sel, span_selector=spans, start=self.win[0], end=self.win[1], max_nodes=1048576)
+        if fmt:
+            req.format = ht.ctx.pb.querier.ProfileFormat.Value(fmt)
+        st, _, body = State.server.connect_proto(method, req)
+        self.assertEqual(st, want, error_text(body))
+        if st != 200:
+            return json.loads(body)
+        r = ht.ctx.pb.querier.SelectMergeSpanProfileResponse()
+        r.ParseFromString(body)
+        if fmt == "PROFILE_FORMAT_TREE":
+            return decode_tree_bytes(r.tree)
+        return r.flamegraph.total
+
+    def test_span_totals_in_both_codecs_and_formats(self):
+        self.assertGreater(self.want[SPAN_A], 0)
+        self.assertGreater(self.want[SPAN_B], 0)
+        for codec in ("proto", "json"):
+            self.assertEqual(self.span_profile(codec, [SPAN_A]), self.want[SPAN_A], codec)
+            self.assertEqual(self.span_profile(codec, [SPAN_B.upper()]), self.want[SPAN_B], codec + " (profile_id label)")
+            both = self.want[SPAN_A] + self.want[SPAN_B]
+            self.assertEqual(self.span_profile(codec, [SPAN_B, SPAN_A], "PROFILE_FORMAT_FLAMEGRAPH"), both, codec)
+            self.assertEqual(self.span_profile(codec, [SPAN_A, SPAN_B], "PROFILE_FORMAT_TREE"), both, codec + " tree")
+            self.assertEqual(self.span_profile(codec, ["00000000000000ff"]), 0, codec + " unknown span")
+
+    def test_span_selector_of_select_merge_stacktraces(self):
+        sel = '{service_name="%s"}' % self.svc
+        whole = totals("go/workpool.cpu.000")[("cpu", "nanoseconds")]
+        for codec in ("proto", "json"):
+            st, _, body = ht.smst_request(State.server, codec, CPU, sel, self.win[0], self.win[1], 1048576)
+            self.assertEqual(st, 200, error_text(body))
+            if codec == "json":
+                total = int(json.loads(body)["flamegraph"]["total"])
+            else:
+                r = ht.ctx.pb.querier.SelectMergeStacktracesResponse()
+                r.ParseFromString(body)
+                total = r.flamegraph.total
+            self.assertEqual(total, whole, "span ids change no other query")
+        msg = {"profileTypeID": CPU, "labelSelector": sel, "spanSelector": [SPAN_B],
+               "start": str(self.win[0]), "end": str(self.win[1])}
+        st, _, body = State.server.connect_json(ht.SMST, msg)
+        self.assertEqual(st, 200, error_text(body))
+        self.assertEqual(int(json.loads(body)["flamegraph"]["total"]), self.want[SPAN_B])
+
+    def test_bad_span_id_is_400_naming_it(self):
+        for codec in ("proto", "json"):
+            j = self.span_profile(codec, [SPAN_A, "12345"], want=400)
+            self.assertEqual(j.get("code"), "invalid_argument", j)
+            self.assertIn("12345", j.get("message", ""), j)
+
+    def test_exported_pprof_keeps_the_period(self):
+        """The pprof export writes the ingested profile's period (what `go tool pprof` prints)."""
+        self.assertEqual(self.period, 10000000)
+        req = ht.ctx.pb.querier.SelectMergeProfileRequest(
+            profile_typeID=CPU, label_selector='{service_name="%s"}' % self.svc, start=self.win[0], end=self.win[1])
+        st, _, body = State.server.connect_proto("/querier.v1.QuerierService/SelectMergeProfile", req)
+        self.assertEqual(st, 200, error_text(body))
+        p = ht.ctx.pb.profile.Profile()
+        p.ParseFromString(body)
+        self.assertEqual(p.period, self.period)
+        if shutil.which("go"):
+            path = os.path.join(ht.ctx.tmp, "span-export.pb")
+            with open(path, "wb") as fh:
+                fh.write(body)
+            out = subprocess.run(["go", "tool", "pprof", "-raw", path], capture_output=True, text=True, timeout=120)
+            self.assertEqual(out.returncode, 0, out.stderr)
+            self.assertIn("Period: %d" % self.period, out.stdout)
+
+
+# ------------------------------------------------------------------------------------------------
 # Multi-tenancy and settings durability (own servers)
 
 
@@ -496,4 +657,4 @@ class SettingsDurability(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    sys.exit(ht.run_main("query_api", [Golden, NodeClient, Render, Tenancy, SettingsDurability], __doc__, setup=setup))
+    sys.exit(ht.run_main("query_api", [Golden, NodeClient, Render, SpanProfile, Tenancy, SettingsDurability], __doc__, setup=setup))
