@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 secs="${1:-60}"
 shift || true
 targets=("$@")
-[ ${#targets[@]} -eq 0 ] && targets=(pprof ingest_request selector segment connect_json)
+[ ${#targets[@]} -eq 0 ] && targets=(pprof ingest_request selector segment connect_json folded jfr)
 
 tools/deps.sh || exit 1
 missing=()
@@ -71,6 +71,22 @@ for q in tests/queries/*.q; do
     n=$((n + 1)); { printf "\\x$(printf %02x $m)"; printf '%s' "$body"; } > "$corpus/connect_json/b$n"
   done
 done
+
+# folded: Pyroscope-style collapsed stacks, with app names that pick each profile type.
+mkdir -p "$corpus/folded"
+printf 'app.cpu\nmain;work;spin 42\nmain;work;alloc 7\r\nmain 1\n' > "$corpus/folded/cpu"
+printf 'svc.alloc_space\nmain;make;grow 4096\n\nmain;idle 0\n' > "$corpus/folded/alloc"
+printf 'svc.wall\na;b;c\na;b\na\n' > "$corpus/folded/lines"
+# jfr: a real recording of tests/data/jfr/Burn.java under OpenJDK 17 (as format/jfr.test.cpp makes).
+mkdir -p "$corpus/jfr"
+jbin=/usr/lib/jvm/java-17-openjdk-amd64/bin
+if [ -x "$jbin/javac" ]; then
+  jtmp=$(mktemp -d)
+  "$jbin/javac" -d "$jtmp" tests/data/jfr/Burn.java &&
+    "$jbin/java" -XX:StartFlightRecording=filename="$jtmp/rec.jfr",settings=tests/data/jfr/hearth.jfc \
+      -cp "$jtmp" Burn 1500 > "$jtmp/java.log" 2>&1 && cp "$jtmp/rec.jfr" "$corpus/jfr/burn.jfr"
+  rm -rf "$jtmp"
+fi
 
 passed=0; failed=0
 for t in "${targets[@]}"; do
