@@ -1,5 +1,5 @@
-// libFuzzer target: segment files and WAL records as read from a damaged disk: decode_segment and
-// decode_batch must answer an error (corrupted) for any bytes, never crash or loop.
+// libFuzzer target: segment files and WAL records as read from a damaged disk: decode_segment,
+// decode_segment_rows and decode_batch must answer an error (corrupted) for any bytes, never crash or loop.
 #include <cstddef>
 #include <cstdint>
 
@@ -11,6 +11,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   bytes_view in(reinterpret_cast<const std::byte*>(data), size);
   segment_info info;
   (void)decode_segment(in, &info);
+  (void)decode_segment_rows(in, &info);
   (void)decode_batch(in);
   return 0;
 }
