@@ -261,7 +261,9 @@ status finish_swap(io::file_system& fs, const std::string& segments_dir, const s
   if (auto s = fs.sync_dir(segments_dir); !s)
     if (auto again = fs.sync_dir(segments_dir); !again) return again;
   for (const auto& path : reply.obsolete)
-    if (auto s = fs.remove(path); !s && s.err().code != errc::not_found)
+    if (auto s = fs.remove(path); s)
+      log::info("compactor", "removed " + path + " (compacted)");
+    else if (s.err().code != errc::not_found)
       log::warn("compactor", "cannot remove " + path + ": " + s.err().to_string());
   return {};
 }

@@ -446,6 +446,21 @@ struct footer_data {
   std::vector<toc_entry> toc;
 };
 
+// Sets the block's time range from its profile rows and checks it against the footer's.
+status set_time_range(block_data& b, const segment_info& footer) {
+  if (!b.profiles.empty()) {
+    auto [lo, hi] = std::minmax_element(
+        b.profiles.begin(), b.profiles.end(),
+        [](const profile_row& x, const profile_row& y) { return x.time_ns < y.time_ns; });
+    b.min_time_ns = lo->time_ns;
+    b.max_time_ns = hi->time_ns;
+  }
+  if (footer.min_time_ns != b.min_time_ns || footer.max_time_ns != b.max_time_ns)
+    return corrupt("footer", "time range does not match the profiles'");
+  return {};
+}
+
+
 uint32_t load_u32(bytes_view b, size_t at) {
   return decoder(b.subspan(at, 4)).get_u32();
 }
@@ -1094,16 +1109,8 @@ result<block_data> decode_sections(bytes_view file, const footer_data& f,
   if (auto st = check_block(b, errc::corrupted, "segment"); !st) return st.err();
   // (series, time) order and contiguous sample ranges hold by construction: parse_profiles
   // rejects deltas that would break them.
-  if (!b.profiles.empty()) {
-    auto [lo, hi] = std::minmax_element(
-        b.profiles.begin(), b.profiles.end(),
-        [](const profile_row& x, const profile_row& y) { return x.time_ns < y.time_ns; });
-    b.min_time_ns = lo->time_ns;
-    b.max_time_ns = hi->time_ns;
-  }
+  if (auto st = set_time_range(b, f.info); !st) return st.err();
   const auto& i = f.info;
-  if (i.min_time_ns != b.min_time_ns || i.max_time_ns != b.max_time_ns)
-    return corrupt("footer", "time range does not match the profiles'");
   if (i.series != b.series.size() || i.profiles != b.profiles.size() ||
       i.samples != b.samples.size() || i.stacks != b.stacks.size())
     return corrupt("footer", "counts do not match the sections");
@@ -1144,16 +1151,8 @@ result<block_data> decode_rows(bytes_view file, const footer_data& f) {
             sy.strings[b.labels[s.label_begin + k].name]))
         return corrupt("series", "series " + str(i) + " label names are not sorted and unique");
   }
-  if (!b.profiles.empty()) {
-    auto [lo, hi] = std::minmax_element(
-        b.profiles.begin(), b.profiles.end(),
-        [](const profile_row& x, const profile_row& y) { return x.time_ns < y.time_ns; });
-    b.min_time_ns = lo->time_ns;
-    b.max_time_ns = hi->time_ns;
-  }
+  if (auto st = set_time_range(b, f.info); !st) return st.err();
   const auto& i = f.info;
-  if (i.min_time_ns != b.min_time_ns || i.max_time_ns != b.max_time_ns)
-    return corrupt("footer", "time range does not match the profiles'");
   uint64_t samples = 0;
   for (const auto& r : b.profiles) samples += r.sample_count;
   if (i.series != b.series.size() || i.profiles != b.profiles.size() || i.samples != samples)

@@ -375,6 +375,19 @@ def ingest_path(name_with_labels, t_s, spy="gospy", fmt="pprof"):
     return "/ingest?" + urllib.parse.urlencode(q)
 
 
+def multipart(fields):
+    """fields: [(name, filename, content_type, bytes)] -> (content_type, body)."""
+    boundary = "----hearthtest" + uuid.uuid4().hex
+    out = b""
+    for name, filename, ctype, data in fields:
+        out += b"--" + boundary.encode() + b"\r\n"
+        out += ('Content-Disposition: form-data; name="%s"; filename="%s"\r\n' % (name, filename)).encode()
+        out += ("Content-Type: %s\r\n\r\n" % ctype).encode()
+        out += data + b"\r\n"
+    out += b"--" + boundary.encode() + b"--\r\n"
+    return "multipart/form-data; boundary=" + boundary, out
+
+
 def new_id():
     return str(uuid.uuid4())
 

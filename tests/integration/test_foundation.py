@@ -37,7 +37,6 @@ import subprocess  # noqa: E402
 import time  # noqa: E402
 import unittest  # noqa: E402
 import urllib.parse  # noqa: E402
-import uuid  # noqa: E402
 
 from hearthtest import MAX_NODES, error_text, parse_top, parse_totals  # noqa: E402
 
@@ -200,19 +199,6 @@ def top_problems(f, answers):
     return problems
 
 
-def multipart(fields):
-    """fields: [(name, filename, content_type, bytes)] -> (content_type, body)."""
-    boundary = "----hearthtest" + uuid.uuid4().hex
-    out = b""
-    for name, filename, ctype, data in fields:
-        out += b"--" + boundary.encode() + b"\r\n"
-        out += ('Content-Disposition: form-data; name="%s"; filename="%s"\r\n' % (name, filename)).encode()
-        out += ("Content-Type: %s\r\n\r\n" % ctype).encode()
-        out += data + b"\r\n"
-    out += b"--" + boundary.encode() + b"--\r\n"
-    return "multipart/form-data; boundary=" + boundary, out
-
-
 def push_file(server, f, svc=None, method=None, t=None):
     """Sends one file by its method; returns (status, body, description)."""
     svc = svc or f["svc"]
@@ -225,7 +211,7 @@ def push_file(server, f, svc=None, method=None, t=None):
         if method == "ingest_multipart":
             name = "%s{otel.scope.name=com.grafana.pyroscope/nodejs,process.runtime.name=nodejs,%s}" % (svc, labels)
             path = ht.ingest_path(name, t, spy="nodespy", fmt=None)
-            ctype, body = multipart([("profile", "profile", "application/octet-stream", gz)])
+            ctype, body = ht.multipart([("profile", "profile", "application/octet-stream", gz)])
         else:
             path = ht.ingest_path("%s{%s}" % (svc, labels), t)
             ctype = "application/octet-stream"
@@ -566,7 +552,7 @@ class T(unittest.TestCase):
         self._expect_error(desc + " (truncated gzip)", st, body, (400, 422), ("gzip", "inflate", "deflate", "decompress", "truncat", "eof", "end"))
 
     def test_13_bad_multipart_garbage(self):
-        ctype, body = multipart([("profile", "profile", "application/octet-stream", b"\x00\x01garbage\xff" * 50)])
+        ctype, body = ht.multipart([("profile", "profile", "application/octet-stream", b"\x00\x01garbage\xff" * 50)])
         desc, st, resp = self._ingest(body, fmt=None, ctype=ctype)
         self._expect_error(desc + " (multipart with a garbage profile)", st, resp, (400, 422), ("pprof", "profile", "protobuf", "decode", "parse"))
 

@@ -30,7 +30,6 @@ import time  # noqa: E402
 import unittest  # noqa: E402
 import urllib.parse  # noqa: E402
 
-import uuid  # noqa: E402
 
 from hearthtest import error_text  # noqa: E402
 
@@ -43,19 +42,6 @@ class State:
     server = None
     jfr = None  # bytes of the recording
     jfr_events = None  # `jfr print --json` events
-
-
-def multipart(fields):
-    """fields: [(name, filename, content_type, bytes)] -> (content_type, body)."""
-    boundary = "----hearthfmt" + uuid.uuid4().hex
-    out = b""
-    for name, filename, ctype, data in fields:
-        out += b"--" + boundary.encode() + b"\r\n"
-        out += ('Content-Disposition: form-data; name="%s"; filename="%s"\r\n' % (name, filename)).encode()
-        out += ("Content-Type: %s\r\n\r\n" % ctype).encode()
-        out += data + b"\r\n"
-    out += b"--" + boundary.encode() + b"--\r\n"
-    return "multipart/form-data; boundary=" + boundary, out
 
 
 def ingest(params, body, ctype="application/octet-stream"):
@@ -189,7 +175,7 @@ class IngestFormats(unittest.TestCase):
     def pprof_form(self, extra=()):
         with open(os.path.join(ht.TESTDATA, "go", "workpool.block.pb.gz"), "rb") as f:
             gz = f.read()
-        return multipart([("profile", "profile.pprof", "application/octet-stream", gz)] + list(extra))
+        return ht.multipart([("profile", "profile.pprof", "application/octet-stream", gz)] + list(extra))
 
     def test_multipart_sample_type_config_renames(self):
         cfg = json.dumps({"contentions": {"units": "lock_samples", "display-name": "block_count"},
@@ -247,7 +233,7 @@ class IngestFormats(unittest.TestCase):
     def test_jfr_agent_multipart(self):
         # LabelsSnapshot{strings {1: "route"}}: valid; JDK events carry no contextId to use it
         snapshot = b"\x12\x09\x08\x01\x12\x05route"
-        ctype, body = multipart([("jfr", "jfr", "application/octet-stream", gzip.compress(State.jfr)),
+        ctype, body = ht.multipart([("jfr", "jfr", "application/octet-stream", gzip.compress(State.jfr)),
                                  ("labels", "labels", "application/octet-stream", gzip.compress(snapshot))])
         st, _, resp = ingest({"name": "jfr-agent", "format": "jfr", "spyName": "javaspy"}, body, ctype)
         self.assertEqual(st, 200, error_text(resp))
@@ -260,10 +246,10 @@ class IngestFormats(unittest.TestCase):
         self.assertRejected(st, body, (422,), "jfr", "magic")
         st, _, body = ingest({"name": "jfr-bad", "format": "jfr"}, State.jfr[: len(State.jfr) // 2])
         self.assertRejected(st, body, (422,), "jfr: chunk 0")
-        ctype, form = multipart([("labels", "labels", "application/octet-stream", b"")])
+        ctype, form = ht.multipart([("labels", "labels", "application/octet-stream", b"")])
         st, _, body = ingest({"name": "jfr-bad", "format": "jfr"}, form, ctype)
         self.assertRejected(st, body, (422,), "jfr")
-        ctype, form = multipart([("jfr", "jfr", "application/octet-stream", State.jfr),
+        ctype, form = ht.multipart([("jfr", "jfr", "application/octet-stream", State.jfr),
                                  ("labels", "labels", "application/octet-stream", gzip.compress(b"\x0a\x05\x08"))])
         st, _, body = ingest({"name": "jfr-bad", "format": "jfr"}, form, ctype)
         self.assertRejected(st, body, (422,), "jfr labels", "LabelsSnapshot")
