@@ -81,12 +81,20 @@ result<evaluator> evaluator::make(const query_spec& spec) {
     ev.series_req_.step_ns = spec.step_ns;
     ev.series_req_.group_by = spec.group_by;
     ev.series_req_.call_site = spec.call_site;
+    ev.series_req_.exemplars = spec.exemplars;
   }
   if (!std::is_sorted(spec.span_ids.begin(), spec.span_ids.end()) ||
       std::adjacent_find(spec.span_ids.begin(), spec.span_ids.end()) != spec.span_ids.end())
     return error{errc::invalid_argument, "span ids must be sorted and unique"};
+  if (spec.profile_ids.size() % 2 != 0)
+    return error{errc::invalid_argument, "profile ids must be (hi, lo) pairs"};
+  for (size_t i = 2; i < spec.profile_ids.size(); i += 2)
+    if (std::pair{spec.profile_ids[i - 2], spec.profile_ids[i - 1]} >=
+        std::pair{spec.profile_ids[i], spec.profile_ids[i + 1]})
+      return error{errc::invalid_argument, "profile ids must be sorted and unique"};
   if (kind == query_kind::merge_pprof) {
     ev.pprof_sel_.span_ids = spec.span_ids;
+    ev.pprof_sel_.profile_ids = spec.profile_ids;
     ev.pprof_sel_.call_site = spec.call_site;
     if (spec.pgo) ev.pprof_sel_.pgo = go_pgo{spec.pgo_keep_locations, spec.pgo_aggregate_callees};
   }
@@ -124,9 +132,10 @@ void evaluator::add(const block_data& b, int64_t start, int64_t end) {
     case query_kind::merge_stacks: {
       const bool by_span = !spec_.span_ids.empty();
       if (by_span)
-        merge_span_stacks(b, series, start, end, spec_.call_site, spec_.span_ids, tree_);
+        merge_span_stacks(b, series, start, end, spec_.call_site, spec_.span_ids, tree_,
+                          spec_.profile_ids);
       else
-        merge_stacks(b, series, start, end, spec_.call_site, tree_);
+        merge_stacks(b, series, start, end, spec_.call_site, tree_, spec_.profile_ids);
       if (!spec_.want_points) return;
       std::vector<bool> selected(b.series.size(), false);
       for (auto id : series) selected[id] = true;
@@ -138,6 +147,7 @@ void evaluator::add(const block_data& b, int64_t start, int64_t end) {
             if (l.name == spec_.group_by[0]) group[id] = l.value;
       for (const auto& p : b.profiles) {
         if (!selected[p.series] || p.time_ns < start || p.time_ns >= end) continue;
+        if (!profile_selected(spec_.profile_ids, p)) continue;
         const int64_t value = by_span ? span_total(b, p, spec_.span_ids) : p.total;
         if (by_span && value == 0) continue;
         point_times_.push_back(p.time_ns);
