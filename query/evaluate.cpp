@@ -59,6 +59,26 @@ void merge_flat(const flat_tree& p, flame_tree& into) {
   }
 }
 
+namespace {
+// Merges `parts` pairwise, level by level, into `into` (which may hold an earlier result).
+template <class Part, class Merge>
+void reduce(std::vector<Part>& parts, Part& into, Merge merge) {
+  if (parts.empty()) return;
+  parts.push_back(std::move(into));
+  while (parts.size() > 1) {
+    size_t w = 0;
+    for (size_t i = 0; i < parts.size(); i += 2) {
+      if (i + 1 < parts.size()) merge(parts[i], parts[i + 1]);
+      if (w != i) parts[w] = std::move(parts[i]);
+      ++w;
+    }
+    parts.resize(w);
+  }
+  into = std::move(parts.front());
+  parts.clear();
+}
+}  // namespace
+
 result<evaluator> evaluator::make(const query_spec& spec) {
   evaluator ev;
   ev.spec_ = spec;
@@ -157,8 +177,12 @@ void evaluator::add(const block_data& b, int64_t start, int64_t end) {
       return;
     }
     case query_kind::select_series:
-      // The grid is the query's: a block is always added over the whole range.
-      select_series_points(b, series, series_req_, series_);
+      // The grid is the query's: a block is always added over the whole range. Each block's
+      // points go to their own partial; finish() merges them pairwise (merging each into one
+      // growing partial would copy it once per block).
+      series_parts_.emplace_back();
+      select_series_points(b, series, series_req_, series_parts_.back());
+      if (series_parts_.back().point_group.empty()) series_parts_.pop_back();
       return;
     case query_kind::merge_pprof:
       pprof_.add(b, series, start, end, pprof_sel_);
@@ -183,7 +207,8 @@ partial evaluator::finish() && {
   if (kind() == query_kind::merge_stacks) to_flat(std::move(tree_), out.tree);
   out.values.assign(values_.begin(), values_.end());
   out.label_sets = std::move(label_sets_);
-  out.series = std::move(series_);
+  reduce(series_parts_, out.series,
+         [](series_partial& a, const series_partial& b) { merge_series(a, b); });
   out.pprof = pprof_.take();
   out.stats = stats_;
   out.point_times_ns = std::move(point_times_);
@@ -211,25 +236,6 @@ void merger::add(partial&& p) {
   counts_.bytes += p.counts.bytes;
 }
 
-namespace {
-// Merges `parts` pairwise, level by level, into `into` (which may hold an earlier result).
-template <class Part, class Merge>
-void reduce(std::vector<Part>& parts, Part& into, Merge merge) {
-  if (parts.empty()) return;
-  parts.push_back(std::move(into));
-  while (parts.size() > 1) {
-    size_t w = 0;
-    for (size_t i = 0; i < parts.size(); i += 2) {
-      if (i + 1 < parts.size()) merge(parts[i], parts[i + 1]);
-      if (w != i) parts[w] = std::move(parts[i]);
-      ++w;
-    }
-    parts.resize(w);
-  }
-  into = std::move(parts.front());
-  parts.clear();
-}
-}  // namespace
 
 const series_partial& merger::series() {
   reduce(series_parts_, series_, [](series_partial& a, const series_partial& b) { merge_series(a, b); });

@@ -140,7 +140,7 @@ class evaluator {
   flame_tree tree_;
   std::set<std::string> values_;
   std::vector<label_set> label_sets_;
-  series_partial series_;
+  std::vector<series_partial> series_parts_;  ///< one per block; reduced pairwise in finish()
   pprof_builder pprof_;
   profile_stats stats_;
   std::vector<int64_t> point_times_, point_values_;

@@ -231,7 +231,8 @@ void select_series_points(const block_data& block, std::span<const uint32_t> ser
               [](const auto& a, const auto& b) { return a.first < b.first; });
     for (const auto& [k, v] : sorted) emit(k.first, k.second, v.sum, v.count, v.best);
   }
-  merge_series(out, mine);
+  if (out.point_group.empty()) out = std::move(mine);
+  else merge_series(out, mine);
 }
 
 void merge_series(series_partial& into, const series_partial& from) {
@@ -340,64 +341,95 @@ std::vector<series> render_series(const series_partial& p, std::span<const std::
     series_of_group[g] = it->second;
   }
   const size_t nseries = labels_of_series.size();
-  // Points per output series; merged groups are the only reason a series would get the same
-  // time twice.
-  struct pt {
-    int64_t t = 0, sum = 0, count = 0;
-    size_t ex = SIZE_MAX;  ///< index into p.point_exemplar; SIZE_MAX: none
-  };
   const bool with_ex = p.point_exemplar.size() == p.point_group.size();
   const auto real = [&p](size_t i) {
     return i != SIZE_MAX && (p.point_exemplar[i].id_hi != 0 || p.point_exemplar[i].id_lo != 0);
   };
+  auto value_of = [aggregation](int64_t sum, int64_t count) {
+    return aggregation == series_aggregation::average
+               ? static_cast<double>(sum) / static_cast<double>(count)
+               : static_cast<double>(sum);
+  };
+  // By total, descending; ties by labels (the order of series_of_labels, i.e. label sets).
+  const auto top = [&](const std::vector<double>& total) {
+    std::vector<uint32_t> order;
+    order.reserve(nseries);
+    for (const auto& [labels, s] : series_of_labels) order.push_back(s);
+    std::stable_sort(order.begin(), order.end(),
+                     [&](uint32_t a, uint32_t b) { return total[a] > total[b]; });
+    order.resize(limit > 0 ? std::min(nseries, static_cast<size_t>(limit)) : nseries);
+    return order;
+  };
+  std::vector<double> total(nseries, 0);
+  std::vector<series> out;
+
+  if (nseries == ngroups) {
+    // One group per series (the usual case): points are sorted by (group, time), so a group's
+    // points are one contiguous run; totals come straight from the partial and only the series
+    // kept by `limit` are materialized.
+    std::vector<size_t> first(ngroups, SIZE_MAX), last(ngroups, 0);
+    for (size_t i = 0; i < p.point_group.size(); ++i) {
+      const uint32_t g = p.point_group[i];
+      if (first[g] == SIZE_MAX) first[g] = i;
+      last[g] = i + 1;
+      total[series_of_group[g]] += value_of(p.point_sum[i], p.point_count[i]);
+    }
+    std::vector<uint32_t> group_of_series(nseries);
+    for (uint32_t g = 0; g < ngroups; ++g) group_of_series[series_of_group[g]] = g;
+    const auto order = top(total);
+    out.resize(order.size());
+    for (size_t k = 0; k < order.size(); ++k) {
+      const uint32_t s = order[k], g = group_of_series[s];
+      out[k].labels = std::move(labels_of_series[s]);
+      if (first[g] == SIZE_MAX) continue;
+      out[k].points.reserve(last[g] - first[g]);
+      for (size_t i = first[g]; i < last[g]; ++i) {
+        out[k].points.push_back({p.point_ms[i], value_of(p.point_sum[i], p.point_count[i]), {}});
+        if (with_ex && real(i)) out[k].points.back().exemplars.push_back(p.point_exemplar[i]);
+      }
+    }
+    return out;
+  }
+
+  // Groups that render to the same labels are merged: their points at the same time add up
+  // (sums and counts) before the aggregation, and the better exemplar stays.
+  struct pt {
+    int64_t t = 0, sum = 0, count = 0;
+    size_t ex = SIZE_MAX;  ///< index into p.point_exemplar; SIZE_MAX: none
+  };
   std::vector<std::vector<pt>> pts(nseries);
-  bool any_merged = nseries != ngroups;
   for (size_t i = 0; i < p.point_group.size(); ++i)
     pts[series_of_group[p.point_group[i]]].push_back(
         {p.point_ms[i], p.point_sum[i], p.point_count[i], with_ex && real(i) ? i : SIZE_MAX});
-  auto value_of = [aggregation](const pt& v) {
-    return aggregation == series_aggregation::average
-               ? static_cast<double>(v.sum) / static_cast<double>(v.count)
-               : static_cast<double>(v.sum);
-  };
-  std::vector<double> total(nseries, 0);
   for (size_t s = 0; s < nseries; ++s) {
     auto& v = pts[s];
-    if (any_merged) {
-      std::sort(v.begin(), v.end(), [](const pt& a, const pt& b) { return a.t < b.t; });
-      size_t w = 0;
-      for (size_t r = 0; r < v.size(); ++r) {
-        if (w > 0 && v[w - 1].t == v[r].t) {
-          pt& into = v[w - 1];
-          into.sum += v[r].sum;
-          into.count += v[r].count;
-          if (v[r].ex != SIZE_MAX &&
-              (into.ex == SIZE_MAX ||
-               better_exemplar(p.point_exemplar[v[r].ex], p.point_exemplar[into.ex])))
-            into.ex = v[r].ex;
-        } else {
-          v[w++] = v[r];
-        }
+    std::sort(v.begin(), v.end(), [](const pt& a, const pt& b) { return a.t < b.t; });
+    size_t w = 0;
+    for (size_t r = 0; r < v.size(); ++r) {
+      if (w > 0 && v[w - 1].t == v[r].t) {
+        pt& into = v[w - 1];
+        into.sum += v[r].sum;
+        into.count += v[r].count;
+        if (v[r].ex != SIZE_MAX &&
+            (into.ex == SIZE_MAX ||
+             better_exemplar(p.point_exemplar[v[r].ex], p.point_exemplar[into.ex])))
+          into.ex = v[r].ex;
+      } else {
+        v[w++] = v[r];
       }
-      v.resize(w);
     }
-    for (const pt& x : v) total[s] += value_of(x);
+    v.resize(w);
+    for (const pt& x : v) total[s] += value_of(x.sum, x.count);
   }
-  // By total, descending; ties by labels (the order of series_of_labels, i.e. label sets).
-  std::vector<uint32_t> order;
-  order.reserve(nseries);
-  for (const auto& [labels, s] : series_of_labels) order.push_back(s);
-  std::stable_sort(order.begin(), order.end(),
-                   [&](uint32_t a, uint32_t b) { return total[a] > total[b]; });
-  const size_t n = limit > 0 ? std::min(nseries, static_cast<size_t>(limit)) : nseries;
-  std::vector<series> out(n);
-  for (size_t i = 0; i < n; ++i) {
-    const uint32_t s = order[i];
-    out[i].labels = std::move(labels_of_series[s]);
-    out[i].points.reserve(pts[s].size());
+  const auto order = top(total);
+  out.resize(order.size());
+  for (size_t k = 0; k < order.size(); ++k) {
+    const uint32_t s = order[k];
+    out[k].labels = std::move(labels_of_series[s]);
+    out[k].points.reserve(pts[s].size());
     for (const pt& x : pts[s]) {
-      out[i].points.push_back({x.t, value_of(x), {}});
-      if (x.ex != SIZE_MAX) out[i].points.back().exemplars.push_back(p.point_exemplar[x.ex]);
+      out[k].points.push_back({x.t, value_of(x.sum, x.count), {}});
+      if (x.ex != SIZE_MAX) out[k].points.back().exemplars.push_back(p.point_exemplar[x.ex]);
     }
   }
   return out;
