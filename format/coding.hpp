@@ -3,6 +3,7 @@
 // fixed-width integers, unsigned/zig-zag varints, CRC-32C, an append-only encoder and a
 // bounds-checked decoder with a sticky error (after Prometheus' Encbuf/Decbuf).
 
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -135,13 +136,39 @@ class decoder {
   uint64_t get_u64() {
     if (!need(8)) return 0;
     uint64_t v = 0;
-    for (int i = 0; i < 8; ++i) v |= static_cast<uint64_t>(p_[i]) << (8 * i);
+    if constexpr (std::endian::native == std::endian::little) {
+      std::memcpy(&v, p_, 8);
+    } else {
+      for (int i = 0; i < 8; ++i) v |= static_cast<uint64_t>(p_[i]) << (8 * i);
+    }
     p_ += 8;
     return v;
   }
-  uint64_t get_uvarint() {
+  /// The one-byte case inline everywhere; longer varints out of line.
+  [[gnu::always_inline]] uint64_t get_uvarint() {
     if (p_ < end_ && static_cast<uint8_t>(*p_) < 0x80) [[likely]]
       return static_cast<uint8_t>(*p_++);
+    return get_uvarint_long();
+  }
+  [[gnu::noinline]] uint64_t get_uvarint_long() {
+    if constexpr (std::endian::native == std::endian::little) {
+      if (ok_ && remaining() >= 8) [[likely]] {
+        // Up to 8 bytes (56 bits) at once: find the terminating byte (high bit clear), then
+        // gather the 7-bit groups pairwise (bytes, 16-bit lanes, 32-bit lanes).
+        uint64_t w;
+        std::memcpy(&w, p_, 8);
+        const uint64_t stops = ~w & 0x8080808080808080ULL;
+        if (stops != 0) {
+          const int len = (std::countr_zero(stops) + 1) / 8;  // bytes, 1..8
+          uint64_t x = (len == 8 ? w : w & ((uint64_t{1} << (8 * len)) - 1)) & 0x7f7f7f7f7f7f7f7fULL;
+          x = (x & 0x007f007f007f007fULL) | ((x & 0x7f007f007f007f00ULL) >> 1);
+          x = (x & 0x00003fff00003fffULL) | ((x & 0x3fff00003fff0000ULL) >> 2);
+          x = (x & 0x000000000fffffffULL) | ((x & 0x0fffffff00000000ULL) >> 4);
+          p_ += len;
+          return x;
+        }
+      }
+    }
     if (ok_ && remaining() >= 10) [[likely]] {
       // No varint of ours is longer than 10 bytes: no bounds check per byte.
       uint64_t v = 0;

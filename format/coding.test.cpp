@@ -25,6 +25,35 @@ TEST(coding, varints_round_trip) {
   EXPECT_TRUE(d.empty());
 }
 
+TEST(coding, uvarints_of_every_length_at_every_distance_from_the_end) {
+  // Every bit length 0..64, each followed by 0..11 bytes of padding: the decoder's 8-byte and
+  // bytewise paths must agree, and never read past the end.
+  std::mt19937_64 rng(42);
+  for (int bits = 0; bits <= 64; ++bits) {
+    for (int pad = 0; pad <= 11; ++pad) {
+      const uint64_t v = bits == 0 ? 0 : (rng() | (uint64_t{1} << 63)) >> (64 - bits);
+      encoder e;
+      e.put_uvarint(v);
+      e.put_uvarint(v >> 1);  // a second one right behind it
+      std::string buf = e.release();
+      const size_t len = buf.size();
+      buf.append(static_cast<size_t>(pad), '\x7f');
+      decoder d(std::string_view(buf).substr(0, len + static_cast<size_t>(pad)));
+      EXPECT_EQ(d.get_uvarint(), v) << bits << " bits, pad " << pad;
+      EXPECT_EQ(d.get_uvarint(), v >> 1) << bits << " bits, pad " << pad;
+      EXPECT_TRUE(d.ok());
+      EXPECT_EQ(d.remaining(), static_cast<size_t>(pad));
+    }
+  }
+  // A varint cut short by the end of the input fails, whatever its length.
+  for (int n = 1; n <= 10; ++n) {
+    std::string s(static_cast<size_t>(n), '\x80');
+    decoder d(s);
+    d.get_uvarint();
+    EXPECT_FALSE(d.ok()) << n;
+  }
+}
+
 TEST(coding, decoder_is_sticky_on_truncation) {
   encoder e;
   e.put_string("abcdef");
