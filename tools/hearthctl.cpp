@@ -709,7 +709,8 @@ int cmd_upload(session& s, const global_options& g, const parsed_args& a) {
     }
     if (bar) std::fprintf(stderr, "%s  %zu/%zu %s", progress_line(done, total, 60).c_str(), i + 1, files.size(),
                           files[i].first.c_str());
-    auto res = req.send().wait(s.ws()).getResult();
+    auto res_response = req.send().wait(s.ws());
+    auto res = res_response.getResult();
     done += data.size();
     profiles += res.getProfiles();
     series += res.getSeries();
@@ -944,8 +945,10 @@ int cmd_query(session& s, const global_options& g, const parsed_args& a) {
     rreq.setTop(int_arg(a, "--limit", 20, cmd));
     auto dres = dreq.send();
     auto rres = rreq.send();
-    auto d = dres.wait(s.ws()).getDiff();
-    auto r = rres.wait(s.ws()).getRegression();
+    auto d_response = dres.wait(s.ws());
+    auto d = d_response.getDiff();
+    auto r_response = rres.wait(s.ws());
+    auto r = r_response.getRegression();
     std::string unit = sample_unit_of(left.substr(0, left.find('{')));
     if (g.json) {
       std::printf("{\"diff\":{\"names\":%s,\"levels\":%s,\"total\":%lld,\"maxSelf\":%lld,\"leftTicks\":%lld,"
