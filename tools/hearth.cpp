@@ -174,10 +174,11 @@ int run(const hearth::config& cfg) {
   http_gateway gateway(sys, {distributor, frontend, ingester, compactor, settings}, metrics, g_opts);
   auto port = gateway.start();
   // The RPC API (hearthctl, native clients): its own kj thread over the same actors.
-  auto admin = sys.spawn<caf::detached>(admin_fn, ingester, fs->get());
+  admin_actor admin;
   std::unique_ptr<rpc_server> rpc;
   result<uint16_t> rpc_port = uint16_t{0};
   if (port && !cfg.server.rpc_listen.empty()) {
+    admin = sys.spawn<caf::detached>(admin_fn, ingester, fs->get());
     auto raddr = parse_listen_address(cfg.server.rpc_listen);  // validated by the config parser
     rpc_server::options r_opts;
     r_opts.host = raddr->first;
@@ -212,7 +213,7 @@ int run(const hearth::config& cfg) {
     if (rpc) rpc->stop();
     gateway.stop();
   }
-  caf::anon_send_exit(admin, caf::exit_reason::user_shutdown);
+  if (admin) caf::anon_send_exit(admin, caf::exit_reason::user_shutdown);
   // A scraper in the middle of a fetch exits when it returns (at most its timeout).
   for (auto& s : scrapers) caf::anon_send_exit(s, caf::exit_reason::user_shutdown);
   caf::anon_send_exit(distributor, caf::exit_reason::user_shutdown);
