@@ -375,6 +375,44 @@ class Admin(unittest.TestCase):
         finally:
             srv.kill()
 
+    def test_tenants_and_body_limit_apply_as_on_http(self):
+        srv = ht.Server("ctl-mt", os.path.join(ht.ctx.tmp, "ctl-mt"),
+                        {"server": ["multitenancy = true", 'max_body_bytes = "4KiB"']})
+        srv.start()
+        try:
+            small = os.path.join(ht.ctx.tmp, "small.folded")
+            with open(small, "w") as f:
+                f.write("main;a 5\n")
+            r = ctl("upload", "--service", "app", small, srv=srv)
+            self.assertEqual(r.returncode, 3, r.stderr)
+            self.assertIn("unauthenticated", r.stderr)
+            r = ctl("--tenant", "team-a", "upload", "--service", "app", small, srv=srv)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            q = CPU + '{service_name="app"}'
+            self.assertEqual(ctl_json("--tenant", "team-a", "query", "top", q, *RANGE, srv=srv)["total"], 5 * 10000000)
+            self.assertEqual(ctl_json("--tenant", "team-b", "query", "top", q, *RANGE, srv=srv)["total"], 0)
+            self.assertEqual(ctl_json("--tenant", "team-a|team-b", "query", "top", q, *RANGE, srv=srv)["total"],
+                             5 * 10000000)
+            big = os.path.join(ht.TESTDATA, "go", "workpool.cpu.000.pb.gz")
+            self.assertGreater(os.path.getsize(big), 4096)
+            r = ctl("--tenant", "team-a", "upload", "--service", "app", big, srv=srv)
+            self.assertEqual(r.returncode, 3, r.stderr)
+            self.assertIn("body_too_large", r.stderr)
+            self.assertIn("server.max_body_bytes", r.stderr)
+        finally:
+            srv.kill()
+
+    def test_rpc_port_can_be_turned_off(self):
+        srv = ht.Server("ctl-off", os.path.join(ht.ctx.tmp, "ctl-off"), {"server": ['rpc_listen = ""']})
+        srv.start()
+        try:
+            self.assertIsNone(srv.rpc_port)
+            self.assertNotIn("rpc listening", srv.log())
+            st, _, _ = srv.request("GET", "/ready")
+            self.assertEqual(st, 200)
+        finally:
+            srv.kill()
+
 
 if __name__ == "__main__":
     sys.exit(ht.run_main("integration_hearthctl", [Usage, Queries, Admin], __doc__, setup=setup))
