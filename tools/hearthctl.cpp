@@ -398,7 +398,9 @@ int cmd_status(session& s, const global_options& g, const parsed_args& a) {
     t.add({text(n.getName()) + (self ? " (this)" : ""), text(n.getState()), roles,
            text(n.getHttpAddress()), text(n.getRpcAddress()), text(n.getVersion()),
            n.getStartedMs() ? human_duration_ns(static_cast<double>(now_ms - n.getStartedMs()) * 1e6) : "-",
-           human_duration_ns(static_cast<double>(now_ms - n.getLastHeartbeatMs()) * 1e6) + " ago"});
+           now_ms - n.getLastHeartbeatMs() < 1000
+               ? std::string("now")
+               : human_duration_ns(static_cast<double>(now_ms - n.getLastHeartbeatMs()) * 1e6) + " ago"});
   };
   row(st.getSelf(), true);
   for (auto p : st.getPeers()) row(p, false);
@@ -971,11 +973,12 @@ int cmd_query(session& s, const global_options& g, const parsed_args& a) {
   if (sub == "labels") {
     no_more_args(a, 2, cmd);
     bool values = a.positional.size() > 1;
-    int64_t from = a.get("--from") ? time_arg(a, "--from", "", cmd) / 1000000 : 0;
-    int64_t until = a.get("--until") ? time_arg(a, "--until", "", cmd) / 1000000 : 0;
-    if ((from == 0) != (until == 0)) {
-      if (!from) from = 1;
-      if (!until) until = now_ns() / 1000000;
+    // Without --from and --until: all time. With one of them, the other defaults as elsewhere
+    // (--until now, --from an hour before --until).
+    int64_t from = 0, until = 0;
+    if (a.get("--from") || a.get("--until")) {
+      until = time_arg(a, "--until", "now", cmd) / 1000000;
+      from = a.get("--from") ? time_arg(a, "--from", "", cmd) / 1000000 : until - 3600 * 1000;
     }
     auto matchers = a.all("--match");
     std::vector<std::string> out;
