@@ -261,6 +261,23 @@ class Queries(unittest.TestCase):
         j = ctl_json("query", "export", WORKPOOL, "-o", out, *RANGE)
         self.assertEqual(j["bytes"], os.path.getsize(out))
 
+    def test_display_names_rename_sample_types_as_the_go_sdk_form_does(self):
+        block = os.path.join(ht.TESTDATA, "go", "workpool.block.pb.gz")
+        r = ctl("upload", "--service", "stc-block", "--display-name", "contentions=block_count",
+                "--display-name", "delay=block_duration", block)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        r = ctl("upload", "--service", "stc-none", block)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        types = ctl_json("query", "types", *RANGE)
+        for t in ("block:contentions:count:contentions:count", "block:delay:nanoseconds:contentions:count"):
+            self.assertIn(t, types)
+        vals = ctl_json("query", "labels", "service_name", "--match",
+                        '{__profile_type__="block:contentions:count:contentions:count"}')
+        self.assertEqual(vals, ["stc-block"])
+        vals = ctl_json("query", "labels", "service_name", "--match",
+                        '{__profile_type__="mutex:contentions:count:contentions:count"}')
+        self.assertEqual(vals, ["stc-none"])
+
     def test_folded_upload_with_kind(self):
         text = os.path.join(ht.ctx.tmp, "stacks.folded")
         with open(text, "w") as f:
