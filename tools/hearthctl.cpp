@@ -169,19 +169,33 @@ Examples:
 
 Run the compactor now (retention first, then merges and rollups) and print what it did.
 Fails (exit 3, overloaded) while a run is in progress.
+
+Examples:
+  hearthctl compact
+  hearthctl --json compact | jq .blocksOut
 )"},
     {"retention", R"(usage: hearthctl retention
 
 Apply retention now ([retention] period and per-tenant periods) without compaction jobs.
+
+Example:
+  hearthctl retention
 )"},
     {"tenants", R"(usage: hearthctl tenants
 
 Stored data per tenant, summed over sealed blocks: partitions, blocks, bytes, series,
 profiles, samples and the time range. --tenant T shows one tenant.
+
+Examples:
+  hearthctl tenants
+  hearthctl --tenant team-a --json tenants
 )"},
     {"config", R"(usage: hearthctl config
 
 The server's effective configuration as `hearth --print-config` prints it (secrets redacted).
+
+Example:
+  hearthctl config | grep -A3 '^\[retention\]'
 )"},
 };
 

@@ -114,6 +114,7 @@ class Usage(unittest.TestCase):
             r = ctl(cmd, "--help", srv=None)
             self.assertEqual(r.returncode, 0, cmd + ": " + r.stderr)
             self.assertIn("usage: hearthctl " + cmd, r.stdout)
+            self.assertIn("Example", r.stdout)
         r = ctl("help", "query", srv=None)
         self.assertEqual(r.returncode, 0)
         self.assertIn("--max-depth", r.stdout)
