@@ -26,6 +26,7 @@ struct run_context {
   size_t next = 0;
   compaction_report report;
   std::vector<caf::typed_response_promise<compaction_report>> waiters;
+  bool retention_only = false;  ///< an operator's retention run: deletions, no compaction jobs
 };
 
 void finish_run(self_ptr self, std::shared_ptr<run_context> ctx) {
@@ -133,6 +134,7 @@ void next_partition(self_ptr self, std::shared_ptr<run_context> ctx) {
             // refuses a swap whose inputs are gone, so deleted data never comes back.
             auto plan = plan_maintenance(refs, st.opts.policy, retention, now);
             auto jobs = std::move(plan.jobs);
+            if (ctx->retention_only) jobs.clear();
             if (plan.deletions.empty()) return run_jobs(self, ctx, part, cat, std::move(jobs), 0);
             self->request(part, std::chrono::seconds(60), drop_atom::value, plan.deletions)
                 .then(
@@ -268,6 +270,23 @@ status finish_swap(io::file_system& fs, const std::string& segments_dir, const s
   return {};
 }
 
+namespace {
+// An operator's or a test's run (compact_atom, retention_atom): refused while one is running.
+caf::result<compaction_report> start_requested_run(self_ptr self, bool retention_only) {
+  if (self->state.running) {
+    compaction_report busy;  // one run at a time
+    busy.status = reply_status::from(error{errc::overloaded, "a compaction run is in progress"});
+    return busy;
+  }
+  auto ctx = std::make_shared<run_context>();
+  ctx->retention_only = retention_only;
+  auto rp = self->make_response_promise<compaction_report>();
+  ctx->waiters.push_back(rp);
+  start_run(self, ctx);
+  return rp;
+}
+}  // namespace
+
 compactor_actor::behavior_type compactor_fn(self_ptr self, compactor_options opts,
                                             ingester_actor ingester, io::file_system* fs,
                                             self_metrics* metrics) {
@@ -287,18 +306,8 @@ compactor_actor::behavior_type compactor_fn(self_ptr self, compactor_options opt
         if (!self->state.running) start_run(self, std::make_shared<run_context>());
         self->delayed_send(self, self->state.opts.interval, tick_atom::value);
       },
-      [self](compact_atom) -> caf::result<compaction_report> {
-        if (self->state.running) {
-          compaction_report busy;  // one run at a time
-          busy.status = reply_status::from(error{errc::overloaded, "a compaction run is in progress"});
-          return busy;
-        }
-        auto ctx = std::make_shared<run_context>();
-        auto rp = self->make_response_promise<compaction_report>();
-        ctx->waiters.push_back(rp);
-        start_run(self, ctx);
-        return rp;
-      },
+      [self](compact_atom) { return start_requested_run(self, false); },
+      [self](retention_atom) { return start_requested_run(self, true); },
   };
 }
 

@@ -204,6 +204,72 @@ struct settings_reply {
   std::vector<setting_entry> settings;
 };
 
+// ---- operators' view of storage (the RPC Admin interface) ---------------------------------
+
+/// A sealed block as an operator lists it: the catalog entry plus what its footer says.
+struct block_detail {
+  std::string tenant;
+  uint32_t shard = 0;
+  block_entry entry;
+  uint64_t series = 0;
+  uint8_t codec = 0;     ///< segment_codec
+  uint32_t version = 0;  ///< segment format version
+};
+
+struct block_listing {
+  reply_status status;
+  std::vector<block_detail> blocks;  ///< by tenant, shard, min time
+};
+
+/// One section record of a segment (format/segment.hpp segment_section_info).
+struct section_detail {
+  std::string name;
+  uint64_t offset = 0;
+  uint64_t stored_bytes = 0;
+  uint64_t raw_bytes = 0;
+  uint8_t codec = 0;
+  uint32_t crc = 0;
+  bool crc_ok = false;
+};
+
+struct block_inspection {
+  reply_status status;
+  block_detail block;
+  std::vector<section_detail> sections;
+  uint64_t stacks = 0;
+};
+
+/// A full decode of one block: ok, or what was wrong.
+struct block_check {
+  block_detail block;
+  reply_status outcome;
+};
+
+struct verify_report {
+  reply_status status;
+  uint64_t checked = 0;
+  uint64_t corrupted = 0;
+  std::vector<block_check> results;
+};
+
+/// A tenant's sealed data, summed over its blocks.
+struct tenant_stat {
+  std::string tenant;
+  uint32_t partitions = 0;
+  uint64_t blocks = 0;
+  uint64_t bytes = 0;
+  uint64_t series = 0;
+  uint64_t profiles = 0;
+  uint64_t samples = 0;
+  int64_t min_time_ns = 0;
+  int64_t max_time_ns = 0;
+};
+
+struct tenant_stats_reply {
+  reply_status status;
+  std::vector<tenant_stat> tenants;  ///< by tenant
+};
+
 // ---- atoms ---------------------------------------------------------------------------------
 
 using ingest_atom = caf::atom_constant<caf::atom("ingest")>;
@@ -223,6 +289,10 @@ using read_atom = caf::atom_constant<caf::atom("read")>;
 using delete_atom = caf::atom_constant<caf::atom("delete")>;
 using seal_atom = caf::atom_constant<caf::atom("seal")>;
 using sealed_atom = caf::atom_constant<caf::atom("sealed")>;
+using inspect_atom = caf::atom_constant<caf::atom("inspect")>;
+using verify_atom = caf::atom_constant<caf::atom("verify")>;
+using retention_atom = caf::atom_constant<caf::atom("retention")>;
+using stats_atom = caf::atom_constant<caf::atom("stats")>;
 
 // ---- interfaces ----------------------------------------------------------------------------
 
@@ -276,7 +346,9 @@ using compactor_actor = caf::typed_actor<
     // Internal, periodic: one maintenance run.
     caf::reacts_to<tick_atom>,
     // Runs maintenance now and replies what it did (operators, tests).
-    caf::replies_to<compact_atom>::with<compaction_report>>;
+    caf::replies_to<compact_atom>::with<compaction_report>,
+    // Runs retention alone now (no compaction jobs) and replies what it dropped (operators).
+    caf::replies_to<retention_atom>::with<compaction_report>>;
 
 /// Per-tenant settings (settings.v1.SettingsService), persisted in the tenant's directory.
 using settings_actor = caf::typed_actor<
@@ -291,6 +363,18 @@ using settings_actor = caf::typed_actor<
 /// on the CAF scheduler's threads, so long queries neither wait on nor delay partitions.
 using reader_actor = caf::typed_actor<
     caf::replies_to<read_atom, segment_ref, query::query_spec>::with<query_partial>>;
+
+/// The operators' view of storage: reads catalogs from partitions and segment files through io/,
+/// on its own (detached) thread. Tenant "" means every tenant.
+using admin_actor = caf::typed_actor<
+    // Every sealed block with its footer's counts.
+    caf::replies_to<list_atom, std::string>::with<block_listing>,
+    // One block's footer and section records (by tenant and block id).
+    caf::replies_to<inspect_atom, std::string, uint64_t>::with<block_inspection>,
+    // Decodes every block fully (every CRC and cross reference); reports, never throws.
+    caf::replies_to<verify_atom, std::string>::with<verify_report>,
+    // Per-tenant sums over sealed blocks.
+    caf::replies_to<stats_atom, std::string>::with<tenant_stats_reply>>;
 
 /// The query frontend: validates, fans out to partitions, merges, renders.
 using query_frontend_actor = caf::typed_actor<
@@ -505,6 +589,42 @@ typename Inspector::result_type inspect(Inspector& f, settings_reply& x) {
   return f(caf::meta::type_name("hearth::settings_reply"), x.status, x.settings);
 }
 
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, block_detail& x) {
+  return f(caf::meta::type_name("hearth::block_detail"), x.tenant, x.shard, x.entry, x.series,
+           x.codec, x.version);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, block_listing& x) {
+  return f(caf::meta::type_name("hearth::block_listing"), x.status, x.blocks);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, section_detail& x) {
+  return f(caf::meta::type_name("hearth::section_detail"), x.name, x.offset, x.stored_bytes,
+           x.raw_bytes, x.codec, x.crc, x.crc_ok);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, block_inspection& x) {
+  return f(caf::meta::type_name("hearth::block_inspection"), x.status, x.block, x.sections, x.stacks);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, block_check& x) {
+  return f(caf::meta::type_name("hearth::block_check"), x.block, x.outcome);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, verify_report& x) {
+  return f(caf::meta::type_name("hearth::verify_report"), x.status, x.checked, x.corrupted, x.results);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, tenant_stat& x) {
+  return f(caf::meta::type_name("hearth::tenant_stat"), x.tenant, x.partitions, x.blocks, x.bytes,
+           x.series, x.profiles, x.samples, x.min_time_ns, x.max_time_ns);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, tenant_stats_reply& x) {
+  return f(caf::meta::type_name("hearth::tenant_stats_reply"), x.status, x.tenants);
+}
+
 }  // namespace hearth
 
 CAF_BEGIN_TYPE_ID_BLOCK(hearth, caf::first_custom_type_id)
@@ -537,4 +657,13 @@ CAF_ADD_TYPE_ID(hearth, (std::vector<uint64_t>))
 CAF_ADD_TYPE_ID(hearth, (std::vector<std::string>))
 CAF_ADD_TYPE_ID(hearth, (hearth::setting_entry))
 CAF_ADD_TYPE_ID(hearth, (hearth::settings_reply))
+// rpc: the operators' view of storage (admin_actor)
+CAF_ADD_TYPE_ID(hearth, (hearth::block_detail))
+CAF_ADD_TYPE_ID(hearth, (hearth::block_listing))
+CAF_ADD_TYPE_ID(hearth, (hearth::section_detail))
+CAF_ADD_TYPE_ID(hearth, (hearth::block_inspection))
+CAF_ADD_TYPE_ID(hearth, (hearth::block_check))
+CAF_ADD_TYPE_ID(hearth, (hearth::verify_report))
+CAF_ADD_TYPE_ID(hearth, (hearth::tenant_stat))
+CAF_ADD_TYPE_ID(hearth, (hearth::tenant_stats_reply))
 CAF_END_TYPE_ID_BLOCK(hearth)

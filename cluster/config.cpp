@@ -316,6 +316,16 @@ const std::vector<key_def>& keys() {
          return {};
        },
        [](const config& c) { return quote(c.server.http_listen); }},
+      {"server", "rpc_listen", "HOST:PORT of the Cap'n Proto RPC API (hearthctl); \"\" disables it",
+       [](const toml::node& n, config& c) -> std::string {
+         auto s = n.value<std::string>();
+         if (!s || !n.is_string()) return "expected a string \"HOST:PORT\" or \"\"";
+         if (!s->empty())
+           if (auto a = parse_listen_address(*s); !a) return a.err().message;
+         c.server.rpc_listen = *s;
+         return {};
+       },
+       [](const config& c) { return quote(c.server.rpc_listen); }},
       {"server", "max_body_bytes", "largest accepted request body, before decompression",
        [](const toml::node& n, config& c) {
          return parse_size(n, c.server.max_body_bytes, 1024, 1ull << 32);

@@ -19,6 +19,7 @@ namespace hearth {
 struct config {
   struct server_section {
     std::string http_listen = "127.0.0.1:4040";  ///< HOST:PORT of the HTTP/Connect gateway
+    std::string rpc_listen = "127.0.0.1:4041";   ///< HOST:PORT of the Cap'n Proto RPC API; "" = off
     uint64_t max_body_bytes = 16ull << 20;        ///< request body limit (before decompression)
     uint32_t http_threads = 1;                    ///< kj event-loop threads (1 today)
     bool multitenancy = false;  ///< require X-Scope-OrgID; off: every request is tenant "anonymous"

@@ -21,6 +21,20 @@ TEST(config, two_keys_override_defaults) {
   EXPECT_EQ(c->storage.shards, config{}.storage.shards);
 }
 
+TEST(config, rpc_listen_defaults_parses_and_disables) {
+  EXPECT_EQ(config{}.server.rpc_listen, "127.0.0.1:4041");
+  auto c = parse_config("[server]\nrpc_listen = \"127.0.0.1:0\"\n", "t.toml");
+  ASSERT_TRUE(c.ok()) << c.err().to_string();
+  EXPECT_EQ(c->server.rpc_listen, "127.0.0.1:0");
+  auto off = parse_config("[server]\nrpc_listen = \"\"\n", "t.toml");
+  ASSERT_TRUE(off.ok()) << off.err().to_string();
+  EXPECT_EQ(off->server.rpc_listen, "");
+  EXPECT_NE(off->to_toml().find("rpc_listen = \"\""), std::string::npos);
+  auto bad = parse_config("[server]\nrpc_listen = \"nope\"\n", "t.toml");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.err().message.find("server.rpc_listen"), std::string::npos) << bad.err().message;
+}
+
 TEST(config, units_are_parsed) {
   auto c = parse_config(
       "[server]\nmax_body_bytes = \"4MiB\"\n[storage]\nhead_max_age = \"1h30m\"\n"

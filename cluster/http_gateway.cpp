@@ -10,6 +10,7 @@
 
 #include "actors/clock.hpp"
 #include "actors/metrics.hpp"
+#include "cluster/actor_bridge.hpp"
 #include "cluster/proto/connect.hpp"
 #include "cluster/query_api.hpp"
 #include "format/ingest_request.hpp"
@@ -149,31 +150,14 @@ struct http_gateway::impl final : public kj::HttpService {
   kj::HttpHeaderId h_content_encoding_, h_accept_, h_accept_encoding_, h_retry_after_, h_org_id_, h_www_authenticate_, h_authorization_;
   bool running_ = false;
 
-  // Sends one request to an actor and resolves on the kj thread with its reply. The CAF side runs
-  // in a short-lived actor; the fulfiller crosses threads (kj forbids touching kj objects from
-  // CAF threads otherwise). A dropped fulfiller rejects the promise, so a dead actor cannot hang
-  // the request.
+  // Requests to actors, answered on the kj thread (cluster/actor_bridge.hpp).
   template <class Reply, class Handle, class... Ts>
   kj::Promise<Reply> ask(Handle h, Ts... xs) {
-    return ask_map<Reply, Reply>(h, [](Reply& r) { return std::move(r); }, std::move(xs)...);
+    return bridge::ask<Reply>(sys_, opts_.timeout, h, std::move(xs)...);
   }
-
-  // As ask, with `fn` applied to the reply on the CAF side: encoding a large answer (protobuf,
-  // gzip) then costs the event loop nothing.
   template <class Reply, class Out, class Handle, class Fn, class... Ts>
   kj::Promise<Out> ask_map(Handle h, Fn fn, Ts... xs) {
-    auto paf = kj::newPromiseAndCrossThreadFulfiller<Out>();
-    auto f = std::make_shared<kj::Own<kj::CrossThreadPromiseFulfiller<Out>>>(kj::mv(paf.fulfiller));
-    auto timeout = opts_.timeout;
-    auto msg = caf::make_message(std::move(xs)...);
-    sys_.spawn([h, f, timeout, msg, fn = std::move(fn)](caf::event_based_actor* self) mutable {
-      self->request(caf::actor_cast<caf::actor>(h), timeout, msg)
-          .then([f, fn = std::move(fn)](Reply& r) mutable { (*f)->fulfill(fn(r)); },
-                [f, self](caf::error& e) {
-                  (*f)->reject(KJ_EXCEPTION(FAILED, self->system().render(e).c_str()));
-                });
-    });
-    return kj::mv(paf.promise);
+    return bridge::ask_map<Reply, Out>(sys_, opts_.timeout, h, std::move(fn), std::move(xs)...);
   }
 
   kj::Promise<void> send(kj::HttpService::Response& response, int code, std::string_view ctype,

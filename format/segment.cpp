@@ -1423,6 +1423,37 @@ result<segment_info> read_segment_info(bytes_view file) {
   return f->info;
 }
 
+result<std::vector<segment_section_info>> read_segment_sections(bytes_view file, segment_info* info) {
+  auto f = read_footer(file);
+  if (!f) return f.take_error();
+  std::vector<segment_section_info> out;
+  out.reserve(f->toc.size());
+  for (const auto& e : f->toc) {
+    const auto name = section_name(e.id);
+    bytes_view rec = file.subspan(e.offset, e.length);  // in range: read_footer checked the TOC
+    decoder d(rec);
+    const uint32_t len = d.get_u32();
+    d.get_u8();  // the id, checked against the TOC's by load_section when decoding
+    const uint8_t codec = d.get_u8();
+    const uint32_t raw_len = d.get_u32();
+    if (!d.ok() || uint64_t{len} + section_overhead != e.length)
+      return corrupt(name, "length " + str(len) + " disagrees with the TOC's " + str(e.length));
+    if (codec > static_cast<uint8_t>(segment_codec::zstd))
+      return corrupt(name, "unknown codec " + str(codec));
+    segment_section_info s;
+    s.name = std::string(name);
+    s.offset = e.offset;
+    s.stored_bytes = len;
+    s.raw_bytes = raw_len;
+    s.codec = static_cast<segment_codec>(codec);
+    s.crc = load_u32(rec, section_head_size + len);
+    s.crc_ok = crc32c(rec.first(section_head_size + len)) == s.crc;
+    out.push_back(std::move(s));
+  }
+  if (info) *info = f->info;
+  return out;
+}
+
 result<block_data> decode_segment_rows(bytes_view file, segment_info* info) {
   auto f = read_footer(file);
   if (!f) return f.take_error();

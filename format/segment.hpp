@@ -132,4 +132,22 @@ result<block_data> decode_segment_rows(bytes_view file, segment_info* info = nul
 /// passes may still fail decode_segment (a damaged section). Same errors as decode_segment.
 result<segment_info> read_segment_info(bytes_view file);
 
+/// One section record of a segment as its TOC lists it (for operators: `hearthctl blocks inspect`).
+struct segment_section_info {
+  std::string name;         ///< e.g. "samples"
+  uint64_t offset = 0;      ///< of the record in the file
+  uint64_t stored_bytes = 0;  ///< body length as stored
+  uint64_t raw_bytes = 0;     ///< body length after decompression, as the record claims
+  segment_codec codec = segment_codec::none;
+  uint32_t crc = 0;         ///< the record's stored CRC-32C
+  bool crc_ok = false;      ///< the CRC matches the record's bytes
+};
+
+/// The footer (as read_segment_info) and every section record the TOC lists, each record's
+/// header read and its CRC checked; bodies are not decompressed. Errors as read_segment_info;
+/// a section whose header disagrees with the TOC fails with errc::corrupted naming it, while a
+/// CRC mismatch is reported in `crc_ok` (so a damaged file can still be inspected).
+result<std::vector<segment_section_info>> read_segment_sections(bytes_view file,
+                                                                segment_info* info = nullptr);
+
 }  // namespace hearth

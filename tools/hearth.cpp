@@ -20,8 +20,10 @@
 #include "actors/query_frontend_actor.hpp"
 #include "actors/reader_actor.hpp"
 #include "actors/settings_actor.hpp"
+#include "actors/admin_actor.hpp"
 #include "cluster/config.hpp"
 #include "cluster/http_gateway.hpp"
+#include "cluster/rpc_server.hpp"
 #include "io/file.hpp"
 
 namespace {
@@ -30,7 +32,8 @@ const char* usage =
     "usage: hearth [--config FILE] [--print-config]\n"
     "\n"
     "A continuous-profiling database that speaks Grafana Pyroscope's protocols.\n"
-    "With no arguments it serves HTTP on 127.0.0.1:4040 with data in ./data.\n"
+    "With no arguments it serves HTTP on 127.0.0.1:4040 and Cap'n Proto RPC (hearthctl) on\n"
+    "127.0.0.1:4041 with data in ./data.\n"
     "\n"
     "  --config FILE    read settings from a TOML file (unknown keys are errors)\n"
     "  --print-config   print the effective configuration as TOML and exit\n"
@@ -170,19 +173,47 @@ int run(const hearth::config& cfg) {
   auto settings = sys.spawn<caf::detached>(settings_fn, cfg.storage.path, fs->get());
   http_gateway gateway(sys, {distributor, frontend, ingester, compactor, settings}, metrics, g_opts);
   auto port = gateway.start();
+  // The RPC API (hearthctl, native clients): its own kj thread over the same actors.
+  admin_actor admin;
+  std::unique_ptr<rpc_server> rpc;
+  result<uint16_t> rpc_port = uint16_t{0};
+  if (port && !cfg.server.rpc_listen.empty()) {
+    admin = sys.spawn<caf::detached>(admin_fn, ingester, fs->get());
+    auto raddr = parse_listen_address(cfg.server.rpc_listen);  // validated by the config parser
+    rpc_server::options r_opts;
+    r_opts.host = raddr->first;
+    r_opts.port = raddr->second;
+    r_opts.max_body_bytes = cfg.server.max_body_bytes;
+    r_opts.limits = {cfg.query.max_nodes_default, cfg.query.max_nodes_max, g_opts.max_range_ns};
+    r_opts.timeout = g_opts.timeout;
+    r_opts.multitenancy = cfg.server.multitenancy;
+    r_opts.auth = cfg.auth;
+    r_opts.config_toml = cfg.to_toml();
+    r_opts.http_address = addr->first + ":" + std::to_string(*port);
+    r_opts.version = "0.1.0";
+    rpc = std::make_unique<rpc_server>(sys, rpc_server::actors{distributor, frontend, ingester, compactor, admin},
+                                       r_opts);
+    rpc_port = rpc->start();
+  }
   int rc = 0;
-  if (!port) {
-    log::error("hearth", port.err().to_string());
+  if (!port || !rpc_port) {
+    log::error("hearth", (port ? rpc_port.err() : port.err()).to_string());
     rc = 1;
+    gateway.stop();
   } else {
     log::info("hearth", "listening on http://" + addr->first + ":" + std::to_string(*port) +
                             " data=" + cfg.storage.path + " io=" + std::string((*fs)->name()));
+    if (rpc)
+      log::info("hearth", "rpc listening on " + cfg.server.rpc_listen.substr(0, cfg.server.rpc_listen.rfind(':')) +
+                              ":" + std::to_string(*rpc_port));
     int sig = 0;
     sigwait(&stop_signals, &sig);
     log::info("hearth", std::string("received ") + (sig == SIGINT ? "SIGINT" : "SIGTERM") +
                             ", shutting down");
+    if (rpc) rpc->stop();
     gateway.stop();
   }
+  if (admin) caf::anon_send_exit(admin, caf::exit_reason::user_shutdown);
   // A scraper in the middle of a fetch exits when it returns (at most its timeout).
   for (auto& s : scrapers) caf::anon_send_exit(s, caf::exit_reason::user_shutdown);
   caf::anon_send_exit(distributor, caf::exit_reason::user_shutdown);

@@ -97,14 +97,22 @@ class Server:
         self.early_reply = early_reply
         self.proc = None
         self.port = None
+        self.rpc_port = None  # the Cap'n Proto RPC port (hearthctl), logged after the HTTP one
         self.log_path = None
         self.runs = 0
 
     def config_text(self):
-        secs = {"server": ['http_listen = "127.0.0.1:0"'], "storage": ['path = "%s"' % self.data_dir]}
+        server = ['http_listen = "127.0.0.1:0"']
+        if not any(l.split("=")[0].strip() == "rpc_listen" for l in self.sections.get("server", [])):
+            server.append('rpc_listen = "127.0.0.1:0"')
+        secs = {"server": server, "storage": ['path = "%s"' % self.data_dir]}
         for k, lines in self.sections.items():
             secs.setdefault(k, []).extend(lines)
         return "".join("[%s]\n%s\n" % (k, "\n".join(v)) for k, v in secs.items()) + self.extra_toml
+
+    def wants_rpc(self):
+        """False when the test's [server] lines turn the RPC port off (rpc_listen = "")."""
+        return not any(l.replace(" ", "") == 'rpc_listen=""' for l in self.sections.get("server", []))
 
     def start(self):
         assert self.proc is None or self.proc.poll() is not None, "already running"
@@ -124,8 +132,10 @@ class Server:
             if self.proc.poll() is not None:
                 raise AssertionError("hearth exited with %s before listening; log:\n%s" % (self.proc.returncode, self.log()))
             m = re.search(r"listening on http://127\.0\.0\.1:(\d+)", self.log())
-            if m:
+            r = re.search(r"rpc listening on 127\.0\.0\.1:(\d+)", self.log())
+            if m and (r or not self.wants_rpc()):
                 self.port = int(m.group(1))
+                self.rpc_port = int(r.group(1)) if r else None
                 break
             if time.monotonic() > deadline:
                 raise AssertionError("no 'listening on' line within %ds; log:\n%s" % (START_TIMEOUT, self.log()))
