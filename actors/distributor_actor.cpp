@@ -349,6 +349,7 @@ result<ingest_batch> decode_otlp(const ingest_request& req, const distributor_op
     if (!r) {
       error e = r.take_error();
       e.message = "request body: " + e.message;
+      if (e.code == errc::body_too_large) e.message += " (limits.max_profile_bytes)";
       return e;
     }
     plain = std::move(*r);
