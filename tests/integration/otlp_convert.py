@@ -130,7 +130,7 @@ def main(argv):
         with open(base + ".otlp.pb", "wb") as f:
             f.write(req.SerializeToString())
         with open(base + ".otlp.json", "w") as f:
-            f.write(json_format.MessageToJson(req))
+            f.write(json_format.MessageToJson(req, indent=None))
     return 0
 
 
