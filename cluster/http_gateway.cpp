@@ -470,7 +470,7 @@ struct http_gateway::impl final : public kj::HttpService {
   // POST /v1development/profiles (and the Export path of the gRPC service, for HTTP clients):
   // OTLP profiles in binary protobuf or proto3 JSON, optionally gzipped. The body is decoded by
   // the distributor's worker, gunzipped there too.
-  kj::Promise<void> handle_otlp(target t, const kj::HttpHeaders& headers, kj::AsyncInputStream& body,
+  kj::Promise<void> handle_otlp(target, const kj::HttpHeaders& headers, kj::AsyncInputStream& body,
                                 Response& response, clock_type::time_point t0) {
     std::string route = "/v1development/profiles";
     std::string ct = header(headers, kj::HttpHeaderId::CONTENT_TYPE).value_or("");
@@ -490,7 +490,7 @@ struct http_gateway::impl final : public kj::HttpService {
       return send_error(response,
                         error{errc::unsupported_format,
                               "unsupported Content-Type " + quote_untrusted(ct) + ": " + why},
-                        t.path == route ? route : t.path, t0, 415);
+                        route, t0, 415);
     }
     bool gzip = false;
     if (auto ce = header(headers, h_content_encoding_)) {

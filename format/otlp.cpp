@@ -627,7 +627,16 @@ class decoder {
     std::string service;
     converted_profile out;
     remap strs, locs, fns, maps, kernel_maps;
+    remap attr_values;  // attribute index -> string index of its value
+    remap link_ids;     // link index -> string index of its span id (its trace id follows)
+    uint32_t span_key = 0, trace_key = 0;
   };
+
+  // A string that lives as long as the input (a view into it): no copy.
+  uint32_t add_view(builder& b, std::string_view s) {
+    b.out.profile.strings.push_back(s);
+    return static_cast<uint32_t>(b.out.profile.strings.size() - 1);
+  }
 
   uint32_t add_owned(builder& b, std::string s) {
     out_.owned.push_back(std::move(s));
@@ -797,6 +806,9 @@ class decoder {
     b.fns.reset();
     b.maps.reset();
     b.kernel_maps.reset();
+    b.attr_values.reset();
+    b.link_ids.reset();
+    b.span_key = b.trace_key = 0;
     return b;
   }
 
@@ -940,8 +952,15 @@ class decoder {
         if (!is_str || value.empty() || key.empty() || key == "service.name") continue;
         pprof::sample_label l;
         l.key = str(b, a.key_idx);
-        l.str = a.value.kind == any_value::strindex ? str(b, a.value.idx)
-                                                     : add_owned(b, std::string(value));
+        if (a.value.kind == any_value::strindex) {
+          l.str = str(b, a.value.idx);
+        } else {
+          b.attr_values.prepare(dict_.attrs.size());
+          if ((l.str = b.attr_values.get(ai)) == 0) {
+            l.str = add_view(b, value);
+            b.attr_values.set(ai, static_cast<uint32_t>(l.str));
+          }
+        }
         pp.labels.push_back(l);
       }
       if (link_index != 0) {
@@ -950,9 +969,19 @@ class decoder {
           return in();
         }
         const link_d& ln = dict_.links[link_index];
-        pp.labels.push_back({add_owned(b, "span_id"), add_owned(b, hex(ln.span_id)), 0, 0});
-        if (ln.trace_id.size() == 16)
-          pp.labels.push_back({add_owned(b, "trace_id"), add_owned(b, hex(ln.trace_id)), 0, 0});
+        if (b.span_key == 0) {
+          b.span_key = add_view(b, "span_id");
+          b.trace_key = add_view(b, "trace_id");
+        }
+        b.link_ids.prepare(dict_.links.size());
+        uint32_t span = b.link_ids.get(link_index);
+        if (span == 0) {
+          span = add_owned(b, hex(ln.span_id));
+          if (ln.trace_id.size() == 16) add_owned(b, hex(ln.trace_id));
+          b.link_ids.set(link_index, span);
+        }
+        pp.labels.push_back({b.span_key, span, 0, 0});
+        if (ln.trace_id.size() == 16) pp.labels.push_back({b.trace_key, span + 1, 0, 0});
       }
       s.label_count = static_cast<uint32_t>(pp.labels.size() - s.label_begin);
       pp.samples.push_back(s);
