@@ -176,18 +176,18 @@ class decoder {
       return fail("truncated or malformed field tag" + at(f.start));
     f.number = static_cast<uint32_t>(tag >> 3);
     f.type = static_cast<uint32_t>(tag & 7);
-    std::string fld = "field " + std::to_string(f.number);
+    auto fld = [&] { return "field " + std::to_string(f.number); };
     if (f.number == 0) return fail("field number 0" + at(f.start));
     switch (f.type) {
       case wt_varint:
         if (!read_varint(p, end, f.value))
-          return fail(fld + ": truncated varint or varint longer than 10 bytes" + at(p));
+          return fail(fld() + ": truncated varint or varint longer than 10 bytes" + at(p));
         return true;
       case wt_len: {
         uint64_t n = 0;
-        if (!read_varint(p, end, n)) return fail(fld + ": truncated length" + at(p));
+        if (!read_varint(p, end, n)) return fail(fld() + ": truncated length" + at(p));
         if (n > static_cast<uint64_t>(end - p))
-          return fail(fld + ": length " + std::to_string(n) + " runs past the end of its message (" +
+          return fail(fld() + ": length " + std::to_string(n) + " runs past the end of its message (" +
                       std::to_string(end - p) + " bytes left)" + at(p));
         f.data = p;
         f.size = static_cast<size_t>(n);
@@ -197,14 +197,14 @@ class decoder {
       case wt_fixed64:
       case wt_fixed32: {
         size_t n = f.type == wt_fixed64 ? 8 : 4;
-        if (static_cast<size_t>(end - p) < n) return fail(fld + ": truncated fixed value" + at(p));
+        if (static_cast<size_t>(end - p) < n) return fail(fld() + ": truncated fixed value" + at(p));
         f.value = 0;
         for (size_t i = 0; i < n; ++i) f.value |= static_cast<uint64_t>(p[i]) << (8 * i);
         p += n;
         return true;
       }
       default:
-        return fail(fld + " has wire type " + std::to_string(f.type) +
+        return fail(fld() + " has wire type " + std::to_string(f.type) +
                     ", which OTLP does not use" + at(f.start));
     }
   }
@@ -480,9 +480,11 @@ class decoder {
     return true;
   }
 
-  bool attr_at(int32_t i, std::string_view what, const kv_attr*& out) {
+  // Attribute `i`, the `pos`-th of some attribute_indices list.
+  bool attr_at(int32_t i, size_t pos, const kv_attr*& out) {
     if (i < 0 || static_cast<size_t>(i) >= dict_.attrs.size())
-      return fail(table_error(what, i, "attribute_table", dict_.attrs.size()));
+      return fail(table_error("attribute_indices[" + std::to_string(pos) + "]", i,
+                              "attribute_table", dict_.attrs.size()));
     out = &dict_.attrs[i];
     return true;
   }
@@ -662,7 +664,7 @@ class decoder {
     found = false;
     for (uint32_t k = 0; k < n; ++k) {
       const kv_attr* a = nullptr;
-      if (!attr_at(dict_.idx[begin + k], "attribute_indices[" + std::to_string(k) + "]", a))
+      if (!attr_at(dict_.idx[begin + k], k, a))
         return false;
       std::string_view akey;
       if (!string_at(a->key_idx, "key_strindex", akey)) return false;
@@ -706,7 +708,7 @@ class decoder {
                                                   : "[kernel] " + std::string(filename));
     else
       pm.filename = str(b, m.filename);
-    if (has_build_id && !build_id.empty()) pm.build_id = add_owned(b, std::string(build_id));
+    if (has_build_id && !build_id.empty()) pm.build_id = add_view(b, build_id);
     const mapping_flags& fl = flags_[i];
     pm.has_functions = fl.functions;
     pm.has_filenames = fl.filenames;
@@ -841,7 +843,7 @@ class decoder {
     if (!sample_type.present) return fail("the profile has no sample_type");
     for (size_t k = 0; k < attrs.size(); ++k) {
       const kv_attr* a = nullptr;
-      if (!attr_at(attrs[k], "attribute_indices[" + std::to_string(k) + "]", a)) return false;
+      if (!attr_at(attrs[k], k, a)) return false;
     }
     std::string_view type, unit, ptype, punit;
     if (!string_at(sample_type.type, "sample_type.type_strindex", type) ||
@@ -912,7 +914,7 @@ class decoder {
         const kv_attr* a = nullptr;
         std::string_view key, value;
         bool is_str = false;
-        if (!attr_at(sample_attrs[k], "attribute_indices[" + std::to_string(k) + "]", a) ||
+        if (!attr_at(sample_attrs[k], k, a) ||
             !string_at(a->key_idx, "key_strindex", key) ||
             !string_value(a->value, "string_value_strindex", value, is_str))
           return in();
