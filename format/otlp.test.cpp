@@ -329,6 +329,56 @@ TEST(Otlp, ValuesTimestampsLinksAndKernelFrames) {
       << bad.err().message;
 }
 
+// Keys and values by string-table index (key_strindex, string_value_strindex), non-string
+// attributes, unknown fields and tables without their zero entry.
+TEST(Otlp, StringIndexesOtherValuesUnknownFieldsAndBareTables) {
+  cpu_fixture f;
+  auto& rattrs = *f.b.req.mutable_resource_profiles(0)->mutable_resource()->mutable_attributes();
+  auto* by_index = rattrs.Add();
+  by_index->set_key_strindex(f.b.str("team"));
+  by_index->mutable_value()->set_string_value_strindex(f.b.str("payments"));
+  auto* num = rattrs.Add();
+  num->set_key("pid");
+  num->mutable_value()->set_int_value(42);  // not a string: no label
+  auto* a = f.b.dict().add_attribute_table();
+  a->set_key_strindex(f.b.str("thread.name"));
+  a->mutable_value()->set_string_value_strindex(f.b.str("main-thread"));
+  auto* n = f.b.dict().add_attribute_table();
+  n->set_key_strindex(f.b.str("thread.id"));
+  n->mutable_value()->set_int_value(7);
+  request_builder::sample(f.p, f.st_idle, {1}, {f.b.dict().attribute_table_size() - 2,
+                                               f.b.dict().attribute_table_size() - 1});
+  // An unknown field (number 99, varint) in the request and one (length-delimited) in the sample.
+  f.p->mutable_samples(0)->GetReflection()->MutableUnknownFields(f.p->mutable_samples(0))->AddLengthDelimited(77, "xyz");
+  std::string bytes = f.b.bytes() + std::string("\x98\x06\x01", 3);
+  auto r = decode(bytes);
+  ASSERT_TRUE(r.ok()) << r.err().to_string();
+  const auto& c = r->profiles.at(0);
+  EXPECT_EQ(label_value(c.labels, "team"), "payments");
+  EXPECT_EQ(label_value(c.labels, "pid"), "<absent>");
+  EXPECT_EQ(rows(c.profile), std::vector<std::string>{"idle;main; 10000000 thread.name=main-thread"});
+
+  // Tables without a zero entry: index 0 of an empty mapping/function table means none.
+  export_request bare;
+  auto* d = bare.mutable_dictionary();
+  d->add_string_table("");
+  d->add_string_table("samples");
+  d->add_string_table("count");
+  d->add_location_table()->set_address(0xabc);
+  d->add_stack_table()->add_location_indices(0);
+  auto* p = bare.add_resource_profiles()->add_scope_profiles()->add_profiles();
+  p->mutable_sample_type()->set_type_strindex(1);
+  p->mutable_sample_type()->set_unit_strindex(2);
+  p->add_samples()->add_values(4);
+  auto br = decode(bare.SerializeAsString());
+  ASSERT_TRUE(br.ok()) << br.err().to_string();
+  const auto& bp = br->profiles.at(0).profile;
+  ASSERT_EQ(bp.locations.size(), 1u);
+  EXPECT_EQ(bp.locations[0].mapping_id, 0u);
+  EXPECT_EQ(bp.locations[0].address, 0xabcu);
+  EXPECT_EQ(bp.values, std::vector<int64_t>{4});
+}
+
 TEST(Otlp, RequiredParts) {
   auto expect_error = [](const std::string& bytes, const std::string& want) {
     auto r = decode(bytes);

@@ -243,6 +243,9 @@ class Otlp(unittest.TestCase):
         self.assertRejected(State.server.request("POST", ROUTE, body=b"{\"resourceProfiles\": 3}", headers={
             "Content-Type": "application/json"}), 400, "JSON")
         self.assertEqual(State.server.request("GET", ROUTE)[0], 405)
+        st, _, body = State.server.request("GET", "/metrics")
+        for code in ("400", "415"):
+            self.assertIn('hearth_http_requests_total{code="%s",route="%s"}' % (code, ROUTE), body.decode())
         self.assertEqual(values("service_name", '{service_name="bad-svc"}'), [])
         self.assertTrue(State.server.alive())
 
