@@ -156,6 +156,10 @@ class decoder {
   std::string at(const uint8_t* p) const { return " at byte " + std::to_string(p - base_); }
 
   static bool read_varint(const uint8_t*& p, const uint8_t* end, uint64_t& out) {
+    if (p < end && *p < 0x80) [[likely]] {  // most tags, indexes and lengths: one byte
+      out = *p++;
+      return true;
+    }
     uint64_t v = 0;
     for (int shift = 0; shift < 70; shift += 7) {
       if (p == end) return false;
@@ -169,7 +173,7 @@ class decoder {
     return false;
   }
 
-  bool next(const uint8_t*& p, const uint8_t* end, field& f) {
+  [[gnu::always_inline]] bool next(const uint8_t*& p, const uint8_t* end, field& f) {
     f.start = p;
     uint64_t tag = 0;
     if (!read_varint(p, end, tag) || p - f.start > 5 || tag > UINT32_MAX)
