@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 #include <string_view>
+#include <unordered_map>
 #include <utility>
 
 namespace hearth::otlp {
@@ -89,22 +90,42 @@ std::string table_error(std::string_view field_name, int64_t index, std::string_
 }
 
 // Maps dictionary positions to 1-based ids (or string indexes) of the profile being built, filled
-// lazily; reset() undoes only what was set, so one remap serves many profiles cheaply.
+// lazily; reset() undoes only what was set, so one remap serves many profiles cheaply. Dense (a
+// vector as long as the table) for a profile's first service; sparse (a hash map of the entries
+// used) for the others, so that many services in one profile cost memory only for what each uses.
 struct remap {
+  bool sparse = false;
   std::vector<uint32_t> to;  // 0 = not yet
   std::vector<uint32_t> touched;
+  std::unordered_map<uint32_t, uint32_t> map;
   void prepare(size_t n) {
-    if (to.size() < n) to.resize(n, 0);
+    if (!sparse && to.size() < n) to.resize(n, 0);
   }
-  uint32_t get(size_t i) const { return to[i]; }
+  uint32_t get(size_t i) const {
+    if (!sparse) return to[i];
+    auto it = map.find(static_cast<uint32_t>(i));
+    return it == map.end() ? 0 : it->second;
+  }
   void set(size_t i, uint32_t v) {
+    if (sparse) {
+      map[static_cast<uint32_t>(i)] = v;
+      return;
+    }
     to[i] = v;
     touched.push_back(static_cast<uint32_t>(i));
   }
-  void reset() {
+  // Forgets every entry; the next profile's builder uses the given mode.
+  void reset(bool sparse_next) {
     for (uint32_t i : touched) to[i] = 0;
     touched.clear();
+    map.clear();
+    sparse = sparse_next;
   }
+};
+
+struct string_hash {
+  using is_transparent = void;
+  size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
 };
 
 class decoder {
@@ -800,20 +821,17 @@ class decoder {
 
   // The builder for `service`, started for the current profile when new.
   builder& builder_for(std::string_view service) {
-    for (size_t i = 0; i < active_; ++i)
-      if (pool_[i].service == service) return pool_[i];
+    if (active_ > 0 && pool_[0].service == service) return pool_[0];  // the common case
+    if (auto it = services_.find(service); it != services_.end()) return pool_[it->second];
     if (active_ == pool_.size()) pool_.emplace_back();
+    services_.emplace(std::string(service), active_);
+    const bool sparse = active_ > 0;
     builder& b = pool_[active_++];
     b.service = service;
     b.out = converted_profile{};
     b.out.profile.strings.push_back({});
-    b.strs.reset();
-    b.locs.reset();
-    b.fns.reset();
-    b.maps.reset();
-    b.kernel_maps.reset();
-    b.attr_values.reset();
-    b.link_ids.reset();
+    for (remap* r : {&b.strs, &b.locs, &b.fns, &b.maps, &b.kernel_maps, &b.attr_values, &b.link_ids})
+      r->reset(sparse);
     b.span_key = b.trace_key = 0;
     return b;
   }
@@ -878,6 +896,7 @@ class decoder {
     }
 
     active_ = 0;
+    services_.clear();
     std::vector<int32_t> sample_attrs;
     std::vector<int64_t> values;
     for (size_t si = 0; si < samples.size(); ++si) {
@@ -1037,7 +1056,8 @@ class decoder {
   dictionary dict_;
   std::vector<mapping_flags> flags_;
   std::vector<builder> pool_;
-  size_t active_ = 0;
+  size_t active_ = 0;  // builders of pool_ in use by the current profile
+  std::unordered_map<std::string, size_t, string_hash, std::equal_to<>> services_;  // -> pool_ index
   request out_;
 };
 

@@ -297,6 +297,26 @@ TEST(Otlp, ServiceNameFallbacksAndSampleServices) {
   }
 }
 
+// Many services in one profile: each gets its own profile with its own symbols (the first
+// service's tables are dense, the others' sparse; both must agree).
+TEST(Otlp, ManySampleServicesInOneProfile) {
+  cpu_fixture f;
+  const int n = 500;
+  for (int i = 0; i < n; ++i) {
+    int32_t svc = f.b.attr("service.name", "svc-" + std::to_string(i));
+    request_builder::sample(f.p, i % 2 ? f.st_idle : f.st_work, {i + 1}, {svc});
+  }
+  auto r = decode(f.b.bytes());
+  ASSERT_TRUE(r.ok()) << r.err().to_string();
+  ASSERT_EQ(r->profiles.size(), static_cast<size_t>(n));
+  for (int i = 0; i < n; ++i) {
+    const auto& c = r->profiles[i];
+    EXPECT_EQ(label_value(c.labels, "service_name"), "svc-" + std::to_string(i));
+    std::string stack = i % 2 ? "idle;main;" : "hash;work;main;";
+    EXPECT_EQ(rows(c.profile), std::vector<std::string>{stack + " " + std::to_string((i + 1) * 10000000LL)});
+  }
+}
+
 TEST(Otlp, ValuesTimestampsLinksAndKernelFrames) {
   request_builder b;
   int32_t m = b.mapping("vmlinux");
