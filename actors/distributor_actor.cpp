@@ -369,7 +369,7 @@ result<ingest_batch> decode_otlp(const ingest_request& req, const distributor_op
     msg->SerializeToString(&binary);
     body = binary;
   }
-  auto r = otlp::decode(as_bytes(body));
+  auto r = otlp::decode(as_bytes(body), opts.otlp);
   if (!r) return r.err();
   batch_builder& b = thread_builder();
   b.start(req.tenant, opts.limits);

@@ -130,8 +130,8 @@ struct string_hash {
 
 class decoder {
  public:
-  explicit decoder(bytes_view raw)
-      : base_(reinterpret_cast<const uint8_t*>(raw.data())), end_(base_ + raw.size()) {}
+  decoder(bytes_view raw, const limits& lim)
+      : base_(reinterpret_cast<const uint8_t*>(raw.data())), end_(base_ + raw.size()), lim_(lim) {}
 
   result<request> run() {
     std::vector<span> resources, dicts;
@@ -172,7 +172,7 @@ class decoder {
     return false;
   }
   error fail_result(const std::string& prefix) {
-    return error{errc::bad_request_body, prefix + err_};
+    return error{too_large_ ? errc::body_too_large : errc::bad_request_body, prefix + err_};
   }
   std::string at(const uint8_t* p) const { return " at byte " + std::to_string(p - base_); }
 
@@ -820,9 +820,17 @@ class decoder {
   }
 
   // The builder for `service`, started for the current profile when new.
-  builder& builder_for(std::string_view service) {
-    if (active_ > 0 && pool_[0].service == service) return pool_[0];  // the common case
-    if (auto it = services_.find(service); it != services_.end()) return pool_[it->second];
+  // The builder for `service`, started for the current profile when new; nullptr (and err_)
+  // past limits.max_profiles.
+  builder* builder_for(std::string_view service) {
+    if (active_ > 0 && pool_[0].service == service) return &pool_[0];  // the common case
+    if (auto it = services_.find(service); it != services_.end()) return &pool_[it->second];
+    if (out_.profiles.size() + active_ >= lim_.max_profiles) {
+      too_large_ = true;
+      fail("the request converts to more than " + std::to_string(lim_.max_profiles) +
+           " profiles (one per OTLP profile and service; limits.max_otlp_profiles)");
+      return nullptr;
+    }
     if (active_ == pool_.size()) pool_.emplace_back();
     services_.emplace(std::string(service), active_);
     const bool sparse = active_ > 0;
@@ -833,7 +841,7 @@ class decoder {
     for (remap* r : {&b.strs, &b.locs, &b.fns, &b.maps, &b.kernel_maps, &b.attr_values, &b.link_ids})
       r->reset(sparse);
     b.span_key = b.trace_key = 0;
-    return b;
+    return &b;
   }
 
   bool parse_profile(span p, const label_set& scope_labels, const std::string& service,
@@ -950,12 +958,21 @@ class decoder {
         fail(table_error("stack_index", stack_index, "stack_table", dict_.stacks.size()));
         return in();
       }
-      builder& b = builder_for(svc);
+      const stack_d& st = dict_.stacks[stack_index];
+      location_refs_ += st.count;
+      if (location_refs_ > lim_.max_location_refs) {
+        too_large_ = true;
+        fail("the samples' stacks hold more than " + std::to_string(lim_.max_location_refs) +
+             " locations in all (limits.max_profile_bytes)");
+        return in();
+      }
+      builder* bp = builder_for(svc);
+      if (bp == nullptr) return in();
+      builder& b = *bp;
       pprof::profile& pp = b.out.profile;
       pprof::sample s;
       s.value_begin = static_cast<uint32_t>(pp.values.size());
       pp.values.push_back(static_cast<int64_t>(v));
-      const stack_d& st = dict_.stacks[stack_index];
       s.loc_begin = static_cast<uint32_t>(pp.location_ids.size());
       for (uint32_t k = 0; k < st.count; ++k) {
         uint64_t id = 0;
@@ -1011,8 +1028,6 @@ class decoder {
       s.label_count = static_cast<uint32_t>(pp.labels.size() - s.label_begin);
       pp.samples.push_back(s);
     }
-    // A profile without samples still counts (and stores nothing).
-    if (active_ == 0) builder_for(service);
     for (size_t i = 0; i < active_; ++i) {
       builder& b = pool_[i];
       pprof::profile& pp = b.out.profile;
@@ -1055,6 +1070,9 @@ class decoder {
   std::string err_;
   dictionary dict_;
   std::vector<mapping_flags> flags_;
+  const limits lim_;
+  bool too_large_ = false;      // the error in err_ is a limit (413), not malformed input
+  uint64_t location_refs_ = 0;  // sum of the stack lengths of all samples so far
   std::vector<builder> pool_;
   size_t active_ = 0;  // builders of pool_ in use by the current profile
   std::unordered_map<std::string, size_t, string_hash, std::equal_to<>> services_;  // -> pool_ index
@@ -1063,8 +1081,8 @@ class decoder {
 
 }  // namespace
 
-result<request> decode(bytes_view raw) {
-  decoder d(raw);
+result<request> decode(bytes_view raw, const limits& lim) {
+  decoder d(raw, lim);
   return d.run();
 }
 

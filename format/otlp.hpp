@@ -52,12 +52,22 @@ struct request {
   std::vector<converted_profile> profiles;
 };
 
+/// Bounds on what one request may expand to (a stack of the dictionary is stored once but
+/// copied into every sample that uses it, and every profile carries its own labels).
+struct limits {
+  /// Profiles the request converts to (one per OTLP profile and service with samples).
+  size_t max_profiles = 10000;
+  /// Sum over all samples of their stack's length.
+  uint64_t max_location_refs = 64ull << 20;
+};
+
 /// Decodes a binary ExportProfilesServiceRequest (uncompressed). Fails with bad_request_body on
 /// malformed protobuf (naming the field and byte offset), a missing `dictionary`, no
 /// `resource_profiles`, a profile without `sample_type`, a sample without values or timestamps,
-/// and any dictionary index out of range (naming the table, the index and its user).
+/// and any dictionary index out of range (naming the table, the index and its user); with
+/// body_too_large beyond `lim`. OTLP profiles without samples convert to nothing (as Pyroscope).
 /// Unknown fields are skipped; packed and unpacked repeated scalars are both accepted.
 /// Requires: `raw` outlives the result.
-[[nodiscard]] result<request> decode(bytes_view raw);
+[[nodiscard]] result<request> decode(bytes_view raw, const limits& lim = {});
 
 }  // namespace hearth::otlp

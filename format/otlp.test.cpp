@@ -268,16 +268,20 @@ TEST(Otlp, ProfileNames) {
 TEST(Otlp, ServiceNameFallbacksAndSampleServices) {
   {
     request_builder b;
-    b.profile(b.resource({{"process.executable.name", "nginx"}}), "samples", "count", "cpu",
-              "nanoseconds", 1);
+    int32_t st = b.stack({b.location(b.mapping("a"), {b.function("f")})});
+    auto* p = b.profile(b.resource({{"process.executable.name", "nginx"}}), "samples", "count",
+                        "cpu", "nanoseconds", 1);
+    request_builder::sample(p, st, {1});
+    b.profile(b.req.mutable_resource_profiles(0), "samples", "count", "cpu", "nanoseconds", 1);
     auto r = decode(b.bytes());
     ASSERT_TRUE(r.ok()) << r.err().to_string();
     EXPECT_EQ(label_value(r->profiles.at(0).labels, "service_name"), "unknown_service:nginx");
-    EXPECT_EQ(r->profiles.at(0).profile.samples.size(), 0u);
+    EXPECT_EQ(r->profiles.size(), 1u);  // the profile without samples converts to nothing
   }
   {
     request_builder b;
-    b.profile(b.resource({}), "samples", "count", "cpu", "nanoseconds", 1);
+    int32_t st = b.stack({b.location(b.mapping("a"), {b.function("f")})});
+    request_builder::sample(b.profile(b.resource({}), "samples", "count", "cpu", "nanoseconds", 1), st, {1});
     auto r = decode(b.bytes());
     ASSERT_TRUE(r.ok()) << r.err().to_string();
     EXPECT_EQ(label_value(r->profiles.at(0).labels, "service_name"), "unknown_service");
@@ -315,6 +319,31 @@ TEST(Otlp, ManySampleServicesInOneProfile) {
     std::string stack = i % 2 ? "idle;main;" : "hash;work;main;";
     EXPECT_EQ(rows(c.profile), std::vector<std::string>{stack + " " + std::to_string((i + 1) * 10000000LL)});
   }
+}
+
+// What a request expands to is bounded: profiles (with their labels) and stack copies.
+TEST(Otlp, Limits) {
+  cpu_fixture f;
+  for (int i = 0; i < 5; ++i)
+    request_builder::sample(f.p, f.st_work, {1}, {f.b.attr("service.name", "s" + std::to_string(i))});
+  static std::deque<std::string> keep;
+  keep.push_back(f.b.bytes());
+  otlp::limits lim;
+  lim.max_profiles = 5;
+  EXPECT_TRUE(otlp::decode(as_bytes(keep.back()), lim).ok());
+  lim.max_profiles = 4;
+  auto r = otlp::decode(as_bytes(keep.back()), lim);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.err().code, errc::body_too_large);
+  EXPECT_NE(r.err().message.find("more than 4 profiles"), std::string::npos) << r.err().message;
+  lim = {};
+  lim.max_location_refs = 10;  // 5 samples of a 2-location stack
+  EXPECT_TRUE(otlp::decode(as_bytes(keep.back()), lim).ok());
+  lim.max_location_refs = 9;
+  r = otlp::decode(as_bytes(keep.back()), lim);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.err().code, errc::body_too_large);
+  EXPECT_NE(r.err().message.find("more than 9 locations"), std::string::npos) << r.err().message;
 }
 
 TEST(Otlp, ValuesTimestampsLinksAndKernelFrames) {

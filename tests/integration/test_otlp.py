@@ -12,7 +12,8 @@ declaration of the v1development protos:
   unknown_service fallbacks;
 - bad requests: wrong Content-Type (415), gRPC content type (415), missing dictionary (400), a bad
   index (400 naming the table), gzip that is not (400), oversize bodies raw and inflated (413),
-  tenancy (401 without X-Scope-OrgID when required) and the per-tenant profile rate (429).
+  more profiles than limits.max_otlp_profiles (413), tenancy (401 without X-Scope-OrgID when
+  required) and the per-tenant profile rate (429).
 
 usage: test_otlp.py PATH/TO/hearth [NAME_SUBSTRING...]
 """
@@ -252,7 +253,7 @@ class Otlp(unittest.TestCase):
     def test_limits_tenancy_and_oversize(self):
         srv = ht.Server("otlp-limits", os.path.join(ht.ctx.tmp, "otlp-limits"), {
             "server": ["multitenancy = true", 'max_body_bytes = "64KiB"'],
-            "limits": ['max_profile_bytes = "256KiB"', "ingestion_rate_profiles = 1", "ingestion_burst_profiles = 3"],
+            "limits": ['max_profile_bytes = "256KiB"', "max_otlp_profiles = 2", "ingestion_rate_profiles = 1", "ingestion_burst_profiles = 3"],
         }, early_reply=True)
         srv.start()
         try:
@@ -267,6 +268,9 @@ class Otlp(unittest.TestCase):
             self.assertRejected(post(big, server=srv, headers={"X-Scope-OrgID": "t1"}), 413, "max_body_bytes")
             self.assertLess(len(gzip.compress(big.SerializeToString())), 64 * 1024)
             self.assertRejected(post(big, gz=True, server=srv, headers={"X-Scope-OrgID": "t1"}), 413, "max_profile_bytes")
+            # Three services in one profile are three profiles: over max_otlp_profiles = 2.
+            many = small_request([("service.name", "tenant-svc")], [(1, 1, [("service.name", "m%d" % i)]) for i in range(3)])
+            self.assertRejected(post(many, server=srv, headers={"X-Scope-OrgID": "t1"}), 413, "limits.max_otlp_profiles")
             # Each request holds one profile: past the burst of 3 (and at most one refilled), 429.
             answers = [post(req, server=srv, headers={"X-Scope-OrgID": "t1"}) for _ in range(6)]
             codes = [a[0] for a in answers]
