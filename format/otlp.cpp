@@ -172,7 +172,10 @@ class decoder {
     return false;
   }
   error fail_result(const std::string& prefix) {
-    return error{too_large_ ? errc::body_too_large : errc::bad_request_body, prefix + err_};
+    errc code = too_large_ ? errc::body_too_large
+                : labels_error_ ? errc::bad_labels
+                                : errc::bad_request_body;
+    return error{code, prefix + err_};
   }
   std::string at(const uint8_t* p) const { return " at byte " + std::to_string(p - base_); }
 
@@ -549,8 +552,20 @@ class decoder {
       }
       if (!is_str || value.empty() || key.empty()) continue;
       bool seen = false;
-      for (const label& l : labels) seen = seen || l.name == key;
-      if (!seen) labels.push_back({std::string(key), std::string(value)});
+      size_t visible = 0;
+      for (const label& l : labels) {
+        seen = seen || l.name == key;
+        visible += !l.name.starts_with("__");
+      }
+      if (seen) continue;
+      if (!key.starts_with("__") && visible + 1 > lim_.max_labels) {
+        err_ = std::string(what) + ": the resource and scope attributes give more than " +
+               std::to_string(lim_.max_labels) +
+               " labels with service_name (limits.max_labels_per_series)";
+        labels_error_ = true;
+        return false;
+      }
+      labels.push_back({std::string(key), std::string(value)});
     }
     return true;
   }
@@ -1072,6 +1087,7 @@ class decoder {
   std::vector<mapping_flags> flags_;
   const limits lim_;
   bool too_large_ = false;      // the error in err_ is a limit (413), not malformed input
+  bool labels_error_ = false;   // the error in err_ is too many labels
   uint64_t location_refs_ = 0;  // sum of the stack lengths of all samples so far
   std::vector<builder> pool_;
   size_t active_ = 0;  // builders of pool_ in use by the current profile

@@ -59,6 +59,10 @@ struct limits {
   size_t max_profiles = 10000;
   /// Sum over all samples of their stack's length.
   uint64_t max_location_refs = 64ull << 20;
+  /// Labels not starting with `__` that resource and scope attributes (with service_name) may
+  /// give a profile: normalize_limits::max_labels, checked before they are copied to every
+  /// profile of the scope (bad_labels).
+  size_t max_labels = 30;
 };
 
 /// Decodes a binary ExportProfilesServiceRequest (uncompressed). Fails with bad_request_body on

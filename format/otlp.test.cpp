@@ -344,6 +344,17 @@ TEST(Otlp, Limits) {
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.err().code, errc::body_too_large);
   EXPECT_NE(r.err().message.find("more than 9 locations"), std::string::npos) << r.err().message;
+  // service_name, service.name, host.name, env, then the scope's otel.scope: 5 visible labels.
+  lim = {};
+  lim.max_labels = 5;
+  EXPECT_TRUE(otlp::decode(as_bytes(keep.back()), lim).ok());
+  lim.max_labels = 4;
+  r = otlp::decode(as_bytes(keep.back()), lim);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.err().code, errc::bad_labels);
+  EXPECT_NE(r.err().message.find("scope: the resource and scope attributes give more than 4 labels"),
+            std::string::npos)
+      << r.err().message;
 }
 
 TEST(Otlp, ValuesTimestampsLinksAndKernelFrames) {
