@@ -13,8 +13,10 @@
 #include "cluster/proto/connect.hpp"
 #include "format/ingest_request.hpp"
 #include "format/jfr.hpp"
+#include "format/otlp.hpp"
 #include "format/pprof.hpp"
 #include "format/uuid.hpp"
+#include "otlp_profiles_service.pb.h"
 #include "push.pb.h"
 
 namespace hearth {
@@ -316,6 +318,59 @@ result<ingest_batch> decode_push(const ingest_request& req, const distributor_op
   return b.finish();
 }
 
+// POST /v1development/profiles: an ExportProfilesServiceRequest, binary or proto3 JSON, gzipped or
+// not (told by its magic: neither form can start with 1f 8b). JSON goes through libprotobuf's JSON
+// reader into the binary form, so one hand-written decoder (format/otlp.hpp) reads both.
+result<ingest_batch> decode_otlp(const ingest_request& req, const distributor_options& opts,
+                                 uint64_t* profiles) {
+  std::string plain;
+  std::string_view body = req.body;
+  if (pprof::is_gzip(as_bytes(body))) {
+    auto r = pprof::gunzip(as_bytes(body), opts.max_profile_bytes);
+    if (!r) {
+      error e = r.take_error();
+      e.message = "request body: " + e.message;
+      if (e.code == errc::body_too_large) e.message += " (limits.max_profile_bytes)";
+      return e;
+    }
+    plain = std::move(*r);
+    body = plain;
+  } else if (body.size() > opts.max_profile_bytes) {
+    return error{errc::body_too_large, "request body of " + std::to_string(body.size()) +
+                                           " bytes exceeds limits.max_profile_bytes=" +
+                                           std::to_string(opts.max_profile_bytes)};
+  }
+  std::string binary;
+  if (req.kind == static_cast<uint8_t>(ingest_kind::otlp_json)) {
+    google::protobuf::Arena arena;
+    auto* msg = google::protobuf::Arena::CreateMessage<
+        opentelemetry::proto::collector::profiles::v1development::ExportProfilesServiceRequest>(
+        &arena);
+    if (auto st = connect::decode(connect::codec::json, body, *msg); !st) return st.err();
+    msg->SerializeToString(&binary);
+    body = binary;
+  }
+  auto r = otlp::decode(as_bytes(body), opts.otlp);
+  if (!r) return r.err();
+  batch_builder& b = thread_builder();
+  b.start(req.tenant, opts.limits);
+  for (const otlp::converted_profile& c : r->profiles) {
+    ingest_meta m;
+    m.from = ingest_meta::source::push;
+    m.labels = c.labels;
+    m.time_ns = c.time_ns ? c.time_ns : req.received_ns;
+    m.duration_ns = c.duration_ns;
+    random_id(m.id_hi, m.id_lo);
+    if (auto st = b.add(c.profile, m); !st) {
+      error e = st.err();
+      e.message = c.where + ": " + e.message;
+      return e;
+    }
+  }
+  if (profiles) *profiles = r->profiles.size();
+  return b.finish();
+}
+
 // Labels that batch_builder gives each sample type of a profile its own value of.
 bool per_sample_type_label(std::string_view n) {
   return n == "__name__" || n == "__name_replaced__" || n == "__delta__" ||
@@ -345,6 +400,8 @@ result<ingest_batch> decode_ingest_request(const ingest_request& req, const dist
     case ingest_kind::legacy_ingest: return decode_legacy(req, opts, profiles);
     case ingest_kind::push_proto:
     case ingest_kind::push_json: return decode_push(req, opts, profiles);
+    case ingest_kind::otlp_proto:
+    case ingest_kind::otlp_json: return decode_otlp(req, opts, profiles);
   }
   return error{errc::invalid_argument, "unknown ingest kind " + std::to_string(req.kind)};
 }

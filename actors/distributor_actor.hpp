@@ -9,6 +9,7 @@
 #include "format/folded.hpp"
 #include "format/jfr.hpp"
 #include "format/normalize.hpp"
+#include "format/otlp.hpp"
 
 namespace hearth {
 
@@ -21,6 +22,7 @@ struct distributor_options {
   normalize_limits limits;
   text_limits text;  ///< /ingest format=folded|lines
   jfr_limits jfr;    ///< /ingest format=jfr
+  otlp::limits otlp;  ///< POST /v1development/profiles
   std::chrono::seconds append_timeout{60};
   /// Read before decoding: a request of a tenant with a partition over its WAL limit is answered
   /// 429 at once, without the CPU of gunzip and decode. Null: no early check. Outlives the actor.

@@ -34,6 +34,8 @@ enum class ingest_kind : uint8_t {
   legacy_ingest = 1,  ///< POST /ingest: query params + raw or multipart body
   push_proto = 2,     ///< push.v1.PusherService/Push, application/proto
   push_json = 3,      ///< push.v1.PusherService/Push, application/json
+  otlp_proto = 4,     ///< POST /v1development/profiles, binary ExportProfilesServiceRequest
+  otlp_json = 5,      ///< POST /v1development/profiles, its proto3 JSON form
 };
 
 /// An undecoded ingest request, as the gateway read it off the socket.

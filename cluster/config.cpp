@@ -417,6 +417,13 @@ const std::vector<key_def>& keys() {
          return parse_int(n, c.limits.max_jfr_stack_depth, 1, 1000000);
        },
        [](const config& c) { return std::to_string(c.limits.max_jfr_stack_depth); }},
+      {"limits", "max_otlp_profiles",
+       "OTLP profiles ingest: a request converting to more profiles (one per OTLP profile and "
+       "service) is rejected (413)",
+       [](const toml::node& n, config& c) {
+         return parse_int(n, c.limits.max_otlp_profiles, 1, 10000000);
+       },
+       [](const config& c) { return std::to_string(c.limits.max_otlp_profiles); }},
       {"limits", "ingestion_rate_bytes", "", nullptr, nullptr},
       {"limits", "ingestion_burst_bytes", "", nullptr, nullptr},
       {"limits", "ingestion_rate_profiles", "", nullptr, nullptr},

@@ -46,6 +46,7 @@ struct config {
     uint64_t max_text_line_bytes = 1 << 20;  ///< /ingest folded/lines: longest line
     uint32_t max_text_stack_depth = 4096;    ///< /ingest folded/lines: most frames per line
     uint32_t max_jfr_stack_depth = 4096;     ///< /ingest jfr: most frames per stack trace
+    uint32_t max_otlp_profiles = 10000;      ///< OTLP: profiles (profile x service) per request
     tenant_limits tenant;  ///< rate and series limits of a tenant without an override
     /// tenant -> { key -> value } for the keys of tenant_limits (per_tenant_keys()), over `tenant`
     std::map<std::string, std::map<std::string, uint64_t>> per_tenant;

@@ -54,6 +54,10 @@ TEST(config, ingest_format_limits) {
   EXPECT_EQ(c->limits.max_text_line_bytes, 4096u);
   EXPECT_EQ(c->limits.max_text_stack_depth, 64u);
   EXPECT_EQ(c->limits.max_jfr_stack_depth, 128u);
+  auto otlp = parse_config("[limits]\nmax_otlp_profiles = 7\n", "t.toml");
+  ASSERT_TRUE(otlp.ok()) << otlp.err().to_string();
+  EXPECT_EQ(otlp->limits.max_otlp_profiles, 7u);
+  EXPECT_FALSE(parse_config("[limits]\nmax_otlp_profiles = 0\n", "t.toml").ok());
   auto bad = parse_config("[limits]\nmax_jfr_stack_depth = 0\n", "t.toml");
   ASSERT_FALSE(bad.ok());
   EXPECT_NE(bad.err().message.find("max_jfr_stack_depth"), std::string::npos) << bad.err().message;

@@ -21,6 +21,7 @@
 #include "query/flame_tree.hpp"
 #include "query/selector.hpp"
 #include "query/series_query.hpp"
+#include "otlp_profiles_service.pb.h"
 #include "push.pb.h"
 #include "settings.pb.h"
 
@@ -250,6 +251,11 @@ struct http_gateway::impl final : public kj::HttpService {
       if (method != kj::HttpMethod::POST) return wrong_method("POST");
       return handle_push(std::move(t), headers, body, response, t0);
     }
+    if (p == "/v1development/profiles" ||
+        p == "/opentelemetry.proto.collector.profiles.v1development.ProfilesService/Export") {
+      if (method != kj::HttpMethod::POST) return wrong_method("POST");
+      return handle_otlp(std::move(t), headers, body, response, t0);
+    }
     for (const char* service : {"querier.v1.QuerierService", "hearth.v1.FindingsService"}) {
       std::string prefix = std::string("/") + service + "/";
       if (p.rfind(prefix, 0) != 0) continue;
@@ -354,30 +360,48 @@ struct http_gateway::impl final : public kj::HttpService {
         [this, &response, route, t0, req = std::move(req)](std::string data) mutable {
           metrics_.bytes_received.Increment(static_cast<double>(data.size()));
           req.body = std::move(data);
-          return forward_ingest(std::move(req), response, route, t0, false);
+          return forward_ingest(std::move(req), response, route, t0, reply_style::legacy);
         },
         /*decode_encoding=*/false);
   }
 
+  // How an ingest route answers: /ingest (empty 200, 422 for bodies it cannot read), Connect
+  // (PushResponse in the request's codec) or OTLP (ExportProfilesServiceResponse; 400, 413, 429,
+  // else 500).
+  enum class reply_style : uint8_t { legacy, connect, otlp };
+
   kj::Promise<void> forward_ingest(ingest_request req, Response& response, std::string route,
-                                   clock_type::time_point t0, bool connect_reply) {
-    auto codec = req.kind == static_cast<uint8_t>(ingest_kind::push_json) ? connect::codec::json
-                                                                          : connect::codec::proto;
+                                   clock_type::time_point t0, reply_style style) {
+    auto codec = req.kind == static_cast<uint8_t>(ingest_kind::push_json) ||
+                         req.kind == static_cast<uint8_t>(ingest_kind::otlp_json)
+                     ? connect::codec::json
+                     : connect::codec::proto;
     return ask<ingest_reply>(actors_.distributor, ingest_atom::value, std::move(req))
         .then(
-            [this, &response, route, t0, connect_reply, codec](ingest_reply r) -> kj::Promise<void> {
+            [this, &response, route, t0, style, codec](ingest_reply r) -> kj::Promise<void> {
               if (!r.status.ok()) {
                 metrics_.ingest_rejected.Increment();
                 error e = r.status.to_error();
                 int code = 0;
                 // Pyroscope answers /ingest parse and convert failures with 422.
-                if (!connect_reply && (e.code == errc::bad_pprof || e.code == errc::bad_gzip ||
-                                       e.code == errc::bad_request_body))
+                if (style == reply_style::legacy &&
+                    (e.code == errc::bad_pprof || e.code == errc::bad_gzip ||
+                     e.code == errc::bad_request_body))
                   code = 422;
+                if (style == reply_style::otlp) code = otlp_status(e);
                 if (e.code == errc::body_too_large) code = 413;
                 return send_error(response, e, route, t0, code);
               }
-              if (!connect_reply) return send(response, 200, "", "", route, t0);
+              if (style == reply_style::legacy) return send(response, 200, "", "", route, t0);
+              if (style == reply_style::otlp) {
+                opentelemetry::proto::collector::profiles::v1development::ExportProfilesServiceResponse
+                    out;
+                if (codec == connect::codec::json)
+                  return send(response, 200, "application/json", connect::encode(codec, out), route,
+                              t0);
+                return send(response, 200, "application/x-protobuf", connect::encode(codec, out),
+                            route, t0);
+              }
               push::v1::PushResponse pr;
               return send(response, 200, connect::content_type(codec), connect::encode(codec, pr),
                           route, t0);
@@ -411,8 +435,84 @@ struct http_gateway::impl final : public kj::HttpService {
                        req.content_type = ct;
                        req.body = std::move(data);
                        req.received_ns = wall_clock_ns();
-                       return forward_ingest(std::move(req), response, route, t0, true);
+                       return forward_ingest(std::move(req), response, route, t0, reply_style::connect);
                      });
+  }
+
+  // OTLP/HTTP status of a failed export (pyroscope-api.md §9): 400 invalid, 401 credentials,
+  // 413 too large, 429 limited, 500 anything else.
+  static int otlp_status(const error& e) {
+    if (e.code == errc::body_too_large) return 413;
+    switch (e.cls()) {
+      case error_class::invalid_argument: return 400;
+      case error_class::unauthenticated: return 401;
+      case error_class::overloaded: return 429;
+      default: return 500;
+    }
+  }
+
+  // POST /v1development/profiles (and the Export path of the gRPC service, for HTTP clients):
+  // OTLP profiles in binary protobuf or proto3 JSON, optionally gzipped. The body is decoded by
+  // the distributor's worker, gunzipped there too.
+  kj::Promise<void> handle_otlp(target, const kj::HttpHeaders& headers, kj::AsyncInputStream& body,
+                                Response& response, clock_type::time_point t0) {
+    std::string route = "/v1development/profiles";
+    std::string ct = header(headers, kj::HttpHeaderId::CONTENT_TYPE).value_or("");
+    std::string base = ct.substr(0, ct.find(';'));
+    while (!base.empty() && base.back() == ' ') base.pop_back();
+    for (auto& ch : base) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    ingest_kind kind;
+    if (base == "application/x-protobuf" || base == "application/protobuf") {
+      kind = ingest_kind::otlp_proto;
+    } else if (base == "application/json") {
+      kind = ingest_kind::otlp_json;
+    } else {
+      std::string why = base.rfind("application/grpc", 0) == 0
+                            ? "OTLP over gRPC is not served; send OTLP/HTTP to "
+                              "/v1development/profiles"
+                            : "use application/x-protobuf, application/protobuf or application/json";
+      return send_error(response,
+                        error{errc::unsupported_format,
+                              "unsupported Content-Type " + quote_untrusted(ct) + ": " + why},
+                        route, t0, 415);
+    }
+    bool gzip = false;
+    if (auto ce = header(headers, h_content_encoding_)) {
+      std::string v = *ce;
+      for (auto& ch : v) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+      if (v == "gzip") {
+        gzip = true;
+      } else if (!v.empty() && v != "identity") {
+        return send_error(response,
+                          error{errc::unsupported_format,
+                                "unsupported Content-Encoding " + quote_untrusted(*ce) +
+                                    ": use gzip or none"},
+                          route, t0, 415);
+      }
+    }
+    auto tenants = tenants_of(headers, false);
+    if (!tenants) return send_error(response, tenants.err(), route, t0);
+    return with_body(
+        headers, body, response, route, t0,
+        [this, &response, route, t0, kind, gzip, ct,
+         tenant = tenants->front()](std::string data) -> kj::Promise<void> {
+          metrics_.bytes_received.Increment(static_cast<double>(data.size()));
+          // Neither form can start with the gzip magic, so the distributor tells gzip by it; a
+          // body that says gzip must be gzip.
+          if (gzip && !pprof::is_gzip(as_bytes(data)))
+            return send_error(response,
+                              error{errc::bad_gzip,
+                                    "Content-Encoding is gzip but the body is not gzip data"},
+                              route, t0, 400);
+          ingest_request req;
+          req.tenant = tenant;
+          req.kind = static_cast<uint8_t>(kind);
+          req.content_type = ct;
+          req.body = std::move(data);
+          req.received_ns = wall_clock_ns();
+          return forward_ingest(std::move(req), response, route, t0, reply_style::otlp);
+        },
+        /*decode_encoding=*/false);
   }
 
   // ---- settings.v1 ------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 secs="${1:-60}"
 shift || true
 targets=("$@")
-[ ${#targets[@]} -eq 0 ] && targets=(pprof ingest_request selector segment connect_json folded jfr)
+[ ${#targets[@]} -eq 0 ] && targets=(pprof ingest_request selector segment connect_json folded jfr otlp)
 
 tools/deps.sh || exit 1
 missing=()
@@ -87,6 +87,16 @@ if [ -x "$jbin/javac" ]; then
       -cp "$jtmp" Burn 1500 > "$jtmp/java.log" 2>&1 && cp "$jtmp/rec.jfr" "$corpus/jfr/burn.jfr"
   rm -rf "$jtmp"
 fi
+# otlp: real profiles converted to OTLP with google.protobuf (tests/integration/otlp_convert.py),
+# binary (first byte even) and proto3 JSON (first byte odd).
+mkdir -p "$corpus/otlp"
+otmp=$(mktemp -d)
+if /usr/bin/python3 tests/integration/otlp_convert.py "$otmp" "$testdata"/go/workpool.cpu.000.pb.gz \
+     "$testdata"/go/workpool.heap.pb.gz "$testdata"/node/node.cpu.000.pb.gz > /dev/null; then
+  for f in "$otmp"/*.otlp.pb; do { printf '\x00'; cat "$f"; } > "$corpus/otlp/$(basename "$f")"; done
+  for f in "$otmp"/*.otlp.json; do { printf '\x01'; cat "$f"; } > "$corpus/otlp/$(basename "$f")"; done
+fi
+rm -rf "$otmp"
 
 passed=0; failed=0
 for t in "${targets[@]}"; do

@@ -103,6 +103,9 @@ int run(const hearth::config& cfg) {
   d_opts.text.max_line_bytes = cfg.limits.max_text_line_bytes;
   d_opts.text.max_stack_depth = cfg.limits.max_text_stack_depth;
   d_opts.jfr.max_stack_depth = cfg.limits.max_jfr_stack_depth;
+  d_opts.otlp.max_profiles = cfg.limits.max_otlp_profiles;
+  d_opts.otlp.max_location_refs = cfg.limits.max_profile_bytes;
+  d_opts.otlp.max_labels = cfg.limits.max_labels_per_series;
   d_opts.admission = &admission;
   d_opts.limiter = &limiter;
   auto distributor = sys.spawn(distributor_fn, d_opts, ingester, &metrics);
