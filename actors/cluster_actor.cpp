@@ -213,17 +213,17 @@ void heartbeat_round(membership_ptr self) {
               [self, i](node_hello_reply& r) {
                 auto& st = self->state;
                 const auto& m = st.view->member(i);
-                if (!r.status.ok()) {
-                  if (st.refused_logged.insert(m.name + "\n" + r.status.message).second)
-                    log::error("cluster", "peer " + m.name + " at " + m.address +
-                                              " refused this node: " + r.status.message);
-                  return;
-                }
                 std::string why = check_hello(*st.view, r.info, static_cast<int>(i));
                 if (!why.empty()) {
                   if (st.refused_logged.insert(m.name + "\n" + why).second)
                     log::error("cluster", "refusing peer at " + m.address + ": " + why);
                   drop_handle(self, i);
+                  return;
+                }
+                if (!r.status.ok()) {
+                  if (st.refused_logged.insert(m.name + "\n" + r.status.message).second)
+                    log::error("cluster", "peer " + m.name + " at " + m.address +
+                                              " refused this node: " + r.status.message);
                   return;
                 }
                 uint64_t old_boot = st.members.boot_id(i);
@@ -248,11 +248,19 @@ void heartbeat_round(membership_ptr self) {
     }
     publish(self, i);
   }
-  if (st.first_round) {
-    st.first_round = false;
-    view.set_joined();
-  }
+  // Joined: every peer answered once, or down_after passed since the start (peers that are
+  // down then are not waited for).
   int64_t now = unix_ms();
+  if (!st.joined) {
+    bool all = true;
+    for (size_t i = 1; i < view.size(); ++i) all = all && st.members.ever_heard(i);
+    if (all || now - st.start_ms >= view.options().timing.down_after_ms) {
+      st.joined = true;
+      view.set_joined();
+      log::info("cluster", all ? "joined the cluster: every peer answered"
+                               : "joined the cluster without the peers that did not answer");
+    }
+  }
   double counts[3] = {0, 0, 0};
   for (size_t i = 1; i < view.size(); ++i) {
     auto s = st.members.state(i, now);
@@ -271,6 +279,7 @@ cluster_membership_actor::behavior_type cluster_membership_fn(
   auto& st = self->state;
   st.view = view;
   st.boot_id = boot_id;
+  st.start_ms = unix_ms();
   st.members = cluster::membership(view->size(), view->options().timing);
   view->set_self_boot_id(boot_id);
   st.handles.resize(view->size());

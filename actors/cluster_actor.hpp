@@ -39,7 +39,8 @@ struct cluster_membership_state {
   std::vector<bool> replaying;              ///< per member: a hint is in flight
   std::vector<bool> connect_failed_logged;  ///< per member
   std::set<std::string> refused_logged;
-  bool first_round = true;
+  int64_t start_ms = 0;  ///< unix ms of the start
+  bool joined = false;
 };
 
 cluster_membership_actor::behavior_type cluster_membership_fn(

@@ -142,7 +142,7 @@ void cluster_view::set_peer_hints(size_t i, std::vector<std::string> hints_for) 
 bool cluster_view::ready(std::string* why) const {
   std::lock_guard lk(mu_);
   if (!joined_) {
-    if (why) *why = "joining the cluster (first round of peer connections)";
+    if (why) *why = "joining the cluster (waiting for every peer to answer, at most cluster.down_after)";
     return false;
   }
   uint32_t live = 0;

@@ -114,7 +114,8 @@ class cluster_view {
   void set_self_boot_id(uint64_t id) { std::lock_guard lk(mu_); rows_[0].boot_id = id; }
   void set_joined() { std::lock_guard lk(mu_); joined_ = true; }
 
-  /// Ready for traffic: the first round of connections to peers is done and the ring has enough
+  /// Ready for traffic: joined (every peer answered once, or cluster.down_after passed since the
+  /// start) and the ring has enough
   /// live ingesters for a write quorum. `why` says what is missing.
   bool ready(std::string* why) const;
   std::vector<cluster_node_status> status(int64_t now_ms) const;
