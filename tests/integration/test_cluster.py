@@ -291,6 +291,29 @@ class TestThreeNodes(unittest.TestCase):
         self.assertNotIn(b"hearth_cluster_", body)
 
 
+    def test_z_majority_quorum_refuses_writes_a_dead_replica_would_miss(self):
+        """Last of the class (it kills node-c): with the default write_quorum (2 of 2), a shard
+        whose replicas include the dead node is refused with 503 naming it; others still work."""
+        self.c.kill()
+        now = int(time.time())
+        refused = []
+        for i in range(16):
+            st, _, body = ingest(self.a, "quorum%d" % i, "go", "workpool.cpu.000", now - 30)
+            if st != 200:
+                self.assertEqual(st, 503, error_text(body))
+                refused.append(error_text(body))
+        self.assertTrue(refused, "some of 16 series hit a shard replicated on node-c")
+        # (Whether a shard is replicated on node-a and node-b only depends on the ring: with four
+        # shards there may be none, so accepted writes are not required.)
+        for msg in refused:
+            self.assertIn("write quorum not reached", msg)
+            self.assertIn("node-c", msg)
+        st, _, body = self.a.request("GET", "/metrics")
+        self.assertIn("hearth_cluster_write_quorum_failures_total %d" % len(refused), body.decode())
+        st, _, body = self.b.request("GET", "/ready")
+        self.assertEqual(st, 200, "two live ingesters still make a write quorum of 2")
+
+
 # ------------------------------------------------------------------------------------------------
 # Node loss, rejoin, catch-up
 
