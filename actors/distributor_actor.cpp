@@ -426,9 +426,10 @@ struct replicated_write {
   ingest_reply acc;
 };
 
-// Sends each shard of `parts` to its replicas; answers through `done` once every shard has a
-// write quorum (or one cannot get it any more), then keeps a hint for every peer that missed a
-// write of a shard some replica stored, and calls `finished` when every replica answered.
+// Sends each shard of `parts` to its replicas; answers through `done` once every replica answered
+// and every shard has a write quorum (or at once when a shard cannot get one any more), keeps a
+// hint for every peer that missed a write of a shard some replica stored, and calls `finished`
+// when every replica answered.
 void replicate(distributor_actor::pointer self, const distributor_options& opts,
                std::vector<ingest_batch> parts, std::vector<partition_actor> local, uint64_t profiles,
                self_metrics* metrics, std::function<void(ingest_reply)> done,
@@ -454,6 +455,14 @@ void replicate(distributor_actor::pointer self, const distributor_options& opts,
   }
   // Decides the request as soon as it can, and settles the hints once every replica answered.
   auto settle = [w, &view, metrics, done, finished]() {
+    // Hinted handoff, before the answer: a peer that missed a write some replica stored gets it
+    // when it is back, and counts as behind for reads from now on.
+    if (w->outstanding == 0)
+      for (auto& st : w->shards) {
+        if (st.acks == 0) continue;
+        for (auto& [m, reason] : st.failed)
+          if (m != 0) view.add_hint(m, st.shard, *st.batch);
+      }
     if (!w->decided) {
       bool all = true;
       for (auto& st : w->shards) {
@@ -481,7 +490,10 @@ void replicate(distributor_actor::pointer self, const distributor_options& opts,
         done(r);
         break;
       }
-      if (all && !w->decided) {
+      // Success waits for every replica's answer (a peer known down fails at once, a hung one
+      // after rpc_timeout), so that a read right after the 200 finds the write on whichever
+      // caught-up replica it asks: a replica that missed it has a hint and counts as behind.
+      if (all && !w->decided && w->outstanding == 0) {
         w->decided = true;
         metrics->profiles_ingested.Increment(static_cast<double>(w->acc.profiles));
         metrics->series_ingested.Increment(static_cast<double>(w->acc.series));
@@ -489,14 +501,7 @@ void replicate(distributor_actor::pointer self, const distributor_options& opts,
         done(w->acc);
       }
     }
-    if (w->outstanding != 0) return;
-    // Hinted handoff: a peer that missed a write some replica stored gets it when it is back.
-    for (auto& st : w->shards) {
-      if (st.acks == 0) continue;
-      for (auto& [m, reason] : st.failed)
-        if (m != 0) view.add_hint(m, st.shard, *st.batch);
-    }
-    finished();
+    if (w->outstanding == 0) finished();
   };
   auto on_reply = [w, settle](size_t k, uint32_t member, append_reply& r) {
     auto& st = w->shards[k];
