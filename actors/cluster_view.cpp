@@ -1,6 +1,10 @@
 #include "actors/cluster_view.hpp"
 
 #include <algorithm>
+#include <cstdio>
+
+#include "actors/log.hpp"
+#include "format/batch_codec.hpp"
 
 namespace hearth {
 
@@ -187,16 +191,79 @@ std::vector<cluster_node_status> cluster_view::status(int64_t now_ms) const {
   return out;
 }
 
+size_t cluster_view::persist_hints(io::file_system* fs, std::string dir) {
+  fs_ = fs;
+  hints_dir_ = std::move(dir);
+  size_t loaded = 0;
+  uint64_t max_seq = 0;
+  for (size_t i = 1; i < opts_.members.size(); ++i) {
+    std::string node_dir = hints_dir_ + "/" + opts_.members[i].name;
+    if (auto s = fs_->create_dirs(node_dir); !s) {
+      log::error("cluster", "hints directory " + node_dir + ": " + s.err().to_string());
+      continue;
+    }
+    auto names = fs_->list_dir(node_dir);
+    if (!names) continue;
+    for (const auto& n : *names) {
+      std::string path = node_dir + "/" + n;
+      unsigned long long seq = 0;
+      unsigned shard = 0;
+      if (n.size() < 6 || n.substr(n.size() - 5) != ".hint" ||
+          std::sscanf(n.c_str(), "%llu-%u.hint", &seq, &shard) != 2) {
+        if (n.size() > 4 && n.substr(n.size() - 4) == ".tmp") (void)fs_->remove(path);  // a crash mid-write
+        continue;
+      }
+      auto data = fs_->read_file(path);
+      auto batch = data ? decode_batch(as_bytes(*data)) : result<ingest_batch>(data.err());
+      if (!batch) {
+        log::error("cluster", "hint " + path + " is unreadable, removing it: " + batch.err().to_string());
+        (void)fs_->remove(path);
+        std::lock_guard lk(mu_);
+        dropped_[i] = true;
+        continue;
+      }
+      max_seq = std::max<uint64_t>(max_seq, seq);
+      uint64_t bytes = approx_batch_bytes(*batch);
+      std::lock_guard lk(mu_);
+      hints_[i].push_back(cluster_hint{shard, std::move(*batch), bytes, path});
+      hint_bytes_ += bytes;
+      ++loaded;
+    }
+    std::lock_guard lk(mu_);
+    if (!hints_[i].empty()) {
+      log::info("cluster", "loaded " + std::to_string(hints_[i].size()) + " hinted write(s) for " +
+                               opts_.members[i].name + " from " + node_dir);
+      metrics_.hints_pending.Add({{"node", opts_.members[i].name}}).Set(static_cast<double>(hints_[i].size()));
+    }
+  }
+  hint_seq_ = max_seq + 1;
+  metrics_.hint_bytes.Set(static_cast<double>(hint_bytes_));
+  return loaded;
+}
+
 bool cluster_view::add_hint(size_t i, uint32_t shard, const ingest_batch& batch) {
   uint64_t bytes = approx_batch_bytes(batch);
-  std::lock_guard lk(mu_);
-  if (hint_bytes_ + bytes > opts_.hint_max_bytes) {
-    dropped_[i] = true;
-    metrics_.hints_dropped.Increment();
-    return false;
+  {
+    std::lock_guard lk(mu_);
+    if (hint_bytes_ + bytes > opts_.hint_max_bytes) {
+      dropped_[i] = true;
+      metrics_.hints_dropped.Increment();
+      return false;
+    }
+    hint_bytes_ += bytes;  // reserved while the file is written (outside the lock)
   }
-  hints_[i].push_back(cluster_hint{shard, batch, bytes});
-  hint_bytes_ += bytes;
+  std::string path;
+  if (fs_ != nullptr) {
+    char name[64];
+    std::snprintf(name, sizeof name, "%020llu-%u.hint",
+                  static_cast<unsigned long long>(hint_seq_.fetch_add(1)), shard);
+    std::string p = hints_dir_ + "/" + opts_.members[i].name + "/" + name;
+    std::string data = encode_batch(batch);
+    if (auto s = fs_->write_file_atomic(p, as_bytes(data)); s) path = std::move(p);
+    else log::error("cluster", "cannot persist a hint (kept in memory only): " + s.err().to_string());
+  }
+  std::lock_guard lk(mu_);
+  hints_[i].push_back(cluster_hint{shard, batch, bytes, std::move(path)});
   metrics_.hints_stored.Increment();
   metrics_.hint_bytes.Set(static_cast<double>(hint_bytes_));
   metrics_.hints_pending.Add({{"node", opts_.members[i].name}}).Set(static_cast<double>(hints_[i].size()));
@@ -211,13 +278,20 @@ bool cluster_view::peek_hint(size_t i, cluster_hint& out) const {
 }
 
 void cluster_view::pop_hint(size_t i) {
-  std::lock_guard lk(mu_);
-  if (hints_[i].empty()) return;
-  hint_bytes_ -= hints_[i].front().bytes;
-  hints_[i].pop_front();
-  metrics_.hints_replayed.Increment();
-  metrics_.hint_bytes.Set(static_cast<double>(hint_bytes_));
-  metrics_.hints_pending.Add({{"node", opts_.members[i].name}}).Set(static_cast<double>(hints_[i].size()));
+  std::string path;
+  {
+    std::lock_guard lk(mu_);
+    if (hints_[i].empty()) return;
+    hint_bytes_ -= hints_[i].front().bytes;
+    path = std::move(hints_[i].front().path);
+    hints_[i].pop_front();
+    metrics_.hints_replayed.Increment();
+    metrics_.hint_bytes.Set(static_cast<double>(hint_bytes_));
+    metrics_.hints_pending.Add({{"node", opts_.members[i].name}}).Set(static_cast<double>(hints_[i].size()));
+  }
+  if (!path.empty() && fs_ != nullptr)
+    if (auto s = fs_->remove(path); !s)
+      log::warn("cluster", "cannot remove delivered hint " + path + ": " + s.err().to_string());
 }
 
 uint64_t cluster_view::hints_pending(size_t i) const {

@@ -9,6 +9,7 @@
 #include <prometheus/family.h>
 #include <prometheus/gauge.h>
 
+#include <atomic>
 #include <deque>
 #include <map>
 #include <mutex>
@@ -18,6 +19,7 @@
 
 #include "actors/interfaces.hpp"
 #include "cluster/membership.hpp"
+#include "io/file.hpp"
 #include "cluster/ring.hpp"
 
 namespace hearth {
@@ -67,6 +69,7 @@ struct cluster_hint {
   uint32_t shard = 0;
   ingest_batch batch;
   uint64_t bytes = 0;
+  std::string path;  ///< its file when hints are persisted ("" otherwise)
 };
 
 /// Cluster metrics (registered only when [cluster] is configured).
@@ -121,6 +124,9 @@ class cluster_view {
   std::vector<cluster_node_status> status(int64_t now_ms) const;
 
   // ---- hinted handoff
+  /// Keeps hints as files under `dir`/<node>/ (written atomically before they count), and loads
+  /// the ones a previous run left. Call before any add_hint. Returns how many were loaded.
+  size_t persist_hints(io::file_system* fs, std::string dir);
   /// Keeps a replica write for member `i`. False (and counted as dropped) when the queue is full.
   bool add_hint(size_t i, uint32_t shard, const ingest_batch& batch);
   /// The oldest hint for member `i`, if any (left in the queue until pop_hint).
@@ -151,6 +157,9 @@ class cluster_view {
   std::vector<std::deque<cluster_hint>> hints_;  ///< per member
   std::vector<bool> dropped_;  ///< per member: a hint was dropped (the queue was full)
   uint64_t hint_bytes_ = 0;
+  io::file_system* fs_ = nullptr;  ///< persisted hints (null: in memory only)
+  std::string hints_dir_;
+  std::atomic<uint64_t> hint_seq_{1};
 };
 
 /// Approximate in-memory size of a batch (the hint queue's bound).

@@ -95,7 +95,17 @@ int run(const hearth::config& cfg) {
 
   // Cluster mode: the membership view outlives the actor system (actors read it until they exit).
   std::unique_ptr<cluster_view> cluster;
-  if (cfg.cluster.enabled) cluster = std::make_unique<cluster_view>(cluster_options_of(cfg), *registry);
+  if (cfg.cluster.enabled) {
+    cluster = std::make_unique<cluster_view>(cluster_options_of(cfg), *registry);
+    // Hints survive a restart of this node; "+" keeps the directory apart from tenant names.
+    cluster->persist_hints(fs->get(), cfg.storage.path + "/cluster+hints");
+    uint32_t ingesters = 0;
+    for (size_t i = 0; i < cluster->size(); ++i) ingesters += cluster->member(i).has_role("ingester");
+    if (cfg.storage.shards < ingesters)
+      log::warn("hearth", "cluster: storage.shards=" + std::to_string(cfg.storage.shards) + " is below the " +
+                              std::to_string(ingesters) +
+                              " ingester nodes: a tenant's data sits on few nodes (raise storage.shards)");
+  }
 
   caf::actor_system_config sys_cfg;
   sys_cfg.add_message_types<caf::id_block::hearth>();

@@ -5,7 +5,8 @@ another, answer exactly as one node given the same data (flame graph, timeline, 
 values, series, pprof export); with replication_factor 2 a node killed with SIGKILL during an
 ingest loop loses no acknowledged profile, queries keep answering without a partial-result
 warning, the node rejoins after a restart and catches up (hinted handoff), after which the other
-replica can die and every profile is still there; a read that really lacks a shard says so in
+replica can die and every profile is still there; hints survive a SIGKILL of the node holding
+them; a read that really lacks a shard says so in
 X-Hearth-Partial; bad [cluster] configurations fail at start naming the key, and a peer that
 announces another name or other roles than configured is refused.
 
@@ -383,5 +384,40 @@ class TestNodeLoss(unittest.TestCase):
             s.kill()
 
 
+class TestHintsSurviveRestart(unittest.TestCase):
+    def test_hints_are_kept_on_disk_across_a_restart_of_their_holder(self):
+        nodes = ht.cluster_servers("hints", ["node-a", "node-b", "node-c"], replication_factor=2, write_quorum=1)
+        ht.start_all(nodes)
+        a, b, c = nodes
+        now = int(time.time())
+        t0, t1 = now - 3600, now + 60
+        c.kill()
+        acked = 0
+        for i in range(12):
+            stem = "workpool.cpu.%03d" % (i % 3)
+            st, _, body = ingest(a, "hinted", "go", stem, now - 600 + i, labels=",i=%d" % i)
+            self.assertEqual(st, 200, error_text(body))
+            acked += cpu_total("go", stem)
+        held = node_row(a, "node-c")["hintsHeldFor"]
+        self.assertGreater(held, 0)
+        a.kill()  # SIGKILL: the hints must come back from node-a's data dir
+        a.start()
+        self.assertIn("loaded %d hinted write(s) for node-c" % held, a.log())
+        self.assertEqual(node_row(a, "node-c")["hintsHeldFor"], held)
+        c.start()
+        wait_for("node-c caught up", lambda: node_row(a, "node-c")["state"] == "alive"
+                 and node_row(a, "node-c")["hintsHeldFor"] == 0 and not node_row(b, "node-c")["behind"])
+        st, _, body = a.request("GET", "/metrics")
+        self.assertIn("hearth_cluster_hints_replayed_total %d" % held, body.decode())
+        hint_files = [f for _, _, fs in os.walk(os.path.join(a.data_dir, "cluster+hints")) for f in fs]
+        self.assertEqual(hint_files, [], "delivered hints are removed")
+        b.kill()
+        for srv in (a, c):
+            ticks, partial = cpu_ticks(srv, '{service_name="hinted"}', t0, t1)
+            self.assertEqual((ticks, partial), (acked, None), srv.name)
+        for s in nodes:
+            s.kill()
+
+
 if __name__ == "__main__":
-    sys.exit(ht.run_main("integration_cluster", [TestConfig, TestThreeNodes, TestNodeLoss], __doc__))
+    sys.exit(ht.run_main("integration_cluster", [TestConfig, TestThreeNodes, TestNodeLoss, TestHintsSurviveRestart], __doc__))
