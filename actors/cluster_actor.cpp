@@ -198,6 +198,7 @@ void heartbeat_round(membership_ptr self) {
       auto h = mm.remote_actor<cluster_node_actor>(host, port);
       if (h) {
         st.handles[i] = *h;
+        st.connected_ms[i] = unix_ms();
         self->monitor(*h);
         st.connect_failed_logged[i] = false;
         log::info("cluster", "connected to peer " + m.name + " at " + m.address);
@@ -265,7 +266,11 @@ void heartbeat_round(membership_ptr self) {
   for (size_t i = 1; i < view.size(); ++i) {
     auto s = st.members.state(i, now);
     counts[static_cast<int>(s)] += 1;
-    if (s == cluster::node_state::down && st.handles[i] && st.members.ever_heard(i)) drop_handle(self, i);
+    // A connection that has not answered a heartbeat for down_after is dropped and made again
+    // (a fresh one gets down_after to answer).
+    if (s == cluster::node_state::down && st.handles[i] && st.members.ever_heard(i) &&
+        now - st.connected_ms[i] >= view.options().timing.down_after_ms)
+      drop_handle(self, i);
   }
   for (auto s : {cluster::node_state::alive, cluster::node_state::suspect, cluster::node_state::down})
     view.metrics().peers.Add({{"state", std::string(cluster::to_string(s))}}).Set(counts[static_cast<int>(s)]);
@@ -283,6 +288,7 @@ cluster_membership_actor::behavior_type cluster_membership_fn(
   st.members = cluster::membership(view->size(), view->options().timing);
   view->set_self_boot_id(boot_id);
   st.handles.resize(view->size());
+  st.connected_ms.resize(view->size(), 0);
   st.replaying.resize(view->size(), false);
   st.connect_failed_logged.resize(view->size(), false);
   self->set_down_handler([self](caf::down_msg& dm) {

@@ -36,6 +36,7 @@ struct cluster_membership_state {
   cluster::membership members{0, {}};
   uint64_t boot_id = 0;
   std::vector<cluster_node_actor> handles;  ///< per member (0 = self, unused)
+  std::vector<int64_t> connected_ms;        ///< per member: unix ms its handle was made
   std::vector<bool> replaying;              ///< per member: a hint is in flight
   std::vector<bool> connect_failed_logged;  ///< per member
   std::set<std::string> refused_logged;
