@@ -182,71 +182,94 @@ void replay_next(membership_ptr self, size_t i) {
           [self, i](caf::error&) { self->state.replaying[i] = false; });
 }
 
+// One heartbeat to member i (which has a handle); the reply updates membership and the view.
+void send_heartbeat(membership_ptr self, size_t i) {
+  auto& st = self->state;
+  auto hb_timeout = std::chrono::milliseconds(st.view->options().timing.suspect_after_ms);
+  self->request(st.handles[i], hb_timeout, heartbeat_atom::value, make_hello(*st.view, st.boot_id))
+      .then(
+          [self, i](node_hello_reply& r) {
+            auto& st = self->state;
+            const auto& m = st.view->member(i);
+            std::string why = check_hello(*st.view, r.info, static_cast<int>(i));
+            if (!why.empty()) {
+              if (st.refused_logged.insert(m.name + "\n" + why).second)
+                log::error("cluster", "refusing peer at " + m.address + ": " + why);
+              drop_handle(self, i);
+              return;
+            }
+            if (!r.status.ok()) {
+              if (st.refused_logged.insert(m.name + "\n" + r.status.message).second)
+                log::error("cluster", "peer " + m.name + " at " + m.address +
+                                          " refused this node: " + r.status.message);
+              return;
+            }
+            uint64_t old_boot = st.members.boot_id(i);
+            switch (st.members.heard(i, r.info.boot_id, unix_ms())) {
+              case cluster::membership::change::joined:
+                log::info("cluster", "peer " + m.name + " joined (roles " + join(r.info.roles) + ")");
+                break;
+              case cluster::membership::change::restarted:
+                log::info("cluster", "peer " + m.name + " restarted (boot id " + std::to_string(old_boot) +
+                                         " -> " + std::to_string(r.info.boot_id) + ")");
+                break;
+              case cluster::membership::change::recovered:
+                log::info("cluster", "peer " + m.name + " is alive again");
+                break;
+              case cluster::membership::change::none: break;
+            }
+            st.view->set_peer_hints(i, std::move(r.info.hints_for));
+            publish(self, i);
+            if (!st.replaying[i] && st.view->hints_pending(i) > 0) replay_next(self, i);
+          },
+          [](caf::error&) {});
+}
+
+// Connects to member i through the middleman actor, without blocking this actor: a listener
+// that accepts but never completes the handshake (a wrong port) costs one pending attempt that
+// times out after suspect_after, not the heartbeats of every other peer.
+void connect_to(membership_ptr self, size_t i) {
+  auto& st = self->state;
+  const auto& m = st.view->member(i);
+  auto colon = m.address.rfind(':');
+  std::string host = m.address.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
+  auto port = static_cast<uint16_t>(std::stoul(m.address.substr(colon + 1)));
+  st.connecting[i] = true;
+  auto timeout = std::chrono::milliseconds(st.view->options().timing.suspect_after_ms);
+  auto fail = [self, i](const std::string& why) {
+    auto& st = self->state;
+    st.connecting[i] = false;
+    if (st.connect_failed_logged[i]) return;
+    st.connect_failed_logged[i] = true;
+    const auto& m = st.view->member(i);
+    log::info("cluster", "cannot reach peer " + m.name + " at " + m.address + " (" + why +
+                             "); retrying every heartbeat");
+  };
+  self->request(self->system().middleman().actor_handle(), timeout, caf::connect_atom::value, host, port)
+      .then(
+          [self, i, fail](const caf::node_id&, caf::strong_actor_ptr& ptr, const std::set<std::string>&) {
+            auto& st = self->state;
+            if (!ptr) return fail("no actor published there");
+            st.connecting[i] = false;
+            auto h = caf::actor_cast<cluster_node_actor>(ptr);
+            st.handles[i] = h;
+            st.connected_ms[i] = unix_ms();
+            self->monitor(h);
+            st.connect_failed_logged[i] = false;
+            log::info("cluster", "connected to peer " + st.view->member(i).name + " at " +
+                                     st.view->member(i).address);
+            send_heartbeat(self, i);
+          },
+          [self, fail](caf::error& e) { fail(self->system().render(e)); });
+}
+
 void heartbeat_round(membership_ptr self) {
   auto& st = self->state;
   cluster_view& view = *st.view;
-  auto& mm = self->system().middleman();
-  node_hello hello = make_hello(view, st.boot_id);
-  auto hb_timeout = std::chrono::milliseconds(view.options().timing.suspect_after_ms);
   for (size_t i = 1; i < view.size(); ++i) {
-    const auto& m = view.member(i);
-    if (!st.handles[i]) {
-      auto colon = m.address.rfind(':');
-      std::string host = m.address.substr(0, colon);
-      if (host.size() >= 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
-      auto port = static_cast<uint16_t>(std::stoul(m.address.substr(colon + 1)));
-      auto h = mm.remote_actor<cluster_node_actor>(host, port);
-      if (h) {
-        st.handles[i] = *h;
-        st.connected_ms[i] = unix_ms();
-        self->monitor(*h);
-        st.connect_failed_logged[i] = false;
-        log::info("cluster", "connected to peer " + m.name + " at " + m.address);
-      } else if (!st.connect_failed_logged[i]) {
-        st.connect_failed_logged[i] = true;
-        log::info("cluster", "cannot reach peer " + m.name + " at " + m.address + " (" +
-                                 self->system().render(h.error()) + "); retrying every heartbeat");
-      }
-    }
-    if (st.handles[i]) {
-      self->request(st.handles[i], hb_timeout, heartbeat_atom::value, hello)
-          .then(
-              [self, i](node_hello_reply& r) {
-                auto& st = self->state;
-                const auto& m = st.view->member(i);
-                std::string why = check_hello(*st.view, r.info, static_cast<int>(i));
-                if (!why.empty()) {
-                  if (st.refused_logged.insert(m.name + "\n" + why).second)
-                    log::error("cluster", "refusing peer at " + m.address + ": " + why);
-                  drop_handle(self, i);
-                  return;
-                }
-                if (!r.status.ok()) {
-                  if (st.refused_logged.insert(m.name + "\n" + r.status.message).second)
-                    log::error("cluster", "peer " + m.name + " at " + m.address +
-                                              " refused this node: " + r.status.message);
-                  return;
-                }
-                uint64_t old_boot = st.members.boot_id(i);
-                switch (st.members.heard(i, r.info.boot_id, unix_ms())) {
-                  case cluster::membership::change::joined:
-                    log::info("cluster", "peer " + m.name + " joined (roles " + join(r.info.roles) + ")");
-                    break;
-                  case cluster::membership::change::restarted:
-                    log::info("cluster", "peer " + m.name + " restarted (boot id " + std::to_string(old_boot) +
-                                             " -> " + std::to_string(r.info.boot_id) + ")");
-                    break;
-                  case cluster::membership::change::recovered:
-                    log::info("cluster", "peer " + m.name + " is alive again");
-                    break;
-                  case cluster::membership::change::none: break;
-                }
-                st.view->set_peer_hints(i, std::move(r.info.hints_for));
-                publish(self, i);
-                if (!st.replaying[i] && st.view->hints_pending(i) > 0) replay_next(self, i);
-              },
-              [](caf::error&) {});
-    }
+    if (!st.handles[i] && !st.connecting[i]) connect_to(self, i);
+    else if (st.handles[i]) send_heartbeat(self, i);
     publish(self, i);
   }
   // Joined: every peer answered once, or down_after passed since the start (peers that are
@@ -289,6 +312,7 @@ cluster_membership_actor::behavior_type cluster_membership_fn(
   view->set_self_boot_id(boot_id);
   st.handles.resize(view->size());
   st.connected_ms.resize(view->size(), 0);
+  st.connecting.resize(view->size(), false);
   st.replaying.resize(view->size(), false);
   st.connect_failed_logged.resize(view->size(), false);
   self->set_down_handler([self](caf::down_msg& dm) {

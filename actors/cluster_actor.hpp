@@ -1,7 +1,7 @@
 #pragma once
 // The cluster's actors (docs/design/cluster.md). `cluster_node_fn` is the actor this node
 // publishes over CAF remoting: peers heartbeat it, send it replica writes and read its shards.
-// `cluster_membership_fn` (detached: connecting to a peer blocks) connects to every peer,
+// `cluster_membership_fn` (detached: off the scheduler's workers) connects to every peer,
 // heartbeats it, tracks alive/suspect/down (cluster/membership.hpp), publishes what it learns in
 // the cluster_view and replays hinted writes to peers that are back.
 
@@ -38,6 +38,7 @@ struct cluster_membership_state {
   std::vector<cluster_node_actor> handles;  ///< per member (0 = self, unused)
   std::vector<int64_t> connected_ms;        ///< per member: unix ms its handle was made
   std::vector<bool> replaying;              ///< per member: a hint is in flight
+  std::vector<bool> connecting;             ///< per member: a connection attempt is pending
   std::vector<bool> connect_failed_logged;  ///< per member
   std::set<std::string> refused_logged;
   int64_t start_ms = 0;  ///< unix ms of the start
