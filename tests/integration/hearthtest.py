@@ -311,7 +311,7 @@ def cluster_servers(prefix, names, replication_factor, write_quorum=None, shards
                 role_part = ", roles = [%s]" % ", ".join('"%s"' % r for r in roles[m])
             peers.append('  { name = "%s", address = "%s"%s },' % (m, addrs[m], role_part))
         lines = ['node = "%s"' % n, 'listen = "%s"' % addrs[n], "replication_factor = %d" % replication_factor,
-                 'heartbeat_interval = "1s"', 'suspect_after = "2s"', 'down_after = "4s"', 'rpc_timeout = "5s"']
+                 'heartbeat_interval = "1s"', 'suspect_after = "3s"', 'down_after = "6s"', 'rpc_timeout = "5s"']
         if write_quorum is not None:
             lines.append("write_quorum = %d" % write_quorum)
         if roles and n in roles:
