@@ -15,6 +15,7 @@
 #include "format/ingest_request.hpp"
 #include "format/jfr.hpp"
 #include "format/pprof.hpp"
+#include "format/uuid.hpp"
 #include "push.pb.h"
 
 namespace hearth {
@@ -52,26 +53,6 @@ result<pprof::profile> decode_pprof(bytes_view raw, uint64_t max_bytes, std::str
     return e;
   }
   return p;
-}
-
-// Parses a UUID ("8-4-4-4-12" hex, dashes optional) into two words; 0/0 when it is not one.
-void parse_uuid(std::string_view s, uint64_t& hi, uint64_t& lo) {
-  hi = lo = 0;
-  int n = 0;
-  for (char c : s) {
-    if (c == '-') continue;
-    int v = (c >= '0' && c <= '9') ? c - '0' : (c >= 'a' && c <= 'f') ? c - 'a' + 10
-            : (c >= 'A' && c <= 'F')   ? c - 'A' + 10
-                                       : -1;
-    if (v < 0 || n >= 32) {
-      hi = lo = 0;
-      return;
-    }
-    if (n < 16) hi = hi << 4 | static_cast<uint64_t>(v);
-    else lo = lo << 4 | static_cast<uint64_t>(v);
-    ++n;
-  }
-  if (n != 32) hi = lo = 0;
 }
 
 // A random id for profiles that come without one (legacy /ingest).

@@ -417,7 +417,7 @@ typename Inspector::result_type inspect(Inspector& f, query_spec& x) {
   return f(caf::meta::type_name("hearth::query::query_spec"), x.kind, x.profile_type, x.selector,
            x.label_name, x.start_ns, x.end_ns, x.max_rollup_step_ns, x.call_site, x.label_names,
            x.step_ns, x.group_by, x.pgo, x.pgo_keep_locations, x.pgo_aggregate_callees,
-           x.want_points, x.span_ids);
+           x.want_points, x.span_ids, x.profile_ids, x.exemplars);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, flat_tree& x) {
@@ -426,7 +426,12 @@ typename Inspector::result_type inspect(Inspector& f, flat_tree& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, series_partial& x) {
   return f(caf::meta::type_name("hearth::query::series_partial"), x.group_values, x.point_group,
-           x.point_ms, x.point_sum, x.point_count);
+           x.point_ms, x.point_sum, x.point_count, x.point_exemplar);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, exemplar& x) {
+  return f(caf::meta::type_name("hearth::query::exemplar"), x.time_ms, x.value, x.id_hi, x.id_lo,
+           x.labels);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, pprof_partial& x) {
@@ -460,7 +465,8 @@ typename Inspector::result_type inspect(Inspector& f, flame_graph_diff& x) {
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, series_point& x) {
-  return f(caf::meta::type_name("hearth::query::series_point"), x.timestamp_ms, x.value);
+  return f(caf::meta::type_name("hearth::query::series_point"), x.timestamp_ms, x.value,
+           x.exemplars);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, series& x) {

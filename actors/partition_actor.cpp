@@ -462,8 +462,10 @@ query_partial evaluate(partition_state& st, const query::query_spec& q) {
     ref.path = seg->path;
     ref.bytes = seg->bytes;
     // A flame graph may take the coarsest usable rollup whose aligned interior is not empty.
-    // Rollups keep no span samples, so a span query reads only raw blocks.
-    if (kind == query::query_kind::merge_stacks && q.call_site.empty() && q.span_ids.empty())
+    // Rollups keep no span samples and no profile ids, so span and profile id queries read only
+    // raw blocks.
+    if (kind == query::query_kind::merge_stacks && q.call_site.empty() && q.span_ids.empty() &&
+        q.profile_ids.empty())
       if (auto it = rollups.find(seg->id()); it != rollups.end()) {
         int64_t best_step = 0;
         for (loaded_segment* r : it->second) {

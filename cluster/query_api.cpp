@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "format/normalize.hpp"
+#include "format/uuid.hpp"
 #include "hearth.pb.h"
 #include "querier.pb.h"
 #include "query/block_query.hpp"
@@ -110,18 +111,47 @@ result<Msg> decode(connect::codec c, std::string_view body) {
   return m;
 }
 
+/// profile_id_selector: UUIDs -> query_spec::profile_ids ((hi, lo) pairs, sorted, unique).
+template <class Ids>
+result<std::vector<uint64_t>> parse_profile_ids(const Ids& in, std::string_view what) {
+  std::vector<std::pair<uint64_t, uint64_t>> ids;
+  for (const auto& s : in) {
+    uint64_t hi = 0, lo = 0;
+    if (!parse_uuid(s, hi, lo))
+      return error{errc::invalid_argument,
+                   std::string(what) + ": profile id " + quote_untrusted(s) +
+                       " is not a UUID (8-4-4-4-12 hex digits)"};
+    ids.emplace_back(hi, lo);
+  }
+  std::sort(ids.begin(), ids.end());
+  ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+  std::vector<uint64_t> out;
+  out.reserve(2 * ids.size());
+  for (auto [hi, lo] : ids) {
+    out.push_back(hi);
+    out.push_back(lo);
+  }
+  return out;
+}
+
 result<query_request> smst_request(const querier::v1::SelectMergeStacktracesRequest& in,
                                    const limits& lim, std::string_view what) {
   if (!in.span_selector().empty() && !in.trace_id_selector().empty())
     return error{errc::invalid_argument,
                  std::string(what) + ": span_selector and trace_id_selector cannot be combined"};
-  if (!in.trace_id_selector().empty() || !in.profile_id_selector().empty())
+  if (!in.trace_id_selector().empty())
     return error{errc::unimplemented,
                  std::string(what) +
-                     ": trace and profile id selectors are not supported (Hearth keeps span ids "
-                     "per sample, not trace ids; use span_selector)"};
+                     ": trace_id_selector is not supported (Hearth keeps span ids per sample, not "
+                     "trace ids; use span_selector)"};
   auto spec = stacks_selection(in.profile_typeid(), in.label_selector(), in.start(), in.end(), lim, what);
   if (!spec) return spec.err();
+  if (!in.profile_id_selector().empty()) {
+    auto ids = parse_profile_ids(in.profile_id_selector(), what);
+    if (!ids) return ids.err();
+    spec->profile_ids = std::move(*ids);
+    spec->max_rollup_step_ns = 0;  // rollups keep no profile ids
+  }
   if (!in.span_selector().empty()) {
     auto spans = parse_span_selector(in.span_selector(), what);
     if (!spans) return spans.err();
@@ -306,12 +336,19 @@ result<query_request> parse_request(std::string_view service, std::string_view m
   } else if (method == "SelectMergeProfile") {
     auto in = decode<querier::v1::SelectMergeProfileRequest>(c, body);
     if (!in) return in.err();
-    if (!in->profile_id_selector().empty() || !in->trace_id_selector().empty())
+    if (!in->trace_id_selector().empty())
       return error{errc::unimplemented,
-                   "SelectMergeProfile: profile and trace id selectors are not supported"};
+                   "SelectMergeProfile: trace_id_selector is not supported (Hearth keeps span ids "
+                   "per sample, not trace ids)"};
     auto spec = stacks_selection(in->profile_typeid(), in->label_selector(), in->start(), in->end(),
                                  lim, "SelectMergeProfile");
     if (!spec) return spec.err();
+    if (!in->profile_id_selector().empty()) {
+      auto ids = parse_profile_ids(in->profile_id_selector(), "SelectMergeProfile");
+      if (!ids) return ids.err();
+      spec->profile_ids = std::move(*ids);
+      spec->max_rollup_step_ns = 0;
+    }
     q.spec = std::move(*spec);
     set_kind(query_op::pprof, query_kind::merge_pprof);
     if (in->has_stack_trace_selector()) apply_stack_selector(in->stack_trace_selector(), q.spec);
@@ -338,6 +375,16 @@ result<query_request> parse_request(std::string_view service, std::string_view m
     q.spec.step_ns = grid.step_ns;
     q.spec.max_rollup_step_ns = 0;
     q.spec.group_by.assign(in->group_by().begin(), in->group_by().end());
+    switch (in->exemplar_type()) {
+      case types::v1::EXEMPLAR_TYPE_UNSPECIFIED:
+      case types::v1::EXEMPLAR_TYPE_NONE: break;
+      case types::v1::EXEMPLAR_TYPE_INDIVIDUAL: q.spec.exemplars = true; break;
+      case types::v1::EXEMPLAR_TYPE_SPAN:
+        return error{errc::unimplemented, "SelectSeries: exemplar type span is not implemented"};
+      default:
+        return error{errc::invalid_argument, "SelectSeries: unknown exemplar type " +
+                                                 std::to_string(in->exemplar_type())};
+    }
     if (in->has_stack_trace_selector())
       for (const auto& l : in->stack_trace_selector().call_site()) q.spec.call_site.push_back(l.name());
     q.aggregation = in->has_aggregation() && in->aggregation() == types::v1::TIME_SERIES_AGGREGATION_TYPE_AVERAGE ? 1 : 0;
@@ -579,6 +626,13 @@ result<std::string> render_response(std::string_view service, std::string_view m
         auto* pt = o->add_points();
         pt->set_timestamp(p.timestamp_ms);
         pt->set_value(p.value);
+        for (const auto& e : p.exemplars) {
+          auto* x = pt->add_exemplars();
+          x->set_timestamp(e.time_ms);
+          x->set_profile_id(format_uuid(e.id_hi, e.id_lo));
+          x->set_value(e.value);
+          fill_labels(e.labels, x->mutable_labels());
+        }
       }
     }
     return connect::encode(c, out);

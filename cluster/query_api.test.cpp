@@ -129,6 +129,14 @@ TEST(query_api, errors_name_what_is_wrong) {
   EXPECT_EQ(code("SelectMergeStacktraces", "{" + pt + R"(,"start":1,"end":5,"spanSelector":["aa"]})"),
             errc::invalid_argument);
   EXPECT_EQ(code("SelectMergeStacktraces", "{" + pt + R"(,"start":1,"end":5,"profileIdSelector":["x"]})"),
+            errc::invalid_argument);
+  EXPECT_EQ(code("SelectMergeStacktraces",
+                 "{" + pt + R"(,"start":1,"end":5,"profileIdSelector":["6ba7b810-9dad-11d1-80b4-00c04fd430c8"]})"),
+            errc{});
+  EXPECT_EQ(code("SelectMergeStacktraces",
+                 "{" + pt + R"(,"start":1,"end":5,"traceIdSelector":["0123456789abcdef0123456789abcdef"]})"),
+            errc::unimplemented);
+  EXPECT_EQ(code("SelectSeries", "{" + pt + R"(,"start":1,"end":5,"step":1,"exemplarType":"EXEMPLAR_TYPE_SPAN"})"),
             errc::unimplemented);
   EXPECT_EQ(code("SelectSeries", "{" + pt + R"(,"start":1,"end":5,"step":0.0001})"), errc::invalid_argument);
   EXPECT_EQ(code("LabelValues", R"({"start":1,"end":5})"), errc::invalid_argument);

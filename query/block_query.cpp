@@ -216,8 +216,22 @@ void merge_stacks(const block_data& block, std::span<const uint32_t> series, int
   merge_stacks(block, series, start_ns, end_ns, {}, out);
 }
 
+bool profile_selected(std::span<const uint64_t> profile_ids, const profile_row& p) {
+  if (profile_ids.empty()) return true;
+  size_t lo = 0, hi = profile_ids.size() / 2;  // binary search over the pairs
+  while (lo < hi) {
+    const size_t mid = (lo + hi) / 2;
+    const uint64_t h = profile_ids[2 * mid], l = profile_ids[2 * mid + 1];
+    if (h < p.id_hi || (h == p.id_hi && l < p.id_lo)) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo < profile_ids.size() / 2 && profile_ids[2 * lo] == p.id_hi &&
+         profile_ids[2 * lo + 1] == p.id_lo;
+}
+
 void merge_stacks(const block_data& block, std::span<const uint32_t> series, int64_t start_ns,
-                  int64_t end_ns, std::span<const std::string> call_site, flame_tree& out) {
+                  int64_t end_ns, std::span<const std::string> call_site, flame_tree& out,
+                  std::span<const uint64_t> profile_ids) {
   if (series.empty() || !may_overlap(block, start_ns, end_ns)) return;
   std::vector<bool> selected(block.series.size(), false);
   for (uint32_t s : series) {
@@ -232,6 +246,7 @@ void merge_stacks(const block_data& block, std::span<const uint32_t> series, int
   for (const profile_row& p : block.profiles) {
     if (p.series >= selected.size() || !selected[p.series]) continue;
     if (p.time_ns < start_ns || p.time_ns >= end_ns) continue;
+    if (!profile_selected(profile_ids, p)) continue;
     if (uint64_t{p.sample_begin} + p.sample_count > block.samples.size()) continue;
     for (uint32_t i = 0; i < p.sample_count; ++i) {
       const sample_rec& s = block.samples[p.sample_begin + i];
@@ -257,7 +272,8 @@ void merge_stacks(const block_data& block, std::span<const uint32_t> series, int
 
 void merge_span_stacks(const block_data& block, std::span<const uint32_t> series, int64_t start_ns,
                        int64_t end_ns, std::span<const std::string> call_site,
-                       std::span<const uint64_t> span_ids, flame_tree& out) {
+                       std::span<const uint64_t> span_ids, flame_tree& out,
+                       std::span<const uint64_t> profile_ids) {
   if (series.empty() || span_ids.empty() || block.spans.empty() ||
       !may_overlap(block, start_ns, end_ns))
     return;
@@ -272,6 +288,7 @@ void merge_span_stacks(const block_data& block, std::span<const uint32_t> series
   for (const profile_row& p : block.profiles) {
     if (p.span_count == 0 || p.series >= selected.size() || !selected[p.series]) continue;
     if (p.time_ns < start_ns || p.time_ns >= end_ns) continue;
+    if (!profile_selected(profile_ids, p)) continue;
     if (uint64_t{p.span_begin} + p.span_count > block.spans.size()) continue;
     for (uint32_t i = 0; i < p.span_count; ++i) {
       const span_sample& s = block.spans[p.span_begin + i];

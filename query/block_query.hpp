@@ -42,19 +42,26 @@ std::vector<uint32_t> select_series(const block_data& block, const std::vector<m
 void merge_stacks(const block_data& block, std::span<const uint32_t> series, int64_t start_ns,
                   int64_t end_ns, flame_tree& out);
 
+/// Whether profile `p` is one of `profile_ids`: (hi, lo) word pairs sorted by pair, unique
+/// (query_spec::profile_ids). An empty list selects every profile.
+bool profile_selected(std::span<const uint64_t> profile_ids, const profile_row& p);
+
 /// As merge_stacks above, keeping only the stacks whose root-first frame names (expanded as
 /// above, inlined frames included) start with `call_site` (Pyroscope's
 /// StackTraceSelector.call_site): the kept stacks stay whole, from the root down to their leaf.
-/// An empty `call_site` keeps every stack.
+/// An empty `call_site` keeps every stack. Non-empty `profile_ids`: only those profiles
+/// (profile_selected).
 void merge_stacks(const block_data& block, std::span<const uint32_t> series, int64_t start_ns,
-                  int64_t end_ns, std::span<const std::string> call_site, flame_tree& out);
+                  int64_t end_ns, std::span<const std::string> call_site, flame_tree& out,
+                  std::span<const uint64_t> profile_ids = {});
 
 /// As merge_stacks above, summing instead of the profiles' samples only their span samples
 /// (block_data::spans) whose span id is in `span_ids` (sorted, unique). Empty `span_ids` adds
 /// nothing.
 void merge_span_stacks(const block_data& block, std::span<const uint32_t> series, int64_t start_ns,
                        int64_t end_ns, std::span<const std::string> call_site,
-                       std::span<const uint64_t> span_ids, flame_tree& out);
+                       std::span<const uint64_t> span_ids, flame_tree& out,
+                       std::span<const uint64_t> profile_ids = {});
 
 /// The sum of the span samples of `p` whose span id is in `span_ids` (sorted, unique); 0 when
 /// the profile's span range is out of bounds.

@@ -159,6 +159,35 @@ TEST(block_query, merge_time_range_is_half_open) {
   EXPECT_EQ(big.end_ns, INT64_MAX);
 }
 
+TEST(block_query, profile_ids_select_single_profiles) {
+  test_block tb;
+  auto& b = tb.b;
+  // Ids (7, 1), (7, 2), (8, 0), (9, 9) for the four profiles.
+  const std::vector<std::pair<uint64_t, uint64_t>> ids = {{7, 1}, {7, 2}, {8, 0}, {9, 9}};
+  for (size_t i = 0; i < ids.size(); ++i) std::tie(b.profiles[i].id_hi, b.profiles[i].id_lo) = ids[i];
+  const std::vector<uint64_t> second = {7, 2}, first_and_last = {7, 1, 9, 9}, none = {7, 3};
+  EXPECT_TRUE(profile_selected({}, b.profiles[0]));
+  EXPECT_TRUE(profile_selected(second, b.profiles[1]));
+  EXPECT_FALSE(profile_selected(second, b.profiles[0]));
+  EXPECT_TRUE(profile_selected(first_and_last, b.profiles[3]));
+  EXPECT_FALSE(profile_selected(first_and_last, b.profiles[2]));
+  const auto with = [&](std::vector<uint32_t> series, const std::vector<uint64_t>& pick) {
+    flame_tree t;
+    merge_stacks(b, series, 0, 10000, {}, t, pick);
+    t.finalize();
+    return paths(t);
+  };
+  EXPECT_EQ(with({0, 1, 2}, second),
+            (std::map<std::string, int64_t>{{"main;handler;inlined_helper", 1}, {"main;leaf", 7}}));
+  EXPECT_EQ(with({0, 2}, first_and_last),
+            (std::map<std::string, int64_t>{{"main", 4},
+                                            {"main;handler;inlined_helper", 10},
+                                            {"main;handler;inlined_helper;0xdeadbeef", 7}}));
+  EXPECT_TRUE(with({0, 1, 2}, none).empty());
+  // The selector narrows, it never widens: a selected id in an unselected series stays out.
+  EXPECT_TRUE(with({1}, first_and_last).empty());
+}
+
 TEST(block_query, merge_several_series_and_into_an_existing_tree) {
   const test_block tb;
   const auto& b = tb.b;

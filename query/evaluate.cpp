@@ -59,6 +59,26 @@ void merge_flat(const flat_tree& p, flame_tree& into) {
   }
 }
 
+namespace {
+// Merges `parts` pairwise, level by level, into `into` (which may hold an earlier result).
+template <class Part, class Merge>
+void reduce(std::vector<Part>& parts, Part& into, Merge merge) {
+  if (parts.empty()) return;
+  parts.push_back(std::move(into));
+  while (parts.size() > 1) {
+    size_t w = 0;
+    for (size_t i = 0; i < parts.size(); i += 2) {
+      if (i + 1 < parts.size()) merge(parts[i], parts[i + 1]);
+      if (w != i) parts[w] = std::move(parts[i]);
+      ++w;
+    }
+    parts.resize(w);
+  }
+  into = std::move(parts.front());
+  parts.clear();
+}
+}  // namespace
+
 result<evaluator> evaluator::make(const query_spec& spec) {
   evaluator ev;
   ev.spec_ = spec;
@@ -81,12 +101,20 @@ result<evaluator> evaluator::make(const query_spec& spec) {
     ev.series_req_.step_ns = spec.step_ns;
     ev.series_req_.group_by = spec.group_by;
     ev.series_req_.call_site = spec.call_site;
+    ev.series_req_.exemplars = spec.exemplars;
   }
   if (!std::is_sorted(spec.span_ids.begin(), spec.span_ids.end()) ||
       std::adjacent_find(spec.span_ids.begin(), spec.span_ids.end()) != spec.span_ids.end())
     return error{errc::invalid_argument, "span ids must be sorted and unique"};
+  if (spec.profile_ids.size() % 2 != 0)
+    return error{errc::invalid_argument, "profile ids must be (hi, lo) pairs"};
+  for (size_t i = 2; i < spec.profile_ids.size(); i += 2)
+    if (std::pair{spec.profile_ids[i - 2], spec.profile_ids[i - 1]} >=
+        std::pair{spec.profile_ids[i], spec.profile_ids[i + 1]})
+      return error{errc::invalid_argument, "profile ids must be sorted and unique"};
   if (kind == query_kind::merge_pprof) {
     ev.pprof_sel_.span_ids = spec.span_ids;
+    ev.pprof_sel_.profile_ids = spec.profile_ids;
     ev.pprof_sel_.call_site = spec.call_site;
     if (spec.pgo) ev.pprof_sel_.pgo = go_pgo{spec.pgo_keep_locations, spec.pgo_aggregate_callees};
   }
@@ -124,9 +152,10 @@ void evaluator::add(const block_data& b, int64_t start, int64_t end) {
     case query_kind::merge_stacks: {
       const bool by_span = !spec_.span_ids.empty();
       if (by_span)
-        merge_span_stacks(b, series, start, end, spec_.call_site, spec_.span_ids, tree_);
+        merge_span_stacks(b, series, start, end, spec_.call_site, spec_.span_ids, tree_,
+                          spec_.profile_ids);
       else
-        merge_stacks(b, series, start, end, spec_.call_site, tree_);
+        merge_stacks(b, series, start, end, spec_.call_site, tree_, spec_.profile_ids);
       if (!spec_.want_points) return;
       std::vector<bool> selected(b.series.size(), false);
       for (auto id : series) selected[id] = true;
@@ -138,6 +167,7 @@ void evaluator::add(const block_data& b, int64_t start, int64_t end) {
             if (l.name == spec_.group_by[0]) group[id] = l.value;
       for (const auto& p : b.profiles) {
         if (!selected[p.series] || p.time_ns < start || p.time_ns >= end) continue;
+        if (!profile_selected(spec_.profile_ids, p)) continue;
         const int64_t value = by_span ? span_total(b, p, spec_.span_ids) : p.total;
         if (by_span && value == 0) continue;
         point_times_.push_back(p.time_ns);
@@ -147,8 +177,12 @@ void evaluator::add(const block_data& b, int64_t start, int64_t end) {
       return;
     }
     case query_kind::select_series:
-      // The grid is the query's: a block is always added over the whole range.
-      select_series_points(b, series, series_req_, series_);
+      // The grid is the query's: a block is always added over the whole range. Each block's
+      // points go to their own partial; finish() merges them pairwise (merging each into one
+      // growing partial would copy it once per block).
+      series_parts_.emplace_back();
+      select_series_points(b, series, series_req_, series_parts_.back());
+      if (series_parts_.back().point_group.empty()) series_parts_.pop_back();
       return;
     case query_kind::merge_pprof:
       pprof_.add(b, series, start, end, pprof_sel_);
@@ -173,7 +207,8 @@ partial evaluator::finish() && {
   if (kind() == query_kind::merge_stacks) to_flat(std::move(tree_), out.tree);
   out.values.assign(values_.begin(), values_.end());
   out.label_sets = std::move(label_sets_);
-  out.series = std::move(series_);
+  reduce(series_parts_, out.series,
+         [](series_partial& a, const series_partial& b) { merge_series(a, b); });
   out.pprof = pprof_.take();
   out.stats = stats_;
   out.point_times_ns = std::move(point_times_);
@@ -201,25 +236,6 @@ void merger::add(partial&& p) {
   counts_.bytes += p.counts.bytes;
 }
 
-namespace {
-// Merges `parts` pairwise, level by level, into `into` (which may hold an earlier result).
-template <class Part, class Merge>
-void reduce(std::vector<Part>& parts, Part& into, Merge merge) {
-  if (parts.empty()) return;
-  parts.push_back(std::move(into));
-  while (parts.size() > 1) {
-    size_t w = 0;
-    for (size_t i = 0; i < parts.size(); i += 2) {
-      if (i + 1 < parts.size()) merge(parts[i], parts[i + 1]);
-      if (w != i) parts[w] = std::move(parts[i]);
-      ++w;
-    }
-    parts.resize(w);
-  }
-  into = std::move(parts.front());
-  parts.clear();
-}
-}  // namespace
 
 const series_partial& merger::series() {
   reduce(series_parts_, series_, [](series_partial& a, const series_partial& b) { merge_series(a, b); });

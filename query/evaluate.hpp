@@ -55,6 +55,13 @@ struct query_spec {
   /// samples with one of these ids count (SelectMergeSpanProfile, span_selector). Rollups, which
   /// keep no span samples, must not answer such a query.
   std::vector<uint64_t> span_ids;
+  /// merge_stacks / merge_pprof: profile ids as (hi, lo) word pairs, sorted by pair, unique;
+  /// non-empty: only these profiles count (profile_id_selector). Rollups keep no profile ids and
+  /// must not answer such a query.
+  std::vector<uint64_t> profile_ids;
+  /// select_series: also the highest-valued profile of every point (EXEMPLAR_TYPE_INDIVIDUAL).
+  /// Rollups keep no profile ids and must not answer such a query.
+  bool exemplars = false;
 };
 
 /// Whether evaluating `spec` reads sample columns (symbols, stacks, samples). When not, blocks
@@ -133,7 +140,7 @@ class evaluator {
   flame_tree tree_;
   std::set<std::string> values_;
   std::vector<label_set> label_sets_;
-  series_partial series_;
+  std::vector<series_partial> series_parts_;  ///< one per block; reduced pairwise in finish()
   pprof_builder pprof_;
   profile_stats stats_;
   std::vector<int64_t> point_times_, point_values_;

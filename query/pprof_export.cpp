@@ -290,6 +290,7 @@ void pprof_builder::add(const block_data& block, std::span<const uint32_t> serie
   for (const profile_row& p : block.profiles) {
     if (p.series >= selected.size() || !selected[p.series]) continue;
     if (p.time_ns < start_ns || p.time_ns >= end_ns) continue;
+    if (!profile_selected(sel.profile_ids, p)) continue;
     if (uint64_t{p.sample_begin} + p.sample_count > block.samples.size()) continue;
     ++profiles;
     first = std::min(first, p.time_ns);

@@ -31,6 +31,8 @@ struct pprof_selector {
   /// Sorted, unique span ids; non-empty: only the span samples (block_data::spans) with one of
   /// these ids are taken instead of the profiles' samples (SelectMergeSpanProfile).
   std::vector<uint64_t> span_ids;
+  /// Profile ids as query_spec::profile_ids; non-empty: only these profiles are taken.
+  std::vector<uint64_t> profile_ids;
 };
 
 /// Merged samples and the symbols they use. Sample i has the location stack

@@ -30,7 +30,24 @@ struct series_request {
   /// samples whose stack starts with this prefix (block_query.hpp stacks_with_prefix), which
   /// reads the sample columns; empty: profile_row::total.
   std::vector<std::string> call_site;
+  /// Also pick each point's exemplar (Pyroscope's EXEMPLAR_TYPE_INDIVIDUAL).
+  bool exemplars = false;
 };
+
+/// A point's exemplar: the profile with the highest value among those summed into the point
+/// (ties: the earlier, then the lower id), as Pyroscope keeps one exemplar per point.
+struct exemplar {
+  int64_t time_ms = 0;  ///< the profile's own timestamp
+  int64_t value = 0;    ///< its value in the point (its total, or its call-site part)
+  uint64_t id_hi = 0;   ///< its profile id (format/uuid.hpp)
+  uint64_t id_lo = 0;
+  /// Its series' labels minus the group_by ones and the internal `__...__` ones, sorted.
+  label_set labels;
+  friend bool operator==(const exemplar&, const exemplar&) = default;
+};
+
+/// Whether `a` is the better exemplar: higher value, then earlier, then lower id.
+bool better_exemplar(const exemplar& a, const exemplar& b);
 
 /// The request range and grid of a SelectSeries request in unix ms (start and end inclusive,
 /// step in ms as Pyroscope truncates `step` seconds) as Pyroscope's query frontend sets it up:
@@ -49,6 +66,8 @@ struct series_partial {
   std::vector<int64_t> point_ms;
   std::vector<int64_t> point_sum;
   std::vector<int64_t> point_count;
+  /// With series_request::exemplars: point i's exemplar; otherwise empty.
+  std::vector<exemplar> point_exemplar;
   friend bool operator==(const series_partial&, const series_partial&) = default;
 };
 
@@ -70,6 +89,7 @@ enum class series_aggregation : uint8_t {
 struct series_point {
   int64_t timestamp_ms = 0;
   double value = 0;
+  std::vector<exemplar> exemplars;  ///< at most one; only when exemplars were asked for
   friend bool operator==(const series_point&, const series_point&) = default;
 };
 

@@ -28,8 +28,8 @@ struct rows_block {
     for (const auto& l : ls) b.labels.push_back({str(l.name), str(l.value)});
     return static_cast<uint32_t>(b.series.size() - 1);
   }
-  void add(uint32_t series, int64_t t_ns, int64_t total) {
-    b.profiles.push_back({series, t_ns, 0, total, 0, 0, 0, 0});
+  void add(uint32_t series, int64_t t_ns, int64_t total, uint64_t id_lo = 0) {
+    b.profiles.push_back({series, t_ns, 0, total, 0, 0, id_lo == 0 ? 0 : 0xabcdULL, id_lo});
   }
 };
 
@@ -125,6 +125,54 @@ TEST(series_query, merging_partials_equals_one_block) {
   series_partial empty;
   merge_series(empty, whole);
   EXPECT_EQ(empty, whole);
+}
+
+TEST(series_query, exemplars_are_the_highest_valued_profile_of_each_point) {
+  rows_block rb;
+  const uint32_t a = rb.add_series({{"__name__", "process_cpu"}, {"pod", "a-1"}, {"service_name", "a"}});
+  const uint32_t a2 = rb.add_series({{"pod", "a-2"}, {"service_name", "a"}});
+  const uint32_t b = rb.add_series({{"pod", "b-1"}, {"service_name", "b"}});
+  rb.add(a, 1000 * ms, 10, 1);
+  rb.add(a2, 1000 * ms + 5, 30, 2);  // the best of point (a, 1000)
+  rb.add(a, 1500 * ms, 7, 3);
+  rb.add(a2, 1600 * ms, 7, 4);       // ties with id 3 on value: the earlier one wins
+  rb.add(b, 1000 * ms, 1);           // no id: never an exemplar
+  series_request req = series_range(1000, 5000, 1000);
+  req.group_by = {"service_name"};
+  req.exemplars = true;
+  const series_partial p = points_of(rb.b, req);
+  ASSERT_EQ(p.point_exemplar.size(), p.point_group.size());
+  const auto out = render_series(p, req.group_by, series_aggregation::sum, 0);
+  ASSERT_EQ(out.size(), 2u);
+  ASSERT_EQ(out[0].labels, (label_set{{"service_name", "a"}}));
+  ASSERT_EQ(out[0].points.size(), 2u);
+  EXPECT_EQ(out[0].points[0].value, 40);
+  EXPECT_EQ(out[0].points[0].exemplars,
+            (std::vector<exemplar>{{1000, 30, 0xabcd, 2, {{"pod", "a-2"}}}}));
+  // Labels leave out group_by and internal names.
+  EXPECT_EQ(out[0].points[1].exemplars,
+            (std::vector<exemplar>{{1500, 7, 0xabcd, 3, {{"pod", "a-1"}}}}));
+  EXPECT_TRUE(out[1].points[0].exemplars.empty());
+
+  // Partials merged in any order pick the same exemplars as one block.
+  rows_block left, right;
+  const uint32_t la = left.add_series({{"pod", "a-1"}, {"service_name", "a"}});
+  const uint32_t ra = right.add_series({{"pod", "a-2"}, {"service_name", "a"}});
+  left.add(la, 1000 * ms, 10, 1);
+  right.add(ra, 1000 * ms + 5, 30, 2);
+  left.add(la, 1500 * ms, 7, 3);
+  right.add(ra, 1600 * ms, 7, 4);
+  series_partial lr = points_of(left.b, req), rl = points_of(right.b, req);
+  merge_series(lr, points_of(right.b, req));
+  merge_series(rl, points_of(left.b, req));
+  EXPECT_EQ(lr, rl);
+  const auto merged = render_series(lr, req.group_by, series_aggregation::sum, 0);
+  ASSERT_EQ(merged.size(), 1u);
+  EXPECT_EQ(merged[0].points, out[0].points);
+
+  // Without the flag nothing is picked.
+  req.exemplars = false;
+  EXPECT_TRUE(points_of(rb.b, req).point_exemplar.empty());
 }
 
 TEST(series_query, real_profiles_sum_to_the_peer_totals) {

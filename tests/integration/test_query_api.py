@@ -8,7 +8,8 @@
 3. runs the real Connect client test `node tests/client/rpcs.test.mjs <url> <testdata>` (every RPC
    in both codecs) and turns each of its JSON lines into a case;
 4. Python cases: /pyroscope/render with groupBy, /pyroscope/render-diff, /pyroscope/label-values,
-   span profiles (SelectMergeSpanProfile, span_selector, the exported period), multi-tenancy (401, isolation, "a|b"), settings across a SIGKILL restart.
+   span profiles (SelectMergeSpanProfile, span_selector, the exported period), exemplars and
+   profile_id_selector, multi-tenancy (401, isolation, "a|b"), settings across a SIGKILL restart.
 
 usage: test_query_api.py PATH/TO/hearth [NAME_SUBSTRING...]
 
@@ -558,6 +559,128 @@ class SpanProfile(unittest.TestCase):
 # Multi-tenancy and settings durability (own servers)
 
 
+class Exemplars(unittest.TestCase):
+    """SelectSeries exemplars (EXEMPLAR_TYPE_INDIVIDUAL) and profile_id_selector: Grafana's way from a
+    point of a time series to the one profile behind it."""
+
+    SVC = "exemplars-python"
+    FILES = ["go/workpool.cpu.000", "go/workpool.cpu.001", "go/workpool.cpu.002"]
+
+    @classmethod
+    def setUpClass(cls):
+        cls.t_ms = State.t0_ms + 20000
+        cls.ids, cls.cpu = [], []
+        for i, f in enumerate(cls.FILES):
+            labels = sorted([("__name__", "process_cpu"), ("service_name", cls.SVC), ("pod", "pod-%d" % i)])
+            t = cls.t_ms + i * 1000
+            push_profile(State.server, labels, f, t)
+            # push_profile's id, as it derives it
+            cls.ids.append(str(uuid.uuid5(uuid.NAMESPACE_URL, "%s|%s|%d" % (f, labels, t))))
+            cls.cpu.append(totals(f)[("cpu", "nanoseconds")])
+        cls.sel = '{service_name="%s"}' % cls.SVC
+        cls.win = (cls.t_ms - 60000, cls.t_ms + 60000)
+
+    def series(self, codec, exemplar_type, group_by=(), step=120.0, want=200):
+        if codec == "json":
+            msg = {"profileTypeID": CPU, "labelSelector": self.sel, "start": str(self.win[0]),
+                   "end": str(self.win[1]), "step": step, "groupBy": list(group_by)}
+            if exemplar_type is not None:
+                msg["exemplarType"] = exemplar_type
+            st, _, body = State.server.connect_json("/querier.v1.QuerierService/SelectSeries", msg)
+            self.assertEqual(st, want, error_text(body))
+            return json.loads(body)
+        req = ht.ctx.pb.querier.SelectSeriesRequest(profile_typeID=CPU, label_selector=self.sel, start=self.win[0],
+                                                    end=self.win[1], step=step, group_by=list(group_by))
+        if exemplar_type is not None:
+            req.exemplar_type = ht.ctx.pb.types.ExemplarType.Value(exemplar_type)
+        st, _, body = State.server.connect_proto("/querier.v1.QuerierService/SelectSeries", req)
+        self.assertEqual(st, want, error_text(body))
+        if st != 200:
+            return json.loads(body)
+        r = ht.ctx.pb.querier.SelectSeriesResponse()
+        r.ParseFromString(body)
+        from google.protobuf import json_format
+        return json_format.MessageToDict(r)
+
+    def test_one_exemplar_per_point_the_highest_profile(self):
+        best = max(range(3), key=lambda i: self.cpu[i])
+        for codec in ("proto", "json"):
+            j = self.series(codec, "EXEMPLAR_TYPE_INDIVIDUAL", group_by=["service_name"])
+            self.assertEqual(len(j["series"]), 1, j)
+            pts = j["series"][0]["points"]
+            self.assertEqual(len(pts), 1, pts)  # one 120 s step holds the three profiles
+            self.assertEqual(pts[0]["value"], sum(self.cpu))
+            ex = pts[0]["exemplars"]
+            self.assertEqual(len(ex), 1, ex)
+            self.assertEqual(ex[0]["profileId"], self.ids[best], codec)
+            self.assertEqual(int(ex[0]["value"]), self.cpu[best])
+            self.assertEqual(int(ex[0]["timestamp"]), self.t_ms + best * 1000)
+            labels = {l["name"]: l["value"] for l in ex[0].get("labels", [])}
+            self.assertEqual(labels, {"pod": "pod-%d" % best}, "group_by and internal labels are left out")
+            # Grouped by pod: every point's exemplar is its only profile.
+            j = self.series(codec, "EXEMPLAR_TYPE_INDIVIDUAL", group_by=["pod"])
+            got = {s["labels"][0]["value"]: s["points"][0]["exemplars"][0]["profileId"] for s in j["series"]}
+            self.assertEqual(got, {"pod-%d" % i: self.ids[i] for i in range(3)})
+
+    def test_no_exemplars_unless_asked(self):
+        for t in (None, "EXEMPLAR_TYPE_NONE", "EXEMPLAR_TYPE_UNSPECIFIED"):
+            j = self.series("json", t)
+            self.assertNotIn("exemplars", j["series"][0]["points"][0], t)
+
+    def test_span_exemplars_are_unimplemented_and_unknown_types_refused(self):
+        j = self.series("json", "EXEMPLAR_TYPE_SPAN", want=501)
+        self.assertEqual(j["code"], "unimplemented")
+        self.assertIn("span", j["message"])
+        st, _, body = State.server.connect_json("/querier.v1.QuerierService/SelectSeries", {
+            "profileTypeID": CPU, "labelSelector": self.sel, "start": str(self.win[0]), "end": str(self.win[1]),
+            "step": 60, "exemplarType": 9})
+        self.assertEqual(st, 400, error_text(body))
+        self.assertIn("exemplar type 9", json.loads(body)["message"])
+
+    def merged_total(self, codec, ids, want=200):
+        if codec == "json":
+            msg = {"profileTypeID": CPU, "labelSelector": self.sel, "start": str(self.win[0]),
+                   "end": str(self.win[1]), "profileIdSelector": ids}
+            st, _, body = State.server.connect_json(ht.SMST, msg)
+            self.assertEqual(st, want, error_text(body))
+            return int(json.loads(body).get("flamegraph", {}).get("total", "0")) if st == 200 else json.loads(body)
+        req = ht.ctx.pb.querier.SelectMergeStacktracesRequest(
+            profile_typeID=CPU, label_selector=self.sel, start=self.win[0], end=self.win[1], profile_id_selector=ids)
+        st, _, body = State.server.connect_proto(ht.SMST, req)
+        self.assertEqual(st, want, error_text(body))
+        if st != 200:
+            return json.loads(body)
+        r = ht.ctx.pb.querier.SelectMergeStacktracesResponse()
+        r.ParseFromString(body)
+        return r.flamegraph.total
+
+    def test_profile_id_selector_picks_exactly_those_profiles(self):
+        for codec in ("proto", "json"):
+            self.assertEqual(self.merged_total(codec, []), sum(self.cpu), codec)
+            self.assertEqual(self.merged_total(codec, [self.ids[1]]), self.cpu[1], codec)
+            self.assertEqual(self.merged_total(codec, [self.ids[2].upper(), self.ids[0]]), self.cpu[0] + self.cpu[2], codec)
+            self.assertEqual(self.merged_total(codec, [str(uuid.uuid4())]), 0, codec)
+        # SelectMergeProfile: the exported pprof holds that profile's samples only.
+        req = ht.ctx.pb.querier.SelectMergeProfileRequest(
+            profile_typeID=CPU, label_selector=self.sel, start=self.win[0], end=self.win[1],
+            profile_id_selector=[self.ids[1]])
+        st, _, body = State.server.connect_proto("/querier.v1.QuerierService/SelectMergeProfile", req)
+        self.assertEqual(st, 200, error_text(body))
+        p = ht.ctx.pb.profile.Profile()
+        p.ParseFromString(gzip.decompress(body) if body[:2] == b"\x1f\x8b" else body)
+        self.assertEqual(sum(s.value[0] for s in p.sample), self.cpu[1])
+
+    def test_bad_profile_id_is_400_and_trace_ids_501(self):
+        j = self.merged_total("json", [self.ids[0], "not-a-uuid"], want=400)
+        self.assertEqual(j["code"], "invalid_argument")
+        self.assertIn("not-a-uuid", j["message"])
+        st, _, body = State.server.connect_json(ht.SMST, {
+            "profileTypeID": CPU, "labelSelector": self.sel, "start": str(self.win[0]), "end": str(self.win[1]),
+            "traceIdSelector": ["0123456789abcdef0123456789abcdef"]})
+        self.assertEqual(st, 501, error_text(body))
+        self.assertIn("trace_id_selector", json.loads(body)["message"])
+
+
 class Tenancy(unittest.TestCase):
     srv = None
 
@@ -657,4 +780,4 @@ class SettingsDurability(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    sys.exit(ht.run_main("query_api", [Golden, NodeClient, Render, SpanProfile, Tenancy, SettingsDurability], __doc__, setup=setup))
+    sys.exit(ht.run_main("query_api", [Golden, NodeClient, Render, SpanProfile, Exemplars, Tenancy, SettingsDurability], __doc__, setup=setup))
