@@ -9,6 +9,7 @@
 #include <random>
 
 #include "actors/admission.hpp"
+#include "actors/cluster_view.hpp"
 #include "actors/metrics.hpp"
 #include "cluster/proto/connect.hpp"
 #include "format/ingest_request.hpp"
@@ -445,6 +446,150 @@ std::vector<ingest_batch> split_by_shard(ingest_batch b, uint32_t shards) {
 
 namespace {
 
+// Cluster mode: the outcome of one request's replica writes, shard by shard.
+struct replicated_write {
+  struct shard_state {
+    uint32_t shard = 0;
+    std::shared_ptr<const ingest_batch> batch;
+    std::vector<uint32_t> replicas;  ///< member indices
+    uint32_t quorum = 1;
+    uint32_t acks = 0;
+    std::vector<std::pair<uint32_t, std::string>> failed;  ///< member, why
+    reply_status first_refusal;  ///< a replica's own error answer (limits), else ok
+    bool counted = false;        ///< series/samples taken from the first acknowledgment
+  };
+  std::vector<shard_state> shards;
+  size_t outstanding = 0;
+  bool decided = false;
+  ingest_reply acc;
+};
+
+// Sends each shard of `parts` to its replicas; answers through `done` once every replica answered
+// and every shard has a write quorum (or at once when a shard cannot get one any more), keeps a
+// hint for every peer that missed a write of a shard some replica stored, and calls `finished`
+// when every replica answered.
+void replicate(distributor_actor::pointer self, const distributor_options& opts,
+               std::vector<ingest_batch> parts, std::vector<partition_actor> local, uint64_t profiles,
+               self_metrics* metrics, std::function<void(ingest_reply)> done,
+               std::function<void()> finished) {
+  cluster_view& view = *opts.cluster;
+  auto w = std::make_shared<replicated_write>();
+  w->acc.profiles = profiles;
+  for (uint32_t s = 0; s < parts.size(); ++s) {
+    if (parts[s].series.empty()) continue;
+    replicated_write::shard_state st;
+    st.shard = s;
+    st.replicas = view.replicas(parts[s].tenant, s);
+    st.quorum = std::min<uint32_t>(view.options().write_quorum, static_cast<uint32_t>(st.replicas.size()));
+    st.batch = std::make_shared<const ingest_batch>(std::move(parts[s]));
+    w->outstanding += st.replicas.size();
+    w->shards.push_back(std::move(st));
+  }
+  if (w->shards.empty()) {
+    metrics->profiles_ingested.Increment(static_cast<double>(profiles));
+    done(w->acc);
+    finished();
+    return;
+  }
+  // Decides the request as soon as it can, and settles the hints once every replica answered.
+  auto settle = [w, &view, metrics, done, finished]() {
+    // Hinted handoff, before the answer: a peer that missed a write some replica stored gets it
+    // when it is back, and counts as behind for reads from now on.
+    if (w->outstanding == 0)
+      for (auto& st : w->shards) {
+        if (st.acks == 0) continue;
+        for (auto& [m, reason] : st.failed)
+          if (m != 0) view.add_hint(m, st.shard, *st.batch);
+      }
+    if (!w->decided) {
+      bool all = true;
+      for (auto& st : w->shards) {
+        if (st.acks >= st.quorum) continue;
+        all = false;
+        uint32_t possible = static_cast<uint32_t>(st.replicas.size() - st.failed.size());
+        if (possible >= st.quorum) continue;
+        w->decided = true;
+        view.metrics().quorum_failures.Increment();
+        std::string why;
+        for (auto& [m, reason] : st.failed)
+          why += (why.empty() ? "" : "; ") + view.member(m).name + ": " + reason;
+        reply_status rs = st.first_refusal.ok()
+                              ? reply_status::from(error{
+                                    errc::unavailable,
+                                    "write quorum not reached for tenant=" + st.batch->tenant +
+                                        " shard=" + std::to_string(st.shard) + ": " +
+                                        std::to_string(st.acks) + " of " +
+                                        std::to_string(st.replicas.size()) +
+                                        " replicas acknowledged, " + std::to_string(st.quorum) +
+                                        " needed (" + why + ")"})
+                              : st.first_refusal;
+        ingest_reply r;
+        r.status = rs;
+        done(r);
+        break;
+      }
+      // Success waits for every replica's answer (a peer known down fails at once, a hung one
+      // after rpc_timeout), so that a read right after the 200 finds the write on whichever
+      // caught-up replica it asks: a replica that missed it has a hint and counts as behind.
+      if (all && !w->decided && w->outstanding == 0) {
+        w->decided = true;
+        metrics->profiles_ingested.Increment(static_cast<double>(w->acc.profiles));
+        metrics->series_ingested.Increment(static_cast<double>(w->acc.series));
+        metrics->samples_ingested.Increment(static_cast<double>(w->acc.samples));
+        done(w->acc);
+      }
+    }
+    if (w->outstanding == 0) finished();
+  };
+  auto on_reply = [w, settle](size_t k, uint32_t member, append_reply& r) {
+    auto& st = w->shards[k];
+    if (r.status.ok()) {
+      ++st.acks;
+      if (!st.counted) {
+        st.counted = true;
+        w->acc.series += r.series;
+        w->acc.samples += r.samples;
+      }
+    } else {
+      st.failed.emplace_back(member, r.status.message);
+      // A refusal by the partition itself (limits, WAL full) is the client's answer, not a 503.
+      if (st.first_refusal.ok() && static_cast<errc>(r.status.code) != errc::unavailable)
+        st.first_refusal = r.status;
+    }
+    --w->outstanding;
+    settle();
+  };
+  auto on_error = [w, &view, settle](size_t k, uint32_t member, std::string why) {
+    w->shards[k].failed.emplace_back(member, std::move(why));
+    view.metrics().replica_write_failures.Increment();
+    --w->outstanding;
+    settle();
+  };
+  for (size_t k = 0; k < w->shards.size(); ++k) {
+    auto& st = w->shards[k];
+    for (uint32_t m : st.replicas) {
+      if (m == 0) {
+        if (st.shard >= local.size()) {
+          on_error(k, m, "no local partition for the shard");
+          continue;
+        }
+        self->request(local[st.shard], opts.append_timeout, append_atom::value, *st.batch)
+            .then([on_reply, k, m](append_reply& r) { on_reply(k, m, r); },
+                  [on_error, k, m](caf::error& e) { on_error(k, m, "local partition: " + caf::to_string(e)); });
+        continue;
+      }
+      auto route = view.route_to(m);
+      if (!route.handle || route.state == cluster::node_state::down) {
+        on_error(k, m, std::string("not connected (") + std::string(cluster::to_string(route.state)) + ")");
+        continue;
+      }
+      self->request(route.handle, view.options().rpc_timeout, replica_atom::value, st.shard, *st.batch)
+          .then([on_reply, k, m](append_reply& r) { on_reply(k, m, r); },
+                [on_error, k, m](caf::error& e) { on_error(k, m, caf::to_string(e)); });
+    }
+  }
+}
+
 // One request's worker: decodes, fans out to partitions, answers, quits.
 distributor_actor::behavior_type worker_fn(distributor_actor::pointer self, distributor_options opts,
                                            ingester_actor ingester, self_metrics* metrics) {
@@ -472,6 +617,31 @@ distributor_actor::behavior_type worker_fn(distributor_actor::pointer self, dist
         };
         auto parts = split_by_shard(std::move(*batch), opts.shards);
         auto timeout = opts.append_timeout;
+        if (opts.cluster != nullptr) {
+          // The worker stays until every replica answered (hints), though it may answer earlier.
+          auto rp2 = rp;
+          auto answer = [rp2](ingest_reply r) { rp2->deliver(std::move(r)); };
+          auto finish = [self]() { self->quit(); };
+          if (!opts.cluster->member(0).has_role("ingester")) {  // every replica is a peer
+            replicate(self, opts, std::move(parts), {}, profiles, metrics, answer, finish);
+            return *rp;
+          }
+          self->request(ingester, timeout, get_atom::value, req.tenant, true)
+              .then(
+                  [self, opts, parts = std::move(parts), profiles, metrics, answer,
+                   finish](std::vector<partition_actor>& partitions) mutable {
+                    replicate(self, opts, std::move(parts), std::move(partitions), profiles, metrics,
+                              answer, finish);
+                  },
+                  [answer, finish](caf::error& e) {
+                    answer(ingest_reply{reply_status::from(error{errc::unavailable,
+                                                                 "ingester unavailable: " +
+                                                                     caf::to_string(e)}),
+                                        0, 0, 0});
+                    finish();
+                  });
+          return *rp;
+        }
         self->request(ingester, timeout, get_atom::value, req.tenant, true)
             .then(
                 [self, done, parts = std::move(parts), profiles, metrics,

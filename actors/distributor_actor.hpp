@@ -14,6 +14,7 @@
 namespace hearth {
 
 class admission_board;
+class cluster_view;
 class self_metrics;
 
 struct distributor_options {
@@ -29,6 +30,9 @@ struct distributor_options {
   const admission_board* admission = nullptr;
   /// Per-tenant ingestion rates (bytes before decoding, profiles after). Null: unlimited.
   ingest_limiter* limiter = nullptr;
+  /// Cluster mode: each shard goes to its replicas (actors/cluster_view.hpp) and the request is
+  /// acknowledged on a write quorum. Null: a single node (local partitions only). Outlives the actor.
+  cluster_view* cluster = nullptr;
 };
 
 struct distributor_state {

@@ -126,6 +126,9 @@ struct query_result {
   std::vector<int64_t> point_times_ns;  ///< flame_graph with want_points: per profile, by time
   std::vector<int64_t> point_values;
   std::vector<std::string> point_groups;  ///< with group_by: each point's group_by[0] value
+  /// Cluster: nodes whose data may be missing from this answer (no live caught-up replica of
+  /// some tenant shard); empty when every shard was read. The gateway sends X-Hearth-Partial.
+  std::vector<std::string> partial_nodes;
 };
 
 /// A block of a partition's catalog, as the compactor sees it.
@@ -272,6 +275,38 @@ struct tenant_stats_reply {
   std::vector<tenant_stat> tenants;  ///< by tenant
 };
 
+/// Cluster: what a node says about itself in every heartbeat and heartbeat reply. Peers check it
+/// against their configuration (name, roles, ring tokens, replication factor, shards).
+struct node_hello {
+  std::string name;
+  std::vector<std::string> roles;
+  uint32_t tokens = 0;
+  uint32_t replication_factor = 0;
+  uint32_t shards = 0;
+  uint64_t boot_id = 0;  ///< random per process start
+  /// Nodes this node holds undelivered replica writes (hints) for, or dropped some for: they
+  /// are behind, and reads prefer other replicas of their shards.
+  std::vector<std::string> hints_for;
+};
+
+struct node_hello_reply {
+  reply_status status;  ///< not ok: the heartbeat was refused (the message says why)
+  node_hello info;
+};
+
+/// Cluster: a read of some tenant shards of one node. Parallel tenants/shards name the shards.
+struct shard_query {
+  std::vector<std::string> tenants;
+  std::vector<uint32_t> shards;
+  query::query_spec spec;
+};
+
+/// The unmerged partials of the shards read (partitions and their segment files).
+struct shard_query_reply {
+  reply_status status;
+  std::vector<query::partial> parts;
+};
+
 // ---- atoms ---------------------------------------------------------------------------------
 
 using ingest_atom = caf::atom_constant<caf::atom("ingest")>;
@@ -295,6 +330,8 @@ using inspect_atom = caf::atom_constant<caf::atom("inspect")>;
 using verify_atom = caf::atom_constant<caf::atom("verify")>;
 using retention_atom = caf::atom_constant<caf::atom("retention")>;
 using stats_atom = caf::atom_constant<caf::atom("stats")>;
+using heartbeat_atom = caf::atom_constant<caf::atom("heartbeat")>;
+using replica_atom = caf::atom_constant<caf::atom("replica")>;
 
 // ---- interfaces ----------------------------------------------------------------------------
 
@@ -380,7 +417,24 @@ using admin_actor = caf::typed_actor<
 
 /// The query frontend: validates, fans out to partitions, merges, renders.
 using query_frontend_actor = caf::typed_actor<
-    caf::replies_to<query_atom, query_request>::with<query_result>>;
+    caf::replies_to<query_atom, query_request>::with<query_result>,
+    // Cluster: reads only the named tenant shards of this node, unmerged (for a remote frontend).
+    caf::replies_to<query_atom, shard_query>::with<shard_query_reply>>;
+
+/// Cluster: a node's published actor (CAF remoting). Peers heartbeat it, write replicas of
+/// their tenant shards through it and read its shards.
+using cluster_node_actor = caf::typed_actor<
+    // Heartbeat: the sender's identity in, ours out (or a refusal).
+    caf::replies_to<heartbeat_atom, node_hello>::with<node_hello_reply>,
+    // A replica write of one tenant shard (batch.tenant); replies once it is in an fsynced WAL.
+    caf::replies_to<replica_atom, uint32_t, ingest_batch>::with<append_reply>,
+    // A read of some tenant shards.
+    caf::replies_to<query_atom, shard_query>::with<shard_query_reply>>;
+
+/// Cluster: this node's membership loop (connects to peers, heartbeats them, replays hints).
+using cluster_membership_actor = caf::typed_actor<
+    // Internal, periodic: one heartbeat round.
+    caf::reacts_to<tick_atom>>;
 
 // ---- inspect overloads (wire format of every message type) ----------------------------------
 
@@ -549,7 +603,7 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, query_result& x) {
   return f(caf::meta::type_name("hearth::query_result"), x.status, x.graph, x.diff, x.values,
            x.label_sets, x.series, x.bytes, x.stats, x.counts, x.findings, x.regression,
-           x.point_times_ns, x.point_values, x.point_groups);
+           x.point_times_ns, x.point_values, x.point_groups, x.partial_nodes);
 }
 
 template <class Inspector>
@@ -580,6 +634,24 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, compaction_report& x) {
   return f(caf::meta::type_name("hearth::compaction_report"), x.status, x.jobs, x.blocks_in,
            x.blocks_out, x.bytes_in, x.bytes_out, x.duplicates, x.dropped);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, node_hello& x) {
+  return f(caf::meta::type_name("hearth::node_hello"), x.name, x.roles, x.tokens,
+           x.replication_factor, x.shards, x.boot_id, x.hints_for);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, node_hello_reply& x) {
+  return f(caf::meta::type_name("hearth::node_hello_reply"), x.status, x.info);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, shard_query& x) {
+  return f(caf::meta::type_name("hearth::shard_query"), x.tenants, x.shards, x.spec);
+}
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, shard_query_reply& x) {
+  return f(caf::meta::type_name("hearth::shard_query_reply"), x.status, x.parts);
 }
 
 template <class Inspector>
@@ -668,4 +740,10 @@ CAF_ADD_TYPE_ID(hearth, (hearth::block_check))
 CAF_ADD_TYPE_ID(hearth, (hearth::verify_report))
 CAF_ADD_TYPE_ID(hearth, (hearth::tenant_stat))
 CAF_ADD_TYPE_ID(hearth, (hearth::tenant_stats_reply))
+// cluster
+CAF_ADD_TYPE_ID(hearth, (hearth::node_hello))
+CAF_ADD_TYPE_ID(hearth, (hearth::node_hello_reply))
+CAF_ADD_TYPE_ID(hearth, (hearth::shard_query))
+CAF_ADD_TYPE_ID(hearth, (hearth::shard_query_reply))
+CAF_ADD_TYPE_ID(hearth, (hearth::cluster_node_actor))
 CAF_END_TYPE_ID_BLOCK(hearth)

@@ -1,7 +1,13 @@
 #include "actors/query_frontend_actor.hpp"
 
+#include <algorithm>
 #include <functional>
+#include <map>
 #include <memory>
+#include <set>
+
+#include "actors/cluster_view.hpp"
+#include "actors/log.hpp"
 
 namespace hearth {
 namespace {
@@ -12,61 +18,215 @@ using self_ptr = query_frontend_actor::stateful_pointer<query_frontend_state>;
 struct gathered {
   query::merger merged;
   reply_status failure;
-  size_t left = 0;
+  size_t left = 0;  ///< requests in flight, plus one while a stage is still sending
+  bool collect = false;               ///< keep partials unmerged in `parts` (a peer's shard read)
+  std::vector<query::partial> parts;  ///< with collect
+  std::set<std::string> missing;      ///< cluster: nodes whose data may be missing
+
+  void add(query::partial&& p) {
+    if (collect) parts.push_back(std::move(p));
+    else merged.add(std::move(p));
+  }
 };
 using gathered_ptr = std::shared_ptr<gathered>;
+using done_fn = std::function<void(gathered_ptr)>;
+
+void finish_one(const gathered_ptr& g, const done_fn& done) {
+  if (--g->left == 0) done(g);
+}
+
+void fail(const gathered_ptr& g, reply_status s) {
+  if (g->failure.ok()) g->failure = std::move(s);
+}
+
+// Queries `parts` and then, on the readers, the segment files each lists.
+void query_partitions(self_ptr self, const gathered_ptr& g, const std::vector<partition_actor>& parts,
+                      const query::query_spec& spec, const done_fn& done) {
+  auto timeout = self->state.opts.timeout;
+  for (auto& p : parts) {
+    ++g->left;
+    self->request(p, timeout, query_atom::value, spec)
+        .then(
+            [self, g, spec, timeout, done](query_partial& part) {
+              if (!part.status.ok()) fail(g, part.status);
+              if (part.status.ok()) {
+                g->add(std::move(part.data));
+                // The partition's segment files go to the readers, in parallel.
+                auto& readers = self->state.opts.readers;
+                for (auto& ref : part.to_read) {
+                  ++g->left;
+                  auto& r = readers[self->state.next_reader++ % readers.size()];
+                  self->request(r, timeout, read_atom::value, std::move(ref), spec)
+                      .then(
+                          [g, done](query_partial& rp) {
+                            if (!rp.status.ok()) fail(g, rp.status);
+                            if (rp.status.ok()) g->add(std::move(rp.data));
+                            finish_one(g, done);
+                          },
+                          [g, done](caf::error& e) {
+                            fail(g, reply_status::from(error{
+                                        errc::unavailable, "reader did not answer: " + caf::to_string(e)}));
+                            finish_one(g, done);
+                          });
+                }
+              }
+              finish_one(g, done);
+            },
+            [g, done](caf::error& e) {
+              fail(g, reply_status::from(
+                          error{errc::unavailable, "partition did not answer: " + caf::to_string(e)}));
+              finish_one(g, done);
+            });
+  }
+}
+
+// Queries the named shards (parallel tenants/shards) of this node's partitions.
+void query_local_shards(self_ptr self, const gathered_ptr& g, const std::vector<std::string>& tenants,
+                        const std::vector<uint32_t>& shards, const query::query_spec& spec,
+                        const done_fn& done) {
+  std::map<std::string, std::vector<uint32_t>> by_tenant;
+  for (size_t i = 0; i < tenants.size() && i < shards.size(); ++i) by_tenant[tenants[i]].push_back(shards[i]);
+  auto timeout = self->state.opts.timeout;
+  for (auto& [tenant, want] : by_tenant) {
+    ++g->left;
+    self->request(self->state.ingester, timeout, get_atom::value, tenant, false)
+        .then(
+            [self, g, spec, done, want = want](std::vector<partition_actor>& ps) {
+              std::vector<partition_actor> sel;
+              for (uint32_t s : want)
+                if (s < ps.size()) sel.push_back(ps[s]);
+              query_partitions(self, g, sel, spec, done);
+              finish_one(g, done);
+            },
+            [g, done](caf::error& e) {
+              fail(g, reply_status::from(
+                          error{errc::unavailable, "ingester did not answer: " + caf::to_string(e)}));
+              finish_one(g, done);
+            });
+  }
+}
+
+// Cluster: one tenant shard to read, with the replicas that may answer it, best first.
+struct shard_read {
+  std::string tenant;
+  uint32_t shard = 0;
+  std::vector<uint32_t> candidates;  ///< member indices
+  size_t next = 0;                   ///< the candidate asked now
+  std::vector<std::string> lacking;  ///< replicas not reachable and caught up: named if not read
+  size_t caught_up = 0;  ///< the first caught_up candidates were reachable and caught up
+};
+using shard_plan = std::shared_ptr<std::vector<shard_read>>;
+
+// Sends each shard of `which` to its current candidate: this node's partitions, or one request per
+// peer. A peer that fails moves its shards to their next candidate; a shard left without one
+// names its missing replicas in the answer.
+void dispatch_shards(self_ptr self, const gathered_ptr& g, shard_plan plan, std::vector<size_t> which,
+                     query::query_spec spec, done_fn done) {
+  cluster_view& view = *self->state.opts.cluster;
+  std::map<uint32_t, std::vector<size_t>> by_node;
+  for (size_t k : which) {
+    auto& sr = (*plan)[k];
+    if (sr.next >= sr.candidates.size()) {
+      for (auto& n : sr.lacking) g->missing.insert(n);
+      continue;
+    }
+    if (sr.next >= sr.caught_up)  // read from a replica that may lack writes
+      for (auto& n : sr.lacking) g->missing.insert(n);
+    by_node[sr.candidates[sr.next]].push_back(k);
+  }
+  for (auto& [node, ks] : by_node) {
+    shard_query q;
+    for (size_t k : ks) {
+      q.tenants.push_back((*plan)[k].tenant);
+      q.shards.push_back((*plan)[k].shard);
+    }
+    q.spec = spec;
+    if (node == 0) {
+      query_local_shards(self, g, q.tenants, q.shards, spec, done);
+      continue;
+    }
+    auto route = view.route_to(node);
+    ++g->left;
+    auto retry = [self, g, plan, ks = ks, spec, done, node, &view](const std::string& why) {
+      log::warn("query", "peer " + view.member(node).name + " did not answer a read: " + why +
+                             "; trying the next replica");
+      for (size_t k : ks) {
+        auto& sr = (*plan)[k];
+        ++sr.next;
+        if (std::find(sr.lacking.begin(), sr.lacking.end(), view.member(node).name) == sr.lacking.end())
+          sr.lacking.push_back(view.member(node).name);
+      }
+      dispatch_shards(self, g, plan, ks, spec, done);
+      finish_one(g, done);
+    };
+    if (!route.handle) {
+      retry("not connected");
+      continue;
+    }
+    self->request(route.handle, view.options().rpc_timeout, query_atom::value, std::move(q))
+        .then(
+            [g, done, retry](shard_query_reply& r) {
+              if (!r.status.ok()) return retry(r.status.message);
+              for (auto& p : r.parts) g->add(std::move(p));
+              finish_one(g, done);
+            },
+            [retry](caf::error& e) { retry(caf::to_string(e)); });
+  }
+}
+
+void cluster_gather(self_ptr self, const std::vector<std::string>& tenants, const query::query_spec& spec,
+                    done_fn done) {
+  cluster_view& view = *self->state.opts.cluster;
+  auto g = std::make_shared<gathered>();
+  g->left = 1;
+  auto plan = std::make_shared<std::vector<shard_read>>();
+  std::vector<cluster_view::route> routes(view.size());
+  for (size_t i = 0; i < view.size(); ++i) routes[i] = view.route_to(i);
+  // Reachable: this node, or a peer with a connection that heartbeats.
+  auto reachable = [&](uint32_t m) {
+    return m == 0 || (routes[m].handle && routes[m].state == cluster::node_state::alive);
+  };
+  for (const auto& t : tenants)
+    for (uint32_t s = 0; s < view.options().shards; ++s) {
+      shard_read sr;
+      sr.tenant = t;
+      sr.shard = s;
+      auto reps = view.replicas(t, s);
+      for (uint32_t m : reps)
+        if (reachable(m) && !routes[m].behind) sr.candidates.push_back(m);
+      sr.caught_up = sr.candidates.size();
+      // Then replicas that may lack writes (catching up, or suspect): better than nothing.
+      for (uint32_t m : reps)
+        if (std::find(sr.candidates.begin(), sr.candidates.end(), m) == sr.candidates.end() &&
+            (reachable(m) || (routes[m].handle && routes[m].state != cluster::node_state::down)))
+          sr.candidates.push_back(m);
+      for (uint32_t m : reps)
+        if (!reachable(m) || routes[m].behind) sr.lacking.push_back(view.member(m).name);
+      plan->push_back(std::move(sr));
+    }
+  std::vector<size_t> all(plan->size());
+  for (size_t k = 0; k < all.size(); ++k) all[k] = k;
+  dispatch_shards(self, g, plan, std::move(all), spec, done);
+  finish_one(g, done);
+}
 
 // Fans `spec` out to every partition of `tenants` and calls `done` once all answered (or failed).
 void gather(self_ptr self, const std::vector<std::string>& tenants, const query::query_spec& spec,
-            std::function<void(gathered_ptr)> done) {
+            done_fn done) {
+  if (self->state.opts.cluster != nullptr) return cluster_gather(self, tenants, spec, std::move(done));
   auto g = std::make_shared<gathered>();
+  g->left = 1;
   auto timeout = self->state.opts.timeout;
   self->request(self->state.ingester, timeout, get_atom::value, tenants)
       .then(
-          [self, g, spec, timeout, done](std::vector<partition_actor>& parts) {
-            if (parts.empty()) return done(g);
-            g->left = parts.size();
-            for (auto& p : parts)
-              self->request(p, timeout, query_atom::value, spec)
-                  .then(
-                      [self, g, spec, timeout, done](query_partial& part) {
-                        if (!part.status.ok() && g->failure.ok()) g->failure = part.status;
-                        if (part.status.ok()) {
-                          g->merged.add(std::move(part.data));
-                          // The partition's segment files go to the readers, in parallel.
-                          auto& readers = self->state.opts.readers;
-                          for (auto& ref : part.to_read) {
-                            ++g->left;
-                            auto& r = readers[self->state.next_reader++ % readers.size()];
-                            self->request(r, timeout, read_atom::value, std::move(ref), spec)
-                                .then(
-                                    [g, done](query_partial& rp) {
-                                      if (!rp.status.ok() && g->failure.ok()) g->failure = rp.status;
-                                      if (rp.status.ok()) g->merged.add(std::move(rp.data));
-                                      if (--g->left == 0) done(g);
-                                    },
-                                    [g, done](caf::error& e) {
-                                      if (g->failure.ok())
-                                        g->failure = reply_status::from(error{
-                                            errc::unavailable,
-                                            "reader did not answer: " + caf::to_string(e)});
-                                      if (--g->left == 0) done(g);
-                                    });
-                          }
-                        }
-                        if (--g->left == 0) done(g);
-                      },
-                      [g, done](caf::error& e) {
-                        if (g->failure.ok())
-                          g->failure = reply_status::from(error{
-                              errc::unavailable, "partition did not answer: " + caf::to_string(e)});
-                        if (--g->left == 0) done(g);
-                      });
+          [self, g, spec, done](std::vector<partition_actor>& parts) {
+            query_partitions(self, g, parts, spec, done);
+            finish_one(g, done);
           },
           [g, done](caf::error& e) {
-            g->failure = reply_status::from(
-                error{errc::unavailable, "ingester did not answer: " + caf::to_string(e)});
-            done(g);
+            fail(g, reply_status::from(
+                        error{errc::unavailable, "ingester did not answer: " + caf::to_string(e)}));
+            finish_one(g, done);
           });
 }
 
@@ -74,6 +234,16 @@ query_result failed(const reply_status& s) {
   query_result r;
   r.status = s;
   return r;
+}
+
+// Names the nodes whose data may be missing (cluster), and counts and logs such an answer.
+void mark_partial(self_ptr self, query_result& r, const gathered& g) {
+  if (g.missing.empty() || !r.status.ok()) return;
+  r.partial_nodes.assign(g.missing.begin(), g.missing.end());
+  std::string names;
+  for (auto& n : r.partial_nodes) names += (names.empty() ? "" : ",") + n;
+  self->state.opts.cluster->metrics().partial_queries.Increment();
+  log::warn("query", "partial result: no live caught-up replica for some shards of node(s) " + names);
 }
 
 // Renders a single-selection request from its merged partials.
@@ -159,9 +329,13 @@ query_frontend_actor::behavior_type query_frontend_fn(self_ptr self, query_front
         auto op = static_cast<query_op>(req->op);
         if (op == query_op::diff || op == query_op::regression) {
           auto sides = std::make_shared<std::pair<gathered_ptr, gathered_ptr>>();
-          auto maybe_done = [rp, req, max_nodes, sides]() mutable {
-            if (sides->first && sides->second)
-              rp.deliver(render_pair(*req, max_nodes, *sides->first, *sides->second));
+          auto maybe_done = [self, rp, req, max_nodes, sides]() mutable {
+            if (sides->first && sides->second) {
+              auto r = render_pair(*req, max_nodes, *sides->first, *sides->second);
+              sides->first->missing.insert(sides->second->missing.begin(), sides->second->missing.end());
+              mark_partial(self, r, *sides->first);
+              rp.deliver(std::move(r));
+            }
           };
           gather(self, req->tenants, req->spec, [sides, maybe_done](gathered_ptr g) mutable {
             sides->first = std::move(g);
@@ -173,9 +347,26 @@ query_frontend_actor::behavior_type query_frontend_fn(self_ptr self, query_front
           });
           return rp;
         }
-        gather(self, req->tenants, req->spec, [rp, req, max_nodes](gathered_ptr g) mutable {
-          rp.deliver(render(*req, max_nodes, *g));
+        gather(self, req->tenants, req->spec, [self, rp, req, max_nodes](gathered_ptr g) mutable {
+          auto r = render(*req, max_nodes, *g);
+          mark_partial(self, r, *g);
+          rp.deliver(std::move(r));
         });
+        return rp;
+      },
+      [self](query_atom, shard_query& q) -> caf::result<shard_query_reply> {
+        auto rp = self->make_response_promise<shard_query_reply>();
+        auto g = std::make_shared<gathered>();
+        g->collect = true;
+        g->left = 1;
+        done_fn done = [rp](gathered_ptr g) mutable {
+          shard_query_reply r;
+          r.status = g->failure;
+          if (r.status.ok()) r.parts = std::move(g->parts);
+          rp.deliver(std::move(r));
+        };
+        query_local_shards(self, g, q.tenants, q.shards, q.spec, done);
+        finish_one(g, done);
         return rp;
       },
   };

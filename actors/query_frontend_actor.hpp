@@ -8,10 +8,15 @@
 
 namespace hearth {
 
+class cluster_view;
+
 struct query_frontend_options {
   int64_t max_nodes_default = 8192;
   std::chrono::seconds timeout{60};
   std::vector<reader_actor> readers;  ///< evaluate segment files; at least one
+  /// Cluster mode: each tenant shard is read from its first live, caught-up replica (this node's
+  /// partitions or a peer's). Null: a single node. Outlives the actor.
+  cluster_view* cluster = nullptr;
 };
 
 struct query_frontend_state {

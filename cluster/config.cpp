@@ -289,6 +289,168 @@ void parse_scrape_job(const toml::table& t, size_t index, config& c, std::vector
   c.scrape.push_back(std::move(j));
 }
 
+// Roles a node may have ([cluster] roles and peers' roles).
+std::string parse_roles(const toml::node& n, std::vector<std::string>& out) {
+  std::vector<std::string> v;
+  if (auto why = parse_string_list(n, v, false); !why.empty()) return why;
+  if (v.empty()) return "must name at least one role";
+  auto known = config::cluster_section::all_roles();
+  std::set<std::string> seen;
+  for (const auto& r : v) {
+    if (std::find(known.begin(), known.end(), r) == known.end())
+      return "unknown role " + quote(r) + " (distributor, ingester, querier, compactor, store)";
+    if (!seen.insert(r).second) return "role " + quote(r) + " listed twice";
+  }
+  out = std::move(v);
+  return {};
+}
+
+// A CAF remoting address: "HOST:PORT" with a port.
+std::string parse_node_address(const toml::node& n, std::string& out) {
+  auto s = n.value<std::string>();
+  if (!s || !n.is_string()) return "expected a string \"HOST:PORT\"";
+  auto a = parse_listen_address(*s);
+  if (!a) return a.err().message;
+  if (a->second == 0) return "needs a port (peers must know it), got " + quote(*s);
+  out = *s;
+  return {};
+}
+
+// The [cluster] table -> c.cluster, or the problems found (prefixed "cluster.").
+void parse_cluster_section(const toml::table& t, config& c, std::vector<std::string>& problems) {
+  auto& cl = c.cluster;
+  cl.enabled = true;
+  auto fail = [&](const std::string& key, const std::string& why) {
+    problems.push_back("cluster." + key + ": " + why);
+  };
+  bool quorum_set = false;
+  for (auto& [k, n] : t) {
+    std::string key(k.str());
+    std::string why;
+    if (key == "node") {
+      auto s = n.value<std::string>();
+      if (!s || !n.is_string() || s->empty()) why = "expected a non-empty string";
+      else if (!valid_tenant_id(*s)) why = "not a valid node name (letters, digits, - _ .): " + quote(*s);
+      else cl.node = *s;
+    } else if (key == "roles") {
+      why = parse_roles(n, cl.roles);
+    } else if (key == "listen") {
+      why = parse_node_address(n, cl.listen);
+    } else if (key == "replication_factor") {
+      why = parse_int(n, cl.replication_factor, 1, 16);
+    } else if (key == "write_quorum") {
+      why = parse_int(n, cl.write_quorum, 1, 16);
+      quorum_set = true;
+    } else if (key == "tokens") {
+      why = parse_int(n, cl.tokens, 1, 4096);
+    } else if (key == "heartbeat_interval") {
+      why = parse_duration(n, cl.heartbeat_interval_s, 1, 3600);
+    } else if (key == "suspect_after") {
+      why = parse_duration(n, cl.suspect_after_s, 1, 86400);
+    } else if (key == "down_after") {
+      why = parse_duration(n, cl.down_after_s, 1, 86400);
+    } else if (key == "rpc_timeout") {
+      why = parse_duration(n, cl.rpc_timeout_s, 1, 3600);
+    } else if (key == "hint_max_bytes") {
+      why = parse_size(n, cl.hint_max_bytes, 0, 1ull << 40);
+    } else if (key == "peers") {
+      const toml::array* a = n.as_array();
+      if (!a) {
+        why = "expected an array of { name = \"...\", address = \"HOST:PORT\" } tables";
+      } else {
+        cl.peers.clear();
+        for (size_t i = 0; i < a->size(); ++i) {
+          std::string at = "peers[" + std::to_string(i) + "]";
+          const toml::table* pt = a->get(i)->as_table();
+          if (!pt) {
+            fail(at, "expected a table { name = \"...\", address = \"HOST:PORT\" }");
+            continue;
+          }
+          config::cluster_peer p;
+          p.roles = config::cluster_section::all_roles();
+          for (auto& [pk, pn] : *pt) {
+            std::string pkey(pk.str());
+            std::string pwhy;
+            if (pkey == "name") {
+              auto s = pn.value<std::string>();
+              if (!s || !pn.is_string() || s->empty()) pwhy = "expected a non-empty string";
+              else p.name = *s;
+            } else if (pkey == "address") {
+              pwhy = parse_node_address(pn, p.address);
+            } else if (pkey == "roles") {
+              pwhy = parse_roles(pn, p.roles);
+            } else {
+              pwhy = "unknown key (name, address, roles)";
+            }
+            if (!pwhy.empty()) fail(at + "." + pkey, pwhy);
+          }
+          if (p.name.empty()) fail(at + ".name", "required");
+          if (p.address.empty())
+            fail(at + ".address", "required: peer " + quote(p.name) + " has no address");
+          cl.peers.push_back(std::move(p));
+        }
+      }
+    } else {
+      problems.push_back("unknown key cluster." + key);
+      continue;
+    }
+    if (!why.empty()) fail(key, why);
+  }
+  if (cl.node.empty()) fail("node", "required (this node's name)");
+  if (cl.listen.empty()) fail("listen", "required (\"127.0.0.1:PORT\" for CAF remoting)");
+  std::set<std::string> names{cl.node}, addresses{cl.listen};
+  uint32_t ingesters = cl.has_role("ingester") ? 1 : 0;
+  for (size_t i = 0; i < cl.peers.size(); ++i) {
+    const auto& p = cl.peers[i];
+    std::string at = "peers[" + std::to_string(i) + "]";
+    if (!p.name.empty() && p.name == cl.node)
+      fail(at + ".name", "lists this node itself (" + quote(p.name) + "); list only the other nodes");
+    else if (!p.name.empty() && !names.insert(p.name).second)
+      fail(at + ".name", "duplicate node name " + quote(p.name));
+    if (!p.address.empty() && !addresses.insert(p.address).second)
+      fail(at + ".address", "address " + quote(p.address) + " is used by two nodes");
+    if (std::find(p.roles.begin(), p.roles.end(), "ingester") != p.roles.end()) ++ingesters;
+  }
+  if (cl.replication_factor > ingesters)
+    fail("replication_factor", std::to_string(cl.replication_factor) + " exceeds the " +
+                                   std::to_string(ingesters) + " ingester node(s) configured");
+  if (quorum_set && cl.write_quorum > cl.replication_factor)
+    fail("write_quorum", "must not exceed replication_factor (" +
+                             std::to_string(cl.replication_factor) + ")");
+  if (cl.suspect_after_s <= cl.heartbeat_interval_s)
+    fail("suspect_after", "must be longer than heartbeat_interval");
+  if (cl.down_after_s < cl.suspect_after_s)
+    fail("down_after", "must not be shorter than suspect_after");
+}
+
+std::string cluster_to_toml(const config::cluster_section& cl) {
+  auto list = [](const std::vector<std::string>& v) {
+    std::string out;
+    for (const auto& x : v) out += (out.empty() ? "" : ", ") + quote(x);
+    return "[" + out + "]";
+  };
+  std::string out = "\n# multi-node cluster (docs/design/cluster.md)\n[cluster]\n";
+  out += "node = " + quote(cl.node) + "\n";
+  out += "roles = " + list(cl.roles) + "\n";
+  out += "listen = " + quote(cl.listen) + "\n";
+  out += "replication_factor = " + std::to_string(cl.replication_factor) + "\n";
+  out += "# replicas that must acknowledge a write (default replication_factor / 2 + 1)\n";
+  out += "write_quorum = " + std::to_string(cl.effective_write_quorum()) + "\n";
+  out += "tokens = " + std::to_string(cl.tokens) + "\n";
+  out += "heartbeat_interval = " + fmt_duration(cl.heartbeat_interval_s) + "\n";
+  out += "suspect_after = " + fmt_duration(cl.suspect_after_s) + "\n";
+  out += "down_after = " + fmt_duration(cl.down_after_s) + "\n";
+  out += "rpc_timeout = " + fmt_duration(cl.rpc_timeout_s) + "\n";
+  out += "hint_max_bytes = " + fmt_size(cl.hint_max_bytes) + "\n";
+  out += "peers = [";
+  for (size_t i = 0; i < cl.peers.size(); ++i)
+    out += std::string(i ? ",\n  " : "\n  ") + "{ name = " + quote(cl.peers[i].name) +
+           ", address = " + quote(cl.peers[i].address) + ", roles = " + list(cl.peers[i].roles) +
+           " }";
+  out += cl.peers.empty() ? "]\n" : "\n]\n";
+  return out;
+}
+
 // Fills the [limits] entries of tenant_limits (declared with a name only) from tenant_keys().
 std::vector<key_def> with_tenant_keys(std::vector<key_def> k) {
   for (auto& d : k) {
@@ -622,6 +784,7 @@ std::string config::to_toml() const {
     for (const auto& [k, v] : j.labels) list += (list.empty() ? " " : ", ") + k + " = " + quote(v);
     out += "labels = {" + list + (list.empty() ? "}" : " }") + "\n";
   }
+  if (cluster.enabled) out += cluster_to_toml(cluster);
   return out;
 }
 
@@ -646,6 +809,11 @@ result<config> parse_config(std::string_view text, std::string_view source) {
         continue;
       }
       for (size_t i = 0; i < jobs->size(); ++i) parse_scrape_job(*jobs->get(i)->as_table(), i, c, problems);
+      continue;
+    }
+    if (sec == "cluster") {
+      if (const toml::table* ct = sec_node.as_table()) parse_cluster_section(*ct, c, problems);
+      else problems.push_back("cluster: expected a table [cluster]");
       continue;
     }
     const toml::table* tbl = sec_node.as_table();

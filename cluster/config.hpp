@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -94,6 +95,41 @@ struct config {
     uint64_t effective_timeout_s() const { return timeout_s ? timeout_s : interval_s + 10; }
   };
   std::vector<scrape_job> scrape;
+
+  /// `[cluster]`: this node's place in a multi-node cluster (docs/design/cluster.md). Absent
+  /// (enabled false): a single node, exactly as before.
+  struct cluster_peer {
+    std::string name;                ///< the peer's `cluster.node`
+    std::string address;             ///< its `cluster.listen` (CAF remoting), "127.0.0.1:7947"
+    std::vector<std::string> roles;  ///< its roles (must match what it announces); default all
+  };
+  struct cluster_section {
+    bool enabled = false;            ///< a [cluster] section was given
+    std::string node;                ///< this node's name, unique in the cluster
+    std::vector<std::string> roles = all_roles();
+    std::string listen;              ///< HOST:PORT of CAF remoting (published on HOST only)
+    std::vector<cluster_peer> peers;  ///< every other node
+    uint32_t replication_factor = 1;  ///< ingesters holding each tenant shard
+    uint32_t write_quorum = 0;        ///< replicas acknowledging a write; 0 = RF/2 + 1
+    uint32_t tokens = 128;            ///< virtual ring tokens per ingester
+    uint64_t heartbeat_interval_s = 1;
+    uint64_t suspect_after_s = 3;     ///< no heartbeat for this long: suspect
+    uint64_t down_after_s = 10;       ///< no heartbeat for this long: down
+    uint64_t rpc_timeout_s = 10;      ///< a replica append or remote query taking longer fails
+    uint64_t hint_max_bytes = 256ull << 20;  ///< hinted-handoff queue bound (all peers together)
+
+    static std::vector<std::string> all_roles() {
+      return {"distributor", "ingester", "querier", "compactor", "store"};
+    }
+    bool has_role(std::string_view r) const {
+      for (const auto& x : roles)
+        if (x == r) return true;
+      return false;
+    }
+    uint32_t effective_write_quorum() const {
+      return write_quorum ? write_quorum : replication_factor / 2 + 1;
+    }
+  } cluster;
 
   struct log_section {
     std::string level = "info";  ///< error | warn | info | debug

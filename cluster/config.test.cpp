@@ -204,5 +204,48 @@ TEST(config, listen_address) {
   EXPECT_EQ(v6->first, "::1");
 }
 
+TEST(config, cluster_section) {
+  config plain;
+  EXPECT_FALSE(plain.cluster.enabled);  // no [cluster]: a single node
+  auto c = parse_config(
+      "[cluster]\nnode = \"a\"\nlisten = \"127.0.0.1:7001\"\nreplication_factor = 3\n"
+      "peers = [ { name = \"b\", address = \"127.0.0.1:7002\" },\n"
+      "  { name = \"c\", address = \"127.0.0.1:7003\", roles = [\"ingester\", \"store\"] } ]\n",
+      "t.toml");
+  ASSERT_TRUE(c.ok()) << c.err().to_string();
+  EXPECT_TRUE(c->cluster.enabled);
+  EXPECT_EQ(c->cluster.node, "a");
+  EXPECT_EQ(c->cluster.roles.size(), 5u);
+  ASSERT_EQ(c->cluster.peers.size(), 2u);
+  EXPECT_EQ(c->cluster.peers[1].roles, (std::vector<std::string>{"ingester", "store"}));
+  EXPECT_EQ(c->cluster.effective_write_quorum(), 2u);  // RF/2 + 1
+  // What --print-config prints parses back to the same cluster.
+  auto again = parse_config(c->to_toml(), "printed.toml");
+  ASSERT_TRUE(again.ok()) << again.err().to_string();
+  EXPECT_EQ(again->cluster.peers[1].address, "127.0.0.1:7003");
+  EXPECT_EQ(again->cluster.write_quorum, 2u);
+}
+
+TEST(config, cluster_errors_name_the_key) {
+  auto bad = [](const std::string& body) {
+    auto c = parse_config("[cluster]\nnode = \"a\"\nlisten = \"127.0.0.1:7001\"\n" + body, "t.toml");
+    return c.ok() ? std::string() : c.err().message;
+  };
+  EXPECT_NE(bad("roles = [\"ingester\", \"router\"]\n").find("cluster.roles: unknown role \"router\""),
+            std::string::npos);
+  EXPECT_NE(bad("peers = [ { name = \"b\" } ]\n").find("cluster.peers[0].address: required"), std::string::npos);
+  EXPECT_NE(bad("peers = [ { name = \"a\", address = \"127.0.0.1:1\" } ]\n").find("lists this node itself"),
+            std::string::npos);
+  EXPECT_NE(bad("replication_factor = 2\n").find("cluster.replication_factor: 2 exceeds the 1 ingester"),
+            std::string::npos);
+  EXPECT_NE(bad("suspect_after = \"1s\"\n").find("cluster.suspect_after: must be longer than heartbeat_interval"),
+            std::string::npos);
+  auto zero = parse_config("[cluster]\nnode = \"a\"\nlisten = \"127.0.0.1:0\"\n", "t.toml");
+  ASSERT_FALSE(zero.ok());
+  EXPECT_NE(zero.err().message.find("cluster.listen: needs a port"), std::string::npos);
+  EXPECT_NE(bad("colour = 1\n").find("unknown key cluster.colour"), std::string::npos);
+  EXPECT_EQ(bad("peers = []\n"), "");
+}
+
 }  // namespace
 }  // namespace hearth

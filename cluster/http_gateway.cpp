@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "actors/clock.hpp"
+#include "actors/cluster_view.hpp"
 #include "actors/metrics.hpp"
 #include "cluster/actor_bridge.hpp"
 #include "cluster/proto/connect.hpp"
@@ -148,6 +149,10 @@ struct http_gateway::impl final : public kj::HttpService {
   const kj::Executor* executor_ = nullptr;
   kj::Own<kj::PromiseFulfiller<void>> stop_fulfiller_;
   kj::Own<kj::HttpHeaderTable> table_;
+  kj::HttpHeaderId h_partial_;
+  /// Cluster: the X-Hearth-Partial value of a read answer about to be sent, by its response
+  /// (kj runs every request on this one thread: no lock).
+  std::map<const Response*, std::string> partial_;
   kj::HttpHeaderId h_content_encoding_, h_accept_, h_accept_encoding_, h_retry_after_, h_org_id_, h_www_authenticate_, h_authorization_;
   bool running_ = false;
 
@@ -171,6 +176,12 @@ struct http_gateway::impl final : public kj::HttpService {
     if (!ctype.empty()) h.set(kj::HttpHeaderId::CONTENT_TYPE, ct);
     if (retry_after) h.set(h_retry_after_, retry_after);
     if (gzipped) h.set(h_content_encoding_, "gzip");
+    kj::String partial;
+    if (auto it = partial_.find(&response); it != partial_.end()) {
+      partial = kj::heapString(it->second.data(), it->second.size());
+      h.set(h_partial_, partial);
+      partial_.erase(it);
+    }
     auto buf = kj::heap<std::string>(std::move(body));
     auto out = response.send(code, status_text(code), h, static_cast<uint64_t>(buf->size()));
     if (buf->empty()) return kj::READY_NOW;
@@ -233,10 +244,17 @@ struct http_gateway::impl final : public kj::HttpService {
       if (method != kj::HttpMethod::GET) return wrong_method("GET");
       return ask<bool>(actors_.ingester, ready_atom::value)
           .then([this, &response, t0](bool ready) {
+            std::string why;
+            if (ready && opts_.cluster != nullptr && !opts_.cluster->ready(&why))
+              return send(response, 503, "text/plain; charset=utf-8", "not ready: " + why + "\n", "/ready", t0);
             return ready ? send(response, 200, "text/plain; charset=utf-8", "ready\n", "/ready", t0)
                          : send(response, 503, "text/plain; charset=utf-8",
                                 "not ready: recovering WAL and segments\n", "/ready", t0);
           });
+    }
+    if (p == "/cluster/status") {
+      if (method != kj::HttpMethod::GET) return wrong_method("GET");
+      return handle_cluster_status(t, response, t0);
     }
     if (p == "/metrics") {
       if (method != kj::HttpMethod::GET) return wrong_method("GET");
@@ -245,10 +263,12 @@ struct http_gateway::impl final : public kj::HttpService {
     }
     if (p == "/ingest" || p == "/pyroscope/ingest") {
       if (method != kj::HttpMethod::POST) return wrong_method("POST");
+      if (auto e = missing_role("distributor")) return send_error(response, *e, p, t0);
       return handle_ingest(std::move(t), headers, body, response, t0);
     }
     if (p == "/push.v1.PusherService/Push") {
       if (method != kj::HttpMethod::POST) return wrong_method("POST");
+      if (auto e = missing_role("distributor")) return send_error(response, *e, p, t0);
       return handle_push(std::move(t), headers, body, response, t0);
     }
     if (p == "/v1development/profiles" ||
@@ -260,6 +280,7 @@ struct http_gateway::impl final : public kj::HttpService {
       std::string prefix = std::string("/") + service + "/";
       if (p.rfind(prefix, 0) != 0) continue;
       if (method != kj::HttpMethod::POST) return wrong_method("POST");
+      if (auto e = missing_role("querier")) return send_error(response, *e, p, t0);
       return handle_read_api(service, std::move(t), headers, body, response, t0);
     }
     if (p.rfind("/settings.v1.SettingsService/", 0) == 0) {
@@ -268,6 +289,7 @@ struct http_gateway::impl final : public kj::HttpService {
     }
     if (p == "/pyroscope/render" || p == "/pyroscope/render-diff" || p == "/pyroscope/label-values") {
       if (method != kj::HttpMethod::GET) return wrong_method("GET");
+      if (auto e = missing_role("querier")) return send_error(response, *e, p, t0);
       auto tenants = tenants_of(headers, true);
       if (!tenants) return send_error(response, tenants.err(), p, t0);
       if (p == "/pyroscope/render-diff") return handle_render_diff(std::move(t), std::move(*tenants), response, t0);
@@ -596,6 +618,90 @@ struct http_gateway::impl final : public kj::HttpService {
     return ae && ae->find("gzip") != std::string::npos;
   }
 
+  // Cluster: the next send() on `response` carries X-Hearth-Partial with these nodes.
+  void note_partial(Response& response, const std::vector<std::string>& nodes) {
+    if (nodes.empty()) return;
+    std::string v;
+    for (const auto& n : nodes) v += (v.empty() ? "" : ",") + n;
+    partial_[&response] = std::move(v);
+  }
+
+  // GET /cluster/status: the nodes as this one sees them (JSON, or text with ?format=text).
+  kj::Promise<void> handle_cluster_status(const target& t, Response& response, clock_type::time_point t0) {
+    std::string route = "/cluster/status";
+    if (opts_.cluster == nullptr)
+      return send_error(response, error{errc::not_found, "not a cluster: this node has no [cluster] section"},
+                        route, t0);
+    int64_t now_ms = wall_clock_ns() / 1000000;
+    auto nodes = opts_.cluster->status(now_ms);
+    std::string why;
+    bool ready = opts_.cluster->ready(&why);
+    const auto& o = opts_.cluster->options();
+    const std::string* fmt = t.get("format");
+    if (fmt && *fmt == "text") {
+      char line[512];
+      std::string out = "node " + opts_.cluster->self_name() + ": " + (ready ? "ready" : "not ready: " + why) +
+                        "\nreplication_factor=" + std::to_string(o.replication_factor) +
+                        " write_quorum=" + std::to_string(o.write_quorum) +
+                        " shards=" + std::to_string(o.shards) + "\n\n";
+      std::snprintf(line, sizeof line, "%-16s %-22s %-8s %-10s %-8s %-7s %-9s %s\n", "NODE", "ADDRESS", "STATE",
+                    "HEARTBEAT", "TOKENS", "OWNS", "HINTS", "ROLES");
+      out += line;
+      for (const auto& n : nodes) {
+        std::string roles;
+        for (const auto& r : n.roles) roles += (roles.empty() ? "" : ",") + r;
+        std::string hb = n.self ? "self" : n.last_heartbeat_ms == 0
+                                               ? "never"
+                                               : std::to_string((now_ms - n.last_heartbeat_ms) / 1000) + "s ago";
+        std::string state = std::string(cluster::to_string(n.state)) + (n.behind ? "*" : "");
+        std::snprintf(line, sizeof line, "%-16s %-22s %-8s %-10s %-8u %5.1f%%  %-9llu %s\n", n.name.c_str(),
+                      n.address.c_str(), state.c_str(), hb.c_str(), n.tokens, n.ring_share * 100,
+                      static_cast<unsigned long long>(n.hints_held_for), roles.c_str());
+        out += line;
+      }
+      out += "\n* behind: some node holds writes it missed (reads prefer other replicas)\n";
+      return send(response, 200, "text/plain; charset=utf-8", std::move(out), route, t0);
+    }
+    auto q = [](const std::string& s) {
+      std::string out = "\"";
+      for (char c : s) {
+        if (c == '"' || c == '\\') out += '\\';
+        out += c;
+      }
+      return out + "\"";
+    };
+    std::string out = "{\"node\":" + q(opts_.cluster->self_name()) + ",\"ready\":" + (ready ? "true" : "false") +
+                      ",\"notReadyReason\":" + q(why) +
+                      ",\"replicationFactor\":" + std::to_string(o.replication_factor) +
+                      ",\"writeQuorum\":" + std::to_string(o.write_quorum) +
+                      ",\"shards\":" + std::to_string(o.shards) + ",\"nodes\":[";
+    for (size_t i = 0; i < nodes.size(); ++i) {
+      const auto& n = nodes[i];
+      std::string roles, hints;
+      for (const auto& r : n.roles) roles += (roles.empty() ? "" : ",") + q(r);
+      for (const auto& h : n.hints_for) hints += (hints.empty() ? "" : ",") + q(h);
+      char share[32];
+      std::snprintf(share, sizeof share, "%.6f", n.ring_share);
+      out += std::string(i ? "," : "") + "{\"name\":" + q(n.name) + ",\"address\":" + q(n.address) +
+             ",\"self\":" + (n.self ? "true" : "false") + ",\"state\":" + q(std::string(cluster::to_string(n.state))) +
+             ",\"connected\":" + (n.connected ? "true" : "false") +
+             ",\"lastHeartbeatMs\":" + std::to_string(n.last_heartbeat_ms) +
+             ",\"bootId\":" + q(std::to_string(n.boot_id)) + ",\"roles\":[" + roles + "]" +
+             ",\"tokens\":" + std::to_string(n.tokens) + ",\"ringShare\":" + share +
+             ",\"hintsHeldFor\":" + std::to_string(n.hints_held_for) +
+             ",\"behind\":" + (n.behind ? "true" : "false") + ",\"holdsHintsFor\":[" + hints + "]}";
+    }
+    out += "]}";
+    return send(response, 200, "application/json", std::move(out), route, t0);
+  }
+
+  // Cluster: a node without `role` refuses the routes that need it.
+  std::optional<error> missing_role(std::string_view role) const {
+    if (opts_.cluster == nullptr || opts_.cluster->member(0).has_role(role)) return std::nullopt;
+    return error{errc::unavailable, "node " + opts_.cluster->self_name() + " has no " + std::string(role) +
+                                        " role (cluster.roles); send this request to another node"};
+  }
+
   kj::Promise<void> run_query(query_request q, Response& response, std::string route,
                               clock_type::time_point t0,
                               std::function<kj::Promise<void>(query_result&)> on_ok) {
@@ -603,6 +709,7 @@ struct http_gateway::impl final : public kj::HttpService {
         .then(
             [this, &response, route, t0, on_ok = std::move(on_ok)](query_result r) -> kj::Promise<void> {
               if (!r.status.ok()) return send_error(response, r.status.to_error(), route, t0);
+              note_partial(response, r.partial_nodes);
               return on_ok(r);
             },
             [this, &response, route, t0](kj::Exception&& e) -> kj::Promise<void> {
@@ -643,6 +750,7 @@ struct http_gateway::impl final : public kj::HttpService {
             reply_status status;
             std::string body;
             bool gzipped = false;
+            std::vector<std::string> partial_nodes;
           };
           auto encode = [c, service, method, utf8_names, gzip, req = *q](query_result& r) {
             encoded e;
@@ -656,6 +764,7 @@ struct http_gateway::impl final : public kj::HttpService {
               return e;
             }
             e.body = std::move(*out);
+            e.partial_nodes = std::move(r.partial_nodes);
             // Small bodies are not worth a gzip header and the client's inflate.
             if (gzip && e.body.size() >= 1024) {
               e.body = gzip_compress(e.body, 1);
@@ -668,6 +777,7 @@ struct http_gateway::impl final : public kj::HttpService {
               .then(
                   [this, &response, route, t0, c](encoded e) -> kj::Promise<void> {
                     if (!e.status.ok()) return send_error(response, e.status.to_error(), route, t0);
+                    note_partial(response, e.partial_nodes);
                     return send(response, 200, connect::content_type(c), std::move(e.body), route,
                                 t0, nullptr, e.gzipped);
                   },
@@ -874,6 +984,7 @@ struct http_gateway::impl final : public kj::HttpService {
       auto io = kj::setupAsyncIo();
       kj::HttpHeaderTable::Builder builder;
       h_content_encoding_ = builder.add("Content-Encoding");
+      h_partial_ = builder.add("X-Hearth-Partial");
       h_accept_ = builder.add("Accept");
       h_accept_encoding_ = builder.add("Accept-Encoding");
       h_retry_after_ = builder.add("Retry-After");

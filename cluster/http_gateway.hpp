@@ -15,6 +15,7 @@
 
 namespace hearth {
 
+class cluster_view;
 class self_metrics;
 
 /// Serves HTTP until stopped. Thread-safety: start/stop from one thread (main).
@@ -30,6 +31,9 @@ class http_gateway {
     std::chrono::seconds timeout{60};
     bool multitenancy = false;  ///< require X-Scope-OrgID (else every request is "anonymous")
     auth_config auth;           ///< when enabled, every route but /ready needs credentials (401)
+    /// Cluster mode: /ready follows the ring, GET /cluster/status, X-Hearth-Partial on reads,
+    /// ingest and reads refused on nodes without the distributor / querier role. Outlives the gateway.
+    const cluster_view* cluster = nullptr;
   };
   struct actors {
     distributor_actor distributor;

@@ -4,14 +4,19 @@
 
 #include <signal.h>
 
+#include <caf/io/middleman.hpp>
+
 #include <cstdio>
 #include <cstring>
+#include <memory>
+#include <random>
 #include <string>
 #include <thread>
 
 #include "actors/admission.hpp"
 #include "actors/ingest_limits.hpp"
 #include "actors/scrape_actor.hpp"
+#include "actors/cluster_actor.hpp"
 #include "actors/compactor_actor.hpp"
 #include "actors/distributor_actor.hpp"
 #include "actors/ingester_actor.hpp"
@@ -27,6 +32,24 @@
 #include "io/file.hpp"
 
 namespace {
+
+// The cluster settings of [cluster] as the actors take them (members[0] is this node).
+hearth::cluster_options cluster_options_of(const hearth::config& cfg) {
+  hearth::cluster_options o;
+  const auto& cl = cfg.cluster;
+  o.members.push_back({cl.node, cl.listen, cl.roles});
+  for (const auto& p : cl.peers) o.members.push_back({p.name, p.address, p.roles});
+  o.replication_factor = cl.replication_factor;
+  o.write_quorum = cl.effective_write_quorum();
+  o.tokens = cl.tokens;
+  o.shards = cfg.storage.shards;
+  o.heartbeat_interval_ms = static_cast<int64_t>(cl.heartbeat_interval_s) * 1000;
+  o.timing.suspect_after_ms = static_cast<int64_t>(cl.suspect_after_s) * 1000;
+  o.timing.down_after_ms = static_cast<int64_t>(cl.down_after_s) * 1000;
+  o.rpc_timeout = std::chrono::seconds(cl.rpc_timeout_s);
+  o.hint_max_bytes = cl.hint_max_bytes;
+  return o;
+}
 
 const char* usage =
     "usage: hearth [--config FILE] [--print-config]\n"
@@ -73,8 +96,23 @@ int run(const hearth::config& cfg) {
   // Decoded blocks of every tenant, shared by partitions and readers; outlives the actor system.
   block_store blocks(fs->get(), cfg.storage.block_cache_bytes, &metrics);
 
+  // Cluster mode: the membership view outlives the actor system (actors read it until they exit).
+  std::unique_ptr<cluster_view> cluster;
+  if (cfg.cluster.enabled) {
+    cluster = std::make_unique<cluster_view>(cluster_options_of(cfg), *registry);
+    // Hints survive a restart of this node; "+" keeps the directory apart from tenant names.
+    cluster->persist_hints(fs->get(), cfg.storage.path + "/cluster+hints");
+    uint32_t ingesters = 0;
+    for (size_t i = 0; i < cluster->size(); ++i) ingesters += cluster->member(i).has_role("ingester");
+    if (cfg.storage.shards < ingesters)
+      log::warn("hearth", "cluster: storage.shards=" + std::to_string(cfg.storage.shards) + " is below the " +
+                              std::to_string(ingesters) +
+                              " ingester nodes: a tenant's data sits on few nodes (raise storage.shards)");
+  }
+
   caf::actor_system_config sys_cfg;
   sys_cfg.add_message_types<caf::id_block::hearth>();
+  if (cluster) sys_cfg.load<caf::io::middleman>();  // CAF remoting only for a cluster
   sys_cfg.set("logger.verbosity", caf::atom("quiet"));
   sys_cfg.set("logger.console-verbosity", caf::atom("quiet"));
   caf::actor_system sys{sys_cfg};
@@ -108,6 +146,7 @@ int run(const hearth::config& cfg) {
   d_opts.otlp.max_labels = cfg.limits.max_labels_per_series;
   d_opts.admission = &admission;
   d_opts.limiter = &limiter;
+  d_opts.cluster = cluster.get();
   auto distributor = sys.spawn(distributor_fn, d_opts, ingester, &metrics);
 
   // Pull mode: one detached scraper per (target, profile) of each [[scrape]] job.
@@ -146,6 +185,10 @@ int run(const hearth::config& cfg) {
   c_opts.policy.l1_zstd_level = cfg.compaction.l1_zstd_level;
   c_opts.policy.l2_zstd_level = cfg.compaction.l2_zstd_level;
   if (!cfg.compaction.rollups) c_opts.policy.rollup_steps_ns.clear();
+  if (cluster && !cfg.cluster.has_role("compactor") && c_opts.enabled) {
+    c_opts.enabled = false;
+    log::warn("hearth", "cluster: this node has no compactor role: its blocks are not compacted");
+  }
   c_opts.retention_ns = static_cast<int64_t>(cfg.retention.period_s) * ns;
   for (const auto& [tenant, secs] : cfg.retention.per_tenant_s)
     c_opts.tenant_retention_ns[tenant] = static_cast<int64_t>(secs) * ns;
@@ -161,7 +204,35 @@ int run(const hearth::config& cfg) {
     q_opts.readers.push_back(sys.spawn(reader_fn, &blocks));
   q_opts.max_nodes_default = cfg.query.max_nodes_default;
   q_opts.timeout = std::chrono::seconds(cfg.query.timeout_s);
+  q_opts.cluster = cluster.get();
   auto frontend = sys.spawn(query_frontend_fn, q_opts, ingester);
+
+  // Cluster: publish this node's actor on cluster.listen only, then start heartbeating peers.
+  cluster_node_actor node;
+  cluster_membership_actor membership;
+  if (cluster) {
+    uint64_t boot_id = (uint64_t{std::random_device{}()} << 32) | std::random_device{}();
+    node = sys.spawn(cluster_node_fn, cluster.get(), boot_id, ingester, frontend);
+    auto listen = parse_listen_address(cfg.cluster.listen);  // validated by the config parser
+    auto published = sys.middleman().publish(node, listen->second, listen->first.c_str(), true);
+    if (!published) {
+      std::fprintf(stderr, "hearth: cluster.listen %s: cannot publish: %s\n", cfg.cluster.listen.c_str(),
+                   sys.render(published.error()).c_str());
+      caf::anon_send_exit(node, caf::exit_reason::user_shutdown);
+      caf::anon_send_exit(distributor, caf::exit_reason::user_shutdown);
+      caf::anon_send_exit(frontend, caf::exit_reason::user_shutdown);
+      caf::anon_send_exit(compactor, caf::exit_reason::user_shutdown);
+      caf::anon_send_exit(ingester, caf::exit_reason::user_shutdown);
+      return 1;
+    }
+    std::string roles;
+    for (const auto& r : cfg.cluster.roles) roles += (roles.empty() ? "" : ",") + r;
+    log::info("hearth", "cluster: node " + cfg.cluster.node + " roles=" + roles + " listening for peers on " +
+                            cfg.cluster.listen + ", " + std::to_string(cfg.cluster.peers.size()) +
+                            " peer(s), replication_factor=" + std::to_string(cfg.cluster.replication_factor) +
+                            " write_quorum=" + std::to_string(cfg.cluster.effective_write_quorum()));
+    membership = sys.spawn<caf::detached>(cluster_membership_fn, cluster.get(), boot_id);
+  }
 
   http_gateway::options g_opts;
   g_opts.host = addr->first;
@@ -173,6 +244,7 @@ int run(const hearth::config& cfg) {
   g_opts.timeout = std::chrono::seconds(cfg.query.timeout_s);
   g_opts.multitenancy = cfg.server.multitenancy;
   g_opts.auth = cfg.auth;
+  g_opts.cluster = cluster.get();
   auto settings = sys.spawn<caf::detached>(settings_fn, cfg.storage.path, fs->get());
   http_gateway gateway(sys, {distributor, frontend, ingester, compactor, settings}, metrics, g_opts);
   auto port = gateway.start();
@@ -219,6 +291,10 @@ int run(const hearth::config& cfg) {
   if (admin) caf::anon_send_exit(admin, caf::exit_reason::user_shutdown);
   // A scraper in the middle of a fetch exits when it returns (at most its timeout).
   for (auto& s : scrapers) caf::anon_send_exit(s, caf::exit_reason::user_shutdown);
+  if (cluster) {
+    caf::anon_send_exit(membership, caf::exit_reason::user_shutdown);
+    caf::anon_send_exit(node, caf::exit_reason::user_shutdown);
+  }
   caf::anon_send_exit(distributor, caf::exit_reason::user_shutdown);
   caf::anon_send_exit(frontend, caf::exit_reason::user_shutdown);
   caf::anon_send_exit(compactor, caf::exit_reason::user_shutdown);

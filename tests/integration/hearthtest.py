@@ -115,6 +115,13 @@ class Server:
         return not any(l.replace(" ", "") == 'rpc_listen=""' for l in self.sections.get("server", []))
 
     def start(self):
+        """Starts the process and waits for its "listening on" line and a 200 from /ready."""
+        self.launch()
+        return self.wait_ready()
+
+    def launch(self):
+        """Starts the process and waits for its "listening on" line only (a cluster node is not
+        ready before its peers run: start them all, then wait_ready() each)."""
         assert self.proc is None or self.proc.poll() is not None, "already running"
         self.runs += 1
         cfg = os.path.join(ctx.tmp, "%s.%d.toml" % (self.name, self.runs))
@@ -127,7 +134,7 @@ class Server:
         if self not in ALL_SERVERS:
             ALL_SERVERS.append(self)
         self.port = None
-        deadline = time.monotonic() + START_TIMEOUT
+        self.deadline = time.monotonic() + START_TIMEOUT
         while True:
             if self.proc.poll() is not None:
                 raise AssertionError("hearth exited with %s before listening; log:\n%s" % (self.proc.returncode, self.log()))
@@ -137,9 +144,12 @@ class Server:
                 self.port = int(m.group(1))
                 self.rpc_port = int(r.group(1)) if r else None
                 break
-            if time.monotonic() > deadline:
+            if time.monotonic() > self.deadline:
                 raise AssertionError("no 'listening on' line within %ds; log:\n%s" % (START_TIMEOUT, self.log()))
             time.sleep(0.02)
+
+    def wait_ready(self):
+        """Polls /ready until 200 (within START_TIMEOUT of launch()); -> its body."""
         last = None
         while True:
             try:
@@ -151,7 +161,7 @@ class Server:
                 last = e
             if self.proc.poll() is not None:
                 raise AssertionError("hearth exited with %s; log:\n%s" % (self.proc.returncode, self.log()))
-            if time.monotonic() > deadline:
+            if time.monotonic() > self.deadline:
                 raise AssertionError("/ready not 200 within %ds (last: %r); log:\n%s" % (START_TIMEOUT, last, self.log()))
             time.sleep(0.05)
 
@@ -282,6 +292,55 @@ class Server:
             if p.endswith(suffix):
                 out.append(os.path.relpath(p, self.data_dir))
         return sorted(out)
+
+
+def free_port():
+    """A TCP port on 127.0.0.1 that was free a moment ago (for addresses peers must know in
+    advance, such as cluster.listen; HTTP listens on port 0 instead)."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def cluster_servers(prefix, names, replication_factor, write_quorum=None, shards=4, roles=None, extra=None):
+    """Servers of one cluster, one per node name, each with its own data dir and a [cluster]
+    section as an operator writes it: this node, its CAF listen address, every other node as a
+    peer. roles: {name: [roles]} (default all); extra: {name: [extra [cluster] lines]}.
+    Start them with start_all()."""
+    addrs = {n: "127.0.0.1:%d" % free_port() for n in names}
+    servers = []
+    for n in names:
+        peers = []
+        for m in names:
+            if m == n:
+                continue
+            role_part = ""
+            if roles and m in roles:
+                role_part = ", roles = [%s]" % ", ".join('"%s"' % r for r in roles[m])
+            peers.append('  { name = "%s", address = "%s"%s },' % (m, addrs[m], role_part))
+        lines = ['node = "%s"' % n, 'listen = "%s"' % addrs[n], "replication_factor = %d" % replication_factor,
+                 'heartbeat_interval = "1s"', 'suspect_after = "3s"', 'down_after = "6s"', 'rpc_timeout = "5s"']
+        if write_quorum is not None:
+            lines.append("write_quorum = %d" % write_quorum)
+        if roles and n in roles:
+            lines.append("roles = [%s]" % ", ".join('"%s"' % r for r in roles[n]))
+        lines += (extra or {}).get(n, [])
+        lines.append("peers = [\n%s\n]" % "\n".join(peers))
+        srv = Server("%s-%s" % (prefix, n), os.path.join(ctx.tmp, "%s-%s" % (prefix, n)),
+                     {"storage": ["shards = %d" % shards], "cluster": lines})
+        srv.cluster_address = addrs[n]
+        servers.append(srv)
+    return servers
+
+
+def start_all(servers):
+    """Launches every server, then waits until each is ready."""
+    for s in servers:
+        s.launch()
+    for s in servers:
+        s.wait_ready()
 
 
 def kill_all_servers():
