@@ -6,6 +6,4 @@ std::vector<std::string> local_roles() {
   return {"distributor", "ingester", "querier", "compactor"};
 }
 
-std::vector<node_status> peer_statuses() { return {}; }
-
 }  // namespace hearth

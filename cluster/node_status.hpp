@@ -1,7 +1,6 @@
 #pragma once
 // What a node reports about itself and its peers in the Admin interface's cluster status. A single
-// node has no peers; cluster membership (when a node joins others) supplies them through
-// `peer_statuses`, the one place the status reads them from.
+// node has no peers; in a cluster the rows come from the membership view (actors/cluster_view.hpp).
 
 #include <cstdint>
 #include <string>
@@ -18,12 +17,12 @@ struct node_status {
   std::string rpc_address;
   std::string version;
   int64_t started_ms = 0;
+  std::string cluster_address;  ///< CAF remoting endpoint; "" on a single node
+  double ring_share = 0;
+  bool behind = false;
 };
 
-/// The roles every hearth process runs today (one binary, every role).
+/// The roles a single node (no [cluster] section) runs: all of them.
 std::vector<std::string> local_roles();
-
-/// The peers this node knows, by name. A single node (no cluster membership configured) has none.
-std::vector<node_status> peer_statuses();
 
 }  // namespace hearth

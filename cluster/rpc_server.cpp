@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "actors/clock.hpp"
+#include "actors/cluster_view.hpp"
 #include "admin.capnp.h"
 #include "cluster/actor_bridge.hpp"
 #include "cluster/node_status.hpp"
@@ -606,6 +607,9 @@ void fill_node(rpc::Node::Builder out, const node_status& n) {
   out.setRpcAddress(n.rpc_address.c_str());
   out.setVersion(n.version.c_str());
   out.setStartedMs(n.started_ms);
+  out.setClusterAddress(n.cluster_address.c_str());
+  out.setRingShare(n.ring_share);
+  out.setBehind(n.behind);
 }
 
 class admin_impl final : public rpc::Admin::Server {
@@ -626,9 +630,27 @@ class admin_impl final : public rpc::Admin::Server {
               self.rpc_address = s.rpc_address;
               self.version = s.opts.version;
               self.started_ms = s.started_ms;
+              // In a cluster: this node's name, roles and ring share, and every peer as the
+              // membership view sees it (state alive/suspect/down, last heartbeat, behind).
+              std::vector<node_status> peers;
+              if (s.opts.cluster != nullptr) {
+                for (const auto& row : s.opts.cluster->status(self.last_heartbeat_ms)) {
+                  node_status* n = &self;
+                  if (!row.self) {
+                    peers.emplace_back();
+                    n = &peers.back();
+                    n->state = std::string(cluster::to_string(row.state));
+                    n->last_heartbeat_ms = row.last_heartbeat_ms;
+                  }
+                  n->name = row.name;
+                  n->roles = row.roles;
+                  n->cluster_address = row.address;
+                  n->ring_share = row.ring_share;
+                  n->behind = row.behind;
+                }
+              }
               auto out = context.getResults().initStatus();
               fill_node(out.initSelf(), self);
-              auto peers = peer_statuses();
               auto ps = out.initPeers(static_cast<unsigned>(peers.size()));
               for (size_t i = 0; i < peers.size(); ++i) fill_node(ps[i], peers[i]);
               return kj::READY_NOW;

@@ -17,6 +17,8 @@
 
 namespace hearth {
 
+class cluster_view;
+
 /// Serves RPC until stopped. Thread-safety: start/stop from one thread (main).
 class rpc_server {
  public:
@@ -32,6 +34,8 @@ class rpc_server {
     std::string config_toml;   ///< Admin.config: the effective configuration (secrets redacted)
     std::string http_address;  ///< for the cluster status
     std::string version;
+    /// The cluster's membership view, or null on a single node. Must outlive the server.
+    const cluster_view* cluster = nullptr;
   };
   struct actors {
     distributor_actor distributor;

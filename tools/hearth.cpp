@@ -266,6 +266,7 @@ int run(const hearth::config& cfg) {
     r_opts.config_toml = cfg.to_toml();
     r_opts.http_address = addr->first + ":" + std::to_string(*port);
     r_opts.version = "0.1.0";
+    r_opts.cluster = cluster.get();
     rpc = std::make_unique<rpc_server>(sys, rpc_server::actors{distributor, frontend, ingester, compactor, admin},
                                        r_opts);
     rpc_port = rpc->start();

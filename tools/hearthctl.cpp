@@ -389,7 +389,10 @@ std::string node_json(rpc::Node::Reader n) {
        ",\"httpAddress\":" + json_string(text(n.getHttpAddress())) +
        ",\"rpcAddress\":" + json_string(text(n.getRpcAddress())) +
        ",\"version\":" + json_string(text(n.getVersion())) +
-       ",\"startedMs\":" + std::to_string(n.getStartedMs()) + "}";
+       ",\"startedMs\":" + std::to_string(n.getStartedMs()) +
+       ",\"clusterAddress\":" + json_string(text(n.getClusterAddress())) +
+       ",\"ringShare\":" + num(n.getRingShare()) +
+       ",\"behind\":" + (n.getBehind() ? "true" : "false") + "}";
   return o;
 }
 
@@ -404,17 +407,33 @@ int cmd_status(session& s, const global_options& g, const parsed_args& a) {
     return exit_ok;
   }
   int64_t now_ms = now_ns() / 1000000;
-  table t({"NODE", "STATE", "ROLES", "HTTP", "RPC", "VERSION", "UPTIME", "HEARTBEAT"},
-          {false, false, false, false, false, false, true, true});
+  // A cluster member also shows its cluster endpoint and ring share (peers' HTTP/RPC addresses
+  // are not known to this node: "-").
+  const bool clustered = !text(st.getSelf().getClusterAddress()).empty();
+  std::vector<std::string> head = {"NODE", "STATE", "ROLES", "HTTP", "RPC", "VERSION", "UPTIME", "HEARTBEAT"};
+  std::vector<bool> right = {false, false, false, false, false, false, true, true};
+  if (clustered) {
+    head.insert(head.begin() + 3, {"CLUSTER", "RING"});
+    right.insert(right.begin() + 3, {false, true});
+  }
+  table t(head, right);
+  auto or_dash = [](std::string v) { return v.empty() ? std::string("-") : v; };
   auto row = [&](rpc::Node::Reader n, bool self) {
     std::string roles;
     for (auto r : n.getRoles()) roles += (roles.empty() ? "" : ",") + text(r);
-    t.add({text(n.getName()) + (self ? " (this)" : ""), text(n.getState()), roles,
-           text(n.getHttpAddress()), text(n.getRpcAddress()), text(n.getVersion()),
-           n.getStartedMs() ? human_duration_ns(static_cast<double>(now_ms - n.getStartedMs()) * 1e6) : "-",
-           now_ms - n.getLastHeartbeatMs() < 1000
-               ? std::string("now")
-               : human_duration_ns(static_cast<double>(now_ms - n.getLastHeartbeatMs()) * 1e6) + " ago"});
+    std::string state = text(n.getState()) + (n.getBehind() ? " (behind)" : "");
+    std::vector<std::string> cells = {
+        text(n.getName()) + (self ? " (this)" : ""), state, roles, or_dash(text(n.getHttpAddress())),
+        or_dash(text(n.getRpcAddress())), or_dash(text(n.getVersion())),
+        n.getStartedMs() ? human_duration_ns(static_cast<double>(now_ms - n.getStartedMs()) * 1e6) : "-",
+        n.getLastHeartbeatMs() == 0 ? std::string("never")
+        : now_ms - n.getLastHeartbeatMs() < 1000
+            ? std::string("now")
+            : human_duration_ns(static_cast<double>(now_ms - n.getLastHeartbeatMs()) * 1e6) + " ago"};
+    if (clustered) {
+      cells.insert(cells.begin() + 3, {text(n.getClusterAddress()), pct(n.getRingShare())});
+    }
+    t.add(cells);
   };
   row(st.getSelf(), true);
   for (auto p : st.getPeers()) row(p, false);

@@ -14,6 +14,9 @@ struct Node {
   rpcAddress @5 :Text;      # HOST:PORT of its RPC API ("" = unknown)
   version @6 :Text;         # hearth version
   startedMs @7 :Int64;      # Unix ms the process started (0 = unknown)
+  clusterAddress @8 :Text;  # HOST:PORT of its cluster (CAF remoting) endpoint ("" = single node)
+  ringShare @9 :Float64;    # share of the ring's hash space it is first replica of (0: not an ingester)
+  behind @10 :Bool;         # some node holds replica writes it missed (reads prefer other replicas)
 }
 
 struct ClusterStatus {

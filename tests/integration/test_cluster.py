@@ -286,6 +286,24 @@ class TestThreeNodes(unittest.TestCase):
         self.assertIn('hearth_cluster_peers{state="alive"} 2', m)
         self.assertIn('hearth_cluster_ring_ownership_ratio{node="node-a"}', m)
         self.assertIn("hearth_cluster_hint_bytes 0", m)
+        # The operators' tool over Cap'n Proto RPC: the same membership as /cluster/status.
+        ctl = os.environ.get("HEARTHCTL") or os.path.join(os.path.dirname(ht.ctx.hearth), "hearthctl")
+        r = subprocess.run([ctl, "--server", "127.0.0.1:%d" % self.b.rpc_port, "--json", "status"],
+                           capture_output=True, text=True, timeout=30)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        j = json.loads(r.stdout)
+        self.assertEqual(j["self"]["name"], "node-b")
+        self.assertEqual(j["self"]["clusterAddress"], self.b.cluster_address)
+        self.assertEqual(sorted(p["name"] for p in j["peers"]), ["node-a", "node-c"])
+        for p in j["peers"]:
+            self.assertEqual(p["state"], "alive", p)
+            self.assertFalse(p["behind"], p)
+        self.assertAlmostEqual(j["self"]["ringShare"] + sum(p["ringShare"] for p in j["peers"]), 1.0, places=6)
+        r = subprocess.run([ctl, "--server", "127.0.0.1:%d" % self.b.rpc_port, "status"],
+                           capture_output=True, text=True, timeout=30)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertRegex(r.stdout, r"node-b \(this\)\s+ready")
+        self.assertRegex(r.stdout, r"node-c\s+alive")
         st, _, body = self.single.request("GET", "/cluster/status")
         self.assertEqual(st, 404)
         st, _, body = self.single.request("GET", "/metrics")
