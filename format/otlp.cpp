@@ -6,21 +6,12 @@
 #include <unordered_map>
 #include <utility>
 
+#include "format/protowire.hpp"
+
 namespace hearth::otlp {
 namespace {
 
-enum : uint32_t { wt_varint = 0, wt_fixed64 = 1, wt_len = 2, wt_fixed32 = 5 };
-
-// One field as read from the wire. For wt_len, [data, data + size) is the payload; for the
-// fixed-width types `value` holds the little-endian number.
-struct field {
-  const uint8_t* start = nullptr;  // the tag, for error offsets
-  uint32_t number = 0;
-  uint32_t type = 0;
-  uint64_t value = 0;
-  const uint8_t* data = nullptr;
-  size_t size = 0;
-};
+using namespace protowire;
 
 // The bytes of one embedded message.
 struct span {
@@ -179,24 +170,6 @@ class decoder {
   }
   std::string at(const uint8_t* p) const { return " at byte " + std::to_string(p - base_); }
 
-  static bool read_varint(const uint8_t*& p, const uint8_t* end, uint64_t& out) {
-    if (p < end && *p < 0x80) [[likely]] {  // most tags, indexes and lengths: one byte
-      out = *p++;
-      return true;
-    }
-    uint64_t v = 0;
-    for (int shift = 0; shift < 70; shift += 7) {
-      if (p == end) return false;
-      uint8_t b = *p++;
-      v |= static_cast<uint64_t>(b & 0x7f) << shift;
-      if (b < 0x80) {
-        out = v;
-        return true;
-      }
-    }
-    return false;
-  }
-
   [[gnu::always_inline]] bool next(const uint8_t*& p, const uint8_t* end, field& f) {
     f.start = p;
     uint64_t tag = 0;
@@ -253,10 +226,8 @@ class decoder {
 
   bool want(const field& f, uint32_t type, const char* name) {
     if (f.type == type) return true;
-    static const char* names[] = {"varint", "fixed64", "length-delimited", "start-group",
-                                  "end-group", "fixed32", "invalid", "invalid"};
     return fail("field " + std::to_string(f.number) + " (" + name + ") has wire type " +
-                names[f.type & 7] + ", want " + names[type] + at(f.start));
+                wire_type_name(f.type) + ", want " + wire_type_name(type) + at(f.start));
   }
 
   template <class T>
