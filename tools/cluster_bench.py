@@ -15,8 +15,9 @@ import time
 import urllib.parse
 import urllib.request
 
-H = os.environ.get("HEARTH", "/work/wt-cluster/build/tools/hearth")
-LD = os.environ.get("LOAD_DRIVER", "/work/wt-cluster/build/tools/load_driver")
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+H = os.environ.get("HEARTH", os.path.join(ROOT, "build", "tools", "hearth"))
+LD = os.environ.get("LOAD_DRIVER", os.path.join(ROOT, "build", "tools", "load_driver"))
 def cpu(pid):
     f = open("/proc/%d/stat" % pid).read().rsplit(")", 1)[1].split()
     return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
