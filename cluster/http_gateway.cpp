@@ -4,14 +4,13 @@
 #include <kj/debug.h>
 #include <kj/compat/http.h>
 
-#include <future>
 #include <map>
-#include <thread>
 
 #include "actors/clock.hpp"
 #include "actors/cluster_view.hpp"
 #include "actors/metrics.hpp"
 #include "cluster/actor_bridge.hpp"
+#include "cluster/kj_server.hpp"
 #include "cluster/proto/connect.hpp"
 #include "cluster/query_api.hpp"
 #include "format/ingest_request.hpp"
@@ -145,16 +144,12 @@ struct http_gateway::impl final : public kj::HttpService {
   self_metrics& metrics_;
   options opts_;
 
-  std::thread thread_;
-  const kj::Executor* executor_ = nullptr;
-  kj::Own<kj::PromiseFulfiller<void>> stop_fulfiller_;
   kj::Own<kj::HttpHeaderTable> table_;
   kj::HttpHeaderId h_partial_;
   /// Cluster: the X-Hearth-Partial value of a read answer about to be sent, by its response
   /// (kj runs every request on this one thread: no lock).
   std::map<const Response*, std::string> partial_;
   kj::HttpHeaderId h_content_encoding_, h_accept_, h_accept_encoding_, h_retry_after_, h_org_id_, h_www_authenticate_, h_authorization_;
-  bool running_ = false;
 
   // Requests to actors, answered on the kj thread (cluster/actor_bridge.hpp).
   template <class Reply, class Handle, class... Ts>
@@ -979,41 +974,21 @@ struct http_gateway::impl final : public kj::HttpService {
 
   // ---- lifecycle ----------------------------------------------------------------------------
 
-  void run(std::promise<result<uint16_t>>& bound) {
-    try {
-      auto io = kj::setupAsyncIo();
-      kj::HttpHeaderTable::Builder builder;
-      h_content_encoding_ = builder.add("Content-Encoding");
-      h_partial_ = builder.add("X-Hearth-Partial");
-      h_accept_ = builder.add("Accept");
-      h_accept_encoding_ = builder.add("Accept-Encoding");
-      h_retry_after_ = builder.add("Retry-After");
-      h_www_authenticate_ = builder.add("WWW-Authenticate");
-      h_authorization_ = builder.add("Authorization");
-      h_org_id_ = builder.add("X-Scope-OrgID");
-      table_ = builder.build();
-      auto addr = io.provider->getNetwork()
-                      .parseAddress(kj::StringPtr(opts_.host.c_str()), opts_.port)
-                      .wait(io.waitScope);
-      auto listener = addr->listen();
-      kj::HttpServerSettings settings;
-      kj::HttpServer server(io.provider->getTimer(), *table_, *this, settings);
-      auto stop = kj::newPromiseAndFulfiller<void>();
-      stop_fulfiller_ = kj::mv(stop.fulfiller);
-      executor_ = &kj::getCurrentThreadExecutor();
-      bound.set_value(static_cast<uint16_t>(listener->getPort()));
-      server.listenHttp(*listener).exclusiveJoin(kj::mv(stop.promise)).wait(io.waitScope);
-    } catch (const kj::Exception& e) {
-      // Before the port is reported this is a bind failure; after it, a fatal loop error.
-      try {
-        bound.set_value(error{errc::unavailable, "HTTP listener on " + opts_.host + ":" +
-                                                     std::to_string(opts_.port) + ": " +
-                                                     e.getDescription().cStr()});
-      } catch (const std::future_error&) {
-        std::fprintf(stderr, "hearth: HTTP event loop failed: %s\n", e.getDescription().cStr());
-      }
-    }
+  // Registers the headers the gateway reads or writes (before the server thread starts).
+  void build_header_table() {
+    kj::HttpHeaderTable::Builder builder;
+    h_content_encoding_ = builder.add("Content-Encoding");
+    h_partial_ = builder.add("X-Hearth-Partial");
+    h_accept_ = builder.add("Accept");
+    h_accept_encoding_ = builder.add("Accept-Encoding");
+    h_retry_after_ = builder.add("Retry-After");
+    h_www_authenticate_ = builder.add("WWW-Authenticate");
+    h_authorization_ = builder.add("Authorization");
+    h_org_id_ = builder.add("X-Scope-OrgID");
+    table_ = builder.build();
   }
+
+  kj_server_thread server_;  ///< last: stopped (joined) before the members it serves go away
 };
 
 http_gateway::http_gateway(caf::actor_system& sys, actors handles, self_metrics& metrics, options opts)
@@ -1022,23 +997,19 @@ http_gateway::http_gateway(caf::actor_system& sys, actors handles, self_metrics&
 http_gateway::~http_gateway() { stop(); }
 
 result<uint16_t> http_gateway::start() {
-  std::promise<result<uint16_t>> bound;
-  auto fut = bound.get_future();
-  impl_->thread_ = std::thread([this, &bound] { impl_->run(bound); });
-  auto r = fut.get();
-  if (!r) {
-    impl_->thread_.join();
-    return r;
-  }
-  impl_->running_ = true;
-  return r;
+  impl& i = *impl_;
+  i.build_header_table();
+  return i.server_.start("HTTP", i.opts_.host, i.opts_.port,
+                         [&i](kj::AsyncIoContext& io, kj::ConnectionReceiver& listener,
+                              kj::Promise<void> stop) {
+                           kj::HttpServerSettings settings;
+                           kj::HttpServer server(io.provider->getTimer(), *i.table_, i, settings);
+                           server.listenHttp(listener).exclusiveJoin(kj::mv(stop)).wait(io.waitScope);
+                         });
 }
 
 void http_gateway::stop() {
-  if (!impl_ || !impl_->running_) return;
-  impl_->running_ = false;
-  impl_->executor_->executeSync([this] { impl_->stop_fulfiller_->fulfill(); });
-  impl_->thread_.join();
+  if (impl_) impl_->server_.stop();
 }
 
 }  // namespace hearth

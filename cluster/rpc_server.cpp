@@ -8,13 +8,12 @@
 #include <kj/async-io.h>
 #include <kj/debug.h>
 
-#include <future>
-#include <thread>
 
 #include "actors/clock.hpp"
 #include "actors/cluster_view.hpp"
 #include "admin.capnp.h"
 #include "cluster/actor_bridge.hpp"
+#include "cluster/kj_server.hpp"
 #include "cluster/node_status.hpp"
 #include "format/gzip.hpp"
 #include "format/tenant.hpp"
@@ -104,12 +103,7 @@ struct rpc_server::impl {
   actors handles;
   options opts;
   int64_t started_ms;
-  std::string rpc_address;
-
-  std::thread thread;
-  const kj::Executor* executor = nullptr;
-  kj::Own<kj::PromiseFulfiller<void>> stop_fulfiller;
-  bool running = false;
+  std::string rpc_address;  ///< set on the server thread once bound; read only there
 
   template <class Reply, class Handle, class... Ts>
   kj::Promise<Reply> ask(Handle h, Ts... xs) {
@@ -120,7 +114,7 @@ struct rpc_server::impl {
     return bridge::ask<Reply>(sys, opts.admin_timeout, h, std::move(xs)...);
   }
 
-  void run(std::promise<result<uint16_t>>& bound);
+  kj_server_thread server;  ///< last: stopped (joined) before the members it serves go away
 };
 
 namespace {
@@ -800,54 +794,24 @@ class hearth_impl final : public rpc::Hearth::Server {
 
 }  // namespace
 
-void rpc_server::impl::run(std::promise<result<uint16_t>>& bound) {
-  try {
-    auto io = kj::setupAsyncIo();
-    auto addr = io.provider->getNetwork()
-                    .parseAddress(kj::StringPtr(opts.host.c_str()), opts.port)
-                    .wait(io.waitScope);
-    auto listener = addr->listen();
-    rpc_address = opts.host + ":" + std::to_string(listener->getPort());
-    capnp::TwoPartyServer server(kj::heap<hearth_impl>(*this));
-    auto stop = kj::newPromiseAndFulfiller<void>();
-    stop_fulfiller = kj::mv(stop.fulfiller);
-    executor = &kj::getCurrentThreadExecutor();
-    bound.set_value(static_cast<uint16_t>(listener->getPort()));
-    server.listen(*listener).exclusiveJoin(kj::mv(stop.promise)).wait(io.waitScope);
-  } catch (const kj::Exception& e) {
-    try {
-      bound.set_value(error{errc::unavailable, "RPC listener on " + opts.host + ":" +
-                                                   std::to_string(opts.port) + ": " +
-                                                   e.getDescription().cStr()});
-    } catch (const std::future_error&) {
-      std::fprintf(stderr, "hearth: RPC event loop failed: %s\n", e.getDescription().cStr());
-    }
-  }
-}
-
 rpc_server::rpc_server(caf::actor_system& sys, actors handles, options opts)
     : impl_(std::make_unique<impl>(sys, std::move(handles), std::move(opts))) {}
 
 rpc_server::~rpc_server() { stop(); }
 
 result<uint16_t> rpc_server::start() {
-  std::promise<result<uint16_t>> bound;
-  auto fut = bound.get_future();
-  impl_->thread = std::thread([this, &bound] { impl_->run(bound); });
-  auto r = fut.get();
-  if (!r) {
-    impl_->thread.join();
-    return r;
-  }
-  impl_->running = true;
-  return r;
+  impl& i = *impl_;
+  return i.server.start("RPC", i.opts.host, i.opts.port,
+                        [&i](kj::AsyncIoContext& io, kj::ConnectionReceiver& listener,
+                             kj::Promise<void> stop) {
+                          i.rpc_address = i.opts.host + ":" + std::to_string(listener.getPort());
+                          capnp::TwoPartyServer server(kj::heap<hearth_impl>(i));
+                          server.listen(listener).exclusiveJoin(kj::mv(stop)).wait(io.waitScope);
+                        });
 }
 
 void rpc_server::stop() {
-  if (!impl_ || !impl_->running) return;
-  impl_->running = false;
-  impl_->executor->executeSync([this] { impl_->stop_fulfiller->fulfill(); });
-  impl_->thread.join();
+  if (impl_) impl_->server.stop();
 }
 
 }  // namespace hearth
