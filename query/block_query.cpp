@@ -147,7 +147,33 @@ class stack_expander {
   std::vector<uint32_t> path_;
 };
 
+/// Adds the per-stack-node sums (`touched` lists the nodes with a sum, possibly repeated) to
+/// `out`, expanding each stack node once, in ascending id order: parents before children, so
+/// memoized walks stay short.
+void add_stack_sums(const block_data& block, const std::vector<int64_t>& sums,
+                    std::vector<uint32_t>& touched, flame_tree& out) {
+  std::sort(touched.begin(), touched.end());
+  touched.erase(std::unique(touched.begin(), touched.end()), touched.end());
+  // Most touched stacks are new nodes of a fresh (per-block) tree: size it once.
+  if (out.size() == 1)
+    out.reserve(std::min(block.stacks.size(), 2 * touched.size()), block.syms.functions.size());
+  stack_expander ex(block, out);
+  for (uint32_t s : touched) {
+    if (sums[s] == 0) continue;
+    const uint32_t node = ex.resolve(s);
+    if (node != invalid) out.add_self(node, sums[s]);
+  }
+}
+
 }  // namespace
+
+std::vector<bool> series_mask(const block_data& block, std::span<const uint32_t> series) {
+  std::vector<bool> selected(block.series.size(), false);
+  for (uint32_t s : series)
+    if (s < selected.size()) selected[s] = true;
+  return selected;
+}
+
 
 ns_range ns_range_from_ms(int64_t start_ms, int64_t end_ms) {
   constexpr int64_t ns_per_ms = 1'000'000;
@@ -233,10 +259,7 @@ void merge_stacks(const block_data& block, std::span<const uint32_t> series, int
                   int64_t end_ns, std::span<const std::string> call_site, flame_tree& out,
                   std::span<const uint64_t> profile_ids) {
   if (series.empty() || !may_overlap(block, start_ns, end_ns)) return;
-  std::vector<bool> selected(block.series.size(), false);
-  for (uint32_t s : series) {
-    if (s < selected.size()) selected[s] = true;
-  }
+  const std::vector<bool> selected = series_mask(block, series);
   const std::vector<bool> keep =
       call_site.empty() ? std::vector<bool>() : stacks_with_prefix(block, call_site);
   // Sum per stack node first so each stack node is expanded once.
@@ -256,18 +279,7 @@ void merge_stacks(const block_data& block, std::span<const uint32_t> series, int
       sums[s.stack] += s.value;
     }
   }
-  // Ascending stack ids: parents before children, so memoized walks stay short.
-  std::sort(touched.begin(), touched.end());
-  touched.erase(std::unique(touched.begin(), touched.end()), touched.end());
-  // Most touched stacks are new nodes of a fresh (per-block) tree: size it once.
-  if (out.size() == 1)
-    out.reserve(std::min(block.stacks.size(), 2 * touched.size()), block.syms.functions.size());
-  stack_expander ex(block, out);
-  for (uint32_t s : touched) {
-    if (sums[s] == 0) continue;
-    const uint32_t node = ex.resolve(s);
-    if (node != invalid) out.add_self(node, sums[s]);
-  }
+  add_stack_sums(block, sums, touched, out);
 }
 
 void merge_span_stacks(const block_data& block, std::span<const uint32_t> series, int64_t start_ns,
@@ -277,10 +289,7 @@ void merge_span_stacks(const block_data& block, std::span<const uint32_t> series
   if (series.empty() || span_ids.empty() || block.spans.empty() ||
       !may_overlap(block, start_ns, end_ns))
     return;
-  std::vector<bool> selected(block.series.size(), false);
-  for (uint32_t s : series) {
-    if (s < selected.size()) selected[s] = true;
-  }
+  const std::vector<bool> selected = series_mask(block, series);
   const std::vector<bool> keep =
       call_site.empty() ? std::vector<bool>() : stacks_with_prefix(block, call_site);
   std::vector<int64_t> sums(block.stacks.size(), 0);
@@ -299,14 +308,7 @@ void merge_span_stacks(const block_data& block, std::span<const uint32_t> series
       sums[s.stack] += s.value;
     }
   }
-  std::sort(touched.begin(), touched.end());
-  touched.erase(std::unique(touched.begin(), touched.end()), touched.end());
-  stack_expander ex(block, out);
-  for (uint32_t s : touched) {
-    if (sums[s] == 0) continue;
-    const uint32_t node = ex.resolve(s);
-    if (node != invalid) out.add_self(node, sums[s]);
-  }
+  add_stack_sums(block, sums, touched, out);
 }
 
 int64_t span_total(const block_data& block, const profile_row& p, std::span<const uint64_t> span_ids) {

@@ -42,6 +42,10 @@ std::vector<uint32_t> select_series(const block_data& block, const std::vector<m
 void merge_stacks(const block_data& block, std::span<const uint32_t> series, int64_t start_ns,
                   int64_t end_ns, flame_tree& out);
 
+/// `series` (ids from select_series, any order) as a mask over the block's series; ids out of
+/// range are ignored.
+std::vector<bool> series_mask(const block_data& block, std::span<const uint32_t> series);
+
 /// Whether profile `p` is one of `profile_ids`: (hi, lo) word pairs sorted by pair, unique
 /// (query_spec::profile_ids). An empty list selects every profile.
 bool profile_selected(std::span<const uint64_t> profile_ids, const profile_row& p);

@@ -157,8 +157,7 @@ void evaluator::add(const block_data& b, int64_t start, int64_t end) {
       else
         merge_stacks(b, series, start, end, spec_.call_site, tree_, spec_.profile_ids);
       if (!spec_.want_points) return;
-      std::vector<bool> selected(b.series.size(), false);
-      for (auto id : series) selected[id] = true;
+      const std::vector<bool> selected = series_mask(b, series);
       // The group_by[0] value of each selected series, looked up once per block.
       std::vector<std::string> group(spec_.group_by.empty() ? 0 : b.series.size());
       if (!spec_.group_by.empty())
@@ -189,8 +188,7 @@ void evaluator::add(const block_data& b, int64_t start, int64_t end) {
       return;
     case query_kind::analyze: {
       counts_.series += series.size();
-      std::vector<bool> selected(b.series.size(), false);
-      for (auto id : series) selected[id] = true;
+      const std::vector<bool> selected = series_mask(b, series);
       for (const auto& p : b.profiles) {
         if (!selected[p.series] || p.time_ns < start || p.time_ns >= end) continue;
         ++counts_.profiles;

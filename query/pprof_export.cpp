@@ -275,9 +275,7 @@ void pprof_builder::add(const block_data& block, std::span<const uint32_t> serie
                         int64_t start_ns, int64_t end_ns, const pprof_selector& sel) {
   if (series.empty() || block.profiles.empty() || start_ns >= end_ns) return;
   if (!indexed_) index();
-  std::vector<bool> selected(block.series.size(), false);
-  for (uint32_t s : series)
-    if (s < selected.size()) selected[s] = true;
+  const std::vector<bool> selected = series_mask(block, series);
   const bool by_call_site = !sel.pgo && !sel.call_site.empty();
   const std::vector<bool> keep =
       by_call_site ? stacks_with_prefix(block, sel.call_site) : std::vector<bool>();
