@@ -1,10 +1,13 @@
 #include "actors/cluster_view.hpp"
 
 #include <algorithm>
+#include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 
 #include "actors/log.hpp"
 #include "format/batch_codec.hpp"
+#include "format/tenant.hpp"
 
 namespace hearth {
 
@@ -59,7 +62,13 @@ cluster_metrics::cluster_metrics(prometheus::Registry& r)
                           .Name("hearth_cluster_partial_queries_total")
                           .Help("queries answered with X-Hearth-Partial (a shard had no live, caught-up replica)")
                           .Register(r)
-                          .Add({})) {}
+                          .Add({})),
+      adopted_partitions(prometheus::BuildGauge()
+                             .Name("hearth_cluster_adopted_partitions")
+                             .Help("partitions of down nodes (on cluster.shared_path) this node owns "
+                                   "for compaction and retention, at its last compaction run")
+                             .Register(r)
+                             .Add({})) {}
 
 uint64_t approx_batch_bytes(const ingest_batch& b) {
   uint64_t n = sizeof(ingest_batch) + b.tenant.size();
@@ -159,6 +168,45 @@ bool cluster_view::ready(std::string* why) const {
     return false;
   }
   return true;
+}
+
+int cluster_view::compaction_owner(size_t writer, std::string_view tenant, uint32_t shard) const {
+  std::vector<cluster::compaction_candidate> nodes;
+  {
+    std::lock_guard lk(mu_);
+    if (!joined_ && writer != 0) return -1;  // before the first heartbeats every peer looks down
+    for (size_t i = 0; i < rows_.size(); ++i)
+      nodes.push_back({opts_.members[i].name, opts_.members[i].has_role("compactor"),
+                       i == 0 || rows_[i].state != cluster::node_state::down});
+  }
+  return cluster::compaction_owner(nodes, writer, tenant, shard, opts_.tokens);
+}
+
+std::vector<adopted_partition> cluster_view::adopted_partitions(io::file_system& fs,
+                                                                const std::string& shared_path) {
+  std::vector<adopted_partition> out;
+  for (size_t i = 1; i < size(); ++i) {
+    if (route_to(i).state != cluster::node_state::down) continue;
+    const std::string& node = member(i).name;
+    auto tenants = fs.list_dir(shared_path + "/" + node);
+    if (!tenants) continue;  // it never wrote anything here
+    for (const auto& tenant : *tenants) {
+      if (!valid_tenant_id(tenant)) continue;  // "cluster+hints" and the like
+      auto shards = fs.list_dir(shared_path + "/" + node + "/" + tenant);
+      if (!shards) continue;
+      for (const auto& d : *shards) {
+        if (d.rfind("shard-", 0) != 0) continue;
+        char* end = nullptr;
+        unsigned long shard = std::strtoul(d.c_str() + 6, &end, 10);
+        if (end == d.c_str() + 6 || *end != '\0' || shard > UINT32_MAX) continue;
+        if (compaction_owner(i, tenant, static_cast<uint32_t>(shard)) != 0) continue;
+        out.push_back({node, tenant, static_cast<uint32_t>(shard),
+                       shared_path + "/" + node + "/" + tenant + "/" + d});
+      }
+    }
+  }
+  metrics_.adopted_partitions.Set(static_cast<double>(out.size()));
+  return out;
 }
 
 std::vector<cluster_node_status> cluster_view::status(int64_t now_ms) const {

@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "actors/compactor_actor.hpp"
 #include "actors/interfaces.hpp"
 #include "cluster/membership.hpp"
 #include "io/file.hpp"
@@ -85,6 +86,7 @@ struct cluster_metrics {
   prometheus::Counter& replica_write_failures;
   prometheus::Counter& quorum_failures;
   prometheus::Counter& partial_queries;
+  prometheus::Gauge& adopted_partitions;
 };
 
 class cluster_view {
@@ -122,6 +124,15 @@ class cluster_view {
   /// live ingesters for a write quorum. `why` says what is missing.
   bool ready(std::string* why) const;
   std::vector<cluster_node_status> status(int64_t now_ms) const;
+
+  // ---- compaction ownership (cluster.shared_path; docs/design/cluster.md)
+  /// Member index of the node that compacts member `writer`'s partition (tenant, shard), or -1:
+  /// cluster::compaction_owner over this view (suspect counts as live). Before this node has
+  /// joined, no other node's partition is ever this node's.
+  int compaction_owner(size_t writer, std::string_view tenant, uint32_t shard) const;
+  /// The partitions of down members found under `shared_path`/<node>/<tenant>/shard-<k> whose
+  /// owner is this node (sets hearth_cluster_adopted_partitions).
+  std::vector<adopted_partition> adopted_partitions(io::file_system& fs, const std::string& shared_path);
 
   // ---- hinted handoff
   /// Keeps hints as files under `dir`/<node>/ (written atomically before they count), and loads

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <random>
+#include <set>
 #include <utility>
 
 #include "actors/clock.hpp"
@@ -10,6 +11,7 @@
 #include "actors/partition_actor.hpp"
 #include "format/compact.hpp"
 #include "format/segment.hpp"
+#include "io/file_lock.hpp"
 #include "io/priority.hpp"
 
 namespace hearth {
@@ -19,6 +21,21 @@ using self_ptr = compactor_actor::stateful_pointer<compactor_state>;
 
 std::string who(const catalog_snapshot& c) {
   return "tenant=" + c.tenant + " shard=" + std::to_string(c.shard);
+}
+
+void add_report(compaction_report& into, const compaction_report& r) {
+  into.jobs += r.jobs;
+  into.blocks_in += r.blocks_in;
+  into.blocks_out += r.blocks_out;
+  into.bytes_in += r.bytes_in;
+  into.bytes_out += r.bytes_out;
+  into.duplicates += r.duplicates;
+  into.dropped += r.dropped;
+}
+
+int64_t retention_of(const compactor_options& o, const std::string& tenant) {
+  auto it = o.tenant_retention_ns.find(tenant);
+  return it != o.tenant_retention_ns.end() ? it->second : o.retention_ns;
 }
 
 struct run_context {
@@ -71,12 +88,8 @@ void run_jobs(self_ptr self, std::shared_ptr<run_context> ctx, partition_actor p
                 self->state.unfinished[cat->segments_dir] = r;
                 durable = false;
               }
-              ctx->report.jobs += 1;
-              ctx->report.blocks_in += job_report.blocks_in;
-              ctx->report.blocks_out += job_report.blocks_out;
-              ctx->report.bytes_in += job_report.bytes_in;
-              ctx->report.bytes_out += job_report.bytes_out;
-              ctx->report.duplicates += job_report.duplicates;
+              job_report.jobs = 1;
+              add_report(ctx->report, job_report);
               m.compactions.Increment();
               m.compaction_in_bytes.Increment(static_cast<double>(job_report.bytes_in));
               m.compaction_out_bytes.Increment(static_cast<double>(job_report.bytes_out));
@@ -107,8 +120,32 @@ std::vector<block_ref> refs_of(const catalog_snapshot& c) {
   return refs;
 }
 
+// Other nodes' partitions this node owns now (shared storage, their node down), after its own.
+void run_adopted(self_ptr self, std::shared_ptr<run_context> ctx) {
+  auto& st = self->state;
+  if (!st.opts.adopted) return;
+  for (const adopted_partition& p : st.opts.adopted()) {
+    auto r = maintain_adopted(*st.fs, p, st.opts, wall_clock_ns(), st.adopted_footers,
+                              !ctx->retention_only);
+    if (!r) {
+      log::warn("compactor", "node=" + p.node + " tenant=" + p.tenant + " shard=" +
+                                 std::to_string(p.shard) + " skipped: " + r.err().to_string());
+      continue;
+    }
+    add_report(ctx->report, *r);
+    auto& m = *st.metrics;
+    m.compactions.Increment(static_cast<double>(r->jobs));
+    m.compaction_in_bytes.Increment(static_cast<double>(r->bytes_in));
+    m.compaction_out_bytes.Increment(static_cast<double>(r->bytes_out));
+    m.retention_deleted.Increment(static_cast<double>(r->dropped));
+  }
+}
+
 void next_partition(self_ptr self, std::shared_ptr<run_context> ctx) {
-  if (ctx->next >= ctx->parts.size()) return finish_run(self, ctx);
+  if (ctx->next >= ctx->parts.size()) {
+    run_adopted(self, ctx);
+    return finish_run(self, ctx);
+  }
   auto part = ctx->parts[ctx->next++];
   self->request(part, std::chrono::seconds(60), catalog_atom::value)
       .then(
@@ -124,10 +161,7 @@ void next_partition(self_ptr self, std::shared_ptr<run_context> ctx) {
               }
               st.unfinished.erase(it);
             }
-            int64_t retention = st.opts.retention_ns;
-            if (auto it = st.opts.tenant_retention_ns.find(cat->tenant);
-                it != st.opts.tenant_retention_ns.end())
-              retention = it->second;
+            int64_t retention = retention_of(st.opts, cat->tenant);
             int64_t now = wall_clock_ns();
             auto refs = refs_of(*cat);
             // Retention first; compaction is planned only over what survives, and the partition
@@ -268,6 +302,132 @@ status finish_swap(io::file_system& fs, const std::string& segments_dir, const s
     else if (s.err().code != errc::not_found)
       log::warn("compactor", "cannot remove " + path + ": " + s.err().to_string());
   return {};
+}
+
+namespace {
+
+std::string who(const adopted_partition& p) {
+  return "node=" + p.node + " tenant=" + p.tenant + " shard=" + std::to_string(p.shard);
+}
+
+// Deletes `ids` and the rollups derived from them from `cat` and from disk; true if any file went.
+bool delete_blocks(io::file_system& fs, catalog_snapshot& cat, const std::set<uint64_t>& ids,
+                   const std::string& why) {
+  bool any = false;
+  std::vector<block_entry> keep;
+  for (auto& b : cat.blocks) {
+    bool derived = b.rollup_step_ns > 0 && !b.sources.empty() && ids.count(b.sources[0]);
+    if (!ids.count(b.id) && !derived) {
+      keep.push_back(std::move(b));
+      continue;
+    }
+    if (auto r = fs.remove(b.path); r) {
+      log::info("compactor", "removed " + b.path + " (" + why + ")");
+      any = true;
+    } else if (r.err().code != errc::not_found) {
+      log::warn("compactor", "cannot remove " + b.path + ": " + r.err().to_string());
+    }
+  }
+  cat.blocks = std::move(keep);
+  return any;
+}
+
+}  // namespace
+
+result<compaction_report> maintain_adopted(io::file_system& fs, const adopted_partition& p,
+                                           const compactor_options& opts, int64_t now_ns,
+                                           footer_cache& footers, bool compact) {
+  auto lock = io::file_lock::try_acquire(p.dir + "/owner.lock", opts.lock_holder);
+  if (!lock) return lock.err();
+  compaction_report report;
+  catalog_snapshot cat;
+  cat.tenant = p.tenant;
+  cat.shard = p.shard;
+  cat.segments_dir = p.dir + "/segments";
+  auto names = fs.list_dir(cat.segments_dir);
+  if (!names) return names.err();
+  std::set<std::pair<std::string, uint64_t>> seen;
+  for (const auto& name : *names) {
+    std::string path = cat.segments_dir + "/" + name;
+    if (name.size() > 4 && name.compare(name.size() - 4, 4, ".tmp") == 0) {
+      (void)fs.remove(path);  // a write its node (or an earlier owner) never published
+      continue;
+    }
+    if (name.size() < 5 || name.compare(name.size() - 5, 5, ".hseg") != 0) continue;
+    auto size = fs.file_size(path);
+    if (!size) continue;
+    auto key = std::make_pair(path, *size);
+    seen.insert(key);
+    auto it = footers.find(key);
+    if (it == footers.end()) {
+      auto bytes = fs.read_file(path);
+      if (!bytes) continue;
+      auto info = read_segment_info(as_bytes(*bytes));
+      if (!info) {
+        log::error("compactor", who(p) + " segment " + path + " is corrupted and is not compacted: " +
+                                    info.err().to_string());
+        continue;
+      }
+      it = footers.emplace(key, *info).first;
+    }
+    const segment_info& info = it->second;
+    block_entry e;
+    e.id = info.catalog_id();
+    e.level = info.level;
+    e.rollup_step_ns = info.rollup_step_ns;
+    e.min_time_ns = info.min_time_ns;
+    e.max_time_ns = info.max_time_ns;
+    e.bytes = *size;
+    e.profiles = info.profiles;
+    e.samples = info.samples;
+    e.wal_seq = info.wal_seq;
+    e.path = path;
+    e.sources = info.sources;
+    cat.blocks.push_back(std::move(e));
+  }
+  for (auto it = footers.begin(); it != footers.end();)  // forget files of this directory that went
+    it = (it->first.first.rfind(cat.segments_dir + "/", 0) == 0 && !seen.count(it->first))
+             ? footers.erase(it)
+             : std::next(it);
+  bool changed = false;
+  {
+    std::vector<block_lineage> lineage;
+    for (const auto& b : cat.blocks) lineage.push_back({b.id, b.rollup_step_ns, b.sources});
+    auto gone = superseded_blocks(lineage);
+    changed |= delete_blocks(fs, cat, {gone.begin(), gone.end()}, "superseded");
+  }
+  auto plan = plan_maintenance(refs_of(cat), opts.policy, retention_of(opts, p.tenant), now_ns);
+  if (!plan.deletions.empty()) {
+    report.dropped = plan.deletions.size();
+    changed |= delete_blocks(fs, cat, {plan.deletions.begin(), plan.deletions.end()}, "retention");
+  }
+  if (changed)
+    if (auto s = fs.sync_dir(cat.segments_dir); !s) return s.err();
+  if (!compact) return report;
+  for (const compaction_job& job : plan.jobs) {
+    compaction_report job_report;
+    auto req = run_compaction_job(fs, cat, job, opts.policy, job_report);
+    if (!req) return req.err();
+    // The partition's commit protocol: the raw output's rename is the commit point (it names its
+    // sources), the directory sync makes it durable, and only then do the inputs go.
+    for (size_t i = 0; i < req->outputs.size(); ++i) {
+      if (auto s = fs.rename(req->outputs[i], req->blocks[i].path); !s) {
+        for (size_t j = i; j < req->outputs.size(); ++j) (void)fs.remove(req->outputs[j]);
+        if (i == 0) return s.err();
+        req->blocks.resize(i);  // a rollup that failed: the raw block still answers
+        break;
+      }
+    }
+    if (auto s = fs.sync_dir(cat.segments_dir); !s) return s.err();  // inputs kept: superseded later
+    delete_blocks(fs, cat, {job.inputs.begin(), job.inputs.end()}, "compacted");
+    if (auto s = fs.sync_dir(cat.segments_dir); !s) return s.err();
+    for (auto& b : req->blocks) cat.blocks.push_back(std::move(b));
+    job_report.jobs = 1;
+    add_report(report, job_report);
+    log::info("compactor", who(p) + " compacted " + std::to_string(job.inputs.size()) +
+                               " blocks into level " + std::to_string(job.output_level) + " for its node");
+  }
+  return report;
 }
 
 namespace {

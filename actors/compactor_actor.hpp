@@ -5,16 +5,29 @@
 // the partition to swap them in. The partition owns the commit (rename) so a swap and a retention
 // drop can never interleave: compaction never resurrects deleted data. Runs detached (file I/O).
 
+#include <functional>
 #include <map>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "actors/interfaces.hpp"
 #include "format/compaction_plan.hpp"
+#include "format/segment.hpp"
 #include "io/file.hpp"
 
 namespace hearth {
 
 class self_metrics;
+
+/// A partition directory that no partition actor of this node serves: another node's, on shared
+/// storage (cluster.shared_path), compacted here while that node is down.
+struct adopted_partition {
+  std::string node;  ///< the node that wrote it
+  std::string tenant;
+  uint32_t shard = 0;
+  std::string dir;  ///< <shared_path>/<node>/<tenant>/shard-<shard>
+};
 
 struct compactor_options {
   bool enabled = true;
@@ -22,7 +35,15 @@ struct compactor_options {
   compaction_policy policy;
   int64_t retention_ns = 0;                        ///< 0 keeps forever
   std::map<std::string, int64_t> tenant_retention_ns;  ///< overrides per tenant
+  /// Asked at the end of every run: other nodes' partitions this node compacts now (cluster with
+  /// shared storage: those of down nodes whose owner is this node). Unset: none.
+  std::function<std::vector<adopted_partition>()> adopted;
+  std::string lock_holder;  ///< written into owner.lock while this node works on an adopted partition
 };
+
+/// What the compactor remembers of an adopted partition's files between runs: their footers, so
+/// that a run reads only files that are new (path and size identify a published file).
+using footer_cache = std::map<std::pair<std::string, uint64_t>, segment_info>;
 
 struct compactor_state {
   static inline const char* name = "compactor";
@@ -37,6 +58,7 @@ struct compactor_state {
   /// data both (nothing names them as sources any more). A reply that is not `applied` stands
   /// for a swap whose answer never came (a timeout): that partition gets no job until a restart.
   std::map<std::string, swap_reply> unfinished;
+  footer_cache adopted_footers;
 };
 
 compactor_actor::behavior_type compactor_fn(compactor_actor::stateful_pointer<compactor_state> self,
@@ -59,5 +81,17 @@ result<swap_request> run_compaction_job(io::file_system& fs, const catalog_snaps
 /// compactor's thread so the partition's thread, which acknowledges appends, does not wait for
 /// the sync. Exposed for tests.
 status finish_swap(io::file_system& fs, const std::string& segments_dir, const swap_reply& reply);
+
+/// Retention and compaction of an adopted partition, done on its files alone with the
+/// partition's own publication protocol (docs/design/format/segment.md, "Compaction"): under
+/// `p.dir`/owner.lock for the whole call (fails with `unavailable` naming the holder when
+/// someone has it: its node came back, or another compactor took it), it deletes stale .tmp
+/// files and superseded blocks, plans with plan_maintenance, deletes what retention drops, then
+/// for each job writes the outputs (.tmp, fsynced), renames them, syncs the directory and deletes
+/// the inputs. Corrupt files are reported and left alone. `compact` false: retention only.
+/// Exposed for tests.
+result<compaction_report> maintain_adopted(io::file_system& fs, const adopted_partition& p,
+                                           const compactor_options& opts, int64_t now_ns,
+                                           footer_cache& footers, bool compact = true);
 
 }  // namespace hearth

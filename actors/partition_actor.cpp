@@ -6,12 +6,14 @@
 #include <random>
 #include <map>
 #include <set>
+#include <thread>
 
 #include "actors/admission.hpp"
 #include "actors/clock.hpp"
 #include "actors/log.hpp"
 #include "actors/metrics.hpp"
 #include "format/batch_codec.hpp"
+#include "format/compaction_plan.hpp"
 #include "query/block_query.hpp"
 #include "query/flame_tree.hpp"
 #include "query/selector.hpp"
@@ -93,24 +95,16 @@ uint64_t new_block_id() {
 namespace {
 
 // A compaction publishes its output (which names its sources) before it deletes the inputs; a
-// crash in between leaves both on disk. The output wins: sources of a valid block are obsolete.
-// Rollups whose raw block is gone are orphans. Both are deleted here, so that a block's data is
-// visible exactly once.
+// crash in between leaves both on disk. The output wins (superseded_blocks, which also finds
+// orphaned rollups): those files are deleted here, so that a block's data is visible exactly once.
 void drop_obsolete(partition_state& st) {
-  std::set<uint64_t> obsolete, present;
-  for (const auto& s : st.segments) {
-    present.insert(s->id());
-    if (s->info.rollup_step_ns == 0)
-      obsolete.insert(s->info.sources.begin(), s->info.sources.end());
-  }
+  std::vector<block_lineage> lineage;
+  for (const auto& s : st.segments) lineage.push_back({s->id(), s->info.rollup_step_ns, s->info.sources});
+  auto gone = superseded_blocks(lineage);
   std::vector<std::shared_ptr<loaded_segment>> keep;
   for (auto& s : st.segments) {
-    bool orphan = s->info.rollup_step_ns > 0 &&
-                  (s->info.sources.empty() || !present.count(s->info.sources[0]) ||
-                   obsolete.count(s->info.sources[0]));
-    if (obsolete.count(s->id()) || orphan) {
-      log::info("partition", who(st) + " removing " + (orphan ? "orphaned rollup " : "compacted-away ") +
-                                 s->path);
+    if (std::binary_search(gone.begin(), gone.end(), s->id())) {
+      log::info("partition", who(st) + " removing superseded " + s->path);
       if (auto r = st.fs->remove(s->path); !r)
         log::warn("partition", who(st) + " cannot remove " + s->path + ": " + r.err().to_string());
       forget_block(st, *s);
@@ -128,6 +122,24 @@ status recover(partition_state& st) {
   auto& fs = *st.fs;
   if (auto s = fs.create_dirs(seg_dir(st)); !s) return s;
   if (auto s = fs.create_dirs(wal_dir(st)); !s) return s;
+  if (!st.opts.lock_holder.empty()) {
+    // On shared storage: no other node's compactor may touch this directory while it is served.
+    auto deadline = std::chrono::steady_clock::now() + st.opts.lock_wait;
+    bool told = false;
+    for (;;) {
+      auto lock = io::file_lock::try_acquire(st.opts.dir + "/owner.lock", st.opts.lock_holder);
+      if (lock) {
+        st.owner_lock = std::move(*lock);
+        if (told) log::info("partition", who(st) + " took " + st.owner_lock->path());
+        break;
+      }
+      if (lock.err().code != errc::unavailable || std::chrono::steady_clock::now() >= deadline)
+        return lock.err();
+      if (!told) log::warn("partition", who(st) + " waiting: " + lock.err().message);
+      told = true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+  }
   auto names = fs.list_dir(seg_dir(st));
   if (!names) return names.err();
   uint64_t covered = 0;

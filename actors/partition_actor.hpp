@@ -4,6 +4,7 @@
 // found on disk. It runs detached because WAL syncs block. Sealing freezes the head on this
 // thread (a WAL cut and a move); a short-lived detached sealer thread encodes and writes it.
 
+#include <chrono>
 #include <memory>
 #include <string>
 #include <unordered_set>
@@ -15,6 +16,7 @@
 #include "format/head.hpp"
 #include "format/segment.hpp"
 #include "io/file.hpp"
+#include "io/file_lock.hpp"
 #include "io/wal.hpp"
 
 namespace hearth {
@@ -39,6 +41,12 @@ struct partition_options {
   /// ceil(max / shards) active series. Null: unlimited. Outlives the actor.
   const ingest_limiter* limiter = nullptr;
   uint32_t shards = 1;  ///< partitions of the tenant (for the per-partition share of max_series)
+  /// Not empty: the directory is on shared storage (cluster.shared_path), where another node's
+  /// compactor may work on it while this node is down. The partition then holds `dir`/owner.lock
+  /// (io::file_lock, written with this text) for its whole life, taken before it reads anything;
+  /// it waits up to `lock_wait` for a job of that compactor to finish, else refuses writes.
+  std::string lock_holder;
+  std::chrono::seconds lock_wait{300};
 };
 
 /// A sealed, immutable segment. Its decoded block lives in the shared block_store (bounded by
@@ -51,8 +59,7 @@ struct loaded_segment {
   segment_info info;
   std::shared_ptr<const block_data> data;  ///< the pinned block of a frozen head (path empty)
 
-  /// The catalog id: the footer's block id, or one derived from the WAL sequence for v1 files.
-  uint64_t id() const { return info.block_id ? info.block_id : (info.wal_seq | (1ull << 63)); }
+  uint64_t id() const { return info.catalog_id(); }
 };
 
 /// State of a partition actor. Touched only by its own (detached) thread.
@@ -62,6 +69,7 @@ struct partition_state {
   partition_options opts;
   io::file_system* fs = nullptr;
   self_metrics* metrics = nullptr;
+  std::unique_ptr<io::file_lock> owner_lock;  ///< held while opts.lock_holder is set
   std::unique_ptr<io::wal_writer> wal;
   head mem;
   int64_t head_first_append_ns = 0;  ///< wall clock of the first append into the current head

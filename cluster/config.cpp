@@ -353,6 +353,10 @@ void parse_cluster_section(const toml::table& t, config& c, std::vector<std::str
       why = parse_duration(n, cl.rpc_timeout_s, 1, 3600);
     } else if (key == "hint_max_bytes") {
       why = parse_size(n, cl.hint_max_bytes, 0, 1ull << 40);
+    } else if (key == "shared_path") {
+      auto s = n.value<std::string>();
+      if (!s || !n.is_string() || s->empty()) why = "expected a non-empty string (a directory every node reaches)";
+      else cl.shared_path = *s;
     } else if (key == "peers") {
       const toml::array* a = n.as_array();
       if (!a) {
@@ -442,6 +446,9 @@ std::string cluster_to_toml(const config::cluster_section& cl) {
   out += "down_after = " + fmt_duration(cl.down_after_s) + "\n";
   out += "rpc_timeout = " + fmt_duration(cl.rpc_timeout_s) + "\n";
   out += "hint_max_bytes = " + fmt_size(cl.hint_max_bytes) + "\n";
+  if (!cl.shared_path.empty())
+    out += "# storage every node reaches; this node's data directory is <shared_path>/<node>\n"
+           "shared_path = " + quote(cl.shared_path) + "\n";
   out += "peers = [";
   for (size_t i = 0; i < cl.peers.size(); ++i)
     out += std::string(i ? ",\n  " : "\n  ") + "{ name = " + quote(cl.peers[i].name) +
@@ -838,6 +845,15 @@ result<config> parse_config(std::string_view text, std::string_view source) {
       }
       if (auto why = def->set(node, c); !why.empty()) problems.push_back(sec + "." + key + ": " + why);
     }
+  }
+  if (c.cluster.enabled && !c.cluster.shared_path.empty() && !c.cluster.node.empty()) {
+    std::string own = c.cluster.shared_path + "/" + c.cluster.node;
+    const toml::node* set = root.at_path("storage.path").node();
+    if (set != nullptr && c.storage.path != own)
+      problems.push_back("storage.path: must be left out (or be " + quote(own) +
+                         ") when cluster.shared_path is set: this node's data directory is "
+                         "<shared_path>/<node>");
+    c.storage.path = own;
   }
   if (c.query.max_nodes_default > c.query.max_nodes_max)
     problems.push_back("query.max_nodes_default: must not exceed query.max_nodes_max");

@@ -117,6 +117,10 @@ struct config {
     uint64_t down_after_s = 10;       ///< no heartbeat for this long: down
     uint64_t rpc_timeout_s = 10;      ///< a replica append or remote query taking longer fails
     uint64_t hint_max_bytes = 256ull << 20;  ///< hinted-handoff queue bound (all peers together)
+    /// Storage every node reaches (an NFS or CephFS mount; a local directory for nodes on one
+    /// machine). Set: this node's data directory is <shared_path>/<node>, and the compactors
+    /// take over a down node's directories (docs/design/cluster.md, "Compaction ownership").
+    std::string shared_path;
 
     static std::vector<std::string> all_roles() {
       return {"distributor", "ingester", "querier", "compactor", "store"};

@@ -247,5 +247,23 @@ TEST(config, cluster_errors_name_the_key) {
   EXPECT_EQ(bad("peers = []\n"), "");
 }
 
+TEST(config, cluster_shared_path_sets_the_data_directory) {
+  auto c = parse_config("[cluster]\nnode = \"a\"\nlisten = \"127.0.0.1:7001\"\nshared_path = \"/mnt/h\"\n",
+                        "t.toml");
+  ASSERT_TRUE(c.ok()) << c.err().to_string();
+  EXPECT_EQ(c->storage.path, "/mnt/h/a");
+  auto again = parse_config(c->to_toml(), "printed.toml");  // prints both; they agree
+  ASSERT_TRUE(again.ok()) << again.err().to_string();
+  EXPECT_EQ(again->cluster.shared_path, "/mnt/h");
+  auto clash = parse_config("[storage]\npath = \"/data\"\n[cluster]\nnode = \"a\"\n"
+                            "listen = \"127.0.0.1:7001\"\nshared_path = \"/mnt/h\"\n", "t.toml");
+  ASSERT_FALSE(clash.ok());
+  EXPECT_NE(clash.err().message.find("storage.path: must be left out (or be \"/mnt/h/a\")"), std::string::npos)
+      << clash.err().message;
+  auto empty = parse_config("[cluster]\nnode = \"a\"\nlisten = \"127.0.0.1:7001\"\nshared_path = \"\"\n", "t.toml");
+  ASSERT_FALSE(empty.ok());
+  EXPECT_NE(empty.err().message.find("cluster.shared_path: expected a non-empty string"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace hearth

@@ -69,4 +69,22 @@ double ring::primary_share(uint32_t i) const {
   return static_cast<double>(owned / 18446744073709551616.0L);
 }
 
+int compaction_owner(const std::vector<compaction_candidate>& nodes, size_t writer,
+                     std::string_view tenant, uint32_t shard, uint32_t tokens) {
+  const compaction_candidate& w = nodes[writer];
+  if (w.live) return w.compactor ? static_cast<int>(writer) : -1;
+  std::vector<std::string> names;
+  std::vector<size_t> index;
+  for (size_t i = 0; i < nodes.size(); ++i)
+    if (i != writer && nodes[i].compactor) {
+      names.push_back(nodes[i].name);
+      index.push_back(i);
+    }
+  ring r(std::move(names), tokens);
+  std::string key = w.name + "/" + std::string(tenant);
+  for (uint32_t n : r.preference(ring::shard_key(key, shard), static_cast<uint32_t>(index.size())))
+    if (nodes[index[n]].live) return static_cast<int>(index[n]);
+  return -1;
+}
+
 }  // namespace hearth::cluster

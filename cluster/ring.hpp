@@ -46,4 +46,21 @@ class ring {
   uint32_t tokens_per_node_ = 0;
 };
 
+/// A node as compaction ownership sees it.
+struct compaction_candidate {
+  std::string name;
+  bool compactor = false;  ///< has the compactor role
+  bool live = false;       ///< alive (suspect counts as live: it may still hold its directories)
+};
+
+/// Who compacts the partition directory (`writer`'s tenant shard) on shared storage
+/// (docs/design/cluster.md, "Compaction ownership"): its writer while the writer is live, or -1
+/// then if the writer has no compactor role; once the writer is down, the first live compactor
+/// clockwise from the partition's key on a ring of the compactor nodes other than the writer
+/// (`tokens` each). Every node with the same view picks the same owner, and a dead node's
+/// partitions spread over the surviving compactors. -1 when no compactor is live.
+/// Requires: writer < nodes.size().
+int compaction_owner(const std::vector<compaction_candidate>& nodes, size_t writer,
+                     std::string_view tenant, uint32_t shard, uint32_t tokens);
+
 }  // namespace hearth::cluster

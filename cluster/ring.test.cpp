@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <map>
 #include <set>
 
 #include "cluster/membership.hpp"
@@ -73,6 +74,42 @@ TEST(Ring, TokensDependOnNameAndIndex) {
   EXPECT_EQ(ring::token_of("a", 7), ring::token_of("a", 7));
   EXPECT_NE(ring::shard_key("t", 0), ring::shard_key("t", 1));
   EXPECT_NE(ring::shard_key("t", 0), ring::shard_key("u", 0));
+}
+
+TEST(Ring, CompactionOwnershipMovesOnlyWhenTheWriterDies) {
+  std::vector<compaction_candidate> nodes = {
+      {"node-a", true, true}, {"node-b", true, true}, {"node-c", true, true}, {"node-d", false, true}};
+  // A live writer compacts its own directories; a live writer without the role: nobody.
+  for (uint32_t shard = 0; shard < 8; ++shard) {
+    EXPECT_EQ(compaction_owner(nodes, 0, "t", shard, 16), 0);
+    EXPECT_EQ(compaction_owner(nodes, 3, "t", shard, 16), -1);
+  }
+  // node-a dies: each of its partitions goes to one live compactor, never to node-d (no role),
+  // and both survivors get some.
+  nodes[0].live = false;
+  std::map<int, int> owners;
+  for (uint32_t shard = 0; shard < 64; ++shard) {
+    int o = compaction_owner(nodes, 0, "tenant-" + std::to_string(shard % 4), shard, 16);
+    ASSERT_TRUE(o == 1 || o == 2) << o;
+    owners[o]++;
+    // Deterministic: the same view gives the same answer.
+    EXPECT_EQ(o, compaction_owner(nodes, 0, "tenant-" + std::to_string(shard % 4), shard, 16));
+  }
+  EXPECT_EQ(owners.size(), 2u);
+  // node-b dies too: everything of node-a moves to node-c; then node-c: nobody is left.
+  nodes[1].live = false;
+  for (uint32_t shard = 0; shard < 16; ++shard) EXPECT_EQ(compaction_owner(nodes, 0, "t", shard, 16), 2);
+  nodes[2].live = false;
+  EXPECT_EQ(compaction_owner(nodes, 0, "t", 0, 16), -1);
+  // Ownership of a dead node's partition stays put when an unrelated compactor dies.
+  nodes = {{"node-a", true, false}, {"node-b", true, true}, {"node-c", true, true}, {"node-e", true, true}};
+  for (uint32_t shard = 0; shard < 32; ++shard) {
+    int before = compaction_owner(nodes, 0, "t", shard, 16);
+    if (before == 3) continue;
+    nodes[3].live = false;
+    EXPECT_EQ(compaction_owner(nodes, 0, "t", shard, 16), before);
+    nodes[3].live = true;
+  }
 }
 
 TEST(Membership, HeartbeatsDriveAliveSuspectDown) {

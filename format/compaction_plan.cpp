@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <limits>
 #include <map>
+#include <set>
 #include <string>
 #include <tuple>
 
@@ -176,6 +177,23 @@ maintenance_plan plan_maintenance(std::span<const block_ref> blocks, const compa
     if (!std::binary_search(plan.deletions.begin(), plan.deletions.end(), b.id)) kept.push_back(b);
   plan.jobs = plan_compactions(kept, p, now_ns);
   return plan;
+}
+
+std::vector<uint64_t> superseded_blocks(std::span<const block_lineage> blocks) {
+  std::set<uint64_t> present, obsolete;
+  for (const block_lineage& b : blocks) {
+    present.insert(b.id);
+    if (b.rollup_step_ns == 0) obsolete.insert(b.sources.begin(), b.sources.end());
+  }
+  std::vector<uint64_t> out;
+  for (const block_lineage& b : blocks) {
+    bool orphan = b.rollup_step_ns > 0 && (b.sources.empty() || !present.count(b.sources[0]) ||
+                                           obsolete.count(b.sources[0]));
+    if (obsolete.count(b.id) || orphan) out.push_back(b.id);
+  }
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
 }
 
 }  // namespace hearth

@@ -128,4 +128,17 @@ struct maintenance_plan {
                                                 const compaction_policy& p, int64_t retention_ns,
                                                 int64_t now_ns);
 
+/// A block's lineage, from its footer: what recovery needs to make every profile visible once.
+struct block_lineage {
+  uint64_t id = 0;
+  int64_t rollup_step_ns = 0;     ///< 0 = raw block
+  std::vector<uint64_t> sources;  ///< raw: the blocks it was compacted from; rollup: its raw block
+};
+
+/// The blocks of one directory that must be deleted, ascending: every block a raw block names as
+/// a source (a compaction published its output, which names its inputs, and stopped before it
+/// deleted them: the output wins), and every rollup whose raw block is missing or itself
+/// superseded (an orphan). What is left shows each profile exactly once.
+[[nodiscard]] std::vector<uint64_t> superseded_blocks(std::span<const block_lineage> blocks);
+
 }  // namespace hearth

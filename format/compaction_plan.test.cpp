@@ -657,5 +657,17 @@ TEST(compaction_plan, simulated_executor_converges_to_l2) {
   }
 }
 
+TEST(compaction_plan, superseded_blocks_after_an_interrupted_swap) {
+  // 1, 2 were compacted into 10 (with rollup 11); the crash came before 1, 2 were deleted.
+  // 3 is untouched; 20 is a rollup whose raw block 21 never got renamed; 30 a rollup of 2.
+  std::vector<block_lineage> blocks = {
+      {1, 0, {}}, {2, 0, {}}, {3, 0, {}}, {10, 0, {1, 2}}, {11, 60, {10}}, {20, 60, {21}}, {30, 60, {2}},
+  };
+  EXPECT_EQ(superseded_blocks(blocks), (std::vector<uint64_t>{1, 2, 20, 30}));
+  // A rollup without a source is an orphan too; a clean directory loses nothing.
+  EXPECT_EQ(superseded_blocks(std::vector<block_lineage>{{5, 60, {}}}), (std::vector<uint64_t>{5}));
+  EXPECT_TRUE(superseded_blocks(std::vector<block_lineage>{{1, 0, {}}, {10, 0, {}}, {11, 60, {10}}}).empty());
+}
+
 }  // namespace
 }  // namespace hearth

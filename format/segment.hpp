@@ -61,6 +61,10 @@ struct segment_info {
   /// rebuilt from disk deletes any source it still finds (a compaction's crash-safe swap).
   std::vector<uint64_t> sources;
   friend bool operator==(const segment_info&, const segment_info&) = default;
+
+  /// The id a catalog knows the block by: `block_id`, or for a v1 file (no block id) one derived
+  /// from its WAL position, with the top bit set so it never equals a chosen id.
+  uint64_t catalog_id() const { return block_id ? block_id : (wal_seq | (1ull << 63)); }
 };
 
 /// Label postings of a block: label name -> value -> ascending ids of the series carrying that

@@ -7,6 +7,7 @@
 #include <caf/io/middleman.hpp>
 
 #include <cstdio>
+#include <unistd.h>
 #include <cstring>
 #include <memory>
 #include <random>
@@ -129,6 +130,10 @@ int run(const hearth::config& cfg) {
                                                                   : segment_codec::lz4;
   io_opts.partition.admission = &admission;
   io_opts.partition.limiter = &limiter;
+  // On shared storage another node's compactor may take over this node's directories while it is
+  // down: each partition holds its directory's owner.lock while it runs.
+  const std::string lock_holder = cfg.cluster.node + " pid " + std::to_string(::getpid());
+  if (cluster && !cfg.cluster.shared_path.empty()) io_opts.partition.lock_holder = lock_holder;
   auto ingester = sys.spawn(ingester_fn, io_opts, fs->get(), &metrics);
 
   distributor_options d_opts;
@@ -188,6 +193,12 @@ int run(const hearth::config& cfg) {
   if (cluster && !cfg.cluster.has_role("compactor") && c_opts.enabled) {
     c_opts.enabled = false;
     log::warn("hearth", "cluster: this node has no compactor role: its blocks are not compacted");
+  }
+  if (cluster && !cfg.cluster.shared_path.empty() && cfg.cluster.has_role("compactor")) {
+    c_opts.lock_holder = lock_holder;
+    c_opts.adopted = [view = cluster.get(), fs = fs->get(), shared = cfg.cluster.shared_path] {
+      return view->adopted_partitions(*fs, shared);
+    };
   }
   c_opts.retention_ns = static_cast<int64_t>(cfg.retention.period_s) * ns;
   for (const auto& [tenant, secs] : cfg.retention.per_tenant_s)

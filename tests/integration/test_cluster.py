@@ -440,5 +440,87 @@ class TestHintsSurviveRestart(unittest.TestCase):
             s.kill()
 
 
+class TestSharedStorage(unittest.TestCase):
+    def test_a_dead_nodes_blocks_are_compacted_by_one_owner_and_served_after_its_restart(self):
+        # Every node's data directory is <shared>/<node>. node-a never compacts by itself here
+        # (its interval is an hour), so its sealed level-0 blocks wait; once it is down, node-b
+        # and node-c take its partitions over, each partition by exactly one of them.
+        shared = os.path.join(ht.ctx.tmp, "shared")
+        names = ["node-a", "node-b", "node-c"]
+        nodes = ht.cluster_servers("shared", names, replication_factor=3, write_quorum=1,
+                                   extra={n: ['shared_path = "%s"' % shared] for n in names})
+        for srv, n in zip(nodes, names):
+            srv.data_dir = os.path.join(shared, n)
+            srv.sections["storage"].append('head_max_age = "1s"')
+            srv.sections["compaction"] = ['interval = "%s"' % ("1h" if n == "node-a" else "1s"),
+                                          'l1_window = "10s"', 'l2_window = "1h"', 'grace = "0s"',
+                                          "rollups = false"]
+        ht.start_all(nodes)
+        a, b, c = nodes
+        now = int(time.time())
+        t0, t1 = now - 3600, now + 60
+        acked = 0
+        for i in range(24):  # spread over 4 minutes: several level-1 windows
+            stem = "workpool.cpu.%03d" % (i % 3)
+            st, _, body = ingest(b, "shared", "go", stem, now - 600 + 10 * i, labels=",i=%d" % i)
+            self.assertEqual(st, 200, error_text(body))
+            acked += cpu_total("go", stem)
+            if i % 8 == 7:
+                time.sleep(1.5)  # let the heads seal: several level-0 blocks per partition
+
+        def level_files(node, level):
+            root = os.path.join(shared, node, "anonymous")
+            return sorted(os.path.join(d, f) for d, _, fs in os.walk(root) for f in fs
+                          if f.startswith("L%d-" % level) and f.endswith(".hseg"))
+
+        wait_for("node-b and node-c compacting their own level-0 blocks",
+                 lambda: level_files("node-b", 1) and level_files("node-c", 1) and not level_files("node-b", 0))
+        a_l0 = wait_for("node-a's heads sealed", lambda: len(level_files("node-a", 0)) >= 4 and level_files("node-a", 0))
+        lock = os.path.join(shared, "node-a", "anonymous", "shard-0", "owner.lock")
+        with open(lock) as f:
+            self.assertEqual(f.read().strip(), "node-a pid %d" % a.proc.pid)
+        self.assertNotIn("node=node-a", b.log() + c.log(), "nobody touches a live node's partitions")
+
+        a.kill()  # SIGKILL: the kernel drops its locks
+        wait_for("node-a's level-0 blocks compacted by the others",
+                 lambda: not level_files("node-a", 0) and level_files("node-a", 1), timeout=60)
+        # Each of node-a's partitions went to exactly one owner.
+        owners = {}
+        for srv in (b, c):
+            for line in srv.log().splitlines():
+                if "node=node-a " in line and " compacted " in line:
+                    shard = line.split("shard=")[1].split()[0]
+                    owners.setdefault(shard, set()).add(srv.name)
+        self.assertTrue(owners, "some partition of node-a was compacted")
+        for shard, who in owners.items():
+            self.assertEqual(len(who), 1, "shard %s compacted by %s" % (shard, who))
+        adopted = 0
+        for srv in (b, c):
+            st, _, body = srv.request("GET", "/metrics")
+            for line in body.decode().splitlines():
+                if line.startswith("hearth_cluster_adopted_partitions "):
+                    adopted += int(float(line.split()[1]))
+        self.assertEqual(adopted, len(os.listdir(os.path.join(shared, "node-a", "anonymous"))),
+                         "every partition of node-a has one owner")
+        ticks, partial = cpu_ticks(b, '{service_name="shared"}', t0, t1)
+        self.assertEqual((ticks, partial), (acked, None))
+
+        # node-a comes back over the compacted files: it takes its locks again, and alone (the
+        # others killed) it answers every acknowledged profile exactly once.
+        a.start()
+        wait_for("node-a caught up", lambda: not node_row(b, "node-a")["behind"]
+                 and node_row(b, "node-a")["state"] == "alive")
+        with open(lock) as f:
+            self.assertEqual(f.read().strip(), "node-a pid %d" % a.proc.pid)
+        b.kill()
+        c.kill()
+        ticks, partial = cpu_ticks(a, '{service_name="shared"}', t0, t1)
+        self.assertEqual((ticks, partial), (acked, None))
+        self.assertFalse(set(a_l0) & set(level_files("node-a", 0)), "the compacted inputs stay gone")
+        for s in nodes:
+            s.kill()
+
+
 if __name__ == "__main__":
-    sys.exit(ht.run_main("integration_cluster", [TestConfig, TestThreeNodes, TestNodeLoss, TestHintsSurviveRestart], __doc__))
+    sys.exit(ht.run_main("integration_cluster", [TestConfig, TestThreeNodes, TestNodeLoss, TestHintsSurviveRestart,
+                                                 TestSharedStorage], __doc__))
