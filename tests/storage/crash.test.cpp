@@ -190,6 +190,10 @@ struct workload_mode {
   bool query_each = false;
   /// Stop as soon as this returns true (checked after every step), as if the process died.
   std::function<bool()> dead;
+  /// Instead of the partition's own compaction rounds: its node stops after the first appends,
+  /// another node's compactor takes the directory over for two passes (maintain_adopted, as on
+  /// shared storage), then the node comes back and appends the rest.
+  bool adopted = false;
 };
 
 using profile_map = std::map<int64_t, expectation>;
@@ -322,8 +326,26 @@ run_log run_workload(io::file_system& fsys, const std::string& dir,
       }
     };
     for (int seq = 0; seq < kBeforeCompaction; ++seq) append(seq);
-    compaction_round();
-    compaction_round();
+    if (mode.adopted) {
+      self->send_exit(p, caf::exit_reason::kill);
+      self->wait_for(p);  // the node is gone: its files are closed
+      compactor_options co;
+      co.policy = policy();
+      co.lock_holder = "adopting node";
+      footer_cache footers;
+      // A failed pass is retried by the next one, as the compactor's next run does.
+      for (int pass = 0; pass < 2 && !dead(); ++pass) {
+        auto r = maintain_adopted(fsys, adopted_partition{"gone", "crash", 0, dir}, co,
+                                  int64_t{1} << 62, footers);
+        if (!r) out.notes.push_back("adopted pass: " + r.err().to_string());
+        else out.swaps_applied += static_cast<int>(r->jobs);
+      }
+      if (dead()) return out;
+      p = sys.spawn<caf::detached>(partition_fn, options(dir, store), &fsys, &metrics());
+    } else {
+      compaction_round();
+      compaction_round();
+    }
     for (int seq = kBeforeCompaction; seq < kAppends; ++seq) append(seq);
     self->send_exit(p, caf::exit_reason::kill);
   }
@@ -461,6 +483,7 @@ class StorageCrash : public ::testing::Test {
     if (pt.tear) faulty.tear_nth(pt.n);
     else faulty.fail_nth(pt.op, pt.n, pt.code);
     workload_mode mode;
+    mode.adopted = adopted_;
     if (killed) mode.dead = [&] { return faulty.count(pt.op) >= pt.n; };
     run_log run = run_workload(faulty, dir, mode);
     bool fired = faulty.count(pt.op) >= pt.n;
@@ -508,6 +531,7 @@ class StorageCrash : public ::testing::Test {
   }
 
   std::unique_ptr<io::file_system> base_;
+  bool adopted_ = false;  ///< the workload's compaction is another node's (workload_mode::adopted)
 };
 
 TEST_F(StorageCrash, BaselineWithoutFaults) {
@@ -552,6 +576,37 @@ TEST_F(StorageCrash, KilledAtRenameThenPowerLoss) {
 }
 TEST_F(StorageCrash, KilledAtTornWriteThenPowerLoss) {
   sweep(fault_op::write, true, true, true);
+}
+
+// Compaction by another node on shared storage (maintain_adopted) while the partition's node is
+// down, crashed at each of its steps; then the node recovers the directory and appends more.
+TEST_F(StorageCrash, AdoptedBaselineWithoutFaults) {
+  adopted_ = true;
+  std::string dir = fresh_dir();
+  run_log run = run_workload(*base_, dir, workload_mode{true, false, {}, true});
+  EXPECT_EQ(run.swaps_applied, 3) << describe(run);  // two L0 -> L1 jobs, one L1 -> L2
+  recovered rec = recover_and_read(*base_, dir);
+  EXPECT_EQ(check(run, rec), "") << describe(run);
+}
+TEST_F(StorageCrash, AdoptedKilledAtWriteThenPowerLoss) {
+  adopted_ = true;
+  sweep(fault_op::write, true, false, true);
+}
+TEST_F(StorageCrash, AdoptedKilledAtSyncDirThenPowerLoss) {
+  adopted_ = true;
+  sweep(fault_op::sync_dir, true, false, true);
+}
+TEST_F(StorageCrash, AdoptedKilledAtRenameThenPowerLoss) {
+  adopted_ = true;
+  sweep(fault_op::rename, true, false, true);
+}
+TEST_F(StorageCrash, AdoptedRenameFailsThenRestart) {
+  adopted_ = true;
+  sweep(fault_op::rename, false);
+}
+TEST_F(StorageCrash, AdoptedSyncDirFailsThenPowerLoss) {
+  adopted_ = true;
+  sweep(fault_op::sync_dir, true);
 }
 
 TEST_F(StorageCrash, WriteFailsThenRestart) { sweep(fault_op::write, false); }
