@@ -42,6 +42,7 @@ Operate a Hearth continuous-profiling server over its Cap'n Proto RPC port.
 
 Commands:
   status                      this node and its peers (state, roles, addresses, uptime)
+  cluster status              the same (the cluster's view from this node)
   upload FILE...              push profiles (pprof, folded, lines or JFR files)
   query flamegraph QUERY      the merged flame graph as a tree
   query top QUERY             functions by self or total
@@ -92,6 +93,15 @@ This node (name, roles, state, addresses, version, uptime) and the peers it know
 
 Example:
   hearthctl --server 10.0.0.5:4041 status
+)"},
+    {"cluster", R"(usage: hearthctl cluster status
+
+The cluster as this node sees it: every node's state (alive, suspect, down; "behind" while
+another node holds writes it missed), roles, cluster address, ring share and last heartbeat.
+The same as `hearthctl status`.
+
+Example:
+  hearthctl --server 10.0.0.5:4041 cluster status
 )"},
     {"upload", R"(usage: hearthctl upload [options] FILE...
 
@@ -440,6 +450,14 @@ int cmd_status(session& s, const global_options& g, const parsed_args& a) {
   std::fputs(t.render().c_str(), stdout);
   if (st.getPeers().size() == 0) std::puts("(single node: no peers)");
   return exit_ok;
+}
+
+int cmd_cluster(session& s, const global_options& g, const parsed_args& a) {
+  std::string sub = need_query(a, 0, "cluster subcommand (status)", "cluster");
+  if (sub != "status") throw usage_error{"unknown cluster subcommand '" + sub + "' (status)", "cluster"};
+  parsed_args rest = a;
+  rest.positional.erase(rest.positional.begin());
+  return cmd_status(s, g, rest);
 }
 
 int cmd_config(session& s, const global_options& g, const parsed_args& a) {
@@ -1208,6 +1226,7 @@ int main(int argc, char** argv) {
     };
     const std::map<std::string, spec> commands = {
         {"status", {{}, {}, cmd_status}},
+        {"cluster", {{}, {}, cmd_cluster}},
         {"config", {{}, {}, cmd_config}},
         {"tenants", {{}, {}, cmd_tenants}},
         {"compact", {{}, {}, cmd_compact}},

@@ -299,11 +299,16 @@ class TestThreeNodes(unittest.TestCase):
             self.assertEqual(p["state"], "alive", p)
             self.assertFalse(p["behind"], p)
         self.assertAlmostEqual(j["self"]["ringShare"] + sum(p["ringShare"] for p in j["peers"]), 1.0, places=6)
-        r = subprocess.run([ctl, "--server", "127.0.0.1:%d" % self.b.rpc_port, "status"],
+        for cmd in (["status"], ["cluster", "status"]):
+            r = subprocess.run([ctl, "--server", "127.0.0.1:%d" % self.b.rpc_port] + cmd,
+                               capture_output=True, text=True, timeout=30)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertRegex(r.stdout, r"node-b \(this\)\s+ready")
+            self.assertRegex(r.stdout, r"node-c\s+alive")
+        r = subprocess.run([ctl, "--server", "127.0.0.1:%d" % self.b.rpc_port, "cluster", "ring"],
                            capture_output=True, text=True, timeout=30)
-        self.assertEqual(r.returncode, 0, r.stderr)
-        self.assertRegex(r.stdout, r"node-b \(this\)\s+ready")
-        self.assertRegex(r.stdout, r"node-c\s+alive")
+        self.assertEqual(r.returncode, 2, "an unknown subcommand is a usage error")
+        self.assertIn("unknown cluster subcommand 'ring'", r.stderr)
         st, _, body = self.single.request("GET", "/cluster/status")
         self.assertEqual(st, 404)
         st, _, body = self.single.request("GET", "/metrics")

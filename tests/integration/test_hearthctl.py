@@ -110,7 +110,7 @@ class Usage(unittest.TestCase):
         for want in ("usage: hearthctl", "Commands:", "Global options:", "Examples:", "Exit status:",
                      "query flamegraph", "blocks verify", "--server HOST:PORT"):
             self.assertIn(want, r.stdout)
-        for cmd in ("status", "upload", "query", "blocks", "compact", "retention", "tenants", "config"):
+        for cmd in ("status", "cluster", "upload", "query", "blocks", "compact", "retention", "tenants", "config"):
             r = ctl(cmd, "--help", srv=None)
             self.assertEqual(r.returncode, 0, cmd + ": " + r.stderr)
             self.assertIn("usage: hearthctl " + cmd, r.stdout)
