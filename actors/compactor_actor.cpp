@@ -345,6 +345,7 @@ result<compaction_report> maintain_adopted(io::file_system& fs, const adopted_pa
   cat.shard = p.shard;
   cat.segments_dir = p.dir + "/segments";
   auto names = fs.list_dir(cat.segments_dir);
+  if (!names && names.err().code == errc::not_found) return report;
   if (!names) return names.err();
   std::set<std::pair<std::string, uint64_t>> seen;
   for (const auto& name : *names) {
@@ -363,14 +364,13 @@ result<compaction_report> maintain_adopted(io::file_system& fs, const adopted_pa
       auto bytes = fs.read_file(path);
       if (!bytes) continue;
       auto info = read_segment_info(as_bytes(*bytes));
-      if (!info) {
+      if (!info)
         log::error("compactor", who(p) + " segment " + path + " is corrupted and is not compacted: " +
                                     info.err().to_string());
-        continue;
-      }
-      it = footers.emplace(key, *info).first;
+      it = footers.emplace(key, info ? std::optional<segment_info>(*info) : std::nullopt).first;
     }
-    const segment_info& info = it->second;
+    if (!it->second) continue;
+    const segment_info& info = *it->second;
     block_entry e;
     e.id = info.catalog_id();
     e.level = info.level;
@@ -404,6 +404,7 @@ result<compaction_report> maintain_adopted(io::file_system& fs, const adopted_pa
   if (changed)
     if (auto s = fs.sync_dir(cat.segments_dir); !s) return s.err();
   if (!compact) return report;
+  if (plan.jobs.size() > max_adopted_jobs) plan.jobs.resize(max_adopted_jobs);
   for (const compaction_job& job : plan.jobs) {
     compaction_report job_report;
     auto req = run_compaction_job(fs, cat, job, opts.policy, job_report);

@@ -8,6 +8,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -41,9 +42,10 @@ struct compactor_options {
   std::string lock_holder;  ///< written into owner.lock while this node works on an adopted partition
 };
 
-/// What the compactor remembers of an adopted partition's files between runs: their footers, so
-/// that a run reads only files that are new (path and size identify a published file).
-using footer_cache = std::map<std::pair<std::string, uint64_t>, segment_info>;
+/// What the compactor remembers of an adopted partition's files between runs: their footers (none
+/// for a corrupted file, reported once), so that a run reads only files that are new (path and
+/// size identify a published file).
+using footer_cache = std::map<std::pair<std::string, uint64_t>, std::optional<segment_info>>;
 
 struct compactor_state {
   static inline const char* name = "compactor";
@@ -88,8 +90,11 @@ status finish_swap(io::file_system& fs, const std::string& segments_dir, const s
 /// someone has it: its node came back, or another compactor took it), it deletes stale .tmp
 /// files and superseded blocks, plans with plan_maintenance, deletes what retention drops, then
 /// for each job writes the outputs (.tmp, fsynced), renames them, syncs the directory and deletes
-/// the inputs. Corrupt files are reported and left alone. `compact` false: retention only.
+/// the inputs. Corrupt files are reported and left alone. At most `max_adopted_jobs` jobs run
+/// per call (the next run goes on), so a node coming back waits for the lock only briefly.
+/// A partition without a segments directory has nothing to do. `compact` false: retention only.
 /// Exposed for tests.
+inline constexpr size_t max_adopted_jobs = 4;
 result<compaction_report> maintain_adopted(io::file_system& fs, const adopted_partition& p,
                                            const compactor_options& opts, int64_t now_ns,
                                            footer_cache& footers, bool compact = true);
