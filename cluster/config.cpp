@@ -566,11 +566,18 @@ const std::vector<key_def>& keys() {
          return parse_int(n, c.limits.max_label_value_length, 1, 1 << 20);
        },
        [](const config& c) { return std::to_string(c.limits.max_label_value_length); }},
-      {"limits", "max_stack_depth", "deeper stacks are truncated to this many frames",
+      {"limits", "max_stack_depth",
+       "pprof, Push and OTLP: most frames in a sample's stack (see stack_depth_policy)",
        [](const toml::node& n, config& c) {
          return parse_int(n, c.limits.max_stack_depth, 1, 100000);
        },
        [](const config& c) { return std::to_string(c.limits.max_stack_depth); }},
+      {"limits", "stack_depth_policy",
+       "a deeper stack: reject (the whole request, 400) or truncate (keep the root side, as Pyroscope)",
+       [](const toml::node& n, config& c) {
+         return parse_choice(n, c.limits.stack_depth_policy, {"reject", "truncate"});
+       },
+       [](const config& c) { return quote(c.limits.stack_depth_policy); }},
       {"limits", "max_text_line_bytes", "/ingest folded and lines bodies: a longer line is rejected",
        [](const toml::node& n, config& c) {
          return parse_size(n, c.limits.max_text_line_bytes, 64, 1ull << 30);

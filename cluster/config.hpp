@@ -44,6 +44,9 @@ struct config {
     uint32_t max_label_name_length = 1024;
     uint32_t max_label_value_length = 2048;
     uint32_t max_stack_depth = 1000;
+    /// reject (400 naming the limit) | truncate (keep the root side, as Pyroscope) a pprof/OTLP
+    /// sample stack deeper than max_stack_depth
+    std::string stack_depth_policy = "reject";
     uint64_t max_text_line_bytes = 1 << 20;  ///< /ingest folded/lines: longest line
     uint32_t max_text_stack_depth = 4096;    ///< /ingest folded/lines: most frames per line
     uint32_t max_jfr_stack_depth = 4096;     ///< /ingest jfr: most frames per stack trace

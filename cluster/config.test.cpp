@@ -63,6 +63,22 @@ TEST(config, ingest_format_limits) {
   EXPECT_NE(bad.err().message.find("max_jfr_stack_depth"), std::string::npos) << bad.err().message;
 }
 
+TEST(config, stack_depth_policy) {
+  auto d = parse_config("", "t.toml");
+  ASSERT_TRUE(d.ok()) << d.err().to_string();
+  EXPECT_EQ(d->limits.stack_depth_policy, "reject");
+  EXPECT_NE(d->to_toml().find("stack_depth_policy = \"reject\""), std::string::npos);
+  auto t = parse_config("[limits]\nmax_stack_depth = 8\nstack_depth_policy = \"truncate\"\n", "t.toml");
+  ASSERT_TRUE(t.ok()) << t.err().to_string();
+  EXPECT_EQ(t->limits.max_stack_depth, 8u);
+  EXPECT_EQ(t->limits.stack_depth_policy, "truncate");
+  EXPECT_NE(t->to_toml().find("stack_depth_policy = \"truncate\""), std::string::npos);
+  auto bad = parse_config("[limits]\nstack_depth_policy = \"drop\"\n", "t.toml");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.err().message.find("limits.stack_depth_policy"), std::string::npos) << bad.err().message;
+  EXPECT_NE(bad.err().message.find("reject, truncate"), std::string::npos) << bad.err().message;
+}
+
 TEST(config, unknown_keys_and_sections_are_named) {
   auto c = parse_config("[server]\nhttp_listn = \"x\"\n[stroage]\npath = \"y\"\n", "t.toml");
   ASSERT_FALSE(c.ok());

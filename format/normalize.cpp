@@ -569,6 +569,12 @@ status batch_builder::add(const pprof::profile& p, const ingest_meta& m) {
         any = true;
       }
     if (!any) continue;
+    if (s.loc_count > lim_.max_stack_depth &&
+        lim_.depth_policy == normalize_limits::stack_depth_policy::reject)
+      return {errc::invalid_argument, "sample " + std::to_string(i) + " has a stack of " +
+                                          std::to_string(s.loc_count) +
+                                          " frames, over limits.max_stack_depth = " +
+                                          std::to_string(lim_.max_stack_depth)};
     ++group_count[group_of[i] + 1];
     for (uint32_t k = 0; k < s.loc_count; ++k) {
       uint64_t id = p.location_ids[s.loc_begin + k];
@@ -762,7 +768,8 @@ status batch_builder::add(const pprof::profile& p, const ingest_meta& m) {
       if (!any) continue;
       by_group[fill[group_of[i]]++] = static_cast<uint32_t>(i);
       size_t first = 0;
-      if (s.loc_count > lim_.max_stack_depth) first = s.loc_count - lim_.max_stack_depth;  // keep the root side
+      // Only stack_depth_policy::truncate gets here with a deeper stack: keep the root side.
+      if (s.loc_count > lim_.max_stack_depth) first = s.loc_count - lim_.max_stack_depth;
       if (first == s.loc_count) continue;  // max_stack_depth == 0
       // Sized once and written by index: a push_back per frame does not inline in this loop.
       locs.resize(s.loc_count - first);

@@ -28,9 +28,13 @@ struct normalize_limits {
   size_t max_labels = 30;
   size_t max_label_name_len = 1024;   ///< bytes; longer names reject the profile
   size_t max_label_value_len = 2048;  ///< bytes; longer values reject the profile
-  /// Deeper stacks are truncated, not rejected. As Pyroscope does, the root side is kept and the
-  /// leaf-most frames beyond the limit are dropped (so flame graphs keep their shape near the root).
+  /// Most locations in one sample's stack; what happens to a deeper one is `depth_policy`'s.
   size_t max_stack_depth = 1000;
+  /// reject: a stored sample (one with locations and a non-zero value) with a deeper stack fails
+  /// the whole profile (invalid_argument, naming the sample, its depth and the limit).
+  /// truncate: as Pyroscope does, the root side is kept and the leaf-most frames beyond the limit
+  /// are dropped (so flame graphs keep their shape near the root).
+  enum class stack_depth_policy : uint8_t { reject, truncate } depth_policy = stack_depth_policy::reject;
   /// Longer function names / system names / file names are truncated to their *last* bytes (as
   /// Pyroscope does: the tail of a path or a qualified name is the informative part), never
   /// splitting a UTF-8 sequence.
@@ -187,7 +191,8 @@ class batch_builder {
   batch_builder(ingest_batch existing, normalize_limits lim);
 
   /// Appends the series of one profile. Fails with bad_labels (invalid/duplicate/too long/too
-  /// many labels, missing `__name__` on push) or bad_pprof (dangling ids), naming the problem.
+  /// many labels, missing `__name__` on push), bad_pprof (dangling ids) or invalid_argument (a
+  /// stack over max_stack_depth under stack_depth_policy::reject), naming the problem.
   [[nodiscard]] status add(const pprof::profile& p, const ingest_meta& m);
 
   /// Appends the series of a profile that /ingest converted from another format (folded/lines

@@ -442,15 +442,19 @@ TEST(normalize, stack_depth_keeps_root_side_and_symbols_keep_tail) {
   x.p.strings[x.p.functions[0].name] = x.store.back();
   x.sample({1, 2, 3, 4, 5}, {1});  // leaf 1 ... root 5
   x.sample({6, 2, 3, 4, 5}, {2});  // differs only below the cut: merges with the first
+  x.sample({4, 5}, {4});           // under the limit: kept whole
+  x.sample({3, 4, 5}, {8});        // exactly at the limit: kept whole, the cut stacks merge into it
   normalize_limits lim;
   lim.max_stack_depth = 3;
+  lim.depth_policy = normalize_limits::stack_depth_policy::truncate;
   lim.max_symbol_len = 10;
   ingest_batch out;
   ASSERT_TRUE(append_profile(x.p, ingest_meta_for("a"), lim, out).ok());
   check_well_formed(out);
-  ASSERT_EQ(out.stack_count(), 1u);
+  ASSERT_EQ(out.stack_count(), 2u);
   ASSERT_EQ(out.series.size(), 1u);
-  EXPECT_EQ(out.series[0].sample_values, std::vector<int64_t>{3});
+  EXPECT_EQ(out.series[0].sample_values, (std::vector<int64_t>{11, 4}));
+  ASSERT_EQ(out.stack_locations.size(), 5u);
   std::vector<std::string> names;
   for (uint32_t loc : out.stack_locations) {
     const auto& l = out.syms.locations[loc];
@@ -458,7 +462,7 @@ TEST(normalize, stack_depth_keeps_root_side_and_symbols_keep_tail) {
     EXPECT_EQ(l.address, 0u);  // symbolized: identified by lines only
     names.push_back(out.syms.strings[out.syms.functions[out.syms.lines[l.line_begin].function].name]);
   }
-  EXPECT_EQ(names, (std::vector<std::string>{"f3", "f4", "f5"}));
+  EXPECT_EQ(names, (std::vector<std::string>{"f3", "f4", "f5", "f4", "f5"}));
 
   // Truncated symbols keep the last bytes.
   synth y({{"cpu", "nanoseconds"}}, 1);
@@ -468,6 +472,46 @@ TEST(normalize, stack_depth_keeps_root_side_and_symbols_keep_tail) {
   ingest_batch out2;
   ASSERT_TRUE(append_profile(y.p, ingest_meta_for("a"), lim, out2).ok());
   EXPECT_EQ(out2.syms.strings[out2.syms.functions[0].name], "MethodName");
+}
+
+TEST(normalize, stack_depth_reject_refuses_the_profile_naming_sample_depth_and_limit) {
+  synth x({{"cpu", "nanoseconds"}}, 5);
+  x.sample({1, 2}, {1});
+  x.sample({1, 2, 3}, {2});  // exactly at the limit
+  normalize_limits lim;
+  lim.max_stack_depth = 3;
+  ASSERT_EQ(lim.depth_policy, normalize_limits::stack_depth_policy::reject);  // the default
+  ingest_batch out;
+  ASSERT_TRUE(append_profile(x.p, ingest_meta_for("a"), lim, out).ok());
+  check_well_formed(out);
+  ASSERT_EQ(out.series.size(), 1u);
+  EXPECT_EQ(out.series[0].sample_values, (std::vector<int64_t>{1, 2}));
+  EXPECT_EQ(out.stack_locations.size(), 5u);
+
+  // A deeper sample whose values are all zero is never stored, so it does not count.
+  x.sample({1, 2, 3, 4, 5}, {0});
+  ingest_batch zero = out;
+  ASSERT_TRUE(append_profile(x.p, ingest_meta_for("b"), lim, zero).ok());
+  EXPECT_EQ(zero.series.size(), 2u);
+
+  // One frame over the limit fails the whole profile and leaves the batch as it was.
+  x.sample({1, 2, 3, 4}, {5});
+  ingest_batch copy = out;
+  auto st = append_profile(x.p, ingest_meta_for("c"), lim, copy);
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.err().code, errc::invalid_argument);
+  EXPECT_EQ(st.err().message, "sample 3 has a stack of 4 frames, over limits.max_stack_depth = 3");
+  EXPECT_EQ(copy.series.size(), out.series.size());
+  EXPECT_EQ(copy.syms.strings, out.syms.strings);
+  EXPECT_EQ(copy.stack_locations, out.stack_locations);
+
+  // The same profile is accepted, cut to its root side, under truncate.
+  lim.depth_policy = normalize_limits::stack_depth_policy::truncate;
+  ASSERT_TRUE(append_profile(x.p, ingest_meta_for("c"), lim, copy).ok());
+  check_well_formed(copy);
+  ASSERT_EQ(copy.series.size(), 2u);
+  EXPECT_EQ(copy.series[1].sample_values, (std::vector<int64_t>{1, 2, 5}));
+  EXPECT_EQ(copy.stack_count(), 3u);  // {1,2}, {1,2,3} and the cut {2,3,4}
 }
 
 TEST(normalize, unsymbolized_locations_keep_their_address) {

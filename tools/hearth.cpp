@@ -143,6 +143,9 @@ int run(const hearth::config& cfg) {
   d_opts.limits.max_label_name_len = cfg.limits.max_label_name_length;
   d_opts.limits.max_label_value_len = cfg.limits.max_label_value_length;
   d_opts.limits.max_stack_depth = cfg.limits.max_stack_depth;
+  d_opts.limits.depth_policy = cfg.limits.stack_depth_policy == "truncate"
+                                   ? normalize_limits::stack_depth_policy::truncate
+                                   : normalize_limits::stack_depth_policy::reject;
   d_opts.text.max_line_bytes = cfg.limits.max_text_line_bytes;
   d_opts.text.max_stack_depth = cfg.limits.max_text_stack_depth;
   d_opts.jfr.max_stack_depth = cfg.limits.max_jfr_stack_depth;

@@ -1,7 +1,8 @@
 // libFuzzer target: OTLP profiles export requests on untrusted bytes. The first byte picks the
 // form: even = binary protobuf straight into the hand-written decoder; odd = proto3 JSON read by
 // libprotobuf into the request message and re-serialized, as the distributor does. Every decoded
-// profile then goes through batch_builder as the distributor adds it.
+// profile then goes through batch_builder as the distributor adds it, with the stack depth policy
+// picked by the first byte's second bit (0 = reject, 1 = truncate).
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -27,6 +28,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (!r) return 0;
   normalize_limits lim;
   lim.max_stack_depth = 64;
+  lim.depth_policy = (data[0] & 2) ? normalize_limits::stack_depth_policy::truncate
+                                   : normalize_limits::stack_depth_policy::reject;
   batch_builder b("fuzz", lim);
   for (const auto& c : r->profiles) {
     ingest_meta m;

@@ -30,6 +30,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     batch_builder b;
     normalize_limits lim;
     lim.max_stack_depth = 64;
+    // Both depth policies: a deep stack fails the /ingest pass and is cut in the push pass.
+    lim.depth_policy = from == ingest_meta::source::ingest ? normalize_limits::stack_depth_policy::reject
+                                                           : normalize_limits::stack_depth_policy::truncate;
     b.start("fuzz", lim);
     if (!b.add(*p, m)) continue;
     ingest_batch batch = b.finish();

@@ -619,6 +619,30 @@ def fg_summary(names, levels, total, every_name=False):
     return {"total": total, "by_path": by_path, "by_name": by_name}
 
 
+def pprof_summary(raw, value_index, max_depth=None):
+    """The fg_summary() a flame graph of one uncompressed pprof's sample type `value_index` should
+    equal: a stack's frames are its functions (inlined ones included) from the root; with
+    max_depth, only the root-side max_depth locations of each stack are kept (Pyroscope's
+    truncation, limits.stack_depth_policy = "truncate")."""
+    p = ctx.pb.profile.Profile()
+    p.ParseFromString(raw)
+    strings = list(p.string_table)
+    funcs = {f.id: strings[f.name] for f in p.function}
+    # pprof lists a location's lines and a sample's locations leaf first
+    locs = {l.id: [funcs[ln.function_id] for ln in reversed(l.line)] for l in p.location}
+    out = empty_summary()
+    for s in p.sample:
+        v = s.value[value_index]
+        ids = list(s.location_id)
+        if not v or not ids:
+            continue
+        if max_depth is not None:
+            ids = ids[-max_depth:]
+        frames = [f for lid in reversed(ids) for f in locs[lid]]
+        summary_add(out, {"total": v, "by_path": {"/".join(frames): v}, "by_name": {frames[-1]: v}})
+    return out
+
+
 def summary_add(acc, s, times=1):
     acc["total"] += s["total"] * times
     for key in ("by_path", "by_name"):

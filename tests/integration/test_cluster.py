@@ -7,7 +7,8 @@ ingest loop loses no acknowledged profile, queries keep answering without a part
 warning, the node rejoins after a restart and catches up (hinted handoff), after which the other
 replica can die and every profile is still there; hints survive a SIGKILL of the node holding
 them; a read that really lacks a shard says so in
-X-Hearth-Partial; bad [cluster] configurations fail at start naming the key, and a peer that
+X-Hearth-Partial; a stack over limits.max_stack_depth gets the single node's 400 from a cluster
+distributor; bad [cluster] configurations fail at start naming the key, and a peer that
 announces another name or other roles than configured is refused.
 
 usage: test_cluster.py PATH/TO/hearth [NAME_SUBSTRING...]
@@ -253,6 +254,40 @@ class TestThreeNodes(unittest.TestCase):
         st, _, got = self.b.connect_proto("/querier.v1.QuerierService/SelectMergeProfile", req)
         self.assertEqual(st, 200, error_text(got))
         self.assertEqual(pprof_canonical(got), pprof_canonical(want))
+
+    def test_deep_stacks_are_refused_as_by_a_single_node(self):
+        """A stack one frame over the default limits.max_stack_depth (1000) is refused by a
+        cluster distributor with the single node's status and message, and nothing is stored."""
+        p = ht.ctx.pb.profile.Profile()
+        p.string_table.extend(["", "samples", "count", "cpu", "nanoseconds"])
+        p.sample_type.add(type=1, unit=2)
+        p.sample_type.add(type=3, unit=4)
+        p.period_type.type, p.period_type.unit, p.period = 3, 4, 10_000_000
+        p.time_nanos = (self.t0 + 600) * 10**9
+        for i in range(1, 1002):
+            p.string_table.append("frame%d" % i)
+            p.function.add(id=i, name=len(p.string_table) - 1)
+            p.location.add(id=i).line.add(function_id=i)
+        p.sample.add(location_id=list(range(1000, 0, -1)), value=[1, 10_000_000])
+        p.sample.add(location_id=list(range(1001, 0, -1)), value=[1, 10_000_000])
+        body = gzip.compress(p.SerializeToString())
+        path = ht.ingest_path("deep-cluster{}", self.t0 + 600)
+        want = "sample 1 has a stack of 1001 frames, over limits.max_stack_depth = 1000"
+        answers = []
+        for srv in (self.single, self.b):
+            st, _, b = srv.request("POST", path, body, {"Content-Type": "application/octet-stream"})
+            self.assertEqual(st, 400, (srv.name, error_text(b)))
+            self.assertIn(want, json.loads(b)["message"])
+            answers.append(b)
+            req = ht.push_request_proto([("__name__", "process_cpu"), ("service_name", "deep-cluster")], body,
+                                        ht.new_id())
+            st, _, b = srv.connect_proto("/push.v1.PusherService/Push", req)
+            self.assertEqual((st, json.loads(b)["code"]), (400, "invalid_argument"), (srv.name, error_text(b)))
+            self.assertIn("series 0 sample 0: " + want, json.loads(b)["message"])
+        self.assertEqual(answers[0], answers[1])
+        for srv in (self.a, self.c):
+            self.assertNotIn("deep-cluster",
+                             ht.label_values(srv, "service_name", "{}", self.t0 * 1000, self.t1 * 1000))
 
     def test_each_shard_is_stored_on_replication_factor_nodes(self):
         # Three services: at most three of the four shards got series.

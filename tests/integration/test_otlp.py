@@ -13,7 +13,8 @@ declaration of the v1development protos:
 - bad requests: wrong Content-Type (415), gRPC content type (415), missing dictionary (400), a bad
   index (400 naming the table), gzip that is not (400), oversize bodies raw and inflated (413),
   more profiles than limits.max_otlp_profiles (413), tenancy (401 without X-Scope-OrgID when
-  required) and the per-tenant profile rate (429).
+  required) and the per-tenant profile rate (429);
+- a stack deeper than limits.max_stack_depth: 400 naming it (reject), or its root side kept (truncate).
 
 usage: test_otlp.py PATH/TO/hearth [NAME_SUBSTRING...]
 """
@@ -283,6 +284,38 @@ class Otlp(unittest.TestCase):
             self.assertGreaterEqual(m.get("hearth_ingest_rate_limited_total", 0), 1)
         finally:
             srv.kill()
+
+    def test_stack_depth_limit_rejects_or_truncates(self):
+        raw = read_pprof("go", "workpool.cpu.000")  # stacks of up to 19 locations
+        src = State.pb.profile.Profile()
+        src.ParseFromString(raw)
+        types_ = [src.string_table[t.type] for t in src.sample_type]
+        deep = next(i for i, smp in enumerate(src.sample) if len(smp.location_id) > 8)
+        want = "sample %d has a stack of %d frames, over limits.max_stack_depth = 8" % (
+            deep, len(src.sample[deep].location_id))
+        req = otlp_convert.pprof_to_otlp(State.pb, raw, [("service.name", "deep")], time_ns=T0 * 10**9)
+        for policy in ("reject", "truncate"):
+            srv = ht.Server("otlp-depth-" + policy, os.path.join(ht.ctx.tmp, "otlp-depth-" + policy), {
+                "limits": ["max_stack_depth = 8", 'stack_depth_policy = "%s"' % policy],
+            })
+            srv.start()
+            try:
+                if policy == "reject":
+                    for codec, gz in (("proto", False), ("json", True)):
+                        self.assertRejected(post(req, codec, gz, server=srv), 400, want)
+                    self.assertEqual(values("service_name", "{}", server=srv), [])
+                    continue
+                self.assertOk(post(req, server=srv))
+                # samples/count become cpu/nanoseconds times the period; cpu/nanoseconds stay.
+                cut = ht.pprof_summary(raw, types_.index("samples"), 8)
+                got = flame(CPU, '{service_name="deep"}', server=srv)
+                self.assertEqual(ht.summary_diff(scaled(cut, src.period), got), [])
+                cut = ht.pprof_summary(raw, types_.index("cpu"), 8)
+                got = flame("cpu:cpu:nanoseconds:cpu:nanoseconds", '{service_name="deep"}', server=srv)
+                self.assertEqual(ht.summary_diff(cut, got), [])
+                self.assertNotEqual(ht.summary_diff(ht.pprof_summary(raw, types_.index("cpu")), got), [])
+            finally:
+                srv.kill()
 
 
 def setup():
