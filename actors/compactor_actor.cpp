@@ -23,6 +23,10 @@ std::string who(const catalog_snapshot& c) {
   return "tenant=" + c.tenant + " shard=" + std::to_string(c.shard);
 }
 
+std::string who(const adopted_partition& p) {
+  return "node=" + p.node + " tenant=" + p.tenant + " shard=" + std::to_string(p.shard);
+}
+
 void add_report(compaction_report& into, const compaction_report& r) {
   into.jobs += r.jobs;
   into.blocks_in += r.blocks_in;
@@ -128,8 +132,7 @@ void run_adopted(self_ptr self, std::shared_ptr<run_context> ctx) {
     auto r = maintain_adopted(*st.fs, p, st.opts, wall_clock_ns(), st.adopted_footers,
                               !ctx->retention_only);
     if (!r) {
-      log::warn("compactor", "node=" + p.node + " tenant=" + p.tenant + " shard=" +
-                                 std::to_string(p.shard) + " skipped: " + r.err().to_string());
+      log::warn("compactor", who(p) + " skipped: " + r.err().to_string());
       continue;
     }
     add_report(ctx->report, *r);
@@ -305,10 +308,6 @@ status finish_swap(io::file_system& fs, const std::string& segments_dir, const s
 }
 
 namespace {
-
-std::string who(const adopted_partition& p) {
-  return "node=" + p.node + " tenant=" + p.tenant + " shard=" + std::to_string(p.shard);
-}
 
 // Deletes `ids` and the rollups derived from them from `cat` and from disk; true if any file went.
 bool delete_blocks(io::file_system& fs, catalog_snapshot& cat, const std::set<uint64_t>& ids,
