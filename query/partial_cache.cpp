@@ -43,6 +43,10 @@ std::optional<std::string> partial_cache_key(const query_spec& spec, const block
   std::string k;
   k.reserve(128 + spec.selector.size() + r.path.size() + r.rollup_path.size());
   put_str(k, r.path);
+  // The block's times too: a read that names other times than those the entry was made with (and
+  // checked against) must not find it.
+  put_u64(k, static_cast<uint64_t>(r.min_time_ns));
+  put_u64(k, static_cast<uint64_t>(r.max_time_ns));
   put_str(k, r.rollup_path);
   put_u64(k, r.rollup_path.empty() ? 0 : static_cast<uint64_t>(r.rollup_lo_ns));
   put_u64(k, r.rollup_path.empty() ? 0 : static_cast<uint64_t>(r.rollup_hi_ns));

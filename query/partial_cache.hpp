@@ -34,7 +34,8 @@ struct block_read {
 /// over a block with min_time >= start and max_time < end. Then every profile of the block is
 /// inside the range (so are its timeline points), and with a rollup the raw block answers
 /// (-inf, lo) and [hi, +inf) and the rollup [lo, hi) whatever start and end are; lo and hi are
-/// in the key. The key encodes the path and every query_spec field but start_ns and end_ns.
+/// in the key. The key encodes the read (path, block times, rollup split) and every query_spec
+/// field but start_ns and end_ns.
 std::optional<std::string> partial_cache_key(const query_spec& spec, const block_read& r);
 
 /// Approximate heap bytes of a partial (what the cache's budget counts).

@@ -68,6 +68,7 @@ TEST(partial_cache_key, specs_differing_in_any_field_but_the_range_never_share_a
       {"profile_ids", [](query_spec& q, block_read&) { q.profile_ids = {1, 2}; }},
       {"exemplars", [](query_spec& q, block_read&) { q.exemplars = true; }},
       {"path", [](query_spec&, block_read& b) { b.path += "x"; }},
+      {"block times", [](query_spec&, block_read& b) { b.max_time_ns -= 1; }},
       {"rollup_path", [](query_spec&, block_read& b) {
          b.rollup_path = "/r.seg";
          b.rollup_lo_ns = 20 * s_ns;
