@@ -67,6 +67,12 @@ self_metrics::self_metrics(std::shared_ptr<prometheus::Registry> r)
                           .Name("hearth_scrape_failures_total")
                           .Help("scrapes of pull-mode targets that failed (fetch, decode or ingest)")
                           .Register(*r)),
+      partial_cache_hits(counter(*r, "hearth_query_partial_cache_hits_total",
+                                 "flame-graph block partials answered from the partial cache")),
+      partial_cache_misses(counter(*r, "hearth_query_partial_cache_misses_total",
+                                   "cacheable flame-graph block partials evaluated (not in the cache)")),
+      partial_cache_bytes(gauge(*r, "hearth_query_partial_cache_bytes",
+                                "approximate bytes of the partials held by the partial cache")),
       requests_(prometheus::BuildCounter()
                     .Name("hearth_http_requests_total")
                     .Help("HTTP requests by route and status code")

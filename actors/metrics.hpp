@@ -54,6 +54,10 @@ class self_metrics {
   prometheus::Family<prometheus::Gauge>& scrape_last_success;  ///< unix time of the last success
   prometheus::Family<prometheus::Counter>& scrapes;          ///< scrapes attempted
   prometheus::Family<prometheus::Counter>& scrape_failures;  ///< scrapes that failed
+  // The readers' flame-graph partial cache (query.partial_cache_bytes).
+  prometheus::Counter& partial_cache_hits;    ///< cacheable block reads answered from the cache
+  prometheus::Counter& partial_cache_misses;  ///< cacheable block reads evaluated
+  prometheus::Gauge& partial_cache_bytes;     ///< approximate bytes of the cached partials
 
  private:
   std::shared_ptr<prometheus::Registry> registry_;

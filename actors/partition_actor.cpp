@@ -473,6 +473,8 @@ query_partial evaluate(partition_state& st, const query::query_spec& q) {
     segment_ref ref;
     ref.path = seg->path;
     ref.bytes = seg->bytes;
+    ref.min_time_ns = seg->info.min_time_ns;
+    ref.max_time_ns = seg->info.max_time_ns;
     // A flame graph may take the coarsest usable rollup whose aligned interior is not empty.
     // Rollups keep no span samples and no profile ids, so span and profile id queries read only
     // raw blocks.

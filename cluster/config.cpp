@@ -671,6 +671,12 @@ const std::vector<key_def>& keys() {
          return parse_duration(n, c.query.timeout_s, 1, 3600);
        },
        [](const config& c) { return fmt_duration(c.query.timeout_s); }},
+      {"query", "partial_cache_bytes",
+       "flame-graph partials of whole sealed blocks kept for repeated queries (0 disables)",
+       [](const toml::node& n, config& c) {
+         return parse_size(n, c.query.partial_cache_bytes, 0, 1ull << 40);
+       },
+       [](const config& c) { return fmt_size(c.query.partial_cache_bytes); }},
       {"compaction", "enabled", "merge small segments into larger time-window blocks",
        [](const toml::node& n, config& c) { return parse_bool(n, c.compaction.enabled); },
        [](const config& c) { return std::string(c.compaction.enabled ? "true" : "false"); }},

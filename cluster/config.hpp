@@ -77,6 +77,8 @@ struct config {
     int64_t max_nodes_max = 1048576;
     uint64_t max_range_s = 31 * 24 * 3600;  ///< longest accepted query range
     uint64_t timeout_s = 60;
+    /// Flame-graph partials of whole sealed blocks kept for repeated queries; 0 disables.
+    uint64_t partial_cache_bytes = 256ull << 20;
   } query;
   auth_config auth;  ///< optional bearer tokens / basic users for every API but /ready
   /// One `[[scrape]]` job of pull mode: every target's net/http/pprof endpoints, every interval.

@@ -208,6 +208,25 @@ TEST(config, compaction_max_output_samples) {
   EXPECT_FALSE(parse_config("[compaction]\nmax_output_samples = 0\n", "t.toml").ok());
 }
 
+TEST(config, query_partial_cache_bytes) {
+  EXPECT_EQ(config{}.query.partial_cache_bytes, uint64_t{256} << 20);
+  auto c = parse_config("[query]\npartial_cache_bytes = \"64MiB\"\n", "t.toml");
+  ASSERT_TRUE(c.ok()) << c.err().to_string();
+  EXPECT_EQ(c->query.partial_cache_bytes, uint64_t{64} << 20);
+  EXPECT_NE(c->to_toml().find("partial_cache_bytes = \"64MiB\""), std::string::npos);
+  auto off = parse_config("[query]\npartial_cache_bytes = 0\n", "t.toml");
+  ASSERT_TRUE(off.ok()) << off.err().to_string();
+  EXPECT_EQ(off->query.partial_cache_bytes, 0u);
+  auto back = parse_config(off->to_toml(), "printed");
+  ASSERT_TRUE(back.ok()) << back.err().to_string();
+  EXPECT_EQ(back->query.partial_cache_bytes, 0u);
+  for (const char* bad : {"\"lots\"", "-1", "\"2TiB\""}) {
+    auto b = parse_config(std::string("[query]\npartial_cache_bytes = ") + bad + "\n", "t.toml");
+    ASSERT_FALSE(b.ok()) << bad;
+    EXPECT_NE(b.err().message.find("query.partial_cache_bytes"), std::string::npos) << b.err().message;
+  }
+}
+
 TEST(config, listen_address) {
   auto a = parse_listen_address("127.0.0.1:0");
   ASSERT_TRUE(a.ok());

@@ -96,6 +96,10 @@ int run(const hearth::config& cfg) {
   ingest_limiter limiter(cfg.limits.tenant, cfg.tenant_overrides());
   // Decoded blocks of every tenant, shared by partitions and readers; outlives the actor system.
   block_store blocks(fs->get(), cfg.storage.block_cache_bytes, &metrics);
+  // Flame-graph partials of whole sealed blocks, shared by the readers; outlives the actor system.
+  std::unique_ptr<query::partial_cache> partials;
+  if (cfg.query.partial_cache_bytes > 0)
+    partials = std::make_unique<query::partial_cache>(cfg.query.partial_cache_bytes);
 
   // Cluster mode: the membership view outlives the actor system (actors read it until they exit).
   std::unique_ptr<cluster_view> cluster;
@@ -215,7 +219,7 @@ int run(const hearth::config& cfg) {
   query_frontend_options q_opts;
   // One reader per core: a query's segment files are evaluated in parallel, off the partitions.
   for (unsigned i = 0; i < std::max(2u, std::thread::hardware_concurrency()); ++i)
-    q_opts.readers.push_back(sys.spawn(reader_fn, &blocks));
+    q_opts.readers.push_back(sys.spawn(reader_fn, &blocks, reader_cache{partials.get(), &metrics}));
   q_opts.max_nodes_default = cfg.query.max_nodes_default;
   q_opts.timeout = std::chrono::seconds(cfg.query.timeout_s);
   q_opts.cluster = cluster.get();
