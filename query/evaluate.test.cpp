@@ -10,18 +10,10 @@
 namespace hearth::query {
 namespace {
 
-constexpr int64_t s_ns = 1'000'000'000;
-const std::string cpu = "process_cpu:cpu:nanoseconds:cpu:nanoseconds";
+using test::s_ns;
+const std::string& cpu = test::cpu_type;
 
-query_spec stacks(int64_t start, int64_t end) {
-  query_spec q;
-  q.kind = static_cast<uint8_t>(query_kind::merge_stacks);
-  q.profile_type = cpu;
-  q.selector = "{}";
-  q.start_ns = start;
-  q.end_ns = end;
-  return q;
-}
+query_spec stacks(int64_t start, int64_t end) { return test::stacks_query(start, end); }
 
 partial run(const query_spec& q, const std::vector<const block_data*>& blocks) {
   auto ev = evaluator::make(q);

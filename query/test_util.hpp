@@ -15,9 +15,24 @@
 #include "format/head.hpp"
 #include "format/normalize.hpp"
 #include "format/test_util.hpp"
+#include "query/evaluate.hpp"
 #include "query/flame_tree.hpp"
 
 namespace hearth::test {
+
+inline constexpr int64_t s_ns = 1'000'000'000;
+inline const std::string cpu_type = "process_cpu:cpu:nanoseconds:cpu:nanoseconds";
+
+/// A flame-graph selection of every CPU profile in [start, end).
+inline query::query_spec stacks_query(int64_t start, int64_t end) {
+  query::query_spec q;
+  q.kind = static_cast<uint8_t>(query::query_kind::merge_stacks);
+  q.profile_type = cpu_type;
+  q.selector = "{}";
+  q.start_ns = start;
+  q.end_ns = end;
+  return q;
+}
 
 /// One real profile to put in a block: a testdata-relative path, its time and its labels.
 struct profile_file {
