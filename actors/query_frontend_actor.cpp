@@ -147,7 +147,7 @@ void dispatch_shards(self_ptr self, const gathered_ptr& g, shard_plan plan, std:
     }
     auto route = view.route_to(node);
     ++g->left;
-    auto retry = [self, g, plan, ks = ks, spec, done, node, &view](const std::string& why) {
+    auto retry = [self, g, plan, ks = ks, spec, done, node = node, &view](const std::string& why) {
       log::warn("query", "peer " + view.member(node).name + " did not answer a read: " + why +
                              "; trying the next replica");
       for (size_t k : ks) {
