@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <limits>
 
+#include "format/text.hpp"
+
 namespace hearth {
 namespace {
 
@@ -34,16 +36,6 @@ error time_error(std::string_view s, std::string why) {
   return error{errc::bad_time_range, "invalid time " + quote_untrusted(s) + ": " + std::move(why)};
 }
 error body_error(std::string msg) { return error{errc::bad_request_body, std::move(msg)}; }
-
-// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's days_from_civil).
-int64_t days_from_civil(int64_t y, unsigned m, unsigned d) {
-  y -= m <= 2;
-  const int64_t era = (y >= 0 ? y : y - 399) / 400;
-  const auto yoe = static_cast<unsigned>(y - era * 400);
-  const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  return era * 146097 + static_cast<int64_t>(doe) - 719468;
-}
 
 bool is_leap(int64_t y) { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }
 
