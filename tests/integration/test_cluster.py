@@ -93,6 +93,14 @@ def wait_for(what, fn, timeout=30):
     raise AssertionError("timed out waiting for %s (last: %r)" % (what, last))
 
 
+def wait_reachable(server, name):
+    """Waits until `server` sees peer `name` alive, connected and caught up: the state a read
+    needs to use it (a machine-wide stall can leave a peer suspect, or its connection being
+    re-established, for a heartbeat or two after it was last seen so)."""
+    wait_for("%s reaching %s" % (server.name, name),
+             lambda: (lambda r: r["state"] == "alive" and r["connected"] and not r["behind"])(node_row(server, name)))
+
+
 def shard_has_data(server, shard, tenant="anonymous"):
     """True when the node's partition of the tenant shard holds any bytes (a node creates every
     shard's partition of a tenant it writes to, so an empty one may exist on a non-replica)."""
@@ -421,7 +429,8 @@ class TestNodeLoss(unittest.TestCase):
 
         # The other replica of node-c's shards dies: node-c alone must still answer them.
         b.kill()
-        for srv in (a, c):
+        for srv, other in ((a, "node-c"), (c, "node-a")):
+            wait_reachable(srv, other)
             started = time.monotonic()
             ticks, partial = cpu_ticks(srv, '{service_name="loop"}', t0, t1)
             self.assertLess(time.monotonic() - started, 10, "a query waited on a dead node")
@@ -473,7 +482,8 @@ class TestHintsSurviveRestart(unittest.TestCase):
         hint_files = [f for _, _, fs in os.walk(os.path.join(a.data_dir, "cluster+hints")) for f in fs]
         self.assertEqual(hint_files, [], "delivered hints are removed")
         b.kill()
-        for srv in (a, c):
+        for srv, other in ((a, "node-c"), (c, "node-a")):
+            wait_reachable(srv, other)
             ticks, partial = cpu_ticks(srv, '{service_name="hinted"}', t0, t1)
             self.assertEqual((ticks, partial), (acked, None), srv.name)
         for s in nodes:
