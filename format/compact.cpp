@@ -1,10 +1,14 @@
 #include "format/compact.hpp"
 
 #include <algorithm>
+#include <numeric>
 #include <string>
+#include <tuple>
 #include <vector>
 
+#include "format/coding.hpp"
 #include "format/normalize.hpp"
+#include "format/sample_sort.hpp"
 
 // Two passes over the inputs:
 //   1. rows: time filter, series re-interning, replica de-duplication and grouping (one group per
@@ -14,6 +18,9 @@
 //      node.
 // Everything is remapped lazily through per-input vectors, so an input id costs one hash lookup
 // the first time it is used and one vector read after that, and nothing unused reaches the output.
+// merge_segments runs the same passes over segment_columns, but pass 2 visits the output rows in
+// file order and writes each row's pairs straight into the output's encoded columns: the pairs
+// exist as sample_recs one row at a time.
 
 namespace hearth {
 namespace {
@@ -40,6 +47,11 @@ class merger {
  public:
   merger(std::span<const block_data* const> inputs, const merge_options& opts)
       : in_(inputs), opts_(opts), maps_(inputs.size()) {}
+  merger(std::span<const segment_columns* const> inputs, const merge_options& opts)
+      : cols_(inputs), opts_(opts), maps_(inputs.size()) {
+    for (const segment_columns* c : inputs) blocks_.push_back(&c->block());
+    in_ = blocks_;
+  }
 
   result<block_data> run(merge_stats* stats) {
     select_rows();
@@ -52,6 +64,21 @@ class merger {
       *stats = stats_;
     }
     return std::move(out_);
+  }
+
+  result<merged_segment> run_streaming(merge_stats* stats) {
+    select_rows();
+    if (failed_) return std::move(err_);
+    merged_segment m;
+    stream_rows(m.samples);
+    if (failed_) return std::move(err_);
+    if (stats != nullptr) {
+      stats_.output_profiles = out_.profiles.size();
+      stats_.output_samples = m.samples.count;
+      *stats = stats_;
+    }
+    m.block = std::move(out_);
+    return m;
   }
 
  private:
@@ -76,6 +103,12 @@ class merger {
     if (failed_) return;
     failed_ = true;
     err_ = error{errc::invalid_argument, "merge_blocks: input " + str(input) + ": " + what};
+  }
+
+  void fail_corrupt(size_t input, const error& e) {
+    if (failed_) return;
+    failed_ = true;
+    err_ = error{e.code, "merge_segments: input " + str(input) + ": " + e.message};
   }
 
   // ---- symbols
@@ -303,7 +336,7 @@ class merger {
           fail(i, "profile " + str(r) + " series " + str(p.series) + " out of range");
           return;
         }
-        if (uint64_t{p.sample_begin} + p.sample_count > b.samples.size()) {
+        if (cols_.empty() && uint64_t{p.sample_begin} + p.sample_count > b.samples.size()) {
           fail(i, "profile " + str(r) + " samples out of range");
           return;
         }
@@ -324,47 +357,87 @@ class merger {
   // ---- pass 2: samples
   // ---------------------------------------------------------------------------
 
-  void build_rows() {
-    // Members ordered by group (a stable counting sort; the identity when not rolling up).
-    std::vector<uint32_t> start(groups_.size() + 1, 0);
+  // Members ordered by group (a stable counting sort; the identity when not rolling up): group
+  // g's members are order[start[g], start[g + 1]).
+  void order_members(std::vector<uint32_t>& start, std::vector<uint32_t>& order) const {
+    start.assign(groups_.size() + 1, 0);
     for (size_t g = 0; g < groups_.size(); ++g) start[g + 1] = start[g] + groups_[g].members;
-    std::vector<uint32_t> order(members_.size());
-    {
-      std::vector<uint32_t> next(start.begin(), start.end() - 1);
-      for (size_t k = 0; k < members_.size(); ++k)
-        order[next[members_[k].group]++] = static_cast<uint32_t>(k);
-    }
+    order.assign(members_.size(), 0);
+    std::vector<uint32_t> next(start.begin(), start.end() - 1);
+    for (size_t k = 0; k < members_.size(); ++k)
+      order[next[members_[k].group]++] = static_cast<uint32_t>(k);
+  }
 
+  // Appends the pairs of members order[begin, end) to `dst`, remapped to output nodes and summed
+  // per output node (node_slot_ holds each node's index in `dst`; reset_slots clears it).
+  void gather(uint32_t begin, uint32_t end, const std::vector<uint32_t>& order,
+              std::vector<sample_rec>& dst) {
+    for (uint32_t k = begin; k < end; ++k) {
+      const member& mb = members_[order[k]];
+      const block_data& b = *in_[mb.input];
+      const profile_row& p = b.profiles[mb.row];
+      std::span<const sample_rec> pairs;
+      if (cols_.empty()) {
+        pairs = std::span(b.samples).subspan(p.sample_begin, p.sample_count);
+      } else {
+        read_.clear();
+        if (auto st = cols_[mb.input]->read_samples(mb.row, read_); !st) {
+          fail_corrupt(mb.input, st.err());
+          return;
+        }
+        pairs = read_;
+      }
+      for (const sample_rec& x : pairs) {
+        if (x.stack == 0 || x.stack >= b.stacks.size()) {
+          fail(mb.input, "profile " + str(mb.row) + " stack " + str(x.stack) +
+                             " is the root or out of range");
+          return;
+        }
+        const uint32_t node = map_node(mb.input, x.stack);
+        if (failed_) return;
+        if (node >= node_slot_.size())
+          node_slot_.resize(std::max<size_t>(out_.stacks.size(), node_slot_.size() * 2), unmapped);
+        uint32_t& slot = node_slot_[node];
+        if (slot == unmapped) {
+          slot = static_cast<uint32_t>(dst.size());
+          dst.push_back(sample_rec{node, x.value});
+        } else {
+          dst[slot].value = wrapping_add(dst[slot].value, x.value);
+        }
+      }
+    }
+  }
+
+  // Sums dst[from, end) and clears their node_slot_ entries.
+  int64_t total_and_reset_slots(const std::vector<sample_rec>& dst, size_t from) {
+    int64_t total = 0;
+    for (size_t s = from; s < dst.size(); ++s) {
+      total = wrapping_add(total, dst[s].value);
+      node_slot_[dst[s].stack] = unmapped;
+    }
+    return total;
+  }
+
+  void add_row(const profile_row& row) {
+    if (out_.profiles.empty()) {
+      out_.min_time_ns = out_.max_time_ns = row.time_ns;
+    } else {
+      out_.min_time_ns = std::min(out_.min_time_ns, row.time_ns);
+      out_.max_time_ns = std::max(out_.max_time_ns, row.time_ns);
+    }
+    out_.profiles.push_back(row);
+  }
+
+  void build_rows() {
+    std::vector<uint32_t> start, order;
+    order_members(start, order);
     out_.profiles.reserve(groups_.size());
     out_.samples.reserve(opts_.bucket_ns == 0 ? kept_samples_ : 0);
     for (size_t g = 0; g < groups_.size(); ++g) {
       profile_row row = groups_[g].row;
       row.sample_begin = static_cast<uint32_t>(out_.samples.size());
-      for (uint32_t k = start[g]; k < start[g + 1]; ++k) {
-        const member& mb = members_[order[k]];
-        const block_data& b = *in_[mb.input];
-        const profile_row& p = b.profiles[mb.row];
-        for (uint32_t s = p.sample_begin; s < p.sample_begin + p.sample_count; ++s) {
-          const sample_rec& x = b.samples[s];
-          if (x.stack == 0 || x.stack >= b.stacks.size()) {
-            fail(mb.input, "profile " + str(mb.row) + " stack " + str(x.stack) +
-                               " is the root or out of range");
-            return;
-          }
-          const uint32_t node = map_node(mb.input, x.stack);
-          if (failed_) return;
-          if (node >= node_slot_.size())
-            node_slot_.resize(std::max<size_t>(out_.stacks.size(), node_slot_.size() * 2),
-                              unmapped);
-          uint32_t& slot = node_slot_[node];
-          if (slot == unmapped) {
-            slot = static_cast<uint32_t>(out_.samples.size());
-            out_.samples.push_back(sample_rec{node, x.value});
-          } else {
-            out_.samples[slot].value = wrapping_add(out_.samples[slot].value, x.value);
-          }
-        }
-      }
+      gather(start[g], start[g + 1], order, out_.samples);
+      if (failed_) return;
       if (out_.samples.size() > UINT32_MAX) {
         failed_ = true;
         err_ = error{errc::invalid_argument, "merge_blocks: more than 2^32 output samples"};
@@ -372,19 +445,53 @@ class merger {
       }
       if (!add_spans(row, start[g], start[g + 1], order)) return;
       row.sample_count = static_cast<uint32_t>(out_.samples.size()) - row.sample_begin;
-      row.total = 0;
-      for (uint32_t s = row.sample_begin; s < out_.samples.size(); ++s) {
-        row.total = wrapping_add(row.total, out_.samples[s].value);
-        node_slot_[out_.samples[s].stack] = unmapped;
-      }
-      if (out_.profiles.empty()) {
-        out_.min_time_ns = out_.max_time_ns = row.time_ns;
-      } else {
-        out_.min_time_ns = std::min(out_.min_time_ns, row.time_ns);
-        out_.max_time_ns = std::max(out_.max_time_ns, row.time_ns);
-      }
-      out_.profiles.push_back(row);
+      row.total = total_and_reset_slots(out_.samples, row.sample_begin);
+      add_row(row);
     }
+  }
+
+  // Pass 2 of merge_segments: the output rows in (series, time, id) order, as encode_segment lays
+  // them out (stable, so equal keys keep merge_blocks' order), each row's pairs sorted by output
+  // node and appended to `out` as the samples section's two columns.
+  void stream_rows(encoded_samples& out) {
+    std::vector<uint32_t> start, order;
+    order_members(start, order);
+    std::vector<uint32_t> rows(groups_.size());
+    std::iota(rows.begin(), rows.end(), 0u);
+    auto key = [&](uint32_t g) {
+      const profile_row& r = groups_[g].row;
+      return std::tie(r.series, r.time_ns, r.id_hi, r.id_lo);
+    };
+    std::stable_sort(rows.begin(), rows.end(), [&](uint32_t x, uint32_t y) { return key(x) < key(y); });
+    encoder stacks, values;
+    row_sorter sorter(out_.stacks.size());
+    std::vector<sample_rec> pairs;
+    out_.profiles.reserve(groups_.size());
+    for (uint32_t g : rows) {
+      profile_row row = groups_[g].row;
+      pairs.clear();
+      gather(start[g], start[g + 1], order, pairs);
+      if (failed_) return;
+      if (out.count + pairs.size() > UINT32_MAX) {
+        failed_ = true;
+        err_ = error{errc::invalid_argument, "merge_segments: more than 2^32 output samples"};
+        return;
+      }
+      if (!add_spans(row, start[g], start[g + 1], order)) return;
+      row.sample_begin = static_cast<uint32_t>(out.count);
+      row.sample_count = static_cast<uint32_t>(pairs.size());
+      row.total = total_and_reset_slots(pairs, 0);
+      sorter.grow(out_.stacks.size());
+      const std::span<const sample_rec> s = sorter.sort(pairs).rows;  // nodes are unique here
+      stacks.put_uvarints(s.size(), [&](size_t k) {
+        return uint64_t{s[k].stack} - (k == 0 ? 0 : s[k - 1].stack);
+      });
+      values.put_varints(s.size(), [&](size_t k) { return s[k].value; });
+      out.count += s.size();
+      add_row(row);
+    }
+    out.stacks = stacks.release();
+    out.values = values.release();
   }
 
   // The span samples and period of the output row made of members order[begin, end): a kept
@@ -434,6 +541,8 @@ class merger {
   }
 
   std::span<const block_data* const> in_;
+  std::span<const segment_columns* const> cols_;  // merge_segments: in_[i] is cols_[i]->block()
+  std::vector<const block_data*> blocks_;
   const merge_options& opts_;
   std::vector<input_maps> maps_;
   block_data out_;
@@ -457,19 +566,31 @@ class merger {
   std::vector<uint32_t> path_;
   std::vector<uint32_t> node_slot_;  // output node -> index of its sample in the current row
   std::vector<span_sample> span_scratch_;
+  std::vector<sample_rec> read_;  // one input profile's pairs (merge_segments)
 };
+
+status check_options(const merge_options& opts) {
+  if (opts.bucket_ns < 0)
+    return status(errc::invalid_argument,
+                  "merge_blocks: bucket_ns " + std::to_string(opts.bucket_ns) + " is negative");
+  if (opts.start_ns > opts.end_ns)
+    return status(errc::bad_time_range, "merge_blocks: start_ns " + std::to_string(opts.start_ns) +
+                                            " is after end_ns " + std::to_string(opts.end_ns));
+  return {};
+}
 
 }  // namespace
 
 result<block_data> merge_blocks(std::span<const block_data* const> inputs,
                                 const merge_options& opts, merge_stats* stats) {
-  if (opts.bucket_ns < 0)
-    return error{errc::invalid_argument,
-                 "merge_blocks: bucket_ns " + std::to_string(opts.bucket_ns) + " is negative"};
-  if (opts.start_ns > opts.end_ns)
-    return error{errc::bad_time_range, "merge_blocks: start_ns " + std::to_string(opts.start_ns) +
-                                           " is after end_ns " + std::to_string(opts.end_ns)};
+  if (auto st = check_options(opts); !st) return st.err();
   return merger(inputs, opts).run(stats);
+}
+
+result<merged_segment> merge_segments(std::span<const segment_columns* const> inputs,
+                                      const merge_options& opts, merge_stats* stats) {
+  if (auto st = check_options(opts); !st) return st.err();
+  return merger(inputs, opts).run_streaming(stats);
 }
 
 }  // namespace hearth

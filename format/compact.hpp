@@ -2,8 +2,9 @@
 // The pure core of compaction: merges blocks (format/block.hpp) into one new block, re-interning
 // symbols, stack-tree nodes and series across inputs, dropping profiles outside a time range and
 // replicas of the same profile, and optionally rolling profiles up into fixed time buckets. The
-// compaction executor decodes the input segments, calls merge_blocks, and encodes the result with
-// encode_segment (format/segment.hpp); this file does no I/O.
+// compaction executor loads the input segments with decode_segment_columns, calls merge_segments
+// (the streaming form of merge_blocks) and encodes the result with encode_segment
+// (format/segment.hpp); this file does no I/O.
 
 #include <cstdint>
 #include <limits>
@@ -11,6 +12,7 @@
 
 #include "format/block.hpp"
 #include "format/error.hpp"
+#include "format/segment.hpp"
 
 namespace hearth {
 
@@ -63,5 +65,26 @@ struct merge_stats {
 [[nodiscard]] result<block_data> merge_blocks(std::span<const block_data* const> inputs,
                                               const merge_options& opts,
                                               merge_stats* stats = nullptr);
+
+/// merge_blocks' output with its pairs already encoded: what merge_segments returns and
+/// encode_segment(block, samples, ...) writes.
+struct merged_segment {
+  block_data block;         ///< no samples; profiles in (series, time, id) order
+  encoded_samples samples;  ///< the profiles' pairs, in the samples section's layout
+};
+
+/// merge_blocks over segments loaded by decode_segment_columns, streaming the pairs: pass 2
+/// visits the output rows in the order encode_segment writes them and each input profile's pairs
+/// are decoded when its output row is built, remapped, summed, sorted and appended to the
+/// output's encoded columns. Neither the inputs' nor the output's pairs are ever held whole as
+/// 16-byte sample_recs, and encode_segment neither checks nor sorts them again.
+/// Same options, stats and content as merge_blocks on the decoded inputs (the output's ids may
+/// be numbered differently: symbols and nodes are interned in the order rows are visited); the
+/// same errors, and errc::corrupted (naming the input) for a damaged pair that decode_segment
+/// would have refused. Only the pairs of kept profiles are read.
+/// Requires: the pointers in `inputs` are not null. Thread-safety: a pure function.
+[[nodiscard]] result<merged_segment> merge_segments(std::span<const segment_columns* const> inputs,
+                                                    const merge_options& opts,
+                                                    merge_stats* stats = nullptr);
 
 }  // namespace hearth

@@ -966,6 +966,250 @@ TEST(compact, broken_inputs_fail_without_reading_out_of_bounds) {
   expect_invalid(d);
 }
 
+// ---- merge_segments: the streaming form over encoded inputs
+// ------------------------------------------------------------------------
+
+/// Per row, what canon leaves out: (labels, time, id, period, span samples by path and span id).
+using span_key = std::tuple<label_set, int64_t, uint64_t, uint64_t, int64_t,
+                            std::map<std::pair<path, uint64_t>, int64_t>>;
+std::multiset<span_key> spans_and_periods(const block_data& d) {
+  std::multiset<span_key> out;
+  for (const profile_row& p : d.profiles) {
+    std::map<std::pair<path, uint64_t>, int64_t> spans;
+    for (uint32_t k = p.span_begin; k < p.span_begin + p.span_count; ++k)
+      spans[{path_of(d, d.spans[k].stack), d.spans[k].span_id}] += d.spans[k].value;
+    out.insert({labels_of(d, p.series), p.time_ns, p.id_hi, p.id_lo, p.period, std::move(spans)});
+  }
+  return out;
+}
+
+/// Encodes `in` (codecs in turn), loads them with decode_segment_columns, merges them with
+/// merge_segments and checks that the result, written with encode_segment and read back, has
+/// merge_blocks' content and stats. Returns the decoded output.
+block_data stream_and_check(const std::vector<const block_data*>& in, const merge_options& o) {
+  std::vector<segment_columns> cols;
+  for (size_t i = 0; i < in.size(); ++i) {
+    auto file = encode_segment(*in[i], all_codecs[i % 3], i + 1);
+    EXPECT_TRUE(file.ok()) << file.err().to_string();
+    if (!file.ok()) return {};
+    auto c = decode_segment_columns(as_bytes(*file));
+    EXPECT_TRUE(c.ok()) << c.err().to_string();
+    if (!c.ok()) return {};
+    EXPECT_TRUE(c->block().samples.empty());
+    cols.push_back(std::move(*c));
+  }
+  std::vector<const segment_columns*> cp;
+  for (const auto& c : cols) cp.push_back(&c);
+  merge_stats want_st, st;
+  auto want = merge_blocks(in, o, &want_st);
+  EXPECT_TRUE(want.ok()) << want.err().to_string();
+  auto got = merge_segments(cp, o, &st);
+  EXPECT_TRUE(got.ok()) << got.err().to_string();
+  if (!want.ok() || !got.ok()) return {};
+  EXPECT_TRUE(got->block.samples.empty());
+  EXPECT_EQ(got->samples.count, want->samples.size());
+  EXPECT_EQ(st.input_profiles, want_st.input_profiles);
+  EXPECT_EQ(st.output_profiles, want_st.output_profiles);
+  EXPECT_EQ(st.duplicates, want_st.duplicates);
+  EXPECT_EQ(st.input_samples, want_st.input_samples);
+  EXPECT_EQ(st.output_samples, want_st.output_samples);
+  EXPECT_EQ(got->block.stacks.size(), want->stacks.size());
+  EXPECT_EQ(got->block.series.size(), want->series.size());
+  EXPECT_EQ(got->block.syms.strings.size(), want->syms.strings.size());
+  segment_info meta;
+  meta.level = 1;
+  meta.block_id = 77;
+  meta.rollup_step_ns = o.bucket_ns;
+  for (size_t i = 0; i < in.size(); ++i) meta.sources.push_back(i + 1);
+  auto file = encode_segment(got->block, got->samples, segment_codec::zstd, meta, 1);
+  EXPECT_TRUE(file.ok()) << file.err().to_string();
+  if (!file.ok()) return {};
+  segment_info info;
+  auto back = decode_segment(as_bytes(*file), &info);
+  EXPECT_TRUE(back.ok()) << back.err().to_string();
+  if (!back.ok()) return {};
+  EXPECT_EQ(canon(*back), canon(*want));
+  EXPECT_EQ(spans_and_periods(*back), spans_and_periods(*want));
+  EXPECT_EQ(info.samples, want->samples.size());
+  EXPECT_EQ(info.profiles, want->profiles.size());
+  EXPECT_EQ(info.min_time_ns, want->min_time_ns);
+  EXPECT_EQ(info.max_time_ns, want->max_time_ns);
+  EXPECT_EQ(info.sources, meta.sources);
+  return std::move(*back);
+}
+
+TEST(compact_stream, random_blocks_match_merge_blocks) {
+  for (uint64_t seed = 0; seed < 150; ++seed) {
+    SCOPED_TRACE("seed " + std::to_string(seed));
+    rnd r(5000 + seed);
+    std::vector<ingest_batch> shared;
+    std::vector<block_data> blocks;
+    const size_t n = std::array<size_t, 3>{1, 2, 5}[seed % 3];
+    for (size_t i = 0; i < n; ++i) blocks.push_back(random_block(r, &shared));
+    merge_options o;
+    o.bucket_ns = std::array<int64_t, 3>{0, 60 * sec, 3600 * sec}[(seed / 3) % 3];
+    o.dedupe = (seed / 9) % 4 != 0;
+    if (r.chance(30)) {
+      o.start_ns = random_time(r);
+      o.end_ns = o.start_ns + static_cast<int64_t>(r.below(4000)) * sec;
+    }
+    stream_and_check(ptrs(blocks), o);
+    if (HasFailure()) return;
+  }
+}
+
+TEST(compact_stream, real_profiles_plain_and_rolled_up) {
+  const auto blocks = real_blocks(3);
+  for (int64_t bucket : {int64_t{0}, 60 * sec, 3600 * sec}) {
+    SCOPED_TRACE(bucket);
+    merge_options o;
+    o.bucket_ns = bucket;
+    stream_and_check(ptrs(blocks), o);
+  }
+  // A merged block merged again (the L1 -> L2 step) keeps its content.
+  auto l1 = merge_blocks(ptrs(blocks), merge_options{});
+  ASSERT_TRUE(l1.ok());
+  stream_and_check({&*l1, &blocks[0]}, merge_options{});
+}
+
+TEST(compact_stream, duplicates_spans_and_periods_inside_an_input) {
+  block_data d = non_canonical_block();
+  d.profiles[0].id_hi = 1;
+  d.spans = {{3, 0xa, 4}, {4, 0xa, 3}, {4, 0xb, 1}, {2, 0xa, 2}};
+  d.profiles[0].span_begin = 0;
+  d.profiles[0].span_count = 3;
+  d.profiles[0].period = 100;
+  d.profiles[1].span_begin = 3;
+  d.profiles[1].span_count = 1;
+  d.profiles[1].period = 250;
+  block_data replica = d;
+  for (auto& x : replica.spans) x.value *= 10;
+  for (int64_t bucket : {int64_t{0}, int64_t{1000}}) {
+    merge_options o;
+    o.bucket_ns = bucket;
+    block_data out = stream_and_check({&d, &replica}, o);
+    if (bucket == 0) {
+      // Profile 0 once with (node, 0xa) summed, profile 1 (id 0/0) from both inputs.
+      EXPECT_EQ(out.spans.size(), 4u);
+      ASSERT_EQ(out.profiles.size(), 3u);
+    } else {
+      EXPECT_TRUE(out.spans.empty());
+      ASSERT_EQ(out.profiles.size(), 1u);
+      EXPECT_EQ(out.profiles[0].period, 250);
+    }
+  }
+}
+
+TEST(compact_stream, empty_inputs) {
+  const block_data empty;
+  block_data out = stream_and_check({&empty, &empty}, merge_options{});
+  EXPECT_TRUE(out.profiles.empty());
+  auto none = merge_segments(std::span<const segment_columns* const>{}, merge_options{});
+  ASSERT_TRUE(none.ok());
+  EXPECT_EQ(none->samples.count, 0u);
+  EXPECT_TRUE(encode_segment(none->block, none->samples, segment_codec::zstd, segment_info{}).ok());
+}
+
+/// A segment whose samples section holds a bad pair, CRCs recomputed: built by encoding a block
+/// whose pair is valid and patching the uncompressed section (codec none) in place.
+TEST(compact_stream, a_damaged_pair_is_corrupted_naming_the_input) {
+  const auto blocks = real_blocks(2);
+  std::vector<std::string> files;
+  for (const auto& b : blocks) {
+    auto f = encode_segment(b, segment_codec::none, 1);
+    ASSERT_TRUE(f.ok());
+    files.push_back(std::move(*f));
+  }
+  auto listed = read_segment_sections(as_bytes(files[1]));
+  ASSERT_TRUE(listed.ok()) << listed.err().to_string();
+  const segment_section_info* samples = nullptr;
+  for (const auto& s : *listed)
+    if (s.name == "samples") samples = &s;
+  ASSERT_NE(samples, nullptr);
+  ASSERT_EQ(samples->codec, segment_codec::none);
+  // A record is len(4) id(1) codec(1) raw_len(4) body crc32c(4), the CRC over all before it.
+  const auto flip = [&](std::string& f, uint64_t at, uint8_t mask) {
+    const uint64_t body = samples->offset + 10, len = samples->stored_bytes;
+    f[body + at] = static_cast<char>(f[body + at] ^ mask);
+    const uint32_t crc = crc32c(as_bytes(f).subspan(samples->offset, 10 + len));
+    for (int i = 0; i < 4; ++i) f[body + len + i] = static_cast<char>(crc >> (8 * i));
+  };
+  // Bytes of the section flipped in turn (sampled; one mask keeps every varint's length, one
+  // breaks it), CRC fixed up so only the content checks can catch it. The streaming path must
+  // give decode_segment's verdict: corrupted (from the loader, or from merge_segments naming
+  // input 1) exactly when decode_segment refuses the file, and otherwise the content
+  // merge_blocks gives on the decoded file (a changed stack id can leave a valid file).
+  auto c0 = decode_segment_columns(as_bytes(files[0]));
+  ASSERT_TRUE(c0.ok());
+  size_t by_loader = 0, by_merge = 0, valid = 0;
+  for (uint64_t at = 0; at < samples->raw_bytes; at += 1 + samples->raw_bytes / 80)
+    for (uint8_t mask : {uint8_t{0x5a}, uint8_t{0x80}}) {
+      SCOPED_TRACE("byte " + std::to_string(at) + " mask " + std::to_string(mask));
+      std::string f = files[1];
+      flip(f, at, mask);
+      auto full = decode_segment(as_bytes(f));
+      auto c1 = decode_segment_columns(as_bytes(f));
+      if (!c1.ok()) {
+        EXPECT_EQ(c1.err().code, errc::corrupted) << c1.err().to_string();
+        EXPECT_FALSE(full.ok());
+        ++by_loader;
+        continue;
+      }
+      auto m = merge_segments(std::vector<const segment_columns*>{&*c0, &*c1}, merge_options{});
+      if (!m.ok()) {
+        EXPECT_EQ(m.err().code, errc::corrupted) << m.err().to_string();
+        EXPECT_NE(m.err().message.find("input 1"), std::string::npos) << m.err().message;
+        EXPECT_FALSE(full.ok());
+        ++by_merge;
+        continue;
+      }
+      ++valid;
+      ASSERT_TRUE(full.ok()) << full.err().to_string();
+      auto want = merge_blocks(std::vector<const block_data*>{&blocks[0], &*full}, merge_options{});
+      ASSERT_TRUE(want.ok());
+      auto file = encode_segment(m->block, m->samples, segment_codec::none, segment_info{});
+      ASSERT_TRUE(file.ok()) << file.err().to_string();
+      auto back = decode_segment(as_bytes(*file));
+      ASSERT_TRUE(back.ok()) << back.err().to_string();
+      EXPECT_EQ(canon(*back), canon(*want));
+    }
+  EXPECT_GT(by_loader, 0u);  // a varint that runs past its column
+  EXPECT_GT(by_merge, 0u);   // a stack out of range or repeated, a value that breaks a total
+  EXPECT_GT(valid, 0u);
+}
+
+TEST(compact_stream, encode_from_columns_rejects_what_it_cannot_write) {
+  const auto blocks = real_blocks(1);
+  auto file = encode_segment(blocks[0], segment_codec::lz4, 1);
+  ASSERT_TRUE(file.ok());
+  auto c = decode_segment_columns(as_bytes(*file));
+  ASSERT_TRUE(c.ok());
+  auto m = merge_segments(std::vector<const segment_columns*>{&*c}, merge_options{});
+  ASSERT_TRUE(m.ok());
+  ASSERT_GE(m->block.profiles.size(), 2u);
+  {
+    merged_segment bad = *m;  // counts disagree with the pairs
+    bad.samples.count += 1;
+    auto r = encode_segment(bad.block, bad.samples, segment_codec::none, segment_info{});
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.err().code, errc::invalid_argument);
+  }
+  {
+    merged_segment bad = *m;  // rows out of order
+    std::swap(bad.block.profiles.front(), bad.block.profiles.back());
+    auto r = encode_segment(bad.block, bad.samples, segment_codec::none, segment_info{});
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.err().code, errc::invalid_argument);
+  }
+  {
+    merged_segment bad = *m;  // pairs both given and encoded
+    bad.block.samples.push_back({1, 1});
+    auto r = encode_segment(bad.block, bad.samples, segment_codec::none, segment_info{});
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.err().code, errc::invalid_argument);
+  }
+}
+
 // Not a benchmark (no time limit): measures the merge on a realistic compaction and prints it.
 TEST(compact, throughput_on_perturbed_real_cpu_profiles) {
   std::vector<ingest_batch> base;

@@ -52,6 +52,8 @@
 #include <tuple>
 #include <unordered_map>
 
+#include "format/sample_sort.hpp"
+
 namespace hearth {
 namespace {
 
@@ -148,8 +150,10 @@ int64_t wrapping_sum(std::span<const sample_rec> s) {
 
 // The invariants of block.hpp that both sides rely on. The writer reports a violation as
 // invalid_argument (its caller's bug), the reader as corrupted; `who` prefixes the message.
-// Does not allocate, so it is safe on any block the reader managed to build.
-status check_block(const block_data& b, errc code, std::string_view who) {
+// Does not allocate, so it is safe on any block the reader managed to build. With
+// `with_samples` false the pairs are not in `b.samples` (segment_columns, encoded_samples) and
+// the checks of the profiles' sample ranges, stacks and totals are left to their owner.
+status check_block(const block_data& b, errc code, std::string_view who, bool with_samples = true) {
   auto fail = [&](std::string_view section, std::string what) {
     return status(code, std::string(who) + ": " + std::string(section) + ": " + what);
   };
@@ -215,20 +219,22 @@ status check_block(const block_data& b, errc code, std::string_view who) {
     if (p.series >= b.series.size())
       return fail("profiles", "profile " + str(i) + " series " + str(p.series) + " out of range (" +
                                   str(b.series.size()) + " series)");
-    if (uint64_t{p.sample_begin} + p.sample_count > b.samples.size())
-      return fail("profiles", "profile " + str(i) + " samples [" + str(p.sample_begin) + ", +" +
-                                  str(p.sample_count) + ") out of range (" + str(b.samples.size()) +
-                                  " samples)");
-    auto samples = std::span(b.samples).subspan(p.sample_begin, p.sample_count);
-    for (const auto& s : samples)
-      if (s.stack == 0 || s.stack >= b.stacks.size())
-        return fail("samples", "profile " + str(i) + " stack " + str(s.stack) +
-                                   " is the root or out of range (" + str(b.stacks.size()) +
-                                   " nodes)");
-    if (wrapping_sum(samples) != p.total)
-      return fail("profiles", "profile " + str(i) + " total " + std::to_string(p.total) +
-                                  " is not the sum of its samples " +
-                                  std::to_string(wrapping_sum(samples)));
+    if (with_samples) {
+      if (uint64_t{p.sample_begin} + p.sample_count > b.samples.size())
+        return fail("profiles", "profile " + str(i) + " samples [" + str(p.sample_begin) + ", +" +
+                                    str(p.sample_count) + ") out of range (" +
+                                    str(b.samples.size()) + " samples)");
+      auto samples = std::span(b.samples).subspan(p.sample_begin, p.sample_count);
+      for (const auto& s : samples)
+        if (s.stack == 0 || s.stack >= b.stacks.size())
+          return fail("samples", "profile " + str(i) + " stack " + str(s.stack) +
+                                     " is the root or out of range (" + str(b.stacks.size()) +
+                                     " nodes)");
+      if (wrapping_sum(samples) != p.total)
+        return fail("profiles", "profile " + str(i) + " total " + std::to_string(p.total) +
+                                    " is not the sum of its samples " +
+                                    std::to_string(wrapping_sum(samples)));
+    }
     if (uint64_t{p.span_begin} + p.span_count > b.spans.size())
       return fail("spans", "profile " + str(i) + " span samples [" + str(p.span_begin) + ", +" +
                                str(p.span_count) + ") out of range (" + str(b.spans.size()) +
@@ -358,61 +364,6 @@ class segment_writer {
   std::unique_ptr<ZSTD_CCtx, zstd_free> zstd_;  // created on the first zstd section, then reused
   encoder out_;
   std::vector<toc_entry> toc_;
-};
-
-// Sorts one profile's samples by stack id (check_block has checked ids are < `nodes`). Most
-// rows span a narrow id range compared with their length: they are sorted by marking their ids
-// in a bitmap over that range and reading the bits back in order (a counting sort, O(n + range /
-// 64), no comparisons); other rows fall back to std::sort. Keeps its buffers across rows.
-class row_sorter {
- public:
-  struct sorted {
-    std::span<const sample_rec> rows;
-    uint32_t err_stack = 0;  ///< a repeated stack, if `rows` is empty for that reason
-    explicit operator bool() const { return err_stack == 0; }
-  };
-
-  explicit row_sorter(size_t nodes) : index_(nodes) {}
-
-  sorted sort(std::span<const sample_rec> s) {
-    out_.resize(s.size());
-    uint32_t lo = UINT32_MAX, hi = 0;
-    for (const auto& x : s) {
-      lo = std::min(lo, x.stack);
-      hi = std::max(hi, x.stack);
-    }
-    const size_t base = lo / 64, words = hi / 64 - base + 1;
-    if (words <= 2 * s.size() + 16) {
-      bits_.assign(words, 0);
-      for (uint32_t k = 0; k < s.size(); ++k) {
-        const uint32_t id = s[k].stack;
-        uint64_t& w = bits_[id / 64 - base];
-        const uint64_t bit = uint64_t{1} << (id % 64);
-        if (w & bit) return {{}, id};
-        w |= bit;
-        index_[id] = k;
-      }
-      size_t n = 0;
-      for (size_t w = 0; w < words; ++w)
-        for (uint64_t m = bits_[w]; m != 0; m &= m - 1) {
-          const auto id = static_cast<uint32_t>((base + w) * 64 + std::countr_zero(m));
-          out_[n++] = s[index_[id]];
-        }
-      return {out_, 0};
-    }
-    std::copy(s.begin(), s.end(), out_.begin());
-    std::sort(out_.begin(), out_.end(),
-              [](const sample_rec& x, const sample_rec& y) { return x.stack < y.stack; });
-    auto twice = std::adjacent_find(out_.begin(), out_.end(),
-                                    [](const auto& x, const auto& y) { return x.stack == y.stack; });
-    if (twice != out_.end()) return {{}, twice->stack};
-    return {out_, 0};
-  }
-
- private:
-  std::vector<uint32_t> index_;  // stack id -> its position in the row being sorted
-  std::vector<uint64_t> bits_;
-  std::vector<sample_rec> out_;
 };
 
 using roaring_ptr = std::unique_ptr<roaring_bitmap_t, decltype(&roaring_bitmap_free)>;
@@ -897,6 +848,32 @@ status parse_samples(bytes_view body, block_data& b) {
   return end_of("samples", d);
 }
 
+// The samples section for segment_columns: the body is kept encoded; each profile's first stack
+// delta and first value are located (skip_varints) so read_samples can start there.
+status parse_sample_columns(bytes_view body, const block_data& b, std::vector<uint32_t>& stacks_at,
+                            std::vector<uint32_t>& values_at) {
+  decoder d(body);
+  uint64_t n = 0;
+  if (!get_count(d, 2, n)) return end_of("samples", d);
+  uint64_t want = 0;
+  for (const auto& r : b.profiles) want += r.sample_count;
+  if (n != want)
+    return corrupt("samples", str(n) + " samples, but the profiles' counts sum to " + str(want));
+  size_t at = body.size() - d.remaining();
+  for (auto* column : {&stacks_at, &values_at}) {
+    column->resize(b.profiles.size());
+    for (size_t p = 0; p < b.profiles.size(); ++p) {
+      (*column)[p] = static_cast<uint32_t>(at);
+      at = skip_varints(body, at, b.profiles[p].sample_count);
+      if (at == std::string_view::npos)
+        return corrupt("samples", std::string(column == &stacks_at ? "stack" : "value") +
+                                      " column truncated in profile " + str(p));
+    }
+  }
+  if (at != body.size()) return corrupt("samples", str(body.size() - at) + " trailing bytes");
+  return {};
+}
+
 // v4: the profiles' periods as runs, in file (profile) order.
 status parse_periods(bytes_view body, block_data& b) {
   decoder d(body);
@@ -1084,15 +1061,24 @@ status parse_postings(bytes_view body, const block_data& b, postings_index& out)
   return end_of("postings", d);
 }
 
+// What decode_sections fills of a segment_columns besides its block.
+struct segment_columns_parts {
+  std::string samples;
+  std::vector<uint32_t> stacks_at, values_at;
+};
+
 // The sections of every version: 1 and 2 differ only in the footer; 3 adds the mappings section
 // and the locations' mapping refs (the TOC, checked by read_footer, lists the version's sections).
+// With `cols`, the samples stay encoded in `*cols` (segment_columns) and postings are not read.
 result<block_data> decode_sections(bytes_view file, const footer_data& f,
-                                   postings_index* postings_out) {
+                                   postings_index* postings_out,
+                                   segment_columns_parts* cols = nullptr) {
   const bool v3 = f.info.version >= 3;
   block_data b;
   postings_index postings;
   scratch_buffer scratch;
   for (const auto& e : f.toc) {
+    if (cols && e.id == section_id::postings) continue;
     auto body = load_section(file, e, scratch);
     if (!body) return body.take_error();
     status st;
@@ -1122,7 +1108,12 @@ result<block_data> decode_sections(bytes_view file, const footer_data& f,
         st = parse_profiles(*body, b);
         break;
       case section_id::samples:
-        st = parse_samples(*body, b);
+        if (cols) {
+          st = parse_sample_columns(*body, b, cols->stacks_at, cols->values_at);
+          if (st) cols->samples.assign(reinterpret_cast<const char*>(body->data()), body->size());
+        } else {
+          st = parse_samples(*body, b);
+        }
         break;
       case section_id::postings:
         st = parse_postings(*body, b, postings);
@@ -1136,15 +1127,21 @@ result<block_data> decode_sections(bytes_view file, const footer_data& f,
     }
     if (!st) return st.err();
   }
-  if (auto st = check_block(b, errc::corrupted, "segment"); !st) return st.err();
+  if (auto st = check_block(b, errc::corrupted, "segment", cols == nullptr); !st) return st.err();
   // (series, time) order and contiguous sample ranges hold by construction: parse_profiles
   // rejects deltas that would break them.
   if (auto st = set_time_range(b, f.info); !st) return st.err();
   const auto& i = f.info;
-  if (i.series != b.series.size() || i.profiles != b.profiles.size() ||
-      i.samples != b.samples.size() || i.stacks != b.stacks.size())
+  uint64_t samples = b.samples.size();
+  if (cols) {
+    samples = 0;
+    for (const auto& r : b.profiles) samples += r.sample_count;
+  }
+  if (i.series != b.series.size() || i.profiles != b.profiles.size() || i.samples != samples ||
+      i.stacks != b.stacks.size())
     return corrupt("footer", "counts do not match the sections");
-  if (postings != make_postings(b)) return corrupt("postings", "do not match the series' labels");
+  if (!cols && postings != make_postings(b))
+    return corrupt("postings", "do not match the series' labels");
   if (postings_out) *postings_out = std::move(postings);
   return b;
 }
@@ -1226,8 +1223,11 @@ result<std::string> encode_segment(const block_data& b, segment_codec codec, uin
   return encode_segment(b, codec, meta);
 }
 
-result<std::string> encode_segment(const block_data& b, segment_codec codec,
-                                   const segment_info& meta, int zstd_level) {
+namespace {
+
+// encode_segment for both shapes: pairs in `b.samples` (pre == nullptr) or already encoded.
+result<std::string> encode_impl(const block_data& b, const encoded_samples* pre,
+                                segment_codec codec, const segment_info& meta, int zstd_level) {
   if (static_cast<uint8_t>(codec) > static_cast<uint8_t>(segment_codec::zstd))
     return error{errc::invalid_argument, "encode_segment: unknown codec"};
   if (zstd_level < ZSTD_minCLevel() || zstd_level > ZSTD_maxCLevel() || zstd_level == 0)
@@ -1237,8 +1237,10 @@ result<std::string> encode_segment(const block_data& b, segment_codec codec,
     return error{errc::invalid_argument, "encode_segment: footer: " + why};
   if (meta.sources.size() > UINT32_MAX)
     return error{errc::invalid_argument, "encode_segment: footer: more than 2^32 sources"};
-  if (auto st = check_block(b, errc::invalid_argument, "encode_segment"); !st) return st.err();
-  if (b.profiles.size() > UINT32_MAX || b.samples.size() > UINT32_MAX)
+  if (auto st = check_block(b, errc::invalid_argument, "encode_segment", pre == nullptr); !st)
+    return st.err();
+  if (b.profiles.size() > UINT32_MAX || b.samples.size() > UINT32_MAX ||
+      (pre && pre->count > UINT32_MAX))
     return error{errc::invalid_argument, "encode_segment: more than 2^32 profiles or samples"};
 
   std::vector<uint32_t> order(b.profiles.size());
@@ -1249,8 +1251,20 @@ result<std::string> encode_segment(const block_data& b, segment_codec codec,
     return std::tie(p.series, p.time_ns, p.id_hi, p.id_lo) <
            std::tie(q.series, q.time_ns, q.id_hi, q.id_lo);
   };
-  if (!std::is_sorted(order.begin(), order.end(), row_less))
+  if (!std::is_sorted(order.begin(), order.end(), row_less)) {
+    if (pre)
+      return error{errc::invalid_argument,
+                   "encode_segment: encoded samples need profiles in (series, time, id) order"};
     std::stable_sort(order.begin(), order.end(), row_less);
+  }
+  if (pre) {
+    uint64_t n = 0;
+    for (const auto& p : b.profiles) n += p.sample_count;
+    if (!b.samples.empty() || n != pre->count)
+      return error{errc::invalid_argument, "encode_segment: the profiles count " + str(n) +
+                                               " samples, the encoded samples hold " +
+                                               str(pre->count)};
+  }
 
   segment_info info = meta;  // the block metadata, as given
   info.version = segment_current_version;
@@ -1371,9 +1385,13 @@ result<std::string> encode_segment(const block_data& b, segment_codec codec,
   info.samples = sample_total;
   e.reset();
   e.put_uvarint(sample_total);
+  if (pre) {
+    e.put_raw(pre->stacks);
+    e.put_raw(pre->values);
+  }
   encoder values;
-  row_sorter sorter(b.stacks.size());
-  for (uint32_t i : order) {
+  row_sorter sorter(pre ? 0 : b.stacks.size());
+  for (uint32_t i : pre ? std::span<const uint32_t>() : std::span<const uint32_t>(order)) {
     const auto& p = b.profiles[i];
     std::span<const sample_rec> s(b.samples.data() + p.sample_begin, p.sample_count);
     // Rows decoded from a segment are already sorted by stack: sort a copy only when not.
@@ -1447,6 +1465,18 @@ result<std::string> encode_segment(const block_data& b, segment_codec codec,
   return w.finish(info);
 }
 
+}  // namespace
+
+result<std::string> encode_segment(const block_data& b, segment_codec codec,
+                                   const segment_info& meta, int zstd_level) {
+  return encode_impl(b, nullptr, codec, meta, zstd_level);
+}
+
+result<std::string> encode_segment(const block_data& b, const encoded_samples& samples,
+                                   segment_codec codec, const segment_info& meta, int zstd_level) {
+  return encode_impl(b, &samples, codec, meta, zstd_level);
+}
+
 result<segment_info> read_segment_info(bytes_view file) {
   auto f = read_footer(file);
   if (!f) return f.take_error();
@@ -1490,6 +1520,48 @@ result<block_data> decode_segment_rows(bytes_view file, segment_info* info) {
   auto b = decode_rows(file, *f);
   if (b && info) *info = f->info;
   return b;
+}
+
+result<segment_columns> decode_segment_columns(bytes_view file, segment_info* info) {
+  auto f = read_footer(file);
+  if (!f) return f.take_error();
+  segment_columns_parts parts;
+  auto b = decode_sections(file, *f, nullptr, &parts);
+  if (!b) return b.take_error();
+  segment_columns c;
+  c.block_ = std::move(*b);
+  c.samples_ = std::move(parts.samples);
+  c.stacks_at_ = std::move(parts.stacks_at);
+  c.values_at_ = std::move(parts.values_at);
+  if (info) *info = f->info;
+  return c;
+}
+
+status segment_columns::read_samples(uint32_t row, std::vector<sample_rec>& out) const {
+  const profile_row& p = block_.profiles[row];
+  const bytes_view body = as_bytes(std::string_view(samples_));
+  decoder ds(body.subspan(stacks_at_[row])), dv(body.subspan(values_at_[row]));
+  const size_t base = out.size();
+  out.resize(base + p.sample_count);
+  sample_rec* o = out.data() + base;
+  const uint64_t nodes = block_.stacks.size();
+  uint64_t stack = 0, sum = 0;
+  for (uint32_t k = 0; k < p.sample_count; ++k) {
+    const uint64_t delta = ds.get_uvarint();
+    stack += delta;
+    const int64_t value = dv.get_varint();
+    if (!ds.ok() || !dv.ok() || delta == 0 || stack >= nodes)
+      return corrupt("samples", "profile " + str(row) + " sample " + str(k) + " stack " +
+                                    str(stack) + " repeats, is out of range (" + str(nodes) +
+                                    " nodes) or is truncated");
+    o[k] = sample_rec{static_cast<uint32_t>(stack), value};
+    sum += static_cast<uint64_t>(value);
+  }
+  if (static_cast<int64_t>(sum) != p.total)
+    return corrupt("profiles", "profile " + str(row) + " total " + std::to_string(p.total) +
+                                   " is not the sum of its samples " +
+                                   std::to_string(static_cast<int64_t>(sum)));
+  return {};
 }
 
 result<block_data> decode_segment(bytes_view file, segment_info* info, postings_index* postings) {

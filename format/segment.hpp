@@ -131,6 +131,57 @@ result<block_data> decode_segment(bytes_view file, segment_info* info = nullptr,
 /// a damaged section it does not read goes unnoticed.
 result<block_data> decode_segment_rows(bytes_view file, segment_info* info = nullptr);
 
+/// A segment loaded for streaming compaction (format/compact.hpp, merge_segments): every
+/// section decoded into `block()` as decode_segment does, except the (stack, value) pairs, which
+/// stay in their encoded columns (one copy of the uncompressed samples section, 2-6 bytes per pair
+/// instead of 16) and are decoded one profile at a time by read_samples. The postings section is
+/// not read (a compaction output's postings are rebuilt from its series).
+/// Thread-safety: a value; const members may be called concurrently.
+class segment_columns {
+ public:
+  /// Symbols, stacks, series, profiles, periods and span samples; `samples` is empty and each
+  /// profile's sample_begin/sample_count index the pairs read_samples returns.
+  const block_data& block() const { return block_; }
+
+  /// Appends profile `row`'s pairs to `out`, by ascending stack id. Checks what decode_segment
+  /// checks of them: every stack id is a non-root node in range and appears once, and they sum
+  /// to the profile's total; errc::corrupted otherwise (then `out` may hold some of them).
+  /// Requires: row < block().profiles.size().
+  status read_samples(uint32_t row, std::vector<sample_rec>& out) const;
+
+ private:
+  friend result<segment_columns> decode_segment_columns(bytes_view, segment_info*);
+  block_data block_;
+  std::string samples_;              // the uncompressed samples section body
+  std::vector<uint32_t> stacks_at_;  // per profile: offset of its first stack delta in samples_
+  std::vector<uint32_t> values_at_;  // per profile: offset of its first value in samples_
+};
+
+/// Loads a segment for streaming compaction. Same errors as decode_segment for the sections it
+/// parses, plus corrupted when a profile's sample columns do not hold its sample_count varints;
+/// a damaged pair (a bad stack delta, a wrong total) is reported by read_samples instead.
+result<segment_columns> decode_segment_columns(bytes_view file, segment_info* info = nullptr);
+
+/// A block's (stack, value) pairs already laid out as the samples section stores them: profiles
+/// in the block's row order, each profile's pairs by ascending stack id, `stacks` the stack
+/// deltas (the first of a profile from 0) as unsigned varints and `values` the values as zig-zag
+/// varints. Built by merge_segments (format/compact.hpp).
+struct encoded_samples {
+  uint64_t count = 0;
+  std::string stacks;
+  std::string values;
+};
+
+/// encode_segment for a block whose pairs come encoded: `b.samples` must be empty, `b.profiles`
+/// already in (series, time, id) order, their sample_counts summing to `samples.count` and each
+/// total the sum of its pairs in `samples`, every pair's stack a non-root node of `b`.
+/// Fails with errc::invalid_argument when `b` breaks an invariant encode_segment checks, has
+/// samples, has its rows out of order or its counts disagree with `samples.count`; the pairs
+/// themselves are the caller's guarantee (a reader rejects a file with a bad one as corrupted).
+result<std::string> encode_segment(const block_data& b, const encoded_samples& samples,
+                                   segment_codec codec, const segment_info& meta,
+                                   int zstd_level = segment_default_zstd_level);
+
 /// Reads and checks only the header, trailer and footer (CRC, TOC layout, block metadata):
 /// cheap, it touches no section, so a catalog can be rebuilt from disk with it. A file that
 /// passes may still fail decode_segment (a damaged section). Same errors as decode_segment.
