@@ -208,7 +208,9 @@ void start_run(self_ptr self, std::shared_ptr<run_context> ctx) {
 result<swap_request> run_compaction_job(io::file_system& fs, const catalog_snapshot& cat,
                                         const compaction_job& job, const compaction_policy& policy,
                                         compaction_report& report) {
-  std::vector<block_data> inputs;
+  // Inputs are loaded with their pairs still encoded and merged column to column
+  // (format/compact.hpp, merge_segments): no input or output pair is ever held as a sample_rec.
+  std::vector<segment_columns> inputs;
   segment_info meta;
   meta.block_id = new_block_id();
   meta.level = job.output_level;
@@ -217,48 +219,71 @@ result<swap_request> run_compaction_job(io::file_system& fs, const catalog_snaps
     if (it == cat.blocks.end()) return error{errc::not_found, "input block " + std::to_string(id) + " not in catalog"};
     auto bytes = fs.read_file(it->path);
     if (!bytes) return bytes.err();
-    auto block = decode_segment(as_bytes(*bytes));
-    if (!block) return error{block.err().code, it->path + ": " + block.err().message};
+    auto cols = decode_segment_columns(as_bytes(*bytes));
+    if (!cols) return error{cols.err().code, it->path + ": " + cols.err().message};
     report.bytes_in += bytes->size();
-    inputs.push_back(std::move(*block));
+    inputs.push_back(std::move(*cols));
     // The output covers every WAL position its inputs covered (recovery skips those files).
     meta.wal_seq = std::max(meta.wal_seq, it->wal_seq);
     meta.sources.push_back(id);
   }
-  std::vector<const block_data*> ptrs;
-  for (const auto& b : inputs) ptrs.push_back(&b);
+  std::vector<const segment_columns*> ptrs;
+  for (const auto& c : inputs) ptrs.push_back(&c);
   merge_stats stats;
-  auto merged = merge_blocks(ptrs, merge_options{}, &stats);
-  if (!merged) return merged.err();
+  auto merged = merge_segments(ptrs, merge_options{}, &stats);
+  if (!merged) {
+    // A damaged pair names its input by position; the operator needs the file.
+    std::string msg = merged.err().message;
+    for (size_t i = 0; i < job.inputs.size(); ++i)
+      if (msg.find("input " + std::to_string(i) + ":") != std::string::npos)
+        msg += " (block " + std::to_string(job.inputs[i]) + ")";
+    return error{merged.err().code, msg};
+  }
   report.blocks_in = inputs.size();
   report.duplicates = stats.duplicates;
+  ptrs.clear();
   inputs.clear();
   swap_request req;
   req.inputs = job.inputs;
   int level = job.output_level >= 2 ? policy.l2_zstd_level : policy.l1_zstd_level;
-  // Every output is encoded while the merged block is alive (rollups are computed from it), then
-  // the merged block is freed before the outputs are written, one at a time.
+  // Every output is encoded before any is written. Rollups are merged from the merged block
+  // (replicas already dropped) or, when a finer rollup's step divides theirs, from that rollup:
+  // its buckets nest in theirs, so the sums are the same and far fewer rows are read.
   std::vector<std::pair<std::string, segment_info>> encoded;  // commit order: raw, then rollups
   {
-    block_data whole = std::move(*merged);
-    auto bytes = encode_segment(whole, segment_codec::zstd, meta, level);
+    auto bytes = encode_segment(merged->block, merged->samples, segment_codec::zstd, meta, level);
     if (!bytes) return bytes.err();
     encoded.emplace_back(std::move(*bytes), meta);
+    std::vector<std::pair<int64_t, segment_columns>> sources;  // (step, columns); raw has step 0
+    if (!job.rollup_steps_ns.empty()) {
+      auto raw = make_segment_columns(std::move(merged->block), merged->samples);
+      if (!raw) return raw.err();
+      sources.emplace_back(0, std::move(*raw));
+    }
+    merged->samples = {};
     for (int64_t step : job.rollup_steps_ns) {
+      const segment_columns* from = &sources.front().second;
+      for (const auto& [s, c] : sources)
+        if (s > 0 && step % s == 0) from = &c;
       merge_options ro;
       ro.bucket_ns = step;
       ro.dedupe = false;
-      const block_data* one[] = {&whole};
-      auto rolled = merge_blocks(one, ro);
+      const segment_columns* one[] = {from};
+      auto rolled = merge_segments(one, ro);
       if (!rolled) return rolled.err();
       segment_info rm;
       rm.block_id = new_block_id();
       rm.level = job.output_level;
       rm.rollup_step_ns = step;
       rm.sources = {meta.block_id};
-      auto rb = encode_segment(*rolled, segment_codec::zstd, rm, level);
+      auto rb = encode_segment(rolled->block, rolled->samples, segment_codec::zstd, rm, level);
       if (!rb) return rb.err();
       encoded.emplace_back(std::move(*rb), rm);
+      if (step > 0) {
+        auto rc = make_segment_columns(std::move(rolled->block), rolled->samples);
+        if (!rc) return rc.err();
+        sources.emplace_back(step, std::move(*rc));
+      }
     }
   }
   auto cleanup = [&](error e) {

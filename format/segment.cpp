@@ -1537,6 +1537,26 @@ result<segment_columns> decode_segment_columns(bytes_view file, segment_info* in
   return c;
 }
 
+result<segment_columns> make_segment_columns(block_data b, const encoded_samples& samples) {
+  if (!b.samples.empty())
+    return error{errc::invalid_argument, "segment_columns: the block has decoded samples"};
+  if (auto st = check_block(b, errc::invalid_argument, "segment_columns", false); !st)
+    return st.err();
+  encoder e;
+  e.put_uvarint(samples.count);
+  std::string body = std::move(e.buffer());
+  body.reserve(body.size() + samples.stacks.size() + samples.values.size());
+  body += samples.stacks;
+  body += samples.values;
+  segment_columns c;
+  if (auto st = parse_sample_columns(as_bytes(std::string_view(body)), b, c.stacks_at_, c.values_at_);
+      !st)
+    return error{errc::invalid_argument, "segment_columns: " + st.err().message};
+  c.block_ = std::move(b);
+  c.samples_ = std::move(body);
+  return c;
+}
+
 status segment_columns::read_samples(uint32_t row, std::vector<sample_rec>& out) const {
   const profile_row& p = block_.profiles[row];
   const bytes_view body = as_bytes(std::string_view(samples_));

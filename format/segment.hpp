@@ -131,6 +131,16 @@ result<block_data> decode_segment(bytes_view file, segment_info* info = nullptr,
 /// a damaged section it does not read goes unnoticed.
 result<block_data> decode_segment_rows(bytes_view file, segment_info* info = nullptr);
 
+/// A block's (stack, value) pairs already laid out as the samples section stores them: profiles
+/// in the block's row order, each profile's pairs by ascending stack id, `stacks` the stack
+/// deltas (the first of a profile from 0) as unsigned varints and `values` the values as zig-zag
+/// varints. Built by merge_segments (format/compact.hpp).
+struct encoded_samples {
+  uint64_t count = 0;
+  std::string stacks;
+  std::string values;
+};
+
 /// A segment loaded for streaming compaction (format/compact.hpp, merge_segments): every
 /// section decoded into `block()` as decode_segment does, except the (stack, value) pairs, which
 /// stay in their encoded columns (one copy of the uncompressed samples section, 2-6 bytes per pair
@@ -151,6 +161,7 @@ class segment_columns {
 
  private:
   friend result<segment_columns> decode_segment_columns(bytes_view, segment_info*);
+  friend result<segment_columns> make_segment_columns(block_data, const encoded_samples&);
   block_data block_;
   std::string samples_;              // the uncompressed samples section body
   std::vector<uint32_t> stacks_at_;  // per profile: offset of its first stack delta in samples_
@@ -162,15 +173,13 @@ class segment_columns {
 /// a damaged pair (a bad stack delta, a wrong total) is reported by read_samples instead.
 result<segment_columns> decode_segment_columns(bytes_view file, segment_info* info = nullptr);
 
-/// A block's (stack, value) pairs already laid out as the samples section stores them: profiles
-/// in the block's row order, each profile's pairs by ascending stack id, `stacks` the stack
-/// deltas (the first of a profile from 0) as unsigned varints and `values` the values as zig-zag
-/// varints. Built by merge_segments (format/compact.hpp).
-struct encoded_samples {
-  uint64_t count = 0;
-  std::string stacks;
-  std::string values;
-};
+
+/// A segment_columns over a block and its pairs already encoded (merge_segments' output), so a
+/// merge result can be merged again (the compactor rolls a merged block up) without writing and
+/// reading it back. `b` must have no samples and satisfy what encode_segment(b, samples, ...)
+/// requires; errc::invalid_argument when its structure is broken or `samples` does not hold each
+/// profile's sample_count varints in each column. The pairs are checked as read_samples reads them.
+result<segment_columns> make_segment_columns(block_data b, const encoded_samples& samples);
 
 /// encode_segment for a block whose pairs come encoded: `b.samples` must be empty, `b.profiles`
 /// already in (series, time, id) order, their sample_counts summing to `samples.count` and each
