@@ -199,9 +199,14 @@ class merger {
   // Requires: 0 < n < stacks.size(). Walks up to the nearest mapped ancestor (the root is always
   // mapped), then interns the path back down, so each input node is interned once.
   uint32_t map_node(size_t i, uint32_t n) {
+    const uint32_t mapped = maps_[i].node[n];
+    return mapped != unmapped ? mapped : intern_path(i, n);
+  }
+
+  // map_node for a node not mapped yet.
+  [[gnu::noinline]] uint32_t intern_path(size_t i, uint32_t n) {
     const block_data& b = *in_[i];
     std::vector<uint32_t>& m = maps_[i].node;
-    if (m[n] != unmapped) return m[n];
     path_.clear();
     for (uint32_t cur = n; m[cur] == unmapped;) {
       path_.push_back(cur);
@@ -464,25 +469,47 @@ class merger {
     };
     std::stable_sort(rows.begin(), rows.end(), [&](uint32_t x, uint32_t y) { return key(x) < key(y); });
     encoder stacks, values;
+    // Address space, not memory: pages are touched only as the columns fill (a stack delta is
+    // rarely over 2 bytes, a value over 3), and growing by copies cost more than the writing.
+    stacks.buffer().reserve(kept_samples_ * 2 + 16);
+    values.buffer().reserve(kept_samples_ * 3 + 16);
     row_sorter sorter(out_.stacks.size());
     std::vector<sample_rec> pairs;
     out_.profiles.reserve(groups_.size());
     for (uint32_t g : rows) {
       profile_row row = groups_[g].row;
       pairs.clear();
-      gather(start[g], start[g + 1], order, pairs);
-      if (failed_) return;
-      if (out.count + pairs.size() > UINT32_MAX) {
+      std::span<const sample_rec> s;
+      bool done = false;
+      if (start[g + 1] - start[g] == 1) {
+        // One profile (no rollup, the common case): its pairs, remapped in place, need summing
+        // only if two of its input nodes became one output node, which the sort detects.
+        const member& mb = members_[order[start[g]]];
+        if (read_mapped(mb, pairs)) {
+          sorter.grow(out_.stacks.size());
+          const row_sorter::sorted sorted = sorter.sort(pairs);
+          done = static_cast<bool>(sorted);
+          s = sorted.rows;
+          row.total = in_[mb.input]->profiles[mb.row].total;
+        }
+        if (failed_) return;
+      }
+      if (!done) {  // a rollup row, inputs that are blocks, or a profile whose nodes fold
+        pairs.clear();
+        gather(start[g], start[g + 1], order, pairs);
+        if (failed_) return;
+        row.total = total_and_reset_slots(pairs, 0);
+        sorter.grow(out_.stacks.size());
+        s = sorter.sort(pairs).rows;  // nodes are unique here
+      }
+      if (out.count + s.size() > UINT32_MAX) {
         failed_ = true;
         err_ = error{errc::invalid_argument, "merge_segments: more than 2^32 output samples"};
         return;
       }
       if (!add_spans(row, start[g], start[g + 1], order)) return;
       row.sample_begin = static_cast<uint32_t>(out.count);
-      row.sample_count = static_cast<uint32_t>(pairs.size());
-      row.total = total_and_reset_slots(pairs, 0);
-      sorter.grow(out_.stacks.size());
-      const std::span<const sample_rec> s = sorter.sort(pairs).rows;  // nodes are unique here
+      row.sample_count = static_cast<uint32_t>(s.size());
       stacks.put_uvarints(s.size(), [&](size_t k) {
         return uint64_t{s[k].stack} - (k == 0 ? 0 : s[k - 1].stack);
       });
@@ -492,6 +519,24 @@ class merger {
     }
     out.stacks = stacks.release();
     out.values = values.release();
+  }
+
+  // The pairs of one member's profile (read from its columns; read_samples has checked the
+  // stacks are non-root nodes in range and sum to the total) appended to `dst`, each stack
+  // remapped to its output node, repeats not summed. False (nothing read) for inputs that are
+  // blocks, or when reading failed (failed_ set).
+  bool read_mapped(const member& mb, std::vector<sample_rec>& dst) {
+    if (cols_.empty()) return false;
+    const size_t from = dst.size();
+    if (auto st = cols_[mb.input]->read_samples(mb.row, dst); !st) {
+      fail_corrupt(mb.input, st.err());
+      return false;
+    }
+    for (size_t k = from; k < dst.size(); ++k) {
+      dst[k].stack = map_node(mb.input, dst[k].stack);
+      if (failed_) return false;
+    }
+    return true;
   }
 
   // The span samples and period of the output row made of members order[begin, end): a kept

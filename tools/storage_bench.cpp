@@ -496,34 +496,58 @@ struct storage_report {
 };
 
 /// Decodes segments, merges them into one block of `level` and encodes it with zstd.
+/// How compaction merges: as the compactor does (inputs kept as encoded columns, merge_segments,
+/// encode from the encoded pairs), or through whole decoded blocks (decode_segment, merge_blocks,
+/// encode_segment), the earlier path, kept as the reference it is tested against.
+enum class merge_path { stream, blocks };
+
 stored_segment compact(const std::vector<stored_segment>& in, uint8_t level, int zstd_level,
-                       uint64_t block_id, compaction_stats& cs, stage_stats& out_stage) {
-  std::vector<block_data> blocks;
-  blocks.reserve(in.size());
+                       uint64_t block_id, merge_path how, compaction_stats& cs, stage_stats& out_stage) {
   segment_info meta;
   meta.level = level;
   meta.block_id = block_id;
   for (const stored_segment& s : in) {
     cs.input_bytes += s.bytes.size();
-    blocks.push_back(cs.decode.time([&] { return must(decode_segment(as_bytes(s.bytes)), "decode_segment"); }));
-    cs.input_pairs += blocks.back().samples.size();
     meta.sources.push_back(s.block_id);
   }
-  std::vector<const block_data*> ptrs;
-  for (const auto& b : blocks) ptrs.push_back(&b);
   merge_stats ms;
-  block_data merged = cs.merge.time([&] { return must(merge_blocks(ptrs, merge_options{}, &ms), "merge_blocks"); });
+  std::string bytes;
+  if (how == merge_path::stream) {
+    std::vector<segment_columns> cols;
+    cols.reserve(in.size());
+    for (const stored_segment& s : in) {
+      cols.push_back(cs.decode.time([&] { return must(decode_segment_columns(as_bytes(s.bytes)), "decode_segment_columns"); }));
+      for (const profile_row& p : cols.back().block().profiles) cs.input_pairs += p.sample_count;
+    }
+    std::vector<const segment_columns*> ptrs;
+    for (const auto& c : cols) ptrs.push_back(&c);
+    merged_segment merged = cs.merge.time([&] { return must(merge_segments(ptrs, merge_options{}, &ms), "merge_segments"); });
+    cols.clear();
+    bytes = cs.encode.time([&] {
+      return must(encode_segment(merged.block, merged.samples, segment_codec::zstd, meta, zstd_level), "encode_segment zstd");
+    });
+  } else {
+    std::vector<block_data> blocks;
+    blocks.reserve(in.size());
+    for (const stored_segment& s : in) {
+      blocks.push_back(cs.decode.time([&] { return must(decode_segment(as_bytes(s.bytes)), "decode_segment"); }));
+      cs.input_pairs += blocks.back().samples.size();
+    }
+    std::vector<const block_data*> ptrs;
+    for (const auto& b : blocks) ptrs.push_back(&b);
+    block_data merged = cs.merge.time([&] { return must(merge_blocks(ptrs, merge_options{}, &ms), "merge_blocks"); });
+    blocks.clear();
+    bytes = cs.encode.time([&] { return must(encode_segment(merged, segment_codec::zstd, meta, zstd_level), "encode_segment zstd"); });
+  }
   check(ms.duplicates == 0, "no replicas in the fleet");
-  blocks.clear();
-  stored_segment out{cs.encode.time([&] { return must(encode_segment(merged, segment_codec::zstd, meta, zstd_level), "encode_segment zstd"); }),
-                     block_id};
+  stored_segment out{std::move(bytes), block_id};
   out_stage.bytes += out.bytes.size();
   ++out_stage.segments;
   return out;
 }
 
 storage_report run_storage(fleet& fl, const fleet_options& fo, int seal_minutes, int shards,
-                           uint64_t gz_sample_target, const compaction_policy& levels) {
+                           uint64_t gz_sample_target, const compaction_policy& levels, merge_path how) {
   storage_report rep;
   reset_peak_rss();
   std::vector<head> heads(static_cast<size_t>(shards));
@@ -564,7 +588,7 @@ storage_report run_storage(fleet& fl, const fleet_options& fo, int seal_minutes,
   auto compact_hour = [&] {
     for (size_t s = 0; s < l0_hour.size(); ++s) {
       if (l0_hour[s].empty()) continue;
-      stored_segment l1 = compact(l0_hour[s], 1, levels.l1_zstd_level, next_block_id++, rep.c1, rep.l1);
+      stored_segment l1 = compact(l0_hour[s], 1, levels.l1_zstd_level, next_block_id++, how, rep.c1, rep.l1);
       rep.l1.content.add(rep.verify.time([&] { return digest_block(must(decode_segment(as_bytes(l1.bytes)), "decode_segment L1")); }));
       l0_hour[s].clear();
       l1_day[s].push_back(std::move(l1));
@@ -574,7 +598,7 @@ storage_report run_storage(fleet& fl, const fleet_options& fo, int seal_minutes,
     uint64_t day_series = 0;
     for (size_t s = 0; s < l1_day.size(); ++s) {
       if (l1_day[s].empty()) continue;
-      stored_segment l2 = compact(l1_day[s], 2, levels.l2_zstd_level, next_block_id++, rep.c2, rep.l2);
+      stored_segment l2 = compact(l1_day[s], 2, levels.l2_zstd_level, next_block_id++, how, rep.c2, rep.l2);
       segment_info info;
       rep.l2.content.add(rep.verify.time([&] { return digest_block(must(decode_segment(as_bytes(l2.bytes), &info), "decode_segment L2")); }));
       day_series += info.series;
@@ -789,6 +813,7 @@ struct options {
   std::string testdata;
   std::string tmp = "/tmp";
   bool quick = false;
+  merge_path merge = merge_path::stream;
   compaction_policy levels;  ///< only its zstd levels are used
 };
 
@@ -796,9 +821,11 @@ void usage() {
   std::fprintf(stderr,
                "usage: storage_bench [--testdata DIR] [--pods N] [--hours N] [--interval SECONDS]\n"
                "         [--seal-minutes M] [--shards N] [--ingest-profiles N] [--reps N] [--tmp DIR]\n"
-               "         [--l1-zstd-level N] [--l2-zstd-level N] [--quick]\n"
+               "         [--l1-zstd-level N] [--l2-zstd-level N] [--merge stream|blocks] [--quick]\n"
                "  Defaults: 50 pods x 2 h of 15 s profiles, sealed every 5 min, 2 shards; 1000 profiles\n"
                "  through the ingest and decode paths, median of 3 reps.\n"
+               "  --merge: stream (the compactor's merge_segments, default) or blocks (decode_segment +\n"
+               "  merge_blocks, the reference path) for the compaction phase.\n"
                "  --quick: 20 pods x 1 h, 500 profiles for the ingest/decode paths, 1 rep.\n"
                "  --testdata defaults to $HEARTH_TESTDATA, else ../shared/testdata.\n");
   std::exit(2);
@@ -832,6 +859,12 @@ options parse(int argc, char** argv) {
     else if (a == "--testdata") o.testdata = next();
     else if (a == "--tmp") o.tmp = next();
     else if (a == "--quick") o.quick = true;
+    else if (a == "--merge") {
+      std::string v = next();
+      if (v == "stream") o.merge = merge_path::stream;
+      else if (v == "blocks") o.merge = merge_path::blocks;
+      else usage();
+    }
     else if (a == "--l1-zstd-level" || a == "--l2-zstd-level") {
       std::string v = next();
       char* end = nullptr;
@@ -884,7 +917,7 @@ int run(int argc, char** argv) {
   const memory_result mem = run_memory(fl, o.fleet, o.shards);
 
   stopwatch sw_storage;
-  const storage_report st = run_storage(fl, o.fleet, o.seal_minutes, o.shards, o.gz_sample, o.levels);
+  const storage_report st = run_storage(fl, o.fleet, o.seal_minutes, o.shards, o.gz_sample, o.levels, o.merge);
   const double storage_wall = sw_storage.wall();
 
   const prepared in = prepare(fl, o.fleet, o.ingest_profiles);
@@ -947,8 +980,8 @@ int run(int argc, char** argv) {
               storage_wall, st.generate.cpu, st.build.cpu, st.head_append.cpu, st.seal_encode.cpu, st.verify.cpu,
               human_rate(pairs / st.head_append.cpu).c_str(), human_rate(pairs / st.seal_encode.cpu).c_str());
 
-  std::printf("\n3. Compaction throughput (1 thread, CPU time)\n");
-  std::printf("| step | input | decode | merge_blocks | encode zstd | total | input MB/s | M pairs/s |\n|---|---|---|---|---|---|---|---|\n");
+  std::printf("\n3. Compaction throughput (1 thread, CPU time; merge path: %s)\n", o.merge == merge_path::stream ? "stream" : "blocks");
+  std::printf("| step | input | decode | merge | encode zstd | total | input MB/s | M pairs/s |\n|---|---|---|---|---|---|---|---|\n");
   auto crow = [&](const char* name, const compaction_stats& c) {
     std::printf("| %s | %s, %.1f M pairs | %.2f s | %.2f s | %.2f s | %.2f s | %.1f | %.2f |\n", name,
                 human_bytes(static_cast<double>(c.input_bytes)).c_str(), static_cast<double>(c.input_pairs) / 1e6,
