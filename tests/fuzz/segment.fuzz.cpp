@@ -1,9 +1,13 @@
 // libFuzzer target: segment files and WAL records as read from a damaged disk: decode_segment,
-// decode_segment_rows and decode_batch must answer an error (corrupted) for any bytes, never crash or loop.
+// decode_segment_rows, decode_segment_columns (with every profile's pairs read and the file merged
+// as the compactor merges it) and decode_batch must answer an error (corrupted) for any bytes,
+// never crash or loop.
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 
 #include "format/batch_codec.hpp"
+#include "format/compact.hpp"
 #include "format/segment.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -12,6 +16,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   segment_info info;
   (void)decode_segment(in, &info);
   (void)decode_segment_rows(in, &info);
+  if (auto cols = decode_segment_columns(in, &info); cols.ok()) {
+    std::vector<sample_rec> pairs;
+    for (uint32_t row = 0; row < cols->block().profiles.size(); ++row) {
+      pairs.clear();
+      (void)cols->read_samples(row, pairs);
+    }
+    const segment_columns* one[] = {&*cols};
+    if (auto m = merge_segments(one, merge_options{}); m.ok())
+      (void)encode_segment(m->block, m->samples, segment_codec::none, segment_info{});
+  }
   (void)decode_batch(in);
   return 0;
 }
