@@ -246,44 +246,25 @@ result<swap_request> run_compaction_job(io::file_system& fs, const catalog_snaps
   swap_request req;
   req.inputs = job.inputs;
   int level = job.output_level >= 2 ? policy.l2_zstd_level : policy.l1_zstd_level;
-  // Every output is encoded before any is written. Rollups are merged from the merged block
-  // (replicas already dropped) or, when a finer rollup's step divides theirs, from that rollup:
-  // its buckets nest in theirs, so the sums are the same and far fewer rows are read.
+  // Every output is encoded before any is written: the merged block, then its rollups
+  // (format/compact.hpp, roll_up).
   std::vector<std::pair<std::string, segment_info>> encoded;  // commit order: raw, then rollups
   {
     auto bytes = encode_segment(merged->block, merged->samples, segment_codec::zstd, meta, level);
     if (!bytes) return bytes.err();
     encoded.emplace_back(std::move(*bytes), meta);
-    std::vector<std::pair<int64_t, segment_columns>> sources;  // (step, columns); raw has step 0
-    if (!job.rollup_steps_ns.empty()) {
-      auto raw = make_segment_columns(std::move(merged->block), merged->samples);
-      if (!raw) return raw.err();
-      sources.emplace_back(0, std::move(*raw));
-    }
-    merged->samples = {};
-    for (int64_t step : job.rollup_steps_ns) {
-      const segment_columns* from = &sources.front().second;
-      for (const auto& [s, c] : sources)
-        if (s > 0 && step % s == 0) from = &c;
-      merge_options ro;
-      ro.bucket_ns = step;
-      ro.dedupe = false;
-      const segment_columns* one[] = {from};
-      auto rolled = merge_segments(one, ro);
-      if (!rolled) return rolled.err();
+    auto rolled = roll_up(std::move(*merged), job.rollup_steps_ns);
+    if (!rolled) return rolled.err();
+    for (size_t k = 0; k < rolled->size(); ++k) {
       segment_info rm;
       rm.block_id = new_block_id();
       rm.level = job.output_level;
-      rm.rollup_step_ns = step;
+      rm.rollup_step_ns = job.rollup_steps_ns[k];
       rm.sources = {meta.block_id};
-      auto rb = encode_segment(rolled->block, rolled->samples, segment_codec::zstd, rm, level);
+      const merged_segment& r = (*rolled)[k];
+      auto rb = encode_segment(r.block, r.samples, segment_codec::zstd, rm, level);
       if (!rb) return rb.err();
       encoded.emplace_back(std::move(*rb), rm);
-      if (step > 0) {
-        auto rc = make_segment_columns(std::move(rolled->block), rolled->samples);
-        if (!rc) return rc.err();
-        sources.emplace_back(step, std::move(*rc));
-      }
     }
   }
   auto cleanup = [&](error e) {

@@ -436,8 +436,6 @@ void flush(self_ptr self) {
   }
 }
 
-int64_t floor_to(int64_t t, int64_t step) { return t >= 0 ? t / step * step : -((-t + step - 1) / step) * step; }
-
 // Evaluates one selection over what only this partition holds in memory (the head, frozen heads)
 // and lists the segment files a reader actor must evaluate (with the rollup to use, if any), so
 // that no segment is read or scanned on this thread, which also acknowledges appends.
@@ -475,25 +473,23 @@ query_partial evaluate(partition_state& st, const query::query_spec& q) {
     ref.bytes = seg->bytes;
     ref.min_time_ns = seg->info.min_time_ns;
     ref.max_time_ns = seg->info.max_time_ns;
-    // A flame graph may take the coarsest usable rollup whose aligned interior is not empty.
-    // Rollups keep no span samples and no profile ids, so span and profile id queries read only
-    // raw blocks.
-    if (kind == query::query_kind::merge_stacks && q.call_site.empty() && q.span_ids.empty() &&
-        q.profile_ids.empty())
-      if (auto it = rollups.find(seg->id()); it != rollups.end()) {
-        int64_t best_step = 0;
-        for (loaded_segment* r : it->second) {
-          int64_t step = r->info.rollup_step_ns;
-          if (r->path.empty() || step > q.max_rollup_step_ns || st.opts.store->corrupted(r->path)) continue;
-          int64_t a = floor_to(q.start_ns + step - 1, step), z = floor_to(q.end_ns, step);
-          if (a < z && step > best_step) {
-            best_step = step;
-            ref.rollup_path = r->path;
-            ref.rollup_lo_ns = a;
-            ref.rollup_hi_ns = z;
-          }
+    // A flame graph may take the coarsest usable rollup whose aligned interior is not empty
+    // (query::choose_rollup); the reader then reads the raw block only for rows outside it.
+    if (auto it = rollups.find(seg->id()); it != rollups.end()) {
+      std::vector<int64_t> steps;
+      std::vector<loaded_segment*> usable;
+      for (loaded_segment* r : it->second)
+        if (!r->path.empty() && !st.opts.store->corrupted(r->path)) {
+          steps.push_back(r->info.rollup_step_ns);
+          usable.push_back(r);
         }
+      const query::rollup_choice c = query::choose_rollup(q, steps);
+      if (c.index != SIZE_MAX) {
+        ref.rollup_path = usable[c.index]->path;
+        ref.rollup_lo_ns = c.lo_ns;
+        ref.rollup_hi_ns = c.hi_ns;
       }
+    }
     out.to_read.push_back(std::move(ref));
   }
   // The head: it has no rollups.

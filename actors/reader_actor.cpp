@@ -6,12 +6,32 @@ namespace hearth {
 
 namespace {
 
+// Evaluates one segment file, through its rollup when the partition named one: the rollup answers
+// the buckets [rollup_lo_ns, rollup_hi_ns) and the raw block the query's rows outside them. When
+// the raw block has no row the query reads outside those buckets (its footer's time range says
+// so), the rollup answers alone and the raw block is not read at all: a 24 h flame graph over a
+// day's L2 block reads only its 1 h rollup. `*whole` is set when the answer is the whole file's
+// as the partial cache keys it (nothing missing, the raw block's times those of `ref`).
 query_partial evaluate_segment(block_store& store, const segment_ref& ref, const query::query_spec& spec,
-                               bool* rollup_missing, std::shared_ptr<const block_data>* raw_block) {
+                               bool* whole) {
   query_partial out;
+  *whole = false;
   auto ev = query::evaluator::make(spec);
   if (!ev) {
     out.status = reply_status::from(ev.err());
+    return out;
+  }
+  if (ev->kind() == query::query_kind::analyze) ev->note_block(ref.bytes);
+  std::shared_ptr<const block_data> rolled;
+  if (!ref.rollup_path.empty()) {
+    auto r = store.get(ref.rollup_path);
+    if (r.what == block_store::outcome::ok) rolled = std::move(r.block);
+  }
+  if (rolled && !query::raw_rows_outside(spec, query::rollup_choice{0, ref.rollup_lo_ns, ref.rollup_hi_ns},
+                                         ref.min_time_ns, ref.max_time_ns)) {
+    ev->add(*rolled, ref.rollup_lo_ns, ref.rollup_hi_ns);
+    out.data = std::move(*ev).finish();
+    *whole = true;
     return out;
   }
   auto raw = store.get(ref.path, !query::reads_samples(spec));
@@ -21,14 +41,7 @@ query_partial evaluate_segment(block_store& store, const segment_ref& ref, const
                                      " was compacted or expired while the query ran; retry"});
     return out;
   }
-  if (ev->kind() == query::query_kind::analyze) ev->note_block(ref.bytes);
   if (raw.what == block_store::outcome::ok) {
-    std::shared_ptr<const block_data> rolled;
-    if (!ref.rollup_path.empty()) {
-      auto r = store.get(ref.rollup_path);
-      if (r.what == block_store::outcome::ok) rolled = std::move(r.block);
-      else *rollup_missing = true;
-    }
     if (rolled) {
       ev->add(*raw.block, spec.start_ns, ref.rollup_lo_ns);
       ev->add(*rolled, ref.rollup_lo_ns, ref.rollup_hi_ns);
@@ -36,7 +49,8 @@ query_partial evaluate_segment(block_store& store, const segment_ref& ref, const
     } else {
       ev->add(*raw.block);
     }
-    *raw_block = std::move(raw.block);
+    *whole = (rolled || ref.rollup_path.empty()) && raw.block->min_time_ns == ref.min_time_ns &&
+             raw.block->max_time_ns == ref.max_time_ns;
   }
   out.data = std::move(*ev).finish();
   return out;
@@ -61,13 +75,9 @@ query_partial read_segment(block_store& store, const segment_ref& ref, const que
     }
     if (cache.metrics) cache.metrics->partial_cache_misses.Increment();
   }
-  bool rollup_missing = false;
-  std::shared_ptr<const block_data> block;
-  query_partial out = evaluate_segment(store, ref, spec, &rollup_missing, &block);
-  // Kept only when the evaluation is what the key says: a whole block (not a corrupted one), its
-  // rollup read if one was named, and its times those the key was made with.
-  if (key && out.status.ok() && block && !rollup_missing && block->min_time_ns == ref.min_time_ns &&
-      block->max_time_ns == ref.max_time_ns) {
+  bool whole = false;
+  query_partial out = evaluate_segment(store, ref, spec, &whole);
+  if (key && out.status.ok() && whole) {
     cache.partials->put(*key, std::make_shared<const query::partial>(out.data));
     if (cache.metrics) cache.metrics->partial_cache_bytes.Set(static_cast<double>(cache.partials->bytes()));
   }

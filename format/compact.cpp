@@ -638,4 +638,37 @@ result<merged_segment> merge_segments(std::span<const segment_columns* const> in
   return merger(inputs, opts).run_streaming(stats);
 }
 
+result<std::vector<merged_segment>> roll_up(merged_segment m, std::span<const int64_t> steps_ns) {
+  std::vector<merged_segment> out;
+  if (steps_ns.empty()) return out;
+  for (int64_t step : steps_ns)
+    if (step <= 0) return error{errc::invalid_argument, "roll_up: step " + std::to_string(step) + " is not > 0"};
+  // Sources a rollup may be computed from: the block (step 0) and each rollup made so far.
+  std::vector<std::pair<int64_t, segment_columns>> sources;
+  auto raw = make_segment_columns(std::move(m.block), m.samples);
+  if (!raw) return raw.err();
+  m.samples = {};
+  sources.emplace_back(0, std::move(*raw));
+  for (size_t k = 0; k < steps_ns.size(); ++k) {
+    const int64_t step = steps_ns[k];
+    const segment_columns* from = &sources.front().second;
+    int64_t from_step = 0;
+    for (const auto& [s, c] : sources)
+      if (s > from_step && step % s == 0) from = &c, from_step = s;
+    merge_options o;
+    o.bucket_ns = step;
+    o.dedupe = false;
+    const segment_columns* one[] = {from};
+    auto rolled = merge_segments(one, o);
+    if (!rolled) return rolled.err();
+    if (k + 1 < steps_ns.size()) {  // a later, coarser step may be computed from this one
+      auto cols = make_segment_columns(rolled->block, rolled->samples);
+      if (!cols) return cols.err();
+      sources.emplace_back(step, std::move(*cols));
+    }
+    out.push_back(std::move(*rolled));
+  }
+  return out;
+}
+
 }  // namespace hearth

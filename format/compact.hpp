@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <limits>
 #include <span>
+#include <vector>
 
 #include "format/block.hpp"
 #include "format/error.hpp"
@@ -86,5 +87,14 @@ struct merged_segment {
 [[nodiscard]] result<merged_segment> merge_segments(std::span<const segment_columns* const> inputs,
                                                     const merge_options& opts,
                                                     merge_stats* stats = nullptr);
+
+/// The rollups of a merged block, one per entry of `steps_ns` (each > 0), in that order: what the
+/// compactor writes next to an L2 block. Each is merge_segments over `m` with bucket_ns = step and
+/// no de-duplication (replicas are already gone), computed from the coarsest earlier rollup whose
+/// step divides it (its buckets nest, so the sums are the same) or else from `m`: a 1 h rollup
+/// reads the 1 min one's rows, not the block's. Errors: invalid_argument for a step <= 0 or a
+/// block that breaks encode_segment's invariants. Thread-safety: a pure function.
+[[nodiscard]] result<std::vector<merged_segment>> roll_up(merged_segment m,
+                                                          std::span<const int64_t> steps_ns);
 
 }  // namespace hearth

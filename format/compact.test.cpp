@@ -1100,9 +1100,9 @@ TEST(compact_stream, duplicates_spans_and_periods_inside_an_input) {
   }
 }
 
-// The compactor rolls the merged block up through make_segment_columns, and a coarser rollup
-// from a finer one whose step divides it: the same content as rolling up the inputs directly.
-TEST(compact_stream, rollups_chain_through_make_segment_columns) {
+// roll_up: each step's rollup of a merged block (the 1 h one computed from the 1 min one, a 90 s
+// one from the block itself) has the content of rolling the inputs up directly.
+TEST(compact_stream, roll_up_matches_rolling_up_the_inputs) {
   rnd r(77);
   std::vector<ingest_batch> shared;
   std::vector<block_data> blocks = real_blocks(2);
@@ -1119,42 +1119,36 @@ TEST(compact_stream, rollups_chain_through_make_segment_columns) {
   for (const auto& c : cols) cp.push_back(&c);
   auto merged = merge_segments(cp, merge_options{});
   ASSERT_TRUE(merged.ok());
-  auto raw = make_segment_columns(merged->block, merged->samples);
-  ASSERT_TRUE(raw.ok()) << raw.err().to_string();
-  const auto rolled = [](const segment_columns& from, int64_t step) {
+  const std::vector<int64_t> steps = {60 * sec, 3600 * sec, 90 * sec};
+  auto rolled = roll_up(*merged, steps);
+  ASSERT_TRUE(rolled.ok()) << rolled.err().to_string();
+  ASSERT_EQ(rolled->size(), steps.size());
+  for (size_t k = 0; k < steps.size(); ++k) {
+    SCOPED_TRACE(steps[k]);
     merge_options o;
-    o.bucket_ns = step;
-    o.dedupe = false;
-    const segment_columns* one[] = {&from};
-    auto m = merge_segments(one, o);
-    EXPECT_TRUE(m.ok());
-    return m.ok() ? std::move(*m) : merged_segment{};
-  };
-  const auto decoded = [](const merged_segment& m) {
+    o.bucket_ns = steps[k];
+    auto want = merge_blocks(ptrs(blocks), o);
+    ASSERT_TRUE(want.ok());
+    const merged_segment& m = (*rolled)[k];
     auto f = encode_segment(m.block, m.samples, segment_codec::none, segment_info{});
-    EXPECT_TRUE(f.ok()) << f.err().to_string();
-    auto b = decode_segment(as_bytes(f.ok() ? *f : std::string()));
-    EXPECT_TRUE(b.ok());
-    return b.ok() ? std::move(*b) : block_data{};
-  };
-  merged_segment minute = rolled(*raw, 60 * sec);
-  auto minute_cols = make_segment_columns(minute.block, minute.samples);
-  ASSERT_TRUE(minute_cols.ok());
-  merge_options hour;
-  hour.bucket_ns = 3600 * sec;
-  auto want_minute = merge_blocks(ptrs(blocks), [] { merge_options o; o.bucket_ns = 60 * sec; return o; }());
-  auto want_hour = merge_blocks(ptrs(blocks), hour);
-  ASSERT_TRUE(want_minute.ok() && want_hour.ok());
-  EXPECT_EQ(canon(decoded(minute)), canon(*want_minute));
-  EXPECT_EQ(canon(decoded(rolled(*minute_cols, 3600 * sec))), canon(*want_hour));
-  EXPECT_EQ(canon(decoded(rolled(*raw, 3600 * sec))), canon(*want_hour));
-  EXPECT_EQ(spans_and_periods(decoded(rolled(*minute_cols, 3600 * sec))), spans_and_periods(*want_hour));
+    ASSERT_TRUE(f.ok()) << f.err().to_string();
+    auto back = decode_segment(as_bytes(*f));
+    ASSERT_TRUE(back.ok()) << back.err().to_string();
+    EXPECT_EQ(canon(*back), canon(*want));
+    EXPECT_EQ(spans_and_periods(*back), spans_and_periods(*want));
+  }
+  auto none = roll_up(*merged, {});
+  ASSERT_TRUE(none.ok());
+  EXPECT_TRUE(none->empty());
+  auto bad = roll_up(*merged, std::vector<int64_t>{60 * sec, 0});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.err().code, errc::invalid_argument);
   // Pairs that do not fit the block's counts are refused.
   encoded_samples short_pairs = merged->samples;
   short_pairs.values.pop_back();
-  auto bad = make_segment_columns(merged->block, short_pairs);
-  ASSERT_FALSE(bad.ok());
-  EXPECT_EQ(bad.err().code, errc::invalid_argument);
+  auto cut = make_segment_columns(merged->block, short_pairs);
+  ASSERT_FALSE(cut.ok());
+  EXPECT_EQ(cut.err().code, errc::invalid_argument);
 }
 
 TEST(compact_stream, empty_inputs) {

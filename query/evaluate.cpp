@@ -20,6 +20,41 @@ bool reads_samples(const query_spec& spec) {
   }
 }
 
+namespace {
+int64_t floor_to(int64_t t, int64_t step) {
+  return t >= 0 ? t / step * step : -((-t + step - 1) / step) * step;
+}
+}  // namespace
+
+rollup_choice choose_rollup(const query_spec& spec, std::span<const int64_t> steps_ns) {
+  rollup_choice best;
+  if (static_cast<query_kind>(spec.kind) != query_kind::merge_stacks || !spec.call_site.empty() ||
+      !spec.span_ids.empty() || !spec.profile_ids.empty())
+    return best;
+  int64_t best_step = 0;
+  for (size_t i = 0; i < steps_ns.size(); ++i) {
+    const int64_t step = steps_ns[i];
+    if (step <= 0 || step > spec.max_rollup_step_ns || step <= best_step) continue;
+    // The first bucket starting at or after start_ns, the last one ending by end_ns (no
+    // overflow: a bucket start past INT64_MAX - step cannot be reached by a real profile).
+    if (spec.start_ns > INT64_MAX - step + 1) continue;
+    const int64_t a = floor_to(spec.start_ns + step - 1, step), z = floor_to(spec.end_ns, step);
+    if (a < z) {
+      best_step = step;
+      best = rollup_choice{i, a, z};
+    }
+  }
+  return best;
+}
+
+bool raw_rows_outside(const query_spec& spec, const rollup_choice& c, int64_t min_time_ns,
+                      int64_t max_time_ns) {
+  if (c.index == SIZE_MAX) return true;
+  const bool left = min_time_ns < c.lo_ns && max_time_ns >= spec.start_ns;
+  const bool right = max_time_ns >= c.hi_ns && min_time_ns < spec.end_ns;
+  return left || right;
+}
+
 void to_flat(flame_tree&& t, flat_tree& out) {
   const auto& nodes = t.nodes();
   out.parents.clear();

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <set>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -67,6 +68,25 @@ struct query_spec {
 /// Whether evaluating `spec` reads sample columns (symbols, stacks, samples). When not, blocks
 /// holding only strings, series and profile rows (decode_segment_rows) answer it.
 bool reads_samples(const query_spec& spec);
+
+/// Which rollup of a raw block answers part of a selection (format/compact.hpp, rollups).
+struct rollup_choice {
+  size_t index = SIZE_MAX;  ///< into the steps given to choose_rollup; SIZE_MAX = none
+  int64_t lo_ns = 0;        ///< the rollup answers the buckets [lo_ns, hi_ns) ...
+  int64_t hi_ns = 0;        ///< ... the raw block the selected rows outside them
+};
+
+/// The coarsest rollup (by step, among `steps_ns`, each > 0) that may answer `spec` and whose
+/// buckets lying wholly inside [start_ns, end_ns) are not empty. Only a flame graph may read
+/// rollups (merge_stacks, without a call site, span ids or profile ids, steps up to
+/// max_rollup_step_ns): they keep per-bucket sums, no ids and no span samples.
+rollup_choice choose_rollup(const query_spec& spec, std::span<const int64_t> steps_ns);
+
+/// Whether a raw block whose rows lie in [min_time_ns, max_time_ns] (its footer) has a row of
+/// [spec.start_ns, spec.end_ns) outside the chosen rollup's buckets: when not, the rollup answers
+/// for the whole block and the raw block need not be read.
+bool raw_rows_outside(const query_spec& spec, const rollup_choice& c, int64_t min_time_ns,
+                      int64_t max_time_ns);
 
 /// A name-keyed call tree in flat form: node i has parent parents[i] (node 0 = root, its own
 /// parent), name names[name_ids[i]] and self value selfs[i]. Parents precede children.

@@ -167,6 +167,73 @@ TEST(evaluate, merge_flat_tolerates_malformed_partials) {
   EXPECT_TRUE(into.find_name("?").has_value());
 }
 
+// choose_rollup takes the coarsest step whose whole buckets inside the range are not empty, only
+// for flame graphs; raw_rows_outside says whether the raw block is still needed.
+TEST(evaluate, rollup_choice_and_when_the_raw_block_is_needed) {
+  constexpr int64_t m = 60 * s_ns, h = 3600 * s_ns, day = 24 * h;
+  query_spec q;
+  q.kind = static_cast<uint8_t>(query_kind::merge_stacks);
+  q.max_rollup_step_ns = INT64_MAX;
+  q.start_ns = 10 * day;
+  q.end_ns = 11 * day;
+  const std::vector<int64_t> steps = {m, h};
+  rollup_choice c = choose_rollup(q, steps);
+  EXPECT_EQ(c.index, 1u);
+  EXPECT_EQ(c.lo_ns, 10 * day);
+  EXPECT_EQ(c.hi_ns, 11 * day);
+  // A day block inside the range: the 1 h rollup answers alone.
+  EXPECT_FALSE(raw_rows_outside(q, c, 10 * day, 11 * day - 15 * s_ns));
+  // Unaligned range: whole hours from the rollup, the edges from the raw block.
+  q.start_ns = 10 * day + 90 * m;
+  q.end_ns = 10 * day + 5 * h + 30 * s_ns;
+  c = choose_rollup(q, steps);
+  EXPECT_EQ(c.index, 1u);
+  EXPECT_EQ(c.lo_ns, 10 * day + 2 * h);
+  EXPECT_EQ(c.hi_ns, 10 * day + 5 * h);
+  EXPECT_TRUE(raw_rows_outside(q, c, 10 * day, 11 * day - 1));
+  EXPECT_FALSE(raw_rows_outside(q, c, 10 * day + 2 * h, 10 * day + 5 * h - 1));
+  // Rows before the range's start or from its end on are not selected: no need for them.
+  EXPECT_FALSE(raw_rows_outside(q, c, 10 * day, 10 * day + 89 * m));
+  EXPECT_FALSE(raw_rows_outside(q, c, 10 * day + 6 * h, 11 * day - 1));
+  EXPECT_TRUE(raw_rows_outside(q, c, 10 * day + 5 * h, 11 * day - 1));  // [5 h, 5 h + 30 s)
+  // Less than an hour: the 1 min rollup.
+  q.start_ns = 10 * day + 30 * s_ns;
+  q.end_ns = 10 * day + 30 * m;
+  c = choose_rollup(q, steps);
+  EXPECT_EQ(c.index, 0u);
+  EXPECT_EQ(c.lo_ns, 10 * day + m);
+  EXPECT_EQ(c.hi_ns, 10 * day + 30 * m);
+  // Less than a minute, a capped step, other kinds, a call site, profile ids: none.
+  q.end_ns = q.start_ns + 20 * s_ns;
+  EXPECT_EQ(choose_rollup(q, steps).index, SIZE_MAX);
+  q.start_ns = 10 * day;
+  q.end_ns = 11 * day;
+  q.max_rollup_step_ns = m;
+  EXPECT_EQ(choose_rollup(q, steps).index, 0u);
+  q.max_rollup_step_ns = 0;
+  EXPECT_EQ(choose_rollup(q, steps).index, SIZE_MAX);
+  q.max_rollup_step_ns = INT64_MAX;
+  for (auto f : std::vector<void (*)(query_spec&)>{
+           [](query_spec& x) { x.kind = static_cast<uint8_t>(query_kind::select_series); },
+           [](query_spec& x) { x.call_site = {"main"}; },
+           [](query_spec& x) { x.profile_ids = {1}; },
+       }) {
+    query_spec x = q;
+    f(x);
+    EXPECT_EQ(choose_rollup(x, steps).index, SIZE_MAX);
+  }
+  // Negative times floor towards minus infinity; no overflow at the ends of time.
+  q.start_ns = -h - 1;
+  q.end_ns = 0;
+  c = choose_rollup(q, steps);
+  EXPECT_EQ(c.index, 1u);
+  EXPECT_EQ(c.lo_ns, -h);
+  q.start_ns = INT64_MAX - 10;
+  q.end_ns = INT64_MAX;
+  EXPECT_EQ(choose_rollup(q, steps).index, SIZE_MAX);
+  EXPECT_TRUE(raw_rows_outside(q, rollup_choice{}, 0, 0));  // no rollup: always the raw block
+}
+
 }  // namespace
 }  // namespace hearth::query
 
