@@ -223,19 +223,49 @@ void add_segment(partition& p, const std::string& path, const std::string& bytes
 }
 
 /// As the server's read path: the partition lists the segment files whose footer time range
-/// overlaps the query, and a reader evaluates each file on its own (actors/reader_actor.cpp:
-/// block cached or read and decoded, one evaluator per file, finish); the frontend's merger
-/// merges every file's partial. With `cache`, as a reader with query.partial_cache_bytes: a
-/// cacheable file's partial is copied out of the cache, or evaluated and a copy kept.
+/// overlaps the query, with the rollup a flame graph may read instead (query::choose_rollup, as
+/// actors/partition_actor.cpp `evaluate`), and a reader evaluates each file on its own
+/// (actors/reader_actor.cpp: the rollup alone when it covers every selected row of the file,
+/// else the raw block, cached or read and decoded; one evaluator per file, finish); the
+/// frontend's merger merges every file's partial. With `cache`, as a reader with
+/// query.partial_cache_bytes: a cacheable file's partial is copied out of the cache, or
+/// evaluated and a copy kept.
 query::merger gather(std::vector<partition*>& parts, const query::query_spec& q, stages& st,
                      query::partial_cache* cache = nullptr) {
   query::merger m;
+  // As block_store::get: a query that reads no samples decodes the rows only; a rows-only
+  // block is decoded again in full for a query that reads samples.
+  const bool rows_only = !query::reads_samples(q);
+  auto load = [&](seg_file& seg) -> const block_data& {
+    if (!seg.data || (seg.rows_only && !rows_only)) {
+      std::string bytes;
+      timed(st.read, [&] { bytes = read_whole(seg.path); });
+      timed(st.decode, [&] {
+        seg.data = std::make_shared<const block_data>(
+            must(rows_only ? decode_segment_rows(as_bytes(bytes)) : decode_segment(as_bytes(bytes)), "decode_segment"));
+      });
+      seg.rows_only = rows_only;
+    }
+    return *seg.data;
+  };
   for (partition* p : parts)
     for (auto& seg : p->segs) {
-      if (seg.info.profiles == 0 || seg.info.max_time_ns < q.start_ns || seg.info.min_time_ns >= q.end_ns)
+      if (seg.info.rollup_step_ns != 0 || seg.info.profiles == 0 || seg.info.max_time_ns < q.start_ns ||
+          seg.info.min_time_ns >= q.end_ns)
         continue;
+      std::vector<int64_t> steps;
+      std::vector<seg_file*> rollups;
+      for (auto& r : p->segs)
+        if (r.info.rollup_step_ns > 0 && !r.info.sources.empty() && r.info.sources[0] == seg.info.block_id) {
+          steps.push_back(r.info.rollup_step_ns);
+          rollups.push_back(&r);
+        }
+      const query::rollup_choice rc = query::choose_rollup(q, steps);
+      seg_file* rolled = rc.index == SIZE_MAX ? nullptr : rollups[rc.index];
       std::optional<std::string> key;
-      if (cache) key = query::partial_cache_key(q, {seg.path, seg.info.min_time_ns, seg.info.max_time_ns, "", 0, 0});
+      if (cache)
+        key = query::partial_cache_key(q, {seg.path, seg.info.min_time_ns, seg.info.max_time_ns,
+                                           rolled ? rolled->path : "", rc.lo_ns, rc.hi_ns});
       if (key) {
         query::partial part;
         bool hit = false;
@@ -250,20 +280,22 @@ query::merger gather(std::vector<partition*>& parts, const query::query_spec& q,
           continue;
         }
       }
-      // As block_store::get: a query that reads no samples decodes the rows only; a rows-only
-      // block is decoded again in full for a query that reads samples.
-      const bool rows_only = !query::reads_samples(q);
-      if (!seg.data || (seg.rows_only && !rows_only)) {
-        std::string bytes;
-        timed(st.read, [&] { bytes = read_whole(seg.path); });
-        timed(st.decode, [&] {
-          seg.data = std::make_shared<const block_data>(
-              must(rows_only ? decode_segment_rows(as_bytes(bytes)) : decode_segment(as_bytes(bytes)), "decode_segment"));
-        });
-        seg.rows_only = rows_only;
-      }
       auto ev = must(query::evaluator::make(q), "evaluator::make");
-      timed(st.add, [&] { ev.add(*seg.data); });
+      if (!rolled) {
+        const block_data& raw = load(seg);
+        timed(st.add, [&] { ev.add(raw); });
+      } else if (!query::raw_rows_outside(q, rc, seg.info.min_time_ns, seg.info.max_time_ns)) {
+        const block_data& r = load(*rolled);
+        timed(st.add, [&] { ev.add(r, rc.lo_ns, rc.hi_ns); });
+      } else {
+        const block_data& r = load(*rolled);
+        const block_data& raw = load(seg);
+        timed(st.add, [&] {
+          ev.add(raw, q.start_ns, rc.lo_ns);
+          ev.add(r, rc.lo_ns, rc.hi_ns);
+          ev.add(raw, rc.hi_ns, q.end_ns);
+        });
+      }
       query::partial part;
       timed(st.finish, [&] { part = std::move(ev).finish(); });
       if (key) timed(st.cache, [&] { cache->put(*key, std::make_shared<const query::partial>(part)); });
@@ -369,16 +401,17 @@ struct stacks_dataset {
   uint64_t pairs = 0;          ///< stored (stack, value) pairs, both types
   uint64_t distinct_stacks = 0;
   uint64_t file_bytes = 0, day_file_bytes = 0;
+  std::vector<uint64_t> rollup_file_bytes;  ///< the day's 1 min and 1 h rollups
   int base_stacks = 0, versions = 0;
   double build_s = 0, encode_s = 0;
   int64_t end_ns = 0;
 };
 
-/// Also, when `day` is set, the day as one level-2 segment (merge_blocks of the hourly blocks, as
-/// the L1 -> L2 compaction writes it).
+/// Also, when `day` is set, the day as one level-2 segment and its 1 min and 1 h rollups, as the
+/// L1 -> L2 compaction writes them.
 stacks_dataset build_stacks(const base_pool& bp, const stacks_options& o, uint64_t seed, partition& part,
                             const std::string& dir, const std::string& tag, partition* day = nullptr) {
-  std::vector<block_data> hours;
+  std::vector<segment_columns> hours;
   stacks_dataset ds;
   const uint32_t B = static_cast<uint32_t>(bp.base.size());
   const uint32_t V = static_cast<uint32_t>(std::max<int64_t>(1, (o.distinct_target + B - 1) / B));
@@ -479,7 +512,7 @@ stacks_dataset build_stacks(const base_pool& bp, const stacks_options& o, uint64
     meta.block_id = ++block_id;
     meta.sources = {block_id + (uint64_t{1} << 40)};
     std::string bytes = must(encode_segment(blk, segment_codec::zstd, meta), "encode_segment zstd");
-    if (day) hours.push_back(must(decode_segment(as_bytes(bytes)), "decode_segment"));
+    if (day) hours.push_back(must(decode_segment_columns(as_bytes(bytes)), "decode_segment_columns"));
     double c2 = cpu_now();
     ds.build_s += c1 - c0;
     ds.encode_s += c2 - c1;
@@ -490,17 +523,31 @@ stacks_dataset build_stacks(const base_pool& bp, const stacks_options& o, uint64
   }
   ds.distinct_stacks = seen.size();
   if (day) {
-    std::vector<const block_data*> ptrs;
+    // As the L1 -> L2 compaction (actors/compactor_actor.cpp): merge_segments of the hourly
+    // files, then its 1 min and 1 h rollups (roll_up), each its own file.
+    std::vector<const segment_columns*> ptrs;
     segment_info meta;
     meta.level = 2;
     meta.block_id = ++block_id;
     for (const auto& h : hours) ptrs.push_back(&h);
     for (const auto& s : part.segs) meta.sources.push_back(s.info.block_id);
-    block_data merged = must(merge_blocks(ptrs, merge_options{}), "merge_blocks");
+    merged_segment merged = must(merge_segments(ptrs, merge_options{}), "merge_segments");
     hours.clear();
-    std::string bytes = must(encode_segment(merged, segment_codec::zstd, meta), "encode_segment L2");
+    std::string bytes = must(encode_segment(merged.block, merged.samples, segment_codec::zstd, meta), "encode_segment L2");
     ds.day_file_bytes = bytes.size();
     add_segment(*day, dir + "/" + tag + "-day.seg", bytes);
+    const std::vector<int64_t> steps = {60 * ns_per_s, hour_ns};
+    std::vector<merged_segment> rolled = must(roll_up(std::move(merged), steps), "roll_up");
+    for (size_t k = 0; k < steps.size(); ++k) {
+      segment_info rm;
+      rm.level = 2;
+      rm.block_id = ++block_id;
+      rm.rollup_step_ns = steps[k];
+      rm.sources = {meta.block_id};
+      bytes = must(encode_segment(rolled[k].block, rolled[k].samples, segment_codec::zstd, rm), "encode_segment rollup");
+      ds.rollup_file_bytes.push_back(bytes.size());
+      add_segment(*day, dir + "/" + tag + "-day-rollup" + std::to_string(steps[k] / ns_per_s) + "s.seg", bytes);
+    }
   }
   return ds;
 }
@@ -750,6 +797,7 @@ query::query_spec stacks_spec(const std::string& service, int64_t start, int64_t
   q.selector = "{service_name=\"" + service + "\"}";
   q.start_ns = start;
   q.end_ns = end;
+  q.max_rollup_step_ns = INT64_MAX;  // as cluster/query_api.cpp stacks_selection
   return q;
 }
 
@@ -784,10 +832,15 @@ int run(int argc, char** argv) {
     std::printf("  stack-tree nodes per hourly file: %.0f on average (the day: %" PRIu64 " distinct stacks)\n",
                 static_cast<double>(nodes) / static_cast<double>(part_a.segs.size()), da.distinct_stacks);
   }
-  if (!part_a_day.segs.empty())
-    std::printf("  the same day as one L2 file (merge_blocks of the 24 hourly blocks): %s (%.2f B/pair)\n",
+  if (!part_a_day.segs.empty()) {
+    std::printf("  the same day as one L2 file (merge_segments of the 24 hourly files): %s (%.2f B/pair)",
                 human_bytes(static_cast<double>(da.day_file_bytes)).c_str(),
                 static_cast<double>(da.day_file_bytes) / static_cast<double>(da.pairs));
+    for (size_t k = 1; k < part_a_day.segs.size(); ++k)
+      std::printf(", %" PRId64 " s rollup %s (%" PRIu64 " pairs)", part_a_day.segs[k].info.rollup_step_ns / ns_per_s,
+                  human_bytes(static_cast<double>(part_a_day.segs[k].bytes)).c_str(), part_a_day.segs[k].info.samples);
+    std::printf("\n");
+  }
   std::printf("totals dataset: %d series x %d profiles = %lld rows, %zu zstd files, %s (%.2f B/row); build %.1f s CPU\n",
               dt.series, dt.per_series, static_cast<long long>(dt.series) * dt.per_series, part_t.segs.size(),
               human_bytes(static_cast<double>(dt.file_bytes)).c_str(),
@@ -806,7 +859,7 @@ int run(int argc, char** argv) {
     partition& P = layout ? part_a_day : part_a;
     if (P.segs.empty()) continue;
     std::vector<partition*> parts{&P};
-    const std::string lay = layout ? " [1 L2 day file]" : " [" + std::to_string(P.segs.size()) + " hourly L1 files]";
+    const std::string lay = layout ? " [1 L2 day file + rollups]" : " [" + std::to_string(P.segs.size()) + " hourly L1 files]";
     samples cold, warm, cold8, warm8, find_only, cached, cached8;
     stages sc, sw, sh;
     const auto q = stacks_spec("svc-a", t0, t1);
