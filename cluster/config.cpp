@@ -711,7 +711,7 @@ const std::vector<key_def>& keys() {
          return parse_int(n, c.compaction.max_output_samples, 1, int64_t{1} << 40);
        },
        [](const config& c) { return std::to_string(c.compaction.max_output_samples); }},
-      {"compaction", "rollups", "write pre-aggregated blocks: 1h next to level-1 blocks, 1m and 1h next to level-2 blocks",
+      {"compaction", "rollups", "write 1m and 1h pre-aggregated blocks next to level-2 blocks",
        [](const toml::node& n, config& c) { return parse_bool(n, c.compaction.rollups); },
        [](const config& c) { return std::string(c.compaction.rollups ? "true" : "false"); }},
       {"compaction", "l1_zstd_level",

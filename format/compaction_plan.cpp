@@ -100,9 +100,8 @@ status validate(const compaction_policy& p) {
   if (p.grace_ns < 0) return bad("grace_ns must be >= 0");
   if (p.max_output_bytes == 0) return bad("max_output_bytes must be > 0");
   if (p.max_output_samples == 0) return bad("max_output_samples must be > 0");
-  for (const auto* steps : {&p.rollup_steps_ns, &p.l1_rollup_steps_ns})
-    for (int64_t s : *steps)
-      if (s <= 0) return bad("rollup steps must be > 0");
+  for (int64_t s : p.rollup_steps_ns)
+    if (s <= 0) return bad("rollup steps must be > 0");
   // zstd accepts 1..22 and its fast modes below 0; 20+ need a large window, and 0 means "default".
   for (int level : {p.l1_zstd_level, p.l2_zstd_level})
     if (level == 0 || level < -100 || level > 19)
@@ -124,25 +123,20 @@ std::vector<compaction_job> plan_compactions(std::span<const block_ref> blocks,
 
   auto closed = [&](int64_t end) { return now_ns >= sat_add(end, p.grace_ns); };
 
-  auto sorted_steps = [](std::vector<int64_t> v) {
-    std::sort(v.begin(), v.end());
-    v.erase(std::unique(v.begin(), v.end()), v.end());
-    return v;
-  };
-
   // L0 -> L1.
-  const std::vector<int64_t> l1_rollups = sorted_steps(p.l1_rollup_steps_ns);
   for (const auto& [k, group] : group_by_window(sorted, 0, p.l1_window_ns)) {
     int64_t start = window_start(k, p.l1_window_ns);
     int64_t end = sat_add(start, p.l1_window_ns);
     if (closed(end) || group.size() >= p.l0_max_blocks)
-      emit_jobs(group, 1, start, end, l1_rollups, p, jobs);
+      emit_jobs(group, 1, start, end, {}, p, jobs);
   }
 
   // L1 -> L2. A day with any L0 block left waits: compacting it now would turn that L0 data into a
   // second L2 block (and rollup set) for the day soon after. Data arriving after the day's L2 block
   // was written still does that; this only avoids it for data that was already there.
-  const std::vector<int64_t> rollups = sorted_steps(p.rollup_steps_ns);
+  std::vector<int64_t> rollups = p.rollup_steps_ns;
+  std::sort(rollups.begin(), rollups.end());
+  rollups.erase(std::unique(rollups.begin(), rollups.end()), rollups.end());
   auto l0_days = group_by_window(sorted, 0, p.l2_window_ns);
   for (const auto& [k, group] : group_by_window(sorted, 1, p.l2_window_ns)) {
     int64_t start = window_start(k, p.l2_window_ns);

@@ -38,12 +38,8 @@ struct compaction_policy {
   /// or l1_min_blocks <= 1. With 2 .. l1_min_blocks-1 blocks a closed window stays at L1.
   size_t l1_min_blocks = 2;
   int64_t grace_ns = 300'000'000'000;  ///< 5 min: a window is closed when now >= window_end + grace
-  /// Rollups written next to each L2 block.
+  /// Rollups written next to each L2 block (never for L1).
   std::vector<int64_t> rollup_steps_ns = {60'000'000'000, 3'600'000'000'000};
-  /// Rollups written next to each L1 block: by default one row per series per hour, so a
-  /// flame graph over the last day (still in hourly L1 blocks until the day closes) reads ~24
-  /// rollup rows per series instead of every profile (docs/bench.md, "Rollups for L1").
-  std::vector<int64_t> l1_rollup_steps_ns = {3'600'000'000'000};
   /// A job's inputs never add up to more than this; a window's blocks are split into several jobs.
   /// The one exception: a single block larger than this on its own is still a job by itself (a
   /// block cannot be split, and leaving it would block its whole L2 window forever).

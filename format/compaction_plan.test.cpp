@@ -45,7 +45,7 @@ compaction_job job(std::vector<uint64_t> inputs, uint8_t level, int64_t start, i
   j.output_level = level;
   j.window_start_ns = start;
   j.window_end_ns = start + width;
-  j.rollup_steps_ns = level == 2 ? default_rollups : std::vector<int64_t>{hour};
+  if (level == 2) j.rollup_steps_ns = default_rollups;
   return j;
 }
 compaction_job l1(std::vector<uint64_t> in, int64_t start) {
@@ -110,7 +110,6 @@ TEST(compaction_plan, validate_rejects_bad_policies) {
   add("max_output_bytes 0", [](auto& p) { p.max_output_bytes = 0; });
   add("max_output_samples 0", [](auto& p) { p.max_output_samples = 0; });
   add("rollup step 0", [](auto& p) { p.rollup_steps_ns = {minute, 0}; });
-  add("L1 rollup step -1", [](auto& p) { p.l1_rollup_steps_ns = {-1}; });
   add("l1 zstd level 0", [](auto& p) { p.l1_zstd_level = 0; });
   add("l2 zstd level 20", [](auto& p) { p.l2_zstd_level = 20; });
   add("l1 zstd level -101", [](auto& p) { p.l1_zstd_level = -101; });
@@ -367,14 +366,14 @@ TEST(compaction_plan, max_output_samples_splits_windows) {
   });
 }
 
-TEST(compaction_plan, rollups_per_level) {
-  // A mixed plan: an L1 job (1 h rollup) and an L2 job (1 min and 1 h) side by side.
+TEST(compaction_plan, rollups_only_on_l2) {
+  // A mixed plan: an L1 job and an L2 job side by side.
   std::vector<block_ref> blocks = {blk(1, 1, h(1)), blk(2, 1, h(2)), blk(3, 0, d10 + day + hour)};
   auto jobs = plan_compactions(blocks, {}, d10 + day + 3 * hour);
   ASSERT_EQ(jobs.size(), 2u) << describe(jobs);
   for (const auto& j : jobs) {
     if (j.output_level == 1) {
-      EXPECT_EQ(j.rollup_steps_ns, std::vector<int64_t>{hour}) << describe(jobs);
+      EXPECT_TRUE(j.rollup_steps_ns.empty()) << describe(jobs);
     }
     if (j.output_level == 2) {
       EXPECT_EQ(j.rollup_steps_ns, default_rollups) << describe(jobs);
@@ -382,12 +381,6 @@ TEST(compaction_plan, rollups_per_level) {
   }
   EXPECT_EQ(jobs[0].output_level, 2);  // day 10 is older than hour 1 of day 11
   EXPECT_EQ(jobs[1].output_level, 1);
-  compaction_policy none;
-  none.l1_rollup_steps_ns = {};
-  none.rollup_steps_ns = {};
-  jobs = plan_compactions(blocks, none, d10 + day + 3 * hour);
-  ASSERT_EQ(jobs.size(), 2u) << describe(jobs);
-  for (const auto& j : jobs) EXPECT_TRUE(j.rollup_steps_ns.empty()) << describe(jobs);
 }
 
 TEST(compaction_plan, oldest_window_first) {
@@ -492,9 +485,7 @@ void check_invariants(const std::vector<block_ref>& blocks, const compaction_pol
     const int64_t width = j.output_level == 1 ? p.l1_window_ns : p.l2_window_ns;
     EXPECT_EQ(j.window_end_ns - j.window_start_ns, width) << where;
     EXPECT_EQ(j.window_start_ns % width, 0) << where;
-    EXPECT_EQ(j.rollup_steps_ns.empty(),
-              (j.output_level == 1 ? p.l1_rollup_steps_ns : p.rollup_steps_ns).empty())
-        << where;
+    EXPECT_EQ(j.rollup_steps_ns.empty(), j.output_level == 1 || p.rollup_steps_ns.empty()) << where;
     const bool closed = now >= j.window_end_ns + p.grace_ns;
     if (j.output_level == 2) {
       EXPECT_TRUE(closed) << where;

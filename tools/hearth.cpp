@@ -196,10 +196,7 @@ int run(const hearth::config& cfg) {
   c_opts.policy.max_output_samples = cfg.compaction.max_output_samples;
   c_opts.policy.l1_zstd_level = cfg.compaction.l1_zstd_level;
   c_opts.policy.l2_zstd_level = cfg.compaction.l2_zstd_level;
-  if (!cfg.compaction.rollups) {
-    c_opts.policy.rollup_steps_ns.clear();
-    c_opts.policy.l1_rollup_steps_ns.clear();
-  }
+  if (!cfg.compaction.rollups) c_opts.policy.rollup_steps_ns.clear();
   if (cluster && !cfg.cluster.has_role("compactor") && c_opts.enabled) {
     c_opts.enabled = false;
     log::warn("hearth", "cluster: this node has no compactor role: its blocks are not compacted");
