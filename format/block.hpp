@@ -4,6 +4,7 @@
 // reader (which loads it back). Queries in query/ read only this shape, so the head and sealed
 // segments answer through one code path. Also the ingest batch a distributor hands a partition.
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <utility>
@@ -139,6 +140,17 @@ struct block_data {
   std::vector<span_sample> spans;  ///< per profile: profile_row::span_begin/span_count
   int64_t min_time_ns = 0;  ///< over profiles; 0/0 when empty
   int64_t max_time_ns = 0;
+
+  /// Appends a profile row and widens [min_time_ns, max_time_ns] to its time.
+  void add_profile(const profile_row& row) {
+    if (profiles.empty()) {
+      min_time_ns = max_time_ns = row.time_ns;
+    } else {
+      min_time_ns = std::min(min_time_ns, row.time_ns);
+      max_time_ns = std::max(max_time_ns, row.time_ns);
+    }
+    profiles.push_back(row);
+  }
 };
 
 /// One series' profile inside an ingest batch: stacks index into ingest_batch stack lists.

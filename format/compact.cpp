@@ -423,16 +423,6 @@ class merger {
     return total;
   }
 
-  void add_row(const profile_row& row) {
-    if (out_.profiles.empty()) {
-      out_.min_time_ns = out_.max_time_ns = row.time_ns;
-    } else {
-      out_.min_time_ns = std::min(out_.min_time_ns, row.time_ns);
-      out_.max_time_ns = std::max(out_.max_time_ns, row.time_ns);
-    }
-    out_.profiles.push_back(row);
-  }
-
   void build_rows() {
     std::vector<uint32_t> start, order;
     order_members(start, order);
@@ -451,7 +441,7 @@ class merger {
       if (!add_spans(row, start[g], start[g + 1], order)) return;
       row.sample_count = static_cast<uint32_t>(out_.samples.size()) - row.sample_begin;
       row.total = total_and_reset_slots(out_.samples, row.sample_begin);
-      add_row(row);
+      out_.add_profile(row);
     }
   }
 
@@ -515,7 +505,7 @@ class merger {
       });
       values.put_varints(s.size(), [&](size_t k) { return s[k].value; });
       out.count += s.size();
-      add_row(row);
+      out_.add_profile(row);
     }
     out.stacks = stacks.release();
     out.values = values.release();

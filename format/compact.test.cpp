@@ -469,21 +469,28 @@ std::vector<block_data> real_blocks(size_t n) {
 // ---- tests
 // ---------------------------------------------------------------------------------------
 
+/// Case `seed` of the random merge tests: 1, 2 or 5 random blocks sharing batches, plain or
+/// rolled up by the minute or hour, with or without de-duplication, sometimes a time range.
+merge_options random_merge(uint64_t seed, std::vector<block_data>& blocks) {
+  rnd r(seed);
+  std::vector<ingest_batch> shared;
+  const size_t n = std::array<size_t, 3>{1, 2, 5}[seed % 3];
+  for (size_t i = 0; i < n; ++i) blocks.push_back(random_block(r, &shared));
+  merge_options o;
+  o.bucket_ns = std::array<int64_t, 3>{0, 60 * sec, 3600 * sec}[(seed / 3) % 3];
+  o.dedupe = (seed / 9) % 4 != 0;
+  if (r.chance(30)) {
+    o.start_ns = random_time(r);
+    o.end_ns = o.start_ns + static_cast<int64_t>(r.below(4000)) * sec;
+  }
+  return o;
+}
+
 TEST(compact, random_blocks_match_the_model) {
   for (uint64_t seed = 0; seed < 300; ++seed) {
     SCOPED_TRACE("seed " + std::to_string(seed));
-    rnd r(seed);
-    std::vector<ingest_batch> shared;
     std::vector<block_data> blocks;
-    const size_t n = std::array<size_t, 3>{1, 2, 5}[seed % 3];
-    for (size_t i = 0; i < n; ++i) blocks.push_back(random_block(r, &shared));
-    merge_options o;
-    o.bucket_ns = std::array<int64_t, 3>{0, 60 * sec, 3600 * sec}[(seed / 3) % 3];
-    o.dedupe = (seed / 9) % 4 != 0;
-    if (r.chance(30)) {
-      o.start_ns = random_time(r);
-      o.end_ns = o.start_ns + static_cast<int64_t>(r.below(4000)) * sec;
-    }
+    const merge_options o = random_merge(seed, blocks);
     merge_and_check(ptrs(blocks), o);
     if (HasFailure()) return;
   }
@@ -814,7 +821,8 @@ TEST(compact, duplicates_inside_an_input_are_folded_and_summed) {
 // Span samples and periods: a kept profile keeps them (span samples on input nodes that become one
 // output node are summed), a replica's are dropped with it, a rollup row has no span samples and
 // its profiles' largest period; all of it survives a segment.
-TEST(compact, span_samples_follow_their_profiles_and_rollups_drop_them) {
+/// non_canonical_block with span samples and periods; profile 0 has a non-zero id.
+block_data block_with_spans() {
   block_data d = non_canonical_block();
   d.profiles[0].id_hi = 1;  // a replica below has the same id
   d.spans = {{3, 0xa, 4}, {4, 0xa, 3}, {4, 0xb, 1}, {2, 0xa, 2}};
@@ -824,6 +832,11 @@ TEST(compact, span_samples_follow_their_profiles_and_rollups_drop_them) {
   d.profiles[1].span_begin = 3;
   d.profiles[1].span_count = 1;
   d.profiles[1].period = 250;
+  return d;
+}
+
+TEST(compact, span_samples_follow_their_profiles_and_rollups_drop_them) {
+  block_data d = block_with_spans();
   ASSERT_TRUE(encode_segment(d, segment_codec::none, 0).ok());
   block_data replica = d;
   for (auto& x : replica.spans) x.value *= 10;
@@ -1041,18 +1054,8 @@ block_data stream_and_check(const std::vector<const block_data*>& in, const merg
 TEST(compact_stream, random_blocks_match_merge_blocks) {
   for (uint64_t seed = 0; seed < 150; ++seed) {
     SCOPED_TRACE("seed " + std::to_string(seed));
-    rnd r(5000 + seed);
-    std::vector<ingest_batch> shared;
     std::vector<block_data> blocks;
-    const size_t n = std::array<size_t, 3>{1, 2, 5}[seed % 3];
-    for (size_t i = 0; i < n; ++i) blocks.push_back(random_block(r, &shared));
-    merge_options o;
-    o.bucket_ns = std::array<int64_t, 3>{0, 60 * sec, 3600 * sec}[(seed / 3) % 3];
-    o.dedupe = (seed / 9) % 4 != 0;
-    if (r.chance(30)) {
-      o.start_ns = random_time(r);
-      o.end_ns = o.start_ns + static_cast<int64_t>(r.below(4000)) * sec;
-    }
+    const merge_options o = random_merge(5000 + seed, blocks);
     stream_and_check(ptrs(blocks), o);
     if (HasFailure()) return;
   }
@@ -1073,15 +1076,7 @@ TEST(compact_stream, real_profiles_plain_and_rolled_up) {
 }
 
 TEST(compact_stream, duplicates_spans_and_periods_inside_an_input) {
-  block_data d = non_canonical_block();
-  d.profiles[0].id_hi = 1;
-  d.spans = {{3, 0xa, 4}, {4, 0xa, 3}, {4, 0xb, 1}, {2, 0xa, 2}};
-  d.profiles[0].span_begin = 0;
-  d.profiles[0].span_count = 3;
-  d.profiles[0].period = 100;
-  d.profiles[1].span_begin = 3;
-  d.profiles[1].span_count = 1;
-  d.profiles[1].period = 250;
+  const block_data d = block_with_spans();
   block_data replica = d;
   for (auto& x : replica.spans) x.value *= 10;
   for (int64_t bucket : {int64_t{0}, int64_t{1000}}) {

@@ -191,13 +191,7 @@ void head::append(const ingest_batch& b) {
     }
     row.span_count = static_cast<uint32_t>(data_.spans.size()) - row.span_begin;
 
-    if (data_.profiles.empty()) {
-      data_.min_time_ns = data_.max_time_ns = row.time_ns;
-    } else {
-      data_.min_time_ns = std::min(data_.min_time_ns, row.time_ns);
-      data_.max_time_ns = std::max(data_.max_time_ns, row.time_ns);
-    }
-    data_.profiles.push_back(row);
+    data_.add_profile(row);
   }
 }
 

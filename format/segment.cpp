@@ -823,14 +823,20 @@ status parse_profiles(bytes_view body, block_data& b) {
   return {};
 }
 
-status parse_samples(bytes_view body, block_data& b) {
-  decoder d(body);
-  uint64_t n = 0;
+// The samples section's leading count, which must be the sum of the profiles' sample counts.
+status get_sample_count(decoder& d, const block_data& b, uint64_t& n) {
   if (!get_count(d, 2, n)) return end_of("samples", d);
   uint64_t want = 0;
   for (const auto& r : b.profiles) want += r.sample_count;
   if (n != want)
     return corrupt("samples", str(n) + " samples, but the profiles' counts sum to " + str(want));
+  return {};
+}
+
+status parse_samples(bytes_view body, block_data& b) {
+  decoder d(body);
+  uint64_t n = 0;
+  if (auto st = get_sample_count(d, b, n); !st) return st;
   b.samples.resize(n);
   for (size_t p = 0; p < b.profiles.size(); ++p) {
     const auto& r = b.profiles[p];
@@ -856,11 +862,7 @@ status parse_sample_columns(bytes_view body, const block_data& b, std::vector<ui
                             std::vector<uint32_t>& values_at) {
   decoder d(body);
   uint64_t n = 0;
-  if (!get_count(d, 2, n)) return end_of("samples", d);
-  uint64_t want = 0;
-  for (const auto& r : b.profiles) want += r.sample_count;
-  if (n != want)
-    return corrupt("samples", str(n) + " samples, but the profiles' counts sum to " + str(want));
+  if (auto st = get_sample_count(d, b, n); !st) return st;
   size_t at = body.size() - d.remaining();
   for (auto* column : {&stacks_at, &values_at}) {
     column->resize(b.profiles.size());
