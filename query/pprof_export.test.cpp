@@ -114,7 +114,8 @@ TEST(pprof_export, one_real_profile_round_trips_with_the_same_flat_and_cum) {
   const auto expected = test::expected_top("go", "workpool.cpu.000", "cpu");
   ASSERT_GT(expected.size(), 10u);
   for (const auto& [name, flat_cum] : expected) {
-    auto it = std::find_if(out.begin(), out.end(), [&](const auto& s) { return s.name == name; });
+    // (A named capture: clang 14 cannot capture a structured binding.)
+    auto it = std::find_if(out.begin(), out.end(), [&n = name](const auto& s) { return s.name == n; });
     ASSERT_NE(it, out.end()) << name;
     EXPECT_EQ(it->self, flat_cum.first) << name;
     EXPECT_EQ(it->total, flat_cum.second) << name;
