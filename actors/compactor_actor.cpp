@@ -211,6 +211,7 @@ result<swap_request> run_compaction_job(io::file_system& fs, const catalog_snaps
   // Inputs are loaded with their pairs still encoded and merged column to column
   // (format/compact.hpp, merge_segments): no input or output pair is ever held as a sample_rec.
   std::vector<segment_columns> inputs;
+  std::vector<std::string> paths;
   segment_info meta;
   meta.block_id = new_block_id();
   meta.level = job.output_level;
@@ -223,6 +224,7 @@ result<swap_request> run_compaction_job(io::file_system& fs, const catalog_snaps
     if (!cols) return error{cols.err().code, it->path + ": " + cols.err().message};
     report.bytes_in += bytes->size();
     inputs.push_back(std::move(*cols));
+    paths.push_back(it->path);
     // The output covers every WAL position its inputs covered (recovery skips those files).
     meta.wal_seq = std::max(meta.wal_seq, it->wal_seq);
     meta.sources.push_back(id);
@@ -232,12 +234,10 @@ result<swap_request> run_compaction_job(io::file_system& fs, const catalog_snaps
   merge_stats stats;
   auto merged = merge_segments(ptrs, merge_options{}, &stats);
   if (!merged) {
-    // A damaged pair names its input by position; the operator needs the file.
-    std::string msg = merged.err().message;
-    for (size_t i = 0; i < job.inputs.size(); ++i)
-      if (msg.find("input " + std::to_string(i) + ":") != std::string::npos)
-        msg += " (block " + std::to_string(job.inputs[i]) + ")";
-    return error{merged.err().code, msg};
+    // The merge names a damaged input by its position ("input 2: ..."); the operator needs its file.
+    std::string msg = merged.err().message + " (inputs in order:";
+    for (const std::string& path : paths) msg += " " + path;
+    return error{merged.err().code, msg + ")"};
   }
   report.blocks_in = inputs.size();
   report.duplicates = stats.duplicates;

@@ -484,7 +484,7 @@ class merger {
         }
         if (failed_) return;
       }
-      if (!done) {  // a rollup row, inputs that are blocks, or a profile whose nodes fold
+      if (!done) {  // a rollup row, or a profile two of whose nodes fold into one
         pairs.clear();
         gather(start[g], start[g + 1], order, pairs);
         if (failed_) return;
@@ -513,10 +513,9 @@ class merger {
 
   // The pairs of one member's profile (read from its columns; read_samples has checked the
   // stacks are non-root nodes in range and sum to the total) appended to `dst`, each stack
-  // remapped to its output node, repeats not summed. False (nothing read) for inputs that are
-  // blocks, or when reading failed (failed_ set).
+  // remapped to its output node, repeats not summed. False when reading failed (failed_ set).
+  // Requires: the inputs are segment_columns (merge_segments).
   bool read_mapped(const member& mb, std::vector<sample_rec>& dst) {
-    if (cols_.empty()) return false;
     const size_t from = dst.size();
     if (auto st = cols_[mb.input]->read_samples(mb.row, dst); !st) {
       fail_corrupt(mb.input, st.err());
