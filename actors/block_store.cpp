@@ -60,15 +60,58 @@ void block_store::put_locked(const std::string& path, std::shared_ptr<const bloc
   e.mem = memory_of(*e.block);
   bytes_ += e.mem;
   cache_[path] = std::move(e);
-  // Evict least recently used blocks over the budget (never the one just put).
+  evict_locked(path);
+}
+
+// Evicts least recently used blocks over the budget (never `keep`).
+void block_store::evict_locked(const std::string& keep) {
   while (bytes_ > max_bytes_ && cache_.size() > 1) {
     auto victim = cache_.end();
     for (auto it = cache_.begin(); it != cache_.end(); ++it)
-      if (it->first != path && (victim == cache_.end() || it->second.last_use < victim->second.last_use))
+      if (it->first != keep && (victim == cache_.end() || it->second.last_use < victim->second.last_use))
         victim = it;
     bytes_ -= victim->second.mem;
     cache_.erase(victim);
   }
+}
+
+std::shared_ptr<const query::block_frames> block_store::frames(
+    const std::string& path, const std::shared_ptr<const block_data>& block) {
+  std::shared_ptr<query::frame_dict> dict;
+  {
+    std::lock_guard lock(mu_);
+    auto it = cache_.find(path);
+    if (it == cache_.end() || it->second.block != block || it->second.rows_only) return nullptr;
+    if (it->second.frames) return it->second.frames;
+    dict = dict_;
+  }
+  auto frames = dict->map(*block);  // outside the lock: the dictionary locks itself
+  std::lock_guard lock(mu_);
+  if (!frames) {
+    // The dictionary is full: start a new one and drop the maps into the old one, which is
+    // freed once no query or cached partial uses it.
+    if (dict_ == dict) {
+      log::info("blocks", "frame dictionary full (" + std::to_string(dict->size()) +
+                              " paths): starting a new one");
+      dict_ = std::make_shared<query::frame_dict>(dict_budget(max_bytes_));
+      for (auto& [p, e] : cache_)
+        if (e.frames && e.frames->dict == dict) {
+          e.mem -= e.frames->bytes();
+          bytes_ -= e.frames->bytes();
+          e.frames.reset();
+        }
+    }
+    return nullptr;
+  }
+  auto it = cache_.find(path);
+  if (it == cache_.end() || it->second.block != block) return frames;  // evicted meanwhile
+  if (!it->second.frames) {
+    it->second.frames = frames;
+    it->second.mem += frames->bytes();
+    bytes_ += frames->bytes();
+    evict_locked(path);
+  }
+  return it->second.frames;
 }
 
 void block_store::drop(const std::string& path) {

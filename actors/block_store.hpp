@@ -15,6 +15,7 @@
 
 #include "format/block.hpp"
 #include "io/file.hpp"
+#include "query/frame_dict.hpp"
 
 namespace hearth {
 
@@ -32,7 +33,8 @@ class block_store {
   };
 
   block_store(io::file_system* fs, uint64_t max_bytes, self_metrics* metrics)
-      : fs_(fs), max_bytes_(max_bytes), metrics_(metrics) {}
+      : fs_(fs), max_bytes_(max_bytes), metrics_(metrics),
+        dict_(std::make_shared<query::frame_dict>(dict_budget(max_bytes))) {}
 
   /// The block of segment file `path`: cached, or read and decoded now by the calling thread.
   /// `missing`: the file is gone (compacted or expired meanwhile) or unreadable.
@@ -45,6 +47,16 @@ class block_store {
   /// Forgets a block whose file was removed.
   void drop(const std::string& path);
   bool corrupted(const std::string& path) const;
+  /// The frame map of `block`, the block of `path` that get() returned (query/frame_dict.hpp):
+  /// computed by the calling thread on first use and kept with the cached block, so a block's
+  /// stacks are expanded into frame names once, not once per query. Null when the block is no
+  /// longer cached as `block` (the caller evaluates without a map).
+  std::shared_ptr<const query::block_frames> frames(const std::string& path,
+                                                    const std::shared_ptr<const block_data>& block);
+
+  /// The frame dictionary's share of the block cache budget: when it is full, a new one is
+  /// started and the cached maps into the old one are dropped (re-made on their next use).
+  static uint64_t dict_budget(uint64_t block_cache_bytes) { return block_cache_bytes / 8; }
 
  private:
   struct entry {
@@ -52,9 +64,11 @@ class block_store {
     uint64_t mem = 0;
     uint64_t last_use = 0;
     bool rows_only = false;  ///< decoded by decode_segment_rows: no symbols, stacks or samples
+    std::shared_ptr<const query::block_frames> frames;  ///< set on first frames()
   };
   void put_locked(const std::string& path, std::shared_ptr<const block_data> block,
                   bool rows_only = false);
+  void evict_locked(const std::string& keep);
 
   io::file_system* fs_;
   const uint64_t max_bytes_;
@@ -64,6 +78,7 @@ class block_store {
   std::set<std::string> corrupted_;
   uint64_t bytes_ = 0;
   uint64_t clock_ = 0;
+  std::shared_ptr<query::frame_dict> dict_;  ///< guarded by mu_ (the pointer; it locks itself)
 };
 
 }  // namespace hearth

@@ -538,6 +538,8 @@ typename Inspector::result_type inspect(Inspector& f, analyze_counts& x) {
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, partial& x) {
+  // Frame parts point into this process's frame dictionary: fold them into the tree first.
+  if constexpr (Inspector::reads_state) make_portable(x);
   return f(caf::meta::type_name("hearth::query::partial"), x.tree, x.values, x.label_sets, x.series,
            x.pprof, x.stats, x.point_times_ns, x.point_values, x.point_groups, x.counts);
 }

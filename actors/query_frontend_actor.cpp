@@ -24,8 +24,12 @@ struct gathered {
   std::set<std::string> missing;      ///< cluster: nodes whose data may be missing
 
   void add(query::partial&& p) {
-    if (collect) parts.push_back(std::move(p));
-    else merged.add(std::move(p));
+    if (collect) {
+      query::make_portable(p);  // frame maps point into this process: they go to a peer
+      parts.push_back(std::move(p));
+    } else {
+      merged.add(std::move(p));
+    }
   }
 };
 using gathered_ptr = std::shared_ptr<gathered>;

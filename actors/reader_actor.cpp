@@ -22,6 +22,11 @@ query_partial evaluate_segment(block_store& store, const segment_ref& ref, const
     return out;
   }
   if (ev->kind() == query::query_kind::analyze) ev->note_block(ref.bytes);
+  // A flame graph reads a block through its frame map (kept with the cached block).
+  const bool stacks = ev->kind() == query::query_kind::merge_stacks;
+  auto frames = [&](const std::string& path, const std::shared_ptr<const block_data>& b) {
+    return stacks ? store.frames(path, b) : nullptr;
+  };
   std::shared_ptr<const block_data> rolled;
   if (!ref.rollup_path.empty()) {
     auto r = store.get(ref.rollup_path);
@@ -29,7 +34,7 @@ query_partial evaluate_segment(block_store& store, const segment_ref& ref, const
   }
   if (rolled && !query::raw_rows_outside(spec, query::rollup_choice{0, ref.rollup_lo_ns, ref.rollup_hi_ns},
                                          ref.min_time_ns, ref.max_time_ns)) {
-    ev->add(*rolled, ref.rollup_lo_ns, ref.rollup_hi_ns);
+    ev->add(*rolled, ref.rollup_lo_ns, ref.rollup_hi_ns, frames(ref.rollup_path, rolled));
     out.data = std::move(*ev).finish();
     *whole = true;
     return out;
@@ -42,12 +47,13 @@ query_partial evaluate_segment(block_store& store, const segment_ref& ref, const
     return out;
   }
   if (raw.what == block_store::outcome::ok) {
+    auto raw_frames = frames(ref.path, raw.block);
     if (rolled) {
-      ev->add(*raw.block, spec.start_ns, ref.rollup_lo_ns);
-      ev->add(*rolled, ref.rollup_lo_ns, ref.rollup_hi_ns);
-      ev->add(*raw.block, ref.rollup_hi_ns, spec.end_ns);
+      ev->add(*raw.block, spec.start_ns, ref.rollup_lo_ns, raw_frames);
+      ev->add(*rolled, ref.rollup_lo_ns, ref.rollup_hi_ns, frames(ref.rollup_path, rolled));
+      ev->add(*raw.block, ref.rollup_hi_ns, spec.end_ns, raw_frames);
     } else {
-      ev->add(*raw.block);
+      ev->add(*raw.block, raw_frames);
     }
     *whole = (rolled || ref.rollup_path.empty()) && raw.block->min_time_ns == ref.min_time_ns &&
              raw.block->max_time_ns == ref.max_time_ns;

@@ -147,25 +147,37 @@ class stack_expander {
   std::vector<uint32_t> path_;
 };
 
-/// Adds the per-stack-node sums (`touched` lists the nodes with a sum, possibly repeated) to
-/// `out`, expanding each stack node once, in ascending id order: parents before children, so
-/// memoized walks stay short.
-void add_stack_sums(const block_data& block, const std::vector<int64_t>& sums,
-                    std::vector<uint32_t>& touched, flame_tree& out) {
+/// Collects the non-zero sums of `sums` (dense, per stack node) at the nodes listed in
+/// `touched` (possibly repeated) in ascending stack order.
+stack_sums sparse_sums(const std::vector<int64_t>& sums, std::vector<uint32_t>& touched) {
   std::sort(touched.begin(), touched.end());
   touched.erase(std::unique(touched.begin(), touched.end()), touched.end());
-  // Most touched stacks are new nodes of a fresh (per-block) tree: size it once.
-  if (out.size() == 1)
-    out.reserve(std::min(block.stacks.size(), 2 * touched.size()), block.syms.functions.size());
-  stack_expander ex(block, out);
+  stack_sums out;
+  out.stacks.reserve(touched.size());
+  out.values.reserve(touched.size());
   for (uint32_t s : touched) {
     if (sums[s] == 0) continue;
-    const uint32_t node = ex.resolve(s);
-    if (node != invalid) out.add_self(node, sums[s]);
+    out.stacks.push_back(s);
+    out.values.push_back(sums[s]);
   }
+  return out;
 }
 
 }  // namespace
+
+std::string address_frame_name(uint64_t address) { return std::string(address_frame(address).name()); }
+
+void add_stack_sums(const block_data& block, const stack_sums& sums, flame_tree& out) {
+  // Most touched stacks are new nodes of a fresh (per-block) tree: size it once. Ascending
+  // stack order visits parents before children, so memoized walks stay short.
+  if (out.size() == 1)
+    out.reserve(std::min(block.stacks.size(), 2 * sums.stacks.size()), block.syms.functions.size());
+  stack_expander ex(block, out);
+  for (size_t i = 0; i < sums.stacks.size() && i < sums.values.size(); ++i) {
+    const uint32_t node = ex.resolve(sums.stacks[i]);
+    if (node != invalid) out.add_self(node, sums.values[i]);
+  }
+}
 
 std::vector<bool> series_mask(const block_data& block, std::span<const uint32_t> series) {
   std::vector<bool> selected(block.series.size(), false);
@@ -258,7 +270,13 @@ bool profile_selected(std::span<const uint64_t> profile_ids, const profile_row& 
 void merge_stacks(const block_data& block, std::span<const uint32_t> series, int64_t start_ns,
                   int64_t end_ns, std::span<const std::string> call_site, flame_tree& out,
                   std::span<const uint64_t> profile_ids) {
-  if (series.empty() || !may_overlap(block, start_ns, end_ns)) return;
+  add_stack_sums(block, sum_stacks(block, series, start_ns, end_ns, call_site, profile_ids), out);
+}
+
+stack_sums sum_stacks(const block_data& block, std::span<const uint32_t> series, int64_t start_ns,
+                      int64_t end_ns, std::span<const std::string> call_site,
+                      std::span<const uint64_t> profile_ids) {
+  if (series.empty() || !may_overlap(block, start_ns, end_ns)) return {};
   const std::vector<bool> selected = series_mask(block, series);
   const std::vector<bool> keep =
       call_site.empty() ? std::vector<bool>() : stacks_with_prefix(block, call_site);
@@ -279,16 +297,23 @@ void merge_stacks(const block_data& block, std::span<const uint32_t> series, int
       sums[s.stack] += s.value;
     }
   }
-  add_stack_sums(block, sums, touched, out);
+  return sparse_sums(sums, touched);
 }
 
 void merge_span_stacks(const block_data& block, std::span<const uint32_t> series, int64_t start_ns,
                        int64_t end_ns, std::span<const std::string> call_site,
                        std::span<const uint64_t> span_ids, flame_tree& out,
                        std::span<const uint64_t> profile_ids) {
+  add_stack_sums(block, sum_span_stacks(block, series, start_ns, end_ns, call_site, span_ids, profile_ids),
+                 out);
+}
+
+stack_sums sum_span_stacks(const block_data& block, std::span<const uint32_t> series, int64_t start_ns,
+                           int64_t end_ns, std::span<const std::string> call_site,
+                           std::span<const uint64_t> span_ids, std::span<const uint64_t> profile_ids) {
   if (series.empty() || span_ids.empty() || block.spans.empty() ||
       !may_overlap(block, start_ns, end_ns))
-    return;
+    return {};
   const std::vector<bool> selected = series_mask(block, series);
   const std::vector<bool> keep =
       call_site.empty() ? std::vector<bool>() : stacks_with_prefix(block, call_site);
@@ -308,7 +333,7 @@ void merge_span_stacks(const block_data& block, std::span<const uint32_t> series
       sums[s.stack] += s.value;
     }
   }
-  add_stack_sums(block, sums, touched, out);
+  return sparse_sums(sums, touched);
 }
 
 int64_t span_total(const block_data& block, const profile_row& p, std::span<const uint64_t> span_ids) {

@@ -67,6 +67,30 @@ void merge_span_stacks(const block_data& block, std::span<const uint32_t> series
                        std::span<const uint64_t> span_ids, flame_tree& out,
                        std::span<const uint64_t> profile_ids = {});
 
+/// The per-stack-node sums of a selection of one block, before any expansion into frame names:
+/// stack node ids ascending and unique, each with its non-zero sum.
+struct stack_sums {
+  std::vector<uint32_t> stacks;
+  std::vector<int64_t> values;
+};
+
+/// What merge_stacks adds to its tree, as sums per stack node (merge_stacks = add_stack_sums
+/// of this).
+stack_sums sum_stacks(const block_data& block, std::span<const uint32_t> series, int64_t start_ns,
+                      int64_t end_ns, std::span<const std::string> call_site,
+                      std::span<const uint64_t> profile_ids = {});
+/// What merge_span_stacks adds to its tree, as sums per stack node.
+stack_sums sum_span_stacks(const block_data& block, std::span<const uint32_t> series, int64_t start_ns,
+                           int64_t end_ns, std::span<const std::string> call_site,
+                           std::span<const uint64_t> span_ids, std::span<const uint64_t> profile_ids = {});
+
+/// Expands each stack node of `sums` into frame names (as merge_stacks describes) and adds its
+/// sum to the leaf frame's self value in `out`.
+void add_stack_sums(const block_data& block, const stack_sums& sums, flame_tree& out);
+
+/// The frame name of a location without lines: "0x<address in lowercase hex>".
+std::string address_frame_name(uint64_t address);
+
 /// The sum of the span samples of `p` whose span id is in `span_ids` (sorted, unique); 0 when
 /// the profile's span range is out of bounds.
 int64_t span_total(const block_data& block, const profile_row& p, std::span<const uint64_t> span_ids);

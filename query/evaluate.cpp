@@ -95,6 +95,33 @@ void merge_flat(const flat_tree& p, flame_tree& into) {
 }
 
 namespace {
+// Adds frame parts into the per-dictionary sums.
+void add_frame_parts(std::vector<merger::frame_sums>& acc, const std::vector<frame_part>& parts) {
+  for (const frame_part& fp : parts) {
+    if (!fp.frames || !fp.frames->dict) continue;
+    const block_frames& f = *fp.frames;
+    auto it = std::find_if(acc.begin(), acc.end(), [&](const auto& a) { return a.dict == f.dict; });
+    if (it == acc.end()) it = acc.insert(acc.end(), merger::frame_sums{f.dict, {}, {}});
+    if (it->sums.size() <= f.max_node) {
+      it->sums.resize(size_t{f.max_node} + 1, 0);
+      it->touched.resize(size_t{f.max_node} + 1, false);
+    }
+    const auto& ss = fp.sums;
+    for (size_t i = 0; i < ss.stacks.size() && i < ss.values.size(); ++i) {
+      if (ss.stacks[i] >= f.node.size()) continue;
+      const uint32_t d = f.node[ss.stacks[i]];
+      if (d == block_frames::invalid) continue;
+      it->sums[d] += ss.values[i];
+      it->touched[d] = true;
+    }
+  }
+}
+
+void materialize_all(std::vector<merger::frame_sums>& acc, flame_tree& into) {
+  for (auto& a : acc) a.dict->materialize(a.sums, a.touched, into);
+  acc.clear();
+}
+
 // Merges `parts` pairwise, level by level, into `into` (which may hold an earlier result).
 template <class Part, class Merge>
 void reduce(std::vector<Part>& parts, Part& into, Merge merge) {
@@ -156,7 +183,19 @@ result<evaluator> evaluator::make(const query_spec& spec) {
   return ev;
 }
 
-void evaluator::add(const block_data& b, int64_t start, int64_t end) {
+void make_portable(partial& p) {
+  if (p.frame_parts.empty()) return;
+  flame_tree t;
+  merge_flat(p.tree, t);
+  std::vector<merger::frame_sums> acc;
+  add_frame_parts(acc, p.frame_parts);
+  materialize_all(acc, t);
+  to_flat(std::move(t), p.tree);
+  p.frame_parts.clear();
+}
+
+void evaluator::add(const block_data& b, int64_t start, int64_t end,
+                    std::shared_ptr<const block_frames> frames) {
   start = std::max(start, spec_.start_ns);
   end = std::min(end, spec_.end_ns);
   auto kind = this->kind();
@@ -186,11 +225,14 @@ void evaluator::add(const block_data& b, int64_t start, int64_t end) {
   switch (kind) {
     case query_kind::merge_stacks: {
       const bool by_span = !spec_.span_ids.empty();
-      if (by_span)
-        merge_span_stacks(b, series, start, end, spec_.call_site, spec_.span_ids, tree_,
-                          spec_.profile_ids);
-      else
-        merge_stacks(b, series, start, end, spec_.call_site, tree_, spec_.profile_ids);
+      stack_sums sums = by_span ? sum_span_stacks(b, series, start, end, spec_.call_site,
+                                                  spec_.span_ids, spec_.profile_ids)
+                                : sum_stacks(b, series, start, end, spec_.call_site, spec_.profile_ids);
+      if (frames && frames->node.size() == b.stacks.size()) {
+        if (!sums.stacks.empty()) frame_parts_.push_back(frame_part{std::move(frames), std::move(sums)});
+      } else {
+        add_stack_sums(b, sums, tree_);
+      }
       if (!spec_.want_points) return;
       const std::vector<bool> selected = series_mask(b, series);
       // The group_by[0] value of each selected series, looked up once per block.
@@ -237,7 +279,10 @@ void evaluator::add(const block_data& b, int64_t start, int64_t end) {
 
 partial evaluator::finish() && {
   partial out;
-  if (kind() == query_kind::merge_stacks) to_flat(std::move(tree_), out.tree);
+  if (kind() == query_kind::merge_stacks) {
+    to_flat(std::move(tree_), out.tree);
+    out.frame_parts = std::move(frame_parts_);
+  }
   out.values.assign(values_.begin(), values_.end());
   out.label_sets = std::move(label_sets_);
   reduce(series_parts_, out.series,
@@ -251,8 +296,14 @@ partial evaluator::finish() && {
   return out;
 }
 
+flame_tree& merger::tree() {
+  if (!frame_sums_.empty()) materialize_all(frame_sums_, tree_);
+  return tree_;
+}
+
 void merger::add(partial&& p) {
   merge_flat(p.tree, tree_);
+  add_frame_parts(frame_sums_, p.frame_parts);
   for (auto& v : p.values) values_.insert(std::move(v));
   merge_label_sets(label_sets_, p.label_sets);
   if (!p.series.point_group.empty()) series_parts_.push_back(std::move(p.series));

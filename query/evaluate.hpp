@@ -14,6 +14,7 @@
 #include "format/block.hpp"
 #include "format/error.hpp"
 #include "query/block_query.hpp"
+#include "query/frame_dict.hpp"
 #include "query/flame_tree.hpp"
 #include "query/pprof_export.hpp"
 #include "query/series_query.hpp"
@@ -103,6 +104,14 @@ void to_flat(flame_tree&& t, flat_tree& out);
 /// it, an unknown name) is attached at the root / named "?" instead of failing.
 void merge_flat(const flat_tree& p, flame_tree& into);
 
+/// One block's merge_stacks sums per stack node, with the block's frame map: a merger adds them
+/// into one array per frame dictionary instead of merging name paths. Node-local (the map points
+/// into this process's dictionary): a partial leaving the process is made portable first.
+struct frame_part {
+  std::shared_ptr<const block_frames> frames;
+  stack_sums sums;
+};
+
 /// What the AnalyzeQuery RPC reports about a selection.
 struct analyze_counts {
   uint64_t blocks = 0;    ///< blocks (sealed or head) overlapping the range
@@ -115,6 +124,8 @@ struct analyze_counts {
 /// One evaluator's (or several merged) contribution to a query.
 struct partial {
   flat_tree tree;
+  /// merge_stacks: blocks evaluated through their frame maps; they add to `tree`.
+  std::vector<frame_part> frame_parts;
   std::vector<std::string> values;  ///< label names/values/profile types, sorted unique
   std::vector<label_set> label_sets;
   series_partial series;
@@ -126,6 +137,10 @@ struct partial {
   std::vector<std::string> point_groups;
   analyze_counts counts;
 };
+
+/// Folds `p.frame_parts` into `p.tree`, so that `p` means the same in any process (what a
+/// partial sent to another node must be).
+void make_portable(partial& p);
 
 /// Evaluates one query_spec over blocks, accumulating a partial. Not thread-safe (a value).
 class evaluator {
@@ -139,8 +154,13 @@ class evaluator {
 
   /// Adds the part of `b` with profile times in [start, end) ∩ the query's range. A raw block
   /// may be added in pieces with a rollup of it in between (see partition evaluate).
-  void add(const block_data& b, int64_t start_ns, int64_t end_ns);
-  void add(const block_data& b) { add(b, spec_.start_ns, spec_.end_ns); }
+  /// With `frames` (the block's frame map, frame_dict::map), a merge_stacks selection keeps the
+  /// block's sums per stack node (partial::frame_parts) instead of expanding them into the tree.
+  void add(const block_data& b, int64_t start_ns, int64_t end_ns,
+           std::shared_ptr<const block_frames> frames = nullptr);
+  void add(const block_data& b, std::shared_ptr<const block_frames> frames = nullptr) {
+    add(b, spec_.start_ns, spec_.end_ns, std::move(frames));
+  }
   /// For `analyze`: a block of `bytes` on disk overlaps the range.
   void note_block(uint64_t bytes) {
     ++counts_.blocks;
@@ -158,6 +178,7 @@ class evaluator {
   series_request series_req_;
   pprof_selector pprof_sel_;
   flame_tree tree_;
+  std::vector<frame_part> frame_parts_;
   std::set<std::string> values_;
   std::vector<label_set> label_sets_;
   std::vector<series_partial> series_parts_;  ///< one per block; reduced pairwise in finish()
@@ -181,7 +202,8 @@ class merger {
  public:
   void add(partial&& p);
 
-  flame_tree& tree() { return tree_; }
+  /// The merged tree (partials' frame parts are folded in on first use after an add).
+  flame_tree& tree();
   std::vector<std::string> values() const { return {values_.begin(), values_.end()}; }
   const std::vector<label_set>& label_sets() const { return label_sets_; }
   /// The merged series partials, merged on first use, pairwise (a balanced reduction: merging
@@ -194,8 +216,16 @@ class merger {
   /// Per-profile (time, total, group), sorted.
   std::vector<timeline_point> points() const;
 
+  /// Per frame dictionary: the summed frame parts, by dictionary node.
+  struct frame_sums {
+    std::shared_ptr<const frame_dict> dict;
+    std::vector<int64_t> sums;
+    std::vector<bool> touched;
+  };
+
  private:
   flame_tree tree_;
+  std::vector<frame_sums> frame_sums_;
   std::set<std::string> values_;
   std::vector<label_set> label_sets_;
   std::vector<series_partial> series_parts_;

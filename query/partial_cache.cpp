@@ -73,6 +73,11 @@ uint64_t memory_of(const partial& p) {
   n += strings_bytes(p.tree.names);
   n += p.tree.parents.capacity() * sizeof(uint32_t) + p.tree.name_ids.capacity() * sizeof(uint32_t) +
        p.tree.selfs.capacity() * sizeof(int64_t);
+  // A frame part pins its block's frame map (also counted by the block cache while the block
+  // stays there) and the dictionary it points into (bounded by the block store's budget).
+  for (const auto& fp : p.frame_parts)
+    n += sizeof(fp) + fp.sums.stacks.capacity() * sizeof(uint32_t) +
+         fp.sums.values.capacity() * sizeof(int64_t) + (fp.frames ? fp.frames->bytes() : 0);
   n += strings_bytes(p.values);
   for (const auto& ls : p.label_sets)
     for (const auto& l : ls) n += sizeof(l) + l.name.size() + l.value.size();

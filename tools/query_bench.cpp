@@ -182,9 +182,9 @@ struct samples {
 
 /// Per-stage CPU seconds of one query run (summed over partitions).
 struct stages {
-  double read = 0, decode = 0, add = 0, finish = 0, merge = 0, render = 0;
+  double read = 0, decode = 0, frames = 0, add = 0, finish = 0, merge = 0, render = 0;
   double cache = 0;  ///< partial cache: copying a hit out, or a miss's partial in
-  double total() const { return read + decode + add + finish + merge + render + cache; }
+  double total() const { return read + decode + frames + add + finish + merge + render + cache; }
 };
 
 template <class F>
@@ -195,8 +195,8 @@ void timed(double& acc, F&& f) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Segments on disk and the read path of one partition (actors/partition_actor.cpp `evaluate`,
-// without rollups: none are generated here).
+// Segments on disk and the read path of one partition (actors/partition_actor.cpp `evaluate`
+// and actors/reader_actor.cpp, with their rollups and frame maps).
 
 struct seg_file {
   std::string path;
@@ -204,12 +204,22 @@ struct seg_file {
   uint64_t bytes = 0;
   std::shared_ptr<const block_data> data;  ///< the block cache
   bool rows_only = false;                  ///< `data` holds only strings, series and rows
+  std::shared_ptr<const query::block_frames> frames;  ///< kept with `data`, as block_store::frames
 };
+
+/// The process's frame dictionary (actors/block_store: one per server, budget 1/8 of 1 GiB).
+query::frame_dict& frame_dictionary() {
+  static auto dict = std::make_shared<query::frame_dict>(uint64_t{1} << 27);
+  return *dict;
+}
 
 struct partition {
   std::vector<seg_file> segs;
   void drop_cache() {
-    for (auto& s : segs) s.data.reset();
+    for (auto& s : segs) {
+      s.data.reset();
+      s.frames.reset();
+    }
   }
 };
 
@@ -245,8 +255,16 @@ query::merger gather(std::vector<partition*>& parts, const query::query_spec& q,
             must(rows_only ? decode_segment_rows(as_bytes(bytes)) : decode_segment(as_bytes(bytes)), "decode_segment"));
       });
       seg.rows_only = rows_only;
+      seg.frames.reset();
     }
     return *seg.data;
+  };
+  // As the reader: a flame graph reads a block through its frame map, made on first use.
+  const bool stacks = q.kind == static_cast<uint8_t>(query::query_kind::merge_stacks);
+  auto frames = [&](seg_file& seg) -> std::shared_ptr<const query::block_frames> {
+    if (!stacks) return nullptr;
+    if (!seg.frames) timed(st.frames, [&] { seg.frames = frame_dictionary().map(*seg.data); });
+    return seg.frames;
   };
   for (partition* p : parts)
     for (auto& seg : p->segs) {
@@ -283,17 +301,20 @@ query::merger gather(std::vector<partition*>& parts, const query::query_spec& q,
       auto ev = must(query::evaluator::make(q), "evaluator::make");
       if (!rolled) {
         const block_data& raw = load(seg);
-        timed(st.add, [&] { ev.add(raw); });
+        auto f = frames(seg);
+        timed(st.add, [&] { ev.add(raw, f); });
       } else if (!query::raw_rows_outside(q, rc, seg.info.min_time_ns, seg.info.max_time_ns)) {
         const block_data& r = load(*rolled);
-        timed(st.add, [&] { ev.add(r, rc.lo_ns, rc.hi_ns); });
+        auto f = frames(*rolled);
+        timed(st.add, [&] { ev.add(r, rc.lo_ns, rc.hi_ns, f); });
       } else {
         const block_data& r = load(*rolled);
         const block_data& raw = load(seg);
+        auto fr = frames(*rolled), fw = frames(seg);
         timed(st.add, [&] {
-          ev.add(raw, q.start_ns, rc.lo_ns);
-          ev.add(r, rc.lo_ns, rc.hi_ns);
-          ev.add(raw, rc.hi_ns, q.end_ns);
+          ev.add(raw, q.start_ns, rc.lo_ns, fw);
+          ev.add(r, rc.lo_ns, rc.hi_ns, fr);
+          ev.add(raw, rc.hi_ns, q.end_ns, fw);
         });
       }
       query::partial part;
@@ -301,6 +322,8 @@ query::merger gather(std::vector<partition*>& parts, const query::query_spec& q,
       if (key) timed(st.cache, [&] { cache->put(*key, std::make_shared<const query::partial>(part)); });
       timed(st.merge, [&] { m.add(std::move(part)); });
     }
+  // The frontend's first tree() folds the partials' frame parts into the tree.
+  if (stacks) timed(st.merge, [&] { m.tree(); });
   return m;
 }
 
@@ -785,8 +808,8 @@ std::string vs(double target, double figure) { return fmt("%.2fx", target / figu
 void print_stages(const char* what, const stages& s, int runs) {
   if (runs <= 0) return;
   const double n = runs;
-  std::printf("   %s CPU per run: read %.1f, decode_segment %.1f, evaluator.add %.1f, finish %.1f, merger.add %.1f, render %.1f, partial cache %.1f ms\n",
-              what, s.read / n * 1e3, s.decode / n * 1e3, s.add / n * 1e3, s.finish / n * 1e3, s.merge / n * 1e3,
+  std::printf("   %s CPU per run: read %.1f, decode_segment %.1f, frame maps %.1f, evaluator.add %.1f, finish %.1f, merger.add %.1f, render %.1f, partial cache %.1f ms\n",
+              what, s.read / n * 1e3, s.decode / n * 1e3, s.frames / n * 1e3, s.add / n * 1e3, s.finish / n * 1e3, s.merge / n * 1e3,
               s.render / n * 1e3, s.cache / n * 1e3);
 }
 

@@ -1,0 +1,192 @@
+#include "query/frame_dict.hpp"
+
+#include <algorithm>
+#include <mutex>
+
+#include "format/normalize.hpp"
+#include "query/block_query.hpp"
+
+namespace hearth::query {
+namespace {
+
+constexpr uint32_t invalid = block_frames::invalid;
+constexpr uint32_t missing = invalid - 1;  // a lookup that would have to insert
+constexpr uint32_t unset = invalid - 2;    // a string ref not looked up yet
+
+// Per node: parent + name (8 B), its index slot at load <= 1/2 (>= 32 B), the map entry of the
+// stack node it came from (4 B) and the vectors' growth slack.
+constexpr uint64_t bytes_per_node = 56;
+
+uint64_t child_key(uint32_t parent, uint32_t name) { return (uint64_t{parent} << 32) | name; }
+
+}  // namespace
+
+frame_dict::frame_dict(uint64_t max_bytes) : max_bytes_(max_bytes) {
+  parents_.push_back(0);
+  names_of_.push_back(0);
+  index_.resize(16);
+  name_id("total", true);
+}
+
+size_t frame_dict::size() const {
+  std::shared_lock lock(mu_);
+  return parents_.size();
+}
+
+uint64_t frame_dict::bytes() const {
+  std::shared_lock lock(mu_);
+  return parents_.size() * bytes_per_node + name_bytes_ + name_index_.size() * sizeof(name_slot);
+}
+
+bool frame_dict::over_budget() const {
+  return parents_.size() * bytes_per_node + name_bytes_ + name_index_.size() * sizeof(name_slot) >
+         max_bytes_;
+}
+
+uint32_t frame_dict::name_id(std::string_view name, bool insert) {
+  const uint64_t h = hash_bytes(name);
+  const size_t mask = name_index_.size() - 1;
+  if (!name_index_.empty())
+    for (size_t i = h & mask;; i = (i + 1) & mask) {
+      const name_slot& s = name_index_[i];
+      if (s.id_plus_one == 0) break;
+      if (s.hash == h && names_[s.id_plus_one - 1] == name) return s.id_plus_one - 1;
+    }
+  if (!insert) return missing;
+  const auto id = static_cast<uint32_t>(names_.size());
+  names_.emplace_back(name);
+  name_bytes_ += sizeof(std::string) + (name.size() > 15 ? name.size() + 1 : 0);
+  if ((names_.size() + 1) * 2 > name_index_.size()) {
+    std::vector<name_slot> slots(std::max<size_t>(16, name_index_.size() * 2));
+    const size_t m = slots.size() - 1;
+    for (const name_slot& s : name_index_) {
+      if (s.id_plus_one == 0) continue;
+      size_t i = s.hash & m;
+      while (slots[i].id_plus_one != 0) i = (i + 1) & m;
+      slots[i] = s;
+    }
+    name_index_ = std::move(slots);
+  }
+  const size_t m = name_index_.size() - 1;
+  size_t i = h & m;
+  while (name_index_[i].id_plus_one != 0) i = (i + 1) & m;
+  name_index_[i] = name_slot{h, id + 1};
+  return id;
+}
+
+uint32_t frame_dict::child(uint32_t parent, uint32_t name, bool insert) {
+  const uint64_t key = child_key(parent, name);
+  const size_t mask = index_.size() - 1;
+  size_t i = hash_mix(0, key) & mask;
+  for (;; i = (i + 1) & mask) {
+    if (index_[i].key == key) return index_[i].node;
+    if (index_[i].key == empty_key) break;
+  }
+  if (!insert) return missing;
+  const auto id = static_cast<uint32_t>(parents_.size());
+  parents_.push_back(parent);
+  names_of_.push_back(name);
+  index_[i] = slot{key, id};
+  if (parents_.size() * 2 > index_.size()) {
+    std::vector<slot> slots(index_.size() * 2);
+    const size_t m = slots.size() - 1;
+    for (const slot& s : index_) {
+      if (s.key == empty_key) continue;
+      size_t j = hash_mix(0, s.key) & m;
+      while (slots[j].key != empty_key) j = (j + 1) & m;
+      slots[j] = s;
+    }
+    index_ = std::move(slots);
+  }
+  return id;
+}
+
+uint32_t frame_dict::expand(const block_data& b, uint32_t location, uint32_t parent,
+                            std::vector<uint32_t>& str_name, bool insert) {
+  const symbols& syms = b.syms;
+  if (location >= syms.locations.size()) return invalid;
+  const location_rec& loc = syms.locations[location];
+  if (loc.line_count == 0) {
+    const uint32_t name = name_id(address_frame_name(loc.address), insert);
+    return name == missing ? missing : child(parent, name, insert);
+  }
+  if (uint64_t{loc.line_begin} + loc.line_count > syms.lines.size()) return invalid;
+  uint32_t node = parent;
+  // The caller's frame first: lines run from the innermost inlined function to the caller.
+  for (uint32_t i = loc.line_count; i-- > 0;) {
+    const uint32_t fn = syms.lines[loc.line_begin + i].function;
+    if (fn >= syms.functions.size()) return invalid;
+    const uint32_t ref = syms.functions[fn].name;
+    if (ref >= str_name.size()) return invalid;
+    uint32_t& name = str_name[ref];
+    if (name == unset || (name == missing && insert)) name = name_id(syms.strings[ref], insert);
+    if (name == missing) return missing;
+    node = child(node, name, insert);
+    if (node == missing) return missing;
+  }
+  return node;
+}
+
+std::shared_ptr<const block_frames> frame_dict::map(const block_data& b) {
+  auto out = std::make_shared<block_frames>();
+  out->dict = shared_from_this();
+  auto& node = out->node;
+  const size_t n = b.stacks.size();
+  node.assign(n, invalid);
+  if (n == 0) return out;
+  node[0] = 0;
+  std::vector<uint32_t> str_name(b.syms.strings.size(), unset);
+  std::vector<uint32_t> pending;  // stack nodes whose path is not in the dictionary yet
+  // Parents precede children (checked: a parent id >= its child's marks the path invalid), so
+  // one ascending pass resolves every node from its parent's entry.
+  {
+    std::shared_lock lock(mu_);
+    for (uint32_t s = 1; s < n; ++s) {
+      const uint32_t parent = b.stacks[s].parent;
+      if (parent >= s || node[parent] == invalid) continue;
+      if (node[parent] == missing) {
+        node[s] = missing;
+        pending.push_back(s);
+        continue;
+      }
+      node[s] = expand(b, b.stacks[s].location, node[parent], str_name, false);
+      if (node[s] == missing) pending.push_back(s);
+    }
+  }
+  if (!pending.empty()) {
+    std::unique_lock lock(mu_);
+    for (uint32_t s : pending) {
+      // Paths added before the budget ran out stay: they are valid, only unused.
+      if (over_budget()) return nullptr;
+      const uint32_t parent = node[b.stacks[s].parent];
+      node[s] = parent == invalid ? invalid : expand(b, b.stacks[s].location, parent, str_name, true);
+    }
+  }
+  for (uint32_t v : node)
+    if (v != invalid) out->max_node = std::max(out->max_node, v);
+  return out;
+}
+
+void frame_dict::materialize(std::span<const int64_t> sums, const std::vector<bool>& touched,
+                             flame_tree& into) const {
+  std::shared_lock lock(mu_);
+  const size_t n = std::min({sums.size(), touched.size(), parents_.size()});
+  // Every touched node and its ancestors, marked bottom-up until a marked one.
+  std::vector<bool> need(n, false);
+  for (size_t d = n; d-- > 1;) {
+    if (!touched[d]) continue;
+    for (uint32_t a = static_cast<uint32_t>(d); a != 0 && !need[a]; a = parents_[a]) need[a] = true;
+  }
+  std::vector<uint32_t> name_map(names_.size(), unset);
+  std::vector<uint32_t> fnode(n, flame_tree::root);
+  if (n > 0 && touched[0] && sums[0] != 0) into.add_self(flame_tree::root, sums[0]);
+  for (size_t d = 1; d < n; ++d) {
+    if (!need[d]) continue;
+    uint32_t& name = name_map[names_of_[d]];
+    if (name == unset) name = into.intern(names_[names_of_[d]]);
+    fnode[d] = into.child_by_id(fnode[parents_[d]], name);
+    if (touched[d] && sums[d] != 0) into.add_self(fnode[d], sums[d]);
+  }
+}
+
+}  // namespace hearth::query
