@@ -150,11 +150,20 @@ class stack_expander {
 /// Collects the non-zero sums of `sums` (dense, per stack node) at the nodes listed in
 /// `touched` (possibly repeated) in ascending stack order.
 stack_sums sparse_sums(const std::vector<int64_t>& sums, std::vector<uint32_t>& touched) {
-  std::sort(touched.begin(), touched.end());
-  touched.erase(std::unique(touched.begin(), touched.end()), touched.end());
   stack_sums out;
   out.stacks.reserve(touched.size());
   out.values.reserve(touched.size());
+  if (touched.size() * 8 >= sums.size()) {
+    // Most of the block's stacks: one pass over the dense sums beats sorting the list.
+    for (uint32_t s = 0; s < sums.size(); ++s)
+      if (sums[s] != 0) {
+        out.stacks.push_back(s);
+        out.values.push_back(sums[s]);
+      }
+    return out;
+  }
+  std::sort(touched.begin(), touched.end());
+  touched.erase(std::unique(touched.begin(), touched.end()), touched.end());
   for (uint32_t s : touched) {
     if (sums[s] == 0) continue;
     out.stacks.push_back(s);

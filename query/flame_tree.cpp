@@ -3,51 +3,66 @@
 #include <algorithm>
 #include <cassert>
 #include <functional>
-#include <numeric>
 #include <queue>
+#include <span>
 
 namespace hearth::query {
 namespace {
 
 constexpr uint32_t no_id = ~uint32_t{0};
 
-/// Children of every node, grouped by parent (CSR), each group ordered by name byte-wise.
-struct sorted_children {
-  std::vector<uint32_t> begin;  // size() + 1 offsets into ids
-  std::vector<uint32_t> ids;
-
-  explicit sorted_children(const flame_tree& t) {
+/// Children of every node, grouped by parent (CSR); a group is ordered by name byte-wise on its
+/// first use, so a render sorts only the children of the nodes it visits.
+class sorted_children {
+ public:
+  explicit sorted_children(const flame_tree& t) : t_(t), sorted_(t.size(), false) {
     const auto& nodes = t.nodes();
-    const auto& names = t.names();
-    // Rank names once so the sort below compares integers, not strings.
-    std::vector<uint32_t> by_name(names.size());
-    std::iota(by_name.begin(), by_name.end(), 0u);
-    std::sort(by_name.begin(), by_name.end(),
-              [&](uint32_t a, uint32_t b) { return names[a] < names[b]; });
-    std::vector<uint32_t> rank(names.size());
-    for (uint32_t r = 0; r < by_name.size(); ++r) rank[by_name[r]] = r;
-
-    begin.assign(nodes.size() + 1, 0);
-    for (size_t i = 1; i < nodes.size(); ++i) ++begin[nodes[i].parent + 1];
-    for (size_t i = 1; i < begin.size(); ++i) begin[i] += begin[i - 1];
-    ids.resize(nodes.size() > 0 ? nodes.size() - 1 : 0);
-    std::vector<uint32_t> fill(begin.begin(), begin.end() - 1);
-    for (uint32_t i = 1; i < nodes.size(); ++i) ids[fill[nodes[i].parent]++] = i;
-    for (size_t p = 0; p < nodes.size(); ++p) {
-      std::sort(ids.begin() + begin[p], ids.begin() + begin[p + 1],
-                [&](uint32_t a, uint32_t b) { return rank[nodes[a].name] < rank[nodes[b].name]; });
-    }
+    begin_.assign(nodes.size() + 1, 0);
+    for (size_t i = 1; i < nodes.size(); ++i) ++begin_[nodes[i].parent + 1];
+    for (size_t i = 1; i < begin_.size(); ++i) begin_[i] += begin_[i - 1];
+    ids_.resize(nodes.size() > 0 ? nodes.size() - 1 : 0);
+    std::vector<uint32_t> fill(begin_.begin(), begin_.end() - 1);
+    for (uint32_t i = 1; i < nodes.size(); ++i) ids_[fill[nodes[i].parent]++] = i;
   }
+
+  /// The children of `n` in byte-wise name order.
+  std::span<const uint32_t> of(uint32_t n) {
+    auto* b = ids_.data() + begin_[n];
+    auto* e = ids_.data() + begin_[n + 1];
+    if (!sorted_[n]) {
+      std::sort(b, e, [&](uint32_t x, uint32_t y) { return t_.name_of(x) < t_.name_of(y); });
+      sorted_[n] = true;
+    }
+    return {b, e};
+  }
+
+ private:
+  const flame_tree& t_;
+  std::vector<uint32_t> begin_;
+  std::vector<uint32_t> ids_;
+  std::vector<bool> sorted_;
 };
 
 /// Pyroscope's threshold: the max_nodes-th largest total among non-root nodes (0 if there are
-/// fewer). Same traversal and pruning as Pyroscope (a subtree whose root cannot enter the heap is
-/// skipped), so the result is identical even for trees with negative values.
-int64_t min_value(const flame_tree& t, const sorted_children& ch, int64_t max_nodes) {
+/// fewer). Pyroscope finds it with a bounded heap over a DFS that skips a subtree whose root
+/// cannot enter the heap. When no self value is negative a subtree's totals never exceed its
+/// root's, so the skipped nodes could not have entered either and the heap ends with the
+/// max_nodes largest totals: a selection finds the same value. With negative values the same
+/// traversal and pruning as Pyroscope's keep the result identical.
+int64_t min_value(const flame_tree& t, sorted_children& ch, int64_t max_nodes) {
   const auto& nodes = t.nodes();
   if (static_cast<int64_t>(nodes.size()) - 1 <= max_nodes) return 0;
+  if (std::all_of(nodes.begin(), nodes.end(), [](const auto& n) { return n.self >= 0; })) {
+    std::vector<int64_t> totals;
+    totals.reserve(nodes.size() - 1);
+    for (size_t i = 1; i < nodes.size(); ++i) totals.push_back(nodes[i].total);
+    auto kth = totals.begin() + (max_nodes - 1);
+    std::nth_element(totals.begin(), kth, totals.end(), std::greater<>());
+    return *kth;
+  }
   std::priority_queue<int64_t, std::vector<int64_t>, std::greater<>> heap;
-  std::vector<uint32_t> stack(ch.ids.begin() + ch.begin[0], ch.ids.begin() + ch.begin[1]);
+  auto roots = ch.of(flame_tree::root);
+  std::vector<uint32_t> stack(roots.begin(), roots.end());
   while (!stack.empty()) {
     const uint32_t n = stack.back();
     stack.pop_back();
@@ -56,7 +71,8 @@ int64_t min_value(const flame_tree& t, const sorted_children& ch, int64_t max_no
       heap.pop();
     }
     heap.push(nodes[n].total);
-    stack.insert(stack.end(), ch.ids.begin() + ch.begin[n], ch.ids.begin() + ch.begin[n + 1]);
+    auto kids = ch.of(n);
+    stack.insert(stack.end(), kids.begin(), kids.end());
   }
   if (static_cast<int64_t>(heap.size()) < max_nodes) return 0;
   return heap.top();
@@ -76,7 +92,7 @@ std::string render_tree_bytes(const flame_tree& tree, int64_t max_nodes) {
   std::string out;
   const auto& nodes = tree.nodes();
   if (nodes.size() <= 1) return out;
-  const sorted_children ch(tree);
+  sorted_children ch(tree);
   const int64_t min_val = max_nodes > 0 ? min_value(tree, ch, max_nodes) : 0;
   // A stack entry is a node id, or a synthetic "other" carrying its value.
   struct item {
@@ -106,8 +122,7 @@ std::string render_tree_bytes(const flame_tree& tree, int64_t max_nodes) {
     kids.clear();
     int64_t other = 0;
     uint32_t existing_other = UINT32_MAX;
-    for (uint32_t i = ch.begin[it.node]; i < ch.begin[it.node + 1]; ++i) {
-      uint32_t c = ch.ids[i];
+    for (const uint32_t c : ch.of(it.node)) {
       if (tree.name_of(c) == "other") existing_other = c;
       if (nodes[c].total >= min_val || tree.name_of(c) == "other")
         kids.push_back({c, 0});
@@ -340,7 +355,7 @@ flame_graph render_flame_graph(const flame_tree& tree, int64_t max_nodes) {
   assert(tree.finalized());
   if (max_nodes <= 0) max_nodes = default_max_nodes;
   const auto& nodes = tree.nodes();
-  const sorted_children ch(tree);
+  sorted_children ch(tree);
   const int64_t min_val = min_value(tree, ch, max_nodes);
 
   // Flame-graph name index per tree name id, assigned on first visit. The synthetic "other"
@@ -383,8 +398,7 @@ flame_graph render_flame_graph(const flame_tree& tree, int64_t max_nodes) {
     // therefore visited first among its siblings although it is laid out last.
     int64_t x = cur.x + self;
     int64_t other_total = 0;
-    for (uint32_t k = ch.begin[cur.node]; k < ch.begin[cur.node + 1]; ++k) {
-      const uint32_t c = ch.ids[k];
+    for (const uint32_t c : ch.of(cur.node)) {
       if (nodes[c].total >= min_val && tree.name_of(c) != "other") {
         stack.push_back({c, cur.level + 1, x, 0});
         x += nodes[c].total;

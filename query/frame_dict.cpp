@@ -43,8 +43,33 @@ bool frame_dict::over_budget() const {
          max_bytes_;
 }
 
-uint32_t frame_dict::name_id(std::string_view name, bool insert) {
-  const uint64_t h = hash_bytes(name);
+uint64_t frame_dict::name_hash(std::string_view name) { return hash_bytes(name); }
+
+void frame_dict::prefetch_child(uint32_t parent, uint32_t name) const {
+  __builtin_prefetch(&index_[hash_mix(0, child_key(parent, name)) & (index_.size() - 1)]);
+}
+
+void frame_dict::resolve_names(const block_data& b, std::vector<uint32_t>& str_name, bool insert) {
+  // The function names, in string-table order (the block's strings are read sequentially),
+  // hashed first, then looked up a few ahead of their table slots' loads.
+  const auto& strings = b.syms.strings;
+  std::vector<uint32_t> refs;
+  for (const function_rec& f : b.syms.functions)
+    if (f.name < str_name.size() && (str_name[f.name] == unset || (insert && str_name[f.name] == missing))) {
+      str_name[f.name] = missing;
+      refs.push_back(f.name);
+    }
+  std::sort(refs.begin(), refs.end());
+  std::vector<uint64_t> hashes(refs.size());
+  for (size_t i = 0; i < refs.size(); ++i) hashes[i] = name_hash(strings[refs[i]]);
+  constexpr size_t ahead = 8;
+  for (size_t i = 0; i < refs.size(); ++i) {
+    if (i + ahead < refs.size()) prefetch_name(hashes[i + ahead]);
+    str_name[refs[i]] = name_id(strings[refs[i]], hashes[i], insert);
+  }
+}
+
+uint32_t frame_dict::name_id(std::string_view name, uint64_t h, bool insert) {
   const size_t mask = name_index_.size() - 1;
   if (!name_index_.empty())
     for (size_t i = h & mask;; i = (i + 1) & mask) {
@@ -137,11 +162,29 @@ std::shared_ptr<const block_frames> frame_dict::map(const block_data& b) {
   node[0] = 0;
   std::vector<uint32_t> str_name(b.syms.strings.size(), unset);
   std::vector<uint32_t> pending;  // stack nodes whose path is not in the dictionary yet
+  const symbols& syms = b.syms;
+  // The name id of the first frame a stack node adds (its location's last line), if known.
+  auto first_name = [&](uint32_t s) -> uint32_t {
+    const uint32_t l = b.stacks[s].location;
+    if (l >= syms.locations.size()) return missing;
+    const location_rec& loc = syms.locations[l];
+    if (loc.line_count == 0 || uint64_t{loc.line_begin} + loc.line_count > syms.lines.size()) return missing;
+    const uint32_t fn = syms.lines[loc.line_begin + loc.line_count - 1].function;
+    if (fn >= syms.functions.size() || syms.functions[fn].name >= str_name.size()) return missing;
+    return str_name[syms.functions[fn].name];
+  };
   // Parents precede children (checked: a parent id >= its child's marks the path invalid), so
   // one ascending pass resolves every node from its parent's entry.
   {
     std::shared_lock lock(mu_);
+    resolve_names(b, str_name, false);
+    constexpr uint32_t ahead = 8;  // index slots are loaded this many nodes early
     for (uint32_t s = 1; s < n; ++s) {
+      if (const uint32_t t = s + ahead; t < n) {
+        const uint32_t p = b.stacks[t].parent;
+        if (p < s && node[p] < missing)
+          if (const uint32_t name = first_name(t); name < missing) prefetch_child(node[p], name);
+      }
       const uint32_t parent = b.stacks[s].parent;
       if (parent >= s || node[parent] == invalid) continue;
       if (node[parent] == missing) {
@@ -155,6 +198,7 @@ std::shared_ptr<const block_frames> frame_dict::map(const block_data& b) {
   }
   if (!pending.empty()) {
     std::unique_lock lock(mu_);
+    resolve_names(b, str_name, true);
     for (uint32_t s : pending) {
       // Paths added before the budget ran out stay: they are valid, only unused.
       if (over_budget()) return nullptr;

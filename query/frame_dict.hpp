@@ -73,7 +73,15 @@ class frame_dict : public std::enable_shared_from_this<frame_dict> {
   };
   // Lookups; `insert` adds what is missing (exclusive lock held) or returns invalid (shared).
   uint32_t child(uint32_t parent, uint32_t name, bool insert);
-  uint32_t name_id(std::string_view name, bool insert);
+  uint32_t name_id(std::string_view name, bool insert) { return name_id(name, name_hash(name), insert); }
+  uint32_t name_id(std::string_view name, uint64_t hash, bool insert);
+  static uint64_t name_hash(std::string_view name);
+  void prefetch_name(uint64_t hash) const {
+    if (!name_index_.empty()) __builtin_prefetch(&name_index_[hash & (name_index_.size() - 1)]);
+  }
+  void prefetch_child(uint32_t parent, uint32_t name) const;
+  // Resolves the name of every function of `b` into str_name (string ref -> name id or missing).
+  void resolve_names(const block_data& b, std::vector<uint32_t>& str_name, bool insert);
   // Expands stack node `s` below `parent` (its parent's node); invalid if a lookup misses.
   uint32_t expand(const block_data& b, uint32_t location, uint32_t parent, std::vector<uint32_t>& str_name,
                   bool insert);
