@@ -19,6 +19,15 @@ std::vector<T> top(std::vector<T> v, int64_t n, Less less) {
   return v;
 }
 
+// The first `n` (all when n <= 0) of `ids` in `less` order (a strict total order).
+template <class Less>
+std::vector<uint32_t> top_ids(std::vector<uint32_t> ids, int64_t n, Less less) {
+  const size_t k = n > 0 ? std::min(ids.size(), static_cast<size_t>(n)) : ids.size();
+  std::partial_sort(ids.begin(), ids.begin() + static_cast<std::ptrdiff_t>(k), ids.end(), less);
+  ids.resize(k);
+  return ids;
+}
+
 void append_double(std::string& out, double v) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.17g", v);
@@ -64,15 +73,24 @@ tree_findings find(const flame_tree& tree, int64_t n) {
   assert(tree.finalized());
   tree_findings f;
   f.total = tree.total();
-  std::vector<function_share> all;
-  for (const auto& s : top_functions(tree))
-    all.push_back({s.name, s.self, s.total, share(s.self, f.total), share(s.total, f.total)});
-  f.top_self = top(all, n, [](const function_share& a, const function_share& b) {
-    return a.self != b.self ? a.self > b.self : a.name < b.name;
-  });
-  f.top_total = top(std::move(all), n, [](const function_share& a, const function_share& b) {
-    return a.total != b.total ? a.total > b.total : a.name < b.name;
-  });
+  // Ranked by name id, strings only for the n kept (a tree may have 100k+ names).
+  const function_totals t = totals_by_name(tree);
+  const auto& names = tree.names();
+  std::vector<uint32_t> ids;
+  for (uint32_t i = 0; i < names.size(); ++i)
+    if (t.seen[i]) ids.push_back(i);
+  const auto shares = [&](const std::vector<uint32_t>& picked) {
+    std::vector<function_share> out;
+    for (uint32_t i : picked)
+      out.push_back({names[i], t.self[i], t.total[i], share(t.self[i], f.total), share(t.total[i], f.total)});
+    return out;
+  };
+  f.top_self = shares(top_ids(ids, n, [&](uint32_t a, uint32_t b) {
+    return t.self[a] != t.self[b] ? t.self[a] > t.self[b] : names[a] < names[b];
+  }));
+  f.top_total = shares(top_ids(std::move(ids), n, [&](uint32_t a, uint32_t b) {
+    return t.total[a] != t.total[b] ? t.total[a] > t.total[b] : names[a] < names[b];
+  }));
 
   // The heaviest child of every node, then the walk from the root.
   const auto& nodes = tree.nodes();

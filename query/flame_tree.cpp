@@ -25,6 +25,15 @@ class sorted_children {
     for (uint32_t i = 1; i < nodes.size(); ++i) ids_[fill[nodes[i].parent]++] = i;
   }
 
+  /// The children of `n` in no particular order.
+  std::span<const uint32_t> unsorted(uint32_t n) const {
+    return {ids_.data() + begin_[n], ids_.data() + begin_[n + 1]};
+  }
+  /// Sorts node ids by name byte-wise.
+  void sort(std::vector<uint32_t>& v) const {
+    std::sort(v.begin(), v.end(), [&](uint32_t x, uint32_t y) { return t_.name_of(x) < t_.name_of(y); });
+  }
+
   /// The children of `n` in byte-wise name order.
   std::span<const uint32_t> of(uint32_t n) {
     auto* b = ids_.data() + begin_[n];
@@ -101,6 +110,7 @@ std::string render_tree_bytes(const flame_tree& tree, int64_t max_nodes) {
   };
   std::vector<item> stack{{flame_tree::root, 0}};
   std::vector<item> kids;
+  std::vector<uint32_t> kept;
   std::unordered_map<uint32_t, int64_t> extra_self;
   while (!stack.empty()) {
     item it = stack.back();
@@ -122,13 +132,17 @@ std::string render_tree_bytes(const flame_tree& tree, int64_t max_nodes) {
     kids.clear();
     int64_t other = 0;
     uint32_t existing_other = UINT32_MAX;
-    for (const uint32_t c : ch.of(it.node)) {
+    // Only the kept children are sorted: folded ones are just summed.
+    kept.clear();
+    for (const uint32_t c : ch.unsorted(it.node)) {
       if (tree.name_of(c) == "other") existing_other = c;
       if (nodes[c].total >= min_val || tree.name_of(c) == "other")
-        kids.push_back({c, 0});
+        kept.push_back(c);
       else
         other += nodes[c].total;
     }
+    ch.sort(kept);
+    for (const uint32_t c : kept) kids.push_back({c, 0});
     if (other > 0) {
       if (existing_other != UINT32_MAX) {
         extra_self[existing_other] += other;  // Pyroscope adds to the existing "other" child
@@ -374,6 +388,7 @@ flame_graph render_flame_graph(const flame_tree& tree, int64_t max_nodes) {
     int64_t other_total;
   };
   std::vector<item> stack{{flame_tree::root, 0, 0, 0}};
+  std::vector<uint32_t> kept;
   while (!stack.empty()) {
     const item cur = stack.back();
     stack.pop_back();
@@ -398,13 +413,18 @@ flame_graph render_flame_graph(const flame_tree& tree, int64_t max_nodes) {
     // therefore visited first among its siblings although it is laid out last.
     int64_t x = cur.x + self;
     int64_t other_total = 0;
-    for (const uint32_t c : ch.of(cur.node)) {
-      if (nodes[c].total >= min_val && tree.name_of(c) != "other") {
-        stack.push_back({c, cur.level + 1, x, 0});
-        x += nodes[c].total;
-      } else {
+    // Only the kept children are sorted: folded ones are just summed.
+    kept.clear();
+    for (const uint32_t c : ch.unsorted(cur.node)) {
+      if (nodes[c].total >= min_val && tree.name_of(c) != "other")
+        kept.push_back(c);
+      else
         other_total += nodes[c].total;
-      }
+    }
+    ch.sort(kept);
+    for (const uint32_t c : kept) {
+      stack.push_back({c, cur.level + 1, x, 0});
+      x += nodes[c].total;
     }
     if (other_total != 0) stack.push_back({no_id, cur.level + 1, x, other_total});
   }
@@ -506,13 +526,18 @@ std::string render_flamebearer_json(const flame_graph& g, const flamebearer_meta
   return out;
 }
 
-std::vector<function_stat> top_functions(const flame_tree& tree) {
+function_totals totals_by_name(const flame_tree& tree) {
   assert(tree.finalized());
   const auto& nodes = tree.nodes();
   const auto& names = tree.names();
-  std::vector<int64_t> self(names.size(), 0), total(names.size(), 0);
+  function_totals out;
+  auto& self = out.self;
+  auto& total = out.total;
+  auto& seen = out.seen;
+  self.assign(names.size(), 0);
+  total.assign(names.size(), 0);
+  seen.assign(names.size(), false);
   std::vector<uint32_t> on_path(names.size(), 0);  // occurrences of each name on the DFS path
-  std::vector<bool> seen(names.size(), false);
 
   // Children lists (any order), then an iterative DFS with enter/exit events.
   std::vector<uint32_t> begin(nodes.size() + 1, 0), ids(nodes.size());
@@ -543,10 +568,15 @@ std::vector<function_stat> top_functions(const flame_tree& tree) {
     stack.push_back({f.node, true});
     for (uint32_t k = begin[f.node]; k < begin[f.node + 1]; ++k) stack.push_back({ids[k], false});
   }
+  return out;
+}
 
+std::vector<function_stat> top_functions(const flame_tree& tree) {
+  const function_totals t = totals_by_name(tree);
+  const auto& names = tree.names();
   std::vector<function_stat> out;
   for (uint32_t i = 0; i < names.size(); ++i) {
-    if (seen[i]) out.push_back({names[i], self[i], total[i]});
+    if (t.seen[i]) out.push_back({names[i], t.self[i], t.total[i]});
   }
   std::sort(out.begin(), out.end(), [](const function_stat& a, const function_stat& b) {
     if (a.self != b.self) return a.self > b.self;

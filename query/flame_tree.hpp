@@ -198,6 +198,15 @@ struct function_stat {
   friend bool operator==(const function_stat&, const function_stat&) = default;
 };
 
+/// Per name id of a finalized tree: the self and total top_functions reports for names()[i],
+/// and whether a non-root node has that name.
+struct function_totals {
+  std::vector<int64_t> self;
+  std::vector<int64_t> total;
+  std::vector<bool> seen;
+};
+function_totals totals_by_name(const flame_tree& tree);
+
 /// Per-function self and total over all non-root nodes, recursion counted once per path (as
 /// `go tool pprof -top`), sorted by self descending, then name ascending (byte-wise).
 /// Requires: tree.finalized().
