@@ -86,6 +86,10 @@ std::shared_ptr<const query::block_frames> block_store::frames(
     dict = dict_;
   }
   auto frames = dict->map(*block);  // outside the lock: the dictionary locks itself
+  if (metrics_ && frames) {
+    metrics_->frame_dict_paths.Set(static_cast<double>(dict->size()));
+    metrics_->frame_dict_bytes.Set(static_cast<double>(dict->bytes()));
+  }
   std::lock_guard lock(mu_);
   if (!frames) {
     // The dictionary is full: start a new one and drop the maps into the old one, which is
@@ -94,6 +98,11 @@ std::shared_ptr<const query::block_frames> block_store::frames(
       log::info("blocks", "frame dictionary full (" + std::to_string(dict->size()) +
                               " paths): starting a new one");
       dict_ = std::make_shared<query::frame_dict>(dict_budget(max_bytes_));
+      if (metrics_) {
+        metrics_->frame_dict_resets.Increment();
+        metrics_->frame_dict_paths.Set(static_cast<double>(dict_->size()));
+        metrics_->frame_dict_bytes.Set(static_cast<double>(dict_->bytes()));
+      }
       for (auto& [p, e] : cache_)
         if (e.frames && e.frames->dict == dict) {
           e.mem -= e.frames->bytes();

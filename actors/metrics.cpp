@@ -73,6 +73,12 @@ self_metrics::self_metrics(std::shared_ptr<prometheus::Registry> r)
                                    "cacheable flame-graph block partials evaluated (not in the cache)")),
       partial_cache_bytes(gauge(*r, "hearth_query_partial_cache_bytes",
                                 "approximate bytes of the partials held by the partial cache")),
+      frame_dict_paths(gauge(*r, "hearth_query_frame_dict_paths",
+                             "frame paths numbered by the block store's frame dictionary")),
+      frame_dict_bytes(gauge(*r, "hearth_query_frame_dict_bytes",
+                             "approximate bytes of the frame dictionary (at most block_cache_bytes / 8)")),
+      frame_dict_resets(counter(*r, "hearth_query_frame_dict_resets_total",
+                                "frame dictionaries started because the previous one was full")),
       requests_(prometheus::BuildCounter()
                     .Name("hearth_http_requests_total")
                     .Help("HTTP requests by route and status code")

@@ -58,6 +58,10 @@ class self_metrics {
   prometheus::Counter& partial_cache_hits;    ///< cacheable block reads answered from the cache
   prometheus::Counter& partial_cache_misses;  ///< cacheable block reads evaluated
   prometheus::Gauge& partial_cache_bytes;     ///< approximate bytes of the cached partials
+  // The block store's frame dictionary (query/frame_dict.hpp).
+  prometheus::Gauge& frame_dict_paths;  ///< frame paths numbered by the current dictionary
+  prometheus::Gauge& frame_dict_bytes;  ///< its approximate bytes (bounded by block_cache_bytes / 8)
+  prometheus::Counter& frame_dict_resets;  ///< dictionaries started because the last one was full
 
  private:
   std::shared_ptr<prometheus::Registry> registry_;

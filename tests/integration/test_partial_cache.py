@@ -5,7 +5,8 @@ and one without (partial_cache_bytes = 0), sealed into segment files. The same
 SelectMergeStacktraces and /pyroscope/render asked twice answer byte-identical bodies, the second
 time from the cache (hearth_query_partial_cache_hits_total); another selector, or a range that cuts
 the blocks, is not answered from the cache; and every answer equals the uncached server's, before
-and after a compaction (L0 -> L1 -> L2 + rollups).
+and after a compaction (L0 -> L1 -> L2 + rollups). Both servers read the sealed blocks through
+frame maps (hearth_query_frame_dict_*).
 
 usage: test_partial_cache.py PATH/TO/hearth [NAME_SUBSTRING...]
 (the cases share the two servers and build on each other in name order)
@@ -135,6 +136,12 @@ class TestPartialCache(unittest.TestCase):
         self.assertGreater(h, 0)
         self.assertEqual(counters(plain), (0.0, 0.0), "partial_cache_bytes = 0 must disable the cache")
         self.assertEqual(plain.metrics().get(BYTES, 0), 0)
+        # Both read the sealed blocks through frame maps (docs/design/query.md), cache or not.
+        for srv in (cached, plain):
+            m = srv.metrics()
+            self.assertGreater(m.get("hearth_query_frame_dict_paths", 0), 100)
+            self.assertGreater(m.get("hearth_query_frame_dict_bytes", 0), 0)
+            self.assertEqual(m.get("hearth_query_frame_dict_resets_total", 0), 0)
 
     def test_3_other_selector_and_cutting_range_miss(self):
         cached, plain = self.servers()

@@ -152,7 +152,9 @@ class TestA(unittest.TestCase):
 
     def test_a1_ingest_in_sealed_batches(self):
         A.srv = ht.Server(
-            "compaction", os.path.join(ht.ctx.tmp, "data-compaction"), {"storage": ["head_max_age = 1"], "compaction": COMPACTION}
+            # head_max_age: a batch (18 fsync'd pushes) must land in one head even on a loaded
+            # machine; with 1 s a slow batch was sealed in two and the L2 layout checked below changed.
+            "compaction", os.path.join(ht.ctx.tmp, "data-compaction"), {"storage": ["head_max_age = 3"], "compaction": COMPACTION}
         )
         A.srv.start()
         srv = A.srv
