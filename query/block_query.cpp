@@ -120,24 +120,19 @@ class stack_expander {
  private:
   /// Appends the frames of `location` below `parent`; returns the innermost frame's node.
   uint32_t expand(uint32_t parent, uint32_t location) {
-    const auto& syms = b_.syms;
-    if (location >= syms.locations.size()) return invalid;
-    const location_rec& loc = syms.locations[location];
-    if (loc.line_count == 0) {
-      address_frame frame(loc.address);
-      return out_.child(parent, frame.name());
-    }
-    if (uint64_t{loc.line_begin} + loc.line_count > syms.lines.size()) return invalid;
     uint32_t node = parent;
-    for (uint32_t i = loc.line_count; i-- > 0;) {
-      const uint32_t fn = syms.lines[loc.line_begin + i].function;
-      if (fn >= syms.functions.size()) return invalid;
-      const uint32_t ref = syms.functions[fn].name;
-      if (ref >= str_name_.size()) return invalid;
-      if (str_name_[ref] == unset) str_name_[ref] = out_.intern(syms.strings[ref]);
-      node = out_.child_by_id(node, str_name_[ref]);
-    }
-    return node;
+    const auto w = walk_frames(
+        b_.syms, location,
+        [&](uint32_t ref) {
+          if (str_name_[ref] == unset) str_name_[ref] = out_.intern(b_.syms.strings[ref]);
+          node = out_.child_by_id(node, str_name_[ref]);
+          return true;
+        },
+        [&](uint64_t address) {
+          node = out_.child(node, address_frame(address).name());
+          return true;
+        });
+    return w == frames_walk::done ? node : invalid;
   }
 
   const block_data& b_;

@@ -91,6 +91,29 @@ void add_stack_sums(const block_data& block, const stack_sums& sums, flame_tree&
 /// The frame name of a location without lines: "0x<address in lowercase hex>".
 std::string address_frame_name(uint64_t address);
 
+/// How a walk over a location's frames ended.
+enum class frames_walk : uint8_t { done, invalid, stopped };
+
+/// Visits the frames stack location `location` of `syms` expands into, caller first (merge_stacks
+/// describes the expansion): `on_name(ref)` with the string ref of each line's function name,
+/// from the last line to the first, or `on_address(address)` once for a location without lines.
+/// A callback returns false to stop the walk (`stopped`); `invalid`: an id out of range.
+template <class OnName, class OnAddress>
+frames_walk walk_frames(const symbols& syms, uint32_t location, OnName&& on_name, OnAddress&& on_address) {
+  if (location >= syms.locations.size()) return frames_walk::invalid;
+  const location_rec& loc = syms.locations[location];
+  if (loc.line_count == 0) return on_address(loc.address) ? frames_walk::done : frames_walk::stopped;
+  if (uint64_t{loc.line_begin} + loc.line_count > syms.lines.size()) return frames_walk::invalid;
+  for (uint32_t i = loc.line_count; i-- > 0;) {
+    const uint32_t fn = syms.lines[loc.line_begin + i].function;
+    if (fn >= syms.functions.size()) return frames_walk::invalid;
+    const uint32_t ref = syms.functions[fn].name;
+    if (ref >= syms.strings.size()) return frames_walk::invalid;
+    if (!on_name(ref)) return frames_walk::stopped;
+  }
+  return frames_walk::done;
+}
+
 /// The sum of the span samples of `p` whose span id is in `span_ids` (sorted, unique); 0 when
 /// the profile's span range is out of bounds.
 int64_t span_total(const block_data& block, const profile_row& p, std::span<const uint64_t> span_ids);

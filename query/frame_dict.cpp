@@ -128,28 +128,22 @@ uint32_t frame_dict::child(uint32_t parent, uint32_t name, bool insert) {
 
 uint32_t frame_dict::expand(const block_data& b, uint32_t location, uint32_t parent,
                             std::vector<uint32_t>& str_name, bool insert) {
-  const symbols& syms = b.syms;
-  if (location >= syms.locations.size()) return invalid;
-  const location_rec& loc = syms.locations[location];
-  if (loc.line_count == 0) {
-    const uint32_t name = name_id(address_frame_name(loc.address), insert);
-    return name == missing ? missing : child(parent, name, insert);
-  }
-  if (uint64_t{loc.line_begin} + loc.line_count > syms.lines.size()) return invalid;
   uint32_t node = parent;
-  // The caller's frame first: lines run from the innermost inlined function to the caller.
-  for (uint32_t i = loc.line_count; i-- > 0;) {
-    const uint32_t fn = syms.lines[loc.line_begin + i].function;
-    if (fn >= syms.functions.size()) return invalid;
-    const uint32_t ref = syms.functions[fn].name;
-    if (ref >= str_name.size()) return invalid;
-    uint32_t& name = str_name[ref];
-    if (name == unset || (name == missing && insert)) name = name_id(syms.strings[ref], insert);
-    if (name == missing) return missing;
-    node = child(node, name, insert);
-    if (node == missing) return missing;
-  }
-  return node;
+  const auto w = walk_frames(
+      b.syms, location,
+      [&](uint32_t ref) {
+        uint32_t& name = str_name[ref];
+        if (name == unset || (name == missing && insert)) name = name_id(b.syms.strings[ref], insert);
+        if (name != missing) node = child(node, name, insert);
+        return name != missing && node != missing;
+      },
+      [&](uint64_t address) {
+        const uint32_t name = name_id(address_frame_name(address), insert);
+        if (name != missing) node = child(node, name, insert);
+        return name != missing && node != missing;
+      });
+  if (w == frames_walk::invalid) return invalid;
+  return w == frames_walk::stopped ? missing : node;
 }
 
 std::shared_ptr<const block_frames> frame_dict::map(const block_data& b) {
