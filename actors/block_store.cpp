@@ -113,7 +113,9 @@ std::shared_ptr<const query::block_frames> block_store::frames(
     return nullptr;
   }
   auto it = cache_.find(path);
-  if (it == cache_.end() || it->second.block != block) return frames;  // evicted meanwhile
+  // Evicted meanwhile, or mapped into a dictionary that was replaced meanwhile: answer this
+  // query with the map but do not keep it (it would pin the old dictionary).
+  if (it == cache_.end() || it->second.block != block || dict_ != dict) return frames;
   if (!it->second.frames) {
     it->second.frames = frames;
     it->second.mem += frames->bytes();
