@@ -3,8 +3,6 @@
 #include <algorithm>
 #include <cassert>
 #include <functional>
-#include <numeric>
-#include <queue>
 #include <string_view>
 #include <unordered_map>
 
@@ -13,76 +11,62 @@ namespace {
 
 constexpr uint32_t none = ~uint32_t{0};
 
-/// Children of every node of a tree, each group ordered by name byte-wise.
-std::vector<std::vector<uint32_t>> children_by_name(const flame_tree& t) {
-  std::vector<std::vector<uint32_t>> ch(t.size());
-  for (uint32_t i = 1; i < t.size(); ++i) ch[t.nodes()[i].parent].push_back(i);
-  for (auto& c : ch)
-    std::sort(c.begin(), c.end(),
-              [&](uint32_t a, uint32_t b) { return t.name_of(a) < t.name_of(b); });
-  return ch;
-}
-
-/// A node of the aligned tree: both sides' values and its children (ids into the same vector).
-struct aligned_node {
-  std::string_view name;
-  int64_t left_self = 0, left_total = 0, right_self = 0, right_total = 0;
-  std::vector<uint32_t> children;  // ascending by name
+/// Both trees aligned to one shape: `shape` holds every path of either tree (built by names with
+/// the tree's own hash index), and per shape node each side's self and total (0 where the side
+/// lacks the path).
+struct aligned {
+  flame_tree shape;
+  std::vector<int64_t> left_self, left_total, right_self, right_total;
+  std::vector<uint32_t> begin, children;  // CSR of each node's children, in no particular order
 };
 
-std::vector<aligned_node> align(const flame_tree& l, const flame_tree& r) {
-  const auto lc = children_by_name(l), rc = children_by_name(r);
-  std::vector<aligned_node> out;
-  std::vector<std::pair<uint32_t, uint32_t>> sides;  // (left id, right id) per aligned node
-  const auto add = [&](uint32_t a, uint32_t b) {
-    aligned_node n;
-    n.name = a != none ? l.name_of(a) : r.name_of(b);
-    if (a != none) n.left_self = l.nodes()[a].self, n.left_total = l.nodes()[a].total;
-    if (b != none) n.right_self = r.nodes()[b].self, n.right_total = r.nodes()[b].total;
-    out.push_back(std::move(n));
-    sides.emplace_back(a, b);
-    return static_cast<uint32_t>(out.size() - 1);
+aligned align(const flame_tree& l, const flame_tree& r) {
+  aligned a;
+  a.shape.reserve(std::max(l.size(), r.size()), std::max(l.names().size(), r.names().size()));
+  // Each side's node -> its shape node (paths are unique within a tree, so each shape node gets
+  // at most one node of each side).
+  const auto place = [&](const flame_tree& t) {
+    std::vector<uint32_t> name_map(t.names().size());
+    for (size_t i = 0; i < name_map.size(); ++i) name_map[i] = a.shape.intern(t.names()[i]);
+    std::vector<uint32_t> at(t.size(), flame_tree::root);
+    for (uint32_t i = 1; i < t.size(); ++i)
+      at[i] = a.shape.child_by_id(at[t.nodes()[i].parent], name_map[t.nodes()[i].name]);
+    return at;
   };
-  add(flame_tree::root, flame_tree::root);
-  for (uint32_t i = 0; i < out.size(); ++i) {
-    const auto [a, b] = sides[i];
-    static const std::vector<uint32_t> empty;
-    const auto& ca = a != none ? lc[a] : empty;
-    const auto& cb = b != none ? rc[b] : empty;
-    size_t x = 0, y = 0;
-    while (x < ca.size() || y < cb.size()) {
-      uint32_t id;
-      if (y == cb.size() || (x < ca.size() && l.name_of(ca[x]) < r.name_of(cb[y]))) {
-        id = add(ca[x++], none);
-      } else if (x == ca.size() || r.name_of(cb[y]) < l.name_of(ca[x])) {
-        id = add(none, cb[y++]);
-      } else {
-        id = add(ca[x++], cb[y++]);
-      }
-      out[i].children.push_back(id);
-    }
+  const std::vector<uint32_t> la = place(l), ra = place(r);
+  const size_t n = a.shape.size();
+  a.left_self.assign(n, 0), a.left_total.assign(n, 0), a.right_self.assign(n, 0), a.right_total.assign(n, 0);
+  for (uint32_t i = 0; i < l.size(); ++i) {
+    a.left_self[la[i]] = l.nodes()[i].self;
+    a.left_total[la[i]] = l.nodes()[i].total;
   }
-  return out;
+  for (uint32_t i = 0; i < r.size(); ++i) {
+    a.right_self[ra[i]] = r.nodes()[i].self;
+    a.right_total[ra[i]] = r.nodes()[i].total;
+  }
+  const auto& nodes = a.shape.nodes();
+  a.begin.assign(n + 1, 0);
+  for (size_t i = 1; i < n; ++i) ++a.begin[nodes[i].parent + 1];
+  for (size_t i = 1; i <= n; ++i) a.begin[i] += a.begin[i - 1];
+  a.children.resize(n > 0 ? n - 1 : 0);
+  std::vector<uint32_t> fill(a.begin.begin(), a.begin.end() - 1);
+  for (uint32_t i = 1; i < n; ++i) a.children[fill[nodes[i].parent]++] = i;
+  return a;
 }
 
 /// Pyroscope's combineMinValues: a capped min-heap of max(left, right) totals filled in DFS
-/// pre-order (root included), skipping the subtree of a node that cannot enter it.
-int64_t min_value(const std::vector<aligned_node>& t, int64_t max_nodes) {
-  if (static_cast<int64_t>(t.size()) <= max_nodes) return 0;
-  std::priority_queue<int64_t, std::vector<int64_t>, std::greater<>> heap;
-  std::vector<uint32_t> stack{0};
-  while (!stack.empty()) {
-    const uint32_t n = stack.back();
-    stack.pop_back();
-    const int64_t v = std::max(t[n].left_total, t[n].right_total);
-    if (static_cast<int64_t>(heap.size()) >= max_nodes) {
-      if (v <= heap.top()) continue;
-      heap.pop();
-    }
-    heap.push(v);
-    stack.insert(stack.end(), t[n].children.rbegin(), t[n].children.rend());
-  }
-  return static_cast<int64_t>(heap.size()) < max_nodes ? 0 : heap.top();
+/// pre-order (root included), skipping the subtree of a node that cannot enter it. Both trees
+/// have no negative value (checked by the caller), so a subtree's values never exceed its root's
+/// and the skipped nodes could not have entered either: the heap ends with the max_nodes largest
+/// values, which a selection finds.
+int64_t min_value(const aligned& a, int64_t max_nodes) {
+  const size_t n = a.shape.size();
+  if (static_cast<int64_t>(n) <= max_nodes) return 0;
+  std::vector<int64_t> v(n);
+  for (size_t i = 0; i < n; ++i) v[i] = std::max(a.left_total[i], a.right_total[i]);
+  const auto kth = v.begin() + (max_nodes - 1);
+  std::nth_element(v.begin(), kth, v.end(), std::greater<>());
+  return *kth;
 }
 
 bool has_negative_self(const flame_tree& t) {
@@ -102,12 +86,12 @@ result<flame_graph_diff> render_flame_graph_diff(const flame_tree& left, const f
                                                                     : "the right tree") +
                                              " must have only non-negative values to be diffed"};
   if (max_nodes <= 0) max_nodes = default_max_nodes;
-  const std::vector<aligned_node> t = align(left, right);
+  const aligned t = align(left, right);
   const int64_t min_val = min_value(t, max_nodes);
 
   flame_graph_diff g;
-  g.left_ticks = t[0].left_total;
-  g.right_ticks = t[0].right_total;
+  g.left_ticks = t.left_total[0];
+  g.right_ticks = t.right_total[0];
   g.total = g.left_ticks + g.right_ticks;
 
   std::unordered_map<std::string_view, uint32_t> name_index;
@@ -118,15 +102,16 @@ result<flame_graph_diff> render_flame_graph_diff(const flame_tree& left, const f
     int64_t other_left, other_right;
   };
   std::vector<item> stack{{0, 0, 0, 0, 0, 0}};
+  std::vector<uint32_t> kept;
   while (!stack.empty()) {
     const item cur = stack.back();
     stack.pop_back();
     const bool synthetic = cur.node == none;
-    const std::string_view name = synthetic ? "other" : t[cur.node].name;
-    const int64_t ls = synthetic ? cur.other_left : t[cur.node].left_self;
-    const int64_t lt = synthetic ? cur.other_left : t[cur.node].left_total;
-    const int64_t rs = synthetic ? cur.other_right : t[cur.node].right_self;
-    const int64_t rt = synthetic ? cur.other_right : t[cur.node].right_total;
+    const std::string_view name = synthetic ? "other" : t.shape.name_of(cur.node);
+    const int64_t ls = synthetic ? cur.other_left : t.left_self[cur.node];
+    const int64_t lt = synthetic ? cur.other_left : t.left_total[cur.node];
+    const int64_t rs = synthetic ? cur.other_right : t.right_self[cur.node];
+    const int64_t rt = synthetic ? cur.other_right : t.right_total[cur.node];
     // The root is keyed apart from any real function that happens to be called "total".
     uint32_t index;
     if (cur.node == 0) {
@@ -147,15 +132,23 @@ result<flame_graph_diff> render_flame_graph_diff(const flame_tree& left, const f
 
     int64_t lx = cur.left_x + ls, rx = cur.right_x + rs;
     int64_t other_l = 0, other_r = 0;
-    for (uint32_t c : t[cur.node].children) {
-      if (t[c].left_total >= min_val || t[c].right_total >= min_val) {
-        stack.push_back({c, cur.level + 1, lx, rx, 0, 0});
-        lx += t[c].left_total;
-        rx += t[c].right_total;
+    // Kept children in byte-wise name order (only they are sorted); the others fold into "other".
+    kept.clear();
+    for (uint32_t k = t.begin[cur.node]; k < t.begin[cur.node + 1]; ++k) {
+      const uint32_t c = t.children[k];
+      if (t.left_total[c] >= min_val || t.right_total[c] >= min_val) {
+        kept.push_back(c);
       } else {
-        other_l += t[c].left_total;
-        other_r += t[c].right_total;
+        other_l += t.left_total[c];
+        other_r += t.right_total[c];
       }
+    }
+    std::sort(kept.begin(), kept.end(),
+              [&](uint32_t a, uint32_t b) { return t.shape.name_of(a) < t.shape.name_of(b); });
+    for (uint32_t c : kept) {
+      stack.push_back({c, cur.level + 1, lx, rx, 0, 0});
+      lx += t.left_total[c];
+      rx += t.right_total[c];
     }
     if (other_l != 0 || other_r != 0)
       stack.push_back({none, cur.level + 1, lx, rx, other_l, other_r});
