@@ -106,18 +106,6 @@ class intern_table {
       if (s.hash == h32 && eq(s.id_plus_one - 1)) return s.id_plus_one - 1;
     }
   }
-  /// The id whose key has hash `h` and satisfies `eq(id)`, or UINT32_MAX if there is none.
-  template <class Eq>
-  uint32_t find(uint64_t h, Eq&& eq) const {
-    if (slots_.empty()) return UINT32_MAX;
-    const auto h32 = static_cast<uint32_t>(h ^ (h >> 32));
-    const size_t mask = slots_.size() - 1;
-    for (size_t i = h32 & mask;; i = (i + 1) & mask) {
-      const slot& s = slots_[i];
-      if (s.id_plus_one == 0) return UINT32_MAX;
-      if (s.hash == h32 && eq(s.id_plus_one - 1)) return s.id_plus_one - 1;
-    }
-  }
   size_t size() const { return size_; }
   /// Makes room for `n` ids in all without growing again (one allocation instead of a doubling
   /// series when the final size is known up front).

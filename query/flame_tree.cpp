@@ -254,8 +254,7 @@ uint32_t flame_tree::hash_name(std::string_view name) {
   return static_cast<uint32_t>(h ^ (h >> 32));
 }
 
-uint32_t flame_tree::intern(std::string_view name) {
-  const uint32_t h = hash_name(name);
+uint32_t flame_tree::intern(std::string_view name, uint32_t h) {
   const size_t mask = name_slots_.size() - 1;
   for (size_t i = mix(h) & mask;; i = (i + 1) & mask) {
     name_slot& s = name_slots_[i];
@@ -270,8 +269,7 @@ uint32_t flame_tree::intern(std::string_view name) {
   }
 }
 
-std::optional<uint32_t> flame_tree::find_name(std::string_view name) const {
-  const uint32_t h = hash_name(name);
+std::optional<uint32_t> flame_tree::find_name(std::string_view name, uint32_t h) const {
   const size_t mask = name_slots_.size() - 1;
   for (size_t i = mix(h) & mask;; i = (i + 1) & mask) {
     const name_slot& s = name_slots_[i];
@@ -307,6 +305,16 @@ uint32_t flame_tree::child_by_id(uint32_t parent, uint32_t name_id) {
     // nodes_.size() - 1 entries are indexed (the root is not).
     if ((nodes_.size() - 1) * 2 > index_.size()) rehash_index(index_.size() * 2);
     return id;
+  }
+}
+
+std::optional<uint32_t> flame_tree::find_child(uint32_t parent, uint32_t name_id) const {
+  const uint64_t key = (uint64_t{parent} << 32) | name_id;
+  const size_t mask = index_.size() - 1;
+  for (size_t slot = mix(key) & mask;; slot = (slot + 1) & mask) {
+    const child_slot& s = index_[slot];
+    if (s.key == key) return s.node;
+    if (s.key == empty_key) return std::nullopt;
   }
 }
 

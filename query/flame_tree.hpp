@@ -35,9 +35,17 @@ class flame_tree {
   flame_tree();
 
   /// The id of `name`, interning it if new. "total" is always id 0, the root's name.
-  uint32_t intern(std::string_view name);
+  uint32_t intern(std::string_view name) { return intern(name, hash_name(name)); }
   /// The id of `name` if interned.
-  std::optional<uint32_t> find_name(std::string_view name) const;
+  std::optional<uint32_t> find_name(std::string_view name) const { return find_name(name, hash_name(name)); }
+  /// As above, with `hash` = hash_name(name) computed by a caller that looks up many names and
+  /// prefetches their slots (prefetch_name) a few names ahead.
+  uint32_t intern(std::string_view name, uint32_t hash);
+  std::optional<uint32_t> find_name(std::string_view name, uint32_t hash) const;
+  static uint32_t hash_name(std::string_view name);
+  void prefetch_name(uint32_t hash) const {
+    __builtin_prefetch(&name_slots_[mix(hash) & (name_slots_.size() - 1)]);
+  }
 
   /// The child of `parent` named `name`, created (with self 0) if absent. Amortized O(1).
   /// Requires: parent < size().
@@ -46,6 +54,9 @@ class flame_tree {
   }
   /// As child(), with an interned name id. Requires: parent < size(), name_id < names().size().
   uint32_t child_by_id(uint32_t parent, uint32_t name_id);
+
+  /// The child of `parent` named `name_id` if it exists (never creates one).
+  std::optional<uint32_t> find_child(uint32_t parent, uint32_t name_id) const;
 
   /// A hint that child_by_id(parent, name_id) follows soon: starts loading its index slot.
   void prefetch_child(uint32_t parent, uint32_t name_id) const {
@@ -107,7 +118,6 @@ class flame_tree {
     x ^= x >> 31;
     return x;
   }
-  static uint32_t hash_name(std::string_view name);
   void rehash_names(size_t capacity);
   void rehash_index(size_t capacity);
 

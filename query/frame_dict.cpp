@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <mutex>
 
-#include "format/normalize.hpp"
 #include "query/block_query.hpp"
 
 namespace hearth::query {
@@ -13,40 +12,27 @@ constexpr uint32_t invalid = block_frames::invalid;
 constexpr uint32_t missing = invalid - 1;  // a lookup that would have to insert
 constexpr uint32_t unset = invalid - 2;    // a string ref not looked up yet
 
-// Per node: parent + name (8 B), its index slot at load <= 1/2 (>= 32 B), the map entry of the
-// stack node it came from (4 B) and the vectors' growth slack.
-constexpr uint64_t bytes_per_node = 56;
-
-uint64_t child_key(uint32_t parent, uint32_t name) { return (uint64_t{parent} << 32) | name; }
+// Per path: a flame_tree node (24 B), its index slot at load <= 1/2 (>= 32 B) and the vectors'
+// growth slack; per name: the string, its index slot and slack.
+constexpr uint64_t bytes_per_path = 64;
+constexpr uint64_t bytes_per_name = sizeof(std::string) + 24;
 
 }  // namespace
 
-frame_dict::frame_dict(uint64_t max_bytes) : max_bytes_(max_bytes) {
-  parents_.push_back(0);
-  names_of_.push_back(0);
-  index_.resize(16);
-  name_id("total", true);
-}
+frame_dict::frame_dict(uint64_t max_bytes) : max_bytes_(max_bytes) {}
 
 size_t frame_dict::size() const {
   std::shared_lock lock(mu_);
-  return parents_.size();
+  return paths_.size();
 }
 
 uint64_t frame_dict::bytes() const {
   std::shared_lock lock(mu_);
-  return parents_.size() * bytes_per_node + name_bytes_ + name_index_.size() * sizeof(name_slot);
+  return bytes_locked();
 }
 
-bool frame_dict::over_budget() const {
-  return parents_.size() * bytes_per_node + name_bytes_ + name_index_.size() * sizeof(name_slot) >
-         max_bytes_;
-}
-
-uint64_t frame_dict::name_hash(std::string_view name) { return hash_bytes(name); }
-
-void frame_dict::prefetch_child(uint32_t parent, uint32_t name) const {
-  __builtin_prefetch(&index_[hash_mix(0, child_key(parent, name)) & (index_.size() - 1)]);
+uint64_t frame_dict::bytes_locked() const {
+  return paths_.size() * bytes_per_path + paths_.names().size() * bytes_per_name + name_bytes_;
 }
 
 void frame_dict::resolve_names(const block_data& b, std::vector<uint32_t>& str_name, bool insert) {
@@ -60,70 +46,25 @@ void frame_dict::resolve_names(const block_data& b, std::vector<uint32_t>& str_n
       refs.push_back(f.name);
     }
   std::sort(refs.begin(), refs.end());
-  std::vector<uint64_t> hashes(refs.size());
-  for (size_t i = 0; i < refs.size(); ++i) hashes[i] = name_hash(strings[refs[i]]);
+  std::vector<uint32_t> hashes(refs.size());
+  for (size_t i = 0; i < refs.size(); ++i) hashes[i] = flame_tree::hash_name(strings[refs[i]]);
   constexpr size_t ahead = 8;
   for (size_t i = 0; i < refs.size(); ++i) {
-    if (i + ahead < refs.size()) prefetch_name(hashes[i + ahead]);
+    if (i + ahead < refs.size()) paths_.prefetch_name(hashes[i + ahead]);
     str_name[refs[i]] = name_id(strings[refs[i]], hashes[i], insert);
   }
 }
 
-uint32_t frame_dict::name_id(std::string_view name, uint64_t h, bool insert) {
-  const size_t mask = name_index_.size() - 1;
-  if (!name_index_.empty())
-    for (size_t i = h & mask;; i = (i + 1) & mask) {
-      const name_slot& s = name_index_[i];
-      if (s.id_plus_one == 0) break;
-      if (s.hash == h && names_[s.id_plus_one - 1] == name) return s.id_plus_one - 1;
-    }
-  if (!insert) return missing;
-  const auto id = static_cast<uint32_t>(names_.size());
-  names_.emplace_back(name);
-  name_bytes_ += sizeof(std::string) + (name.size() > 15 ? name.size() + 1 : 0);
-  if ((names_.size() + 1) * 2 > name_index_.size()) {
-    std::vector<name_slot> slots(std::max<size_t>(16, name_index_.size() * 2));
-    const size_t m = slots.size() - 1;
-    for (const name_slot& s : name_index_) {
-      if (s.id_plus_one == 0) continue;
-      size_t i = s.hash & m;
-      while (slots[i].id_plus_one != 0) i = (i + 1) & m;
-      slots[i] = s;
-    }
-    name_index_ = std::move(slots);
-  }
-  const size_t m = name_index_.size() - 1;
-  size_t i = h & m;
-  while (name_index_[i].id_plus_one != 0) i = (i + 1) & m;
-  name_index_[i] = name_slot{h, id + 1};
+uint32_t frame_dict::name_id(std::string_view name, uint32_t hash, bool insert) {
+  if (!insert) return paths_.find_name(name, hash).value_or(missing);
+  const size_t before = paths_.names().size();
+  const uint32_t id = paths_.intern(name, hash);
+  if (paths_.names().size() != before && name.size() > 15) name_bytes_ += name.size() + 1;
   return id;
 }
 
 uint32_t frame_dict::child(uint32_t parent, uint32_t name, bool insert) {
-  const uint64_t key = child_key(parent, name);
-  const size_t mask = index_.size() - 1;
-  size_t i = hash_mix(0, key) & mask;
-  for (;; i = (i + 1) & mask) {
-    if (index_[i].key == key) return index_[i].node;
-    if (index_[i].key == empty_key) break;
-  }
-  if (!insert) return missing;
-  const auto id = static_cast<uint32_t>(parents_.size());
-  parents_.push_back(parent);
-  names_of_.push_back(name);
-  index_[i] = slot{key, id};
-  if (parents_.size() * 2 > index_.size()) {
-    std::vector<slot> slots(index_.size() * 2);
-    const size_t m = slots.size() - 1;
-    for (const slot& s : index_) {
-      if (s.key == empty_key) continue;
-      size_t j = hash_mix(0, s.key) & m;
-      while (slots[j].key != empty_key) j = (j + 1) & m;
-      slots[j] = s;
-    }
-    index_ = std::move(slots);
-  }
-  return id;
+  return insert ? paths_.child_by_id(parent, name) : paths_.find_child(parent, name).value_or(missing);
 }
 
 uint32_t frame_dict::expand(const block_data& b, uint32_t location, uint32_t parent,
@@ -133,12 +74,13 @@ uint32_t frame_dict::expand(const block_data& b, uint32_t location, uint32_t par
       b.syms, location,
       [&](uint32_t ref) {
         uint32_t& name = str_name[ref];
-        if (name == unset || (name == missing && insert)) name = name_id(b.syms.strings[ref], insert);
+        if (name == unset || (name == missing && insert)) name = name_id(b.syms.strings[ref], flame_tree::hash_name(b.syms.strings[ref]), insert);
         if (name != missing) node = child(node, name, insert);
         return name != missing && node != missing;
       },
       [&](uint64_t address) {
-        const uint32_t name = name_id(address_frame_name(address), insert);
+        const std::string frame = address_frame_name(address);
+        const uint32_t name = name_id(frame, flame_tree::hash_name(frame), insert);
         if (name != missing) node = child(node, name, insert);
         return name != missing && node != missing;
       });
@@ -158,14 +100,16 @@ std::shared_ptr<const block_frames> frame_dict::map(const block_data& b) {
   std::vector<uint32_t> pending;  // stack nodes whose path is not in the dictionary yet
   const symbols& syms = b.syms;
   // The name id of the first frame a stack node adds (its location's last line), if known.
-  auto first_name = [&](uint32_t s) -> uint32_t {
-    const uint32_t l = b.stacks[s].location;
-    if (l >= syms.locations.size()) return missing;
-    const location_rec& loc = syms.locations[l];
-    if (loc.line_count == 0 || uint64_t{loc.line_begin} + loc.line_count > syms.lines.size()) return missing;
-    const uint32_t fn = syms.lines[loc.line_begin + loc.line_count - 1].function;
-    if (fn >= syms.functions.size() || syms.functions[fn].name >= str_name.size()) return missing;
-    return str_name[syms.functions[fn].name];
+  auto first_name = [&](uint32_t s) {
+    uint32_t name = missing;
+    walk_frames(
+        syms, b.stacks[s].location,
+        [&](uint32_t ref) {
+          name = str_name[ref];
+          return false;
+        },
+        [](uint64_t) { return false; });
+    return name;
   };
   // Parents precede children (checked: a parent id >= its child's marks the path invalid), so
   // one ascending pass resolves every node from its parent's entry.
@@ -177,7 +121,7 @@ std::shared_ptr<const block_frames> frame_dict::map(const block_data& b) {
       if (const uint32_t t = s + ahead; t < n) {
         const uint32_t p = b.stacks[t].parent;
         if (p < s && node[p] < missing)
-          if (const uint32_t name = first_name(t); name < missing) prefetch_child(node[p], name);
+          if (const uint32_t name = first_name(t); name < missing) paths_.prefetch_child(node[p], name);
       }
       const uint32_t parent = b.stacks[s].parent;
       if (parent >= s || node[parent] == invalid) continue;
@@ -195,7 +139,7 @@ std::shared_ptr<const block_frames> frame_dict::map(const block_data& b) {
     resolve_names(b, str_name, true);
     for (uint32_t s : pending) {
       // Paths added before the budget ran out stay: they are valid, only unused.
-      if (over_budget()) return nullptr;
+      if (bytes_locked() > max_bytes_) return nullptr;
       const uint32_t parent = node[b.stacks[s].parent];
       node[s] = parent == invalid ? invalid : expand(b, b.stacks[s].location, parent, str_name, true);
     }
@@ -208,21 +152,22 @@ std::shared_ptr<const block_frames> frame_dict::map(const block_data& b) {
 void frame_dict::materialize(std::span<const int64_t> sums, const std::vector<bool>& touched,
                              flame_tree& into) const {
   std::shared_lock lock(mu_);
-  const size_t n = std::min({sums.size(), touched.size(), parents_.size()});
+  const auto& nodes = paths_.nodes();
+  const size_t n = std::min({sums.size(), touched.size(), nodes.size()});
   // Every touched node and its ancestors, marked bottom-up until a marked one.
   std::vector<bool> need(n, false);
   for (size_t d = n; d-- > 1;) {
     if (!touched[d]) continue;
-    for (uint32_t a = static_cast<uint32_t>(d); a != 0 && !need[a]; a = parents_[a]) need[a] = true;
+    for (uint32_t a = static_cast<uint32_t>(d); a != 0 && !need[a]; a = nodes[a].parent) need[a] = true;
   }
-  std::vector<uint32_t> name_map(names_.size(), unset);
+  std::vector<uint32_t> name_map(paths_.names().size(), unset);
   std::vector<uint32_t> fnode(n, flame_tree::root);
   if (n > 0 && touched[0] && sums[0] != 0) into.add_self(flame_tree::root, sums[0]);
   for (size_t d = 1; d < n; ++d) {
     if (!need[d]) continue;
-    uint32_t& name = name_map[names_of_[d]];
-    if (name == unset) name = into.intern(names_[names_of_[d]]);
-    fnode[d] = into.child_by_id(fnode[parents_[d]], name);
+    uint32_t& name = name_map[nodes[d].name];
+    if (name == unset) name = into.intern(paths_.names()[nodes[d].name]);
+    fnode[d] = into.child_by_id(fnode[nodes[d].parent], name);
     if (touched[d] && sums[d] != 0) into.add_self(fnode[d], sums[d]);
   }
 }

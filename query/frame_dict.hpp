@@ -62,37 +62,20 @@ class frame_dict : public std::enable_shared_from_this<frame_dict> {
   uint64_t bytes() const;
 
  private:
-  static constexpr uint64_t empty_key = ~uint64_t{0};
-  struct slot {
-    uint64_t key = empty_key;  ///< parent << 32 | name
-    uint32_t node = 0;
-  };
-  struct name_slot {
-    uint64_t hash = 0;
-    uint32_t id_plus_one = 0;  ///< 0: empty
-  };
-  // Lookups; `insert` adds what is missing (exclusive lock held) or returns invalid (shared).
+  // Lookups; `insert` adds what is missing (exclusive lock held) or returns `missing` (shared).
   uint32_t child(uint32_t parent, uint32_t name, bool insert);
-  uint32_t name_id(std::string_view name, bool insert) { return name_id(name, name_hash(name), insert); }
-  uint32_t name_id(std::string_view name, uint64_t hash, bool insert);
-  static uint64_t name_hash(std::string_view name);
-  void prefetch_name(uint64_t hash) const {
-    if (!name_index_.empty()) __builtin_prefetch(&name_index_[hash & (name_index_.size() - 1)]);
-  }
-  void prefetch_child(uint32_t parent, uint32_t name) const;
+  uint32_t name_id(std::string_view name, uint32_t hash, bool insert);
   // Resolves the name of every function of `b` into str_name (string ref -> name id or missing).
   void resolve_names(const block_data& b, std::vector<uint32_t>& str_name, bool insert);
-  // Expands stack node `s` below `parent` (its parent's node); invalid if a lookup misses.
+  // Expands stack node `s` below `parent` (its parent's node); missing if a lookup misses.
   uint32_t expand(const block_data& b, uint32_t location, uint32_t parent, std::vector<uint32_t>& str_name,
                   bool insert);
-  bool over_budget() const;
+  uint64_t bytes_locked() const;
 
   const uint64_t max_bytes_;
   mutable std::shared_mutex mu_;
-  std::vector<uint32_t> parents_, names_of_;  ///< per node
-  std::vector<slot> index_;                   ///< open addressing, load <= 1/2
-  std::vector<std::string> names_;            ///< name id -> name; 0 = "total"
-  std::vector<name_slot> name_index_;
+  /// The paths, as a call tree keyed by names (its self and total values stay 0).
+  flame_tree paths_;
   uint64_t name_bytes_ = 0;
 };
 
