@@ -399,14 +399,16 @@ struct footer_data {
 };
 
 // Sets the block's time range from its profile rows and checks it against the footer's.
-status set_time_range(block_data& b, const segment_info& footer) {
-  if (!b.profiles.empty()) {
-    auto [lo, hi] = std::minmax_element(
-        b.profiles.begin(), b.profiles.end(),
-        [](const profile_row& x, const profile_row& y) { return x.time_ns < y.time_ns; });
-    b.min_time_ns = lo->time_ns;
-    b.max_time_ns = hi->time_ns;
-  }
+// What parse_profiles learns of the rows while it decodes them, so no later pass over the 72-byte
+// rows is needed: their time range and the sum of their sample counts.
+struct rows_summary {
+  int64_t min_time_ns = 0, max_time_ns = 0;  ///< 0/0 without rows
+  uint64_t samples = 0;
+};
+
+status set_time_range(block_data& b, const rows_summary& r, const segment_info& footer) {
+  b.min_time_ns = r.min_time_ns;
+  b.max_time_ns = r.max_time_ns;
   if (footer.min_time_ns != b.min_time_ns || footer.max_time_ns != b.max_time_ns)
     return corrupt("footer", "time range does not match the profiles'");
   return {};
@@ -774,7 +776,7 @@ size_t skip_varints(bytes_view b, size_t from, uint64_t n) {
 // The profiles section is column after column (series, time, duration, total, sample count, ids).
 // Each row is built once from all six columns read side by side: writing the 72-byte rows column
 // by column touched every row six times (plus a zeroing pass), which was most of a rows-only decode.
-status parse_profiles(bytes_view body, block_data& b) {
+status parse_profiles(bytes_view body, block_data& b, rows_summary& sum) {
   decoder d(body);
   uint64_t n = 0;
   // series, time, duration, total, sample_count: >= 1 byte each; ids: 16 bytes.
@@ -795,6 +797,7 @@ status parse_profiles(bytes_view body, block_data& b) {
   rows.clear();
   rows.reserve(n);
   uint64_t series = 0, begin = 0;
+  int64_t lo = INT64_MAX, hi = INT64_MIN;
   for (uint64_t i = 0; i < n; ++i) {
     profile_row r;
     series += ds.get_uvarint();
@@ -816,10 +819,13 @@ status parse_profiles(bytes_view body, block_data& b) {
     begin += r.sample_count;
     r.id_hi = di.get_u64();
     r.id_lo = di.get_u64();
+    lo = std::min(lo, r.time_ns);
+    hi = std::max(hi, r.time_ns);
     rows.push_back(r);
   }
   for (decoder* c : {&ds, &dt, &dd, &dv, &dc, &di})
     if (auto s = end_of("profiles", *c); !s) return s;
+  sum = n == 0 ? rows_summary{} : rows_summary{lo, hi, begin};
   return {};
 }
 
@@ -1079,6 +1085,7 @@ result<block_data> decode_sections(bytes_view file, const footer_data& f,
                                    segment_columns_parts* cols = nullptr) {
   const bool v3 = f.info.version >= 3;
   block_data b;
+  rows_summary rows;
   postings_index postings;
   scratch_buffer scratch;
   for (const auto& e : f.toc) {
@@ -1109,7 +1116,7 @@ result<block_data> decode_sections(bytes_view file, const footer_data& f,
         st = parse_series(*body, b);
         break;
       case section_id::profiles:
-        st = parse_profiles(*body, b);
+        st = parse_profiles(*body, b, rows);
         break;
       case section_id::samples:
         if (cols) {
@@ -1134,13 +1141,9 @@ result<block_data> decode_sections(bytes_view file, const footer_data& f,
   if (auto st = check_block(b, errc::corrupted, "segment", cols == nullptr); !st) return st.err();
   // (series, time) order and contiguous sample ranges hold by construction: parse_profiles
   // rejects deltas that would break them.
-  if (auto st = set_time_range(b, f.info); !st) return st.err();
+  if (auto st = set_time_range(b, rows, f.info); !st) return st.err();
   const auto& i = f.info;
-  uint64_t samples = b.samples.size();
-  if (cols) {
-    samples = 0;
-    for (const auto& r : b.profiles) samples += r.sample_count;
-  }
+  const uint64_t samples = cols ? rows.samples : b.samples.size();
   if (i.series != b.series.size() || i.profiles != b.profiles.size() || i.samples != samples ||
       i.stacks != b.stacks.size())
     return corrupt("footer", "counts do not match the sections");
@@ -1156,6 +1159,7 @@ result<block_data> decode_sections(bytes_view file, const footer_data& f,
 // What decode_sections' check_block verifies of these sections is verified here too.
 result<block_data> decode_rows(bytes_view file, const footer_data& f) {
   block_data b;
+  rows_summary rows;
   scratch_buffer scratch;
   for (const auto& e : f.toc) {
     if (e.id != section_id::strings && e.id != section_id::series && e.id != section_id::profiles)
@@ -1164,7 +1168,7 @@ result<block_data> decode_rows(bytes_view file, const footer_data& f) {
     if (!body) return body.take_error();
     status st = e.id == section_id::strings ? parse_strings(*body, b)
                 : e.id == section_id::series ? parse_series(*body, b)
-                                             : parse_profiles(*body, b);
+                                             : parse_profiles(*body, b, rows);
     if (!st) return st.err();
   }
   const auto& sy = b.syms;
@@ -1182,11 +1186,9 @@ result<block_data> decode_rows(bytes_view file, const footer_data& f) {
             sy.strings[b.labels[s.label_begin + k].name]))
         return corrupt("series", "series " + str(i) + " label names are not sorted and unique");
   }
-  if (auto st = set_time_range(b, f.info); !st) return st.err();
+  if (auto st = set_time_range(b, rows, f.info); !st) return st.err();
   const auto& i = f.info;
-  uint64_t samples = 0;
-  for (const auto& r : b.profiles) samples += r.sample_count;
-  if (i.series != b.series.size() || i.profiles != b.profiles.size() || i.samples != samples)
+  if (i.series != b.series.size() || i.profiles != b.profiles.size() || i.samples != rows.samples)
     return corrupt("footer", "counts do not match the sections");
   return b;
 }

@@ -122,23 +122,6 @@ void materialize_all(std::vector<merger::frame_sums>& acc, flame_tree& into) {
   acc.clear();
 }
 
-// Merges `parts` pairwise, level by level, into `into` (which may hold an earlier result).
-template <class Part, class Merge>
-void reduce(std::vector<Part>& parts, Part& into, Merge merge) {
-  if (parts.empty()) return;
-  parts.push_back(std::move(into));
-  while (parts.size() > 1) {
-    size_t w = 0;
-    for (size_t i = 0; i < parts.size(); i += 2) {
-      if (i + 1 < parts.size()) merge(parts[i], parts[i + 1]);
-      if (w != i) parts[w] = std::move(parts[i]);
-      ++w;
-    }
-    parts.resize(w);
-  }
-  into = std::move(parts.front());
-  parts.clear();
-}
 }  // namespace
 
 result<evaluator> evaluator::make(const query_spec& spec) {
@@ -254,7 +237,7 @@ void evaluator::add(const block_data& b, int64_t start, int64_t end,
     }
     case query_kind::select_series:
       // The grid is the query's: a block is always added over the whole range. Each block's
-      // points go to their own partial; finish() merges them pairwise (merging each into one
+      // points go to their own partial; finish() merges them all at once (merging each into one
       // growing partial would copy it once per block).
       series_parts_.emplace_back();
       select_series_points(b, series, series_req_, series_parts_.back());
@@ -285,8 +268,7 @@ partial evaluator::finish() && {
   }
   out.values.assign(values_.begin(), values_.end());
   out.label_sets = std::move(label_sets_);
-  reduce(series_parts_, out.series,
-         [](series_partial& a, const series_partial& b) { merge_series(a, b); });
+  merge_series(out.series, series_parts_);
   out.pprof = pprof_.take();
   out.stats = stats_;
   out.point_times_ns = std::move(point_times_);
@@ -322,7 +304,7 @@ void merger::add(partial&& p) {
 
 
 const series_partial& merger::series() {
-  reduce(series_parts_, series_, [](series_partial& a, const series_partial& b) { merge_series(a, b); });
+  merge_series(series_, series_parts_);
   return series_;
 }
 

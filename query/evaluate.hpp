@@ -181,7 +181,7 @@ class evaluator {
   std::vector<frame_part> frame_parts_;
   std::set<std::string> values_;
   std::vector<label_set> label_sets_;
-  std::vector<series_partial> series_parts_;  ///< one per block; reduced pairwise in finish()
+  std::vector<series_partial> series_parts_;  ///< one per block; merged at once in finish()
   pprof_builder pprof_;
   profile_stats stats_;
   std::vector<int64_t> point_times_, point_values_;
@@ -206,8 +206,8 @@ class merger {
   flame_tree& tree();
   std::vector<std::string> values() const { return {values_.begin(), values_.end()}; }
   const std::vector<label_set>& label_sets() const { return label_sets_; }
-  /// The merged series partials, merged on first use, pairwise (a balanced reduction: merging
-  /// each into one growing partial would re-copy it once per block).
+  /// The merged series partials, merged on first use, all at once (merge_series: merging each
+  /// into one growing partial would re-copy it once per partial).
   const series_partial& series();
   /// The merged pprof partials (merged as they arrive, by one builder that keeps its indexes).
   const pprof_partial& pprof() const { return pprof_.partial(); }

@@ -16,22 +16,6 @@ int64_t floor_div(int64_t a, int64_t b) {
   return a / b - ((a % b != 0) && ((a < 0) != (b < 0)));
 }
 
-/// The group_by values of series `id` ("" for an absent label).
-std::vector<std::string> group_key(const block_data& b, uint32_t id,
-                                   std::span<const std::string> group_by) {
-  std::vector<std::string> key(group_by.size());
-  const series_rec& s = b.series[id];
-  if (uint64_t{s.label_begin} + s.label_count > b.labels.size()) return key;
-  for (uint32_t i = 0; i < s.label_count; ++i) {
-    const label_ref& l = b.labels[s.label_begin + i];
-    if (l.name >= b.syms.strings.size() || l.value >= b.syms.strings.size()) continue;
-    const std::string& name = b.syms.strings[l.name];
-    for (size_t k = 0; k < group_by.size(); ++k)
-      if (group_by[k] == name) key[k] = b.syms.strings[l.value];
-  }
-  return key;
-}
-
 /// Series `id`'s labels without the group_by ones and the internal `__...__` ones (an exemplar's).
 label_set exemplar_labels(const block_data& b, uint32_t id, std::span<const std::string> group_by) {
   label_set out;
@@ -90,54 +74,125 @@ series_request series_range(int64_t start_ms, int64_t end_ms, int64_t step_ms) {
   return req;
 }
 
+namespace {
+
+/// The select_series groups of a block: per series its group's rank among the block's groups
+/// (UINT32_MAX: not selected), and the ranks' keys in order. Series are keyed by the string ids
+/// of their group_by values, so strings are compared once per distinct value tuple, not per
+/// series; tuples spelling the same strings (an untrusted block may repeat a string) share a rank.
+struct block_groups {
+  std::vector<uint32_t> rank_of_series;
+  std::vector<std::vector<std::string_view>> keys;  ///< into the block's strings
+};
+
+block_groups group_series(const block_data& b, std::span<const uint32_t> series,
+                          std::span<const std::string> group_by) {
+  block_groups out;
+  out.rank_of_series.assign(b.series.size(), UINT32_MAX);
+  const auto& strings = b.syms.strings;
+  const size_t width = group_by.size();
+  // slot[i]: the first group_by position naming string i (-1: none); a repeated group_by name
+  // copies the value of its first position.
+  std::vector<int32_t> slot(width == 0 ? 0 : strings.size(), -1);
+  std::vector<size_t> first_of(width);
+  for (size_t k = 0; k < width; ++k) {
+    first_of[k] = static_cast<size_t>(std::find(group_by.begin(), group_by.end(), group_by[k]) - group_by.begin());
+    if (first_of[k] != k) continue;
+    for (size_t i = 0; i < strings.size(); ++i)
+      if (slot[i] < 0 && strings[i] == group_by[k]) slot[i] = static_cast<int32_t>(k);
+  }
+  // Distinct value-id tuples (0 = the empty string 0: an absent label) in first-seen order.
+  std::vector<uint32_t> tuples;  // width ids per tuple
+  std::vector<uint32_t> tuple_of_series(b.series.size(), UINT32_MAX);
+  std::vector<uint32_t> by_value(width == 1 ? std::max<size_t>(strings.size(), 1) : 0, UINT32_MAX);  // width 1: id -> tuple
+  std::unordered_map<std::string, uint32_t> by_bytes;                          // width > 1
+  std::vector<uint32_t> key(width);
+  for (uint32_t id : series) {
+    if (id >= b.series.size() || tuple_of_series[id] != UINT32_MAX) continue;
+    std::fill(key.begin(), key.end(), 0);
+    const series_rec& s = b.series[id];
+    if (uint64_t{s.label_begin} + s.label_count <= b.labels.size())
+      for (uint32_t i = 0; i < s.label_count; ++i) {
+        const label_ref& l = b.labels[s.label_begin + i];
+        if (l.name >= slot.size() || slot[l.name] < 0 || l.value >= strings.size()) continue;
+        key[static_cast<size_t>(slot[l.name])] = l.value;
+      }
+    for (size_t k = 0; k < width; ++k) key[k] = key[first_of[k]];
+    uint32_t t = 0;
+    if (width == 1) {
+      uint32_t& slot_t = by_value[key[0]];
+      if (slot_t == UINT32_MAX) {
+        slot_t = static_cast<uint32_t>(tuples.size());
+        tuples.push_back(key[0]);
+      }
+      t = slot_t;
+    } else if (width > 1) {
+      std::string bytes(reinterpret_cast<const char*>(key.data()), width * sizeof(uint32_t));
+      auto [it, added] = by_bytes.try_emplace(std::move(bytes), static_cast<uint32_t>(tuples.size() / width));
+      if (added) tuples.insert(tuples.end(), key.begin(), key.end());
+      t = it->second;
+    } else if (tuples.empty()) {
+      tuples.push_back(0);  // width 0: one group, no values
+    }
+    tuple_of_series[id] = t;
+  }
+  const size_t ntuples = width == 0 ? tuples.size() : tuples.size() / width;
+  if (ntuples == 0) return out;
+  // Tuples sorted by their strings; equal strings get one rank.
+  const auto text = [&](uint32_t t) {
+    std::vector<std::string_view> v(width);
+    for (size_t k = 0; k < width; ++k)
+      if (const uint32_t id = tuples[t * width + k]; id < strings.size()) v[k] = strings[id];
+    return v;
+  };
+  std::vector<std::pair<std::vector<std::string_view>, uint32_t>> sorted;
+  sorted.reserve(ntuples);
+  for (uint32_t t = 0; t < ntuples; ++t) sorted.emplace_back(text(t), t);
+  std::sort(sorted.begin(), sorted.end());
+  std::vector<uint32_t> rank_of_tuple(ntuples);
+  for (auto& [k, t] : sorted) {
+    if (out.keys.empty() || out.keys.back() != k) out.keys.push_back(std::move(k));
+    rank_of_tuple[t] = static_cast<uint32_t>(out.keys.size() - 1);
+  }
+  for (uint32_t id = 0; id < b.series.size(); ++id)
+    if (tuple_of_series[id] != UINT32_MAX) out.rank_of_series[id] = rank_of_tuple[tuple_of_series[id]];
+  return out;
+}
+
+}  // namespace
+
 void select_series_points(const block_data& block, std::span<const uint32_t> series,
                           const series_request& req, series_partial& out) {
   assert(req.step_ns >= ns_per_ms);
   if (series.empty() || block.profiles.empty() || req.start_ns >= req.end_ns) return;
-
-  // Group id per selected series (ids local to this call), UINT32_MAX for unselected ones.
-  std::map<std::vector<std::string>, uint32_t> groups;
-  std::vector<uint32_t> group_of(block.series.size(), UINT32_MAX);
-  for (uint32_t id : series) {
-    if (id >= block.series.size() || group_of[id] != UINT32_MAX) continue;
-    auto [it, added] = groups.try_emplace(group_key(block, id, req.group_by),
-                                          static_cast<uint32_t>(groups.size()));
-    group_of[id] = it->second;
-  }
-  if (groups.empty()) return;
+  const block_groups groups = group_series(block, series, req.group_by);
+  if (groups.keys.empty()) return;
+  const std::vector<uint32_t>& rank = groups.rank_of_series;
 
   const std::vector<bool> keep =
       req.call_site.empty() ? std::vector<bool>() : stacks_with_prefix(block, req.call_site);
   const int64_t origin_ms = floor_div(req.start_ns, ns_per_ms);
   const int64_t last_ms = floor_div(req.end_ns - 1, ns_per_ms);
   const int64_t step_ms = req.step_ns / ns_per_ms;
+  const auto index_of = [&](int64_t ts_ms) { return (ts_ms - origin_ms + step_ms - 1) / step_ms; };
 
-  // Points are accumulated densely per (group rank, grid index) when the grid is small enough,
-  // else in a hash map; either way emitted in (group rank, time) order without a sort of points.
-  std::vector<uint32_t> rank(groups.size());
-  std::vector<const std::vector<std::string>*> key_of_rank;
-  for (const auto& [key, id] : groups) {
-    rank[id] = static_cast<uint32_t>(key_of_rank.size());
-    key_of_rank.push_back(&key);
+  // Points are accumulated densely per (group rank, grid index) over the grid points the block's
+  // time range can land on, else (a row outside the range the block claims, or too large a grid)
+  // in a hash map; either way emitted in (group rank, time) order without a sort of points.
+  const int64_t t_lo = std::max(block.min_time_ns, req.start_ns);
+  const int64_t t_hi = std::min(block.max_time_ns, req.end_ns - 1);
+  int64_t k_lo = 0, k_hi = -1;
+  if (t_lo <= t_hi && last_ms >= origin_ms) {
+    k_lo = index_of(floor_div(t_lo, ns_per_ms));
+    k_hi = std::min(index_of(floor_div(t_hi, ns_per_ms)), (last_ms - origin_ms) / step_ms);
   }
-  // The dense grid spans only the grid points this block's profiles can land on.
-  const auto index_of = [&](int64_t time_ns) {
-    return (floor_div(time_ns, ns_per_ms) - origin_ms + step_ms - 1) / step_ms;
-  };
-  int64_t k_lo = INT64_MAX, k_hi = -1;
-  for (const profile_row& p : block.profiles) {
-    if (p.series >= group_of.size() || group_of[p.series] == UINT32_MAX) continue;
-    if (p.time_ns < req.start_ns || p.time_ns >= req.end_ns) continue;
-    k_lo = std::min(k_lo, index_of(p.time_ns));
-    k_hi = std::max(k_hi, index_of(p.time_ns));
-  }
-  k_hi = std::min(k_hi, (last_ms - origin_ms) / step_ms);
   const uint64_t grid = k_hi >= k_lo ? static_cast<uint64_t>(k_hi - k_lo + 1) : 0;
-  const uint64_t cells = grid * groups.size();
+  const uint64_t ngroups = groups.keys.size();
   constexpr uint64_t max_dense_cells = 1ull << 24;  // 16 M cells = 256 MiB of sums and counts
-  const bool dense = grid > 0 && last_ms >= origin_ms && cells <= max_dense_cells;
-  std::vector<int64_t> dsum(dense ? cells : 0), dcount(dense ? cells : 0);
-  std::vector<candidate> dbest(dense && req.exemplars ? cells : 0);
+  const bool dense = grid > 0 && grid <= max_dense_cells / ngroups;
+  const uint64_t cells = dense ? grid * ngroups : 0;
+  std::vector<int64_t> dsum(cells), dcount(cells);
+  std::vector<candidate> dbest(req.exemplars ? cells : 0);
   struct cell {
     int64_t sum = 0, count = 0;
     candidate best;
@@ -150,9 +205,12 @@ void select_series_points(const block_data& block, std::span<const uint32_t> ser
     if (p.id_hi == 0 && p.id_lo == 0) return;
     if (better_row(block, value, row, best.value, best.row)) best = {value, row};
   };
+  // The grid point of the previous row: rows are sorted by (series, time), so a row's point is
+  // mostly the previous row's or the next one, found without a division.
+  int64_t cur_k = 0, cur_t = INT64_MIN;
   for (uint32_t row = 0; row < block.profiles.size(); ++row) {
     const profile_row& p = block.profiles[row];
-    if (p.series >= group_of.size() || group_of[p.series] == UINT32_MAX) continue;
+    if (p.series >= rank.size() || rank[p.series] == UINT32_MAX) continue;
     if (p.time_ns < req.start_ns || p.time_ns >= req.end_ns) continue;
     int64_t value = p.total;
     if (!keep.empty()) {
@@ -169,15 +227,22 @@ void select_series_points(const block_data& block, std::span<const uint32_t> ser
       if (!any) continue;  // the profile has no stack through the call site
     }
     const int64_t ts_ms = floor_div(p.time_ns, ns_per_ms);
-    const int64_t k = (ts_ms - origin_ms + step_ms - 1) / step_ms;
-    const int64_t t = origin_ms + k * step_ms;
+    // Point k (at origin + k * step) takes the times (its time - step, its time].
+    if (cur_t == INT64_MIN || ts_ms > cur_t + step_ms || ts_ms <= cur_t - step_ms) {
+      cur_k = index_of(ts_ms);
+      cur_t = origin_ms + cur_k * step_ms;
+    } else if (ts_ms > cur_t) {
+      ++cur_k;
+      cur_t += step_ms;
+    }
+    const int64_t k = cur_k, t = cur_t;
     if (t > last_ms) continue;  // past the last grid point, as Pyroscope's RangeSeries drops it
-    const uint32_t g = rank[group_of[p.series]];
+    const uint32_t g = rank[p.series];
     if (dense && k >= k_lo && k <= k_hi) {
-      const uint64_t cell = g * grid + static_cast<uint64_t>(k - k_lo);
-      dsum[cell] += value;
-      ++dcount[cell];
-      if (req.exemplars) offer(dbest[cell], value, row);
+      const uint64_t c = g * grid + static_cast<uint64_t>(k - k_lo);
+      dsum[c] += value;
+      ++dcount[c];
+      if (req.exemplars) offer(dbest[c], value, row);
     } else {
       auto& c = points[{g, t}];
       c.sum += value;
@@ -204,13 +269,18 @@ void select_series_points(const block_data& block, std::span<const uint32_t> ser
   // This block's partial in the documented order (groups by key, points by (group, time); only
   // groups with points), then merged into `out`.
   series_partial mine;
+  size_t npoints = points.size();
+  for (uint64_t c = 0; c < cells; ++c) npoints += dcount[c] > 0;
+  mine.point_group.reserve(npoints);
+  mine.point_ms.reserve(npoints);
+  mine.point_sum.reserve(npoints);
+  mine.point_count.reserve(npoints);
   uint32_t last = UINT32_MAX, next = 0;
   auto emit = [&](uint32_t g, int64_t t, int64_t sum, int64_t count, const candidate& best) {
     if (g != last) {
       last = g;
       ++next;
-      const auto& key = *key_of_rank[g];
-      mine.group_values.insert(mine.group_values.end(), key.begin(), key.end());
+      for (std::string_view v : groups.keys[g]) mine.group_values.emplace_back(v);
     }
     mine.point_group.push_back(next - 1);
     mine.point_ms.push_back(t);
@@ -218,100 +288,153 @@ void select_series_points(const block_data& block, std::span<const uint32_t> ser
     mine.point_count.push_back(count);
     if (req.exemplars) mine.point_exemplar.push_back(make_exemplar(best));
   };
-  if (dense) {
-    const candidate none;
-    for (uint32_t g = 0; g < groups.size(); ++g)
+  std::vector<std::pair<std::pair<uint32_t, int64_t>, cell>> sparse(points.begin(), points.end());
+  std::sort(sparse.begin(), sparse.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  // Dense cells and sparse points of a group interleave by time: the dense ones of group g are
+  // at k_lo .. k_hi, the sparse ones anywhere (below k_lo or above k_hi when dense).
+  const candidate none;
+  size_t sp = 0;
+  for (uint32_t g = 0; g < ngroups; ++g) {
+    const int64_t dense_from = origin_ms + k_lo * step_ms;
+    for (; sp < sparse.size() && sparse[sp].first.first == g && (!dense || sparse[sp].first.second < dense_from); ++sp)
+      emit(g, sparse[sp].first.second, sparse[sp].second.sum, sparse[sp].second.count, sparse[sp].second.best);
+    if (dense)
       for (uint64_t k = 0; k < grid; ++k)
-        if (dcount[g * grid + k] > 0)
-          emit(g, origin_ms + (k_lo + static_cast<int64_t>(k)) * step_ms, dsum[g * grid + k],
-               dcount[g * grid + k], req.exemplars ? dbest[g * grid + k] : none);
-  } else {
-    std::vector<std::pair<std::pair<uint32_t, int64_t>, cell>> sorted(points.begin(), points.end());
-    std::sort(sorted.begin(), sorted.end(),
-              [](const auto& a, const auto& b) { return a.first < b.first; });
-    for (const auto& [k, v] : sorted) emit(k.first, k.second, v.sum, v.count, v.best);
+        if (const uint64_t c = g * grid + k; dcount[c] > 0)
+          emit(g, origin_ms + (k_lo + static_cast<int64_t>(k)) * step_ms, dsum[c], dcount[c],
+               req.exemplars ? dbest[c] : none);
+    for (; sp < sparse.size() && sparse[sp].first.first == g; ++sp)
+      emit(g, sparse[sp].first.second, sparse[sp].second.sum, sparse[sp].second.count, sparse[sp].second.best);
   }
-  if (out.point_group.empty()) out = std::move(mine);
-  else merge_series(out, mine);
+  std::vector<series_partial> parts;
+  parts.push_back(std::move(mine));
+  merge_series(out, parts);
 }
 
-void merge_series(series_partial& into, const series_partial& from) {
-  if (from.point_group.empty()) return;
-  if (into.point_group.empty()) {
-    into = from;
+void merge_series(series_partial& into, std::vector<series_partial>& parts) {
+  // The non-empty partials, `into` first.
+  std::vector<series_partial> all;
+  all.reserve(parts.size() + 1);
+  if (!into.point_group.empty()) all.push_back(std::move(into));
+  for (auto& p : parts)
+    if (!p.point_group.empty()) all.push_back(std::move(p));
+  parts.clear();
+  into = series_partial{};
+  if (all.empty()) return;
+  if (all.size() == 1) {
+    into = std::move(all.front());
     return;
   }
-  // Group counts: with no group_by there is one group (0) and no values.
+  // Group counts; with no group_by one group (0) and no values. A partial whose vectors disagree
+  // (it may come from a peer) is dropped rather than read out of bounds.
   const auto groups_of = [](const series_partial& p) {
-    return p.point_group.empty() ? 0u : p.point_group.back() + 1;  // sorted by group
+    return *std::max_element(p.point_group.begin(), p.point_group.end()) + 1;
   };
-  const uint32_t na = groups_of(into), nb = groups_of(from);
-  const size_t width = na == 0 ? 0 : into.group_values.size() / na;
+  const size_t width = all[0].group_values.size() / groups_of(all[0]);
+  std::erase_if(all, [&](const series_partial& p) {
+    const size_t m = p.point_group.size();
+    return p.point_ms.size() != m || p.point_sum.size() != m || p.point_count.size() != m ||
+           (!p.point_exemplar.empty() && p.point_exemplar.size() != m) ||
+           p.group_values.size() != size_t{groups_of(p)} * width;
+  });
+  if (all.size() <= 1) {
+    if (!all.empty()) into = std::move(all.front());
+    return;
+  }
   const auto key = [width](const series_partial& p, uint32_t g) {
     return std::span<const std::string>(p.group_values).subspan(g * width, width);
   };
   const auto less = [](std::span<const std::string> x, std::span<const std::string> y) {
     return std::lexicographical_compare(x.begin(), x.end(), y.begin(), y.end());
   };
-  // Merge the sorted group lists.
-  series_partial out;
-  std::vector<uint32_t> map_a(na), map_b(nb);
-  uint32_t i = 0, j = 0, n = 0;
-  while (i < na || j < nb) {
-    std::span<const std::string> k;
-    if (j == nb || (i < na && less(key(into, i), key(from, j)))) {
-      k = key(into, i);
-      map_a[i++] = n;
-    } else if (i == na || less(key(from, j), key(into, i))) {
-      k = key(from, j);
-      map_b[j++] = n;
-    } else {
-      k = key(into, i);
-      map_a[i++] = n;
-      map_b[j++] = n;
-    }
-    out.group_values.insert(out.group_values.end(), k.begin(), k.end());
-    ++n;
-  }
-  // Merge the sorted point lists (group ids are remapped monotonically, so order is kept).
-  size_t a = 0, b = 0;
-  const size_t pa = into.point_group.size(), pb = from.point_group.size();
-  // Exemplars travel with their points when both sides carry them (the same request).
-  const bool ex = into.point_exemplar.size() == pa && from.point_exemplar.size() == pb;
-  const auto push = [&out](uint32_t g, int64_t t, int64_t sum, int64_t count) {
-    out.point_group.push_back(g);
-    out.point_ms.push_back(t);
-    out.point_sum.push_back(sum);
-    out.point_count.push_back(count);
-  };
-  const auto take = [&out, ex](const series_partial& p, size_t i) {
-    if (ex) out.point_exemplar.push_back(p.point_exemplar[i]);
-  };
-  while (a < pa || b < pb) {
-    const auto ka = a < pa ? std::pair{map_a[into.point_group[a]], into.point_ms[a]}
-                           : std::pair{UINT32_MAX, INT64_MAX};
-    const auto kb = b < pb ? std::pair{map_b[from.point_group[b]], from.point_ms[b]}
-                           : std::pair{UINT32_MAX, INT64_MAX};
-    if (b == pb || (a < pa && ka < kb)) {
-      push(ka.first, ka.second, into.point_sum[a], into.point_count[a]);
-      take(into, a);
-      ++a;
-    } else if (a == pa || kb < ka) {
-      push(kb.first, kb.second, from.point_sum[b], from.point_count[b]);
-      take(from, b);
-      ++b;
-    } else {
-      push(ka.first, ka.second, into.point_sum[a] + from.point_sum[b],
-           into.point_count[a] + from.point_count[b]);
-      if (ex) {
-        const exemplar& x = into.point_exemplar[a];
-        const exemplar& y = from.point_exemplar[b];
-        // An empty exemplar (no profile with an id) loses to any real one.
-        const bool x_real = x.id_hi != 0 || x.id_lo != 0, y_real = y.id_hi != 0 || y.id_lo != 0;
-        out.point_exemplar.push_back(
-            !y_real || (x_real && better_exemplar(x, y)) ? x : y);
+  // Each partial's groups are sorted and unique: merge the distinct group lists (partials of one
+  // query's blocks mostly have the same groups; such a partial reuses its twin's mapping) into
+  // the output's, mapping every partial's group to its output rank.
+  const size_t n = all.size();
+  std::vector<size_t> twin(n);
+  std::vector<size_t> lists;  // partials with a group list unlike every earlier one's
+  for (size_t i = 0; i < n; ++i) {
+    twin[i] = i;
+    for (size_t j : lists)
+      if (all[j].group_values == all[i].group_values && groups_of(all[j]) == groups_of(all[i])) {
+        twin[i] = j;
+        break;
       }
-      ++a, ++b;
+    if (twin[i] == i) lists.push_back(i);
+  }
+  std::vector<std::vector<uint32_t>> rank(n);
+  for (size_t i : lists) rank[i].resize(groups_of(all[i]));
+  std::vector<uint32_t> at(n, 0);
+  series_partial out;
+  uint32_t ngroups = 0;
+  for (;;) {
+    // The smallest key at the heads of the lists (few lists: a linear scan).
+    size_t best = SIZE_MAX;
+    for (size_t i : lists)
+      if (at[i] < rank[i].size() && (best == SIZE_MAX || less(key(all[i], at[i]), key(all[best], at[best]))))
+        best = i;
+    if (best == SIZE_MAX) break;
+    const auto k = key(all[best], at[best]);
+    for (size_t i : lists)
+      if (at[i] < rank[i].size() && std::equal(k.begin(), k.end(), key(all[i], at[i]).begin()))
+        rank[i][at[i]++] = ngroups;
+    out.group_values.insert(out.group_values.end(), k.begin(), k.end());
+    ++ngroups;
+  }
+  // Points bucketed by output group, partials in order; then each group's run sorted by time
+  // (already so when the partials' ranges follow each other) and equal times summed.
+  std::vector<uint64_t> begin(ngroups + 1, 0);
+  for (size_t i = 0; i < n; ++i)
+    for (uint32_t g : all[i].point_group) ++begin[rank[twin[i]][g] + 1];
+  for (uint32_t g = 0; g < ngroups; ++g) begin[g + 1] += begin[g];
+  const uint64_t total = begin[ngroups];
+  bool ex = true;  // exemplars travel with their points when every partial carries them
+  for (const auto& p : all) ex = ex && p.point_exemplar.size() == p.point_group.size();
+  std::vector<int64_t> ms(total), sum(total), count(total);
+  std::vector<exemplar> exs(ex ? total : 0);
+  std::vector<uint64_t> pos(begin.begin(), begin.end() - 1);
+  for (size_t i = 0; i < n; ++i) {
+    auto& p = all[i];
+    const auto& r = rank[twin[i]];
+    for (size_t j = 0; j < p.point_group.size(); ++j) {
+      const uint64_t w = pos[r[p.point_group[j]]]++;
+      ms[w] = p.point_ms[j];
+      sum[w] = p.point_sum[j];
+      count[w] = p.point_count[j];
+      if (ex) exs[w] = std::move(p.point_exemplar[j]);
+    }
+  }
+  all.clear();
+  out.point_group.reserve(total);
+  out.point_ms.reserve(total);
+  out.point_sum.reserve(total);
+  out.point_count.reserve(total);
+  if (ex) out.point_exemplar.reserve(total);
+  std::vector<uint64_t> order;
+  for (uint32_t g = 0; g < ngroups; ++g) {
+    const uint64_t b = begin[g], e = begin[g + 1];
+    order.resize(e - b);
+    std::iota(order.begin(), order.end(), b);
+    if (!std::is_sorted(order.begin(), order.end(), [&](uint64_t x, uint64_t y) { return ms[x] < ms[y]; }))
+      std::stable_sort(order.begin(), order.end(), [&](uint64_t x, uint64_t y) { return ms[x] < ms[y]; });
+    for (uint64_t x : order) {
+      if (!out.point_ms.empty() && out.point_group.back() == g && out.point_ms.back() == ms[x]) {
+        out.point_sum.back() += sum[x];
+        out.point_count.back() += count[x];
+        if (ex) {
+          // An empty exemplar (no profile with an id) loses to any real one.
+          exemplar& a = out.point_exemplar.back();
+          const exemplar& c = exs[x];
+          const bool a_real = a.id_hi != 0 || a.id_lo != 0, c_real = c.id_hi != 0 || c.id_lo != 0;
+          if (c_real && (!a_real || better_exemplar(c, a))) a = std::move(exs[x]);
+        }
+        continue;
+      }
+      out.point_group.push_back(g);
+      out.point_ms.push_back(ms[x]);
+      out.point_sum.push_back(sum[x]);
+      out.point_count.push_back(count[x]);
+      if (ex) out.point_exemplar.push_back(std::move(exs[x]));
     }
   }
   into = std::move(out);

@@ -76,8 +76,12 @@ struct series_partial {
 void select_series_points(const block_data& block, std::span<const uint32_t> series,
                           const series_request& req, series_partial& out);
 
-/// Merges `from` into `into`; both from the same request. Exact (integer sums and counts).
-void merge_series(series_partial& into, const series_partial& from);
+/// Merges `parts` (emptied) into `into`; all from the same request. Exact (integer sums and
+/// counts). One pass over all of them, whatever their number: their group lists are merged once
+/// (partials with the same groups, as a query's blocks mostly have, share one mapping) and each
+/// group's points sorted only when the partials' times overlap. A partial whose vectors disagree
+/// in size is dropped.
+void merge_series(series_partial& into, std::vector<series_partial>& parts);
 
 /// How partials become the response.
 enum class series_aggregation : uint8_t {

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
+#include <random>
 #include <tuple>
 
 #include "query/test_util.hpp"
@@ -37,6 +39,14 @@ series_partial points_of(const block_data& b, const series_request& req) {
   series_partial p;
   select_series_points(b, select_series(b, {}), req, p);
   return p;
+}
+
+/// Merges one more partial into `into`.
+void merge_one(series_partial& into, series_partial from) {
+  std::vector<series_partial> parts;
+  parts.push_back(std::move(from));
+  merge_series(into, parts);
+  EXPECT_TRUE(parts.empty());
 }
 
 std::vector<series_point> only_points(const std::vector<series>& s) {
@@ -117,14 +127,140 @@ TEST(series_query, merging_partials_equals_one_block) {
   req.group_by = {"service_name"};
   const series_partial whole = points_of(one.b, req);
   series_partial lr = points_of(left.b, req), rl = points_of(right.b, req);
-  merge_series(lr, points_of(right.b, req));
-  merge_series(rl, points_of(left.b, req));
+  merge_one(lr, points_of(right.b, req));
+  merge_one(rl, points_of(left.b, req));
   EXPECT_EQ(lr, whole);
   EXPECT_EQ(rl, whole);
   EXPECT_EQ(whole.point_count, (std::vector<int64_t>{2, 1, 1, 1}));
   series_partial empty;
-  merge_series(empty, whole);
+  merge_one(empty, whole);
   EXPECT_EQ(empty, whole);
+}
+
+// A reference model of select_series_points + merge_series: per (group values, grid time) the
+// sum and count of the rows, straight from the definition, against blocks split and merged in
+// every way the evaluator and the merger do.
+TEST(series_query, blocks_split_and_merged_at_once_match_a_reference_model) {
+  std::mt19937_64 rnd(42);
+  for (int round = 0; round < 40; ++round) {
+    const int nseries = 1 + static_cast<int>(rnd() % 30), nrows = static_cast<int>(rnd() % 400);
+    const int64_t step_ms = 1000 * (1 + static_cast<int64_t>(rnd() % 5));
+    series_request req = series_range(100'000, 100'000 + 60'000, step_ms);
+    const int width = static_cast<int>(rnd() % 3);
+    req.group_by = {"pod", "zone", "pod"};
+    req.group_by.resize(static_cast<size_t>(width));
+    struct row {
+      label_set labels;
+      int64_t t_ns, total;
+    };
+    std::vector<label_set> sets;
+    for (int i = 0; i < nseries; ++i) {
+      label_set ls{{"service_name", "a"}};
+      if (rnd() % 4 != 0) ls.push_back({"pod", "p" + std::to_string(rnd() % 7)});
+      if (rnd() % 2 != 0) ls.push_back({"zone", "z" + std::to_string(rnd() % 3)});
+      ls.push_back({"x", std::to_string(i)});  // every series distinct
+      std::sort(ls.begin(), ls.end());
+      sets.push_back(ls);
+    }
+    std::vector<row> rows;
+    for (int i = 0; i < nrows; ++i)
+      rows.push_back({sets[rnd() % sets.size()], (80'000 + static_cast<int64_t>(rnd() % 90'000)) * ms + static_cast<int64_t>(rnd() % ms),
+                      static_cast<int64_t>(rnd() % 1000) - 100});
+    // The model.
+    std::map<std::pair<std::vector<std::string>, int64_t>, std::pair<int64_t, int64_t>> want;
+    const int64_t origin = req.start_ns / ms, last = (req.end_ns - 1) / ms;
+    for (const auto& r : rows) {
+      if (r.t_ns < req.start_ns || r.t_ns >= req.end_ns) continue;
+      const int64_t ts = r.t_ns / ms, t = origin + (ts - origin + step_ms - 1) / step_ms * step_ms;
+      if (t > last) continue;
+      std::vector<std::string> key;
+      for (const auto& name : req.group_by) {
+        std::string v;
+        for (const auto& l : r.labels)
+          if (l.name == name) v = l.value;
+        key.push_back(v);
+      }
+      auto& [sum, count] = want[{key, t}];
+      sum += r.total;
+      ++count;
+    }
+    // Blocks: rows dealt to `nb` blocks, each sorted by (series, time) as segments are; some
+    // blocks claim a narrower time range than their rows (rows outside it take the sparse path).
+    const int nb = 1 + static_cast<int>(rnd() % 6);
+    std::vector<rows_block> blocks(static_cast<size_t>(nb));
+    std::vector<std::vector<std::pair<uint32_t, const row*>>> dealt(static_cast<size_t>(nb));
+    for (const auto& r : rows) {
+      auto& blk = blocks[rnd() % blocks.size()];
+      const size_t bi = static_cast<size_t>(&blk - blocks.data());
+      dealt[bi].push_back({blk.add_series(r.labels), &r});
+    }
+    std::vector<series_partial> parts;
+    for (size_t bi = 0; bi < blocks.size(); ++bi) {
+      auto& d = dealt[bi];
+      std::sort(d.begin(), d.end(), [](const auto& x, const auto& y) {
+        return std::pair{x.first, x.second->t_ns} < std::pair{y.first, y.second->t_ns};
+      });
+      block_data& b = blocks[bi].b;
+      for (const auto& [sid, r] : d) b.add_profile(profile_row{sid, r->t_ns, 0, r->total});
+      if (rnd() % 3 == 0 && b.max_time_ns > b.min_time_ns) b.min_time_ns += (b.max_time_ns - b.min_time_ns) / 2;
+      if (rnd() % 3 == 0 && b.max_time_ns > b.min_time_ns) b.max_time_ns -= (b.max_time_ns - b.min_time_ns) / 3;
+      parts.push_back(points_of(b, req));
+    }
+    std::shuffle(parts.begin(), parts.end(), rnd);
+    series_partial got;
+    if (rnd() % 2 == 0) {
+      merge_series(got, parts);
+    } else {
+      for (auto& p : parts) merge_one(got, std::move(p));
+    }
+    // The partial's documented form, and its values.
+    std::map<std::pair<std::vector<std::string>, int64_t>, std::pair<int64_t, int64_t>> have;
+    const size_t w = req.group_by.size();
+    for (size_t i = 0; i < got.point_group.size(); ++i) {
+      const uint32_t g = got.point_group[i];
+      ASSERT_LT((g + 1) * w, got.group_values.size() + 1);
+      std::vector<std::string> key(got.group_values.begin() + static_cast<ptrdiff_t>(g * w),
+                                   got.group_values.begin() + static_cast<ptrdiff_t>((g + 1) * w));
+      if (i > 0) {
+        const uint32_t pg = got.point_group[i - 1];
+        ASSERT_TRUE(pg < g || (pg == g && got.point_ms[i - 1] < got.point_ms[i])) << i;
+      }
+      have[{key, got.point_ms[i]}] = {got.point_sum[i], got.point_count[i]};
+    }
+    if (!got.point_group.empty()) {
+      const uint32_t ng = got.point_group.back() + 1;
+      ASSERT_EQ(got.group_values.size(), ng * w);
+      for (uint32_t g = 1; g < ng; ++g)
+        ASSERT_TRUE(std::lexicographical_compare(
+            got.group_values.begin() + (g - 1) * w, got.group_values.begin() + g * w,
+            got.group_values.begin() + g * w, got.group_values.begin() + (g + 1) * w));
+    }
+    ASSERT_EQ(have, want) << "round " << round;
+  }
+}
+
+TEST(series_query, a_repeated_string_is_one_group_and_a_malformed_partial_is_dropped) {
+  // An untrusted block may spell one value twice in its string table: still one group.
+  rows_block rb;
+  const uint32_t s1 = rb.add_series({{"pod", "a"}, {"service_name", "x"}});
+  rb.b.syms.strings.push_back("a");  // a second "a"
+  rb.b.series.push_back({static_cast<uint32_t>(rb.b.labels.size()), 2});
+  rb.b.labels.push_back({rb.str("pod"), static_cast<uint32_t>(rb.b.syms.strings.size() - 1)});
+  rb.b.labels.push_back({rb.str("service_name"), rb.str("x")});
+  const uint32_t s2 = static_cast<uint32_t>(rb.b.series.size() - 1);
+  rb.b.add_profile({s1, 1000 * ms, 0, 1});
+  rb.b.add_profile({s2, 1000 * ms, 0, 2});
+  series_request req = series_range(1000, 2000, 1000);
+  req.group_by = {"pod"};
+  const series_partial p = points_of(rb.b, req);
+  EXPECT_EQ(p.group_values, (std::vector<std::string>{"a"}));
+  EXPECT_EQ(p.point_sum, (std::vector<int64_t>{3}));
+
+  series_partial bad = p;
+  bad.point_ms.pop_back();  // sizes disagree: dropped, not read out of bounds
+  series_partial into = p;
+  merge_one(into, bad);
+  EXPECT_EQ(into, p);
 }
 
 TEST(series_query, exemplars_are_the_highest_valued_profile_of_each_point) {
@@ -163,8 +299,8 @@ TEST(series_query, exemplars_are_the_highest_valued_profile_of_each_point) {
   left.add(la, 1500 * ms, 7, 3);
   right.add(ra, 1600 * ms, 7, 4);
   series_partial lr = points_of(left.b, req), rl = points_of(right.b, req);
-  merge_series(lr, points_of(right.b, req));
-  merge_series(rl, points_of(left.b, req));
+  merge_one(lr, points_of(right.b, req));
+  merge_one(rl, points_of(left.b, req));
   EXPECT_EQ(lr, rl);
   const auto merged = render_series(lr, req.group_by, series_aggregation::sum, 0);
   ASSERT_EQ(merged.size(), 1u);
