@@ -335,7 +335,8 @@ void merge_series(series_partial& into, std::vector<series_partial>& parts) {
     const size_t m = p.point_group.size();
     return p.point_ms.size() != m || p.point_sum.size() != m || p.point_count.size() != m ||
            (!p.point_exemplar.empty() && p.point_exemplar.size() != m) ||
-           p.group_values.size() != size_t{groups_of(p)} * width;
+           p.group_values.size() != size_t{groups_of(p)} * width ||
+           !std::is_sorted(p.point_group.begin(), p.point_group.end());
   });
   if (all.size() <= 1) {
     if (!all.empty()) into = std::move(all.front());
@@ -381,60 +382,87 @@ void merge_series(series_partial& into, std::vector<series_partial>& parts) {
     out.group_values.insert(out.group_values.end(), k.begin(), k.end());
     ++ngroups;
   }
-  // Points bucketed by output group, partials in order; then each group's run sorted by time
-  // (already so when the partials' ranges follow each other) and equal times summed.
-  std::vector<uint64_t> begin(ngroups + 1, 0);
-  for (size_t i = 0; i < n; ++i)
-    for (uint32_t g : all[i].point_group) ++begin[rank[twin[i]][g] + 1];
-  for (uint32_t g = 0; g < ngroups; ++g) begin[g + 1] += begin[g];
-  const uint64_t total = begin[ngroups];
+  // Each output group's points are its runs in the partials (points are sorted by group),
+  // written straight to the output: partials taken in order of their first time, so a group's
+  // runs from blocks that follow each other in time need no sort; a group whose runs overlap is
+  // sorted by time and its equal times summed. The output is written once, in order.
+  std::vector<size_t> by_time(n);
+  std::iota(by_time.begin(), by_time.end(), size_t{0});
+  std::vector<int64_t> first_ms(n);
+  for (size_t i = 0; i < n; ++i) first_ms[i] = *std::min_element(all[i].point_ms.begin(), all[i].point_ms.end());
+  std::stable_sort(by_time.begin(), by_time.end(), [&](size_t x, size_t y) { return first_ms[x] < first_ms[y]; });
+  size_t total = 0;
   bool ex = true;  // exemplars travel with their points when every partial carries them
-  for (const auto& p : all) ex = ex && p.point_exemplar.size() == p.point_group.size();
-  std::vector<int64_t> ms(total), sum(total), count(total);
-  std::vector<exemplar> exs(ex ? total : 0);
-  std::vector<uint64_t> pos(begin.begin(), begin.end() - 1);
-  for (size_t i = 0; i < n; ++i) {
-    auto& p = all[i];
-    const auto& r = rank[twin[i]];
-    for (size_t j = 0; j < p.point_group.size(); ++j) {
-      const uint64_t w = pos[r[p.point_group[j]]]++;
-      ms[w] = p.point_ms[j];
-      sum[w] = p.point_sum[j];
-      count[w] = p.point_count[j];
-      if (ex) exs[w] = std::move(p.point_exemplar[j]);
-    }
+  for (const auto& p : all) {
+    total += p.point_group.size();
+    ex = ex && p.point_exemplar.size() == p.point_group.size();
   }
-  all.clear();
   out.point_group.reserve(total);
   out.point_ms.reserve(total);
   out.point_sum.reserve(total);
   out.point_count.reserve(total);
   if (ex) out.point_exemplar.reserve(total);
-  std::vector<uint64_t> order;
+  std::vector<uint32_t> local(n, 0);  // per partial: its next group
+  std::vector<size_t> next(n, 0);     // per partial: its next point
+  std::vector<size_t> order;
   for (uint32_t g = 0; g < ngroups; ++g) {
-    const uint64_t b = begin[g], e = begin[g + 1];
-    order.resize(e - b);
-    std::iota(order.begin(), order.end(), b);
-    if (!std::is_sorted(order.begin(), order.end(), [&](uint64_t x, uint64_t y) { return ms[x] < ms[y]; }))
-      std::stable_sort(order.begin(), order.end(), [&](uint64_t x, uint64_t y) { return ms[x] < ms[y]; });
-    for (uint64_t x : order) {
-      if (!out.point_ms.empty() && out.point_group.back() == g && out.point_ms.back() == ms[x]) {
-        out.point_sum.back() += sum[x];
-        out.point_count.back() += count[x];
+    const size_t from = out.point_ms.size();
+    bool sorted = true;
+    for (size_t i : by_time) {
+      auto& p = all[i];
+      const auto& r = rank[twin[i]];
+      if (local[i] >= r.size() || r[local[i]] != g) continue;
+      const uint32_t lg = local[i]++;
+      size_t j = next[i];
+      const size_t end = std::upper_bound(p.point_group.begin() + static_cast<ptrdiff_t>(j), p.point_group.end(), lg) -
+                         p.point_group.begin();
+      if (j < end && out.point_ms.size() > from && p.point_ms[j] <= out.point_ms.back()) sorted = false;
+      out.point_group.insert(out.point_group.end(), end - j, g);
+      out.point_ms.insert(out.point_ms.end(), p.point_ms.begin() + static_cast<ptrdiff_t>(j), p.point_ms.begin() + static_cast<ptrdiff_t>(end));
+      out.point_sum.insert(out.point_sum.end(), p.point_sum.begin() + static_cast<ptrdiff_t>(j), p.point_sum.begin() + static_cast<ptrdiff_t>(end));
+      out.point_count.insert(out.point_count.end(), p.point_count.begin() + static_cast<ptrdiff_t>(j), p.point_count.begin() + static_cast<ptrdiff_t>(end));
+      if (ex)
+        out.point_exemplar.insert(out.point_exemplar.end(), std::make_move_iterator(p.point_exemplar.begin() + static_cast<ptrdiff_t>(j)),
+                                  std::make_move_iterator(p.point_exemplar.begin() + static_cast<ptrdiff_t>(end)));
+      next[i] = end;
+    }
+    if (sorted) continue;
+    // Overlapping runs: this group's points by time (stable: earlier partials first), equal
+    // times summed, rewritten in place.
+    const size_t to = out.point_ms.size();
+    order.resize(to - from);
+    std::iota(order.begin(), order.end(), from);
+    std::stable_sort(order.begin(), order.end(), [&](size_t x, size_t y) { return out.point_ms[x] < out.point_ms[y]; });
+    std::vector<int64_t> ms, sum, count;
+    std::vector<exemplar> exs;
+    for (size_t x : order) {
+      if (!ms.empty() && ms.back() == out.point_ms[x]) {
+        sum.back() += out.point_sum[x];
+        count.back() += out.point_count[x];
         if (ex) {
           // An empty exemplar (no profile with an id) loses to any real one.
-          exemplar& a = out.point_exemplar.back();
-          const exemplar& c = exs[x];
+          exemplar& a = exs.back();
+          exemplar& c = out.point_exemplar[x];
           const bool a_real = a.id_hi != 0 || a.id_lo != 0, c_real = c.id_hi != 0 || c.id_lo != 0;
-          if (c_real && (!a_real || better_exemplar(c, a))) a = std::move(exs[x]);
+          if (c_real && (!a_real || better_exemplar(c, a))) a = std::move(c);
         }
         continue;
       }
-      out.point_group.push_back(g);
-      out.point_ms.push_back(ms[x]);
-      out.point_sum.push_back(sum[x]);
-      out.point_count.push_back(count[x]);
-      if (ex) out.point_exemplar.push_back(std::move(exs[x]));
+      ms.push_back(out.point_ms[x]);
+      sum.push_back(out.point_sum[x]);
+      count.push_back(out.point_count[x]);
+      if (ex) exs.push_back(std::move(out.point_exemplar[x]));
+    }
+    out.point_group.resize(from + ms.size());
+    std::copy(ms.begin(), ms.end(), out.point_ms.begin() + static_cast<ptrdiff_t>(from));
+    out.point_ms.resize(from + ms.size());
+    std::copy(sum.begin(), sum.end(), out.point_sum.begin() + static_cast<ptrdiff_t>(from));
+    out.point_sum.resize(from + ms.size());
+    std::copy(count.begin(), count.end(), out.point_count.begin() + static_cast<ptrdiff_t>(from));
+    out.point_count.resize(from + ms.size());
+    if (ex) {
+      std::move(exs.begin(), exs.end(), out.point_exemplar.begin() + static_cast<ptrdiff_t>(from));
+      out.point_exemplar.resize(from + ms.size());
     }
   }
   into = std::move(out);

@@ -80,7 +80,8 @@ void select_series_points(const block_data& block, std::span<const uint32_t> ser
 /// counts). One pass over all of them, whatever their number: their group lists are merged once
 /// (partials with the same groups, as a query's blocks mostly have, share one mapping) and each
 /// group's points sorted only when the partials' times overlap. A partial whose vectors disagree
-/// in size is dropped.
+/// in size, or whose points are not sorted by group, is dropped (it can only come from a faulty
+/// peer).
 void merge_series(series_partial& into, std::vector<series_partial>& parts);
 
 /// How partials become the response.

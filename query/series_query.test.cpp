@@ -261,6 +261,15 @@ TEST(series_query, a_repeated_string_is_one_group_and_a_malformed_partial_is_dro
   series_partial into = p;
   merge_one(into, bad);
   EXPECT_EQ(into, p);
+  bad = p;
+  bad.group_values = {"a", "b"};
+  bad.point_group = {1, 0};  // points not sorted by group: dropped
+  bad.point_ms = {1000, 1000};
+  bad.point_sum = {1, 2};
+  bad.point_count = {1, 1};
+  into = p;
+  merge_one(into, bad);
+  EXPECT_EQ(into, p);
 }
 
 TEST(series_query, exemplars_are_the_highest_valued_profile_of_each_point) {
