@@ -278,10 +278,10 @@ query_result render(const query_request& q, int64_t max_nodes, gathered& g) {
     case query_op::values: r.values = m.values(); break;
     case query_op::label_sets: r.label_sets = m.label_sets(); break;
     case query_op::series:
-      r.series = query::render_series(m.series(), q.spec.group_by,
-                                      q.aggregation == 1 ? query::series_aggregation::average
-                                                         : query::series_aggregation::sum,
-                                      q.limit);
+      r.series = m.render_series(q.spec.group_by,
+                                 q.aggregation == 1 ? query::series_aggregation::average
+                                                    : query::series_aggregation::sum,
+                                 q.limit);
       break;
     case query_op::pprof: {
       query::pprof_options o;

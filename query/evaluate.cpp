@@ -303,9 +303,9 @@ void merger::add(partial&& p) {
 }
 
 
-const series_partial& merger::series() {
-  merge_series(series_, series_parts_);
-  return series_;
+std::vector<series> merger::render_series(std::span<const std::string> group_by, series_aggregation aggregation,
+                                          int64_t limit) {
+  return query::render_series(series_parts_, group_by, aggregation, limit);
 }
 
 std::vector<timeline_point> merger::points() const {

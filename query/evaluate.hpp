@@ -206,9 +206,10 @@ class merger {
   flame_tree& tree();
   std::vector<std::string> values() const { return {values_.begin(), values_.end()}; }
   const std::vector<label_set>& label_sets() const { return label_sets_; }
-  /// The merged series partials, merged on first use, all at once (merge_series: merging each
-  /// into one growing partial would re-copy it once per partial).
-  const series_partial& series();
+  /// The series response: query::render_series over the series partials, which it consumes
+  /// (all merged at once; with a limit only the kept series' points are merged).
+  std::vector<series> render_series(std::span<const std::string> group_by, series_aggregation aggregation,
+                                           int64_t limit);
   /// The merged pprof partials (merged as they arrive, by one builder that keeps its indexes).
   const pprof_partial& pprof() const { return pprof_.partial(); }
   const profile_stats& stats() const { return stats_; }
@@ -229,7 +230,6 @@ class merger {
   std::set<std::string> values_;
   std::vector<label_set> label_sets_;
   std::vector<series_partial> series_parts_;
-  series_partial series_;
   pprof_builder pprof_;
   profile_stats stats_;
   std::vector<timeline_point> points_;

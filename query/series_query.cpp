@@ -4,6 +4,7 @@
 #include <cassert>
 #include <map>
 #include <numeric>
+#include <optional>
 #include <string_view>
 #include <unordered_map>
 
@@ -311,37 +312,146 @@ void select_series_points(const block_data& block, std::span<const uint32_t> ser
   merge_series(out, parts);
 }
 
+namespace {
+
+/// A non-empty partial's group count (points are sorted by group; with no group_by one group, 0).
+uint32_t groups_of(const series_partial& p) { return p.point_group.back() + 1; }
+
+/// Whether `p` is in the documented form with `width` values per group: what merging and
+/// rendering rely on to stay in bounds.
+bool well_formed(const series_partial& p, size_t width) {
+  const size_t m = p.point_group.size();
+  return p.point_ms.size() == m && p.point_sum.size() == m && p.point_count.size() == m &&
+         (p.point_exemplar.empty() || p.point_exemplar.size() == m) &&
+         std::is_sorted(p.point_group.begin(), p.point_group.end()) &&
+         p.group_values.size() == size_t{groups_of(p)} * width;
+}
+
+/// Drops the empty partials and those not well formed (a faulty peer's) with `width` values per
+/// group, or, without a width, the first one's.
+void keep_well_formed(std::vector<series_partial>& parts, std::optional<size_t> width) {
+  std::erase_if(parts, [](const series_partial& p) { return p.point_group.empty(); });
+  if (!width && !parts.empty()) width = parts[0].group_values.size() / groups_of(parts[0]);
+  std::erase_if(parts, [&](const series_partial& p) { return !well_formed(p, *width); });
+}
+
+/// The label set a group's values render to: the group_by names with a value, sorted; a repeated
+/// name once.
+label_set labels_of_group(std::span<const std::string> values, std::span<const std::string> group_by) {
+  label_set labels;
+  for (size_t k = 0; k < group_by.size(); ++k)
+    if (!values[k].empty()) labels.push_back({group_by[k], values[k]});
+  std::sort(labels.begin(), labels.end());
+  labels.erase(std::unique(labels.begin(), labels.end(),
+                           [](const label& a, const label& b) { return a.name == b.name; }),
+               labels.end());
+  return labels;
+}
+
+/// Index of the first earlier partial with the same group values as partial i (i if none):
+/// partials of one query's blocks mostly have the same groups, and share what is computed per
+/// group.
+std::vector<size_t> twins(const std::vector<series_partial>& all) {
+  std::vector<size_t> twin(all.size()), lists;
+  for (size_t i = 0; i < all.size(); ++i) {
+    twin[i] = i;
+    for (size_t j : lists)
+      if (all[j].group_values == all[i].group_values && groups_of(all[j]) == groups_of(all[i])) {
+        twin[i] = j;
+        break;
+      }
+    if (twin[i] == i) lists.push_back(i);
+  }
+  return twin;
+}
+
+/// For a SUM render with a limit: drops from `parts` (well formed, `group_by.size()` values per
+/// group) the groups of every series the limit leaves out, so only the kept series' points are
+/// merged. A series' total is the sum of its profiles' values, so it is known without merging
+/// points. Does nothing when some series' values add up to 2^52 or more in magnitude: below that
+/// every partial sum is exact in a double, so the totals here rank series exactly as
+/// render_series does.
+void keep_top_series(std::vector<series_partial>& parts, std::span<const std::string> group_by, int64_t limit) {
+  const size_t width = group_by.size();
+  const std::vector<size_t> twin = twins(parts);
+  std::map<label_set, uint32_t> series_of_labels;
+  std::vector<std::vector<uint32_t>> series_of_group(parts.size());
+  for (size_t i = 0; i < parts.size(); ++i) {
+    if (twin[i] != i) continue;
+    auto& m = series_of_group[i];
+    m.resize(groups_of(parts[i]));
+    for (uint32_t g = 0; g < m.size(); ++g) {
+      auto values = std::span<const std::string>(parts[i].group_values).subspan(g * width, width);
+      m[g] = series_of_labels.try_emplace(labels_of_group(values, group_by), static_cast<uint32_t>(series_of_labels.size()))
+                 .first->second;
+    }
+  }
+  const size_t nseries = series_of_labels.size();
+  if (static_cast<uint64_t>(limit) >= nseries) return;
+  std::vector<int64_t> total(nseries, 0);
+  std::vector<double> magnitude(nseries, 0);
+  for (size_t i = 0; i < parts.size(); ++i) {
+    const auto& m = series_of_group[twin[i]];
+    const auto& p = parts[i];
+    for (size_t j = 0; j < p.point_group.size(); ++j) {
+      const uint32_t s = m[p.point_group[j]];
+      magnitude[s] += std::abs(static_cast<double>(p.point_sum[j]));
+      total[s] = static_cast<int64_t>(static_cast<uint64_t>(total[s]) + static_cast<uint64_t>(p.point_sum[j]));
+    }
+  }
+  constexpr double exact = 4503599627370496.0;  // 2^52
+  for (double x : magnitude)
+    if (!(x < exact)) return;
+  // render_series' order: by total, descending, then by labels (the map's order).
+  std::vector<uint32_t> order;
+  order.reserve(nseries);
+  for (const auto& [labels, s] : series_of_labels) order.push_back(s);
+  std::stable_sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) { return total[a] > total[b]; });
+  std::vector<bool> kept(nseries, false);
+  for (size_t k = 0; k < static_cast<size_t>(limit); ++k) kept[order[k]] = true;
+  // Each partial cut down to the kept series' groups (renumbered in order, so still sorted).
+  for (size_t i = 0; i < parts.size(); ++i) {
+    const auto& m = series_of_group[twin[i]];
+    series_partial& p = parts[i];
+    series_partial q;
+    std::vector<uint32_t> renumber(m.size(), UINT32_MAX);
+    uint32_t next = 0;
+    for (uint32_t g = 0; g < m.size(); ++g) {
+      if (!kept[m[g]]) continue;
+      renumber[g] = next++;
+      for (size_t k = 0; k < width; ++k) q.group_values.push_back(std::move(p.group_values[g * width + k]));
+    }
+    const bool ex = p.point_exemplar.size() == p.point_group.size();
+    for (size_t j = 0; j < p.point_group.size(); ++j) {
+      const uint32_t g = renumber[p.point_group[j]];
+      if (g == UINT32_MAX) continue;
+      q.point_group.push_back(g);
+      q.point_ms.push_back(p.point_ms[j]);
+      q.point_sum.push_back(p.point_sum[j]);
+      q.point_count.push_back(p.point_count[j]);
+      if (ex) q.point_exemplar.push_back(std::move(p.point_exemplar[j]));
+    }
+    p = std::move(q);
+  }
+}
+
+}  // namespace
+
 void merge_series(series_partial& into, std::vector<series_partial>& parts) {
-  // The non-empty partials, `into` first.
+  // The partials, `into` first; a partial not well formed (it may come from a peer) is dropped
+  // rather than read out of bounds.
   std::vector<series_partial> all;
   all.reserve(parts.size() + 1);
-  if (!into.point_group.empty()) all.push_back(std::move(into));
-  for (auto& p : parts)
-    if (!p.point_group.empty()) all.push_back(std::move(p));
+  all.push_back(std::move(into));
+  for (auto& p : parts) all.push_back(std::move(p));
   parts.clear();
   into = series_partial{};
-  if (all.empty()) return;
-  if (all.size() == 1) {
-    into = std::move(all.front());
-    return;
-  }
-  // Group counts; with no group_by one group (0) and no values. A partial whose vectors disagree
-  // (it may come from a peer) is dropped rather than read out of bounds.
-  const auto groups_of = [](const series_partial& p) {
-    return *std::max_element(p.point_group.begin(), p.point_group.end()) + 1;
-  };
-  const size_t width = all[0].group_values.size() / groups_of(all[0]);
-  std::erase_if(all, [&](const series_partial& p) {
-    const size_t m = p.point_group.size();
-    return p.point_ms.size() != m || p.point_sum.size() != m || p.point_count.size() != m ||
-           (!p.point_exemplar.empty() && p.point_exemplar.size() != m) ||
-           p.group_values.size() != size_t{groups_of(p)} * width ||
-           !std::is_sorted(p.point_group.begin(), p.point_group.end());
-  });
+  keep_well_formed(all, std::nullopt);
   if (all.size() <= 1) {
     if (!all.empty()) into = std::move(all.front());
     return;
   }
+  const size_t width = all[0].group_values.size() / groups_of(all[0]);
   const auto key = [width](const series_partial& p, uint32_t g) {
     return std::span<const std::string>(p.group_values).subspan(g * width, width);
   };
@@ -352,17 +462,10 @@ void merge_series(series_partial& into, std::vector<series_partial>& parts) {
   // query's blocks mostly have the same groups; such a partial reuses its twin's mapping) into
   // the output's, mapping every partial's group to its output rank.
   const size_t n = all.size();
-  std::vector<size_t> twin(n);
+  const std::vector<size_t> twin = twins(all);
   std::vector<size_t> lists;  // partials with a group list unlike every earlier one's
-  for (size_t i = 0; i < n; ++i) {
-    twin[i] = i;
-    for (size_t j : lists)
-      if (all[j].group_values == all[i].group_values && groups_of(all[j]) == groups_of(all[i])) {
-        twin[i] = j;
-        break;
-      }
+  for (size_t i = 0; i < n; ++i)
     if (twin[i] == i) lists.push_back(i);
-  }
   std::vector<std::vector<uint32_t>> rank(n);
   for (size_t i : lists) rank[i].resize(groups_of(all[i]));
   std::vector<uint32_t> at(n, 0);
@@ -478,15 +581,7 @@ std::vector<series> render_series(const series_partial& p, std::span<const std::
   std::vector<label_set> labels_of_series;
   std::vector<uint32_t> series_of_group(ngroups);
   for (uint32_t g = 0; g < ngroups; ++g) {
-    label_set labels;
-    for (size_t k = 0; k < width; ++k) {
-      const std::string& v = p.group_values[g * width + k];
-      if (!v.empty()) labels.push_back({group_by[k], v});
-    }
-    std::sort(labels.begin(), labels.end());
-    labels.erase(std::unique(labels.begin(), labels.end(),
-                             [](const label& a, const label& b) { return a.name == b.name; }),
-                 labels.end());
+    label_set labels = labels_of_group(std::span<const std::string>(p.group_values).subspan(g * width, width), group_by);
     auto [it, added] = series_of_labels.try_emplace(labels, static_cast<uint32_t>(labels_of_series.size()));
     if (added) labels_of_series.push_back(std::move(labels));
     series_of_group[g] = it->second;
@@ -584,6 +679,15 @@ std::vector<series> render_series(const series_partial& p, std::span<const std::
     }
   }
   return out;
+}
+
+std::vector<series> render_series(std::vector<series_partial>& parts, std::span<const std::string> group_by,
+                                  series_aggregation aggregation, int64_t limit) {
+  keep_well_formed(parts, group_by.size());
+  if (limit > 0 && aggregation == series_aggregation::sum) keep_top_series(parts, group_by, limit);
+  series_partial merged;
+  merge_series(merged, parts);
+  return render_series(merged, group_by, aggregation, limit);
 }
 
 }  // namespace hearth::query

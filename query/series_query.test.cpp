@@ -272,6 +272,44 @@ TEST(series_query, a_repeated_string_is_one_group_and_a_malformed_partial_is_dro
   EXPECT_EQ(into, p);
 }
 
+// Rendering from the partials with a limit (only the kept series merged) gives what rendering the
+// whole merge gives, for every limit, both aggregations, repeated and absent group_by labels, and
+// values too large for the shortcut.
+TEST(series_query, rendering_the_top_series_from_partials_equals_rendering_the_whole_merge) {
+  std::mt19937_64 rnd(7);
+  for (int round = 0; round < 30; ++round) {
+    series_request req = series_range(1000, 20'000, 1000);
+    req.group_by = round % 3 == 0 ? std::vector<std::string>{"pod", "pod"} : std::vector<std::string>{"pod", "zone"};
+    const bool huge = round % 5 == 4;
+    std::vector<series_partial> parts;
+    const int nb = 1 + static_cast<int>(rnd() % 4);
+    for (int b = 0; b < nb; ++b) {
+      rows_block rb;
+      for (int r = 0; r < 60; ++r) {
+        label_set ls{{"service_name", "a"}};
+        if (rnd() % 5 != 0) ls.push_back({"pod", "p" + std::to_string(rnd() % 9)});
+        if (rnd() % 2 != 0) ls.push_back({"zone", "z" + std::to_string(rnd() % 2)});
+        const uint32_t s = rb.add_series(ls);
+        // Ties on purpose (small values), and some beyond what a double holds exactly.
+        const int64_t v = huge ? (int64_t{1} << 61) + static_cast<int64_t>(rnd() % 3) : static_cast<int64_t>(rnd() % 4);
+        rb.b.add_profile(profile_row{s, (1000 + static_cast<int64_t>(rnd() % 19'000)) * ms, 0, v});
+      }
+      std::stable_sort(rb.b.profiles.begin(), rb.b.profiles.end(),
+                       [](const profile_row& x, const profile_row& y) { return std::pair{x.series, x.time_ns} < std::pair{y.series, y.time_ns}; });
+      parts.push_back(points_of(rb.b, req));
+    }
+    for (auto agg : {series_aggregation::sum, series_aggregation::average})
+      for (int64_t limit : {0, 1, 2, 3, 5, 8, 100}) {
+        std::vector<series_partial> a = parts, b = parts;
+        series_partial merged;
+        merge_series(merged, a);
+        const auto want = render_series(merged, req.group_by, agg, limit);
+        EXPECT_EQ(render_series(b, req.group_by, agg, limit), want) << round << " " << limit;
+        EXPECT_TRUE(b.empty());
+      }
+  }
+}
+
 TEST(series_query, exemplars_are_the_highest_valued_profile_of_each_point) {
   rows_block rb;
   const uint32_t a = rb.add_series({{"__name__", "process_cpu"}, {"pod", "a-1"}, {"service_name", "a"}});
