@@ -162,6 +162,127 @@ block_groups group_series(const block_data& b, std::span<const uint32_t> series,
 
 }  // namespace
 
+namespace {
+
+/// The grid point of profile times visited mostly in order: point k (at origin + k * step) takes
+/// the times (its time - step, its time], so a profile's point is mostly the previous profile's or
+/// the next one, found without a division.
+struct grid_cursor {
+  int64_t origin_ms, step_ms;
+  int64_t k = 0, t = INT64_MIN;
+  int64_t index_of(int64_t ts_ms) const { return (ts_ms - origin_ms + step_ms - 1) / step_ms; }
+  /// Moves to the point of a profile at `ts_ms`; returns its time (ms).
+  int64_t at(int64_t ts_ms) {
+    if (t == INT64_MIN || ts_ms > t + step_ms || ts_ms <= t - step_ms) {
+      k = index_of(ts_ms);
+      t = origin_ms + k * step_ms;
+    } else if (ts_ms > t) {
+      ++k;
+      t += step_ms;
+    }
+    return t;
+  }
+};
+
+/// A row's value through the call site whose stacks `keep` marks: false when it has none.
+bool row_value(const block_data& block, const profile_row& p, const std::vector<bool>& keep, int64_t& value) {
+  if (uint64_t{p.sample_begin} + p.sample_count > block.samples.size()) return false;
+  bool any = false;
+  value = 0;
+  for (uint32_t i = 0; i < p.sample_count; ++i) {
+    const sample_rec& s = block.samples[p.sample_begin + i];
+    if (s.stack < keep.size() && keep[s.stack]) {
+      value += s.value;
+      any = true;
+    }
+  }
+  return any;  // without any, the profile has no stack through the call site
+}
+
+/// select_series_points when every group has one series (group_by names a label unique per
+/// series, as `pod` usually is) and no exemplars are asked for: the rows of a sealed block are in
+/// (series, time) order, so each series' points come out in order, one open point at a time, with
+/// no grid to zero and scan. False (and `mine` untouched) when the rows are not in that order (a
+/// head's are in arrival order); the caller then uses the grid.
+bool stream_points(const block_data& block, const block_groups& groups, const series_request& req,
+                   const std::vector<bool>& keep, series_partial& mine) {
+  const std::vector<uint32_t>& rank = groups.rank_of_series;
+  std::vector<uint32_t> series_of_rank(groups.keys.size(), UINT32_MAX);
+  for (uint32_t id = 0; id < rank.size(); ++id) {
+    if (rank[id] == UINT32_MAX) continue;
+    if (series_of_rank[rank[id]] != UINT32_MAX) return false;  // two series in one group
+    series_of_rank[rank[id]] = id;
+  }
+  const int64_t last_ms = floor_div(req.end_ns - 1, ns_per_ms);
+  grid_cursor grid{floor_div(req.start_ns, ns_per_ms), req.step_ns / ns_per_ms};
+  struct run {
+    uint32_t rank;
+    size_t begin, end;  // its points in ms/sum/count
+  };
+  std::vector<run> runs;
+  std::vector<bool> seen(rank.size(), false);
+  std::vector<int64_t> ms, sum, count;  // at most a point per row
+  ms.reserve(block.profiles.size());
+  sum.reserve(block.profiles.size());
+  count.reserve(block.profiles.size());
+  uint32_t cur = UINT32_MAX;
+  for (const profile_row& p : block.profiles) {
+    if (p.series >= rank.size() || rank[p.series] == UINT32_MAX) continue;
+    if (p.time_ns < req.start_ns || p.time_ns >= req.end_ns) continue;
+    int64_t value = p.total;
+    if (!keep.empty() && !row_value(block, p, keep, value)) continue;
+    const int64_t t = grid.at(floor_div(p.time_ns, ns_per_ms));
+    if (t > last_ms) continue;  // past the last grid point, as Pyroscope's RangeSeries drops it
+    if (p.series != cur) {
+      if (seen[p.series]) return false;  // the series' rows are not contiguous
+      seen[p.series] = true;
+      cur = p.series;
+      runs.push_back({rank[cur], ms.size(), ms.size()});
+    } else if (t < ms.back()) {
+      return false;  // the series' rows are not in time order
+    }
+    if (runs.back().end > runs.back().begin && ms.back() == t) {
+      sum.back() += value;
+      ++count.back();
+    } else {
+      ms.push_back(t);
+      sum.push_back(value);
+      count.push_back(1);
+      ++runs.back().end;
+    }
+  }
+  // Groups in rank order (the series' order already, when series ids follow their labels).
+  const bool in_order = std::is_sorted(runs.begin(), runs.end(), [](const run& a, const run& b) { return a.rank < b.rank; });
+  if (!in_order) std::sort(runs.begin(), runs.end(), [](const run& a, const run& b) { return a.rank < b.rank; });
+  const size_t n = ms.size();
+  if (in_order) {
+    mine.point_ms = std::move(ms);
+    mine.point_sum = std::move(sum);
+    mine.point_count = std::move(count);
+  } else {
+    mine.point_ms.reserve(n);
+    mine.point_sum.reserve(n);
+    mine.point_count.reserve(n);
+  }
+  mine.point_group.resize(n);
+  size_t w = 0;
+  for (uint32_t g = 0; g < runs.size(); ++g) {
+    const run& r = runs[g];
+    for (std::string_view v : groups.keys[r.rank]) mine.group_values.emplace_back(v);
+    std::fill(mine.point_group.begin() + static_cast<ptrdiff_t>(w),
+              mine.point_group.begin() + static_cast<ptrdiff_t>(w + r.end - r.begin), g);
+    w += r.end - r.begin;
+    if (in_order) continue;
+    mine.point_ms.insert(mine.point_ms.end(), ms.begin() + static_cast<ptrdiff_t>(r.begin), ms.begin() + static_cast<ptrdiff_t>(r.end));
+    mine.point_sum.insert(mine.point_sum.end(), sum.begin() + static_cast<ptrdiff_t>(r.begin), sum.begin() + static_cast<ptrdiff_t>(r.end));
+    mine.point_count.insert(mine.point_count.end(), count.begin() + static_cast<ptrdiff_t>(r.begin),
+                            count.begin() + static_cast<ptrdiff_t>(r.end));
+  }
+  return true;
+}
+
+}  // namespace
+
 void select_series_points(const block_data& block, std::span<const uint32_t> series,
                           const series_request& req, series_partial& out) {
   assert(req.step_ns >= ns_per_ms);
@@ -172,10 +293,24 @@ void select_series_points(const block_data& block, std::span<const uint32_t> ser
 
   const std::vector<bool> keep =
       req.call_site.empty() ? std::vector<bool>() : stacks_with_prefix(block, req.call_site);
+  const auto merge_mine = [&out](series_partial&& mine) {
+    if (out.point_group.empty()) {
+      out = std::move(mine);
+      return;
+    }
+    std::vector<series_partial> parts;
+    parts.push_back(std::move(mine));
+    merge_series(out, parts);
+  };
+  if (!req.exemplars) {
+    series_partial mine;
+    if (stream_points(block, groups, req, keep, mine)) return merge_mine(std::move(mine));
+  }
   const int64_t origin_ms = floor_div(req.start_ns, ns_per_ms);
   const int64_t last_ms = floor_div(req.end_ns - 1, ns_per_ms);
   const int64_t step_ms = req.step_ns / ns_per_ms;
-  const auto index_of = [&](int64_t ts_ms) { return (ts_ms - origin_ms + step_ms - 1) / step_ms; };
+  grid_cursor cursor{origin_ms, step_ms};
+  const auto index_of = [&](int64_t ts_ms) { return cursor.index_of(ts_ms); };
 
   // Points are accumulated densely per (group rank, grid index) over the grid points the block's
   // time range can land on, else (a row outside the range the block claims, or too large a grid)
@@ -206,37 +341,13 @@ void select_series_points(const block_data& block, std::span<const uint32_t> ser
     if (p.id_hi == 0 && p.id_lo == 0) return;
     if (better_row(block, value, row, best.value, best.row)) best = {value, row};
   };
-  // The grid point of the previous row: rows are sorted by (series, time), so a row's point is
-  // mostly the previous row's or the next one, found without a division.
-  int64_t cur_k = 0, cur_t = INT64_MIN;
   for (uint32_t row = 0; row < block.profiles.size(); ++row) {
     const profile_row& p = block.profiles[row];
     if (p.series >= rank.size() || rank[p.series] == UINT32_MAX) continue;
     if (p.time_ns < req.start_ns || p.time_ns >= req.end_ns) continue;
     int64_t value = p.total;
-    if (!keep.empty()) {
-      if (uint64_t{p.sample_begin} + p.sample_count > block.samples.size()) continue;
-      bool any = false;
-      value = 0;
-      for (uint32_t i = 0; i < p.sample_count; ++i) {
-        const sample_rec& s = block.samples[p.sample_begin + i];
-        if (s.stack < keep.size() && keep[s.stack]) {
-          value += s.value;
-          any = true;
-        }
-      }
-      if (!any) continue;  // the profile has no stack through the call site
-    }
-    const int64_t ts_ms = floor_div(p.time_ns, ns_per_ms);
-    // Point k (at origin + k * step) takes the times (its time - step, its time].
-    if (cur_t == INT64_MIN || ts_ms > cur_t + step_ms || ts_ms <= cur_t - step_ms) {
-      cur_k = index_of(ts_ms);
-      cur_t = origin_ms + cur_k * step_ms;
-    } else if (ts_ms > cur_t) {
-      ++cur_k;
-      cur_t += step_ms;
-    }
-    const int64_t k = cur_k, t = cur_t;
+    if (!keep.empty() && !row_value(block, p, keep, value)) continue;
+    const int64_t t = cursor.at(floor_div(p.time_ns, ns_per_ms)), k = cursor.k;
     if (t > last_ms) continue;  // past the last grid point, as Pyroscope's RangeSeries drops it
     const uint32_t g = rank[p.series];
     if (dense && k >= k_lo && k <= k_hi) {
@@ -307,9 +418,7 @@ void select_series_points(const block_data& block, std::span<const uint32_t> ser
     for (; sp < sparse.size() && sparse[sp].first.first == g; ++sp)
       emit(g, sparse[sp].first.second, sparse[sp].second.sum, sparse[sp].second.count, sparse[sp].second.best);
   }
-  std::vector<series_partial> parts;
-  parts.push_back(std::move(mine));
-  merge_series(out, parts);
+  merge_mine(std::move(mine));
 }
 
 namespace {
@@ -435,18 +544,8 @@ void keep_top_series(std::vector<series_partial>& parts, std::span<const std::st
   }
 }
 
-}  // namespace
-
-void merge_series(series_partial& into, std::vector<series_partial>& parts) {
-  // The partials, `into` first; a partial not well formed (it may come from a peer) is dropped
-  // rather than read out of bounds.
-  std::vector<series_partial> all;
-  all.reserve(parts.size() + 1);
-  all.push_back(std::move(into));
-  for (auto& p : parts) all.push_back(std::move(p));
-  parts.clear();
-  into = series_partial{};
-  keep_well_formed(all, std::nullopt);
+/// merge_series of partials all well formed with one width: into `into` (empty), `all` spent.
+void merge_well_formed(std::vector<series_partial>& all, series_partial& into) {
   if (all.size() <= 1) {
     if (!all.empty()) into = std::move(all.front());
     return;
@@ -571,6 +670,21 @@ void merge_series(series_partial& into, std::vector<series_partial>& parts) {
   into = std::move(out);
 }
 
+}  // namespace
+
+void merge_series(series_partial& into, std::vector<series_partial>& parts) {
+  // The partials, `into` first; a partial not well formed (it may come from a peer) is dropped
+  // rather than read out of bounds.
+  std::vector<series_partial> all;
+  all.reserve(parts.size() + 1);
+  all.push_back(std::move(into));
+  for (auto& p : parts) all.push_back(std::move(p));
+  parts.clear();
+  into = series_partial{};
+  keep_well_formed(all, std::nullopt);
+  merge_well_formed(all, into);
+}
+
 std::vector<series> render_series(const series_partial& p, std::span<const std::string> group_by,
                                   series_aggregation aggregation, int64_t limit) {
   const size_t width = group_by.size();
@@ -686,7 +800,8 @@ std::vector<series> render_series(std::vector<series_partial>& parts, std::span<
   keep_well_formed(parts, group_by.size());
   if (limit > 0 && aggregation == series_aggregation::sum) keep_top_series(parts, group_by, limit);
   series_partial merged;
-  merge_series(merged, parts);
+  merge_well_formed(parts, merged);
+  parts.clear();
   return render_series(merged, group_by, aggregation, limit);
 }
 

@@ -142,13 +142,16 @@ TEST(series_query, merging_partials_equals_one_block) {
 // every way the evaluator and the merger do.
 TEST(series_query, blocks_split_and_merged_at_once_match_a_reference_model) {
   std::mt19937_64 rnd(42);
-  for (int round = 0; round < 40; ++round) {
+  for (int round = 0; round < 300; ++round) {
     const int nseries = 1 + static_cast<int>(rnd() % 30), nrows = static_cast<int>(rnd() % 400);
     const int64_t step_ms = 1000 * (1 + static_cast<int64_t>(rnd() % 5));
     series_request req = series_range(100'000, 100'000 + 60'000, step_ms);
     const int width = static_cast<int>(rnd() % 3);
     req.group_by = {"pod", "zone", "pod"};
     req.group_by.resize(static_cast<size_t>(width));
+    // Every series its own pod: one series per group when grouping by pod (the streaming path).
+    const bool unique_pods = rnd() % 2 == 0;
+    if (unique_pods && width > 0) req.group_by = {"pod"};
     struct row {
       label_set labels;
       int64_t t_ns, total;
@@ -156,7 +159,8 @@ TEST(series_query, blocks_split_and_merged_at_once_match_a_reference_model) {
     std::vector<label_set> sets;
     for (int i = 0; i < nseries; ++i) {
       label_set ls{{"service_name", "a"}};
-      if (rnd() % 4 != 0) ls.push_back({"pod", "p" + std::to_string(rnd() % 7)});
+      if (unique_pods) ls.push_back({"pod", "p" + std::to_string(i)});
+      else if (rnd() % 4 != 0) ls.push_back({"pod", "p" + std::to_string(rnd() % 7)});
       if (rnd() % 2 != 0) ls.push_back({"zone", "z" + std::to_string(rnd() % 3)});
       ls.push_back({"x", std::to_string(i)});  // every series distinct
       std::sort(ls.begin(), ls.end());
@@ -189,10 +193,12 @@ TEST(series_query, blocks_split_and_merged_at_once_match_a_reference_model) {
     const int nb = 1 + static_cast<int>(rnd() % 6);
     std::vector<rows_block> blocks(static_cast<size_t>(nb));
     std::vector<std::vector<std::pair<uint32_t, const row*>>> dealt(static_cast<size_t>(nb));
+    std::vector<std::map<label_set, uint32_t>> ids(static_cast<size_t>(nb));  // one series per label set
     for (const auto& r : rows) {
-      auto& blk = blocks[rnd() % blocks.size()];
-      const size_t bi = static_cast<size_t>(&blk - blocks.data());
-      dealt[bi].push_back({blk.add_series(r.labels), &r});
+      const size_t bi = rnd() % blocks.size();
+      auto [it, added] = ids[bi].try_emplace(r.labels, 0);
+      if (added) it->second = blocks[bi].add_series(r.labels);
+      dealt[bi].push_back({it->second, &r});
     }
     std::vector<series_partial> parts;
     for (size_t bi = 0; bi < blocks.size(); ++bi) {
@@ -201,6 +207,14 @@ TEST(series_query, blocks_split_and_merged_at_once_match_a_reference_model) {
         return std::pair{x.first, x.second->t_ns} < std::pair{y.first, y.second->t_ns};
       });
       block_data& b = blocks[bi].b;
+      // Some blocks keep rows in arrival order, as a head does, or have a series' rows together
+      // but not in time order: the grid path, not streaming.
+      if (const auto mode = rnd() % 4; mode == 0) {
+        std::shuffle(d.begin(), d.end(), rnd);
+      } else if (mode == 1) {
+        std::shuffle(d.begin(), d.end(), rnd);
+        std::stable_sort(d.begin(), d.end(), [](const auto& x, const auto& y) { return x.first < y.first; });
+      }
       for (const auto& [sid, r] : d) b.add_profile(profile_row{sid, r->t_ns, 0, r->total});
       if (rnd() % 3 == 0 && b.max_time_ns > b.min_time_ns) b.min_time_ns += (b.max_time_ns - b.min_time_ns) / 2;
       if (rnd() % 3 == 0 && b.max_time_ns > b.min_time_ns) b.max_time_ns -= (b.max_time_ns - b.min_time_ns) / 3;
