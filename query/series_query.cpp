@@ -97,7 +97,8 @@ block_groups group_series(const block_data& b, std::span<const uint32_t> series,
   std::vector<int32_t> slot(width == 0 ? 0 : strings.size(), -1);
   std::vector<size_t> first_of(width);
   for (size_t k = 0; k < width; ++k) {
-    first_of[k] = static_cast<size_t>(std::find(group_by.begin(), group_by.end(), group_by[k]) - group_by.begin());
+    first_of[k] = static_cast<size_t>(std::find(group_by.begin(), group_by.end(), group_by[k]) -
+                                      group_by.begin());
     if (first_of[k] != k) continue;
     for (size_t i = 0; i < strings.size(); ++i)
       if (slot[i] < 0 && strings[i] == group_by[k]) slot[i] = static_cast<int32_t>(k);
@@ -105,8 +106,9 @@ block_groups group_series(const block_data& b, std::span<const uint32_t> series,
   // Distinct value-id tuples (0 = the empty string 0: an absent label) in first-seen order.
   std::vector<uint32_t> tuples;  // width ids per tuple
   std::vector<uint32_t> tuple_of_series(b.series.size(), UINT32_MAX);
-  std::vector<uint32_t> by_value(width == 1 ? std::max<size_t>(strings.size(), 1) : 0, UINT32_MAX);  // width 1: id -> tuple
-  std::unordered_map<std::string, uint32_t> by_bytes;                          // width > 1
+  std::vector<uint32_t> by_value(width == 1 ? std::max<size_t>(strings.size(), 1) : 0,
+                                 UINT32_MAX);          // width 1: id -> tuple
+  std::unordered_map<std::string, uint32_t> by_bytes;  // width > 1
   std::vector<uint32_t> key(width);
   for (uint32_t id : series) {
     if (id >= b.series.size() || tuple_of_series[id] != UINT32_MAX) continue;
@@ -129,7 +131,8 @@ block_groups group_series(const block_data& b, std::span<const uint32_t> series,
       t = slot_t;
     } else if (width > 1) {
       std::string bytes(reinterpret_cast<const char*>(key.data()), width * sizeof(uint32_t));
-      auto [it, added] = by_bytes.try_emplace(std::move(bytes), static_cast<uint32_t>(tuples.size() / width));
+      auto [it, added] =
+          by_bytes.try_emplace(std::move(bytes), static_cast<uint32_t>(tuples.size() / width));
       if (added) tuples.insert(tuples.end(), key.begin(), key.end());
       t = it->second;
     } else if (tuples.empty()) {
@@ -156,13 +159,10 @@ block_groups group_series(const block_data& b, std::span<const uint32_t> series,
     rank_of_tuple[t] = static_cast<uint32_t>(out.keys.size() - 1);
   }
   for (uint32_t id = 0; id < b.series.size(); ++id)
-    if (tuple_of_series[id] != UINT32_MAX) out.rank_of_series[id] = rank_of_tuple[tuple_of_series[id]];
+    if (tuple_of_series[id] != UINT32_MAX)
+      out.rank_of_series[id] = rank_of_tuple[tuple_of_series[id]];
   return out;
 }
-
-}  // namespace
-
-namespace {
 
 /// The grid point of profile times visited mostly in order: point k (at origin + k * step) takes
 /// the times (its time - step, its time], so a profile's point is mostly the previous profile's or
@@ -185,7 +185,8 @@ struct grid_cursor {
 };
 
 /// A row's value through the call site whose stacks `keep` marks: false when it has none.
-bool row_value(const block_data& block, const profile_row& p, const std::vector<bool>& keep, int64_t& value) {
+bool row_value(const block_data& block, const profile_row& p, const std::vector<bool>& keep,
+               int64_t& value) {
   if (uint64_t{p.sample_begin} + p.sample_count > block.samples.size()) return false;
   bool any = false;
   value = 0;
@@ -252,8 +253,10 @@ bool stream_points(const block_data& block, const block_groups& groups, const se
     }
   }
   // Groups in rank order (the series' order already, when series ids follow their labels).
-  const bool in_order = std::is_sorted(runs.begin(), runs.end(), [](const run& a, const run& b) { return a.rank < b.rank; });
-  if (!in_order) std::sort(runs.begin(), runs.end(), [](const run& a, const run& b) { return a.rank < b.rank; });
+  const bool in_order = std::is_sorted(runs.begin(), runs.end(),
+                                       [](const run& a, const run& b) { return a.rank < b.rank; });
+  if (!in_order)
+    std::sort(runs.begin(), runs.end(), [](const run& a, const run& b) { return a.rank < b.rank; });
   const size_t n = ms.size();
   if (in_order) {
     mine.point_ms = std::move(ms);
@@ -273,8 +276,10 @@ bool stream_points(const block_data& block, const block_groups& groups, const se
               mine.point_group.begin() + static_cast<ptrdiff_t>(w + r.end - r.begin), g);
     w += r.end - r.begin;
     if (in_order) continue;
-    mine.point_ms.insert(mine.point_ms.end(), ms.begin() + static_cast<ptrdiff_t>(r.begin), ms.begin() + static_cast<ptrdiff_t>(r.end));
-    mine.point_sum.insert(mine.point_sum.end(), sum.begin() + static_cast<ptrdiff_t>(r.begin), sum.begin() + static_cast<ptrdiff_t>(r.end));
+    mine.point_ms.insert(mine.point_ms.end(), ms.begin() + static_cast<ptrdiff_t>(r.begin),
+                         ms.begin() + static_cast<ptrdiff_t>(r.end));
+    mine.point_sum.insert(mine.point_sum.end(), sum.begin() + static_cast<ptrdiff_t>(r.begin),
+                          sum.begin() + static_cast<ptrdiff_t>(r.end));
     mine.point_count.insert(mine.point_count.end(), count.begin() + static_cast<ptrdiff_t>(r.begin),
                             count.begin() + static_cast<ptrdiff_t>(r.end));
   }
@@ -401,22 +406,27 @@ void select_series_points(const block_data& block, std::span<const uint32_t> ser
     if (req.exemplars) mine.point_exemplar.push_back(make_exemplar(best));
   };
   std::vector<std::pair<std::pair<uint32_t, int64_t>, cell>> sparse(points.begin(), points.end());
-  std::sort(sparse.begin(), sparse.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::sort(sparse.begin(), sparse.end(),
+            [](const auto& a, const auto& b) { return a.first < b.first; });
   // Dense cells and sparse points of a group interleave by time: the dense ones of group g are
   // at k_lo .. k_hi, the sparse ones anywhere (below k_lo or above k_hi when dense).
   const candidate none;
   size_t sp = 0;
   for (uint32_t g = 0; g < ngroups; ++g) {
     const int64_t dense_from = origin_ms + k_lo * step_ms;
-    for (; sp < sparse.size() && sparse[sp].first.first == g && (!dense || sparse[sp].first.second < dense_from); ++sp)
-      emit(g, sparse[sp].first.second, sparse[sp].second.sum, sparse[sp].second.count, sparse[sp].second.best);
+    for (; sp < sparse.size() && sparse[sp].first.first == g &&
+           (!dense || sparse[sp].first.second < dense_from);
+         ++sp)
+      emit(g, sparse[sp].first.second, sparse[sp].second.sum, sparse[sp].second.count,
+           sparse[sp].second.best);
     if (dense)
       for (uint64_t k = 0; k < grid; ++k)
         if (const uint64_t c = g * grid + k; dcount[c] > 0)
           emit(g, origin_ms + (k_lo + static_cast<int64_t>(k)) * step_ms, dsum[c], dcount[c],
                req.exemplars ? dbest[c] : none);
     for (; sp < sparse.size() && sparse[sp].first.first == g; ++sp)
-      emit(g, sparse[sp].first.second, sparse[sp].second.sum, sparse[sp].second.count, sparse[sp].second.best);
+      emit(g, sparse[sp].first.second, sparse[sp].second.sum, sparse[sp].second.count,
+           sparse[sp].second.best);
   }
   merge_mine(std::move(mine));
 }
@@ -424,7 +434,9 @@ void select_series_points(const block_data& block, std::span<const uint32_t> ser
 namespace {
 
 /// A non-empty partial's group count (points are sorted by group; with no group_by one group, 0).
-uint32_t groups_of(const series_partial& p) { return p.point_group.back() + 1; }
+uint32_t groups_of(const series_partial& p) {
+  return p.point_group.back() + 1;
+}
 
 /// Whether `p` is in the documented form with `width` values per group: what merging and
 /// rendering rely on to stay in bounds.
@@ -446,7 +458,8 @@ void keep_well_formed(std::vector<series_partial>& parts, std::optional<size_t> 
 
 /// The label set a group's values render to: the group_by names with a value, sorted; a repeated
 /// name once.
-label_set labels_of_group(std::span<const std::string> values, std::span<const std::string> group_by) {
+label_set labels_of_group(std::span<const std::string> values,
+                          std::span<const std::string> group_by) {
   label_set labels;
   for (size_t k = 0; k < group_by.size(); ++k)
     if (!values[k].empty()) labels.push_back({group_by[k], values[k]});
@@ -480,7 +493,8 @@ std::vector<size_t> twins(const std::vector<series_partial>& all) {
 /// points. Does nothing when some series' values add up to 2^52 or more in magnitude: below that
 /// every partial sum is exact in a double, so the totals here rank series exactly as
 /// render_series does.
-void keep_top_series(std::vector<series_partial>& parts, std::span<const std::string> group_by, int64_t limit) {
+void keep_top_series(std::vector<series_partial>& parts, std::span<const std::string> group_by,
+                     int64_t limit) {
   const size_t width = group_by.size();
   const std::vector<size_t> twin = twins(parts);
   std::map<label_set, uint32_t> series_of_labels;
@@ -491,7 +505,9 @@ void keep_top_series(std::vector<series_partial>& parts, std::span<const std::st
     m.resize(groups_of(parts[i]));
     for (uint32_t g = 0; g < m.size(); ++g) {
       auto values = std::span<const std::string>(parts[i].group_values).subspan(g * width, width);
-      m[g] = series_of_labels.try_emplace(labels_of_group(values, group_by), static_cast<uint32_t>(series_of_labels.size()))
+      m[g] = series_of_labels
+                 .try_emplace(labels_of_group(values, group_by),
+                              static_cast<uint32_t>(series_of_labels.size()))
                  .first->second;
     }
   }
@@ -505,7 +521,8 @@ void keep_top_series(std::vector<series_partial>& parts, std::span<const std::st
     for (size_t j = 0; j < p.point_group.size(); ++j) {
       const uint32_t s = m[p.point_group[j]];
       magnitude[s] += std::abs(static_cast<double>(p.point_sum[j]));
-      total[s] = static_cast<int64_t>(static_cast<uint64_t>(total[s]) + static_cast<uint64_t>(p.point_sum[j]));
+      total[s] = static_cast<int64_t>(static_cast<uint64_t>(total[s]) +
+                                      static_cast<uint64_t>(p.point_sum[j]));
     }
   }
   constexpr double exact = 4503599627370496.0;  // 2^52
@@ -515,7 +532,8 @@ void keep_top_series(std::vector<series_partial>& parts, std::span<const std::st
   std::vector<uint32_t> order;
   order.reserve(nseries);
   for (const auto& [labels, s] : series_of_labels) order.push_back(s);
-  std::stable_sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) { return total[a] > total[b]; });
+  std::stable_sort(order.begin(), order.end(),
+                   [&](uint32_t a, uint32_t b) { return total[a] > total[b]; });
   std::vector<bool> kept(nseries, false);
   for (size_t k = 0; k < static_cast<size_t>(limit); ++k) kept[order[k]] = true;
   // Each partial cut down to the kept series' groups (renumbered in order, so still sorted).
@@ -528,7 +546,8 @@ void keep_top_series(std::vector<series_partial>& parts, std::span<const std::st
     for (uint32_t g = 0; g < m.size(); ++g) {
       if (!kept[m[g]]) continue;
       renumber[g] = next++;
-      for (size_t k = 0; k < width; ++k) q.group_values.push_back(std::move(p.group_values[g * width + k]));
+      for (size_t k = 0; k < width; ++k)
+        q.group_values.push_back(std::move(p.group_values[g * width + k]));
     }
     const bool ex = p.point_exemplar.size() == p.point_group.size();
     for (size_t j = 0; j < p.point_group.size(); ++j) {
@@ -574,7 +593,8 @@ void merge_well_formed(std::vector<series_partial>& all, series_partial& into) {
     // The smallest key at the heads of the lists (few lists: a linear scan).
     size_t best = SIZE_MAX;
     for (size_t i : lists)
-      if (at[i] < rank[i].size() && (best == SIZE_MAX || less(key(all[i], at[i]), key(all[best], at[best]))))
+      if (at[i] < rank[i].size() &&
+          (best == SIZE_MAX || less(key(all[i], at[i]), key(all[best], at[best]))))
         best = i;
     if (best == SIZE_MAX) break;
     const auto k = key(all[best], at[best]);
@@ -591,8 +611,10 @@ void merge_well_formed(std::vector<series_partial>& all, series_partial& into) {
   std::vector<size_t> by_time(n);
   std::iota(by_time.begin(), by_time.end(), size_t{0});
   std::vector<int64_t> first_ms(n);
-  for (size_t i = 0; i < n; ++i) first_ms[i] = *std::min_element(all[i].point_ms.begin(), all[i].point_ms.end());
-  std::stable_sort(by_time.begin(), by_time.end(), [&](size_t x, size_t y) { return first_ms[x] < first_ms[y]; });
+  for (size_t i = 0; i < n; ++i)
+    first_ms[i] = *std::min_element(all[i].point_ms.begin(), all[i].point_ms.end());
+  std::stable_sort(by_time.begin(), by_time.end(),
+                   [&](size_t x, size_t y) { return first_ms[x] < first_ms[y]; });
   size_t total = 0;
   bool ex = true;  // exemplars travel with their points when every partial carries them
   for (const auto& p : all) {
@@ -616,16 +638,24 @@ void merge_well_formed(std::vector<series_partial>& all, series_partial& into) {
       if (local[i] >= r.size() || r[local[i]] != g) continue;
       const uint32_t lg = local[i]++;
       size_t j = next[i];
-      const size_t end = std::upper_bound(p.point_group.begin() + static_cast<ptrdiff_t>(j), p.point_group.end(), lg) -
+      const size_t end = std::upper_bound(p.point_group.begin() + static_cast<ptrdiff_t>(j),
+                                          p.point_group.end(), lg) -
                          p.point_group.begin();
-      if (j < end && out.point_ms.size() > from && p.point_ms[j] <= out.point_ms.back()) sorted = false;
+      if (j < end && out.point_ms.size() > from && p.point_ms[j] <= out.point_ms.back())
+        sorted = false;
       out.point_group.insert(out.point_group.end(), end - j, g);
-      out.point_ms.insert(out.point_ms.end(), p.point_ms.begin() + static_cast<ptrdiff_t>(j), p.point_ms.begin() + static_cast<ptrdiff_t>(end));
-      out.point_sum.insert(out.point_sum.end(), p.point_sum.begin() + static_cast<ptrdiff_t>(j), p.point_sum.begin() + static_cast<ptrdiff_t>(end));
-      out.point_count.insert(out.point_count.end(), p.point_count.begin() + static_cast<ptrdiff_t>(j), p.point_count.begin() + static_cast<ptrdiff_t>(end));
+      out.point_ms.insert(out.point_ms.end(), p.point_ms.begin() + static_cast<ptrdiff_t>(j),
+                          p.point_ms.begin() + static_cast<ptrdiff_t>(end));
+      out.point_sum.insert(out.point_sum.end(), p.point_sum.begin() + static_cast<ptrdiff_t>(j),
+                           p.point_sum.begin() + static_cast<ptrdiff_t>(end));
+      out.point_count.insert(out.point_count.end(),
+                             p.point_count.begin() + static_cast<ptrdiff_t>(j),
+                             p.point_count.begin() + static_cast<ptrdiff_t>(end));
       if (ex)
-        out.point_exemplar.insert(out.point_exemplar.end(), std::make_move_iterator(p.point_exemplar.begin() + static_cast<ptrdiff_t>(j)),
-                                  std::make_move_iterator(p.point_exemplar.begin() + static_cast<ptrdiff_t>(end)));
+        out.point_exemplar.insert(
+            out.point_exemplar.end(),
+            std::make_move_iterator(p.point_exemplar.begin() + static_cast<ptrdiff_t>(j)),
+            std::make_move_iterator(p.point_exemplar.begin() + static_cast<ptrdiff_t>(end)));
       next[i] = end;
     }
     if (sorted) continue;
@@ -634,7 +664,8 @@ void merge_well_formed(std::vector<series_partial>& all, series_partial& into) {
     const size_t to = out.point_ms.size();
     order.resize(to - from);
     std::iota(order.begin(), order.end(), from);
-    std::stable_sort(order.begin(), order.end(), [&](size_t x, size_t y) { return out.point_ms[x] < out.point_ms[y]; });
+    std::stable_sort(order.begin(), order.end(),
+                     [&](size_t x, size_t y) { return out.point_ms[x] < out.point_ms[y]; });
     std::vector<int64_t> ms, sum, count;
     std::vector<exemplar> exs;
     for (size_t x : order) {
@@ -695,8 +726,10 @@ std::vector<series> render_series(const series_partial& p, std::span<const std::
   std::vector<label_set> labels_of_series;
   std::vector<uint32_t> series_of_group(ngroups);
   for (uint32_t g = 0; g < ngroups; ++g) {
-    label_set labels = labels_of_group(std::span<const std::string>(p.group_values).subspan(g * width, width), group_by);
-    auto [it, added] = series_of_labels.try_emplace(labels, static_cast<uint32_t>(labels_of_series.size()));
+    label_set labels = labels_of_group(
+        std::span<const std::string>(p.group_values).subspan(g * width, width), group_by);
+    auto [it, added] =
+        series_of_labels.try_emplace(labels, static_cast<uint32_t>(labels_of_series.size()));
     if (added) labels_of_series.push_back(std::move(labels));
     series_of_group[g] = it->second;
   }
@@ -795,7 +828,8 @@ std::vector<series> render_series(const series_partial& p, std::span<const std::
   return out;
 }
 
-std::vector<series> render_series(std::vector<series_partial>& parts, std::span<const std::string> group_by,
+std::vector<series> render_series(std::vector<series_partial>& parts,
+                                  std::span<const std::string> group_by,
                                   series_aggregation aggregation, int64_t limit) {
   keep_well_formed(parts, group_by.size());
   if (limit > 0 && aggregation == series_aggregation::sum) keep_top_series(parts, group_by, limit);

@@ -116,7 +116,8 @@ std::vector<series> render_series(const series_partial& p, std::span<const std::
 /// group_by.size() values per group is dropped). With SUM and a limit, the series' totals are
 /// summed straight from the partials and only the kept series' points are merged, unless values
 /// are so large (2^52 in magnitude) that doubles could rank series differently.
-std::vector<series> render_series(std::vector<series_partial>& parts, std::span<const std::string> group_by,
+std::vector<series> render_series(std::vector<series_partial>& parts,
+                                  std::span<const std::string> group_by,
                                   series_aggregation aggregation, int64_t limit);
 
 }  // namespace hearth::query

@@ -159,8 +159,10 @@ TEST(series_query, blocks_split_and_merged_at_once_match_a_reference_model) {
     std::vector<label_set> sets;
     for (int i = 0; i < nseries; ++i) {
       label_set ls{{"service_name", "a"}};
-      if (unique_pods) ls.push_back({"pod", "p" + std::to_string(i)});
-      else if (rnd() % 4 != 0) ls.push_back({"pod", "p" + std::to_string(rnd() % 7)});
+      if (unique_pods)
+        ls.push_back({"pod", "p" + std::to_string(i)});
+      else if (rnd() % 4 != 0)
+        ls.push_back({"pod", "p" + std::to_string(rnd() % 7)});
       if (rnd() % 2 != 0) ls.push_back({"zone", "z" + std::to_string(rnd() % 3)});
       ls.push_back({"x", std::to_string(i)});  // every series distinct
       std::sort(ls.begin(), ls.end());
@@ -168,8 +170,10 @@ TEST(series_query, blocks_split_and_merged_at_once_match_a_reference_model) {
     }
     std::vector<row> rows;
     for (int i = 0; i < nrows; ++i)
-      rows.push_back({sets[rnd() % sets.size()], (80'000 + static_cast<int64_t>(rnd() % 90'000)) * ms + static_cast<int64_t>(rnd() % ms),
-                      static_cast<int64_t>(rnd() % 1000) - 100});
+      rows.push_back(
+          {sets[rnd() % sets.size()],
+           (80'000 + static_cast<int64_t>(rnd() % 90'000)) * ms + static_cast<int64_t>(rnd() % ms),
+           static_cast<int64_t>(rnd() % 1000) - 100});
     // The model.
     std::map<std::pair<std::vector<std::string>, int64_t>, std::pair<int64_t, int64_t>> want;
     const int64_t origin = req.start_ns / ms, last = (req.end_ns - 1) / ms;
@@ -193,7 +197,8 @@ TEST(series_query, blocks_split_and_merged_at_once_match_a_reference_model) {
     const int nb = 1 + static_cast<int>(rnd() % 6);
     std::vector<rows_block> blocks(static_cast<size_t>(nb));
     std::vector<std::vector<std::pair<uint32_t, const row*>>> dealt(static_cast<size_t>(nb));
-    std::vector<std::map<label_set, uint32_t>> ids(static_cast<size_t>(nb));  // one series per label set
+    std::vector<std::map<label_set, uint32_t>> ids(
+        static_cast<size_t>(nb));  // one series per label set
     for (const auto& r : rows) {
       const size_t bi = rnd() % blocks.size();
       auto [it, added] = ids[bi].try_emplace(r.labels, 0);
@@ -213,11 +218,14 @@ TEST(series_query, blocks_split_and_merged_at_once_match_a_reference_model) {
         std::shuffle(d.begin(), d.end(), rnd);
       } else if (mode == 1) {
         std::shuffle(d.begin(), d.end(), rnd);
-        std::stable_sort(d.begin(), d.end(), [](const auto& x, const auto& y) { return x.first < y.first; });
+        std::stable_sort(d.begin(), d.end(),
+                         [](const auto& x, const auto& y) { return x.first < y.first; });
       }
       for (const auto& [sid, r] : d) b.add_profile(profile_row{sid, r->t_ns, 0, r->total});
-      if (rnd() % 3 == 0 && b.max_time_ns > b.min_time_ns) b.min_time_ns += (b.max_time_ns - b.min_time_ns) / 2;
-      if (rnd() % 3 == 0 && b.max_time_ns > b.min_time_ns) b.max_time_ns -= (b.max_time_ns - b.min_time_ns) / 3;
+      if (rnd() % 3 == 0 && b.max_time_ns > b.min_time_ns)
+        b.min_time_ns += (b.max_time_ns - b.min_time_ns) / 2;
+      if (rnd() % 3 == 0 && b.max_time_ns > b.min_time_ns)
+        b.max_time_ns -= (b.max_time_ns - b.min_time_ns) / 3;
       parts.push_back(points_of(b, req));
     }
     std::shuffle(parts.begin(), parts.end(), rnd);
@@ -293,7 +301,8 @@ TEST(series_query, rendering_the_top_series_from_partials_equals_rendering_the_w
   std::mt19937_64 rnd(7);
   for (int round = 0; round < 30; ++round) {
     series_request req = series_range(1000, 20'000, 1000);
-    req.group_by = round % 3 == 0 ? std::vector<std::string>{"pod", "pod"} : std::vector<std::string>{"pod", "zone"};
+    req.group_by = round % 3 == 0 ? std::vector<std::string>{"pod", "pod"}
+                                  : std::vector<std::string>{"pod", "zone"};
     const bool huge = round % 5 == 4;
     std::vector<series_partial> parts;
     const int nb = 1 + static_cast<int>(rnd() % 4);
@@ -305,11 +314,14 @@ TEST(series_query, rendering_the_top_series_from_partials_equals_rendering_the_w
         if (rnd() % 2 != 0) ls.push_back({"zone", "z" + std::to_string(rnd() % 2)});
         const uint32_t s = rb.add_series(ls);
         // Ties on purpose (small values), and some beyond what a double holds exactly.
-        const int64_t v = huge ? (int64_t{1} << 61) + static_cast<int64_t>(rnd() % 3) : static_cast<int64_t>(rnd() % 4);
+        const int64_t v = huge ? (int64_t{1} << 61) + static_cast<int64_t>(rnd() % 3)
+                               : static_cast<int64_t>(rnd() % 4);
         rb.b.add_profile(profile_row{s, (1000 + static_cast<int64_t>(rnd() % 19'000)) * ms, 0, v});
       }
       std::stable_sort(rb.b.profiles.begin(), rb.b.profiles.end(),
-                       [](const profile_row& x, const profile_row& y) { return std::pair{x.series, x.time_ns} < std::pair{y.series, y.time_ns}; });
+                       [](const profile_row& x, const profile_row& y) {
+                         return std::pair{x.series, x.time_ns} < std::pair{y.series, y.time_ns};
+                       });
       parts.push_back(points_of(rb.b, req));
     }
     for (auto agg : {series_aggregation::sum, series_aggregation::average})
@@ -326,14 +338,15 @@ TEST(series_query, rendering_the_top_series_from_partials_equals_rendering_the_w
 
 TEST(series_query, exemplars_are_the_highest_valued_profile_of_each_point) {
   rows_block rb;
-  const uint32_t a = rb.add_series({{"__name__", "process_cpu"}, {"pod", "a-1"}, {"service_name", "a"}});
+  const uint32_t a =
+      rb.add_series({{"__name__", "process_cpu"}, {"pod", "a-1"}, {"service_name", "a"}});
   const uint32_t a2 = rb.add_series({{"pod", "a-2"}, {"service_name", "a"}});
   const uint32_t b = rb.add_series({{"pod", "b-1"}, {"service_name", "b"}});
   rb.add(a, 1000 * ms, 10, 1);
   rb.add(a2, 1000 * ms + 5, 30, 2);  // the best of point (a, 1000)
   rb.add(a, 1500 * ms, 7, 3);
-  rb.add(a2, 1600 * ms, 7, 4);       // ties with id 3 on value: the earlier one wins
-  rb.add(b, 1000 * ms, 1);           // no id: never an exemplar
+  rb.add(a2, 1600 * ms, 7, 4);  // ties with id 3 on value: the earlier one wins
+  rb.add(b, 1000 * ms, 1);      // no id: never an exemplar
   series_request req = series_range(1000, 5000, 1000);
   req.group_by = {"service_name"};
   req.exemplars = true;
