@@ -208,11 +208,11 @@ bool row_value(const block_data& block, const profile_row& p, const std::vector<
 bool stream_points(const block_data& block, const block_groups& groups, const series_request& req,
                    const std::vector<bool>& keep, series_partial& mine) {
   const std::vector<uint32_t>& rank = groups.rank_of_series;
-  std::vector<uint32_t> series_of_rank(groups.keys.size(), UINT32_MAX);
-  for (uint32_t id = 0; id < rank.size(); ++id) {
-    if (rank[id] == UINT32_MAX) continue;
-    if (series_of_rank[rank[id]] != UINT32_MAX) return false;  // two series in one group
-    series_of_rank[rank[id]] = id;
+  std::vector<bool> taken(groups.keys.size(), false);
+  for (uint32_t r : rank) {
+    if (r == UINT32_MAX) continue;
+    if (taken[r]) return false;  // two series in one group
+    taken[r] = true;
   }
   const int64_t last_ms = floor_div(req.end_ns - 1, ns_per_ms);
   grid_cursor grid{floor_div(req.start_ns, ns_per_ms), req.step_ns / ns_per_ms};
@@ -315,7 +315,6 @@ void select_series_points(const block_data& block, std::span<const uint32_t> ser
   const int64_t last_ms = floor_div(req.end_ns - 1, ns_per_ms);
   const int64_t step_ms = req.step_ns / ns_per_ms;
   grid_cursor cursor{origin_ms, step_ms};
-  const auto index_of = [&](int64_t ts_ms) { return cursor.index_of(ts_ms); };
 
   // Points are accumulated densely per (group rank, grid index) over the grid points the block's
   // time range can land on, else (a row outside the range the block claims, or too large a grid)
@@ -324,8 +323,8 @@ void select_series_points(const block_data& block, std::span<const uint32_t> ser
   const int64_t t_hi = std::min(block.max_time_ns, req.end_ns - 1);
   int64_t k_lo = 0, k_hi = -1;
   if (t_lo <= t_hi && last_ms >= origin_ms) {
-    k_lo = index_of(floor_div(t_lo, ns_per_ms));
-    k_hi = std::min(index_of(floor_div(t_hi, ns_per_ms)), (last_ms - origin_ms) / step_ms);
+    k_lo = cursor.index_of(floor_div(t_lo, ns_per_ms));
+    k_hi = std::min(cursor.index_of(floor_div(t_hi, ns_per_ms)), (last_ms - origin_ms) / step_ms);
   }
   const uint64_t grid = k_hi >= k_lo ? static_cast<uint64_t>(k_hi - k_lo + 1) : 0;
   const uint64_t ngroups = groups.keys.size();
