@@ -8,40 +8,48 @@ namespace hearth {
 
 uint64_t memory_of(const block_data& b) {
   uint64_t n = sizeof(block_data);
-  for (const auto& s : b.syms.strings) n += sizeof(std::string) + (s.size() > 15 ? s.size() + 1 : 0);
-  n += b.syms.functions.capacity() * sizeof(function_rec) + b.syms.lines.capacity() * sizeof(line_rec) +
-       b.syms.locations.capacity() * sizeof(location_rec) + b.stacks.capacity() * sizeof(stack_node) +
-       b.labels.capacity() * sizeof(label_ref) + b.series.capacity() * sizeof(series_rec) +
-       b.profiles.capacity() * sizeof(profile_row) + b.samples.capacity() * sizeof(sample_rec) +
-       b.spans.capacity() * sizeof(span_sample);
+  for (const auto& s : b.syms.strings)
+    n += sizeof(std::string) + (s.size() > 15 ? s.size() + 1 : 0);
+  n += b.syms.functions.capacity() * sizeof(function_rec) +
+       b.syms.lines.capacity() * sizeof(line_rec) +
+       b.syms.locations.capacity() * sizeof(location_rec) +
+       b.stacks.capacity() * sizeof(stack_node) + b.labels.capacity() * sizeof(label_ref) +
+       b.series.capacity() * sizeof(series_rec) + b.profiles.capacity() * sizeof(profile_row) +
+       b.samples.capacity() * sizeof(sample_rec) + b.spans.capacity() * sizeof(span_sample) +
+       b.rows.series.capacity() * sizeof(uint32_t) +
+       (b.rows.time_ns.capacity() + b.rows.total.capacity()) * sizeof(int64_t);
   return n;
 }
 
-block_store::lookup block_store::get(const std::string& path, bool rows_only) {
+block_store::lookup block_store::get(const std::string& path, query::block_depth depth) {
   {
     std::lock_guard lock(mu_);
     if (corrupted_.count(path)) return {outcome::corrupted, nullptr};
-    if (auto it = cache_.find(path); it != cache_.end() && (rows_only || !it->second.rows_only)) {
+    if (auto it = cache_.find(path); it != cache_.end() && it->second.depth >= depth) {
       it->second.last_use = ++clock_;
       return {outcome::ok, it->second.block};
     }
   }
   auto bytes = fs_->read_file(path);
   if (!bytes) return {outcome::missing, nullptr};
-  auto block = rows_only ? decode_segment_rows(as_bytes(*bytes)) : decode_segment(as_bytes(*bytes));
+  using query::block_depth;
+  auto block = depth == block_depth::whole ? decode_segment(as_bytes(*bytes))
+               : depth == block_depth::rows
+                   ? decode_segment_rows(as_bytes(*bytes), row_fields::all)
+                   : decode_segment_rows(as_bytes(*bytes), row_fields::columns);
   std::lock_guard lock(mu_);
   if (!block) {
     if (corrupted_.insert(path).second) {
       if (metrics_) metrics_->segments_corrupted.Increment();
-      log::error("blocks", "segment " + path + " is corrupted and is not served: " +
-                               block.err().to_string());
+      log::error("blocks",
+                 "segment " + path + " is corrupted and is not served: " + block.err().to_string());
     }
     return {outcome::corrupted, nullptr};
   }
   auto data = std::make_shared<const block_data>(std::move(*block));
-  // A racing full decode of the same file may have landed meanwhile: keep the fuller block.
-  if (auto it = cache_.find(path); !(rows_only && it != cache_.end() && !it->second.rows_only))
-    put_locked(path, data, rows_only);
+  // A racing deeper decode of the same file may have landed meanwhile: keep the deeper block.
+  if (auto it = cache_.find(path); it == cache_.end() || it->second.depth < depth)
+    put_locked(path, data, depth);
   return {outcome::ok, std::move(data)};
 }
 
@@ -51,12 +59,12 @@ void block_store::put(const std::string& path, std::shared_ptr<const block_data>
 }
 
 void block_store::put_locked(const std::string& path, std::shared_ptr<const block_data> block,
-                             bool rows_only) {
+                             query::block_depth depth) {
   if (auto it = cache_.find(path); it != cache_.end()) {
     bytes_ -= it->second.mem;
     cache_.erase(it);
   }
-  entry e{std::move(block), 0, ++clock_, rows_only};
+  entry e{std::move(block), 0, ++clock_, depth};
   e.mem = memory_of(*e.block);
   bytes_ += e.mem;
   cache_[path] = std::move(e);
@@ -68,7 +76,8 @@ void block_store::evict_locked(const std::string& keep) {
   while (bytes_ > max_bytes_ && cache_.size() > 1) {
     auto victim = cache_.end();
     for (auto it = cache_.begin(); it != cache_.end(); ++it)
-      if (it->first != keep && (victim == cache_.end() || it->second.last_use < victim->second.last_use))
+      if (it->first != keep &&
+          (victim == cache_.end() || it->second.last_use < victim->second.last_use))
         victim = it;
     bytes_ -= victim->second.mem;
     cache_.erase(victim);
@@ -81,7 +90,9 @@ std::shared_ptr<const query::block_frames> block_store::frames(
   {
     std::lock_guard lock(mu_);
     auto it = cache_.find(path);
-    if (it == cache_.end() || it->second.block != block || it->second.rows_only) return nullptr;
+    if (it == cache_.end() || it->second.block != block ||
+        it->second.depth != query::block_depth::whole)
+      return nullptr;
     if (it->second.frames) return it->second.frames;
     dict = dict_;
   }

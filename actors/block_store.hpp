@@ -15,6 +15,7 @@
 
 #include "format/block.hpp"
 #include "io/file.hpp"
+#include "query/evaluate.hpp"
 #include "query/frame_dict.hpp"
 
 namespace hearth {
@@ -33,15 +34,18 @@ class block_store {
   };
 
   block_store(io::file_system* fs, uint64_t max_bytes, self_metrics* metrics)
-      : fs_(fs), max_bytes_(max_bytes), metrics_(metrics),
+      : fs_(fs),
+        max_bytes_(max_bytes),
+        metrics_(metrics),
         dict_(std::make_shared<query::frame_dict>(dict_budget(max_bytes))) {}
 
   /// The block of segment file `path`: cached, or read and decoded now by the calling thread.
   /// `missing`: the file is gone (compacted or expired meanwhile) or unreadable.
-  /// `rows_only`: the caller reads only series and profile rows (query::reads_samples is false),
-  /// so a miss decodes just those sections (decode_segment_rows) and caches that partial block;
-  /// a later full get() of the same file decodes it whole and replaces it.
-  lookup get(const std::string& path, bool rows_only = false);
+  /// `depth`: what the caller reads of the block (query::depth_needed). A cached block decoded
+  /// at least that deep answers; a miss decodes only that much (decode_segment_rows for row
+  /// depths) and caches it, and a later get() that needs more decodes the file again and
+  /// replaces it.
+  lookup get(const std::string& path, query::block_depth depth = query::block_depth::whole);
   /// Caches a block decoded elsewhere (a seal, a recovery).
   void put(const std::string& path, std::shared_ptr<const block_data> block);
   /// Forgets a block whose file was removed.
@@ -63,11 +67,12 @@ class block_store {
     std::shared_ptr<const block_data> block;
     uint64_t mem = 0;
     uint64_t last_use = 0;
-    bool rows_only = false;  ///< decoded by decode_segment_rows: no symbols, stacks or samples
+    /// Below `whole`: decoded by decode_segment_rows (no symbols, stacks or samples).
+    query::block_depth depth = query::block_depth::whole;
     std::shared_ptr<const query::block_frames> frames;  ///< set on first frames()
   };
   void put_locked(const std::string& path, std::shared_ptr<const block_data> block,
-                  bool rows_only = false);
+                  query::block_depth depth = query::block_depth::whole);
   void evict_locked(const std::string& keep);
 
   io::file_system* fs_;

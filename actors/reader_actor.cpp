@@ -12,8 +12,8 @@ namespace {
 // so), the rollup answers alone and the raw block is not read at all: a 24 h flame graph over a
 // day's L2 block reads only its 1 h rollup. `*whole` is set when the answer is the whole file's
 // as the partial cache keys it (nothing missing, the raw block's times those of `ref`).
-query_partial evaluate_segment(block_store& store, const segment_ref& ref, const query::query_spec& spec,
-                               bool* whole) {
+query_partial evaluate_segment(block_store& store, const segment_ref& ref,
+                               const query::query_spec& spec, bool* whole) {
   query_partial out;
   *whole = false;
   auto ev = query::evaluator::make(spec);
@@ -32,18 +32,19 @@ query_partial evaluate_segment(block_store& store, const segment_ref& ref, const
     auto r = store.get(ref.rollup_path);
     if (r.what == block_store::outcome::ok) rolled = std::move(r.block);
   }
-  if (rolled && !query::raw_rows_outside(spec, query::rollup_choice{0, ref.rollup_lo_ns, ref.rollup_hi_ns},
-                                         ref.min_time_ns, ref.max_time_ns)) {
+  if (rolled &&
+      !query::raw_rows_outside(spec, query::rollup_choice{0, ref.rollup_lo_ns, ref.rollup_hi_ns},
+                               ref.min_time_ns, ref.max_time_ns)) {
     ev->add(*rolled, ref.rollup_lo_ns, ref.rollup_hi_ns, frames(ref.rollup_path, rolled));
     out.data = std::move(*ev).finish();
     *whole = true;
     return out;
   }
-  auto raw = store.get(ref.path, !query::reads_samples(spec));
+  auto raw = store.get(ref.path, query::depth_needed(spec));
   if (raw.what == block_store::outcome::missing) {
     out.status = reply_status::from(
-        error{errc::unavailable, "segment " + ref.path +
-                                     " was compacted or expired while the query ran; retry"});
+        error{errc::unavailable,
+              "segment " + ref.path + " was compacted or expired while the query ran; retry"});
     return out;
   }
   if (raw.what == block_store::outcome::ok) {
@@ -64,12 +65,12 @@ query_partial evaluate_segment(block_store& store, const segment_ref& ref, const
 
 }  // namespace
 
-query_partial read_segment(block_store& store, const segment_ref& ref, const query::query_spec& spec,
-                           const reader_cache& cache) {
+query_partial read_segment(block_store& store, const segment_ref& ref,
+                           const query::query_spec& spec, const reader_cache& cache) {
   std::optional<std::string> key;
   if (cache.partials) {
-    query::block_read r{ref.path, ref.min_time_ns, ref.max_time_ns, ref.rollup_path, ref.rollup_lo_ns,
-                        ref.rollup_hi_ns};
+    query::block_read r{ref.path,        ref.min_time_ns,  ref.max_time_ns,
+                        ref.rollup_path, ref.rollup_lo_ns, ref.rollup_hi_ns};
     key = query::partial_cache_key(spec, r);
   }
   if (key) {
@@ -85,12 +86,14 @@ query_partial read_segment(block_store& store, const segment_ref& ref, const que
   query_partial out = evaluate_segment(store, ref, spec, &whole);
   if (key && out.status.ok() && whole) {
     cache.partials->put(*key, std::make_shared<const query::partial>(out.data));
-    if (cache.metrics) cache.metrics->partial_cache_bytes.Set(static_cast<double>(cache.partials->bytes()));
+    if (cache.metrics)
+      cache.metrics->partial_cache_bytes.Set(static_cast<double>(cache.partials->bytes()));
   }
   return out;
 }
 
-reader_actor::behavior_type reader_fn(reader_actor::pointer, block_store* store, reader_cache cache) {
+reader_actor::behavior_type reader_fn(reader_actor::pointer, block_store* store,
+                                      reader_cache cache) {
   return {
       [store, cache](read_atom, const segment_ref& ref, const query::query_spec& spec) {
         return read_segment(*store, ref, spec, cache);

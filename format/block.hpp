@@ -116,7 +116,8 @@ struct profile_row {
 /// refine a profile's samples, they do not add to them: the sample on `stack` already counts
 /// `value`. Within a profile, (stack, span_id) pairs are unique.
 struct span_sample {
-  uint32_t stack = 0;  ///< index into block_data::stacks (never 0); an ingest_batch stack in a batch
+  uint32_t stack =
+      0;  ///< index into block_data::stacks (never 0); an ingest_batch stack in a batch
   uint64_t span_id = 0;
   int64_t value = 0;
   friend bool operator==(const span_sample&, const span_sample&) = default;
@@ -126,6 +127,33 @@ struct span_sample {
 struct sample_rec {
   uint32_t stack = 0;  ///< index into block_data::stacks (never 0)
   int64_t value = 0;
+};
+
+/// The fields of the profile rows that the queries reading no samples and no profile ids need
+/// (label names and values, Series, profile types, SelectSeries without a call site or
+/// exemplars), as parallel columns in row order: 20 bytes a row where a profile_row takes 72. A
+/// rows-only decode (decode_segment_rows, row_fields::columns) gives a block these instead of
+/// `block_data::profiles`.
+struct row_columns {
+  std::vector<uint32_t> series;
+  std::vector<int64_t> time_ns;
+  std::vector<int64_t> total;
+
+  size_t size() const { return series.size(); }
+  /// Parallel: one entry per row in each column.
+  bool well_formed() const {
+    return time_ns.size() == series.size() && total.size() == series.size();
+  }
+  void assign(const std::vector<profile_row>& rows) {
+    series.resize(rows.size());
+    time_ns.resize(rows.size());
+    total.resize(rows.size());
+    for (size_t i = 0; i < rows.size(); ++i) {
+      series[i] = rows[i].series;
+      time_ns[i] = rows[i].time_ns;
+      total[i] = rows[i].total;
+    }
+  }
 };
 
 /// A block of profiles: symbols, stack tree, series, profiles and their samples.
@@ -138,6 +166,10 @@ struct block_data {
   std::vector<profile_row> profiles;
   std::vector<sample_rec> samples;
   std::vector<span_sample> spans;  ///< per profile: profile_row::span_begin/span_count
+  /// Only in a block decoded with row_fields::columns, whose `profiles` is then empty: the rows'
+  /// series, times and totals. Everywhere else empty; read rows through row_count and
+  /// columns_of, which serve either shape.
+  row_columns rows;
   int64_t min_time_ns = 0;  ///< over profiles; 0/0 when empty
   int64_t max_time_ns = 0;
 
@@ -152,6 +184,20 @@ struct block_data {
     profiles.push_back(row);
   }
 };
+
+/// The number of profile rows of `b`, in whichever shape it holds them.
+inline size_t row_count(const block_data& b) {
+  return b.profiles.empty() ? b.rows.size() : b.profiles.size();
+}
+
+/// The series, times and totals of `b`'s rows: `b.rows` when the block holds only those (a
+/// columns decode), else `scratch` filled from `b.profiles` (a head's block or a full decode: one
+/// pass, 20 bytes a row).
+inline const row_columns& columns_of(const block_data& b, row_columns& scratch) {
+  if (b.profiles.empty()) return b.rows;
+  scratch.assign(b.profiles);
+  return scratch;
+}
 
 /// One series' profile inside an ingest batch: stacks index into ingest_batch stack lists.
 struct ingest_series {

@@ -150,23 +150,23 @@ class decoder {
       return static_cast<uint8_t>(*p_++);
     return get_uvarint_long();
   }
+  /// get_uvarint for columns whose values mostly take several bytes (nanosecond time deltas):
+  /// varints of up to 8 bytes decoded inline, without a loop.
+  [[gnu::always_inline]] uint64_t get_uvarint_wide() {
+    if constexpr (std::endian::native == std::endian::little) {
+      if (remaining() >= 8) [[likely]] {  // 0 once failed
+        uint64_t v;
+        if (take_varint8(v)) [[likely]]
+          return v;
+      }
+    }
+    return get_uvarint_long();
+  }
   [[gnu::noinline]] uint64_t get_uvarint_long() {
     if constexpr (std::endian::native == std::endian::little) {
       if (ok_ && remaining() >= 8) [[likely]] {
-        // Up to 8 bytes (56 bits) at once: find the terminating byte (high bit clear), then
-        // gather the 7-bit groups pairwise (bytes, 16-bit lanes, 32-bit lanes).
-        uint64_t w;
-        std::memcpy(&w, p_, 8);
-        const uint64_t stops = ~w & 0x8080808080808080ULL;
-        if (stops != 0) {
-          const int len = (std::countr_zero(stops) + 1) / 8;  // bytes, 1..8
-          uint64_t x = (len == 8 ? w : w & ((uint64_t{1} << (8 * len)) - 1)) & 0x7f7f7f7f7f7f7f7fULL;
-          x = (x & 0x007f007f007f007fULL) | ((x & 0x7f007f007f007f00ULL) >> 1);
-          x = (x & 0x00003fff00003fffULL) | ((x & 0x3fff00003fff0000ULL) >> 2);
-          x = (x & 0x000000000fffffffULL) | ((x & 0x0fffffff00000000ULL) >> 4);
-          p_ += len;
-          return x;
-        }
+        uint64_t v;
+        if (take_varint8(v)) return v;
       }
     }
     if (ok_ && remaining() >= 10) [[likely]] {
@@ -194,8 +194,29 @@ class decoder {
     fail();
     return 0;
   }
+  /// With 8 bytes left: a varint of up to 8 bytes (56 bits) at once. Finds the terminating byte
+  /// (high bit clear), keeps the bytes up to it, then gathers the 7-bit groups pairwise (bytes,
+  /// 16-bit lanes, 32-bit lanes). False (nothing taken) for a longer varint.
+  [[gnu::always_inline]] bool take_varint8(uint64_t& v) {
+    uint64_t w;
+    std::memcpy(&w, p_, 8);
+    const uint64_t stops = ~w & 0x8080808080808080ULL;
+    if (stops == 0) return false;
+    // stops ^ (stops - 1): every bit up to the lowest stop bit, i.e. the varint's bytes.
+    uint64_t x = w & (stops ^ (stops - 1)) & 0x7f7f7f7f7f7f7f7fULL;
+    x = (x & 0x007f007f007f007fULL) | ((x & 0x7f007f007f007f00ULL) >> 1);
+    x = (x & 0x00003fff00003fffULL) | ((x & 0x3fff00003fff0000ULL) >> 2);
+    x = (x & 0x000000000fffffffULL) | ((x & 0x0fffffff00000000ULL) >> 4);
+    p_ += (std::countr_zero(stops) + 1) / 8;
+    v = x;
+    return true;
+  }
   int64_t get_varint() {
     uint64_t u = get_uvarint();
+    return static_cast<int64_t>((u >> 1) ^ (~(u & 1) + 1));
+  }
+  [[gnu::always_inline]] int64_t get_varint_wide() {
+    uint64_t u = get_uvarint_wide();
     return static_cast<int64_t>((u >> 1) ^ (~(u & 1) + 1));
   }
   /// A uvarint that must fit in 32 bits and be <= `max`.

@@ -27,7 +27,8 @@
 //   postings  := names<uv> (name<uv> values<uv> (value<uv> len<uv> roaring_portable<len>){values})
 //   periods   := runs<uv> (count<uv> period<zz>){runs}      (v4+; counts >= 1, sum = profiles)
 //   spans     := rows<uv> (row_delta<uv> n<uv> (stack_delta<uv> span_id<8> value<zz>){n}){rows}
-//                (v4+; rows ascending, row_delta from the previous row + 0, or from 0 for the first;
+//                (v4+; rows ascending, row_delta from the previous row + 0, or from 0 for the
+//                first;
 //                 entries of a row ascending by (stack, span id), stack_delta from the previous
 //                 entry's stack or 0)
 //
@@ -87,9 +88,9 @@ constexpr section_id v1_sections[] = {
 };
 /// Version 3: version 1's sections with mappings after strings.
 constexpr section_id v3_sections[] = {
-    section_id::strings,  section_id::mappings, section_id::functions, section_id::lines,
-    section_id::locations, section_id::stacks,  section_id::series,    section_id::profiles,
-    section_id::samples,  section_id::postings,
+    section_id::strings,   section_id::mappings, section_id::functions, section_id::lines,
+    section_id::locations, section_id::stacks,   section_id::series,    section_id::profiles,
+    section_id::samples,   section_id::postings,
 };
 
 std::span<const section_id> sections_of_version(uint32_t version) {
@@ -414,7 +415,6 @@ status set_time_range(block_data& b, const rows_summary& r, const segment_info& 
     return corrupt("footer", "time range does not match the profiles'");
   return {};
 }
-
 
 uint32_t load_u32(bytes_view b, size_t at) {
   return decoder(b.subspan(at, 4)).get_u32();
@@ -786,23 +786,65 @@ void advise_huge_pages(const void* p, size_t bytes) {
   if (hi > lo) madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_HUGEPAGE);
 }
 
-// The profiles section is column after column (series, time, duration, total, sample count, ids).
-// Each row is built once from all six columns read side by side: writing the 72-byte rows column
-// by column touched every row six times (plus a zeroing pass), which was most of a rows-only decode.
-status parse_profiles(bytes_view body, block_data& b, rows_summary& sum) {
-  decoder d(body);
+// The profiles section is column after column (series, time, duration, total, sample count, ids),
+// each but the ids a run of n varints after the count and the time base.
+struct profile_section {
   uint64_t n = 0;
+  int64_t base = 0;
+  size_t at[6] = {};  ///< where each column starts in the body
+};
+
+status find_profile_columns(bytes_view body, profile_section& ps) {
+  decoder d(body);
   // series, time, duration, total, sample_count: >= 1 byte each; ids: 16 bytes.
-  if (!get_count(d, 21, n)) return end_of("profiles", d);
-  const int64_t base = d.get_varint();
+  if (!get_count(d, 21, ps.n)) return end_of("profiles", d);
+  ps.base = d.get_varint();
   if (!d.ok()) return end_of("profiles", d);
-  size_t at[6];
-  at[0] = body.size() - d.remaining();
+  ps.at[0] = body.size() - d.remaining();
   for (int c = 1; c < 6; ++c) {
-    at[c] = skip_varints(body, at[c - 1], n);
-    if (at[c] == std::string_view::npos) return corrupt("profiles", "truncated column " + str(c - 1));
+    ps.at[c] = skip_varints(body, ps.at[c - 1], ps.n);
+    if (ps.at[c] == std::string_view::npos)
+      return corrupt("profiles", "truncated column " + str(c - 1));
   }
-  if (body.size() - at[5] < 16 * n) return corrupt("profiles", "truncated profile ids");
+  if (body.size() - ps.at[5] < 16 * ps.n) return corrupt("profiles", "truncated profile ids");
+  return {};
+}
+
+// One row's series and time from its column readers, checked as the writer guarantees them:
+// series ids in range and non-decreasing, times non-decreasing within a series.
+struct row_stepper {
+  const block_data& b;
+  int64_t base;
+  uint64_t series = 0;
+  int64_t time = 0;
+
+  /// False when row i breaks those rules; error() says how.
+  [[gnu::always_inline]] bool next(uint64_t i, decoder& ds, decoder& dt) {
+    const uint64_t before = series;
+    series += ds.get_uvarint();
+    if (series >= b.series.size()) [[unlikely]]
+      return false;
+    const int64_t prev = i == 0 || series != before ? base : time;
+    time = static_cast<int64_t>(static_cast<uint64_t>(prev) + dt.get_uvarint_wide());
+    // The writer stores non-negative differences; a wrap-around means a corrupt delta.
+    return time >= prev;
+  }
+  [[gnu::noinline]] status error(uint64_t i) const {
+    if (series >= b.series.size())
+      return corrupt("profiles", "series id " + str(series) + " out of range (" +
+                                     str(b.series.size()) + " series)");
+    return corrupt("profiles", "profile " + str(i) + " time goes backwards within its series");
+  }
+};
+
+// Each row is built once from all six columns read side by side: writing the 72-byte rows column
+// by column touched every row six times (plus a zeroing pass), which was most of a rows-only
+// decode.
+status parse_profiles(bytes_view body, block_data& b, rows_summary& sum) {
+  profile_section ps;
+  if (auto st = find_profile_columns(body, ps); !st) return st;
+  const uint64_t n = ps.n;
+  const auto& at = ps.at;
   auto column = [&](int c) { return decoder(body.subspan(at[c], at[c + 1] - at[c])); };
   decoder ds = column(0), dt = column(1), dd = column(2), dv = column(3), dc = column(4);
   decoder di(body.subspan(at[5]));
@@ -810,21 +852,15 @@ status parse_profiles(bytes_view body, block_data& b, rows_summary& sum) {
   rows.clear();
   rows.reserve(n);
   advise_huge_pages(rows.data(), n * sizeof(profile_row));
-  uint64_t series = 0, begin = 0;
+  row_stepper step{b, ps.base};
+  uint64_t begin = 0;
   int64_t lo = INT64_MAX, hi = INT64_MIN;
   for (uint64_t i = 0; i < n; ++i) {
+    if (!step.next(i, ds, dt)) [[unlikely]]
+      return step.error(i);
     profile_row r;
-    series += ds.get_uvarint();
-    if (series >= b.series.size())
-      return corrupt("profiles", "series id " + str(series) + " out of range (" +
-                                     str(b.series.size()) + " series)");
-    r.series = static_cast<uint32_t>(series);
-    const bool first = i == 0 || r.series != rows.back().series;
-    const int64_t prev = first ? base : rows.back().time_ns;
-    r.time_ns = static_cast<int64_t>(static_cast<uint64_t>(prev) + dt.get_uvarint());
-    // The writer stores non-negative differences; a wrap-around means a corrupt delta.
-    if (r.time_ns < prev)
-      return corrupt("profiles", "profile " + str(i) + " time goes backwards within its series");
+    r.series = static_cast<uint32_t>(step.series);
+    r.time_ns = step.time;
     r.duration_ns = dd.get_varint();
     r.total = dv.get_varint();
     r.sample_count = dc.get_uvarint32();
@@ -840,6 +876,43 @@ status parse_profiles(bytes_view body, block_data& b, rows_summary& sum) {
   for (decoder* c : {&ds, &dt, &dd, &dv, &dc, &di})
     if (auto s = end_of("profiles", *c); !s) return s;
   sum = n == 0 ? rows_summary{} : rows_summary{lo, hi, begin};
+  return {};
+}
+
+// parse_profiles for row_fields::columns: the series, time and total columns into `b.rows`; the
+// sample counts only summed; durations and ids not read (their columns' extents are checked, and
+// the section's CRC covers their bytes).
+status parse_profile_columns(bytes_view body, block_data& b, rows_summary& sum) {
+  profile_section ps;
+  if (auto st = find_profile_columns(body, ps); !st) return st;
+  const uint64_t n = ps.n;
+  const auto& at = ps.at;
+  auto column = [&](int c) { return decoder(body.subspan(at[c], at[c + 1] - at[c])); };
+  decoder ds = column(0), dt = column(1), dv = column(3), dc = column(4);
+  row_columns& rows = b.rows;
+  rows.series.resize(n);
+  rows.time_ns.resize(n);
+  rows.total.resize(n);
+  row_stepper step{b, ps.base};
+  int64_t lo = INT64_MAX, hi = INT64_MIN;
+  for (uint64_t i = 0; i < n; ++i) {
+    if (!step.next(i, ds, dt)) [[unlikely]]
+      return step.error(i);
+    rows.series[i] = static_cast<uint32_t>(step.series);
+    rows.time_ns[i] = step.time;
+    rows.total[i] = dv.get_varint_wide();
+    lo = std::min(lo, step.time);
+    hi = std::max(hi, step.time);
+  }
+  uint64_t samples = 0;
+  for (uint64_t i = 0; i < n; ++i) {
+    // As parse_profiles: every row's first sample must have a 32-bit index.
+    if (samples > UINT32_MAX) return corrupt("profiles", "sample counts overflow 32 bits");
+    samples += dc.get_uvarint32();
+  }
+  for (decoder* c : {&ds, &dt, &dv, &dc})
+    if (auto s = end_of("profiles", *c); !s) return s;
+  sum = n == 0 ? rows_summary{} : rows_summary{lo, hi, samples};
   return {};
 }
 
@@ -909,12 +982,14 @@ status parse_periods(bytes_view body, block_data& b) {
     const int64_t period = d.get_varint();
     if (!d.ok()) return end_of("periods", d);
     if (n == 0 || n > b.profiles.size() - row)
-      return corrupt("periods", "run " + str(r) + " of " + str(n) + " profiles is empty or runs past the " +
+      return corrupt("periods", "run " + str(r) + " of " + str(n) +
+                                    " profiles is empty or runs past the " +
                                     str(b.profiles.size()) + " profiles");
     for (uint64_t k = 0; k < n; ++k) b.profiles[row++].period = period;
   }
   if (row != b.profiles.size())
-    return corrupt("periods", "runs cover " + str(row) + " of " + str(b.profiles.size()) + " profiles");
+    return corrupt("periods",
+                   "runs cover " + str(row) + " of " + str(b.profiles.size()) + " profiles");
   return end_of("periods", d);
 }
 
@@ -945,8 +1020,8 @@ status parse_spans(bytes_view body, block_data& b) {
       if (!d.ok()) return end_of("spans", d);
       if (stack == 0 || stack >= b.stacks.size() || x.span_id == 0 || x.value == 0)
         return corrupt("spans", "profile " + str(row) + " span sample " + str(k) + " on stack " +
-                                    str(stack) + ": the root or out of range (" + str(b.stacks.size()) +
-                                    " nodes), span id 0 or value 0");
+                                    str(stack) + ": the root or out of range (" +
+                                    str(b.stacks.size()) + " nodes), span id 0 or value 0");
       x.stack = static_cast<uint32_t>(stack);
       if (k > 0 && x.stack == b.spans.back().stack && x.span_id <= b.spans.back().span_id)
         return corrupt("spans", "profile " + str(row) + " span samples not sorted and unique");
@@ -1171,7 +1246,7 @@ result<block_data> decode_sections(bytes_view file, const footer_data& f,
 // 1 to 4), each CRC-checked and parsed as decode_sections does; the other sections (periods and
 // spans included) are not read.
 // What decode_sections' check_block verifies of these sections is verified here too.
-result<block_data> decode_rows(bytes_view file, const footer_data& f) {
+result<block_data> decode_rows(bytes_view file, const footer_data& f, row_fields fields) {
   block_data b;
   rows_summary rows;
   scratch_buffer scratch;
@@ -1180,9 +1255,10 @@ result<block_data> decode_rows(bytes_view file, const footer_data& f) {
       continue;
     auto body = load_section(file, e, scratch);
     if (!body) return body.take_error();
-    status st = e.id == section_id::strings ? parse_strings(*body, b)
-                : e.id == section_id::series ? parse_series(*body, b)
-                                             : parse_profiles(*body, b, rows);
+    status st = e.id == section_id::strings     ? parse_strings(*body, b)
+                : e.id == section_id::series    ? parse_series(*body, b)
+                : fields == row_fields::columns ? parse_profile_columns(*body, b, rows)
+                                                : parse_profiles(*body, b, rows);
     if (!st) return st.err();
   }
   const auto& sy = b.syms;
@@ -1202,7 +1278,7 @@ result<block_data> decode_rows(bytes_view file, const footer_data& f) {
   }
   if (auto st = set_time_range(b, rows, f.info); !st) return st.err();
   const auto& i = f.info;
-  if (i.series != b.series.size() || i.profiles != b.profiles.size() || i.samples != rows.samples)
+  if (i.series != b.series.size() || i.profiles != row_count(b) || i.samples != rows.samples)
     return corrupt("footer", "counts do not match the sections");
   return b;
 }
@@ -1379,9 +1455,8 @@ result<std::string> encode_impl(const block_data& b, const encoded_samples* pre,
   e.put_varint(base);
   const size_t nrows = order.size();
   auto row = [&](size_t k) -> const profile_row& { return b.profiles[order[k]]; };
-  e.put_uvarints(nrows, [&](size_t k) {
-    return uint64_t{row(k).series} - (k == 0 ? 0 : row(k - 1).series);
-  });
+  e.put_uvarints(
+      nrows, [&](size_t k) { return uint64_t{row(k).series} - (k == 0 ? 0 : row(k - 1).series); });
   e.put_uvarints(nrows, [&](size_t k) {
     const bool first = k == 0 || row(k - 1).series != row(k).series;
     const int64_t prev = first ? base : row(k - 1).time_ns;
@@ -1424,9 +1499,8 @@ result<std::string> encode_impl(const block_data& b, const encoded_samples* pre,
                                                  " has stack " + str(r.err_stack) + " twice"};
       s = r.rows;
     }
-    e.put_uvarints(s.size(), [&](size_t k) {
-      return uint64_t{s[k].stack} - (k == 0 ? 0 : s[k - 1].stack);
-    });
+    e.put_uvarints(s.size(),
+                   [&](size_t k) { return uint64_t{s[k].stack} - (k == 0 ? 0 : s[k - 1].stack); });
     values.put_varints(s.size(), [&](size_t k) { return s[k].value; });
   }
   e.put_raw(values.buffer());
@@ -1436,7 +1510,8 @@ result<std::string> encode_impl(const block_data& b, const encoded_samples* pre,
   if (auto st = w.add(section_id::postings, encode_postings(b)); !st) return st.err();
 
   // v4's optional sections, in file (profile) order: periods as runs, then span samples.
-  if (std::any_of(b.profiles.begin(), b.profiles.end(), [](const profile_row& p) { return p.period != 0; })) {
+  if (std::any_of(b.profiles.begin(), b.profiles.end(),
+                  [](const profile_row& p) { return p.period != 0; })) {
     e.reset();
     std::vector<std::pair<uint64_t, int64_t>> runs;
     for (uint32_t i : order) {
@@ -1470,10 +1545,11 @@ result<std::string> encode_impl(const block_data& b, const encoded_samples* pre,
       e.put_uvarint(spans.size());
       uint32_t prev_stack = 0;
       for (size_t j = 0; j < spans.size(); ++j) {
-        if (j > 0 && spans[j].stack == spans[j - 1].stack && spans[j].span_id == spans[j - 1].span_id)
-          return error{errc::invalid_argument, "encode_segment: spans: profile " + str(order[k]) +
-                                                   " has stack " + str(spans[j].stack) + " with span " +
-                                                   str(spans[j].span_id) + " twice"};
+        if (j > 0 && spans[j].stack == spans[j - 1].stack &&
+            spans[j].span_id == spans[j - 1].span_id)
+          return error{errc::invalid_argument,
+                       "encode_segment: spans: profile " + str(order[k]) + " has stack " +
+                           str(spans[j].stack) + " with span " + str(spans[j].span_id) + " twice"};
         e.put_uvarint(spans[j].stack - prev_stack);
         prev_stack = spans[j].stack;
         e.put_u64(spans[j].span_id);
@@ -1503,7 +1579,8 @@ result<segment_info> read_segment_info(bytes_view file) {
   return f->info;
 }
 
-result<std::vector<segment_section_info>> read_segment_sections(bytes_view file, segment_info* info) {
+result<std::vector<segment_section_info>> read_segment_sections(bytes_view file,
+                                                                segment_info* info) {
   auto f = read_footer(file);
   if (!f) return f.take_error();
   std::vector<segment_section_info> out;
@@ -1534,10 +1611,10 @@ result<std::vector<segment_section_info>> read_segment_sections(bytes_view file,
   return out;
 }
 
-result<block_data> decode_segment_rows(bytes_view file, segment_info* info) {
+result<block_data> decode_segment_rows(bytes_view file, row_fields fields, segment_info* info) {
   auto f = read_footer(file);
   if (!f) return f.take_error();
-  auto b = decode_rows(file, *f);
+  auto b = decode_rows(file, *f, fields);
   if (b && info) *info = f->info;
   return b;
 }
@@ -1569,7 +1646,8 @@ result<segment_columns> make_segment_columns(block_data b, const encoded_samples
   body += samples.stacks;
   body += samples.values;
   segment_columns c;
-  if (auto st = parse_sample_columns(as_bytes(std::string_view(body)), b, c.stacks_at_, c.values_at_);
+  if (auto st =
+          parse_sample_columns(as_bytes(std::string_view(body)), b, c.stacks_at_, c.values_at_);
       !st)
     return error{errc::invalid_argument, "segment_columns: " + st.err().message};
   c.block_ = std::move(b);

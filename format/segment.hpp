@@ -121,15 +121,25 @@ result<std::string> encode_segment(const block_data& b, segment_codec codec, uin
 result<block_data> decode_segment(bytes_view file, segment_info* info = nullptr,
                                   postings_index* postings = nullptr);
 
-/// Loads only what queries over series and profile rows need (labels, series, SelectSeries
-/// without a call site, AnalyzeQuery): the strings, series and profiles sections, CRC-checked
-/// and validated as decode_segment validates them; no other section is read or decompressed.
+/// Which fields of the profile rows decode_segment_rows gives.
+enum class row_fields : uint8_t {
+  /// Series, time and total, as block_data::rows (`profiles` stays empty): what label, Series,
+  /// profile type and SelectSeries queries (without a call site or exemplars) read.
+  columns,
+  /// Every field, as block_data::profiles (sample ranges pointing past the absent samples).
+  all,
+};
+
+/// Loads only what queries over series and profile rows need: the strings, series and profiles
+/// sections, CRC-checked and validated as decode_segment validates them; no other section is
+/// read or decompressed. With row_fields::columns, the durations, sample counts (but their sum,
+/// checked against the footer) and profile ids are not read either.
 /// The result has no symbols other than strings, only the root stack node, no periods (0), no
-/// span samples, no samples (every
-/// profile's sample range lies past `samples`) and no postings: it must not be used for queries
-/// that read samples, nor written back. Same errors as decode_segment for the sections it reads;
-/// a damaged section it does not read goes unnoticed.
-result<block_data> decode_segment_rows(bytes_view file, segment_info* info = nullptr);
+/// span samples, no samples (every profile's sample range lies past `samples`) and no postings:
+/// it must not be used for queries that read samples, nor written back. Same errors as
+/// decode_segment for the sections it reads; a damaged section it does not read goes unnoticed.
+result<block_data> decode_segment_rows(bytes_view file, row_fields fields,
+                                       segment_info* info = nullptr);
 
 /// A block's (stack, value) pairs already laid out as the samples section stores them: profiles
 /// in the block's row order, each profile's pairs by ascending stack id, `stacks` the stack
@@ -173,7 +183,6 @@ class segment_columns {
 /// a damaged pair (a bad stack delta, a wrong total) is reported by read_samples instead.
 result<segment_columns> decode_segment_columns(bytes_view file, segment_info* info = nullptr);
 
-
 /// A segment_columns over a block and its pairs already encoded (merge_segments' output), so a
 /// merge result can be merged again (the compactor rolls a merged block up) without writing and
 /// reading it back. `b` must have no samples and satisfy what encode_segment(b, samples, ...)
@@ -198,13 +207,13 @@ result<segment_info> read_segment_info(bytes_view file);
 
 /// One section record of a segment as its TOC lists it (for operators: `hearthctl blocks inspect`).
 struct segment_section_info {
-  std::string name;         ///< e.g. "samples"
-  uint64_t offset = 0;      ///< of the record in the file
+  std::string name;           ///< e.g. "samples"
+  uint64_t offset = 0;        ///< of the record in the file
   uint64_t stored_bytes = 0;  ///< body length as stored
   uint64_t raw_bytes = 0;     ///< body length after decompression, as the record claims
   segment_codec codec = segment_codec::none;
-  uint32_t crc = 0;         ///< the record's stored CRC-32C
-  bool crc_ok = false;      ///< the CRC matches the record's bytes
+  uint32_t crc = 0;     ///< the record's stored CRC-32C
+  bool crc_ok = false;  ///< the CRC matches the record's bytes
 };
 
 /// The footer (as read_segment_info) and every section record the TOC lists, each record's

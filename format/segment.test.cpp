@@ -314,12 +314,11 @@ bool same_block(const block_data& x, const block_data& y) {
                       [&](const auto& p, const auto& q) { return key(p) == key(q); });
   };
   return x.syms.strings == y.syms.strings && x.syms.mappings == y.syms.mappings &&
-         x.syms.functions == y.syms.functions &&
-         x.syms.lines == y.syms.lines && eq(x.syms.locations, y.syms.locations, loc) &&
-         eq(x.stacks, y.stacks, stk) && eq(x.labels, y.labels, lab) &&
-         eq(x.series, y.series, ser) && eq(x.profiles, y.profiles, row) &&
-         eq(x.samples, y.samples, smp) && x.spans == y.spans && x.min_time_ns == y.min_time_ns &&
-         x.max_time_ns == y.max_time_ns;
+         x.syms.functions == y.syms.functions && x.syms.lines == y.syms.lines &&
+         eq(x.syms.locations, y.syms.locations, loc) && eq(x.stacks, y.stacks, stk) &&
+         eq(x.labels, y.labels, lab) && eq(x.series, y.series, ser) &&
+         eq(x.profiles, y.profiles, row) && eq(x.samples, y.samples, smp) && x.spans == y.spans &&
+         x.min_time_ns == y.min_time_ns && x.max_time_ns == y.max_time_ns;
 }
 
 /// A sealed head through the wal_seq shorthand, as actors/partition_actor.cpp writes it.
@@ -588,11 +587,12 @@ TEST(segment, writer_rejects_blocks_that_break_invariants) {
          b.syms.mappings.push_back({0, 0, 0, 0, static_cast<uint32_t>(b.syms.strings.size()), 0});
        }},
       {"mapping flags",
-       [](block_data& b) { b.syms.mappings.push_back({0, 0, 0, 0, 0, 0x10}); }},
+       [](block_data& b) {
+         b.syms.mappings.push_back({0, 0, 0, 0, 0, 0x10});
+       }},
       {"location mapping",
        [](block_data& b) {
-         b.syms.locations.push_back(
-             {0, 0, 0, static_cast<uint32_t>(b.syms.mappings.size() + 1)});
+         b.syms.locations.push_back({0, 0, 0, static_cast<uint32_t>(b.syms.mappings.size() + 1)});
        }},
       {"location lines",
        [](block_data& b) {
@@ -665,10 +665,10 @@ TEST(segment, writer_sorts_rows_narrow_and_wide_alike) {
   for (uint32_t i = 1; i < 20000; ++i) b.stacks.push_back({i - 1, 0});
   b.series.push_back({});
   std::vector<std::vector<uint32_t>> rows = {
-      {70, 3, 65, 64, 129, 1, 63},            // narrow: the bitmap, across word edges
-      {19999, 5, 12000, 7, 64},               // wide: std::sort
-      {2, 1},                                 // narrow, two
-      {10, 11, 12},                           // already sorted
+      {70, 3, 65, 64, 129, 1, 63},  // narrow: the bitmap, across word edges
+      {19999, 5, 12000, 7, 64},     // wide: std::sort
+      {2, 1},                       // narrow, two
+      {10, 11, 12},                 // already sorted
   };
   int64_t t = 1000;
   for (const auto& r : rows) {
@@ -1075,7 +1075,8 @@ TEST(segment, reads_the_v2_fixture) {
   // Before v3 there were no mappings: none come back, no location has one.
   EXPECT_TRUE(got->syms.mappings.empty());
   for (const auto& l : got->syms.locations) EXPECT_EQ(l.mapping, 0u);
-  // Re-encoded today it is a current-version file of the same block (which was what the v2 writer produced).
+  // Re-encoded today it is a current-version file of the same block (which was what the v2 writer
+  // produced).
   auto again = decode_segment(view(must_encode(*got, segment_codec::lz4, fixture_meta_v2())));
   ASSERT_TRUE(again.ok()) << again.err().to_string();
   EXPECT_TRUE(same_block(*again, *got));
@@ -1265,11 +1266,11 @@ TEST(segment, reader_rejects_bad_span_samples_behind_a_valid_crc) {
     reseal_section(bad, spans.offset);
     return decode_segment(view(bad));
   };
-  ASSERT_TRUE(patched(3, 1).ok());       // the stack as written
-  EXPECT_FALSE(patched(3, 2).ok());      // stack 2 is out of range
-  EXPECT_FALSE(patched(3, 0).ok());      // the root
-  EXPECT_FALSE(patched(1, 1).ok());      // row 1 does not exist
-  EXPECT_FALSE(patched(12, 0).ok());     // value 0
+  ASSERT_TRUE(patched(3, 1).ok());    // the stack as written
+  EXPECT_FALSE(patched(3, 2).ok());   // stack 2 is out of range
+  EXPECT_FALSE(patched(3, 0).ok());   // the root
+  EXPECT_FALSE(patched(1, 1).ok());   // row 1 does not exist
+  EXPECT_FALSE(patched(12, 0).ok());  // value 0
   std::string bad = file;
   for (size_t j = 4; j < 12; ++j) bad[body + j] = 0;  // span id 0
   reseal_section(bad, spans.offset);
@@ -1318,7 +1319,7 @@ TEST(segment, reader_rejects_bad_mapping_refs) {
     if (sp.id == 10) mappings = sp;
     if (sp.id == 4) locations = sp;
   }
-  ASSERT_EQ(mappings.length, 14u + 7);  // n start limit offset filename build_id flags
+  ASSERT_EQ(mappings.length, 14u + 7);   // n start limit offset filename build_id flags
   ASSERT_EQ(locations.length, 14u + 5);  // n address line_begin line_count mapping
   struct patch {
     const char* what;
@@ -1331,7 +1332,8 @@ TEST(segment, reader_rejects_bad_mapping_refs) {
            patch{"location mapping", lbody + 4, 2, "segment: locations: location 0 mapping 2"},
            patch{"mapping filename", mbody + 4, 2, "segment: mappings: mapping 0 names a string"},
            patch{"mapping build id", mbody + 5, 2, "segment: mappings: mapping 0 names a string"},
-           patch{"mapping flags", mbody + 6, 0x10, "segment: mappings: mapping 0 has unknown flags"},
+           patch{"mapping flags", mbody + 6, 0x10,
+                 "segment: mappings: mapping 0 has unknown flags"},
            patch{"mapping count", mbody, 2, "segment: mappings: truncated"},
        }) {
     std::string bad = file;
@@ -1482,8 +1484,10 @@ TEST(segment, read_segment_info_does_not_touch_the_sections) {
 
 // ---- rows-only decoding -------------------------------------------------------------------------
 
-/// The parts of a block that decode_segment_rows loads.
-void expect_same_rows(const block_data& rows, const block_data& full) {
+constexpr row_fields both_fields[] = {row_fields::columns, row_fields::all};
+
+/// The parts of a block that decode_segment_rows loads, with `fields` of the rows.
+void expect_same_rows(const block_data& rows, const block_data& full, row_fields fields) {
   EXPECT_EQ(rows.syms.strings, full.syms.strings);
   ASSERT_EQ(rows.labels.size(), full.labels.size());
   for (size_t i = 0; i < rows.labels.size(); ++i) {
@@ -1495,13 +1499,26 @@ void expect_same_rows(const block_data& rows, const block_data& full) {
     EXPECT_EQ(rows.series[i].label_begin, full.series[i].label_begin);
     EXPECT_EQ(rows.series[i].label_count, full.series[i].label_count);
   }
-  ASSERT_EQ(rows.profiles.size(), full.profiles.size());
-  for (size_t i = 0; i < rows.profiles.size(); ++i) {
-    const profile_row &a = rows.profiles[i], &b = full.profiles[i];
-    EXPECT_EQ(std::tie(a.series, a.time_ns, a.duration_ns, a.total, a.sample_begin, a.sample_count,
-                       a.id_hi, a.id_lo),
-              std::tie(b.series, b.time_ns, b.duration_ns, b.total, b.sample_begin, b.sample_count,
-                       b.id_hi, b.id_lo));
+  if (fields == row_fields::columns) {
+    EXPECT_TRUE(rows.profiles.empty());
+    EXPECT_TRUE(rows.rows.well_formed());
+    ASSERT_EQ(rows.rows.size(), full.profiles.size());
+    ASSERT_EQ(row_count(rows), full.profiles.size());
+    for (size_t i = 0; i < rows.rows.size(); ++i) {
+      const profile_row& b = full.profiles[i];
+      EXPECT_EQ(std::tie(rows.rows.series[i], rows.rows.time_ns[i], rows.rows.total[i]),
+                std::tie(b.series, b.time_ns, b.total));
+    }
+  } else {
+    EXPECT_EQ(rows.rows.size(), 0u);
+    ASSERT_EQ(rows.profiles.size(), full.profiles.size());
+    for (size_t i = 0; i < rows.profiles.size(); ++i) {
+      const profile_row &a = rows.profiles[i], &b = full.profiles[i];
+      EXPECT_EQ(std::tie(a.series, a.time_ns, a.duration_ns, a.total, a.sample_begin,
+                         a.sample_count, a.id_hi, a.id_lo),
+                std::tie(b.series, b.time_ns, b.duration_ns, b.total, b.sample_begin,
+                         b.sample_count, b.id_hi, b.id_lo));
+    }
   }
   EXPECT_EQ(rows.min_time_ns, full.min_time_ns);
   EXPECT_EQ(rows.max_time_ns, full.max_time_ns);
@@ -1512,25 +1529,29 @@ void expect_same_rows(const block_data& rows, const block_data& full) {
 TEST(segment, rows_decode_equals_the_full_decode_on_rows) {
   for (uint64_t seed = 1; seed <= 30; ++seed) {
     const test_case tc = random_case(seed, 1 + static_cast<uint32_t>(seed % 7) * 6);
-    for (auto codec : all_codecs) {
-      SCOPED_TRACE("seed " + std::to_string(seed) + " codec " + std::to_string(int(codec)));
-      const std::string file = must_encode(tc.block, codec, seed);
-      auto full = decode_segment(view(file));
-      ASSERT_TRUE(full.ok()) << full.err().to_string();
-      segment_info info;
-      auto rows = decode_segment_rows(view(file), &info);
-      ASSERT_TRUE(rows.ok()) << rows.err().to_string();
-      expect_same_rows(*rows, *full);
-      EXPECT_EQ(info, *read_segment_info(view(file)));
-    }
+    for (auto codec : all_codecs)
+      for (auto fields : both_fields) {
+        SCOPED_TRACE("seed " + std::to_string(seed) + " codec " + std::to_string(int(codec)) +
+                     " fields " + std::to_string(int(fields)));
+        const std::string file = must_encode(tc.block, codec, seed);
+        auto full = decode_segment(view(file));
+        ASSERT_TRUE(full.ok()) << full.err().to_string();
+        segment_info info;
+        auto rows = decode_segment_rows(view(file), fields, &info);
+        ASSERT_TRUE(rows.ok()) << rows.err().to_string();
+        expect_same_rows(*rows, *full, fields);
+        EXPECT_EQ(info, *read_segment_info(view(file)));
+      }
   }
   for (uint32_t v = 1; v <= segment_current_version; ++v) {
     const std::string file = read_fixture(v);
     auto full = decode_segment(view(file));
     ASSERT_TRUE(full.ok());
-    auto rows = decode_segment_rows(view(file));
-    ASSERT_TRUE(rows.ok()) << "v" << v << ": " << rows.err().to_string();
-    expect_same_rows(*rows, *full);
+    for (auto fields : both_fields) {
+      auto rows = decode_segment_rows(view(file), fields);
+      ASSERT_TRUE(rows.ok()) << "v" << v << ": " << rows.err().to_string();
+      expect_same_rows(*rows, *full, fields);
+    }
   }
 }
 
@@ -1539,29 +1560,31 @@ TEST(segment, rows_decode_equals_the_full_decode_on_rows) {
 TEST(segment, rows_decode_detects_damage_in_what_it_reads) {
   const test_case tc = random_case(11, 12);
   ASSERT_FALSE(tc.expect.empty());
-  for (auto codec : all_codecs) {
-    const std::string file = must_encode(tc.block, codec);
-    auto want = decode_segment_rows(view(file));
-    ASSERT_TRUE(want.ok());
-    std::vector<std::pair<uint64_t, uint64_t>> skipped;  // sections not read: [begin, end)
-    for (const auto& s : sections_of(file))
-      if (s.id != 1 && s.id != 6 && s.id != 7) skipped.emplace_back(s.offset, s.offset + s.length);
-    ASSERT_GE(skipped.size(), 7u);
-    for (size_t i = 0; i < file.size(); ++i) {
-      std::string bad = file;
-      bad[i] = static_cast<char>(bad[i] ^ 0xff);
-      auto got = decode_segment_rows(view(bad));
-      const bool read = std::none_of(skipped.begin(), skipped.end(),
-                                     [&](const auto& r) { return i >= r.first && i < r.second; });
-      if (read) {
-        ASSERT_FALSE(got.ok()) << "codec " << int(codec) << " byte " << i;
-        EXPECT_EQ(got.err().code, errc::corrupted);
-      } else {
-        ASSERT_TRUE(got.ok()) << "codec " << int(codec) << " byte " << i;
-        expect_same_rows(*got, *want);
+  for (auto codec : all_codecs)
+    for (auto fields : both_fields) {
+      const std::string file = must_encode(tc.block, codec);
+      auto want = decode_segment(view(file));
+      ASSERT_TRUE(want.ok());
+      std::vector<std::pair<uint64_t, uint64_t>> skipped;  // sections not read: [begin, end)
+      for (const auto& s : sections_of(file))
+        if (s.id != 1 && s.id != 6 && s.id != 7)
+          skipped.emplace_back(s.offset, s.offset + s.length);
+      ASSERT_GE(skipped.size(), 7u);
+      for (size_t i = 0; i < file.size(); ++i) {
+        std::string bad = file;
+        bad[i] = static_cast<char>(bad[i] ^ 0xff);
+        auto got = decode_segment_rows(view(bad), fields);
+        const bool read = std::none_of(skipped.begin(), skipped.end(),
+                                       [&](const auto& r) { return i >= r.first && i < r.second; });
+        if (read) {
+          ASSERT_FALSE(got.ok()) << "codec " << int(codec) << " byte " << i;
+          EXPECT_EQ(got.err().code, errc::corrupted);
+        } else {
+          ASSERT_TRUE(got.ok()) << "codec " << int(codec) << " byte " << i;
+          expect_same_rows(*got, *want, fields);
+        }
       }
     }
-  }
 }
 
 // read_segment_sections lists what the TOC lists, with the records' codecs and CRCs; a flipped

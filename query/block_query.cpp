@@ -43,15 +43,18 @@ bool series_matches(const block_data& b, uint32_t id, const std::vector<matcher>
 /// Whether any profile may be in range. block_data::min/max_time_ns are not consulted: pruning
 /// whole blocks by time is the caller's job, and a hand-built block may leave them unset.
 bool may_overlap(const block_data& b, int64_t start_ns, int64_t end_ns) {
-  return !b.profiles.empty() && start_ns < end_ns;
+  return row_count(b) > 0 && start_ns < end_ns;
 }
 
 /// Per series: whether it has a profile in [start_ns, end_ns).
 std::vector<bool> series_in_range(const block_data& b, int64_t start_ns, int64_t end_ns) {
   std::vector<bool> in(b.series.size(), false);
   if (!may_overlap(b, start_ns, end_ns)) return in;
-  for (const profile_row& p : b.profiles) {
-    if (p.series < in.size() && p.time_ns >= start_ns && p.time_ns < end_ns) in[p.series] = true;
+  row_columns scratch;
+  const row_columns& rows = columns_of(b, scratch);
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const uint32_t s = rows.series[i];
+    if (s < in.size() && rows.time_ns[i] >= start_ns && rows.time_ns[i] < end_ns) in[s] = true;
   }
   return in;
 }
@@ -137,7 +140,7 @@ class stack_expander {
 
   const block_data& b_;
   flame_tree& out_;
-  std::vector<uint32_t> memo_;     // stack node -> flame node, unset or invalid
+  std::vector<uint32_t> memo_;      // stack node -> flame node, unset or invalid
   std::vector<uint32_t> str_name_;  // string ref -> interned name id in out_
   std::vector<uint32_t> path_;
 };
@@ -169,7 +172,9 @@ stack_sums sparse_sums(const std::vector<int64_t>& sums, std::vector<uint32_t>& 
 
 }  // namespace
 
-std::string address_frame_name(uint64_t address) { return std::string(address_frame(address).name()); }
+std::string address_frame_name(uint64_t address) {
+  return std::string(address_frame(address).name());
+}
 
 void add_stack_sums(const block_data& block, const stack_sums& sums, flame_tree& out) {
   // Most touched stacks are new nodes of a fresh (per-block) tree: size it once. Ascending
@@ -189,7 +194,6 @@ std::vector<bool> series_mask(const block_data& block, std::span<const uint32_t>
     if (s < selected.size()) selected[s] = true;
   return selected;
 }
-
 
 ns_range ns_range_from_ms(int64_t start_ms, int64_t end_ms) {
   constexpr int64_t ns_per_ms = 1'000'000;
@@ -264,8 +268,10 @@ bool profile_selected(std::span<const uint64_t> profile_ids, const profile_row& 
   while (lo < hi) {
     const size_t mid = (lo + hi) / 2;
     const uint64_t h = profile_ids[2 * mid], l = profile_ids[2 * mid + 1];
-    if (h < p.id_hi || (h == p.id_hi && l < p.id_lo)) lo = mid + 1;
-    else hi = mid;
+    if (h < p.id_hi || (h == p.id_hi && l < p.id_lo))
+      lo = mid + 1;
+    else
+      hi = mid;
   }
   return lo < profile_ids.size() / 2 && profile_ids[2 * lo] == p.id_hi &&
          profile_ids[2 * lo + 1] == p.id_lo;
@@ -308,13 +314,15 @@ void merge_span_stacks(const block_data& block, std::span<const uint32_t> series
                        int64_t end_ns, std::span<const std::string> call_site,
                        std::span<const uint64_t> span_ids, flame_tree& out,
                        std::span<const uint64_t> profile_ids) {
-  add_stack_sums(block, sum_span_stacks(block, series, start_ns, end_ns, call_site, span_ids, profile_ids),
+  add_stack_sums(block,
+                 sum_span_stacks(block, series, start_ns, end_ns, call_site, span_ids, profile_ids),
                  out);
 }
 
-stack_sums sum_span_stacks(const block_data& block, std::span<const uint32_t> series, int64_t start_ns,
-                           int64_t end_ns, std::span<const std::string> call_site,
-                           std::span<const uint64_t> span_ids, std::span<const uint64_t> profile_ids) {
+stack_sums sum_span_stacks(const block_data& block, std::span<const uint32_t> series,
+                           int64_t start_ns, int64_t end_ns, std::span<const std::string> call_site,
+                           std::span<const uint64_t> span_ids,
+                           std::span<const uint64_t> profile_ids) {
   if (series.empty() || span_ids.empty() || block.spans.empty() ||
       !may_overlap(block, start_ns, end_ns))
     return {};
@@ -340,7 +348,8 @@ stack_sums sum_span_stacks(const block_data& block, std::span<const uint32_t> se
   return sparse_sums(sums, touched);
 }
 
-int64_t span_total(const block_data& block, const profile_row& p, std::span<const uint64_t> span_ids) {
+int64_t span_total(const block_data& block, const profile_row& p,
+                   std::span<const uint64_t> span_ids) {
   if (uint64_t{p.span_begin} + p.span_count > block.spans.size()) return 0;
   int64_t sum = 0;
   for (uint32_t i = 0; i < p.span_count; ++i) {

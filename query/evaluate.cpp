@@ -4,19 +4,22 @@
 
 namespace hearth::query {
 
-bool reads_samples(const query_spec& spec) {
+block_depth depth_needed(const query_spec& spec) {
   switch (static_cast<query_kind>(spec.kind)) {
     case query_kind::label_names:
     case query_kind::label_values:
     case query_kind::profile_types:
     case query_kind::series_labels:
     case query_kind::profile_stats:
+      return block_depth::row_columns;
     case query_kind::analyze:
-      return false;
+      return block_depth::rows;
     case query_kind::select_series:
-      return !spec.call_site.empty();
+      return !spec.call_site.empty() ? block_depth::whole
+             : spec.exemplars        ? block_depth::rows
+                                     : block_depth::row_columns;
     default:
-      return true;
+      return block_depth::whole;
   }
 }
 
@@ -139,8 +142,7 @@ result<evaluator> evaluator::make(const query_spec& spec) {
     ev.matchers_.push_back(std::move(*m));
   }
   if (kind == query_kind::select_series) {
-    if (spec.step_ns < 1000000)
-      return error{errc::invalid_argument, "step must be at least 1 ms"};
+    if (spec.step_ns < 1000000) return error{errc::invalid_argument, "step must be at least 1 ms"};
     ev.series_req_.start_ns = spec.start_ns;
     ev.series_req_.end_ns = spec.end_ns;
     ev.series_req_.step_ns = spec.step_ns;
@@ -186,7 +188,7 @@ void evaluator::add(const block_data& b, int64_t start, int64_t end,
     merge_profile_stats(stats_, block_profile_stats(b));
     return;
   }
-  if (start >= end || b.profiles.empty() || b.max_time_ns < start || b.min_time_ns >= end) return;
+  if (start >= end || row_count(b) == 0 || b.max_time_ns < start || b.min_time_ns >= end) return;
   switch (kind) {
     case query_kind::label_names:
       for (auto& v : label_names(b, matchers_, start, end)) values_.insert(std::move(v));
@@ -201,18 +203,21 @@ void evaluator::add(const block_data& b, int64_t start, int64_t end,
     case query_kind::series_labels:
       merge_label_sets(label_sets_, series_label_sets(b, matchers_, spec_.label_names, start, end));
       return;
-    default: break;
+    default:
+      break;
   }
   auto series = select_series(b, matchers_);
   if (series.empty()) return;
   switch (kind) {
     case query_kind::merge_stacks: {
       const bool by_span = !spec_.span_ids.empty();
-      stack_sums sums = by_span ? sum_span_stacks(b, series, start, end, spec_.call_site,
-                                                  spec_.span_ids, spec_.profile_ids)
-                                : sum_stacks(b, series, start, end, spec_.call_site, spec_.profile_ids);
+      stack_sums sums = by_span
+                            ? sum_span_stacks(b, series, start, end, spec_.call_site,
+                                              spec_.span_ids, spec_.profile_ids)
+                            : sum_stacks(b, series, start, end, spec_.call_site, spec_.profile_ids);
       if (frames && frames->node.size() == b.stacks.size()) {
-        if (!sums.stacks.empty()) frame_parts_.push_back(frame_part{std::move(frames), std::move(sums)});
+        if (!sums.stacks.empty())
+          frame_parts_.push_back(frame_part{std::move(frames), std::move(sums)});
       } else {
         add_stack_sums(b, sums, tree_);
       }
@@ -256,7 +261,8 @@ void evaluator::add(const block_data& b, int64_t start, int64_t end,
       }
       return;
     }
-    default: return;
+    default:
+      return;
   }
 }
 
@@ -302,9 +308,8 @@ void merger::add(partial&& p) {
   counts_.bytes += p.counts.bytes;
 }
 
-
-std::vector<series> merger::render_series(std::span<const std::string> group_by, series_aggregation aggregation,
-                                          int64_t limit) {
+std::vector<series> merger::render_series(std::span<const std::string> group_by,
+                                          series_aggregation aggregation, int64_t limit) {
   return query::render_series(series_parts_, group_by, aggregation, limit);
 }
 

@@ -14,8 +14,8 @@
 #include "format/block.hpp"
 #include "format/error.hpp"
 #include "query/block_query.hpp"
-#include "query/frame_dict.hpp"
 #include "query/flame_tree.hpp"
+#include "query/frame_dict.hpp"
 #include "query/pprof_export.hpp"
 #include "query/series_query.hpp"
 #include "query/stats.hpp"
@@ -24,7 +24,7 @@ namespace hearth::query {
 
 /// What a selection computes per block. On the wire between nodes: never renumber.
 enum class query_kind : uint8_t {
-  merge_stacks = 1,   ///< flame tree (+ per-profile totals for a timeline)
+  merge_stacks = 1,  ///< flame tree (+ per-profile totals for a timeline)
   label_names = 2,
   label_values = 3,
   profile_types = 4,
@@ -37,10 +37,10 @@ enum class query_kind : uint8_t {
 
 /// One selection: a plain value fit for an actor message. Ranges are half-open [start, end).
 struct query_spec {
-  uint8_t kind = 0;           ///< query_kind
-  std::string profile_type;   ///< __profile_type__ to match; empty = any
-  std::string selector;       ///< Prometheus selector text, "{}" = all
-  std::string label_name;     ///< label_values
+  uint8_t kind = 0;          ///< query_kind
+  std::string profile_type;  ///< __profile_type__ to match; empty = any
+  std::string selector;      ///< Prometheus selector text, "{}" = all
+  std::string label_name;    ///< label_values
   int64_t start_ns = 0;
   int64_t end_ns = 0;
   /// Rollup blocks with a step up to this may answer fully covered buckets (0: raw data only).
@@ -66,9 +66,21 @@ struct query_spec {
   bool exemplars = false;
 };
 
-/// Whether evaluating `spec` reads sample columns (symbols, stacks, samples). When not, blocks
-/// holding only strings, series and profile rows (decode_segment_rows) answer it.
-bool reads_samples(const query_spec& spec);
+/// How much of a block evaluating a query reads. Ordered: a block decoded deeper answers too.
+enum class block_depth : uint8_t {
+  /// Strings, series and the rows' series, times and totals (decode_segment_rows,
+  /// row_fields::columns): labels, Series, profile types, stats, SelectSeries without a call
+  /// site or exemplars.
+  row_columns,
+  /// ... and every field of the rows (row_fields::all): AnalyzeQuery (sample counts),
+  /// SelectSeries with exemplars (profile ids).
+  rows,
+  /// The whole block (decode_segment): everything that reads samples.
+  whole,
+};
+
+/// What evaluating `spec` reads of a block.
+block_depth depth_needed(const query_spec& spec);
 
 /// Which rollup of a raw block answers part of a selection (format/compact.hpp, rollups).
 struct rollup_choice {
@@ -208,8 +220,8 @@ class merger {
   const std::vector<label_set>& label_sets() const { return label_sets_; }
   /// The series response: query::render_series over the series partials, which it consumes
   /// (all merged at once; with a limit only the kept series' points are merged).
-  std::vector<series> render_series(std::span<const std::string> group_by, series_aggregation aggregation,
-                                           int64_t limit);
+  std::vector<series> render_series(std::span<const std::string> group_by,
+                                    series_aggregation aggregation, int64_t limit);
   /// The merged pprof partials (merged as they arrive, by one builder that keeps its indexes).
   const pprof_partial& pprof() const { return pprof_.partial(); }
   const profile_stats& stats() const { return stats_; }

@@ -13,7 +13,9 @@ namespace {
 using test::s_ns;
 const std::string& cpu = test::cpu_type;
 
-query_spec stacks(int64_t start, int64_t end) { return test::stacks_query(start, end); }
+query_spec stacks(int64_t start, int64_t end) {
+  return test::stacks_query(start, end);
+}
 
 partial run(const query_spec& q, const std::vector<const block_data*>& blocks) {
   auto ev = evaluator::make(q);
@@ -102,43 +104,67 @@ TEST(evaluate, every_kind_over_a_real_block) {
   EXPECT_EQ(run(q, {&b}).stats, (profile_stats{true, 10000, 20000}));
 }
 
-// A kind that does not read samples answers the same from a block decoded rows-only (as the
-// readers decode for it) as from the whole block; the kinds that do read samples say so.
-TEST(evaluate, kinds_without_samples_answer_alike_from_rows_only_blocks) {
+// A query answers the same from a block decoded only as deep as depth_needed says (rows as
+// columns, full rows: as the readers decode for it) as from the whole block.
+TEST(evaluate, queries_answer_alike_from_blocks_decoded_as_deep_as_they_need) {
   const block_data b = test::block_of({{"go/workpool.cpu.000.pb.gz", 10 * s_ns, "api"},
-                                       {"go/workpool.heap.pb.gz", 20 * s_ns, "api"}});
+                                       {"go/workpool.heap.pb.gz", 20 * s_ns, "api"},
+                                       {"go/mapindex.cpu.000.pb.gz", 70 * s_ns, "db"}});
   auto file = encode_segment(b, segment_codec::lz4, 1);
   ASSERT_TRUE(file.ok()) << file.err().to_string();
   auto full = decode_segment(as_bytes(*file));
-  auto rows = decode_segment_rows(as_bytes(*file));
-  ASSERT_TRUE(full.ok() && rows.ok());
-  int without = 0;
+  auto columns = decode_segment_rows(as_bytes(*file), row_fields::columns);
+  auto rows = decode_segment_rows(as_bytes(*file), row_fields::all);
+  ASSERT_TRUE(full.ok() && columns.ok() && rows.ok());
+  ASSERT_TRUE(columns->profiles.empty());
+  int at_depth[3] = {0, 0, 0};
   for (uint8_t kind = 1; kind <= static_cast<uint8_t>(query_kind::analyze); ++kind)
-    for (bool call_site : {false, true}) {
-      query_spec q = stacks(0, 100 * s_ns);
-      q.kind = kind;
-      q.label_name = "service_name";
-      q.step_ns = 60 * s_ns;
-      if (call_site) q.call_site = {"runtime.goexit"};
-      const bool samples = kind == static_cast<uint8_t>(query_kind::merge_stacks) ||
-                           kind == static_cast<uint8_t>(query_kind::merge_pprof) ||
-                           (kind == static_cast<uint8_t>(query_kind::select_series) && call_site);
-      EXPECT_EQ(reads_samples(q), samples) << "kind " << int(kind);
-      if (samples) continue;
-      ++without;
-      const partial a = run(q, {&*full}), r = run(q, {&*rows});
-      EXPECT_EQ(a.values, r.values) << "kind " << int(kind);
-      EXPECT_EQ(a.label_sets, r.label_sets) << "kind " << int(kind);
-      EXPECT_EQ(a.series, r.series) << "kind " << int(kind);
-      EXPECT_EQ(a.stats, r.stats) << "kind " << int(kind);
-      EXPECT_EQ(std::tie(a.counts.series, a.counts.profiles, a.counts.samples),
-                std::tie(r.counts.series, r.counts.profiles, r.counts.samples));
-    }
-  EXPECT_EQ(without, 13);
+    for (bool call_site : {false, true})
+      for (bool exemplars : {false, true}) {
+        SCOPED_TRACE("kind " + std::to_string(kind) + " call site " + std::to_string(call_site) +
+                     " exemplars " + std::to_string(exemplars));
+        query_spec q = stacks(0, 200 * s_ns);
+        q.kind = kind;
+        q.label_name = "service_name";
+        q.step_ns = 60 * s_ns;
+        q.group_by = {"service_name"};
+        q.exemplars = exemplars;
+        if (call_site) q.call_site = {"runtime.goexit"};
+        const bool series = kind == static_cast<uint8_t>(query_kind::select_series);
+        const block_depth want =
+            kind == static_cast<uint8_t>(query_kind::merge_stacks) ||
+                    kind == static_cast<uint8_t>(query_kind::merge_pprof) || (series && call_site)
+                ? block_depth::whole
+            : kind == static_cast<uint8_t>(query_kind::analyze) || (series && exemplars)
+                ? block_depth::rows
+                : block_depth::row_columns;
+        EXPECT_EQ(depth_needed(q), want);
+        ++at_depth[static_cast<int>(want)];
+        if (want == block_depth::whole) continue;
+        const partial a = run(q, {&*full});
+        const partial r = run(q, {want == block_depth::rows ? &*rows : &*columns});
+        EXPECT_EQ(a.values, r.values);
+        EXPECT_EQ(a.label_sets, r.label_sets);
+        EXPECT_EQ(a.series, r.series);
+        EXPECT_EQ(a.stats, r.stats);
+        EXPECT_EQ(std::tie(a.counts.series, a.counts.profiles, a.counts.samples),
+                  std::tie(r.counts.series, r.counts.profiles, r.counts.samples));
+        if (series) {
+          EXPECT_EQ(a.series.point_sum.size(), 2u);  // api at 60 s, db at 120 s
+          EXPECT_EQ(a.series.point_exemplar.size(), exemplars ? 2u : 0u);
+        }
+      }
+  EXPECT_EQ(at_depth[0], 21);  // 5 kinds x 4, SelectSeries without a call site or exemplars
+  EXPECT_EQ(at_depth[1], 5);   // AnalyzeQuery x 4, SelectSeries with exemplars only
+  // Exemplars asked of a block holding columns are empty, never read out of bounds.
   query_spec q = stacks(0, 100 * s_ns);
   q.kind = static_cast<uint8_t>(query_kind::select_series);
   q.step_ns = 60 * s_ns;
-  EXPECT_FALSE(run(q, {&*rows}).series.point_sum.empty());
+  q.exemplars = true;
+  const partial p = run(q, {&*columns});
+  ASSERT_EQ(p.series.point_exemplar.size(), p.series.point_sum.size());
+  ASSERT_FALSE(p.series.point_sum.empty());
+  for (const auto& e : p.series.point_exemplar) EXPECT_EQ(e.id_hi | e.id_lo, 0u);
 }
 
 TEST(evaluate, bad_specs_are_refused_with_the_reason) {
@@ -157,8 +183,8 @@ TEST(evaluate, bad_specs_are_refused_with_the_reason) {
 TEST(evaluate, merge_flat_tolerates_malformed_partials) {
   flat_tree t;
   t.names = {"total", "a"};
-  t.parents = {0, 5, 1};       // node 1 names a parent after it: attached at the root
-  t.name_ids = {0, 1, 9};      // node 2 names no name: "?"
+  t.parents = {0, 5, 1};   // node 1 names a parent after it: attached at the root
+  t.name_ids = {0, 1, 9};  // node 2 names no name: "?"
   t.selfs = {0, 3, 4};
   flame_tree into;
   merge_flat(t, into);
@@ -243,7 +269,8 @@ namespace {
 // A span query through the evaluator: only the span samples with the given ids, in the tree and in
 // the per-profile points; ids must be sorted and unique.
 TEST(evaluate, span_ids_filter_the_tree_and_the_points) {
-  block_data b = test::block_of({{"go/workpool.cpu.000.pb.gz", 5 * s_ns}, {"go/workpool.cpu.001.pb.gz", 6 * s_ns}});
+  block_data b = test::block_of(
+      {{"go/workpool.cpu.000.pb.gz", 5 * s_ns}, {"go/workpool.cpu.001.pb.gz", 6 * s_ns}});
   // The cpu profile at 6 s gets span samples (the `samples` type's rows share its stacks).
   size_t row = b.profiles.size();
   for (size_t i = 0; i < b.profiles.size(); ++i)
@@ -251,7 +278,8 @@ TEST(evaluate, span_ids_filter_the_tree_and_the_points) {
       if (l.name == "__type__" && l.value == "cpu" && b.profiles[i].time_ns == 6 * s_ns) row = i;
   ASSERT_LT(row, b.profiles.size());
   profile_row& r = b.profiles[row];
-  b.spans = {{b.samples[r.sample_begin].stack, 0xa, 3}, {b.samples[r.sample_begin + 1].stack, 0xb, 4}};
+  b.spans = {{b.samples[r.sample_begin].stack, 0xa, 3},
+             {b.samples[r.sample_begin + 1].stack, 0xb, 4}};
   r.span_begin = 0;
   r.span_count = 2;
   query_spec q = stacks(0, 10 * s_ns);

@@ -205,8 +205,8 @@ bool row_value(const block_data& block, const profile_row& p, const std::vector<
 /// (series, time) order, so each series' points come out in order, one open point at a time, with
 /// no grid to zero and scan. False (and `mine` untouched) when the rows are not in that order (a
 /// head's are in arrival order); the caller then uses the grid.
-bool stream_points(const block_data& block, const block_groups& groups, const series_request& req,
-                   const std::vector<bool>& keep, series_partial& mine) {
+bool stream_points(const block_data& block, const row_columns& rows, const block_groups& groups,
+                   const series_request& req, const std::vector<bool>& keep, series_partial& mine) {
   const std::vector<uint32_t>& rank = groups.rank_of_series;
   std::vector<bool> taken(groups.keys.size(), false);
   for (uint32_t r : rank) {
@@ -222,36 +222,41 @@ bool stream_points(const block_data& block, const block_groups& groups, const se
   };
   std::vector<run> runs;
   std::vector<bool> seen(rank.size(), false);
-  std::vector<int64_t> ms, sum, count;  // at most a point per row
-  ms.reserve(block.profiles.size());
-  sum.reserve(block.profiles.size());
-  count.reserve(block.profiles.size());
+  // At most a point per row; written by index (a push_back per point was a tenth of the pass).
+  std::vector<int64_t> ms(rows.size()), sum(rows.size()), count(rows.size());
+  size_t np = 0;
   uint32_t cur = UINT32_MAX;
-  for (const profile_row& p : block.profiles) {
-    if (p.series >= rank.size() || rank[p.series] == UINT32_MAX) continue;
-    if (p.time_ns < req.start_ns || p.time_ns >= req.end_ns) continue;
-    int64_t value = p.total;
-    if (!keep.empty() && !row_value(block, p, keep, value)) continue;
-    const int64_t t = grid.at(floor_div(p.time_ns, ns_per_ms));
+  for (size_t row = 0; row < rows.size(); ++row) {
+    const uint32_t series = rows.series[row];
+    const int64_t time_ns = rows.time_ns[row];
+    if (series >= rank.size() || rank[series] == UINT32_MAX) continue;
+    if (time_ns < req.start_ns || time_ns >= req.end_ns) continue;
+    int64_t value = rows.total[row];
+    if (!keep.empty() && !row_value(block, block.profiles[row], keep, value)) continue;
+    const int64_t t = grid.at(floor_div(time_ns, ns_per_ms));
     if (t > last_ms) continue;  // past the last grid point, as Pyroscope's RangeSeries drops it
-    if (p.series != cur) {
-      if (seen[p.series]) return false;  // the series' rows are not contiguous
-      seen[p.series] = true;
-      cur = p.series;
-      runs.push_back({rank[cur], ms.size(), ms.size()});
-    } else if (t < ms.back()) {
-      return false;  // the series' rows are not in time order
+    if (series != cur) {
+      if (seen[series]) return false;  // the series' rows are not contiguous
+      seen[series] = true;
+      cur = series;
+      runs.push_back({rank[cur], np, np});
+    } else if (t < ms[np - 1]) {  // the run has a point: its first row made one
+      return false;               // the series' rows are not in time order
     }
-    if (runs.back().end > runs.back().begin && ms.back() == t) {
-      sum.back() += value;
-      ++count.back();
+    if (runs.back().end > runs.back().begin && ms[np - 1] == t) {
+      sum[np - 1] += value;
+      ++count[np - 1];
     } else {
-      ms.push_back(t);
-      sum.push_back(value);
-      count.push_back(1);
+      ms[np] = t;
+      sum[np] = value;
+      count[np] = 1;
+      ++np;
       ++runs.back().end;
     }
   }
+  ms.resize(np);
+  sum.resize(np);
+  count.resize(np);
   // Groups in rank order (the series' order already, when series ids follow their labels).
   const bool in_order = std::is_sorted(runs.begin(), runs.end(),
                                        [](const run& a, const run& b) { return a.rank < b.rank; });
@@ -291,7 +296,7 @@ bool stream_points(const block_data& block, const block_groups& groups, const se
 void select_series_points(const block_data& block, std::span<const uint32_t> series,
                           const series_request& req, series_partial& out) {
   assert(req.step_ns >= ns_per_ms);
-  if (series.empty() || block.profiles.empty() || req.start_ns >= req.end_ns) return;
+  if (series.empty() || row_count(block) == 0 || req.start_ns >= req.end_ns) return;
   const block_groups groups = group_series(block, series, req.group_by);
   if (groups.keys.empty()) return;
   const std::vector<uint32_t>& rank = groups.rank_of_series;
@@ -307,9 +312,13 @@ void select_series_points(const block_data& block, std::span<const uint32_t> ser
     parts.push_back(std::move(mine));
     merge_series(out, parts);
   };
-  if (!req.exemplars) {
+  row_columns scratch;
+  const row_columns& rows = columns_of(block, scratch);
+  // Exemplars need the profile ids, which only full rows have (block_depth::rows).
+  const bool exemplars = req.exemplars && !block.profiles.empty();
+  if (!exemplars) {
     series_partial mine;
-    if (stream_points(block, groups, req, keep, mine)) return merge_mine(std::move(mine));
+    if (stream_points(block, rows, groups, req, keep, mine)) return merge_mine(std::move(mine));
   }
   const int64_t origin_ms = floor_div(req.start_ns, ns_per_ms);
   const int64_t last_ms = floor_div(req.end_ns - 1, ns_per_ms);
@@ -332,7 +341,7 @@ void select_series_points(const block_data& block, std::span<const uint32_t> ser
   const bool dense = grid > 0 && grid <= max_dense_cells / ngroups;
   const uint64_t cells = dense ? grid * ngroups : 0;
   std::vector<int64_t> dsum(cells), dcount(cells);
-  std::vector<candidate> dbest(req.exemplars ? cells : 0);
+  std::vector<candidate> dbest(exemplars ? cells : 0);
   struct cell {
     int64_t sum = 0, count = 0;
     candidate best;
@@ -345,25 +354,26 @@ void select_series_points(const block_data& block, std::span<const uint32_t> ser
     if (p.id_hi == 0 && p.id_lo == 0) return;
     if (better_row(block, value, row, best.value, best.row)) best = {value, row};
   };
-  for (uint32_t row = 0; row < block.profiles.size(); ++row) {
-    const profile_row& p = block.profiles[row];
-    if (p.series >= rank.size() || rank[p.series] == UINT32_MAX) continue;
-    if (p.time_ns < req.start_ns || p.time_ns >= req.end_ns) continue;
-    int64_t value = p.total;
-    if (!keep.empty() && !row_value(block, p, keep, value)) continue;
-    const int64_t t = cursor.at(floor_div(p.time_ns, ns_per_ms)), k = cursor.k;
+  for (uint32_t row = 0; row < rows.size(); ++row) {
+    const uint32_t series_id = rows.series[row];
+    const int64_t time_ns = rows.time_ns[row];
+    if (series_id >= rank.size() || rank[series_id] == UINT32_MAX) continue;
+    if (time_ns < req.start_ns || time_ns >= req.end_ns) continue;
+    int64_t value = rows.total[row];
+    if (!keep.empty() && !row_value(block, block.profiles[row], keep, value)) continue;
+    const int64_t t = cursor.at(floor_div(time_ns, ns_per_ms)), k = cursor.k;
     if (t > last_ms) continue;  // past the last grid point, as Pyroscope's RangeSeries drops it
-    const uint32_t g = rank[p.series];
+    const uint32_t g = rank[series_id];
     if (dense && k >= k_lo && k <= k_hi) {
       const uint64_t c = g * grid + static_cast<uint64_t>(k - k_lo);
       dsum[c] += value;
       ++dcount[c];
-      if (req.exemplars) offer(dbest[c], value, row);
+      if (exemplars) offer(dbest[c], value, row);
     } else {
       auto& c = points[{g, t}];
       c.sum += value;
       ++c.count;
-      if (req.exemplars) offer(c.best, value, row);
+      if (exemplars) offer(c.best, value, row);
     }
   }
   // Exemplar labels, looked up once per series.
@@ -422,7 +432,7 @@ void select_series_points(const block_data& block, std::span<const uint32_t> ser
       for (uint64_t k = 0; k < grid; ++k)
         if (const uint64_t c = g * grid + k; dcount[c] > 0)
           emit(g, origin_ms + (k_lo + static_cast<int64_t>(k)) * step_ms, dsum[c], dcount[c],
-               req.exemplars ? dbest[c] : none);
+               exemplars ? dbest[c] : none);
     for (; sp < sparse.size() && sparse[sp].first.first == g; ++sp)
       emit(g, sparse[sp].first.second, sparse[sp].second.sum, sparse[sp].second.count,
            sparse[sp].second.best);

@@ -72,7 +72,9 @@ struct series_partial {
 };
 
 /// Adds the profiles of `series` (ids from select_series) in [req.start_ns, req.end_ns) to
-/// `out`, which must hold the partial of the same request (or be empty).
+/// `out`, which must hold the partial of the same request (or be empty). The block may hold its
+/// rows as columns (block_data::rows) unless the request has a call site (which reads samples)
+/// or asks for exemplars (which read profile ids; from columns, every exemplar is empty).
 void select_series_points(const block_data& block, std::span<const uint32_t> series,
                           const series_request& req, series_partial& out);
 

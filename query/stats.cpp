@@ -17,8 +17,9 @@ int64_t floor_ms(int64_t ns) {
 
 profile_stats block_profile_stats(const block_data& block) {
   profile_stats s;
-  for (const profile_row& p : block.profiles) {
-    const int64_t t = floor_ms(p.time_ns);
+  row_columns scratch;
+  for (const int64_t time_ns : columns_of(block, scratch).time_ns) {
+    const int64_t t = floor_ms(time_ns);
     if (!s.data_ingested) {
       s = {true, t, t};
       continue;
@@ -44,10 +45,13 @@ std::vector<label_set> series_label_sets(const block_data& block,
                                          std::span<const std::string> label_names, int64_t start_ns,
                                          int64_t end_ns) {
   std::vector<bool> in_range(block.series.size(), false);
+  row_columns scratch;
+  const row_columns& rows = columns_of(block, scratch);
   if (start_ns < end_ns)
-    for (const profile_row& p : block.profiles)
-      if (p.series < in_range.size() && p.time_ns >= start_ns && p.time_ns < end_ns)
-        in_range[p.series] = true;
+    for (size_t i = 0; i < rows.size(); ++i)
+      if (rows.series[i] < in_range.size() && rows.time_ns[i] >= start_ns &&
+          rows.time_ns[i] < end_ns)
+        in_range[rows.series[i]] = true;
   std::vector<label_set> out;
   for (uint32_t id : select_series(block, matchers)) {
     if (!in_range[id]) continue;

@@ -203,7 +203,7 @@ struct seg_file {
   segment_info info;
   uint64_t bytes = 0;
   std::shared_ptr<const block_data> data;  ///< the block cache
-  bool rows_only = false;                  ///< `data` holds only strings, series and rows
+  query::block_depth depth = query::block_depth::whole;  ///< how deep `data` was decoded
   std::shared_ptr<const query::block_frames> frames;  ///< kept with `data`, as block_store::frames
 };
 
@@ -243,18 +243,21 @@ void add_segment(partition& p, const std::string& path, const std::string& bytes
 query::merger gather(std::vector<partition*>& parts, const query::query_spec& q, stages& st,
                      query::partial_cache* cache = nullptr) {
   query::merger m;
-  // As block_store::get: a query that reads no samples decodes the rows only; a rows-only
-  // block is decoded again in full for a query that reads samples.
-  const bool rows_only = !query::reads_samples(q);
+  // As block_store::get: a query decodes only as deep as it reads (rows as columns, full rows,
+  // the whole block); a block decoded less deep than a query needs is decoded again.
+  const query::block_depth depth = query::depth_needed(q);
   auto load = [&](seg_file& seg) -> const block_data& {
-    if (!seg.data || (seg.rows_only && !rows_only)) {
+    if (!seg.data || seg.depth < depth) {
       std::string bytes;
       timed(st.read, [&] { bytes = read_whole(seg.path); });
       timed(st.decode, [&] {
+        const auto fields = depth == query::block_depth::rows ? row_fields::all : row_fields::columns;
         seg.data = std::make_shared<const block_data>(
-            must(rows_only ? decode_segment_rows(as_bytes(bytes)) : decode_segment(as_bytes(bytes)), "decode_segment"));
+            must(depth == query::block_depth::whole ? decode_segment(as_bytes(bytes))
+                                                    : decode_segment_rows(as_bytes(bytes), fields),
+                 "decode_segment"));
       });
-      seg.rows_only = rows_only;
+      seg.depth = depth;
       seg.frames.reset();
     }
     return *seg.data;
@@ -729,7 +732,7 @@ struct options {
   std::string tmp = "/tmp";
   int reps = 5;        ///< W3, W7, W8, peer
   int heavy_reps = 1;  ///< W9 (cold and warm each)
-  int w4b_reps = 1;    ///< W4b: cold runs (+ as many warm in --quick); one gather, two renders
+  int w4b_reps = 1;    ///< W4b: cold runs and as many warm; one gather, two renders
   bool quick = false;
   bool keep = false;
   stacks_options stacks;
@@ -748,7 +751,7 @@ struct options {
                "  totals, peer K = 14 and 100; 5 runs (cold and warm each) for W3/W8/peer, W7 5 cold + 3 warm\n"
                "  + 3 from the partial cache,\n"
                "  1 for W9 (hourly files: cold only) and\n"
-               "  W4b (cold only; one gather rendered for all and top-10): runs take 10-30 s at this size.\n"
+               "  W4b (cold and warm; one gather rendered for all and top-10): runs take 10-30 s at this size.\n"
                "  --quick: 6 h (1,440 profiles, 50k distinct), 1k x 1,440 totals, K = 14, 5 runs of all.\n");
   std::exit(2);
 }
@@ -1090,7 +1093,7 @@ int run(int argc, char** argv) {
     const std::vector<std::string> group_by = q.group_by;
     std::vector<partition*> parts{&part_t};
     size_t npoints[2] = {0, 0};
-    const int nc = o.w4b_reps, nw = o.quick ? o.w4b_reps : 0;
+    const int nc = o.w4b_reps, nw = o.w4b_reps;
     for (int rep = 0; rep < std::max(nc, nw); ++rep)
       for (int is_warm = 0; is_warm < 2; ++is_warm)
         for (int li = 0; li < 2; ++li) {

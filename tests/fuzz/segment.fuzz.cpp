@@ -15,7 +15,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   bytes_view in(reinterpret_cast<const std::byte*>(data), size);
   segment_info info;
   (void)decode_segment(in, &info);
-  (void)decode_segment_rows(in, &info);
+  (void)decode_segment_rows(in, row_fields::columns, &info);
+  (void)decode_segment_rows(in, row_fields::all, &info);
   if (auto cols = decode_segment_columns(in, &info); cols.ok()) {
     std::vector<sample_rec> pairs;
     for (uint32_t row = 0; row < cols->block().profiles.size(); ++row) {
