@@ -73,6 +73,36 @@ TEST(block_store, frame_maps_are_made_once_per_cached_block_and_answer_alike) {
   EXPECT_EQ(store.frames(fx.paths[0], a.block), nullptr);
 }
 
+// A block is decoded only as deep as asked; a cached block at least that deep answers, and a
+// deeper request decodes the file again and replaces it.
+TEST(block_store, blocks_are_decoded_as_deep_as_asked_and_cached_with_their_depth) {
+  using query::block_depth;
+  store_fixture fx;
+  block_store store(&fx.fs, 64 << 20, nullptr);
+  const std::string& path = fx.paths[0];
+  auto columns = store.get(path, block_depth::row_columns);
+  ASSERT_EQ(columns.what, block_store::outcome::ok);
+  EXPECT_TRUE(columns.block->profiles.empty());
+  EXPECT_GT(columns.block->rows.size(), 0u);
+  EXPECT_EQ(store.frames(path, columns.block), nullptr) << "no stacks to map";
+  EXPECT_EQ(store.get(path, block_depth::row_columns).block, columns.block) << "cached";
+
+  auto rows = store.get(path, block_depth::rows);
+  ASSERT_EQ(rows.what, block_store::outcome::ok);
+  EXPECT_NE(rows.block, columns.block) << "decoded again, deeper";
+  EXPECT_EQ(rows.block->profiles.size(), columns.block->rows.size());
+  EXPECT_TRUE(rows.block->samples.empty());
+  EXPECT_EQ(store.get(path, block_depth::row_columns).block, rows.block) << "the deeper one";
+
+  auto whole = store.get(path);
+  ASSERT_EQ(whole.what, block_store::outcome::ok);
+  EXPECT_NE(whole.block, rows.block);
+  EXPECT_FALSE(whole.block->samples.empty());
+  EXPECT_NE(store.frames(path, whole.block), nullptr);
+  for (auto depth : {block_depth::row_columns, block_depth::rows, block_depth::whole})
+    EXPECT_EQ(store.get(path, depth).block, whole.block);
+}
+
 TEST(block_store, a_full_frame_dictionary_is_replaced_and_queries_expand_meanwhile) {
   store_fixture fx;
   // A 1 KiB cache: a 128-byte dictionary has no room for any path.

@@ -167,8 +167,8 @@ struct block_data {
   std::vector<sample_rec> samples;
   std::vector<span_sample> spans;  ///< per profile: profile_row::span_begin/span_count
   /// Only in a block decoded with row_fields::columns, whose `profiles` is then empty: the rows'
-  /// series, times and totals. Everywhere else empty; read rows through row_count and
-  /// columns_of, which serve either shape.
+  /// series, times and totals. Everywhere else empty; read rows through row_count, for_each_row
+  /// and columns_of, which serve either shape.
   row_columns rows;
   int64_t min_time_ns = 0;  ///< over profiles; 0/0 when empty
   int64_t max_time_ns = 0;
@@ -190,9 +190,21 @@ inline size_t row_count(const block_data& b) {
   return b.profiles.empty() ? b.rows.size() : b.profiles.size();
 }
 
+/// Calls f(series, time_ns, total) for each of `b`'s rows in order, in whichever shape it holds
+/// them (no copy).
+template <class F>
+void for_each_row(const block_data& b, F&& f) {
+  if (!b.profiles.empty()) {
+    for (const profile_row& p : b.profiles) f(p.series, p.time_ns, p.total);
+    return;
+  }
+  for (size_t i = 0; i < b.rows.size(); ++i)
+    f(b.rows.series[i], b.rows.time_ns[i], b.rows.total[i]);
+}
+
 /// The series, times and totals of `b`'s rows: `b.rows` when the block holds only those (a
 /// columns decode), else `scratch` filled from `b.profiles` (a head's block or a full decode: one
-/// pass, 20 bytes a row).
+/// pass, 20 bytes a row), for code that indexes rows.
 inline const row_columns& columns_of(const block_data& b, row_columns& scratch) {
   if (b.profiles.empty()) return b.rows;
   scratch.assign(b.profiles);

@@ -27,10 +27,9 @@
 //   postings  := names<uv> (name<uv> values<uv> (value<uv> len<uv> roaring_portable<len>){values})
 //   periods   := runs<uv> (count<uv> period<zz>){runs}      (v4+; counts >= 1, sum = profiles)
 //   spans     := rows<uv> (row_delta<uv> n<uv> (stack_delta<uv> span_id<8> value<zz>){n}){rows}
-//                (v4+; rows ascending, row_delta from the previous row + 0, or from 0 for the
-//                first;
-//                 entries of a row ascending by (stack, span id), stack_delta from the previous
-//                 entry's stack or 0)
+//                (v4+; rows ascending, row_delta from the previous row + 0, or from 0 for
+//                 the first; entries of a row ascending by (stack, span id), stack_delta from
+//                 the previous entry's stack or 0)
 //
 // Version 1 is version 2 without `meta`; their sections are identical. Version 3 adds the
 // mappings section (after strings) and each location's mapping ref. Writers write only the

@@ -50,12 +50,9 @@ bool may_overlap(const block_data& b, int64_t start_ns, int64_t end_ns) {
 std::vector<bool> series_in_range(const block_data& b, int64_t start_ns, int64_t end_ns) {
   std::vector<bool> in(b.series.size(), false);
   if (!may_overlap(b, start_ns, end_ns)) return in;
-  row_columns scratch;
-  const row_columns& rows = columns_of(b, scratch);
-  for (size_t i = 0; i < rows.size(); ++i) {
-    const uint32_t s = rows.series[i];
-    if (s < in.size() && rows.time_ns[i] >= start_ns && rows.time_ns[i] < end_ns) in[s] = true;
-  }
+  for_each_row(b, [&](uint32_t s, int64_t t, int64_t) {
+    if (s < in.size() && t >= start_ns && t < end_ns) in[s] = true;
+  });
   return in;
 }
 

@@ -118,44 +118,50 @@ TEST(evaluate, queries_answer_alike_from_blocks_decoded_as_deep_as_they_need) {
   ASSERT_TRUE(full.ok() && columns.ok() && rows.ok());
   ASSERT_TRUE(columns->profiles.empty());
   int at_depth[3] = {0, 0, 0};
-  for (uint8_t kind = 1; kind <= static_cast<uint8_t>(query_kind::analyze); ++kind)
-    for (bool call_site : {false, true})
-      for (bool exemplars : {false, true}) {
-        SCOPED_TRACE("kind " + std::to_string(kind) + " call site " + std::to_string(call_site) +
-                     " exemplars " + std::to_string(exemplars));
-        query_spec q = stacks(0, 200 * s_ns);
-        q.kind = kind;
-        q.label_name = "service_name";
-        q.step_ns = 60 * s_ns;
-        q.group_by = {"service_name"};
-        q.exemplars = exemplars;
-        if (call_site) q.call_site = {"runtime.goexit"};
-        const bool series = kind == static_cast<uint8_t>(query_kind::select_series);
-        const block_depth want =
-            kind == static_cast<uint8_t>(query_kind::merge_stacks) ||
-                    kind == static_cast<uint8_t>(query_kind::merge_pprof) || (series && call_site)
-                ? block_depth::whole
-            : kind == static_cast<uint8_t>(query_kind::analyze) || (series && exemplars)
-                ? block_depth::rows
-                : block_depth::row_columns;
-        EXPECT_EQ(depth_needed(q), want);
-        ++at_depth[static_cast<int>(want)];
-        if (want == block_depth::whole) continue;
-        const partial a = run(q, {&*full});
-        const partial r = run(q, {want == block_depth::rows ? &*rows : &*columns});
-        EXPECT_EQ(a.values, r.values);
-        EXPECT_EQ(a.label_sets, r.label_sets);
-        EXPECT_EQ(a.series, r.series);
-        EXPECT_EQ(a.stats, r.stats);
-        EXPECT_EQ(std::tie(a.counts.series, a.counts.profiles, a.counts.samples),
-                  std::tie(r.counts.series, r.counts.profiles, r.counts.samples));
-        if (series) {
-          EXPECT_EQ(a.series.point_sum.size(), 2u);  // api at 60 s, db at 120 s
-          EXPECT_EQ(a.series.point_exemplar.size(), exemplars ? 2u : 0u);
+  // The whole range, then ranges that each take only some rows (every row decides an answer).
+  const std::pair<int64_t, int64_t> ranges[] = {
+      {0, 200 * s_ns}, {0, 15 * s_ns}, {15 * s_ns, 30 * s_ns}, {30 * s_ns, 200 * s_ns}};
+  for (const auto& [from, to] : ranges)
+    for (uint8_t kind = 1; kind <= static_cast<uint8_t>(query_kind::analyze); ++kind)
+      for (bool call_site : {false, true})
+        for (bool exemplars : {false, true}) {
+          SCOPED_TRACE("kind " + std::to_string(kind) + " call site " + std::to_string(call_site) +
+                       " exemplars " + std::to_string(exemplars) + " from " + std::to_string(from));
+          query_spec q = stacks(from, to);
+          q.kind = kind;
+          q.label_name = "service_name";
+          q.step_ns = 60 * s_ns;
+          q.group_by = {"service_name"};
+          q.exemplars = exemplars;
+          if (call_site) q.call_site = {"runtime.goexit"};
+          const bool series = kind == static_cast<uint8_t>(query_kind::select_series);
+          const block_depth want =
+              kind == static_cast<uint8_t>(query_kind::merge_stacks) ||
+                      kind == static_cast<uint8_t>(query_kind::merge_pprof) || (series && call_site)
+                  ? block_depth::whole
+              : kind == static_cast<uint8_t>(query_kind::analyze) || (series && exemplars)
+                  ? block_depth::rows
+                  : block_depth::row_columns;
+          EXPECT_EQ(depth_needed(q), want);
+          ++at_depth[static_cast<int>(want)];
+          if (want == block_depth::whole) continue;
+          const partial a = run(q, {&*full});
+          const partial r = run(q, {want == block_depth::rows ? &*rows : &*columns});
+          EXPECT_EQ(a.values, r.values);
+          EXPECT_EQ(a.label_sets, r.label_sets);
+          EXPECT_EQ(a.series, r.series);
+          EXPECT_EQ(a.stats, r.stats);
+          EXPECT_EQ(std::tie(a.counts.series, a.counts.profiles, a.counts.samples),
+                    std::tie(r.counts.series, r.counts.profiles, r.counts.samples));
+          if (series && from == 0 && to == 200 * s_ns) {
+            EXPECT_EQ(a.series.point_sum.size(), 2u);  // api at 60 s, db at 120 s
+            EXPECT_EQ(a.series.point_exemplar.size(), exemplars ? 2u : 0u);
+          }
         }
-      }
-  EXPECT_EQ(at_depth[0], 21);  // 5 kinds x 4, SelectSeries without a call site or exemplars
-  EXPECT_EQ(at_depth[1], 5);   // AnalyzeQuery x 4, SelectSeries with exemplars only
+  // Per range: 5 kinds x 4, and SelectSeries without a call site or exemplars; AnalyzeQuery x 4,
+  // and SelectSeries with exemplars only.
+  EXPECT_EQ(at_depth[0], 4 * 21);
+  EXPECT_EQ(at_depth[1], 4 * 5);
   // Exemplars asked of a block holding columns are empty, never read out of bounds.
   query_spec q = stacks(0, 100 * s_ns);
   q.kind = static_cast<uint8_t>(query_kind::select_series);

@@ -17,16 +17,15 @@ int64_t floor_ms(int64_t ns) {
 
 profile_stats block_profile_stats(const block_data& block) {
   profile_stats s;
-  row_columns scratch;
-  for (const int64_t time_ns : columns_of(block, scratch).time_ns) {
+  for_each_row(block, [&](uint32_t, int64_t time_ns, int64_t) {
     const int64_t t = floor_ms(time_ns);
     if (!s.data_ingested) {
       s = {true, t, t};
-      continue;
+      return;
     }
     s.oldest_profile_ms = std::min(s.oldest_profile_ms, t);
     s.newest_profile_ms = std::max(s.newest_profile_ms, t);
-  }
+  });
   return s;
 }
 
@@ -45,13 +44,10 @@ std::vector<label_set> series_label_sets(const block_data& block,
                                          std::span<const std::string> label_names, int64_t start_ns,
                                          int64_t end_ns) {
   std::vector<bool> in_range(block.series.size(), false);
-  row_columns scratch;
-  const row_columns& rows = columns_of(block, scratch);
   if (start_ns < end_ns)
-    for (size_t i = 0; i < rows.size(); ++i)
-      if (rows.series[i] < in_range.size() && rows.time_ns[i] >= start_ns &&
-          rows.time_ns[i] < end_ns)
-        in_range[rows.series[i]] = true;
+    for_each_row(block, [&](uint32_t s, int64_t t, int64_t) {
+      if (s < in_range.size() && t >= start_ns && t < end_ns) in_range[s] = true;
+    });
   std::vector<label_set> out;
   for (uint32_t id : select_series(block, matchers)) {
     if (!in_range[id]) continue;
