@@ -549,6 +549,19 @@ result<footer_data> read_footer(bytes_view file) {
   return error{errc::internal, "segment: no footer parser for version " + str(version)};
 }
 
+// Asks the kernel to back [p, p + bytes) with transparent huge pages where 2 MiB pages fit in it.
+// A block's rows of a large segment (72 bytes per profile: 43 MB for 600k profiles; as columns,
+// 4.8 MB of times and of totals) and a large section's decompression buffer are fresh mappings
+// on every decode, and faulting them in 4 KiB pages was a fifth of a rows-only decode
+// (docs/bench.md, "SelectSeries W4b"). Only a hint: without THP (or with it off) nothing changes.
+void advise_huge_pages(const void* p, size_t bytes) {
+  constexpr uintptr_t huge = uintptr_t{2} << 20;
+  if (bytes < 2 * huge) return;
+  const uintptr_t lo = (reinterpret_cast<uintptr_t>(p) + huge - 1) & ~(huge - 1);
+  const uintptr_t hi = (reinterpret_cast<uintptr_t>(p) + bytes) & ~(huge - 1);
+  if (hi > lo) madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_HUGEPAGE);
+}
+
 // Where decompressed section bodies live while they are parsed. Not zero-filled: a length that
 // lies (within the codec's maximum expansion, which load_section enforces) then costs address
 // space that is never touched, not memory.
@@ -559,6 +572,7 @@ class scratch_buffer {
     if (n > cap_) {
       buf_.reset(new (std::nothrow) char[n]);
       cap_ = buf_ ? n : 0;
+      advise_huge_pages(buf_.get(), cap_);
     }
     return buf_.get();
   }
@@ -773,17 +787,6 @@ size_t skip_varints(bytes_view b, size_t from, uint64_t n) {
   return n == 0 ? i : std::string_view::npos;
 }
 
-// Asks the kernel to back [p, p + bytes) with transparent huge pages where 2 MiB pages fit in it.
-// A block's rows of a large segment (72 bytes per profile: 43 MB for 600k profiles) are a fresh
-// mapping on every decode, and faulting it in 4 KiB pages was a fifth of a rows-only decode
-// (docs/bench.md, "SelectSeries W4b"). Only a hint: without THP (or with it off) nothing changes.
-void advise_huge_pages(const void* p, size_t bytes) {
-  constexpr uintptr_t huge = uintptr_t{2} << 20;
-  if (bytes < 2 * huge) return;
-  const uintptr_t lo = (reinterpret_cast<uintptr_t>(p) + huge - 1) & ~(huge - 1);
-  const uintptr_t hi = (reinterpret_cast<uintptr_t>(p) + bytes) & ~(huge - 1);
-  if (hi > lo) madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_HUGEPAGE);
-}
 
 // The profiles section is column after column (series, time, duration, total, sample count, ids),
 // each but the ids a run of n varints after the count and the time base.
@@ -889,6 +892,11 @@ status parse_profile_columns(bytes_view body, block_data& b, rows_summary& sum) 
   auto column = [&](int c) { return decoder(body.subspan(at[c], at[c + 1] - at[c])); };
   decoder ds = column(0), dt = column(1), dv = column(3), dc = column(4);
   row_columns& rows = b.rows;
+  rows.series.reserve(n);
+  rows.time_ns.reserve(n);
+  rows.total.reserve(n);
+  advise_huge_pages(rows.time_ns.data(), n * sizeof(int64_t));
+  advise_huge_pages(rows.total.data(), n * sizeof(int64_t));
   rows.series.resize(n);
   rows.time_ns.resize(n);
   rows.total.resize(n);
