@@ -787,13 +787,17 @@ size_t skip_varints(bytes_view b, size_t from, uint64_t n) {
   return n == 0 ? i : std::string_view::npos;
 }
 
-
 // The profiles section is column after column (series, time, duration, total, sample count, ids),
 // each but the ids a run of n varints after the count and the time base.
 struct profile_section {
   uint64_t n = 0;
   int64_t base = 0;
   size_t at[6] = {};  ///< where each column starts in the body
+
+  /// A reader of varint column c (0 series ... 4 sample counts) of `body`.
+  decoder column(bytes_view body, int c) const {
+    return decoder(body.subspan(at[c], at[c + 1] - at[c]));
+  }
 };
 
 status find_profile_columns(bytes_view body, profile_section& ps) {
@@ -846,10 +850,9 @@ status parse_profiles(bytes_view body, block_data& b, rows_summary& sum) {
   profile_section ps;
   if (auto st = find_profile_columns(body, ps); !st) return st;
   const uint64_t n = ps.n;
-  const auto& at = ps.at;
-  auto column = [&](int c) { return decoder(body.subspan(at[c], at[c + 1] - at[c])); };
-  decoder ds = column(0), dt = column(1), dd = column(2), dv = column(3), dc = column(4);
-  decoder di(body.subspan(at[5]));
+  decoder ds = ps.column(body, 0), dt = ps.column(body, 1), dd = ps.column(body, 2),
+          dv = ps.column(body, 3), dc = ps.column(body, 4);
+  decoder di(body.subspan(ps.at[5]));
   auto& rows = b.profiles;
   rows.clear();
   rows.reserve(n);
@@ -888,9 +891,8 @@ status parse_profile_columns(bytes_view body, block_data& b, rows_summary& sum) 
   profile_section ps;
   if (auto st = find_profile_columns(body, ps); !st) return st;
   const uint64_t n = ps.n;
-  const auto& at = ps.at;
-  auto column = [&](int c) { return decoder(body.subspan(at[c], at[c + 1] - at[c])); };
-  decoder ds = column(0), dt = column(1), dv = column(3), dc = column(4);
+  decoder ds = ps.column(body, 0), dt = ps.column(body, 1), dv = ps.column(body, 3),
+          dc = ps.column(body, 4);
   row_columns& rows = b.rows;
   rows.series.reserve(n);
   rows.time_ns.reserve(n);

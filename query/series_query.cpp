@@ -200,22 +200,46 @@ bool row_value(const block_data& block, const profile_row& p, const std::vector<
   return any;  // without any, the profile has no stack through the call site
 }
 
+/// What every SelectSeries pass asks of a block's row: its series in a group (`rank`), its time
+/// in the request's range and not past the last grid point, and with a call site (`keep`) a
+/// stack through it.
+struct row_selection {
+  const block_data& block;
+  const row_columns& rows;
+  const std::vector<uint32_t>& rank;
+  const series_request& req;
+  const std::vector<bool>& keep;
+  int64_t last_ms;
+
+  /// Whether `row` is selected; if so, its grid point's time (ms; `cursor.k` its index) and value.
+  [[gnu::always_inline]] bool take(size_t row, grid_cursor& cursor, int64_t& t,
+                                   int64_t& value) const {
+    const uint32_t series = rows.series[row];
+    const int64_t time_ns = rows.time_ns[row];
+    if (series >= rank.size() || rank[series] == UINT32_MAX) return false;
+    if (time_ns < req.start_ns || time_ns >= req.end_ns) return false;
+    value = rows.total[row];
+    if (!keep.empty() && !row_value(block, block.profiles[row], keep, value)) return false;
+    t = cursor.at(floor_div(time_ns, ns_per_ms));
+    return t <= last_ms;  // past the last grid point, as Pyroscope's RangeSeries drops it
+  }
+};
+
 /// select_series_points when every group has one series (group_by names a label unique per
 /// series, as `pod` usually is) and no exemplars are asked for: the rows of a sealed block are in
 /// (series, time) order, so each series' points come out in order, one open point at a time, with
 /// no grid to zero and scan. False (and `mine` untouched) when the rows are not in that order (a
 /// head's are in arrival order); the caller then uses the grid.
-bool stream_points(const block_data& block, const row_columns& rows, const block_groups& groups,
-                   const series_request& req, const std::vector<bool>& keep, series_partial& mine) {
+bool stream_points(const row_selection& sel, const block_groups& groups, series_partial& mine) {
   const std::vector<uint32_t>& rank = groups.rank_of_series;
+  const row_columns& rows = sel.rows;
   std::vector<bool> taken(groups.keys.size(), false);
   for (uint32_t r : rank) {
     if (r == UINT32_MAX) continue;
     if (taken[r]) return false;  // two series in one group
     taken[r] = true;
   }
-  const int64_t last_ms = floor_div(req.end_ns - 1, ns_per_ms);
-  grid_cursor grid{floor_div(req.start_ns, ns_per_ms), req.step_ns / ns_per_ms};
+  grid_cursor grid{floor_div(sel.req.start_ns, ns_per_ms), sel.req.step_ns / ns_per_ms};
   struct run {
     uint32_t rank;
     size_t begin, end;  // its points in ms/sum/count
@@ -227,14 +251,9 @@ bool stream_points(const block_data& block, const row_columns& rows, const block
   size_t np = 0;
   uint32_t cur = UINT32_MAX;
   for (size_t row = 0; row < rows.size(); ++row) {
+    int64_t t = 0, value = 0;
+    if (!sel.take(row, grid, t, value)) continue;
     const uint32_t series = rows.series[row];
-    const int64_t time_ns = rows.time_ns[row];
-    if (series >= rank.size() || rank[series] == UINT32_MAX) continue;
-    if (time_ns < req.start_ns || time_ns >= req.end_ns) continue;
-    int64_t value = rows.total[row];
-    if (!keep.empty() && !row_value(block, block.profiles[row], keep, value)) continue;
-    const int64_t t = grid.at(floor_div(time_ns, ns_per_ms));
-    if (t > last_ms) continue;  // past the last grid point, as Pyroscope's RangeSeries drops it
     if (series != cur) {
       if (seen[series]) return false;  // the series' rows are not contiguous
       seen[series] = true;
@@ -314,14 +333,15 @@ void select_series_points(const block_data& block, std::span<const uint32_t> ser
   };
   row_columns scratch;
   const row_columns& rows = columns_of(block, scratch);
+  const int64_t last_ms = floor_div(req.end_ns - 1, ns_per_ms);
+  const row_selection sel{block, rows, rank, req, keep, last_ms};
   // Exemplars need the profile ids, which only full rows have (block_depth::rows).
   const bool exemplars = req.exemplars && !block.profiles.empty();
   if (!exemplars) {
     series_partial mine;
-    if (stream_points(block, rows, groups, req, keep, mine)) return merge_mine(std::move(mine));
+    if (stream_points(sel, groups, mine)) return merge_mine(std::move(mine));
   }
   const int64_t origin_ms = floor_div(req.start_ns, ns_per_ms);
-  const int64_t last_ms = floor_div(req.end_ns - 1, ns_per_ms);
   const int64_t step_ms = req.step_ns / ns_per_ms;
   grid_cursor cursor{origin_ms, step_ms};
 
@@ -355,15 +375,10 @@ void select_series_points(const block_data& block, std::span<const uint32_t> ser
     if (better_row(block, value, row, best.value, best.row)) best = {value, row};
   };
   for (uint32_t row = 0; row < rows.size(); ++row) {
-    const uint32_t series_id = rows.series[row];
-    const int64_t time_ns = rows.time_ns[row];
-    if (series_id >= rank.size() || rank[series_id] == UINT32_MAX) continue;
-    if (time_ns < req.start_ns || time_ns >= req.end_ns) continue;
-    int64_t value = rows.total[row];
-    if (!keep.empty() && !row_value(block, block.profiles[row], keep, value)) continue;
-    const int64_t t = cursor.at(floor_div(time_ns, ns_per_ms)), k = cursor.k;
-    if (t > last_ms) continue;  // past the last grid point, as Pyroscope's RangeSeries drops it
-    const uint32_t g = rank[series_id];
+    int64_t t = 0, value = 0;
+    if (!sel.take(row, cursor, t, value)) continue;
+    const int64_t k = cursor.k;
+    const uint32_t g = rank[rows.series[row]];
     if (dense && k >= k_lo && k <= k_hi) {
       const uint64_t c = g * grid + static_cast<uint64_t>(k - k_lo);
       dsum[c] += value;
