@@ -167,10 +167,13 @@ TEST(evaluate, queries_answer_alike_from_blocks_decoded_as_deep_as_they_need) {
   q.kind = static_cast<uint8_t>(query_kind::select_series);
   q.step_ns = 60 * s_ns;
   q.exemplars = true;
-  const partial p = run(q, {&*columns});
-  ASSERT_EQ(p.series.point_exemplar.size(), p.series.point_sum.size());
-  ASSERT_FALSE(p.series.point_sum.empty());
-  for (const auto& e : p.series.point_exemplar) EXPECT_EQ(e.id_hi | e.id_lo, 0u);
+  for (const auto& group_by : {std::vector<std::string>{}, {"service_name"}}) {
+    q.group_by = group_by;  // one group of two series (the grid); a series per group (streaming)
+    const partial p = run(q, {&*columns});
+    ASSERT_EQ(p.series.point_exemplar.size(), p.series.point_sum.size());
+    ASSERT_FALSE(p.series.point_sum.empty());
+    for (const auto& e : p.series.point_exemplar) EXPECT_EQ(e.id_hi | e.id_lo, 0u);
+  }
 }
 
 TEST(evaluate, bad_specs_are_refused_with_the_reason) {

@@ -335,9 +335,10 @@ void select_series_points(const block_data& block, std::span<const uint32_t> ser
   const row_columns& rows = columns_of(block, scratch);
   const int64_t last_ms = floor_div(req.end_ns - 1, ns_per_ms);
   const row_selection sel{block, rows, rank, req, keep, last_ms};
-  // Exemplars need the profile ids, which only full rows have (block_depth::rows).
+  // Exemplars need the profile ids, which only full rows have (block_depth::rows); from columns
+  // every point's exemplar is empty. Only the grid path gives exemplars.
   const bool exemplars = req.exemplars && !block.profiles.empty();
-  if (!exemplars) {
+  if (!req.exemplars) {
     series_partial mine;
     if (stream_points(sel, groups, mine)) return merge_mine(std::move(mine));
   }
