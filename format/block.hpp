@@ -116,8 +116,8 @@ struct profile_row {
 /// refine a profile's samples, they do not add to them: the sample on `stack` already counts
 /// `value`. Within a profile, (stack, span_id) pairs are unique.
 struct span_sample {
-  uint32_t stack =
-      0;  ///< index into block_data::stacks (never 0); an ingest_batch stack in a batch
+  /// Index into block_data::stacks (never 0); in an ingest_batch, one of the batch's stacks.
+  uint32_t stack = 0;
   uint64_t span_id = 0;
   int64_t value = 0;
   friend bool operator==(const span_sample&, const span_sample&) = default;
@@ -140,10 +140,6 @@ struct row_columns {
   std::vector<int64_t> total;
 
   size_t size() const { return series.size(); }
-  /// Parallel: one entry per row in each column.
-  bool well_formed() const {
-    return time_ns.size() == series.size() && total.size() == series.size();
-  }
   void assign(const std::vector<profile_row>& rows) {
     series.resize(rows.size());
     time_ns.resize(rows.size());

@@ -1501,7 +1501,8 @@ void expect_same_rows(const block_data& rows, const block_data& full, row_fields
   }
   if (fields == row_fields::columns) {
     EXPECT_TRUE(rows.profiles.empty());
-    EXPECT_TRUE(rows.rows.well_formed());
+    EXPECT_EQ(rows.rows.time_ns.size(), rows.rows.size());
+    EXPECT_EQ(rows.rows.total.size(), rows.rows.size());
     ASSERT_EQ(rows.rows.size(), full.profiles.size());
     ASSERT_EQ(row_count(rows), full.profiles.size());
     for (size_t i = 0; i < rows.rows.size(); ++i) {
