@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <utility>
 #include <vector>
@@ -140,16 +141,6 @@ struct row_columns {
   std::vector<int64_t> total;
 
   size_t size() const { return series.size(); }
-  void assign(const std::vector<profile_row>& rows) {
-    series.resize(rows.size());
-    time_ns.resize(rows.size());
-    total.resize(rows.size());
-    for (size_t i = 0; i < rows.size(); ++i) {
-      series[i] = rows[i].series;
-      time_ns[i] = rows[i].time_ns;
-      total[i] = rows[i].total;
-    }
-  }
 };
 
 /// A block of profiles: symbols, stack tree, series, profiles and their samples.
@@ -163,8 +154,8 @@ struct block_data {
   std::vector<sample_rec> samples;
   std::vector<span_sample> spans;  ///< per profile: profile_row::span_begin/span_count
   /// Only in a block decoded with row_fields::columns, whose `profiles` is then empty: the rows'
-  /// series, times and totals. Everywhere else empty; read rows through row_count, for_each_row
-  /// and columns_of, which serve either shape.
+  /// series, times and totals. Everywhere else empty; read rows through row_view, which serves
+  /// either shape.
   row_columns rows;
   int64_t min_time_ns = 0;  ///< over profiles; 0/0 when empty
   int64_t max_time_ns = 0;
@@ -181,30 +172,51 @@ struct block_data {
   }
 };
 
+/// The series, times and totals of a block's rows read in place, in whichever shape the block
+/// holds them: its row columns (a columns decode) or the fields of its profile_rows (a head's
+/// block, a full decode). Each field is a base and a byte stride. Valid while the block is.
+class row_view {
+ public:
+  explicit row_view(const block_data& b) {
+    if (!b.profiles.empty()) {
+      const profile_row& p = b.profiles.front();
+      n_ = b.profiles.size();
+      series_ = as_bytes(&p.series);
+      time_ = as_bytes(&p.time_ns);
+      total_ = as_bytes(&p.total);
+      series_stride_ = time_stride_ = sizeof(profile_row);
+    } else {
+      n_ = b.rows.size();
+      series_ = as_bytes(b.rows.series.data());
+      time_ = as_bytes(b.rows.time_ns.data());
+      total_ = as_bytes(b.rows.total.data());
+      series_stride_ = sizeof(uint32_t);
+      time_stride_ = sizeof(int64_t);
+    }
+  }
+  size_t size() const { return n_; }
+  uint32_t series(size_t i) const { return load<uint32_t>(series_ + i * series_stride_); }
+  int64_t time_ns(size_t i) const { return load<int64_t>(time_ + i * time_stride_); }
+  int64_t total(size_t i) const { return load<int64_t>(total_ + i * time_stride_); }
+
+ private:
+  static const char* as_bytes(const void* p) { return static_cast<const char*>(p); }
+  template <class T>
+  static T load(const char* p) {
+    T v;
+    std::memcpy(&v, p, sizeof v);
+    return v;
+  }
+  size_t n_ = 0;
+  const char* series_ = nullptr;
+  const char* time_ = nullptr;  ///< time and total share a stride: 8 bytes or a profile_row
+  const char* total_ = nullptr;
+  size_t series_stride_ = 0, time_stride_ = 0;
+};
+
 /// The number of profile rows of `b`, in whichever shape it holds them.
 inline size_t row_count(const block_data& b) {
-  return b.profiles.empty() ? b.rows.size() : b.profiles.size();
-}
-
-/// Calls f(series, time_ns, total) for each of `b`'s rows in order, in whichever shape it holds
-/// them (no copy).
-template <class F>
-void for_each_row(const block_data& b, F&& f) {
-  if (!b.profiles.empty()) {
-    for (const profile_row& p : b.profiles) f(p.series, p.time_ns, p.total);
-    return;
-  }
-  for (size_t i = 0; i < b.rows.size(); ++i)
-    f(b.rows.series[i], b.rows.time_ns[i], b.rows.total[i]);
-}
-
-/// The series, times and totals of `b`'s rows: `b.rows` when the block holds only those (a
-/// columns decode), else `scratch` filled from `b.profiles` (a head's block or a full decode: one
-/// pass, 20 bytes a row), for code that indexes rows.
-inline const row_columns& columns_of(const block_data& b, row_columns& scratch) {
-  if (b.profiles.empty()) return b.rows;
-  scratch.assign(b.profiles);
-  return scratch;
+  return row_view(b).size();
 }
 
 /// One series' profile inside an ingest batch: stacks index into ingest_batch stack lists.

@@ -46,16 +46,6 @@ bool may_overlap(const block_data& b, int64_t start_ns, int64_t end_ns) {
   return row_count(b) > 0 && start_ns < end_ns;
 }
 
-/// Per series: whether it has a profile in [start_ns, end_ns).
-std::vector<bool> series_in_range(const block_data& b, int64_t start_ns, int64_t end_ns) {
-  std::vector<bool> in(b.series.size(), false);
-  if (!may_overlap(b, start_ns, end_ns)) return in;
-  for_each_row(b, [&](uint32_t s, int64_t t, int64_t) {
-    if (s < in.size() && t >= start_ns && t < end_ns) in[s] = true;
-  });
-  return in;
-}
-
 std::vector<std::string> sorted_unique(std::vector<std::string_view> v) {
   std::sort(v.begin(), v.end());
   v.erase(std::unique(v.begin(), v.end()), v.end());
@@ -168,6 +158,18 @@ stack_sums sparse_sums(const std::vector<int64_t>& sums, std::vector<uint32_t>& 
 }
 
 }  // namespace
+
+std::vector<bool> series_in_range(const block_data& b, int64_t start_ns, int64_t end_ns) {
+  std::vector<bool> in(b.series.size(), false);
+  if (!may_overlap(b, start_ns, end_ns)) return in;
+  const row_view rows(b);
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const uint32_t s = rows.series(i);
+    const int64_t t = rows.time_ns(i);
+    if (s < in.size() && t >= start_ns && t < end_ns) in[s] = true;
+  }
+  return in;
+}
 
 std::string address_frame_name(uint64_t address) {
   return std::string(address_frame(address).name());

@@ -32,6 +32,9 @@ ns_range ns_range_from_ms(int64_t start_ms, int64_t end_ms);
 /// ascending. No matchers: all series.
 std::vector<uint32_t> select_series(const block_data& block, const std::vector<matcher>& matchers);
 
+/// Per series of `block`: whether it has a profile in [start_ns, end_ns).
+std::vector<bool> series_in_range(const block_data& block, int64_t start_ns, int64_t end_ns);
+
 /// Adds to `out` the self values of every profile of `series` with start_ns <= time_ns < end_ns:
 /// sample values are summed per stack node, then each stack node is expanded root to leaf into
 /// frame names (each location's lines from last, the caller, to first, the innermost inlined
@@ -80,9 +83,10 @@ stack_sums sum_stacks(const block_data& block, std::span<const uint32_t> series,
                       int64_t end_ns, std::span<const std::string> call_site,
                       std::span<const uint64_t> profile_ids = {});
 /// What merge_span_stacks adds to its tree, as sums per stack node.
-stack_sums sum_span_stacks(const block_data& block, std::span<const uint32_t> series, int64_t start_ns,
-                           int64_t end_ns, std::span<const std::string> call_site,
-                           std::span<const uint64_t> span_ids, std::span<const uint64_t> profile_ids = {});
+stack_sums sum_span_stacks(const block_data& block, std::span<const uint32_t> series,
+                           int64_t start_ns, int64_t end_ns, std::span<const std::string> call_site,
+                           std::span<const uint64_t> span_ids,
+                           std::span<const uint64_t> profile_ids = {});
 
 /// Expands each stack node of `sums` into frame names (as merge_stacks describes) and adds its
 /// sum to the leaf frame's self value in `out`.
@@ -99,10 +103,12 @@ enum class frames_walk : uint8_t { done, invalid, stopped };
 /// from the last line to the first, or `on_address(address)` once for a location without lines.
 /// A callback returns false to stop the walk (`stopped`); `invalid`: an id out of range.
 template <class OnName, class OnAddress>
-frames_walk walk_frames(const symbols& syms, uint32_t location, OnName&& on_name, OnAddress&& on_address) {
+frames_walk walk_frames(const symbols& syms, uint32_t location, OnName&& on_name,
+                        OnAddress&& on_address) {
   if (location >= syms.locations.size()) return frames_walk::invalid;
   const location_rec& loc = syms.locations[location];
-  if (loc.line_count == 0) return on_address(loc.address) ? frames_walk::done : frames_walk::stopped;
+  if (loc.line_count == 0)
+    return on_address(loc.address) ? frames_walk::done : frames_walk::stopped;
   if (uint64_t{loc.line_begin} + loc.line_count > syms.lines.size()) return frames_walk::invalid;
   for (uint32_t i = loc.line_count; i-- > 0;) {
     const uint32_t fn = syms.lines[loc.line_begin + i].function;
@@ -116,7 +122,8 @@ frames_walk walk_frames(const symbols& syms, uint32_t location, OnName&& on_name
 
 /// The sum of the span samples of `p` whose span id is in `span_ids` (sorted, unique); 0 when
 /// the profile's span range is out of bounds.
-int64_t span_total(const block_data& block, const profile_row& p, std::span<const uint64_t> span_ids);
+int64_t span_total(const block_data& block, const profile_row& p,
+                   std::span<const uint64_t> span_ids);
 
 /// For every stack node s of `block`: whether the root-first frame names of its path (expanded
 /// as merge_stacks does) start with `prefix`. Node 0, the empty path, matches only an empty

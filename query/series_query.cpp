@@ -205,7 +205,7 @@ bool row_value(const block_data& block, const profile_row& p, const std::vector<
 /// stack through it.
 struct row_selection {
   const block_data& block;
-  const row_columns& rows;
+  row_view rows;
   const std::vector<uint32_t>& rank;
   const series_request& req;
   const std::vector<bool>& keep;
@@ -214,11 +214,11 @@ struct row_selection {
   /// Whether `row` is selected; if so, its grid point's time (ms; `cursor.k` its index) and value.
   [[gnu::always_inline]] bool take(size_t row, grid_cursor& cursor, int64_t& t,
                                    int64_t& value) const {
-    const uint32_t series = rows.series[row];
-    const int64_t time_ns = rows.time_ns[row];
+    const uint32_t series = rows.series(row);
+    const int64_t time_ns = rows.time_ns(row);
     if (series >= rank.size() || rank[series] == UINT32_MAX) return false;
     if (time_ns < req.start_ns || time_ns >= req.end_ns) return false;
-    value = rows.total[row];
+    value = rows.total(row);
     if (!keep.empty() && !row_value(block, block.profiles[row], keep, value)) return false;
     t = cursor.at(floor_div(time_ns, ns_per_ms));
     return t <= last_ms;  // past the last grid point, as Pyroscope's RangeSeries drops it
@@ -232,7 +232,7 @@ struct row_selection {
 /// head's are in arrival order); the caller then uses the grid.
 bool stream_points(const row_selection& sel, const block_groups& groups, series_partial& mine) {
   const std::vector<uint32_t>& rank = groups.rank_of_series;
-  const row_columns& rows = sel.rows;
+  const row_view& rows = sel.rows;
   std::vector<bool> taken(groups.keys.size(), false);
   for (uint32_t r : rank) {
     if (r == UINT32_MAX) continue;
@@ -253,7 +253,7 @@ bool stream_points(const row_selection& sel, const block_groups& groups, series_
   for (size_t row = 0; row < rows.size(); ++row) {
     int64_t t = 0, value = 0;
     if (!sel.take(row, grid, t, value)) continue;
-    const uint32_t series = rows.series[row];
+    const uint32_t series = rows.series(row);
     if (series != cur) {
       if (seen[series]) return false;  // the series' rows are not contiguous
       seen[series] = true;
@@ -331,8 +331,7 @@ void select_series_points(const block_data& block, std::span<const uint32_t> ser
     parts.push_back(std::move(mine));
     merge_series(out, parts);
   };
-  row_columns scratch;
-  const row_columns& rows = columns_of(block, scratch);
+  const row_view rows(block);
   const int64_t last_ms = floor_div(req.end_ns - 1, ns_per_ms);
   const row_selection sel{block, rows, rank, req, keep, last_ms};
   // Exemplars need the profile ids, which only full rows have (block_depth::rows); from columns
@@ -379,7 +378,7 @@ void select_series_points(const block_data& block, std::span<const uint32_t> ser
     int64_t t = 0, value = 0;
     if (!sel.take(row, cursor, t, value)) continue;
     const int64_t k = cursor.k;
-    const uint32_t g = rank[rows.series[row]];
+    const uint32_t g = rank[rows.series(row)];
     if (dense && k >= k_lo && k <= k_hi) {
       const uint64_t c = g * grid + static_cast<uint64_t>(k - k_lo);
       dsum[c] += value;

@@ -17,15 +17,16 @@ int64_t floor_ms(int64_t ns) {
 
 profile_stats block_profile_stats(const block_data& block) {
   profile_stats s;
-  for_each_row(block, [&](uint32_t, int64_t time_ns, int64_t) {
-    const int64_t t = floor_ms(time_ns);
+  const row_view rows(block);
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const int64_t t = floor_ms(rows.time_ns(i));
     if (!s.data_ingested) {
       s = {true, t, t};
-      return;
+      continue;
     }
     s.oldest_profile_ms = std::min(s.oldest_profile_ms, t);
     s.newest_profile_ms = std::max(s.newest_profile_ms, t);
-  });
+  }
   return s;
 }
 
@@ -43,11 +44,7 @@ std::vector<label_set> series_label_sets(const block_data& block,
                                          const std::vector<matcher>& matchers,
                                          std::span<const std::string> label_names, int64_t start_ns,
                                          int64_t end_ns) {
-  std::vector<bool> in_range(block.series.size(), false);
-  if (start_ns < end_ns)
-    for_each_row(block, [&](uint32_t s, int64_t t, int64_t) {
-      if (s < in_range.size() && t >= start_ns && t < end_ns) in_range[s] = true;
-    });
+  const std::vector<bool> in_range = series_in_range(block, start_ns, end_ns);
   std::vector<label_set> out;
   for (uint32_t id : select_series(block, matchers)) {
     if (!in_range[id]) continue;
