@@ -513,7 +513,7 @@ typename Inspector::result_type inspect(Inspector& f, flat_tree& x) {
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, series_partial& x) {
-  return f(caf::meta::type_name("hearth::query::series_partial"), x.group_values, x.point_group,
+  return f(caf::meta::type_name("hearth::query::series_partial"), x.group_values, x.group_end,
            x.point_ms, x.point_sum, x.point_count, x.point_exemplar);
 }
 template <class Inspector>

@@ -246,7 +246,7 @@ void evaluator::add(const block_data& b, int64_t start, int64_t end,
       // growing partial would copy it once per block).
       series_parts_.emplace_back();
       select_series_points(b, series, series_req_, series_parts_.back());
-      if (series_parts_.back().point_group.empty()) series_parts_.pop_back();
+      if (series_parts_.back().empty()) series_parts_.pop_back();
       return;
     case query_kind::merge_pprof:
       pprof_.add(b, series, start, end, pprof_sel_);
@@ -294,7 +294,7 @@ void merger::add(partial&& p) {
   add_frame_parts(frame_sums_, p.frame_parts);
   for (auto& v : p.values) values_.insert(std::move(v));
   merge_label_sets(label_sets_, p.label_sets);
-  if (!p.series.point_group.empty()) series_parts_.push_back(std::move(p.series));
+  if (!p.series.empty()) series_parts_.push_back(std::move(p.series));
   if (p.pprof.profiles > 0 || !p.pprof.values.empty()) pprof_.merge(std::move(p.pprof));
   merge_profile_stats(stats_, p.stats);
   bool grouped = p.point_groups.size() == p.point_times_ns.size();

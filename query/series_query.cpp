@@ -247,7 +247,8 @@ bool stream_points(const row_selection& sel, const block_groups& groups, series_
   std::vector<run> runs;
   std::vector<bool> seen(rank.size(), false);
   // At most a point per row; written by index (a push_back per point was a tenth of the pass).
-  std::vector<int64_t> ms(rows.size()), sum(rows.size()), count(rows.size());
+  // Counts only once a point sums two profiles (series_partial::point_count).
+  std::vector<int64_t> ms(rows.size()), sum(rows.size()), count;
   size_t np = 0;
   uint32_t cur = UINT32_MAX;
   for (size_t row = 0; row < rows.size(); ++row) {
@@ -264,18 +265,18 @@ bool stream_points(const row_selection& sel, const block_groups& groups, series_
     }
     if (runs.back().end > runs.back().begin && ms[np - 1] == t) {
       sum[np - 1] += value;
+      if (count.empty()) count.assign(rows.size(), 1);
       ++count[np - 1];
     } else {
       ms[np] = t;
       sum[np] = value;
-      count[np] = 1;
       ++np;
       ++runs.back().end;
     }
   }
   ms.resize(np);
   sum.resize(np);
-  count.resize(np);
+  if (!count.empty()) count.resize(np);
   // Groups in rank order (the series' order already, when series ids follow their labels).
   const bool in_order = std::is_sorted(runs.begin(), runs.end(),
                                        [](const run& a, const run& b) { return a.rank < b.rank; });
@@ -289,23 +290,23 @@ bool stream_points(const row_selection& sel, const block_groups& groups, series_
   } else {
     mine.point_ms.reserve(n);
     mine.point_sum.reserve(n);
-    mine.point_count.reserve(n);
+    if (!count.empty()) mine.point_count.reserve(n);
   }
-  mine.point_group.resize(n);
+  mine.group_end.reserve(runs.size());
   size_t w = 0;
-  for (uint32_t g = 0; g < runs.size(); ++g) {
-    const run& r = runs[g];
+  for (const run& r : runs) {  // every run has a point: its first row made one
     for (std::string_view v : groups.keys[r.rank]) mine.group_values.emplace_back(v);
-    std::fill(mine.point_group.begin() + static_cast<ptrdiff_t>(w),
-              mine.point_group.begin() + static_cast<ptrdiff_t>(w + r.end - r.begin), g);
     w += r.end - r.begin;
+    mine.group_end.push_back(w);
     if (in_order) continue;
     mine.point_ms.insert(mine.point_ms.end(), ms.begin() + static_cast<ptrdiff_t>(r.begin),
                          ms.begin() + static_cast<ptrdiff_t>(r.end));
     mine.point_sum.insert(mine.point_sum.end(), sum.begin() + static_cast<ptrdiff_t>(r.begin),
                           sum.begin() + static_cast<ptrdiff_t>(r.end));
-    mine.point_count.insert(mine.point_count.end(), count.begin() + static_cast<ptrdiff_t>(r.begin),
-                            count.begin() + static_cast<ptrdiff_t>(r.end));
+    if (!count.empty())
+      mine.point_count.insert(mine.point_count.end(),
+                              count.begin() + static_cast<ptrdiff_t>(r.begin),
+                              count.begin() + static_cast<ptrdiff_t>(r.end));
   }
   return true;
 }
@@ -323,7 +324,7 @@ void select_series_points(const block_data& block, std::span<const uint32_t> ser
   const std::vector<bool> keep =
       req.call_site.empty() ? std::vector<bool>() : stacks_with_prefix(block, req.call_site);
   const auto merge_mine = [&out](series_partial&& mine) {
-    if (out.point_group.empty()) {
+    if (out.empty()) {
       out = std::move(mine);
       return;
     }
@@ -411,23 +412,27 @@ void select_series_points(const block_data& block, std::span<const uint32_t> ser
   // groups with points), then merged into `out`.
   series_partial mine;
   size_t npoints = points.size();
-  for (uint64_t c = 0; c < cells; ++c) npoints += dcount[c] > 0;
-  mine.point_group.reserve(npoints);
+  bool ones = true;  // every point sums one profile: no count column
+  for (const auto& [key, c] : points) ones = ones && c.count == 1;
+  for (uint64_t c = 0; c < cells; ++c) {
+    npoints += dcount[c] > 0;
+    ones = ones && dcount[c] <= 1;
+  }
   mine.point_ms.reserve(npoints);
   mine.point_sum.reserve(npoints);
-  mine.point_count.reserve(npoints);
-  uint32_t last = UINT32_MAX, next = 0;
+  if (!ones) mine.point_count.reserve(npoints);
+  uint32_t last = UINT32_MAX;
   auto emit = [&](uint32_t g, int64_t t, int64_t sum, int64_t count, const candidate& best) {
     if (g != last) {
       last = g;
-      ++next;
       for (std::string_view v : groups.keys[g]) mine.group_values.emplace_back(v);
+      mine.group_end.push_back(0);
     }
-    mine.point_group.push_back(next - 1);
     mine.point_ms.push_back(t);
     mine.point_sum.push_back(sum);
-    mine.point_count.push_back(count);
+    if (!ones) mine.point_count.push_back(count);
     if (req.exemplars) mine.point_exemplar.push_back(make_exemplar(best));
+    mine.group_end.back() = mine.point_ms.size();
   };
   std::vector<std::pair<std::pair<uint32_t, int64_t>, cell>> sparse(points.begin(), points.end());
   std::sort(sparse.begin(), sparse.end(),
@@ -457,26 +462,42 @@ void select_series_points(const block_data& block, std::span<const uint32_t> ser
 
 namespace {
 
-/// A non-empty partial's group count (points are sorted by group; with no group_by one group, 0).
-uint32_t groups_of(const series_partial& p) {
-  return p.point_group.back() + 1;
+/// The first point of group g of `p` (its points end at p.group_end[g]).
+size_t group_begin(const series_partial& p, size_t g) {
+  return g == 0 ? 0 : static_cast<size_t>(p.group_end[g - 1]);
+}
+
+/// Appends a point's count to a count column that stays empty while every count is 1 (as
+/// series_partial::point_count); `index` is the point's index, the column's size if not empty.
+void put_count(std::vector<int64_t>& counts, size_t index, int64_t count) {
+  if (counts.empty()) {
+    if (count == 1) return;
+    counts.assign(index, 1);
+  }
+  counts.push_back(count);
 }
 
 /// Whether `p` is in the documented form with `width` values per group: what merging and
 /// rendering rely on to stay in bounds.
 bool well_formed(const series_partial& p, size_t width) {
-  const size_t m = p.point_group.size();
-  return p.point_ms.size() == m && p.point_sum.size() == m && p.point_count.size() == m &&
-         (p.point_exemplar.empty() || p.point_exemplar.size() == m) &&
-         std::is_sorted(p.point_group.begin(), p.point_group.end()) &&
-         p.group_values.size() == size_t{groups_of(p)} * width;
+  const size_t m = p.points();
+  if (p.point_sum.size() != m || (!p.point_count.empty() && p.point_count.size() != m) ||
+      (!p.point_exemplar.empty() && p.point_exemplar.size() != m) ||
+      p.group_values.size() != p.groups() * width)
+    return false;
+  uint64_t end = 0;
+  for (uint64_t e : p.group_end) {
+    if (e <= end) return false;  // every group has a point
+    end = e;
+  }
+  return end == m;
 }
 
 /// Drops the empty partials and those not well formed (a faulty peer's) with `width` values per
 /// group, or, without a width, the first one's.
 void keep_well_formed(std::vector<series_partial>& parts, std::optional<size_t> width) {
-  std::erase_if(parts, [](const series_partial& p) { return p.point_group.empty(); });
-  if (!width && !parts.empty()) width = parts[0].group_values.size() / groups_of(parts[0]);
+  std::erase_if(parts, [](const series_partial& p) { return p.empty(); });
+  if (!width && !parts.empty()) width = parts[0].group_values.size() / parts[0].groups();
   std::erase_if(parts, [&](const series_partial& p) { return !well_formed(p, *width); });
 }
 
@@ -502,7 +523,7 @@ std::vector<size_t> twins(const std::vector<series_partial>& all) {
   for (size_t i = 0; i < all.size(); ++i) {
     twin[i] = i;
     for (size_t j : lists)
-      if (all[j].group_values == all[i].group_values && groups_of(all[j]) == groups_of(all[i])) {
+      if (all[j].group_values == all[i].group_values && all[j].groups() == all[i].groups()) {
         twin[i] = j;
         break;
       }
@@ -526,7 +547,7 @@ void keep_top_series(std::vector<series_partial>& parts, std::span<const std::st
   for (size_t i = 0; i < parts.size(); ++i) {
     if (twin[i] != i) continue;
     auto& m = series_of_group[i];
-    m.resize(groups_of(parts[i]));
+    m.resize(parts[i].groups());
     for (uint32_t g = 0; g < m.size(); ++g) {
       auto values = std::span<const std::string>(parts[i].group_values).subspan(g * width, width);
       m[g] = series_of_labels
@@ -542,11 +563,13 @@ void keep_top_series(std::vector<series_partial>& parts, std::span<const std::st
   for (size_t i = 0; i < parts.size(); ++i) {
     const auto& m = series_of_group[twin[i]];
     const auto& p = parts[i];
-    for (size_t j = 0; j < p.point_group.size(); ++j) {
-      const uint32_t s = m[p.point_group[j]];
-      magnitude[s] += std::abs(static_cast<double>(p.point_sum[j]));
-      total[s] = static_cast<int64_t>(static_cast<uint64_t>(total[s]) +
-                                      static_cast<uint64_t>(p.point_sum[j]));
+    for (size_t g = 0; g < p.groups(); ++g) {
+      const uint32_t s = m[g];
+      for (size_t j = group_begin(p, g); j < p.group_end[g]; ++j) {
+        magnitude[s] += std::abs(static_cast<double>(p.point_sum[j]));
+        total[s] = static_cast<int64_t>(static_cast<uint64_t>(total[s]) +
+                                        static_cast<uint64_t>(p.point_sum[j]));
+      }
     }
   }
   constexpr double exact = 4503599627370496.0;  // 2^52
@@ -560,28 +583,28 @@ void keep_top_series(std::vector<series_partial>& parts, std::span<const std::st
                    [&](uint32_t a, uint32_t b) { return total[a] > total[b]; });
   std::vector<bool> kept(nseries, false);
   for (size_t k = 0; k < static_cast<size_t>(limit); ++k) kept[order[k]] = true;
-  // Each partial cut down to the kept series' groups (renumbered in order, so still sorted).
+  // Each partial cut down to the kept series' groups (in order, so still sorted).
   for (size_t i = 0; i < parts.size(); ++i) {
     const auto& m = series_of_group[twin[i]];
     series_partial& p = parts[i];
     series_partial q;
-    std::vector<uint32_t> renumber(m.size(), UINT32_MAX);
-    uint32_t next = 0;
+    const bool ex = !p.point_exemplar.empty();
     for (uint32_t g = 0; g < m.size(); ++g) {
       if (!kept[m[g]]) continue;
-      renumber[g] = next++;
       for (size_t k = 0; k < width; ++k)
         q.group_values.push_back(std::move(p.group_values[g * width + k]));
-    }
-    const bool ex = p.point_exemplar.size() == p.point_group.size();
-    for (size_t j = 0; j < p.point_group.size(); ++j) {
-      const uint32_t g = renumber[p.point_group[j]];
-      if (g == UINT32_MAX) continue;
-      q.point_group.push_back(g);
-      q.point_ms.push_back(p.point_ms[j]);
-      q.point_sum.push_back(p.point_sum[j]);
-      q.point_count.push_back(p.point_count[j]);
-      if (ex) q.point_exemplar.push_back(std::move(p.point_exemplar[j]));
+      const auto from = static_cast<ptrdiff_t>(group_begin(p, g));
+      const auto to = static_cast<ptrdiff_t>(p.group_end[g]);
+      q.point_ms.insert(q.point_ms.end(), p.point_ms.begin() + from, p.point_ms.begin() + to);
+      q.point_sum.insert(q.point_sum.end(), p.point_sum.begin() + from, p.point_sum.begin() + to);
+      for (ptrdiff_t j = from; j < to; ++j)
+        put_count(q.point_count, q.point_sum.size() - static_cast<size_t>(to - j),
+                  p.count(static_cast<size_t>(j)));
+      if (ex)
+        q.point_exemplar.insert(q.point_exemplar.end(),
+                                std::make_move_iterator(p.point_exemplar.begin() + from),
+                                std::make_move_iterator(p.point_exemplar.begin() + to));
+      q.group_end.push_back(q.points());
     }
     p = std::move(q);
   }
@@ -593,7 +616,7 @@ void merge_well_formed(std::vector<series_partial>& all, series_partial& into) {
     if (!all.empty()) into = std::move(all.front());
     return;
   }
-  const size_t width = all[0].group_values.size() / groups_of(all[0]);
+  const size_t width = all[0].group_values.size() / all[0].groups();
   const auto key = [width](const series_partial& p, uint32_t g) {
     return std::span<const std::string>(p.group_values).subspan(g * width, width);
   };
@@ -609,7 +632,7 @@ void merge_well_formed(std::vector<series_partial>& all, series_partial& into) {
   for (size_t i = 0; i < n; ++i)
     if (twin[i] == i) lists.push_back(i);
   std::vector<std::vector<uint32_t>> rank(n);
-  for (size_t i : lists) rank[i].resize(groups_of(all[i]));
+  for (size_t i : lists) rank[i].resize(all[i].groups());
   std::vector<uint32_t> at(n, 0);
   series_partial out;
   uint32_t ngroups = 0;
@@ -628,10 +651,10 @@ void merge_well_formed(std::vector<series_partial>& all, series_partial& into) {
     out.group_values.insert(out.group_values.end(), k.begin(), k.end());
     ++ngroups;
   }
-  // Each output group's points are its runs in the partials (points are sorted by group),
-  // written straight to the output: partials taken in order of their first time, so a group's
-  // runs from blocks that follow each other in time need no sort; a group whose runs overlap is
-  // sorted by time and its equal times summed. The output is written once, in order.
+  // Each output group's points are its runs in the partials, written straight to the output:
+  // partials taken in order of their first time, so a group's runs from blocks that follow each
+  // other in time need no sort; a group whose runs overlap is sorted by time and its equal
+  // times summed. The output is written once, in order.
   std::vector<size_t> by_time(n);
   std::iota(by_time.begin(), by_time.end(), size_t{0});
   std::vector<int64_t> first_ms(n);
@@ -641,86 +664,89 @@ void merge_well_formed(std::vector<series_partial>& all, series_partial& into) {
                    [&](size_t x, size_t y) { return first_ms[x] < first_ms[y]; });
   size_t total = 0;
   bool ex = true;  // exemplars travel with their points when every partial carries them
+  bool counted = false;
   for (const auto& p : all) {
-    total += p.point_group.size();
-    ex = ex && p.point_exemplar.size() == p.point_group.size();
+    total += p.points();
+    ex = ex && !p.point_exemplar.empty();
+    counted = counted || !p.point_count.empty();
   }
-  out.point_group.reserve(total);
+  out.group_end.reserve(ngroups);
   out.point_ms.reserve(total);
   out.point_sum.reserve(total);
-  out.point_count.reserve(total);
+  if (counted) out.point_count.reserve(total);
   if (ex) out.point_exemplar.reserve(total);
   std::vector<uint32_t> local(n, 0);  // per partial: its next group
-  std::vector<size_t> next(n, 0);     // per partial: its next point
+  std::vector<int64_t> ms, sum, count;
+  std::vector<exemplar> exs;
   std::vector<size_t> order;
   for (uint32_t g = 0; g < ngroups; ++g) {
-    const size_t from = out.point_ms.size();
+    const size_t from = out.points();
     bool sorted = true;
     for (size_t i : by_time) {
       auto& p = all[i];
       const auto& r = rank[twin[i]];
       if (local[i] >= r.size() || r[local[i]] != g) continue;
       const uint32_t lg = local[i]++;
-      size_t j = next[i];
-      const size_t end = std::upper_bound(p.point_group.begin() + static_cast<ptrdiff_t>(j),
-                                          p.point_group.end(), lg) -
-                         p.point_group.begin();
-      if (j < end && out.point_ms.size() > from && p.point_ms[j] <= out.point_ms.back())
-        sorted = false;
-      out.point_group.insert(out.point_group.end(), end - j, g);
+      const size_t j = group_begin(p, lg), end = p.group_end[lg];
+      if (out.points() > from && p.point_ms[j] <= out.point_ms.back()) sorted = false;
       out.point_ms.insert(out.point_ms.end(), p.point_ms.begin() + static_cast<ptrdiff_t>(j),
                           p.point_ms.begin() + static_cast<ptrdiff_t>(end));
       out.point_sum.insert(out.point_sum.end(), p.point_sum.begin() + static_cast<ptrdiff_t>(j),
                            p.point_sum.begin() + static_cast<ptrdiff_t>(end));
-      out.point_count.insert(out.point_count.end(),
-                             p.point_count.begin() + static_cast<ptrdiff_t>(j),
-                             p.point_count.begin() + static_cast<ptrdiff_t>(end));
+      if (p.point_count.empty()) {
+        if (!out.point_count.empty()) out.point_count.resize(out.points(), 1);
+      } else {
+        for (size_t x = j; x < end; ++x)
+          put_count(out.point_count, out.points() - (end - x), p.point_count[x]);
+      }
       if (ex)
         out.point_exemplar.insert(
             out.point_exemplar.end(),
             std::make_move_iterator(p.point_exemplar.begin() + static_cast<ptrdiff_t>(j)),
             std::make_move_iterator(p.point_exemplar.begin() + static_cast<ptrdiff_t>(end)));
-      next[i] = end;
     }
-    if (sorted) continue;
-    // Overlapping runs: this group's points by time (stable: earlier partials first), equal
-    // times summed, rewritten in place.
-    const size_t to = out.point_ms.size();
-    order.resize(to - from);
-    std::iota(order.begin(), order.end(), from);
-    std::stable_sort(order.begin(), order.end(),
-                     [&](size_t x, size_t y) { return out.point_ms[x] < out.point_ms[y]; });
-    std::vector<int64_t> ms, sum, count;
-    std::vector<exemplar> exs;
-    for (size_t x : order) {
-      if (!ms.empty() && ms.back() == out.point_ms[x]) {
-        sum.back() += out.point_sum[x];
-        count.back() += out.point_count[x];
-        if (ex) {
-          // An empty exemplar (no profile with an id) loses to any real one.
-          exemplar& a = exs.back();
-          exemplar& c = out.point_exemplar[x];
-          const bool a_real = a.id_hi != 0 || a.id_lo != 0, c_real = c.id_hi != 0 || c.id_lo != 0;
-          if (c_real && (!a_real || better_exemplar(c, a))) a = std::move(c);
+    if (!sorted) {
+      // Overlapping runs: this group's points by time (stable: earlier partials first), equal
+      // times summed, rewritten in place.
+      const size_t to = out.points();
+      order.resize(to - from);
+      std::iota(order.begin(), order.end(), from);
+      std::stable_sort(order.begin(), order.end(),
+                       [&](size_t x, size_t y) { return out.point_ms[x] < out.point_ms[y]; });
+      ms.clear();
+      sum.clear();
+      count.clear();
+      exs.clear();
+      for (size_t x : order) {
+        if (!ms.empty() && ms.back() == out.point_ms[x]) {
+          sum.back() += out.point_sum[x];
+          count.back() += out.count(x);
+          if (ex) {
+            // An empty exemplar (no profile with an id) loses to any real one.
+            exemplar& a = exs.back();
+            exemplar& c = out.point_exemplar[x];
+            const bool a_real = a.id_hi != 0 || a.id_lo != 0, c_real = c.id_hi != 0 || c.id_lo != 0;
+            if (c_real && (!a_real || better_exemplar(c, a))) a = std::move(c);
+          }
+          continue;
         }
-        continue;
+        ms.push_back(out.point_ms[x]);
+        sum.push_back(out.point_sum[x]);
+        count.push_back(out.count(x));
+        if (ex) exs.push_back(std::move(out.point_exemplar[x]));
       }
-      ms.push_back(out.point_ms[x]);
-      sum.push_back(out.point_sum[x]);
-      count.push_back(out.point_count[x]);
-      if (ex) exs.push_back(std::move(out.point_exemplar[x]));
+      out.point_ms.resize(from);
+      out.point_sum.resize(from);
+      if (!out.point_count.empty()) out.point_count.resize(from);
+      out.point_ms.insert(out.point_ms.end(), ms.begin(), ms.end());
+      out.point_sum.insert(out.point_sum.end(), sum.begin(), sum.end());
+      for (size_t x = 0; x < count.size(); ++x) put_count(out.point_count, from + x, count[x]);
+      if (ex) {
+        out.point_exemplar.resize(from);
+        std::move(exs.begin(), exs.end(), std::back_inserter(out.point_exemplar));
+      }
     }
-    out.point_group.resize(from + ms.size());
-    std::copy(ms.begin(), ms.end(), out.point_ms.begin() + static_cast<ptrdiff_t>(from));
-    out.point_ms.resize(from + ms.size());
-    std::copy(sum.begin(), sum.end(), out.point_sum.begin() + static_cast<ptrdiff_t>(from));
-    out.point_sum.resize(from + ms.size());
-    std::copy(count.begin(), count.end(), out.point_count.begin() + static_cast<ptrdiff_t>(from));
-    out.point_count.resize(from + ms.size());
-    if (ex) {
-      std::move(exs.begin(), exs.end(), out.point_exemplar.begin() + static_cast<ptrdiff_t>(from));
-      out.point_exemplar.resize(from + ms.size());
-    }
+    out.group_end.push_back(out.points());
   }
   into = std::move(out);
 }
@@ -743,7 +769,7 @@ void merge_series(series_partial& into, std::vector<series_partial>& parts) {
 std::vector<series> render_series(const series_partial& p, std::span<const std::string> group_by,
                                   series_aggregation aggregation, int64_t limit) {
   const size_t width = group_by.size();
-  const uint32_t ngroups = p.point_group.empty() ? 0 : p.point_group.back() + 1;
+  const size_t ngroups = p.groups();
   // Label set per group (once per group, not per point); groups that render to the same label
   // set (a repeated group_by name, several absent labels) become one output series.
   std::map<label_set, uint32_t> series_of_labels;
@@ -758,7 +784,7 @@ std::vector<series> render_series(const series_partial& p, std::span<const std::
     series_of_group[g] = it->second;
   }
   const size_t nseries = labels_of_series.size();
-  const bool with_ex = p.point_exemplar.size() == p.point_group.size();
+  const bool with_ex = !p.point_exemplar.empty();
   const auto real = [&p](size_t i) {
     return i != SIZE_MAX && (p.point_exemplar[i].id_hi != 0 || p.point_exemplar[i].id_lo != 0);
   };
@@ -781,16 +807,11 @@ std::vector<series> render_series(const series_partial& p, std::span<const std::
   std::vector<series> out;
 
   if (nseries == ngroups) {
-    // One group per series (the usual case): points are sorted by (group, time), so a group's
-    // points are one contiguous run; totals come straight from the partial and only the series
-    // kept by `limit` are materialized.
-    std::vector<size_t> first(ngroups, SIZE_MAX), last(ngroups, 0);
-    for (size_t i = 0; i < p.point_group.size(); ++i) {
-      const uint32_t g = p.point_group[i];
-      if (first[g] == SIZE_MAX) first[g] = i;
-      last[g] = i + 1;
-      total[series_of_group[g]] += value_of(p.point_sum[i], p.point_count[i]);
-    }
+    // One group per series (the usual case): a group's points are its series' points; totals
+    // come straight from the partial and only the series kept by `limit` are materialized.
+    for (size_t g = 0; g < ngroups; ++g)
+      for (size_t i = group_begin(p, g); i < p.group_end[g]; ++i)
+        total[series_of_group[g]] += value_of(p.point_sum[i], p.count(i));
     std::vector<uint32_t> group_of_series(nseries);
     for (uint32_t g = 0; g < ngroups; ++g) group_of_series[series_of_group[g]] = g;
     const auto order = top(total);
@@ -798,10 +819,10 @@ std::vector<series> render_series(const series_partial& p, std::span<const std::
     for (size_t k = 0; k < order.size(); ++k) {
       const uint32_t s = order[k], g = group_of_series[s];
       out[k].labels = std::move(labels_of_series[s]);
-      if (first[g] == SIZE_MAX) continue;
-      out[k].points.reserve(last[g] - first[g]);
-      for (size_t i = first[g]; i < last[g]; ++i) {
-        out[k].points.push_back({p.point_ms[i], value_of(p.point_sum[i], p.point_count[i]), {}});
+      const size_t first = group_begin(p, g), last = p.group_end[g];
+      out[k].points.reserve(last - first);
+      for (size_t i = first; i < last; ++i) {
+        out[k].points.push_back({p.point_ms[i], value_of(p.point_sum[i], p.count(i)), {}});
         if (with_ex && real(i)) out[k].points.back().exemplars.push_back(p.point_exemplar[i]);
       }
     }
@@ -815,9 +836,10 @@ std::vector<series> render_series(const series_partial& p, std::span<const std::
     size_t ex = SIZE_MAX;  ///< index into p.point_exemplar; SIZE_MAX: none
   };
   std::vector<std::vector<pt>> pts(nseries);
-  for (size_t i = 0; i < p.point_group.size(); ++i)
-    pts[series_of_group[p.point_group[i]]].push_back(
-        {p.point_ms[i], p.point_sum[i], p.point_count[i], with_ex && real(i) ? i : SIZE_MAX});
+  for (size_t g = 0; g < ngroups; ++g)
+    for (size_t i = group_begin(p, g); i < p.group_end[g]; ++i)
+      pts[series_of_group[g]].push_back(
+          {p.point_ms[i], p.point_sum[i], p.count(i), with_ex && real(i) ? i : SIZE_MAX});
   for (size_t s = 0; s < nseries; ++s) {
     auto& v = pts[s];
     std::sort(v.begin(), v.end(), [](const pt& a, const pt& b) { return a.t < b.t; });

@@ -56,18 +56,25 @@ series_request series_range(int64_t start_ms, int64_t end_ms, int64_t step_ms);
 
 /// One block's (or several merged blocks') points, keyed by group and grid timestamp.
 /// Group g's label values are group_values[g * group_by.size() + k] for the k-th group_by name
-/// ("" = the series lacks the label). Point i belongs to group point_group[i] at point_ms[i],
-/// with point_sum[i] the sum of point_count[i] profile values. Points are sorted by (group,
-/// time) and unique; groups are sorted by their values and unique.
+/// ("" = the series lacks the label); its points are [g == 0 ? 0 : group_end[g - 1],
+/// group_end[g]): point i at point_ms[i], with point_sum[i] the sum of point_count[i] profile
+/// values. Every group has a point; points are sorted by time within their group and unique;
+/// groups are sorted by their values and unique. Compact, as a day of 10k series is 14 M
+/// points: no group id per point, and no counts while every point sums one profile.
 /// A plain value type: copyable, only ints and strings, fit for an actor message.
 struct series_partial {
   std::vector<std::string> group_values;
-  std::vector<uint32_t> point_group;
+  std::vector<uint64_t> group_end;
   std::vector<int64_t> point_ms;
   std::vector<int64_t> point_sum;
+  /// Empty when every point sums exactly one profile; otherwise one count per point.
   std::vector<int64_t> point_count;
   /// With series_request::exemplars: point i's exemplar; otherwise empty.
   std::vector<exemplar> point_exemplar;
+  size_t groups() const { return group_end.size(); }
+  size_t points() const { return point_ms.size(); }
+  bool empty() const { return group_end.empty(); }
+  int64_t count(size_t i) const { return point_count.empty() ? 1 : point_count[i]; }
   friend bool operator==(const series_partial&, const series_partial&) = default;
 };
 
@@ -82,8 +89,8 @@ void select_series_points(const block_data& block, std::span<const uint32_t> ser
 /// counts). One pass over all of them, whatever their number: their group lists are merged once
 /// (partials with the same groups, as a query's blocks mostly have, share one mapping) and each
 /// group's points sorted only when the partials' times overlap. A partial whose vectors disagree
-/// in size, or whose points are not sorted by group, is dropped (it can only come from a faulty
-/// peer).
+/// in size, or whose group ends do not cut its points into non-empty runs, is dropped (it can
+/// only come from a faulty peer).
 void merge_series(series_partial& into, std::vector<series_partial>& parts);
 
 /// How partials become the response.

@@ -238,25 +238,32 @@ TEST(series_query, blocks_split_and_merged_at_once_match_a_reference_model) {
     // The partial's documented form, and its values.
     std::map<std::pair<std::vector<std::string>, int64_t>, std::pair<int64_t, int64_t>> have;
     const size_t w = req.group_by.size();
-    for (size_t i = 0; i < got.point_group.size(); ++i) {
-      const uint32_t g = got.point_group[i];
-      ASSERT_LT((g + 1) * w, got.group_values.size() + 1);
-      std::vector<std::string> key(got.group_values.begin() + static_cast<ptrdiff_t>(g * w),
-                                   got.group_values.begin() + static_cast<ptrdiff_t>((g + 1) * w));
-      if (i > 0) {
-        const uint32_t pg = got.point_group[i - 1];
-        ASSERT_TRUE(pg < g || (pg == g && got.point_ms[i - 1] < got.point_ms[i])) << i;
-      }
-      have[{key, got.point_ms[i]}] = {got.point_sum[i], got.point_count[i]};
+    const size_t ng = got.group_end.size();
+    ASSERT_EQ(got.group_values.size(), ng * w);
+    ASSERT_EQ(got.point_sum.size(), got.point_ms.size());
+    bool ones = true;
+    if (!got.point_count.empty()) {
+      ASSERT_EQ(got.point_count.size(), got.point_ms.size());
+      ones = std::all_of(got.point_count.begin(), got.point_count.end(),
+                         [](int64_t c) { return c == 1; });
     }
-    if (!got.point_group.empty()) {
-      const uint32_t ng = got.point_group.back() + 1;
-      ASSERT_EQ(got.group_values.size(), ng * w);
-      for (uint32_t g = 1; g < ng; ++g)
+    EXPECT_TRUE(got.point_count.empty() || !ones) << "counts of 1 are not stored";
+    size_t i = 0;
+    for (size_t g = 0; g < ng; ++g) {
+      ASSERT_GT(got.group_end[g], i) << "group " << g << " has a point";
+      ASSERT_LE(got.group_end[g], got.point_ms.size());
+      if (g > 0)
         ASSERT_TRUE(std::lexicographical_compare(
             got.group_values.begin() + (g - 1) * w, got.group_values.begin() + g * w,
             got.group_values.begin() + g * w, got.group_values.begin() + (g + 1) * w));
+      std::vector<std::string> key(got.group_values.begin() + static_cast<ptrdiff_t>(g * w),
+                                   got.group_values.begin() + static_cast<ptrdiff_t>((g + 1) * w));
+      for (const size_t first = i; i < got.group_end[g]; ++i) {
+        if (i > first) ASSERT_LT(got.point_ms[i - 1], got.point_ms[i]) << i;
+        have[{key, got.point_ms[i]}] = {got.point_sum[i], got.count(i)};
+      }
     }
+    ASSERT_EQ(i, got.point_ms.size());
     ASSERT_EQ(have, want) << "round " << round;
   }
 }
@@ -283,12 +290,25 @@ TEST(series_query, a_repeated_string_is_one_group_and_a_malformed_partial_is_dro
   series_partial into = p;
   merge_one(into, bad);
   EXPECT_EQ(into, p);
+  for (auto group_end : {std::vector<uint64_t>{1, 1}, std::vector<uint64_t>{2, 1},
+                         std::vector<uint64_t>{1, 3}, std::vector<uint64_t>{0, 2}}) {
+    bad = p;
+    bad.group_values = {"a", "b"};
+    bad.group_end = group_end;  // a group without points, or ends out of order or range: dropped
+    bad.point_ms = {1000, 2000};
+    bad.point_sum = {1, 2};
+    bad.point_count = {};
+    into = p;
+    merge_one(into, bad);
+    EXPECT_EQ(into, p);
+  }
+  bad.group_end = {1, 2};  // the same partial well formed is merged
+  into = p;
+  merge_one(into, bad);
+  EXPECT_EQ(into.group_values, (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(into.point_count, (std::vector<int64_t>{3, 1}));
   bad = p;
-  bad.group_values = {"a", "b"};
-  bad.point_group = {1, 0};  // points not sorted by group: dropped
-  bad.point_ms = {1000, 1000};
-  bad.point_sum = {1, 2};
-  bad.point_count = {1, 1};
+  bad.point_count = {2, 1};  // more counts than points: dropped
   into = p;
   merge_one(into, bad);
   EXPECT_EQ(into, p);
@@ -351,7 +371,7 @@ TEST(series_query, exemplars_are_the_highest_valued_profile_of_each_point) {
   req.group_by = {"service_name"};
   req.exemplars = true;
   const series_partial p = points_of(rb.b, req);
-  ASSERT_EQ(p.point_exemplar.size(), p.point_group.size());
+  ASSERT_EQ(p.point_exemplar.size(), p.point_ms.size());
   const auto out = render_series(p, req.group_by, series_aggregation::sum, 0);
   ASSERT_EQ(out.size(), 2u);
   ASSERT_EQ(out[0].labels, (label_set{{"service_name", "a"}}));
