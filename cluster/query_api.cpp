@@ -1,10 +1,12 @@
 #include "cluster/query_api.hpp"
 
 #include <algorithm>
+#include <bit>
 #include <climits>
 #include <cmath>
 
 #include "format/normalize.hpp"
+#include "format/protowire.hpp"
 #include "format/uuid.hpp"
 #include "hearth.pb.h"
 #include "querier.pb.h"
@@ -526,6 +528,51 @@ void fill_change(const query::function_change& f, hearth::v1::FunctionChange* o)
   o->set_total_share_delta(f.total_share_delta);
 }
 
+// SelectSeriesResponse (querier.proto) in the binary codec, written field by field: byte for
+// byte what libprotobuf serializes, without a message object per point, which for a day of 10k
+// series (14.4 M points) cost seconds of allocation.
+std::string series_response_bytes(const std::vector<query::series>& all) {
+  using namespace protowire;
+  encoder out, one, ex;
+  const auto put_labels = [](encoder& e, uint32_t field, const label_set& ls, encoder& scratch) {
+    for (const auto& l : ls) {  // types.v1.LabelPair
+      scratch.reset();
+      put_string_field(scratch, 1, l.name);
+      put_string_field(scratch, 2, l.value);
+      put_bytes_field(e, field, scratch.buffer());
+    }
+  };
+  for (const auto& s : all) {  // types.v1.Series
+    one.reset();
+    put_labels(one, 1, s.labels, ex);
+    for (const auto& p : s.points) {  // types.v1.Point
+      const bool value = std::bit_cast<uint64_t>(p.value) != 0;
+      const auto ts = static_cast<uint64_t>(p.timestamp_ms);
+      if (p.exemplars.empty()) {
+        put_tag(one, 2, wt_len);
+        one.put_uvarint((value ? 9 : 0) + (ts != 0 ? 1 + uvarint_size(ts) : 0));
+        put_double_field(one, 1, p.value);
+        put_varint_field(one, 2, ts);
+        continue;
+      }
+      encoder point;
+      put_double_field(point, 1, p.value);
+      put_varint_field(point, 2, ts);
+      for (const auto& e : p.exemplars) {  // types.v1.Exemplar
+        encoder x;
+        put_int_field(x, 1, e.time_ms);
+        put_string_field(x, 2, format_uuid(e.id_hi, e.id_lo));
+        put_int_field(x, 4, e.value);
+        put_labels(x, 5, e.labels, ex);
+        put_bytes_field(point, 4, x.buffer());
+      }
+      put_bytes_field(one, 2, point.buffer());
+    }
+    put_bytes_field(out, 1, one.buffer());
+  }
+  return out.release();
+}
+
 // The merged pprof is already google.v1.Profile bytes: binary clients get them as they are, JSON
 // clients get them re-encoded through the message.
 result<std::string> pprof_body(connect::codec c, const std::string& bytes) {
@@ -618,6 +665,7 @@ result<std::string> render_response(std::string_view service, std::string_view m
     return connect::encode(c, out);
   }
   if (method == "SelectSeries") {
+    if (c == connect::codec::proto) return series_response_bytes(r.series);
     querier::v1::SelectSeriesResponse out;
     for (const auto& s : r.series) {
       auto* o = out.add_series();

@@ -1,9 +1,14 @@
 #pragma once
 // Protocol-buffer wire primitives shared by the hand-written decoders (format/pprof.cpp,
-// format/otlp.cpp): wire types, varints and one field as read from the wire. Pure.
+// format/otlp.cpp) and encoders (query/pprof_export.cpp, cluster/query_api.cpp): wire types,
+// varints, one field as read from the wire, and fields written as libprotobuf writes them. Pure.
 
+#include <bit>
 #include <cstddef>
 #include <cstdint>
+#include <string_view>
+
+#include "format/coding.hpp"
 
 namespace hearth::protowire {
 
@@ -59,5 +64,46 @@ struct field {
   const uint8_t* data = nullptr;
   size_t size = 0;
 };
+
+// Writing. Proto3 scalars and strings equal to zero or empty are omitted, as libprotobuf omits
+// them, so a message written field by field in number order is byte for byte its serialization.
+
+inline void put_tag(encoder& e, uint32_t field, uint32_t wt) {
+  e.put_uvarint(uint64_t{field} << 3 | wt);
+}
+
+/// The bytes of `v` as a varint.
+inline size_t uvarint_size(uint64_t v) {
+  return static_cast<size_t>(std::bit_width(v | 1) + 6) / 7;
+}
+
+inline void put_varint_field(encoder& e, uint32_t field, uint64_t v) {
+  if (v == 0) return;
+  put_tag(e, field, wt_varint);
+  e.put_uvarint(v);
+}
+
+inline void put_int_field(encoder& e, uint32_t field, int64_t v) {
+  put_varint_field(e, field, static_cast<uint64_t>(v));
+}
+
+/// A length-delimited field, written even when empty (a repeated element, as pprof's "").
+inline void put_bytes_field(encoder& e, uint32_t field, std::string_view s) {
+  put_tag(e, field, wt_len);
+  e.put_string(s);
+}
+
+/// A proto3 string or bytes field: omitted when empty.
+inline void put_string_field(encoder& e, uint32_t field, std::string_view s) {
+  if (!s.empty()) put_bytes_field(e, field, s);
+}
+
+/// A proto3 double: omitted when its bits are zero (+0.0; -0.0 is written, as libprotobuf does).
+inline void put_double_field(encoder& e, uint32_t field, double v) {
+  const auto bits = std::bit_cast<uint64_t>(v);
+  if (bits == 0) return;
+  put_tag(e, field, wt_fixed64);
+  e.put_u64(bits);
+}
 
 }  // namespace hearth::protowire

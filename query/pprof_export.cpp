@@ -9,6 +9,7 @@
 
 #include "format/coding.hpp"
 #include "format/normalize.hpp"
+#include "format/protowire.hpp"
 #include "query/block_query.hpp"
 
 namespace hearth::query {
@@ -31,24 +32,10 @@ void note_time(pprof_partial& p, int64_t first_ns, int64_t last_end_ns, uint64_t
 
 // --- protobuf writing (proto3: zero scalars are omitted) ---
 
-void put_tag(encoder& e, uint32_t field, uint32_t wire_type) {
-  e.put_uvarint(field << 3 | wire_type);
-}
-
-void put_varint_field(encoder& e, uint32_t field, uint64_t v) {
-  if (v == 0) return;
-  put_tag(e, field, 0);
-  e.put_uvarint(v);
-}
-
-void put_int_field(encoder& e, uint32_t field, int64_t v) {
-  put_varint_field(e, field, static_cast<uint64_t>(v));
-}
-
-void put_bytes_field(encoder& e, uint32_t field, std::string_view s) {
-  put_tag(e, field, 2);
-  e.put_string(s);
-}
+using protowire::put_bytes_field;
+using protowire::put_int_field;
+using protowire::put_tag;
+using protowire::put_varint_field;
 
 template <class T>
 void put_packed_field(encoder& e, encoder& scratch, uint32_t field, std::span<const T> vs) {
