@@ -555,12 +555,11 @@ typename Inspector::result_type inspect(Inspector& f, flame_graph_diff& x) {
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, series_point& x) {
-  return f(caf::meta::type_name("hearth::query::series_point"), x.timestamp_ms, x.value,
-           x.exemplars);
+  return f(caf::meta::type_name("hearth::query::series_point"), x.timestamp_ms, x.value);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, series& x) {
-  return f(caf::meta::type_name("hearth::query::series"), x.labels, x.points);
+  return f(caf::meta::type_name("hearth::query::series"), x.labels, x.points, x.exemplars);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, function_share& x) {

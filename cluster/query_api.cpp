@@ -528,6 +528,13 @@ void fill_change(const query::function_change& f, hearth::v1::FunctionChange* o)
   o->set_total_share_delta(f.total_share_delta);
 }
 
+// Point i's exemplar, if exemplars were asked for and it has one.
+const query::exemplar* exemplar_of(const query::series& s, size_t i) {
+  if (i >= s.exemplars.size()) return nullptr;
+  const query::exemplar& e = s.exemplars[i];
+  return e.id_hi != 0 || e.id_lo != 0 ? &e : nullptr;
+}
+
 // SelectSeriesResponse (querier.proto) in the binary codec, written field by field: byte for
 // byte what libprotobuf serializes, without a message object per point, which for a day of 10k
 // series (14.4 M points) cost seconds of allocation.
@@ -545,27 +552,26 @@ std::string series_response_bytes(const std::vector<query::series>& all) {
   for (const auto& s : all) {  // types.v1.Series
     one.reset();
     put_labels(one, 1, s.labels, ex);
-    for (const auto& p : s.points) {  // types.v1.Point
+    for (size_t i = 0; i < s.points.size(); ++i) {  // types.v1.Point
+      const query::series_point& p = s.points[i];
       const bool value = std::bit_cast<uint64_t>(p.value) != 0;
       const auto ts = static_cast<uint64_t>(p.timestamp_ms);
-      if (p.exemplars.empty()) {
+      const query::exemplar* e = exemplar_of(s, i);
+      if (e == nullptr) {
         put_tag(one, 2, wt_len);
         one.put_uvarint((value ? 9 : 0) + (ts != 0 ? 1 + uvarint_size(ts) : 0));
         put_double_field(one, 1, p.value);
         put_varint_field(one, 2, ts);
         continue;
       }
-      encoder point;
+      encoder point, x;
       put_double_field(point, 1, p.value);
       put_varint_field(point, 2, ts);
-      for (const auto& e : p.exemplars) {  // types.v1.Exemplar
-        encoder x;
-        put_int_field(x, 1, e.time_ms);
-        put_string_field(x, 2, format_uuid(e.id_hi, e.id_lo));
-        put_int_field(x, 4, e.value);
-        put_labels(x, 5, e.labels, ex);
-        put_bytes_field(point, 4, x.buffer());
-      }
+      put_int_field(x, 1, e->time_ms);  // types.v1.Exemplar
+      put_string_field(x, 2, format_uuid(e->id_hi, e->id_lo));
+      put_int_field(x, 4, e->value);
+      put_labels(x, 5, e->labels, ex);
+      put_bytes_field(point, 4, x.buffer());
       put_bytes_field(one, 2, point.buffer());
     }
     put_bytes_field(out, 1, one.buffer());
@@ -670,16 +676,16 @@ result<std::string> render_response(std::string_view service, std::string_view m
     for (const auto& s : r.series) {
       auto* o = out.add_series();
       fill_labels(s.labels, o->mutable_labels());
-      for (const auto& p : s.points) {
+      for (size_t i = 0; i < s.points.size(); ++i) {
         auto* pt = o->add_points();
-        pt->set_timestamp(p.timestamp_ms);
-        pt->set_value(p.value);
-        for (const auto& e : p.exemplars) {
+        pt->set_timestamp(s.points[i].timestamp_ms);
+        pt->set_value(s.points[i].value);
+        if (const query::exemplar* e = exemplar_of(s, i)) {
           auto* x = pt->add_exemplars();
-          x->set_timestamp(e.time_ms);
-          x->set_profile_id(format_uuid(e.id_hi, e.id_lo));
-          x->set_value(e.value);
-          fill_labels(e.labels, x->mutable_labels());
+          x->set_timestamp(e->time_ms);
+          x->set_profile_id(format_uuid(e->id_hi, e->id_lo));
+          x->set_value(e->value);
+          fill_labels(e->labels, x->mutable_labels());
         }
       }
     }

@@ -215,17 +215,18 @@ TEST(query_api, select_series_bytes_are_libprotobufs_serialization) {
       for (size_t k = rnd() % 3; k > 0; --k)
         s.labels.push_back({"name" + std::to_string(k), rnd() % 4 == 0 ? "" : "v" + std::to_string(rnd())});
       s.points.resize(rnd() % 5);
-      for (auto& p : s.points) {
+      if (rnd() % 2) s.exemplars.resize(s.points.size());  // exemplars asked for
+      for (size_t i = 0; i < s.points.size(); ++i) {
+        auto& p = s.points[i];
         p.timestamp_ms = times[rnd() % std::size(times)];
         p.value = rnd() % 2 ? specials[rnd() % std::size(specials)] : static_cast<double>(rnd() % 1000);
-        if (rnd() % 3 == 0) {
-          query::exemplar e;
+        if (!s.exemplars.empty() && rnd() % 3 != 0) {  // else the point has none: a zero id
+          query::exemplar& e = s.exemplars[i];
           e.time_ms = times[rnd() % std::size(times)];
           e.value = static_cast<int64_t>(rnd() % 3) - 1;
           e.id_hi = rnd() % 2 ? rnd() : 0;
-          e.id_lo = rnd();
+          e.id_lo = rnd() | 1;
           if (rnd() % 2) e.labels = {{"pod", "p" + std::to_string(rnd() % 9)}};
-          p.exemplars.push_back(e);
         }
       }
     }
@@ -237,11 +238,13 @@ TEST(query_api, select_series_bytes_are_libprotobufs_serialization) {
         lp->set_name(l.name);
         lp->set_value(l.value);
       }
-      for (const auto& p : s.points) {
+      for (size_t i = 0; i < s.points.size(); ++i) {
+        const auto& p = s.points[i];
         auto* pt = o->add_points();
         pt->set_timestamp(p.timestamp_ms);
         pt->set_value(p.value);
-        for (const auto& e : p.exemplars) {
+        if (i < s.exemplars.size() && (s.exemplars[i].id_hi | s.exemplars[i].id_lo) != 0) {
+          const auto& e = s.exemplars[i];
           auto* x = pt->add_exemplars();
           x->set_timestamp(e.time_ms);
           x->set_profile_id(format_uuid(e.id_hi, e.id_lo));

@@ -821,9 +821,12 @@ std::vector<series> render_series(const series_partial& p, std::span<const std::
       out[k].labels = std::move(labels_of_series[s]);
       const size_t first = group_begin(p, g), last = p.group_end[g];
       out[k].points.reserve(last - first);
-      for (size_t i = first; i < last; ++i) {
-        out[k].points.push_back({p.point_ms[i], value_of(p.point_sum[i], p.count(i)), {}});
-        if (with_ex && real(i)) out[k].points.back().exemplars.push_back(p.point_exemplar[i]);
+      for (size_t i = first; i < last; ++i)
+        out[k].points.push_back({p.point_ms[i], value_of(p.point_sum[i], p.count(i))});
+      if (with_ex) {
+        out[k].exemplars.resize(last - first);
+        for (size_t i = first; i < last; ++i)
+          if (real(i)) out[k].exemplars[i - first] = p.point_exemplar[i];
       }
     }
     return out;
@@ -866,9 +869,10 @@ std::vector<series> render_series(const series_partial& p, std::span<const std::
     const uint32_t s = order[k];
     out[k].labels = std::move(labels_of_series[s]);
     out[k].points.reserve(pts[s].size());
+    if (with_ex) out[k].exemplars.resize(pts[s].size());
     for (const pt& x : pts[s]) {
-      out[k].points.push_back({x.t, value_of(x.sum, x.count), {}});
-      if (x.ex != SIZE_MAX) out[k].points.back().exemplars.push_back(p.point_exemplar[x.ex]);
+      if (x.ex != SIZE_MAX) out[k].exemplars[out[k].points.size()] = p.point_exemplar[x.ex];
+      out[k].points.push_back({x.t, value_of(x.sum, x.count)});
     }
   }
   return out;

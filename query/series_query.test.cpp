@@ -377,12 +377,10 @@ TEST(series_query, exemplars_are_the_highest_valued_profile_of_each_point) {
   ASSERT_EQ(out[0].labels, (label_set{{"service_name", "a"}}));
   ASSERT_EQ(out[0].points.size(), 2u);
   EXPECT_EQ(out[0].points[0].value, 40);
-  EXPECT_EQ(out[0].points[0].exemplars,
-            (std::vector<exemplar>{{1000, 30, 0xabcd, 2, {{"pod", "a-2"}}}}));
   // Labels leave out group_by and internal names.
-  EXPECT_EQ(out[0].points[1].exemplars,
-            (std::vector<exemplar>{{1500, 7, 0xabcd, 3, {{"pod", "a-1"}}}}));
-  EXPECT_TRUE(out[1].points[0].exemplars.empty());
+  EXPECT_EQ(out[0].exemplars, (std::vector<exemplar>{{1000, 30, 0xabcd, 2, {{"pod", "a-2"}}},
+                                                     {1500, 7, 0xabcd, 3, {{"pod", "a-1"}}}}));
+  EXPECT_EQ(out[1].exemplars, (std::vector<exemplar>{exemplar{}}));  // a point without one
 
   // Partials merged in any order pick the same exemplars as one block.
   rows_block left, right;
@@ -399,10 +397,13 @@ TEST(series_query, exemplars_are_the_highest_valued_profile_of_each_point) {
   const auto merged = render_series(lr, req.group_by, series_aggregation::sum, 0);
   ASSERT_EQ(merged.size(), 1u);
   EXPECT_EQ(merged[0].points, out[0].points);
+  EXPECT_EQ(merged[0].exemplars, out[0].exemplars);
 
   // Without the flag nothing is picked.
   req.exemplars = false;
   EXPECT_TRUE(points_of(rb.b, req).point_exemplar.empty());
+  for (const auto& s : render_series(points_of(rb.b, req), req.group_by, series_aggregation::sum, 0))
+    EXPECT_TRUE(s.exemplars.empty());
 }
 
 TEST(series_query, real_profiles_sum_to_the_peer_totals) {
