@@ -6,6 +6,8 @@
 #include <limits>
 #include <random>
 
+#include <google/protobuf/util/json_util.h>
+
 #include "format/uuid.hpp"
 #include "querier.pb.h"
 
@@ -200,12 +202,15 @@ TEST(query_api, label_names_hide_utf8_names_without_the_capability) {
 }
 
 
-// SelectSeries in the binary codec is written field by field, not through message objects: it
-// must be byte for byte libprotobuf's serialization of the same response, zero and negative-zero
-// values, absent timestamps, empty strings and exemplars included.
+// SelectSeries is written field by field, not through message objects: in the binary codec byte
+// for byte libprotobuf's serialization of the same response, and in JSON its printer's text,
+// zero and negative-zero values, NaN and infinities, absent timestamps, empty strings and
+// exemplars included.
 TEST(query_api, select_series_bytes_are_libprotobufs_serialization) {
   std::mt19937_64 rnd(7);
-  const double specials[] = {0.0, -0.0, 1.5, -2.25, 1e300, std::numeric_limits<double>::infinity(),
+  const double specials[] = {0.0, -0.0, 1.5, -2.25, 1e300, 999999999999999.0, 1e15,
+                             -123456789012345.0, 123456789012345.6, 0.1, 1e-7,
+                             std::numeric_limits<double>::infinity(),
                              std::numeric_limits<double>::quiet_NaN(), 5e-324};
   const int64_t times[] = {0, 1, -1, 127, 128, 1'700'000'000'000, INT64_MIN, INT64_MAX};
   for (int round = 0; round < 50; ++round) {
@@ -260,7 +265,30 @@ TEST(query_api, select_series_bytes_are_libprotobufs_serialization) {
     auto got = render_response(Q, "SelectSeries", connect::codec::proto, query_request{}, r, false);
     ASSERT_TRUE(got.ok()) << got.err().to_string();
     ASSERT_EQ(*got, want.SerializeAsString()) << "round " << round;
+    // JSON, also written without messages: libprotobuf's printer gives the same text (these
+    // labels need no escaping, which may differ: libprotobuf escapes '<' and '>', we need not).
+    auto json = render_response(Q, "SelectSeries", connect::codec::json, query_request{}, r, false);
+    ASSERT_TRUE(json.ok()) << json.err().to_string();
+    std::string printed;
+    ASSERT_TRUE(google::protobuf::util::MessageToJsonString(want, &printed).ok());
+    ASSERT_EQ(*json, printed) << "round " << round;
   }
+  // Labels that need escaping read back as libprotobuf's own text does.
+  query_result r;
+  r.series.resize(1);
+  r.series[0].labels = {{"a<b>&\"\\", "\x01\n\u2028\u00e9"}};
+  r.series[0].points = {{1, 2.5}};
+  auto json = render_response(Q, "SelectSeries", connect::codec::json, query_request{}, r, false);
+  ASSERT_TRUE(json.ok());
+  querier::v1::SelectSeriesResponse want, back;
+  auto* lp = want.add_series()->add_labels();
+  lp->set_name(r.series[0].labels[0].name);
+  lp->set_value(r.series[0].labels[0].value);
+  auto* pt = want.mutable_series(0)->add_points();
+  pt->set_timestamp(1);
+  pt->set_value(2.5);
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(*json, &back).ok()) << *json;
+  EXPECT_EQ(back.SerializeAsString(), want.SerializeAsString()) << *json;
 }
 
 }  // namespace
