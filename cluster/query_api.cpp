@@ -583,8 +583,8 @@ std::string series_response_bytes(const std::vector<query::series>& all) {
   return out.release();
 }
 
-// A double as libprotobuf's JSON printer writes it: the shortest of %.15g and %.17g that reads
-// back exactly; NaN and the infinities as strings.
+// A double as libprotobuf's JSON printer writes it: %.15g, or %.17g when that does not read back
+// exactly; NaN and the infinities as strings.
 void append_json_double(std::string& out, double v) {
   if (std::isnan(v)) {
     out += "\"NaN\"";
