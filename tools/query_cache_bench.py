@@ -16,7 +16,6 @@ and B answer byte-identical bodies. Both servers are killed by pid at the end.
 """
 
 import argparse
-import json
 import os
 import shutil
 import statistics
@@ -28,13 +27,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import hearthtest as ht  # noqa: E402
 
 CPU = "process_cpu:cpu:nanoseconds:cpu:nanoseconds"
-DAY_START_MS = 1793491200 * 1000  # tools/query_bench's day_start_ns
-
-
-def cpu_s(pid):
-    with open("/proc/%d/stat" % pid) as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+DAY_START_MS = ht.BENCH_DAY_START_MS
+cpu_s = ht.process_cpu_s
 
 
 def main():
@@ -51,14 +45,7 @@ def main():
     servers = []
     try:
         for name, lines in (("uncached", ["partial_cache_bytes = 0"]), ("cached", [])):
-            data = os.path.join(ht.ctx.tmp, "data-" + name)
-            seg_dir = os.path.join(data, "anonymous", "shard-0", "segments")
-            os.makedirs(seg_dir)
-            for i, s in enumerate(a.segments):
-                shutil.copyfile(s, os.path.join(seg_dir, "L2-%016x.hseg" % (0xBE00 + i)))
-            srv = ht.Server(name, data, {"storage": ["shards = 1"], "compaction": ["enabled = false"], "query": lines})
-            srv.start()
-            servers.append(srv)
+            servers.append(ht.server_on_segments(name, a.segments, lines))
         smst = {"profileTypeID": CPU, "labelSelector": a.selector, "start": str(a.start_ms), "end": str(a.end_ms),
                 "maxNodes": "8192"}
         explain = {"selection": {"profile_typeID": CPU, "label_selector": a.selector, "start": str(a.start_ms),

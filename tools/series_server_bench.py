@@ -25,13 +25,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import hearthtest as ht  # noqa: E402
 
 CPU = "process_cpu:cpu:nanoseconds:cpu:nanoseconds"
-DAY_START_MS = 1793491200 * 1000  # tools/query_bench's day_start_ns
-
-
-def cpu_s(pid):
-    with open("/proc/%d/stat" % pid) as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+DAY_START_MS = ht.BENCH_DAY_START_MS
+cpu_s = ht.process_cpu_s
 
 
 def main():
@@ -47,13 +42,7 @@ def main():
     ht.ctx.pb = ht.generate_protos(ht.ctx.tmp)
     srv = None
     try:
-        data = os.path.join(ht.ctx.tmp, "data")
-        seg_dir = os.path.join(data, "anonymous", "shard-0", "segments")
-        os.makedirs(seg_dir)
-        for i, s in enumerate(a.segments):
-            shutil.copyfile(s, os.path.join(seg_dir, "L1-%016x.hseg" % (0xBE00 + i)))
-        srv = ht.Server("series", data, {"storage": ["shards = 1"], "compaction": ["enabled = false"]})
-        srv.start()
+        srv = ht.server_on_segments("series", a.segments)
         end_ms = DAY_START_MS + 86400 * 1000
         for limit in [int(x) for x in a.limits.split(",")]:
             for codec in a.codecs.split(","):

@@ -77,6 +77,32 @@ def generate_protos(tmp):
 
 
 # ------------------------------------------------------------------------------------------------
+# Benchmark drivers over the segment files tools/query_bench --keep leaves (tools/*_bench.py)
+
+BENCH_DAY_START_MS = 1793491200 * 1000  # tools/query_bench's day_start_ns
+
+
+def process_cpu_s(pid):
+    """The CPU time (utime + stime) a process has used, in seconds."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def server_on_segments(name, segments, query_lines=()):
+    """A started hearth (one shard, compaction off, [query] `query_lines`) whose data dir under
+    ctx.tmp holds copies of the segment files."""
+    data = os.path.join(ctx.tmp, "data-" + name)
+    seg_dir = os.path.join(data, "anonymous", "shard-0", "segments")
+    os.makedirs(seg_dir)
+    for i, s in enumerate(segments):
+        shutil.copyfile(s, os.path.join(seg_dir, "L2-%016x.hseg" % (0xBE00 + i)))
+    srv = Server(name, data, {"storage": ["shards = 1"], "compaction": ["enabled = false"], "query": list(query_lines)})
+    srv.start()
+    return srv
+
+
+# ------------------------------------------------------------------------------------------------
 # Servers
 
 ALL_SERVERS = []
