@@ -25,8 +25,6 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import hearthtest as ht  # noqa: E402
 
 CPU = "process_cpu:cpu:nanoseconds:cpu:nanoseconds"
-DAY_START_MS = ht.BENCH_DAY_START_MS
-cpu_s = ht.process_cpu_s
 
 
 def main():
@@ -43,23 +41,23 @@ def main():
     srv = None
     try:
         srv = ht.server_on_segments("series", a.segments)
-        end_ms = DAY_START_MS + 86400 * 1000
+        end_ms = ht.BENCH_DAY_START_MS + 86400 * 1000
         for limit in [int(x) for x in a.limits.split(",")]:
             for codec in a.codecs.split(","):
                 walls, cpus = [], []
                 for _ in range(a.reps):
-                    c0, t0 = cpu_s(srv.proc.pid), time.time()
+                    c0, t0 = ht.process_cpu_s(srv.proc.pid), time.time()
                     if codec == "proto":
                         req = ht.ctx.pb.querier.SelectSeriesRequest(
-                            profile_typeID=CPU, label_selector="{}", start=DAY_START_MS, end=end_ms, step=60,
+                            profile_typeID=CPU, label_selector="{}", start=ht.BENCH_DAY_START_MS, end=end_ms, step=60,
                             group_by=["pod"], limit=limit)
                         st, _, body = srv.connect_proto("/querier.v1.QuerierService/SelectSeries", req, timeout=300)
                     else:
-                        msg = {"profileTypeID": CPU, "labelSelector": "{}", "start": str(DAY_START_MS),
+                        msg = {"profileTypeID": CPU, "labelSelector": "{}", "start": str(ht.BENCH_DAY_START_MS),
                                "end": str(end_ms), "step": 60, "groupBy": ["pod"], "limit": str(limit)}
                         st, _, body = srv.connect_json("/querier.v1.QuerierService/SelectSeries", msg, timeout=300)
                     walls.append(time.time() - t0)
-                    cpus.append(cpu_s(srv.proc.pid) - c0)
+                    cpus.append(ht.process_cpu_s(srv.proc.pid) - c0)
                     if st != 200:
                         raise SystemExit("SelectSeries: HTTP %d: %s" % (st, body[:300]))
                 print("limit %d, %s: wall %s ms, server CPU %s ms, body %.1f MB" % (
