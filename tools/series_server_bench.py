@@ -4,17 +4,19 @@ server, in both Connect codecs: what a Grafana panel waits for, response encodin
 included (docs/bench.md, "SelectSeries through a real server").
 
 usage: series_server_bench.py PATH/TO/hearth SEGMENT_FILE... [--reps N] [--limits 10,0]
-                              [--codecs proto,json]
+                              [--codecs proto,json] [--gzip]
 
 Copies the segment files (e.g. the 24 hourly totals-hNN.seg that `tools/query_bench --only w4b
 --keep` leaves under /tmp/hearth-query-bench-PID) into a fresh data dir, starts one hearth on it
 (127.0.0.1, port 0, compaction off, one shard), then per (limit, codec) runs N SelectSeries
 {} by pod at 60 s over the day and reports each run's wall time, the server's CPU time for it
-(utime + stime from /proc/PID/stat) and the body size. The first query decodes the blocks. The
-server is killed by pid at the end.
+(utime + stime from /proc/PID/stat) and the body size. The first query decodes the blocks. With
+--gzip the requests accept a gzipped answer, as connect-go clients (Grafana) do. The server is
+killed by pid at the end.
 """
 
 import argparse
+import json
 import os
 import shutil
 import sys
@@ -34,6 +36,7 @@ def main():
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--limits", default="10,0")
     ap.add_argument("--codecs", default="proto,json")
+    ap.add_argument("--gzip", action="store_true")
     a = ap.parse_args()
     ht.ctx.hearth = os.path.abspath(a.hearth)
     ht.ctx.tmp = tempfile.mkdtemp(prefix="hearth-series-bench-")
@@ -48,14 +51,18 @@ def main():
                 for _ in range(a.reps):
                     c0, t0 = ht.process_cpu_s(srv.proc.pid), time.time()
                     if codec == "proto":
-                        req = ht.ctx.pb.querier.SelectSeriesRequest(
+                        body = ht.ctx.pb.querier.SelectSeriesRequest(
                             profile_typeID=CPU, label_selector="{}", start=ht.BENCH_DAY_START_MS, end=end_ms, step=60,
-                            group_by=["pod"], limit=limit)
-                        st, _, body = srv.connect_proto("/querier.v1.QuerierService/SelectSeries", req, timeout=300)
+                            group_by=["pod"], limit=limit).SerializeToString()
                     else:
-                        msg = {"profileTypeID": CPU, "labelSelector": "{}", "start": str(ht.BENCH_DAY_START_MS),
-                               "end": str(end_ms), "step": 60, "groupBy": ["pod"], "limit": str(limit)}
-                        st, _, body = srv.connect_json("/querier.v1.QuerierService/SelectSeries", msg, timeout=300)
+                        body = json.dumps({"profileTypeID": CPU, "labelSelector": "{}",
+                                           "start": str(ht.BENCH_DAY_START_MS), "end": str(end_ms), "step": 60,
+                                           "groupBy": ["pod"], "limit": str(limit)}).encode()
+                    headers = {"Content-Type": "application/" + codec}
+                    if a.gzip:
+                        headers["Accept-Encoding"] = "gzip"
+                    st, _, body = srv.request("POST", "/querier.v1.QuerierService/SelectSeries", body, headers,
+                                              timeout=300)
                     walls.append(time.time() - t0)
                     cpus.append(ht.process_cpu_s(srv.proc.pid) - c0)
                     if st != 200:
