@@ -218,13 +218,15 @@ TEST(query_api, select_series_bytes_are_libprotobufs_serialization) {
     r.series.resize(rnd() % 4);
     for (auto& s : r.series) {
       for (size_t k = rnd() % 3; k > 0; --k)
-        s.labels.push_back({"name" + std::to_string(k), rnd() % 4 == 0 ? "" : "v" + std::to_string(rnd())});
+        s.labels.push_back(
+            {"name" + std::to_string(k), rnd() % 4 == 0 ? "" : "v" + std::to_string(rnd())});
       s.points.resize(rnd() % 5);
       if (rnd() % 2) s.exemplars.resize(s.points.size());  // exemplars asked for
       for (size_t i = 0; i < s.points.size(); ++i) {
         auto& p = s.points[i];
         p.timestamp_ms = times[rnd() % std::size(times)];
-        p.value = rnd() % 2 ? specials[rnd() % std::size(specials)] : static_cast<double>(rnd() % 1000);
+        p.value = rnd() % 2 ? specials[rnd() % std::size(specials)]
+                            : static_cast<double>(rnd() % 1000);
         if (!s.exemplars.empty() && rnd() % 3 != 0) {  // else the point has none: a zero id
           query::exemplar& e = s.exemplars[i];
           e.time_ms = times[rnd() % std::size(times)];

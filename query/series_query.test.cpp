@@ -402,7 +402,8 @@ TEST(series_query, exemplars_are_the_highest_valued_profile_of_each_point) {
   // Without the flag nothing is picked.
   req.exemplars = false;
   EXPECT_TRUE(points_of(rb.b, req).point_exemplar.empty());
-  for (const auto& s : render_series(points_of(rb.b, req), req.group_by, series_aggregation::sum, 0))
+  const series_partial plain = points_of(rb.b, req);
+  for (const auto& s : render_series(plain, req.group_by, series_aggregation::sum, 0))
     EXPECT_TRUE(s.exemplars.empty());
 }
 
