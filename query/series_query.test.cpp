@@ -252,14 +252,17 @@ TEST(series_query, blocks_split_and_merged_at_once_match_a_reference_model) {
     for (size_t g = 0; g < ng; ++g) {
       ASSERT_GT(got.group_end[g], i) << "group " << g << " has a point";
       ASSERT_LE(got.group_end[g], got.point_ms.size());
-      if (g > 0)
+      if (g > 0) {
         ASSERT_TRUE(std::lexicographical_compare(
             got.group_values.begin() + (g - 1) * w, got.group_values.begin() + g * w,
             got.group_values.begin() + g * w, got.group_values.begin() + (g + 1) * w));
+      }
       std::vector<std::string> key(got.group_values.begin() + static_cast<ptrdiff_t>(g * w),
                                    got.group_values.begin() + static_cast<ptrdiff_t>((g + 1) * w));
       for (const size_t first = i; i < got.group_end[g]; ++i) {
-        if (i > first) ASSERT_LT(got.point_ms[i - 1], got.point_ms[i]) << i;
+        if (i > first) {
+          ASSERT_LT(got.point_ms[i - 1], got.point_ms[i]) << i;
+        }
         have[{key, got.point_ms[i]}] = {got.point_sum[i], got.count(i)};
       }
     }
