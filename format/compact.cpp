@@ -27,10 +27,6 @@ namespace {
 
 constexpr uint32_t unmapped = UINT32_MAX;
 
-int64_t wrapping_add(int64_t a, int64_t b) {
-  return static_cast<int64_t>(static_cast<uint64_t>(a) + static_cast<uint64_t>(b));
-}
-
 // floor(t / b) * b, clamped to INT64_MIN when that is not representable.
 int64_t bucket_start(int64_t t, int64_t b) {
   int64_t r = t % b;

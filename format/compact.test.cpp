@@ -809,7 +809,7 @@ TEST(compact, duplicates_inside_an_input_are_folded_and_summed) {
   ASSERT_EQ(out.profiles.size(), 2u);
   EXPECT_EQ(out.profiles[0].sample_count, 1u);  // 10 + 5 on one node
   EXPECT_EQ(out.profiles[0].total, 15);
-  EXPECT_EQ(out.samples[out.profiles[0].sample_begin].value, 15);
+  EXPECT_EQ(int64_t{out.samples[out.profiles[0].sample_begin].value}, 15);
   merge_options o;
   o.bucket_ns = 1000;
   out = merge_and_check({&d}, o);

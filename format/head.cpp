@@ -16,10 +16,6 @@ size_t string_heap(std::string_view s) {
   return s.size() > 15 ? s.size() + 1 : 0;
 }
 
-int64_t wrapping_add(int64_t a, int64_t b) {
-  return static_cast<int64_t>(static_cast<uint64_t>(a) + static_cast<uint64_t>(b));
-}
-
 }  // namespace
 
 head::head() = default;

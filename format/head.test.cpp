@@ -161,7 +161,7 @@ TEST(head, same_profile_twice_interns_to_same_stacks) {
   for (uint32_t i = 0; i < row.sample_count; ++i) {
     const sample_rec& r = d.samples[row.sample_begin + i];
     EXPECT_EQ(path_of(d, r.stack), path_of(b, s.sample_stacks[i]));
-    EXPECT_EQ(r.value, s.sample_values[i]);
+    EXPECT_EQ(int64_t{r.value}, s.sample_values[i]);
   }
 }
 

@@ -322,10 +322,6 @@ void reserve_more(std::vector<T>& v, size_t extra) {
   if (v.size() + extra > v.capacity()) v.reserve(std::max(v.size() + extra, 2 * v.capacity()));
 }
 
-int64_t wrapping_add(int64_t a, int64_t b) {
-  return static_cast<int64_t>(static_cast<uint64_t>(a) + static_cast<uint64_t>(b));
-}
-
 }  // namespace
 
 std::string ingest_metric_name(const pprof::profile& p,

@@ -280,7 +280,7 @@ void expect_matches(const block_data& got, const test_case& tc) {
     auto want = m->second.samples.begin();  // ascending by stack, as the writer lays them out
     for (uint32_t k = 0; k < p.sample_count; ++k, ++want) {
       EXPECT_EQ(got.samples[p.sample_begin + k].stack, want->first) << "profile " << i;
-      EXPECT_EQ(got.samples[p.sample_begin + k].value, want->second) << "profile " << i;
+      EXPECT_EQ(int64_t{got.samples[p.sample_begin + k].value}, want->second) << "profile " << i;
     }
     next_sample += p.sample_count;
   }
@@ -308,7 +308,7 @@ bool same_block(const block_data& x, const block_data& y) {
     return std::tie(p.series, p.time_ns, p.duration_ns, p.total, p.sample_begin, p.sample_count,
                     p.id_hi, p.id_lo, p.span_begin, p.span_count, p.period);
   };
-  auto smp = [](const sample_rec& s) { return std::tie(s.stack, s.value); };
+  auto smp = [](const sample_rec& s) { return std::make_tuple(s.stack, int64_t{s.value}); };
   auto eq = [](const auto& a, const auto& b, auto key) {
     return std::equal(a.begin(), a.end(), b.begin(), b.end(),
                       [&](const auto& p, const auto& q) { return key(p) == key(q); });
@@ -695,7 +695,8 @@ TEST(segment, writer_sorts_rows_narrow_and_wide_alike) {
     ASSERT_EQ(p.sample_count, want.size()) << "row " << k;
     for (size_t j = 0; j < want.size(); ++j) {
       EXPECT_EQ(got->samples[p.sample_begin + j].stack, want[j]) << "row " << k;
-      EXPECT_EQ(got->samples[p.sample_begin + j].value, int64_t{want[j]} * 3 - 7) << "row " << k;
+      EXPECT_EQ(int64_t{got->samples[p.sample_begin + j].value}, int64_t{want[j]} * 3 - 7)
+          << "row " << k;
     }
   }
   for (size_t row : {size_t{0}, size_t{1}}) {
@@ -996,7 +997,7 @@ void expect_fixture_block(const block_data& b, const postings_index& postings,
             std::make_tuple(0u, t0 + 10'000'000'000, int64_t{400}, 1u, 2u, uint64_t{2}));
   EXPECT_EQ(row(b.profiles[2]), std::make_tuple(1u, t0, int64_t{57}, 3u, 2u, uint64_t{4}));
   std::vector<std::pair<uint32_t, int64_t>> samples;
-  for (const auto& s : b.samples) samples.push_back({s.stack, s.value});
+  for (const auto& s : b.samples) samples.push_back({s.stack, int64_t{s.value}});
   EXPECT_EQ(samples, (std::vector<std::pair<uint32_t, int64_t>>{
                          {3, 20}, {3, 300}, {4, 100}, {2, 7}, {4, 50}}));
 

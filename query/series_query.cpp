@@ -193,7 +193,7 @@ bool row_value(const block_data& block, const profile_row& p, const std::vector<
   for (uint32_t i = 0; i < p.sample_count; ++i) {
     const sample_rec& s = block.samples[p.sample_begin + i];
     if (s.stack < keep.size() && keep[s.stack]) {
-      value += s.value;
+      value = wrapping_add(value, s.value);
       any = true;
     }
   }
@@ -264,7 +264,7 @@ bool stream_points(const row_selection& sel, const block_groups& groups, series_
       return false;               // the series' rows are not in time order
     }
     if (runs.back().end > runs.back().begin && ms[np - 1] == t) {
-      sum[np - 1] += value;
+      sum[np - 1] = wrapping_add(sum[np - 1], value);
       if (count.empty()) count.assign(rows.size(), 1);
       ++count[np - 1];
     } else {
@@ -382,12 +382,12 @@ void select_series_points(const block_data& block, std::span<const uint32_t> ser
     const uint32_t g = rank[rows.series(row)];
     if (dense && k >= k_lo && k <= k_hi) {
       const uint64_t c = g * grid + static_cast<uint64_t>(k - k_lo);
-      dsum[c] += value;
+      dsum[c] = wrapping_add(dsum[c], value);
       ++dcount[c];
       if (exemplars) offer(dbest[c], value, row);
     } else {
       auto& c = points[{g, t}];
-      c.sum += value;
+      c.sum = wrapping_add(c.sum, value);
       ++c.count;
       if (exemplars) offer(c.best, value, row);
     }
@@ -719,7 +719,7 @@ void merge_well_formed(std::vector<series_partial>& all, series_partial& into) {
       exs.clear();
       for (size_t x : order) {
         if (!ms.empty() && ms.back() == out.point_ms[x]) {
-          sum.back() += out.point_sum[x];
+          sum.back() = wrapping_add(sum.back(), out.point_sum[x]);
           count.back() += out.count(x);
           if (ex) {
             // An empty exemplar (no profile with an id) loses to any real one.
@@ -850,7 +850,7 @@ std::vector<series> render_series(const series_partial& p, std::span<const std::
     for (size_t r = 0; r < v.size(); ++r) {
       if (w > 0 && v[w - 1].t == v[r].t) {
         pt& into = v[w - 1];
-        into.sum += v[r].sum;
+        into.sum = wrapping_add(into.sum, v[r].sum);
         into.count += v[r].count;
         if (v[r].ex != SIZE_MAX &&
             (into.ex == SIZE_MAX ||
