@@ -34,7 +34,6 @@ void note_time(pprof_partial& p, int64_t first_ns, int64_t last_end_ns, uint64_t
 
 using protowire::put_bytes_field;
 using protowire::put_int_field;
-using protowire::put_tag;
 using protowire::put_varint_field;
 
 template <class T>
