@@ -1,11 +1,11 @@
 #include "format/segment.hpp"
 
-// Segment file, version 4. The full description, with field widths and what readers check, is
+// Segment file, version 5. The full description, with field widths and what readers check, is
 // docs/design/format/segment.md; this grammar is the short form (LE = little-endian fixed width,
 // uv = unsigned LEB128 varint, zz = zig-zag varint):
 //
-//   file     := "HSEG" version<4> section{10} [periods] [spans] footer trailer
-//               (v1, v2: section{9}; the optional periods and spans sections: v4+)
+//   file     := "HSEG" version<4> section{11} [periods] [spans] footer trailer
+//               (v1, v2: section{9}; v3, v4: section{10}; periods and spans: v4+)
 //   section  := len<4> id<1> codec<1> raw_len<4> body<len> crc32c<4>  (crc over len..body)
 //   footer   := version<4> min_time<8> max_time<8> series<8> profiles<8> samples<8> stacks<8>
 //               codec<1> wal_seq<8> meta count<4> (id<1> offset<8> length<8>){count} crc32c<4>
@@ -21,8 +21,14 @@
 //                (v1, v2: without `mapping`, which then reads as 0 = none)
 //   stacks    := n<uv> (id - parent)<uv>{n-1} location<uv>{n-1}           (node 0 implied)
 //   series    := l<uv> (name<uv> value<uv>){l} s<uv> (label_begin<uv> label_count<uv>){s}
-//   profiles  := n<uv> base_time<zz> series_delta<uv>{n} time_delta<uv>{n} duration<zz>{n}
-//                total<zz>{n} sample_count<uv>{n} (id_hi<8> id_lo<8>){n}
+//   profiles  := n<uv> base_time<zz> series_delta<uv>{n} time{n} duration_delta<zz>{n}
+//                total<zz>{n} sample_count<uv>{n}                        (v5)
+//                time: a series' first row's time - base_time <uv>, then each row's change of
+//                its delta to the previous row's, from 0 <zz>; durations from the previous row's
+//                (the first from 0); all modulo 2^64
+//              | n<uv> base_time<zz> series_delta<uv>{n} time_delta<uv>{n} duration<zz>{n}
+//                total<zz>{n} sample_count<uv>{n} (id_hi<8> id_lo<8>){n}  (v1-v4)
+//   profile_ids := n<uv> (id_hi<8> id_lo<8>){n}                          (v5+, after profiles)
 //   samples   := n<uv> stack_delta<uv>{n} value<zz>{n}
 //   postings  := names<uv> (name<uv> values<uv> (value<uv> len<uv> roaring_portable<len>){values})
 //   periods   := runs<uv> (count<uv> period<zz>){runs}      (v4+; counts >= 1, sum = profiles)
@@ -36,7 +42,8 @@
 // current version; readers dispatch on the version (read_footer and decode_segment) so an older
 // layout keeps its own parser when a new one is added. Version 4 adds the optional periods and
 // spans sections after postings (profiles in file order; a missing section means every period
-// is 0 / no profile has span samples).
+// is 0 / no profile has span samples). Version 5 moves the ids to the profile_ids section and
+// stores times and durations as differences.
 
 #include <lz4.h>
 #include <roaring/roaring.h>
@@ -79,6 +86,7 @@ enum class section_id : uint8_t {  // On disk: never renumber.
   mappings = 10,  ///< v3+
   periods = 11,   ///< v4+, optional
   spans = 12,     ///< v4+, optional
+  profile_ids = 13,  ///< v5+
 };
 constexpr section_id v1_sections[] = {
     section_id::strings,   section_id::functions, section_id::lines,
@@ -92,7 +100,16 @@ constexpr section_id v3_sections[] = {
     section_id::samples,   section_id::postings,
 };
 
+/// Version 5: the profile ids leave the profiles section for their own, after it.
+constexpr section_id v5_sections[] = {
+    section_id::strings,  section_id::mappings,    section_id::functions,
+    section_id::lines,    section_id::locations,   section_id::stacks,
+    section_id::series,   section_id::profiles,    section_id::profile_ids,
+    section_id::samples,  section_id::postings,
+};
+
 std::span<const section_id> sections_of_version(uint32_t version) {
+  if (version >= 5) return v5_sections;
   if (version >= 3) return v3_sections;
   return v1_sections;
 }
@@ -130,6 +147,8 @@ std::string_view section_name(section_id id) {
       return "periods";
     case section_id::spans:
       return "spans";
+    case section_id::profile_ids:
+      return "profile_ids";
   }
   return "unknown";
 }
@@ -494,7 +513,7 @@ result<footer_data> parse_footer_v1(decoder& d, uint64_t footer_offset) {
   return f;
 }
 
-// Versions 2 and 3: version 1's footer plus the block metadata between wal_seq and the TOC.
+// Versions 2 to 5: version 1's footer plus the block metadata between wal_seq and the TOC.
 result<footer_data> parse_footer_v2(decoder& d, uint64_t footer_offset, uint32_t version) {
   footer_data f;
   auto& i = f.info;
@@ -544,6 +563,7 @@ result<footer_data> read_footer(bytes_view file) {
     case 2:
     case 3:
     case 4:
+    case 5:
       return parse_footer_v2(d, footer_offset, version);
   }
   return error{errc::internal, "segment: no footer parser for version " + str(version)};
@@ -787,12 +807,13 @@ size_t skip_varints(bytes_view b, size_t from, uint64_t n) {
   return n == 0 ? i : std::string_view::npos;
 }
 
-// The profiles section is column after column (series, time, duration, total, sample count, ids),
-// each but the ids a run of n varints after the count and the time base.
+// The profiles section is column after column (series, time, duration, total, sample count;
+// before version 5 then the ids), each but the ids a run of n varints after the count and the
+// time base.
 struct profile_section {
   uint64_t n = 0;
   int64_t base = 0;
-  size_t at[6] = {};  ///< where each column starts in the body
+  size_t at[6] = {};  ///< where each column starts in the body (at[5]: the ids, or the end)
 
   /// A reader of varint column c (0 series ... 4 sample counts) of `body`.
   decoder column(bytes_view body, int c) const {
@@ -800,10 +821,11 @@ struct profile_section {
   }
 };
 
-status find_profile_columns(bytes_view body, profile_section& ps) {
+// `ids_inline`: the section ends with the 16-byte ids (versions 1 to 4).
+status find_profile_columns(bytes_view body, profile_section& ps, bool ids_inline) {
   decoder d(body);
   // series, time, duration, total, sample_count: >= 1 byte each; ids: 16 bytes.
-  if (!get_count(d, 21, ps.n)) return end_of("profiles", d);
+  if (!get_count(d, ids_inline ? 21 : 5, ps.n)) return end_of("profiles", d);
   ps.base = d.get_varint();
   if (!d.ok()) return end_of("profiles", d);
   ps.at[0] = body.size() - d.remaining();
@@ -812,17 +834,27 @@ status find_profile_columns(bytes_view body, profile_section& ps) {
     if (ps.at[c] == std::string_view::npos)
       return corrupt("profiles", "truncated column " + str(c - 1));
   }
-  if (body.size() - ps.at[5] < 16 * ps.n) return corrupt("profiles", "truncated profile ids");
+  if (ids_inline && body.size() - ps.at[5] < 16 * ps.n)
+    return corrupt("profiles", "truncated profile ids");
+  if (!ids_inline && ps.at[5] != body.size())
+    return corrupt("profiles", str(body.size() - ps.at[5]) + " trailing bytes");
   return {};
 }
 
-// One row's series and time from its column readers, checked as the writer guarantees them:
-// series ids in range and non-decreasing, times non-decreasing within a series.
+// One row's series, time and duration from their column readers, checked as the writer
+// guarantees them: series ids in range and non-decreasing, times non-decreasing within a series.
+// `Dod` (version 5): after a series' first row, a time is stored as the change of its delta to
+// the previous row's (delta of delta, the first delta's change from 0), and every duration as its
+// difference to the previous row's (the first row's to 0), all zig-zag and modulo 2^64. Before: a
+// time is its delta to the previous row's (a uvarint), a duration itself.
+template <bool Dod>
 struct row_stepper {
   const block_data& b;
   int64_t base;
   uint64_t series = 0;
   int64_t time = 0;
+  uint64_t delta = 0;     // Dod: the current series' last time delta (0 after its first row)
+  uint64_t duration = 0;  // Dod: the previous row's duration
 
   /// False when row i breaks those rules; error() says how.
   [[gnu::always_inline]] bool next(uint64_t i, decoder& ds, decoder& dt) {
@@ -830,10 +862,31 @@ struct row_stepper {
     series += ds.get_uvarint();
     if (series >= b.series.size()) [[unlikely]]
       return false;
-    const int64_t prev = i == 0 || series != before ? base : time;
-    time = static_cast<int64_t>(static_cast<uint64_t>(prev) + dt.get_uvarint_wide());
-    // The writer stores non-negative differences; a wrap-around means a corrupt delta.
+    const bool first = i == 0 || series != before;
+    const int64_t prev = first ? base : time;
+    uint64_t step;  // time - prev
+    if constexpr (Dod) {
+      if (first) {
+        step = dt.get_uvarint_wide();
+        delta = 0;
+      } else {
+        step = delta += static_cast<uint64_t>(dt.get_varint());
+      }
+    } else {
+      step = dt.get_uvarint_wide();
+    }
+    time = static_cast<int64_t>(static_cast<uint64_t>(prev) + step);
+    // The time difference is non-negative; a wrap-around means a corrupt column.
     return time >= prev;
+  }
+  /// The row's duration from column reader `dd`.
+  [[gnu::always_inline]] int64_t next_duration(decoder& dd) {
+    if constexpr (Dod) {
+      duration += static_cast<uint64_t>(dd.get_varint());
+      return static_cast<int64_t>(duration);
+    } else {
+      return dd.get_varint();
+    }
   }
   [[gnu::noinline]] status error(uint64_t i) const {
     if (series >= b.series.size())
@@ -843,12 +896,13 @@ struct row_stepper {
   }
 };
 
-// Each row is built once from all six columns read side by side: writing the 72-byte rows column
-// by column touched every row six times (plus a zeroing pass), which was most of a rows-only
-// decode.
-status parse_profiles(bytes_view body, block_data& b, rows_summary& sum) {
+// Each row is built once from all columns read side by side: writing the 72-byte rows column by
+// column touched every row six times (plus a zeroing pass), which was most of a rows-only decode.
+// Version 5's ids are filled in afterwards by parse_profile_ids.
+template <bool V5>
+status parse_profiles_of(bytes_view body, block_data& b, rows_summary& sum) {
   profile_section ps;
-  if (auto st = find_profile_columns(body, ps); !st) return st;
+  if (auto st = find_profile_columns(body, ps, !V5); !st) return st;
   const uint64_t n = ps.n;
   decoder ds = ps.column(body, 0), dt = ps.column(body, 1), dd = ps.column(body, 2),
           dv = ps.column(body, 3), dc = ps.column(body, 4);
@@ -857,7 +911,7 @@ status parse_profiles(bytes_view body, block_data& b, rows_summary& sum) {
   rows.clear();
   rows.reserve(n);
   advise_huge_pages(rows.data(), n * sizeof(profile_row));
-  row_stepper step{b, ps.base};
+  row_stepper<V5> step{b, ps.base};
   uint64_t begin = 0;
   int64_t lo = INT64_MAX, hi = INT64_MIN;
   for (uint64_t i = 0; i < n; ++i) {
@@ -866,14 +920,16 @@ status parse_profiles(bytes_view body, block_data& b, rows_summary& sum) {
     profile_row r;
     r.series = static_cast<uint32_t>(step.series);
     r.time_ns = step.time;
-    r.duration_ns = dd.get_varint();
+    r.duration_ns = step.next_duration(dd);
     r.total = dv.get_varint();
     r.sample_count = dc.get_uvarint32();
     if (begin > UINT32_MAX) return corrupt("profiles", "sample counts overflow 32 bits");
     r.sample_begin = static_cast<uint32_t>(begin);
     begin += r.sample_count;
-    r.id_hi = di.get_u64();
-    r.id_lo = di.get_u64();
+    if constexpr (!V5) {
+      r.id_hi = di.get_u64();
+      r.id_lo = di.get_u64();
+    }
     lo = std::min(lo, r.time_ns);
     hi = std::max(hi, r.time_ns);
     rows.push_back(r);
@@ -884,12 +940,17 @@ status parse_profiles(bytes_view body, block_data& b, rows_summary& sum) {
   return {};
 }
 
+status parse_profiles(bytes_view body, block_data& b, rows_summary& sum, uint32_t version) {
+  return version >= 5 ? parse_profiles_of<true>(body, b, sum) : parse_profiles_of<false>(body, b, sum);
+}
+
 // parse_profiles for row_fields::columns: the series, time and total columns into `b.rows`; the
 // sample counts only summed; durations and ids not read (their columns' extents are checked, and
 // the section's CRC covers their bytes).
-status parse_profile_columns(bytes_view body, block_data& b, rows_summary& sum) {
+template <bool V5>
+status parse_profile_columns_of(bytes_view body, block_data& b, rows_summary& sum) {
   profile_section ps;
-  if (auto st = find_profile_columns(body, ps); !st) return st;
+  if (auto st = find_profile_columns(body, ps, !V5); !st) return st;
   const uint64_t n = ps.n;
   decoder ds = ps.column(body, 0), dt = ps.column(body, 1), dv = ps.column(body, 3),
           dc = ps.column(body, 4);
@@ -902,7 +963,7 @@ status parse_profile_columns(bytes_view body, block_data& b, rows_summary& sum) 
   rows.series.resize(n);
   rows.time_ns.resize(n);
   rows.total.resize(n);
-  row_stepper step{b, ps.base};
+  row_stepper<V5> step{b, ps.base};
   int64_t lo = INT64_MAX, hi = INT64_MIN;
   for (uint64_t i = 0; i < n; ++i) {
     if (!step.next(i, ds, dt)) [[unlikely]]
@@ -923,6 +984,27 @@ status parse_profile_columns(bytes_view body, block_data& b, rows_summary& sum) 
     if (auto s = end_of("profiles", *c); !s) return s;
   sum = n == 0 ? rows_summary{} : rows_summary{lo, hi, samples};
   return {};
+}
+
+status parse_profile_columns(bytes_view body, block_data& b, rows_summary& sum, uint32_t version) {
+  return version >= 5 ? parse_profile_columns_of<true>(body, b, sum)
+                      : parse_profile_columns_of<false>(body, b, sum);
+}
+
+// v5: the profile ids, in file (profile) order, after the profiles section.
+status parse_profile_ids(bytes_view body, block_data& b) {
+  decoder d(body);
+  const uint64_t n = d.get_uvarint();
+  if (!d.ok()) return end_of("profile_ids", d);
+  if (n != b.profiles.size())
+    return corrupt("profile_ids", str(n) + " ids for " + str(b.profiles.size()) + " profiles");
+  if (d.remaining() != 16 * n)
+    return corrupt("profile_ids", str(d.remaining()) + " bytes hold no " + str(n) + " ids");
+  for (auto& p : b.profiles) {
+    p.id_hi = d.get_u64();
+    p.id_lo = d.get_u64();
+  }
+  return end_of("profile_ids", d);
 }
 
 // The samples section's leading count, which must be the sum of the profiles' sample counts.
@@ -1214,7 +1296,10 @@ result<block_data> decode_sections(bytes_view file, const footer_data& f,
         st = parse_series(*body, b);
         break;
       case section_id::profiles:
-        st = parse_profiles(*body, b, rows);
+        st = parse_profiles(*body, b, rows, f.info.version);
+        break;
+      case section_id::profile_ids:
+        st = parse_profile_ids(*body, b);
         break;
       case section_id::samples:
         if (cols) {
@@ -1251,23 +1336,27 @@ result<block_data> decode_sections(bytes_view file, const footer_data& f,
   return b;
 }
 
-// The row-level part of any version: strings, series and profiles (the same layout in versions
-// 1 to 4), each CRC-checked and parsed as decode_sections does; the other sections (periods and
-// spans included) are not read.
+// The row-level part of any version: strings, series and profiles (and from version 5 on, for
+// row_fields::all, the profile ids), each CRC-checked and parsed as decode_sections does; the
+// other sections (periods and spans included) are not read.
 // What decode_sections' check_block verifies of these sections is verified here too.
 result<block_data> decode_rows(bytes_view file, const footer_data& f, row_fields fields) {
   block_data b;
   rows_summary rows;
   scratch_buffer scratch;
+  const uint32_t version = f.info.version;
   for (const auto& e : f.toc) {
-    if (e.id != section_id::strings && e.id != section_id::series && e.id != section_id::profiles)
+    if (e.id != section_id::strings && e.id != section_id::series &&
+        e.id != section_id::profiles &&
+        (e.id != section_id::profile_ids || fields == row_fields::columns))
       continue;
     auto body = load_section(file, e, scratch);
     if (!body) return body.take_error();
-    status st = e.id == section_id::strings     ? parse_strings(*body, b)
-                : e.id == section_id::series    ? parse_series(*body, b)
-                : fields == row_fields::columns ? parse_profile_columns(*body, b, rows)
-                                                : parse_profiles(*body, b, rows);
+    status st = e.id == section_id::strings       ? parse_strings(*body, b)
+                : e.id == section_id::series      ? parse_series(*body, b)
+                : e.id == section_id::profile_ids ? parse_profile_ids(*body, b)
+                : fields == row_fields::columns   ? parse_profile_columns(*body, b, rows, version)
+                                                  : parse_profiles(*body, b, rows, version);
     if (!st) return st.err();
   }
   const auto& sy = b.syms;
@@ -1466,19 +1555,38 @@ result<std::string> encode_impl(const block_data& b, const encoded_samples* pre,
   auto row = [&](size_t k) -> const profile_row& { return b.profiles[order[k]]; };
   e.put_uvarints(
       nrows, [&](size_t k) { return uint64_t{row(k).series} - (k == 0 ? 0 : row(k - 1).series); });
-  e.put_uvarints(nrows, [&](size_t k) {
-    const bool first = k == 0 || row(k - 1).series != row(k).series;
-    const int64_t prev = first ? base : row(k - 1).time_ns;
-    return static_cast<uint64_t>(row(k).time_ns) - static_cast<uint64_t>(prev);
+  // Times: a series' first as its distance from `base`, then each delta's change from the
+  // previous delta (0 before the first), so a series at a fixed interval costs a byte a row.
+  auto time_delta = [&](size_t k) {
+    return static_cast<uint64_t>(row(k).time_ns) - static_cast<uint64_t>(row(k - 1).time_ns);
+  };
+  auto first_of_series = [&](size_t k) { return k == 0 || row(k - 1).series != row(k).series; };
+  for (size_t k = 0; k < nrows; ++k) {
+    if (first_of_series(k)) {
+      e.put_uvarint(static_cast<uint64_t>(row(k).time_ns) - static_cast<uint64_t>(base));
+    } else {
+      const uint64_t before = first_of_series(k - 1) ? 0 : time_delta(k - 1);
+      e.put_varint(static_cast<int64_t>(time_delta(k) - before));
+    }
+  }
+  // Durations: each one's difference to the previous row's (0 before the first).
+  e.put_varints(nrows, [&](size_t k) {
+    const uint64_t before = k == 0 ? 0 : static_cast<uint64_t>(row(k - 1).duration_ns);
+    return static_cast<int64_t>(static_cast<uint64_t>(row(k).duration_ns) - before);
   });
-  e.put_varints(nrows, [&](size_t k) { return row(k).duration_ns; });
   e.put_varints(nrows, [&](size_t k) { return row(k).total; });
   e.put_uvarints(nrows, [&](size_t k) { return uint64_t{row(k).sample_count}; });
+  if (auto st = add(section_id::profiles, e); !st) return st.err();
+
+  // The ids in their own section: random UUIDs do not compress, and a query that reads only the
+  // series, times and totals (time series) then neither decompresses nor checks them.
+  e.reset();
+  e.put_uvarint(order.size());
   for (uint32_t i : order) {
     e.put_u64(b.profiles[i].id_hi);
     e.put_u64(b.profiles[i].id_lo);
   }
-  if (auto st = add(section_id::profiles, e); !st) return st.err();
+  if (auto st = add(section_id::profile_ids, e); !st) return st.err();
 
   // Samples in profile order, each profile's sorted by stack so stack ids delta-encode. One pass
   // writes the stack deltas into `e` and the values into `values`, which is appended after them:
@@ -1700,6 +1808,7 @@ result<block_data> decode_segment(bytes_view file, segment_info* info, postings_
     case 2:
     case 3:
     case 4:
+    case 5:
       b = decode_sections(file, *f, postings);
       break;
   }

@@ -19,7 +19,7 @@ namespace hearth {
 
 /// The newest segment version this code writes; readers accept
 /// [segment_min_version, segment_current_version].
-inline constexpr uint32_t segment_current_version = 4;
+inline constexpr uint32_t segment_current_version = 5;
 /// The oldest segment version readers still accept.
 inline constexpr uint32_t segment_min_version = 1;
 /// The highest `segment_info::level` a segment may carry (0 = sealed head, 1 and 2 = compacted;

@@ -533,9 +533,10 @@ TEST(segment, empty_block_round_trips) {
     EXPECT_EQ(info.min_time_ns, 0);
     EXPECT_EQ(info.max_time_ns, 0);
     EXPECT_TRUE(p.by_name.empty());
-    EXPECT_LT(file.size(), 480u);  // mostly TOC and section framing (450 before v3's mappings)
-    // The format doc's figure: 433 bytes with no sources (401 in v2), plus 8 per source.
-    EXPECT_EQ(file.size(), 433u + 8 * compacted_meta().sources.size());
+    EXPECT_LT(file.size(), 500u);  // mostly TOC and section framing
+    // The format doc's figure: 465 bytes with no sources (433 in v3 and v4, 401 in v2), plus 8
+    // per source.
+    EXPECT_EQ(file.size(), 465u + 8 * compacted_meta().sources.size());
   }
 }
 
@@ -781,7 +782,7 @@ TEST(segment, crc_valid_garbage_is_rejected_or_valid) {
     const test_case tc = random_case(seed, 8);
     const std::string file = must_encode(tc.block, codec);
     auto sections = sections_of(file);
-    ASSERT_EQ(sections.size(), 10u);
+    ASSERT_EQ(sections.size(), 11u);
     int rejected = 0, accepted = 0;
     auto check = [&](const std::string& bad, const std::string& what) {
       auto got = decode_segment(view(bad));
@@ -962,17 +963,18 @@ block_data fixture_block_v4() {
 }
 
 // segment-v1.hseg was written by the version-1 writer (commit 32cbcaa, with wal_seq 42),
-// segment-v2.hseg by the version-2 writer (fixture_block(), fixture_meta_v2()) and segment-v3.hseg
-// by the version-3 writer (fixture_block_v3(), fixture_meta_v3()); those writers are gone: writers
+// segment-v2.hseg by the version-2 writer (fixture_block(), fixture_meta_v2()), segment-v3.hseg
+// by the version-3 writer (fixture_block_v3(), fixture_meta_v3()) and segment-v4.hseg by the
+// version-4 writer (fixture_block_v4(), fixture_meta_v3()); those writers are gone: writers
 // write only the current version, so they cannot be regenerated. To (re)create the current
 // version's fixture, run once by hand, then commit it:
 //   HEARTH_SOURCE_ROOT=$PWD build/format/format_tests --gtest_also_run_disabled_tests
-//     --gtest_filter=segment.DISABLED_write_v4_fixture
-TEST(segment, DISABLED_write_v4_fixture) {
-  ASSERT_EQ(segment_current_version, 4u) << "write a fixture for the new version instead";
-  ASSERT_FALSE(fixture_path(4).empty()) << "set HEARTH_SOURCE_ROOT";
+//     --gtest_filter=segment.DISABLED_write_v5_fixture
+TEST(segment, DISABLED_write_v5_fixture) {
+  ASSERT_EQ(segment_current_version, 5u) << "write a fixture for the new version instead";
+  ASSERT_FALSE(fixture_path(5).empty()) << "set HEARTH_SOURCE_ROOT";
   const std::string file = must_encode(fixture_block_v4(), segment_codec::lz4, fixture_meta_v3());
-  std::ofstream out(fixture_path(4), std::ios::binary | std::ios::trunc);
+  std::ofstream out(fixture_path(5), std::ios::binary | std::ios::trunc);
   out.write(file.data(), static_cast<std::streamsize>(file.size()));
   ASSERT_TRUE(out.good());
 }
@@ -1137,9 +1139,10 @@ TEST(segment, reads_the_v3_fixture) {
     EXPECT_EQ(p.period, 0);
     EXPECT_EQ(p.span_count, 0u);
   }
-  // Today's writer writes the same sections (no optional ones for this block) under version 4.
-  const std::string now = must_encode(*got, segment_codec::lz4, fixture_meta_v3());
-  EXPECT_EQ(now.substr(8, footer_offset(now) - 8), file.substr(8, footer_offset(file) - 8));
+  // Re-encoded today it is a current-version file of the same block.
+  auto again = decode_segment(view(must_encode(*got, segment_codec::lz4, fixture_meta_v3())));
+  ASSERT_TRUE(again.ok()) << again.err().to_string();
+  EXPECT_TRUE(same_block(*again, *got));
 }
 
 TEST(segment, reads_the_v4_fixture) {
@@ -1183,9 +1186,48 @@ TEST(segment, reads_the_v4_fixture) {
   ASSERT_EQ(secs.size(), 12u);
   EXPECT_EQ(secs[10].id, 11);
   EXPECT_EQ(secs[11].id, 12);
+  // Re-encoded today it is a current-version file of the same block.
+  auto again = decode_segment(view(must_encode(*got, segment_codec::lz4, fixture_meta_v3())));
+  ASSERT_TRUE(again.ok()) << again.err().to_string();
+  EXPECT_TRUE(same_block(*again, *got));
+}
+
+TEST(segment, reads_the_v5_fixture) {
+  const std::string file = read_fixture(5);
+  ASSERT_FALSE(file.empty());
+  ASSERT_LT(file.size(), 20'000u);
+  ASSERT_EQ(le32(file, 4), 5u);
+
+  segment_info info;
+  postings_index postings;
+  auto got = decode_segment(view(file), &info, &postings);
+  ASSERT_TRUE(got.ok()) << got.err().to_string();
+  segment_info want = fixture_meta_v3();
+  want.version = 5;
+  want.min_time_ns = t0;
+  want.max_time_ns = t0 + 10'000'000'000;
+  want.series = 2;
+  want.profiles = 3;
+  want.samples = 5;
+  want.stacks = 5;
+  want.codec = segment_codec::lz4;
+  EXPECT_EQ(info, want);
+  expect_fixture_block(*got, postings, fixture_block_v3());
+  // The ids, durations and periods of the rows, as the v4 fixture holds them.
+  const block_data v4 = *decode_segment(view(read_fixture(4)));
+  EXPECT_TRUE(same_block(*got, v4));
+
+  // Thirteen sections: the profile ids after the profiles, then periods and spans.
+  const auto secs = sections_of(file);
+  ASSERT_EQ(secs.size(), 13u);
+  EXPECT_EQ(secs[7].id, 7);
+  EXPECT_EQ(secs[8].id, 13);
+  EXPECT_EQ(secs[11].id, 11);
+  EXPECT_EQ(secs[12].id, 12);
   // And today's writer still produces exactly these bytes.
   EXPECT_EQ(must_encode(fixture_block_v4(), segment_codec::lz4, fixture_meta_v3()), file);
 }
+
 
 TEST(segment, reads_every_fixture) {
   for (uint32_t v = segment_min_version; v <= segment_current_version; ++v) {
@@ -1206,15 +1248,15 @@ TEST(segment, optional_sections_are_written_only_when_needed) {
   no_spans.spans.clear();
   for (auto& p : no_spans.profiles) p.span_begin = p.span_count = 0;
   auto secs = sections_of(must_encode(no_spans, segment_codec::none, 9));
-  ASSERT_EQ(secs.size(), 11u);
-  EXPECT_EQ(secs[10].id, 11);
+  ASSERT_EQ(secs.size(), 12u);
+  EXPECT_EQ(secs[11].id, 11);
   // Span samples but no periods: only the spans section.
   block_data no_periods = b;
   for (auto& p : no_periods.profiles) p.period = 0;
   const std::string f = must_encode(no_periods, segment_codec::zstd, 9);
   secs = sections_of(f);
-  ASSERT_EQ(secs.size(), 11u);
-  EXPECT_EQ(secs[10].id, 12);
+  ASSERT_EQ(secs.size(), 12u);
+  EXPECT_EQ(secs[11].id, 12);
   auto got = decode_segment(view(f));
   ASSERT_TRUE(got.ok()) << got.err().to_string();
   EXPECT_EQ(got->spans.size(), 5u);
@@ -1567,11 +1609,13 @@ TEST(segment, rows_decode_detects_damage_in_what_it_reads) {
       const std::string file = must_encode(tc.block, codec);
       auto want = decode_segment(view(file));
       ASSERT_TRUE(want.ok());
-      std::vector<std::pair<uint64_t, uint64_t>> skipped;  // sections not read: [begin, end)
+      // Sections not read, [begin, end): all but strings, series and profiles, and the profile
+      // ids unless every field is asked for.
+      std::vector<std::pair<uint64_t, uint64_t>> skipped;
       for (const auto& s : sections_of(file))
-        if (s.id != 1 && s.id != 6 && s.id != 7)
+        if (s.id != 1 && s.id != 6 && s.id != 7 && (s.id != 13 || fields == row_fields::columns))
           skipped.emplace_back(s.offset, s.offset + s.length);
-      ASSERT_GE(skipped.size(), 7u);
+      ASSERT_GE(skipped.size(), fields == row_fields::columns ? 8u : 7u);
       for (size_t i = 0; i < file.size(); ++i) {
         std::string bad = file;
         bad[i] = static_cast<char>(bad[i] ^ 0xff);
@@ -1718,4 +1762,78 @@ TEST(segment, columns_decode_detects_what_the_full_decode_detects) {
 }
 
 }  // namespace
+// Version 5 stores times as deltas of deltas and durations as deltas, modulo 2^64: the extremes
+// of int64 round-trip, and rows at a fixed interval with one duration cost a byte each for both.
+TEST(segment, v5_time_and_duration_columns) {
+  block_data b = fixture_block();
+  ASSERT_GE(b.profiles.size(), 3u);
+  const int64_t lo = std::numeric_limits<int64_t>::min(), hi = std::numeric_limits<int64_t>::max();
+  const std::vector<std::pair<std::array<int64_t, 3>, std::array<int64_t, 3>>> cases = {
+      {{lo, lo + 1, hi}, {hi, lo, -1}},
+      {{lo, 0, hi}, {0, hi, lo}},
+      {{-5, -5, -5}, {lo, lo, hi}},
+      {{hi - 2, hi - 1, hi}, {-7, 7, 0}},
+      {{lo, hi, hi}, {1, 2, 3}},
+  };
+  for (const auto& [times, durations] : cases) {
+    block_data x = b;
+    // All three rows in one series, so the second and third times are deltas of deltas.
+    for (size_t i = 0; i < 3; ++i) {
+      x.profiles[i].series = 0;
+      x.profiles[i].time_ns = times[i];
+      x.profiles[i].duration_ns = durations[i];
+    }
+    for (auto codec : all_codecs) {
+      const std::string file = must_encode(x, codec, 5);
+      auto got = decode_segment(view(file));
+      ASSERT_TRUE(got.ok()) << got.err().to_string();
+      for (size_t i = 0; i < 3; ++i) {
+        EXPECT_EQ(got->profiles[i].time_ns, times[i]) << i;
+        EXPECT_EQ(got->profiles[i].duration_ns, durations[i]) << i;
+      }
+      for (auto fields : both_fields) {
+        auto rows = decode_segment_rows(view(file), fields);
+        ASSERT_TRUE(rows.ok()) << rows.err().to_string();
+        expect_same_rows(*rows, *got, fields);
+      }
+    }
+  }
+
+  // 100 series x 60 rows at 15 s, each 15 s long, one sample each of value 1..100.
+  block_data r;
+  r.syms.strings = {"", "f", "svc", "a"};
+  r.syms.functions.push_back({1, 1, 0, 0});
+  r.syms.lines.push_back({0, 1});
+  r.syms.locations.push_back({0x10, 0, 1, 0});
+  r.stacks = {{0, 0}, {0, 0}};
+  r.labels.push_back({2, 3});
+  for (uint32_t s = 0; s < 100; ++s) r.series.push_back({0, 1});
+  for (uint32_t s = 0; s < 100; ++s)
+    for (int64_t k = 0; k < 60; ++k) {
+      const auto i = static_cast<uint32_t>(r.samples.size());
+      r.samples.push_back({1, int64_t{s % 100 + 1}});
+      r.profiles.push_back({s, t0 + k * 15'000'000'000, 15'000'000'000, s % 100 + 1, i, 1,
+                            uint64_t{s}, uint64_t(k)});
+    }
+  r.min_time_ns = t0;
+  r.max_time_ns = t0 + 59 * 15'000'000'000;
+  const std::string file = must_encode(r, segment_codec::none, 5);
+  // Per row: series, time, duration and sample count take a byte each, but for the second time
+  // of a series and the first duration (5 bytes each); totals 1 byte up to 63, then 2.
+  uint64_t totals = 0;
+  for (const auto& p : r.profiles) totals += p.total < 64 ? 1 : 2;
+  const uint64_t want = 6000 * 4 + 100 * 4 + 4 + totals;
+  bool seen = false;
+  for (const auto& sec : sections_of(file))
+    if (sec.id == 7) {
+      seen = true;
+      // The frame (14 bytes), the row count and the time base (t0, 9 bytes) around the columns.
+      EXPECT_EQ(sec.length, 14 + 2 + 9 + want);
+    }
+  EXPECT_TRUE(seen);
+  auto got = decode_segment(view(file));
+  ASSERT_TRUE(got.ok()) << got.err().to_string();
+  EXPECT_TRUE(same_block(*got, r));
+}
+
 }  // namespace hearth
