@@ -1,8 +1,11 @@
 #include "actors/block_store.hpp"
 
+#include <optional>
+
 #include "actors/log.hpp"
 #include "actors/metrics.hpp"
 #include "format/segment.hpp"
+#include "io/segment_file.hpp"
 
 namespace hearth {
 
@@ -30,13 +33,19 @@ block_store::lookup block_store::get(const std::string& path, query::block_depth
       return {outcome::ok, it->second.block};
     }
   }
-  auto bytes = fs_->read_file(path);
-  if (!bytes) return {outcome::missing, nullptr};
-  using query::block_depth;
-  auto block = depth == block_depth::whole ? decode_segment(as_bytes(*bytes))
-               : depth == block_depth::rows
-                   ? decode_segment_rows(as_bytes(*bytes), row_fields::all)
-                   : decode_segment_rows(as_bytes(*bytes), row_fields::columns);
+  // Row depths read only the sections they decode (io/segment_file.hpp).
+  std::optional<result<block_data>> decoded;
+  if (depth == query::block_depth::whole) {
+    auto bytes = fs_->read_file(path);
+    if (!bytes) return {outcome::missing, nullptr};
+    decoded.emplace(decode_segment(as_bytes(*bytes)));
+  } else {
+    const auto fields = depth == query::block_depth::rows ? row_fields::all : row_fields::columns;
+    auto image = io::read_segment_rows(*fs_, path, fields);
+    if (!image) return {outcome::missing, nullptr};
+    decoded.emplace(decode_segment_rows(image->view(), fields));
+  }
+  result<block_data>& block = *decoded;
   std::lock_guard lock(mu_);
   if (!block) {
     if (corrupted_.insert(path).second) {

@@ -17,6 +17,13 @@ namespace hearth {
 /// A read-only view of bytes. Whoever hands one out states what keeps the bytes alive.
 using bytes_view = std::span<const std::byte>;
 
+/// A byte range of a file or buffer: [offset, offset + length).
+struct byte_range {
+  uint64_t offset = 0;
+  uint64_t length = 0;
+  friend bool operator==(const byte_range&, const byte_range&) = default;
+};
+
 inline bytes_view as_bytes(std::string_view s) {
   return {reinterpret_cast<const std::byte*>(s.data()), s.size()};
 }

@@ -533,18 +533,26 @@ result<footer_data> parse_footer_v2(decoder& d, uint64_t footer_offset, uint32_t
   return f;
 }
 
-result<footer_data> read_footer(bytes_view file) {
+// The footer's offset from the trailer, after the magics and the file's length are checked.
+result<uint64_t> find_footer(bytes_view file) {
   const size_t n = file.size();
   if (n < header_size + 4 + trailer_size)
     return corrupt("file", str(n) + " bytes is shorter than any segment");
   if (as_chars(file.first(4)) != file_magic) return corrupt("header", "bad magic");
-  const uint32_t header_version = load_u32(file, 4);
   if (as_chars(file.last(4)) != file_magic) return corrupt("trailer", "bad magic");
   const uint64_t footer_offset = load_u64(file, n - trailer_size);
-  const size_t footer_end = n - trailer_size - 4;  // where the footer's crc starts
-  if (footer_offset < header_size || footer_offset > footer_end)
+  if (footer_offset < header_size || footer_offset > n - trailer_size - 4)
     return corrupt("trailer", "footer offset " + str(footer_offset) + " out of range (file is " +
                                   str(n) + " bytes)");
+  return footer_offset;
+}
+
+result<footer_data> read_footer(bytes_view file) {
+  auto found = find_footer(file);
+  if (!found) return found.take_error();
+  const uint64_t footer_offset = *found;
+  const uint32_t header_version = load_u32(file, 4);
+  const size_t footer_end = file.size() - trailer_size - 4;  // where the footer's crc starts
   bytes_view footer = file.subspan(footer_offset, footer_end - footer_offset);
   if (crc32c(footer) != load_u32(file, footer_end)) return corrupt("footer", "crc mismatch");
   decoder d(footer);
@@ -1336,20 +1344,24 @@ result<block_data> decode_sections(bytes_view file, const footer_data& f,
   return b;
 }
 
-// The row-level part of any version: strings, series and profiles (and from version 5 on, for
-// row_fields::all, the profile ids), each CRC-checked and parsed as decode_sections does; the
-// other sections (periods and spans included) are not read.
+// The sections a rows-only decode reads: strings, series and profiles, and from version 5 on,
+// for row_fields::all, the profile ids.
+bool rows_read(section_id id, row_fields fields) {
+  return id == section_id::strings || id == section_id::series || id == section_id::profiles ||
+         (id == section_id::profile_ids && fields == row_fields::all);
+}
+
+// The row-level part of any version: the sections of rows_read, each CRC-checked and parsed as
+// decode_sections does; the others (periods and spans included) are not read.
 // What decode_sections' check_block verifies of these sections is verified here too.
+
 result<block_data> decode_rows(bytes_view file, const footer_data& f, row_fields fields) {
   block_data b;
   rows_summary rows;
   scratch_buffer scratch;
   const uint32_t version = f.info.version;
   for (const auto& e : f.toc) {
-    if (e.id != section_id::strings && e.id != section_id::series &&
-        e.id != section_id::profiles &&
-        (e.id != section_id::profile_ids || fields == row_fields::columns))
-      continue;
+    if (!rows_read(e.id, fields)) continue;
     auto body = load_section(file, e, scratch);
     if (!body) return body.take_error();
     status st = e.id == section_id::strings       ? parse_strings(*body, b)
@@ -1725,6 +1737,21 @@ result<std::vector<segment_section_info>> read_segment_sections(bytes_view file,
     out.push_back(std::move(s));
   }
   if (info) *info = f->info;
+  return out;
+}
+
+result<byte_range> segment_footer_range(bytes_view file) {
+  auto found = find_footer(file);
+  if (!found) return found.take_error();
+  return byte_range{*found, file.size() - trailer_size - *found};
+}
+
+result<std::vector<byte_range>> segment_rows_ranges(bytes_view file, row_fields fields) {
+  auto f = read_footer(file);
+  if (!f) return f.take_error();
+  std::vector<byte_range> out;
+  for (const auto& e : f->toc)
+    if (rows_read(e.id, fields)) out.push_back({e.offset, e.length});
   return out;
 }
 

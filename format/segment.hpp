@@ -205,6 +205,20 @@ result<std::string> encode_segment(const block_data& b, const encoded_samples& s
 /// passes may still fail decode_segment (a damaged section). Same errors as decode_segment.
 result<segment_info> read_segment_info(bytes_view file);
 
+/// Reading a segment in part (what a rows-only decode reads, from a file whose other sections can
+/// be large): a reader first reads the header (8 bytes) and the trailer (the last 12), asks
+/// segment_footer_range where the footer is, reads it, asks segment_rows_ranges which sections
+/// decode_segment_rows(file, fields) reads, reads those, and decodes a buffer of the file's size
+/// holding those bytes at their offsets (its other bytes are never looked at).
+/// The footer's range [footer_offset, size - 12) from the header and trailer in `file` (a view of
+/// the whole file's size). Fails with errc::corrupted as read_segment_info does on a bad magic, a
+/// file too short to be a segment, or a footer offset out of range.
+result<byte_range> segment_footer_range(bytes_view file);
+/// The ranges of `file` that decode_segment_rows(file, fields) reads besides the header, footer
+/// and trailer (which `file` must already hold): the section records it decodes, in file order.
+/// Same errors as read_segment_info.
+result<std::vector<byte_range>> segment_rows_ranges(bytes_view file, row_fields fields);
+
 /// One section record of a segment as its TOC lists it (for operators: `hearthctl blocks inspect`).
 struct segment_section_info {
   std::string name;           ///< e.g. "samples"

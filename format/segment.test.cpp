@@ -1599,6 +1599,56 @@ TEST(segment, rows_decode_equals_the_full_decode_on_rows) {
   }
 }
 
+// A reader that reads only the header, footer, trailer and segment_rows_ranges gets the rows a
+// whole file gives: the rows decode looks at nothing else (here: garbage), and the ranges leave
+// out the samples, symbols and postings (and the profile ids for columns).
+TEST(segment, rows_ranges_are_all_a_rows_decode_reads) {
+  const test_case tc = random_case(17, 40);
+  for (auto codec : all_codecs)
+    for (auto fields : both_fields) {
+      const std::string file = must_encode(tc.block, codec);
+      auto want = decode_segment(view(file));
+      ASSERT_TRUE(want.ok()) << want.err().to_string();
+      std::string image(file.size(), '\xa5');
+      auto copy = [&](byte_range r) { image.replace(r.offset, r.length, file, r.offset, r.length); };
+      copy({0, 8});
+      copy({file.size() - 12, 12});
+      auto footer = segment_footer_range(view(image));
+      ASSERT_TRUE(footer.ok()) << footer.err().to_string();
+      EXPECT_EQ(footer->offset, footer_offset(file));
+      copy(*footer);
+      auto ranges = segment_rows_ranges(view(image), fields);
+      ASSERT_TRUE(ranges.ok()) << ranges.err().to_string();
+      std::vector<int> ids;
+      for (const auto& s : sections_of(file))
+        for (const byte_range& r : *ranges)
+          if (r.offset == s.offset && r.length == s.length) ids.push_back(s.id);
+      const std::vector<int> want_ids =
+          fields == row_fields::all ? std::vector<int>{1, 6, 7, 13} : std::vector<int>{1, 6, 7};
+      EXPECT_EQ(ids, want_ids);
+      ASSERT_EQ(ids.size(), ranges->size());
+      for (const byte_range& r : *ranges) copy(r);
+      auto got = decode_segment_rows(view(image), fields);
+      ASSERT_TRUE(got.ok()) << got.err().to_string();
+      expect_same_rows(*got, *want, fields);
+    }
+  // Framing errors name what is wrong, as read_segment_info does.
+  const std::string file = must_encode(tc.block, segment_codec::lz4);
+  std::string bad = file;
+  bad[bad.size() - 1] ^= 1;
+  auto r = segment_footer_range(view(bad));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.err().code, errc::corrupted);
+  EXPECT_NE(r.err().message.find("trailer"), std::string::npos) << r.err().message;
+  EXPECT_FALSE(segment_footer_range(view(file.substr(0, 19))).ok());
+  bad = file;
+  bad[footer_offset(file) + 2] ^= 1;
+  EXPECT_TRUE(segment_footer_range(view(bad)).ok());  // the footer itself is not read yet
+  auto rr = segment_rows_ranges(view(bad), row_fields::all);
+  ASSERT_FALSE(rr.ok());
+  EXPECT_EQ(rr.err().code, errc::corrupted);
+}
+
 // A flipped byte in a section the rows decode reads (or in the header, footer, trailer) is
 // detected; one in a section it skips is not looked at.
 TEST(segment, rows_decode_detects_damage_in_what_it_reads) {

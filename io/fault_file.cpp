@@ -250,6 +250,10 @@ result<std::string> fault_file_system::read_file(const std::string& path) {
   return state_->base.read_file(path);
 }
 
+result<std::unique_ptr<readable_file>> fault_file_system::open_readable(const std::string& path) {
+  return state_->base.open_readable(path);
+}
+
 status fault_file_system::rename(const std::string& from, const std::string& to) {
   if (auto f = state_->next(fault_op::rename)) return state::injected(*f, from + " -> " + to);
   // Keep what a crash would bring back in `to`: its durable prefix.

@@ -58,6 +58,7 @@ class fault_file_system final : public file_system {
   std::string_view name() const override { return "fault"; }
   result<std::unique_ptr<writable_file>> open_appendable(const std::string& path) override;
   result<std::string> read_file(const std::string& path) override;
+  result<std::unique_ptr<readable_file>> open_readable(const std::string& path) override;
   status rename(const std::string& from, const std::string& to) override;
   status remove(const std::string& path) override;
   result<std::vector<std::string>> list_dir(const std::string& dir) override;

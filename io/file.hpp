@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -47,6 +48,26 @@ class writable_file {
   [[nodiscard]] virtual status close() = 0;
 };
 
+/// A file open for reading at chosen offsets (leveldb's RandomAccessFile), with one owner. It
+/// reads the file it opened: a rename over its path, or its removal, afterwards does not change
+/// what it reads. The destructor closes it.
+/// Thread-safety: none; one owner at a time. A file may outlive its `file_system`.
+class readable_file {
+ public:
+  readable_file() = default;
+  readable_file(const readable_file&) = delete;
+  readable_file& operator=(const readable_file&) = delete;
+  virtual ~readable_file() = default;
+
+  /// The file's size when it was opened.
+  virtual uint64_t size() const = 0;
+  /// Reads every range into `dst` at its own offset: `dst[r.offset, r.offset + r.length)` gets
+  /// the file's bytes there (`dst` spans at least the largest range end). Ranges may come in any
+  /// order; the io_uring backend submits them together. A range past `size()`, or a file that
+  /// ends before a range does (it shrank), fails with `errc::io_error` naming the path.
+  [[nodiscard]] virtual status read(std::span<const byte_range> ranges, char* dst) = 0;
+};
+
 /// Which backend `make_file_system` builds.
 enum class backend : uint8_t {
   automatic,  ///< io_uring if the kernel allows it, else posix (see `make_file_system`)
@@ -76,6 +97,9 @@ class file_system {
       const std::string& path) = 0;
   /// The whole content of `path`.
   [[nodiscard]] virtual result<std::string> read_file(const std::string& path) = 0;
+  /// Opens `path` for reads at chosen offsets (`readable_file`).
+  [[nodiscard]] virtual result<std::unique_ptr<readable_file>> open_readable(
+      const std::string& path) = 0;
   /// Renames `from` to `to`, replacing `to` atomically if it exists (rename(2)).
   [[nodiscard]] virtual status rename(const std::string& from, const std::string& to) = 0;
   /// Removes a file or an empty directory.

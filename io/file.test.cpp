@@ -265,6 +265,74 @@ TEST_P(io_file, concurrent_files_share_one_file_system) {
   for (int t = 0; t < threads; ++t) EXPECT_EQ(errors[t], "") << "thread " << t;
 }
 
+// Ranges in any order, empty ones, more than one io_uring batch (8), one of a large file's whole
+// length: each lands at its own offset and nothing else is written.
+TEST_P(io_file, readable_file_reads_ranges_at_their_offsets) {
+  const std::string path = dir_ / "r";
+  const std::string content = random_bytes((size_t{3} << 20) + 17, 5);
+  write_plain(*fs_, path, content);
+  auto f = fs_->open_readable(path);
+  HEARTH_ASSERT_OK(f);
+  EXPECT_EQ((*f)->size(), content.size());
+  std::mt19937 rng(9);
+  for (int round = 0; round < 20; ++round) {
+    std::vector<byte_range> ranges;
+    const int n = 1 + static_cast<int>(rng() % 20);
+    for (int k = 0; k < n; ++k) {
+      const uint64_t at = rng() % (content.size() + 1);
+      ranges.push_back({at, rng() % (content.size() - at + 1) / (k % 3 == 0 ? 1 : 64)});
+    }
+    std::string dst(content.size(), '\x5a');
+    HEARTH_ASSERT_OK((*f)->read(ranges, dst.data()));
+    std::vector<bool> covered(content.size(), false);
+    for (const auto& r : ranges)
+      for (uint64_t i = r.offset; i < r.offset + r.length; ++i) covered[i] = true;
+    for (size_t i = 0; i < content.size(); ++i)
+      ASSERT_EQ(dst[i], covered[i] ? content[i] : '\x5a') << "round " << round << " byte " << i;
+  }
+  const byte_range all{0, content.size()};
+  std::string dst(content.size(), '\0');
+  HEARTH_ASSERT_OK((*f)->read({&all, 1}, dst.data()));
+  EXPECT_EQ(dst, content);
+}
+
+TEST_P(io_file, readable_file_reads_what_it_opened_and_refuses_past_the_end) {
+  const std::string path = dir_ / "r";
+  write_plain(*fs_, path, "old content, twenty-nine byte");
+  auto f = fs_->open_readable(path);
+  HEARTH_ASSERT_OK(f);
+  // Replaced (as compaction and retention replace and remove segments): the open file still
+  // reads the old bytes.
+  HEARTH_ASSERT_OK(fs_->write_file_atomic(path, as_bytes("new")));
+  std::string dst(29, '\0');
+  const byte_range head{0, 11};
+  HEARTH_ASSERT_OK((*f)->read({&head, 1}, dst.data()));
+  EXPECT_EQ(dst.substr(0, 11), "old content");
+  // Past the size at open: refused, naming the file.
+  const byte_range past{20, 10};
+  auto st = (*f)->read({&past, 1}, dst.data());
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.err().code, errc::io_error);
+  EXPECT_NE(st.err().message.find(path), std::string::npos) << st.err().message;
+
+  // A file that shrinks after the open ends before the range: an error, not a hang or garbage.
+  const std::string other = dir_ / "s";
+  write_plain(*fs_, other, std::string(100, 'x'));
+  auto g = fs_->open_readable(other);
+  HEARTH_ASSERT_OK(g);
+  HEARTH_ASSERT_OK(fs_->truncate(other, 10));
+  std::string out(100, '\0');
+  const byte_range tail{5, 50};
+  st = (*g)->read({&tail, 1}, out.data());
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.err().code, errc::io_error);
+  EXPECT_NE(st.err().message.find("ends at 10"), std::string::npos) << st.err().message;
+
+  auto missing = fs_->open_readable(dir_ / "nope");
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.err().code, errc::not_found);
+}
+
 INSTANTIATE_TEST_SUITE_P(backends, io_file, testing::real_backends(), testing::backend_name);
 
 // ---- make_file_system ----

@@ -60,7 +60,73 @@ class posix_file final : public buffered_file {
   }
 };
 
+class posix_readable_file final : public fd_readable_file {
+ public:
+  using fd_readable_file::fd_readable_file;
+
+ protected:
+  status read_ranges(std::span<const byte_range> ranges, char* dst) override {
+    for (const byte_range& r : ranges) {
+      uint64_t done = 0;
+      while (done < r.length) {
+        const uint64_t at = r.offset + done;
+        ssize_t n = ::pread(fd(), dst + at, r.length - done, static_cast<off_t>(at));
+        if (n < 0) {
+          if (errno == EINTR) continue;
+          return errno_error("read", path(), errno);
+        }
+        if (n == 0) return ended_early(at);
+        done += static_cast<uint64_t>(n);
+      }
+    }
+    return {};
+  }
+};
+
 }  // namespace
+
+fd_readable_file::fd_readable_file(std::string path, int fd, uint64_t size)
+    : path_(std::move(path)), fd_(fd), size_(size) {}
+
+fd_readable_file::~fd_readable_file() { close_fd(fd_); }
+
+status fd_readable_file::read(std::span<const byte_range> ranges, char* dst) {
+  for (const byte_range& r : ranges)
+    if (r.offset > size_ || r.length > size_ - r.offset)
+      return error{errc::io_error, "read " + path_ + ": range [" + std::to_string(r.offset) +
+                                       ", +" + std::to_string(r.length) + ") is past the end (" +
+                                       std::to_string(size_) + " bytes)"};
+  std::vector<byte_range> todo;
+  todo.reserve(ranges.size());
+  for (const byte_range& r : ranges)
+    if (r.length > 0) todo.push_back(r);
+  if (todo.empty()) return {};
+  return read_ranges(todo, dst);
+}
+
+error fd_readable_file::ended_early(uint64_t offset) const {
+  return error{errc::io_error, "read " + path_ + ": the file ends at " + std::to_string(offset) +
+                                   ", before the range read (it had " + std::to_string(size_) +
+                                   " bytes when opened)"};
+}
+
+result<std::pair<int, uint64_t>> posix_file_system::open_for_read(const std::string& path) {
+  int fd = open_retry(path.c_str(), O_RDONLY);
+  if (fd < 0) return errno_error("open", path, errno);
+  struct stat st;
+  if (::fstat(fd, &st) != 0) {
+    auto e = errno_error("stat", path, errno);
+    close_fd(fd);
+    return e;
+  }
+  return std::pair<int, uint64_t>{fd, static_cast<uint64_t>(st.st_size)};
+}
+
+result<std::unique_ptr<readable_file>> posix_file_system::open_readable(const std::string& path) {
+  auto r = open_for_read(path);
+  if (!r.ok()) return r.take_error();
+  return std::unique_ptr<readable_file>(new posix_readable_file(path, r->first, r->second));
+}
 
 result<std::pair<int, uint64_t>> posix_file_system::open_for_append(const std::string& path) {
   int fd = open_retry(path.c_str(), O_WRONLY | O_CREAT, 0644);

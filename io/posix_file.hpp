@@ -50,12 +50,41 @@ class buffered_file : public writable_file {
   status failed_;       // sticky error of a write or sync
 };
 
+/// A read-only file descriptor and its size at open. Subclasses provide `read_ranges`.
+/// Thread-safety: none (see `readable_file`).
+class fd_readable_file : public readable_file {
+ public:
+  /// Takes ownership of `fd`, whose size is `size`.
+  fd_readable_file(std::string path, int fd, uint64_t size);
+  ~fd_readable_file() override;
+
+  uint64_t size() const override { return size_; }
+  /// Checks every range against `size()`, then calls `read_ranges`.
+  status read(std::span<const byte_range> ranges, char* dst) override;
+
+ protected:
+  /// Reads the (checked, non-empty) ranges into `dst`; a read that finds the end of the file
+  /// before a range's end is an error. Short reads and EINTR are the implementation's business.
+  [[nodiscard]] virtual status read_ranges(std::span<const byte_range> ranges, char* dst) = 0;
+  /// The error for a file that ended at `offset` inside a range.
+  error ended_early(uint64_t offset) const;
+
+  int fd() const { return fd_; }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+  int fd_;
+  uint64_t size_;
+};
+
 /// The pwrite/pread/fdatasync backend. Thread-safety: stateless, so fully thread-safe.
 class posix_file_system : public file_system {
  public:
   std::string_view name() const override { return "posix"; }
   result<std::unique_ptr<writable_file>> open_appendable(const std::string& path) override;
   result<std::string> read_file(const std::string& path) override;
+  result<std::unique_ptr<readable_file>> open_readable(const std::string& path) override;
   status rename(const std::string& from, const std::string& to) override;
   status remove(const std::string& path) override;
   result<std::vector<std::string>> list_dir(const std::string& dir) override;
@@ -68,6 +97,8 @@ class posix_file_system : public file_system {
  protected:
   /// Opens `path` for appending: returns the fd and its current size, or an error.
   static result<std::pair<int, uint64_t>> open_for_append(const std::string& path);
+  /// Opens `path` read-only: returns the fd and its size, or an error.
+  static result<std::pair<int, uint64_t>> open_for_read(const std::string& path);
 };
 
 /// Closes `fd`, ignoring EINTR (on Linux the fd is released even then).

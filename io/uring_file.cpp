@@ -214,6 +214,55 @@ class uring_file final : public buffered_file {
   std::shared_ptr<ring_pool> pool_;
 };
 
+/// Reads its ranges `ring_entries` at a time, each in one submission; a short read is continued
+/// in the next batch.
+class uring_readable_file final : public fd_readable_file {
+ public:
+  uring_readable_file(std::string path, int fd, uint64_t size, std::shared_ptr<ring_pool> pool)
+      : fd_readable_file(std::move(path), fd, size), pool_(std::move(pool)) {}
+
+ protected:
+  status read_ranges(std::span<const byte_range> ranges, char* dst) override {
+    ring_lease ring(pool_);
+    if (auto st = ring.acquire(path()); !st.ok()) return st;
+    std::vector<byte_range> todo(ranges.begin(), ranges.end());  // what is left of each
+    size_t next = 0;  // todo[next..] are still to submit; a batch appends what it left
+    std::vector<byte_range> batch;
+    while (next < todo.size()) {
+      batch.clear();
+      while (next < todo.size() && batch.size() < ring_entries) batch.push_back(todo[next++]);
+      int res[ring_entries] = {};
+      for (unsigned k = 0; k < batch.size(); ++k) {
+        const byte_range& r = batch[k];
+        io_uring_sqe* sqe = ring.sqe();
+        io_uring_prep_read(sqe, fd(), dst + r.offset,
+                           static_cast<unsigned>(std::min<uint64_t>(r.length, max_io_bytes)),
+                           r.offset);
+        sqe->user_data = k;
+      }
+      if (auto st = ring.run(static_cast<unsigned>(batch.size()), res, path()); !st.ok())
+        return st;
+      for (unsigned k = 0; k < batch.size(); ++k) {
+        byte_range r = batch[k];
+        const int n = res[k];
+        if (n == -EINTR || n == -EAGAIN) {
+          todo.push_back(r);
+          continue;
+        }
+        if (n < 0) return errno_error("read", path(), -n);
+        if (n == 0) return ended_early(r.offset);
+        r.offset += static_cast<uint64_t>(n);
+        r.length -= static_cast<uint64_t>(n);
+        if (r.length > 0) todo.push_back(r);
+      }
+    }
+    return {};
+  }
+
+ private:
+  std::shared_ptr<ring_pool> pool_;
+};
+
 /// Thread-safety: thread-safe (the pool is; the rest is stateless).
 class uring_file_system final : public posix_file_system {
  public:
@@ -225,6 +274,13 @@ class uring_file_system final : public posix_file_system {
     auto r = open_for_append(path);
     if (!r.ok()) return r.take_error();
     return std::unique_ptr<writable_file>(new uring_file(path, r->first, r->second, pool_));
+  }
+
+  result<std::unique_ptr<readable_file>> open_readable(const std::string& path) override {
+    auto r = open_for_read(path);
+    if (!r.ok()) return r.take_error();
+    return std::unique_ptr<readable_file>(
+        new uring_readable_file(path, r->first, r->second, pool_));
   }
 
   result<std::string> read_file(const std::string& path) override {

@@ -12,7 +12,8 @@
 //     service A and B are two partitions.
 //   * W4b "totals": 10k series (pod=pod-NNNNN) x 1,440 profiles (one a minute) of one sample each,
 //     block_data built directly (only profile totals matter), 24 hourly zstd files.
-// Each query reads the files as the partition actor does (read + decode_segment on a cold cache;
+// Each query reads the files as the block store does (on a cold cache: read + decode_segment, or
+// for a query that reads rows only, io::read_segment_rows + decode_segment_rows;
 // "warm" = blocks already decoded, as the partition's block cache holds them), then
 // query::evaluator::make/add/finish per partition, query::merger::add per partial and the
 // frontend's render, calling the same functions as actors/partition_actor.cpp `evaluate` and
@@ -56,6 +57,7 @@
 #include "format/normalize.hpp"
 #include "format/pprof.hpp"
 #include "format/segment.hpp"
+#include "io/segment_file.hpp"
 #include "query/diff.hpp"
 #include "query/evaluate.hpp"
 #include "query/findings.hpp"
@@ -116,6 +118,13 @@ struct rng {
   }
   double uniform() { return static_cast<double>(next() >> 11) * 0x1.0p-53; }
 };
+
+/// The file system the block store reads through (io_uring where the kernel allows it).
+io::file_system& file_system() {
+  static std::unique_ptr<io::file_system> fs =
+      must(io::make_file_system(io::backend::automatic), "make_file_system");
+  return *fs;
+}
 
 std::string read_whole(const std::string& p) {
   int fd = ::open(p.c_str(), O_RDONLY | O_CLOEXEC);
@@ -248,15 +257,24 @@ query::merger gather(std::vector<partition*>& parts, const query::query_spec& q,
   const query::block_depth depth = query::depth_needed(q);
   auto load = [&](seg_file& seg) -> const block_data& {
     if (!seg.data || seg.depth < depth) {
-      std::string bytes;
-      timed(st.read, [&] { bytes = read_whole(seg.path); });
-      timed(st.decode, [&] {
-        const auto fields = depth == query::block_depth::rows ? row_fields::all : row_fields::columns;
-        seg.data = std::make_shared<const block_data>(
-            must(depth == query::block_depth::whole ? decode_segment(as_bytes(bytes))
-                                                    : decode_segment_rows(as_bytes(bytes), fields),
-                 "decode_segment"));
-      });
+      const auto fields = depth == query::block_depth::rows ? row_fields::all : row_fields::columns;
+      if (depth == query::block_depth::whole) {
+        std::string bytes;
+        timed(st.read, [&] { bytes = read_whole(seg.path); });
+        timed(st.decode, [&] {
+          seg.data = std::make_shared<const block_data>(
+              must(decode_segment(as_bytes(bytes)), "decode_segment"));
+        });
+      } else {
+        io::segment_image image;
+        timed(st.read, [&] {
+          image = must(io::read_segment_rows(file_system(), seg.path, fields), "read_segment_rows");
+        });
+        timed(st.decode, [&] {
+          seg.data = std::make_shared<const block_data>(
+              must(decode_segment_rows(image.view(), fields), "decode_segment_rows"));
+        });
+      }
       seg.depth = depth;
       seg.frames.reset();
     }

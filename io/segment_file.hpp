@@ -1,0 +1,33 @@
+#pragma once
+// Reading a segment file in part: a query that reads only profile rows (time series, label names
+// and values, Series) reads only the sections it decodes, not the samples, symbols and profile ids
+// of a file that may hold hundreds of MB of them (format/segment.hpp, "Reading a segment in
+// part").
+
+#include <memory>
+#include <string>
+
+#include "format/segment.hpp"
+#include "io/file.hpp"
+
+namespace hearth::io {
+
+/// A segment file as far as it was read: a buffer of the file's size with the bytes read at their
+/// offsets. The other bytes are never written (they cost address space, not memory) and must not
+/// be read: only a decode of the depth the image was read for may look at it.
+struct segment_image {
+  std::unique_ptr<char[]> bytes;
+  uint64_t size = 0;
+
+  bytes_view view() const { return {reinterpret_cast<const std::byte*>(bytes.get()), size}; }
+};
+
+/// Reads what decode_segment_rows(image.view(), fields) reads of the segment at `path`: its
+/// header and trailer, its footer, then the sections segment_rows_ranges names, through one open
+/// file. When the framing is damaged (bad magic, footer offset or footer) it stops there: the
+/// decode reads those bytes first and reports the damage as it does for the whole file. Errors:
+/// the file system's (errc::not_found when the file is gone).
+result<segment_image> read_segment_rows(file_system& fs, const std::string& path,
+                                        row_fields fields);
+
+}  // namespace hearth::io
