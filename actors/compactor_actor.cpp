@@ -13,6 +13,7 @@
 #include "format/segment.hpp"
 #include "io/file_lock.hpp"
 #include "io/priority.hpp"
+#include "io/segment_file.hpp"
 
 namespace hearth {
 namespace {
@@ -366,9 +367,10 @@ result<compaction_report> maintain_adopted(io::file_system& fs, const adopted_pa
     seen.insert(key);
     auto it = footers.find(key);
     if (it == footers.end()) {
-      auto bytes = fs.read_file(path);
-      if (!bytes) continue;
-      auto info = read_segment_info(as_bytes(*bytes));
+      auto info = io::read_segment_footer(fs, path);
+      const bool bad_file = !info && (info.err().code == errc::corrupted ||
+                                      info.err().code == errc::unsupported_format);
+      if (!info && !bad_file) continue;  // gone, or unreadable now: look again next time
       if (!info)
         log::error("compactor", who(p) + " segment " + path + " is corrupted and is not compacted: " +
                                     info.err().to_string());

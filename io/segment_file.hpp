@@ -1,8 +1,8 @@
 #pragma once
 // Reading a segment file in part: a query that reads only profile rows (time series, label names
-// and values, Series) reads only the sections it decodes, not the samples, symbols and profile ids
-// of a file that may hold hundreds of MB of them (format/segment.hpp, "Reading a segment in
-// part").
+// and values, Series) reads only the sections it decodes, and a catalog only the footers, not the
+// samples, symbols and profile ids of a file that may hold hundreds of MB of them
+// (format/segment.hpp, "Reading a segment in part").
 
 #include <memory>
 #include <string>
@@ -29,5 +29,9 @@ struct segment_image {
 /// the file system's (errc::not_found when the file is gone).
 result<segment_image> read_segment_rows(file_system& fs, const std::string& path,
                                         row_fields fields);
+
+/// The footer of the segment at `path` (as read_segment_info gives it), reading only its header,
+/// trailer and footer. Errors: the file system's, then read_segment_info's (errc::corrupted).
+result<segment_info> read_segment_footer(file_system& fs, const std::string& path);
 
 }  // namespace hearth::io

@@ -103,6 +103,33 @@ TEST_P(io_segment_file, damaged_framing_is_reported_as_for_the_whole_file) {
   EXPECT_EQ(missing.err().code, errc::not_found);
 }
 
+TEST_P(io_segment_file, reads_a_footer_alone) {
+  segment_info meta;
+  meta.block_id = 77;
+  meta.level = 2;
+  meta.sources = {70, 71, 72};
+  auto file = encode_segment(small_block(), segment_codec::zstd, meta);
+  HEARTH_ASSERT_OK(file);
+  const std::string path = dir_ / "L2-77.hseg";
+  HEARTH_ASSERT_OK(fs_->write_file_atomic(path, as_bytes(*file)));
+  auto got = read_segment_footer(*fs_, path);
+  HEARTH_ASSERT_OK(got);
+  EXPECT_EQ(*got, *read_segment_info(as_bytes(*file)));
+  EXPECT_EQ(got->sources, meta.sources);
+  EXPECT_EQ(got->profiles, 6000u);
+  // A damaged footer (or trailer) is corrupted, as read_segment_info says; a gone file not_found.
+  std::string bad = *file;
+  bad[bad.size() - 30] ^= 1;
+  HEARTH_ASSERT_OK(fs_->write_file_atomic(path, as_bytes(bad)));
+  got = read_segment_footer(*fs_, path);
+  ASSERT_FALSE(got.ok());
+  EXPECT_EQ(got.err().code, errc::corrupted);
+  EXPECT_EQ(got.err().message, read_segment_info(as_bytes(bad)).err().message);
+  got = read_segment_footer(*fs_, dir_ / "gone.hseg");
+  ASSERT_FALSE(got.ok());
+  EXPECT_EQ(got.err().code, errc::not_found);
+}
+
 INSTANTIATE_TEST_SUITE_P(backends, io_segment_file, testing::real_backends(),
                          testing::backend_name);
 
