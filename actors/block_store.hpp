@@ -1,6 +1,6 @@
 #pragma once
 // The process-wide cache of decoded segment blocks, shared by partitions (which put the blocks
-// they seal or recover) and reader actors (which read and decode the segments a query needs, off
+// they seal) and reader actors (which read and decode the segments a query needs, off
 // the partitions' threads). Bounded by storage.block_cache_bytes; least recently used blocks are
 // evicted and re-read from their file on demand. A file that no longer validates is reported once
 // (log + hearth_segments_corrupted_total) and never served again.
@@ -46,7 +46,7 @@ class block_store {
   /// depths) and caches it, and a later get() that needs more decodes the file again and
   /// replaces it.
   lookup get(const std::string& path, query::block_depth depth = query::block_depth::whole);
-  /// Caches a block decoded elsewhere (a seal, a recovery).
+  /// Caches a block decoded elsewhere (a seal).
   void put(const std::string& path, std::shared_ptr<const block_data> block);
   /// Forgets a block whose file was removed.
   void drop(const std::string& path);

@@ -39,7 +39,7 @@ class self_metrics {
   prometheus::Counter& wal_fsyncs;          ///< WAL syncs (one per group commit)
   prometheus::Counter& segments_written;    ///< segments sealed and published
   prometheus::Counter& segment_bytes;       ///< bytes of segments published
-  prometheus::Counter& segments_corrupted;  ///< segment files that failed validation at load
+  prometheus::Counter& segments_corrupted;  ///< segment files that failed validation when read
   prometheus::Counter& wal_torn_tails;      ///< torn WAL tails truncated at recovery
   prometheus::Counter& compactions;        ///< compaction jobs completed
   prometheus::Counter& compaction_in_bytes;   ///< segment bytes read by compactions

@@ -14,6 +14,7 @@
 #include "actors/metrics.hpp"
 #include "format/batch_codec.hpp"
 #include "format/compaction_plan.hpp"
+#include "io/segment_file.hpp"
 #include "query/block_query.hpp"
 #include "query/flame_tree.hpp"
 #include "query/selector.hpp"
@@ -97,6 +98,31 @@ namespace {
 // A compaction publishes its output (which names its sources) before it deletes the inputs; a
 // crash in between leaves both on disk. The output wins (superseded_blocks, which also finds
 // orphaned rollups): those files are deleted here, so that a block's data is visible exactly once.
+// Recovery reads footers only, but before an output's inputs are deleted as superseded the output
+// is read and checked whole: a damaged one is dropped from the catalog (reported, its file kept),
+// so its inputs, no longer superseded, keep serving.
+void check_superseding(partition_state& st) {
+  std::vector<block_lineage> lineage;
+  for (const auto& s : st.segments) lineage.push_back({s->id(), s->info.rollup_step_ns, s->info.sources});
+  const auto gone = superseded_blocks(lineage);
+  if (gone.empty()) return;
+  std::erase_if(st.segments, [&](const std::shared_ptr<loaded_segment>& s) {
+    if (s->info.rollup_step_ns != 0 ||
+        std::none_of(s->info.sources.begin(), s->info.sources.end(), [&](uint64_t src) {
+          return std::binary_search(gone.begin(), gone.end(), src);
+        }))
+      return false;
+    auto bytes = st.fs->read_file(s->path);
+    auto block = bytes ? decode_segment(as_bytes(*bytes)) : result<block_data>(bytes.err());
+    if (block) return false;
+    log::error("partition", who(st) + " segment " + s->path +
+                                " is corrupted and is not served; its sources stay: " +
+                                block.err().to_string());
+    st.metrics->segments_corrupted.Increment();
+    return true;
+  });
+}
+
 void drop_obsolete(partition_state& st) {
   std::vector<block_lineage> lineage;
   for (const auto& s : st.segments) lineage.push_back({s->id(), s->info.rollup_step_ns, s->info.sources});
@@ -150,28 +176,27 @@ status recover(partition_state& st) {
       continue;
     }
     if (name.size() < 5 || name.compare(name.size() - 5, 5, ".hseg") != 0) continue;
-    auto bytes = fs.read_file(path);
-    if (!bytes) {
-      log::error("partition", who(st) + " cannot read segment " + path + ": " + bytes.err().to_string());
+    // The footer alone: the sections are read, checked and cached when a query first needs them
+    // (block_store reports a damaged one then), so a start costs per file, not per byte.
+    uint64_t size = 0;
+    auto info = io::read_segment_footer(fs, path, &size);
+    if (!info) {
+      const bool damaged = info.err().code == errc::corrupted ||
+                           info.err().code == errc::unsupported_format;
+      log::error("partition", who(st) + (damaged ? " segment " + path + " is corrupted and is not served: "
+                                                 : " cannot read segment " + path + ": ") +
+                                  info.err().to_string());
       st.metrics->segments_corrupted.Increment();
       continue;
     }
-    segment_info info;
-    auto block = decode_segment(as_bytes(*bytes), &info);
-    if (!block) {
-      log::error("partition", who(st) + " segment " + path + " is corrupted and is not served: " +
-                                  block.err().to_string());
-      st.metrics->segments_corrupted.Increment();
-      continue;
-    }
-    covered = std::max(covered, info.wal_seq);
+    covered = std::max(covered, info->wal_seq);
     auto seg = std::make_shared<loaded_segment>();
     seg->path = path;
-    seg->bytes = bytes->size();
-    seg->info = info;
+    seg->bytes = size;
+    seg->info = *info;
     st.segments.push_back(seg);
-    st.opts.store->put(path, std::make_shared<const block_data>(std::move(*block)));
   }
+  check_superseding(st);
   drop_obsolete(st);
   io::wal_replay_stats stats;
   uint64_t replayed_profiles = 0;

@@ -31,7 +31,9 @@ result<segment_image> read_segment_rows(file_system& fs, const std::string& path
                                         row_fields fields);
 
 /// The footer of the segment at `path` (as read_segment_info gives it), reading only its header,
-/// trailer and footer. Errors: the file system's, then read_segment_info's (errc::corrupted).
-result<segment_info> read_segment_footer(file_system& fs, const std::string& path);
+/// trailer and footer; `*size` (when not null) is the file's size. Errors: the file system's, then
+/// read_segment_info's (errc::corrupted, errc::unsupported_format).
+result<segment_info> read_segment_footer(file_system& fs, const std::string& path,
+                                         uint64_t* size = nullptr);
 
 }  // namespace hearth::io

@@ -561,6 +561,70 @@ TEST_F(StorageCrash, SyncDirFailsThenPowerLoss) { sweep(fault_op::sync_dir, true
 TEST_F(StorageCrash, RenameFailsThenPowerLoss) { sweep(fault_op::rename, true); }
 TEST_F(StorageCrash, TornWriteThenPowerLoss) { sweep(fault_op::write, true, /*tear=*/true); }
 
+// A compaction that crashed after publishing its output and before deleting its inputs: at start
+// the output wins and its inputs go, but only once the output was read and checked whole (a start
+// reads footers only). A damaged output is dropped from the catalog instead and its inputs keep
+// answering. Built from a clean run: its L2 block's data is written again as that block's first
+// source (a level-1 block of the same profiles), beside the L2 block.
+TEST_F(StorageCrash, DamagedOutputKeepsItsInputs) {
+  for (bool damaged : {false, true}) {
+    SCOPED_TRACE(damaged ? "damaged output" : "valid output");
+    std::string dir = fresh_dir();
+    run_log run = run_workload(*base_, dir);
+    ASSERT_EQ(run.swaps_applied, 3) << describe(run);
+    std::string l2_path;
+    segment_info l2;
+    for (const auto& e : fs::directory_iterator(dir + "/segments")) {
+      auto bytes = base_->read_file(e.path().string());
+      ASSERT_TRUE(bytes.ok());
+      auto info = read_segment_info(as_bytes(*bytes));
+      ASSERT_TRUE(info.ok()) << info.err().to_string();
+      if (info->level == 2 && info->rollup_step_ns == 0) {
+        l2_path = e.path().string();
+        l2 = *info;
+      }
+    }
+    ASSERT_FALSE(l2_path.empty());
+    ASSERT_FALSE(l2.sources.empty());
+    auto l2_bytes = base_->read_file(l2_path);
+    ASSERT_TRUE(l2_bytes.ok());
+    auto block = decode_segment(as_bytes(*l2_bytes));
+    ASSERT_TRUE(block.ok());
+    segment_info input;
+    input.block_id = l2.sources[0];
+    input.level = 1;
+    input.wal_seq = l2.wal_seq;
+    auto input_file = encode_segment(*block, segment_codec::zstd, input);
+    ASSERT_TRUE(input_file.ok()) << input_file.err().to_string();
+    char name[64];
+    std::snprintf(name, sizeof name, "/segments/L1-%016llx.hseg",
+                  static_cast<unsigned long long>(input.block_id));
+    const std::string input_path = dir + name;
+    ASSERT_TRUE(base_->write_file_atomic(input_path, as_bytes(*input_file)).ok());
+    if (damaged) {
+      // One byte in the middle of the samples section: the footer stays valid.
+      std::string bad = *l2_bytes;
+      auto secs = read_segment_sections(as_bytes(bad));
+      ASSERT_TRUE(secs.ok());
+      bool flipped = false;
+      for (const auto& sec : *secs)
+        if (sec.name == "samples") {
+          bad[sec.offset + 14 + sec.stored_bytes / 2] ^= 0x55;
+          flipped = true;
+        }
+      ASSERT_TRUE(flipped);
+      ASSERT_TRUE(base_->write_file_atomic(l2_path, as_bytes(bad)).ok());
+    }
+    const double corrupted_before = metrics().segments_corrupted.Value();
+    recovered rec = recover_and_read(*base_, dir);
+    EXPECT_EQ(check(run, rec), "") << describe(run);
+    const bool input_kept = fs::exists(input_path);
+    EXPECT_EQ(input_kept, damaged);
+    EXPECT_TRUE(fs::exists(l2_path));  // a damaged block is reported, not deleted
+    EXPECT_EQ(metrics().segments_corrupted.Value() - corrupted_before, damaged ? 1.0 : 0.0);
+  }
+}
+
 // Killed at the faulting operation: nothing after it runs (no retry, no cleanup), then power loss.
 TEST_F(StorageCrash, KilledAtWriteThenPowerLoss) {
   sweep(fault_op::write, true, false, true);
