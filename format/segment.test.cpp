@@ -979,6 +979,36 @@ TEST(segment, DISABLED_write_v5_fixture) {
   ASSERT_TRUE(out.good());
 }
 
+/// Decodes `file`, the fixture of `version` (small, and of that version), whole.
+result<block_data> decode_fixture(uint32_t version, const std::string& file, segment_info& info,
+                                  postings_index& postings) {
+  EXPECT_FALSE(file.empty()) << "no fixture for version " << version;
+  EXPECT_LT(file.size(), 20'000u);
+  if (file.size() >= 8) EXPECT_EQ(le32(file, 4), version);
+  return decode_segment(view(file), &info, &postings);
+}
+
+/// The footer of the fixture of `version`, written with block metadata `meta`: the fixture
+/// block's counts and time range, codec LZ4.
+segment_info fixture_footer(uint32_t version, segment_info meta) {
+  meta.version = version;
+  meta.min_time_ns = t0;
+  meta.max_time_ns = t0 + 10'000'000'000;
+  meta.series = 2;
+  meta.profiles = 3;
+  meta.samples = 5;
+  meta.stacks = 5;
+  meta.codec = segment_codec::lz4;
+  return meta;
+}
+
+/// `b`, re-encoded by today's writer with `meta`, decodes to the same block.
+void expect_reencoded_the_same(const block_data& b, const segment_info& meta) {
+  auto again = decode_segment(view(must_encode(b, segment_codec::lz4, meta)));
+  ASSERT_TRUE(again.ok()) << again.err().to_string();
+  EXPECT_TRUE(same_block(*again, b));
+}
+
 /// Checks that `b`, `postings` are `want` (fixture_block() or fixture_block_v3()) as the writer of
 /// any version lays it out.
 void expect_fixture_block(const block_data& b, const postings_index& postings,
@@ -1025,13 +1055,9 @@ void expect_fixture_block(const block_data& b, const postings_index& postings,
 
 TEST(segment, reads_the_v1_fixture) {
   const std::string file = read_fixture(1);
-  ASSERT_FALSE(file.empty());
-  ASSERT_LT(file.size(), 20'000u);
-  ASSERT_EQ(le32(file, 4), 1u);
-
   segment_info info;
   postings_index postings;
-  auto got = decode_segment(view(file), &info, &postings);
+  auto got = decode_fixture(1, file, info, postings);
   ASSERT_TRUE(got.ok()) << got.err().to_string();
   // The v2 fields read as their defaults: block_id 0, level 0, raw, no sources.
   EXPECT_EQ(info, (segment_info{1, t0, t0 + 10'000'000'000, 2, 3, 5, 5, segment_codec::lz4, 42}));
@@ -1043,24 +1069,11 @@ TEST(segment, reads_the_v1_fixture) {
 
 TEST(segment, reads_the_v2_fixture) {
   const std::string file = read_fixture(2);
-  ASSERT_FALSE(file.empty());
-  ASSERT_LT(file.size(), 20'000u);
-  ASSERT_EQ(le32(file, 4), 2u);
-
   segment_info info;
   postings_index postings;
-  auto got = decode_segment(view(file), &info, &postings);
+  auto got = decode_fixture(2, file, info, postings);
   ASSERT_TRUE(got.ok()) << got.err().to_string();
-  segment_info want = fixture_meta_v2();
-  want.version = 2;
-  want.min_time_ns = t0;
-  want.max_time_ns = t0 + 10'000'000'000;
-  want.series = 2;
-  want.profiles = 3;
-  want.samples = 5;
-  want.stacks = 5;
-  want.codec = segment_codec::lz4;
-  EXPECT_EQ(info, want);
+  EXPECT_EQ(info, fixture_footer(2, fixture_meta_v2()));
   EXPECT_EQ(info.block_id, 0x0102030405060708u);
   EXPECT_EQ(info.level, 1);
   EXPECT_EQ(info.rollup_step_ns, 10'000'000'000);
@@ -1080,31 +1093,16 @@ TEST(segment, reads_the_v2_fixture) {
   for (const auto& l : got->syms.locations) EXPECT_EQ(l.mapping, 0u);
   // Re-encoded today it is a current-version file of the same block (which was what the v2 writer
   // produced).
-  auto again = decode_segment(view(must_encode(*got, segment_codec::lz4, fixture_meta_v2())));
-  ASSERT_TRUE(again.ok()) << again.err().to_string();
-  EXPECT_TRUE(same_block(*again, *got));
+  expect_reencoded_the_same(*got, fixture_meta_v2());
 }
 
 TEST(segment, reads_the_v3_fixture) {
   const std::string file = read_fixture(3);
-  ASSERT_FALSE(file.empty());
-  ASSERT_LT(file.size(), 20'000u);
-  ASSERT_EQ(le32(file, 4), 3u);
-
   segment_info info;
   postings_index postings;
-  auto got = decode_segment(view(file), &info, &postings);
+  auto got = decode_fixture(3, file, info, postings);
   ASSERT_TRUE(got.ok()) << got.err().to_string();
-  segment_info want = fixture_meta_v3();
-  want.version = 3;
-  want.min_time_ns = t0;
-  want.max_time_ns = t0 + 10'000'000'000;
-  want.series = 2;
-  want.profiles = 3;
-  want.samples = 5;
-  want.stacks = 5;
-  want.codec = segment_codec::lz4;
-  EXPECT_EQ(info, want);
+  EXPECT_EQ(info, fixture_footer(3, fixture_meta_v3()));
   auto cheap = read_segment_info(view(file));
   ASSERT_TRUE(cheap.ok()) << cheap.err().to_string();
   EXPECT_EQ(*cheap, info);
@@ -1140,31 +1138,16 @@ TEST(segment, reads_the_v3_fixture) {
     EXPECT_EQ(p.span_count, 0u);
   }
   // Re-encoded today it is a current-version file of the same block.
-  auto again = decode_segment(view(must_encode(*got, segment_codec::lz4, fixture_meta_v3())));
-  ASSERT_TRUE(again.ok()) << again.err().to_string();
-  EXPECT_TRUE(same_block(*again, *got));
+  expect_reencoded_the_same(*got, fixture_meta_v3());
 }
 
 TEST(segment, reads_the_v4_fixture) {
   const std::string file = read_fixture(4);
-  ASSERT_FALSE(file.empty());
-  ASSERT_LT(file.size(), 20'000u);
-  ASSERT_EQ(le32(file, 4), 4u);
-
   segment_info info;
   postings_index postings;
-  auto got = decode_segment(view(file), &info, &postings);
+  auto got = decode_fixture(4, file, info, postings);
   ASSERT_TRUE(got.ok()) << got.err().to_string();
-  segment_info want = fixture_meta_v3();
-  want.version = 4;
-  want.min_time_ns = t0;
-  want.max_time_ns = t0 + 10'000'000'000;
-  want.series = 2;
-  want.profiles = 3;
-  want.samples = 5;
-  want.stacks = 5;
-  want.codec = segment_codec::lz4;
-  EXPECT_EQ(info, want);
+  EXPECT_EQ(info, fixture_footer(4, fixture_meta_v3()));
   expect_fixture_block(*got, postings, fixture_block_v3());
 
   // Rows in (series, time) order: the given rows 2, 0, 1; span samples by (stack, span id).
@@ -1187,31 +1170,16 @@ TEST(segment, reads_the_v4_fixture) {
   EXPECT_EQ(secs[10].id, 11);
   EXPECT_EQ(secs[11].id, 12);
   // Re-encoded today it is a current-version file of the same block.
-  auto again = decode_segment(view(must_encode(*got, segment_codec::lz4, fixture_meta_v3())));
-  ASSERT_TRUE(again.ok()) << again.err().to_string();
-  EXPECT_TRUE(same_block(*again, *got));
+  expect_reencoded_the_same(*got, fixture_meta_v3());
 }
 
 TEST(segment, reads_the_v5_fixture) {
   const std::string file = read_fixture(5);
-  ASSERT_FALSE(file.empty());
-  ASSERT_LT(file.size(), 20'000u);
-  ASSERT_EQ(le32(file, 4), 5u);
-
   segment_info info;
   postings_index postings;
-  auto got = decode_segment(view(file), &info, &postings);
+  auto got = decode_fixture(5, file, info, postings);
   ASSERT_TRUE(got.ok()) << got.err().to_string();
-  segment_info want = fixture_meta_v3();
-  want.version = 5;
-  want.min_time_ns = t0;
-  want.max_time_ns = t0 + 10'000'000'000;
-  want.series = 2;
-  want.profiles = 3;
-  want.samples = 5;
-  want.stacks = 5;
-  want.codec = segment_codec::lz4;
-  EXPECT_EQ(info, want);
+  EXPECT_EQ(info, fixture_footer(5, fixture_meta_v3()));
   expect_fixture_block(*got, postings, fixture_block_v3());
   // The ids, durations and periods of the rows, as the v4 fixture holds them.
   const block_data v4 = *decode_segment(view(read_fixture(4)));

@@ -14,8 +14,6 @@
 namespace hearth::io {
 namespace {
 
-using testing::temp_dir;
-
 std::string random_bytes(size_t n, uint32_t seed) {
   std::mt19937 rng(seed);
   std::string s(n, '\0');
@@ -39,17 +37,7 @@ std::string read_or_die(file_system& fs, const std::string& path) {
   return r.ok() ? *r : std::string();
 }
 
-class io_file : public ::testing::TestWithParam<backend> {
- protected:
-  void SetUp() override {
-    ASSERT_FALSE(dir_.path().empty());
-    fs_ = testing::make_backend_or_fail(GetParam());
-    ASSERT_NE(fs_, nullptr);
-  }
-
-  temp_dir dir_;
-  std::unique_ptr<file_system> fs_;
-};
+class io_file : public testing::backend_test {};
 
 TEST_P(io_file, name_matches_backend) {
   EXPECT_EQ(fs_->name(), GetParam() == backend::io_uring ? "io_uring" : "posix");

@@ -110,8 +110,11 @@ error fd_readable_file::ended_early(uint64_t offset) const {
                                    " bytes when opened)"};
 }
 
-result<std::pair<int, uint64_t>> posix_file_system::open_for_read(const std::string& path) {
-  int fd = open_retry(path.c_str(), O_RDONLY);
+namespace {
+
+// open(2) and fstat(2): the fd and the file's size, or an error naming `path`.
+result<std::pair<int, uint64_t>> open_sized(const std::string& path, int flags, unsigned mode) {
+  int fd = open_retry(path.c_str(), flags, mode);
   if (fd < 0) return errno_error("open", path, errno);
   struct stat st;
   if (::fstat(fd, &st) != 0) {
@@ -120,6 +123,12 @@ result<std::pair<int, uint64_t>> posix_file_system::open_for_read(const std::str
     return e;
   }
   return std::pair<int, uint64_t>{fd, static_cast<uint64_t>(st.st_size)};
+}
+
+}  // namespace
+
+result<std::pair<int, uint64_t>> posix_file_system::open_for_read(const std::string& path) {
+  return open_sized(path, O_RDONLY, 0);
 }
 
 result<std::unique_ptr<readable_file>> posix_file_system::open_readable(const std::string& path) {
@@ -129,15 +138,7 @@ result<std::unique_ptr<readable_file>> posix_file_system::open_readable(const st
 }
 
 result<std::pair<int, uint64_t>> posix_file_system::open_for_append(const std::string& path) {
-  int fd = open_retry(path.c_str(), O_WRONLY | O_CREAT, 0644);
-  if (fd < 0) return errno_error("open", path, errno);
-  struct stat st;
-  if (::fstat(fd, &st) != 0) {
-    auto e = errno_error("stat", path, errno);
-    close_fd(fd);
-    return e;
-  }
-  return std::pair<int, uint64_t>{fd, static_cast<uint64_t>(st.st_size)};
+  return open_sized(path, O_WRONLY | O_CREAT, 0644);
 }
 
 result<std::unique_ptr<writable_file>> posix_file_system::open_appendable(const std::string& path) {

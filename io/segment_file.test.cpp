@@ -10,8 +10,6 @@
 namespace hearth::io {
 namespace {
 
-using testing::temp_dir;
-
 // 200 series of 30 profiles, one sample each on one of two stacks.
 block_data small_block() {
   block_data b;
@@ -40,16 +38,7 @@ block_data small_block() {
   return b;
 }
 
-class io_segment_file : public ::testing::TestWithParam<backend> {
- protected:
-  void SetUp() override {
-    ASSERT_FALSE(dir_.path().empty());
-    fs_ = testing::make_backend_or_fail(GetParam());
-    ASSERT_NE(fs_, nullptr);
-  }
-  temp_dir dir_;
-  std::unique_ptr<file_system> fs_;
-};
+class io_segment_file : public testing::backend_test {};
 
 TEST_P(io_segment_file, reads_what_a_rows_decode_needs) {
   auto file = encode_segment(small_block(), segment_codec::zstd, 7);

@@ -80,6 +80,19 @@ inline auto real_backends() {
   return ::testing::Values(backend::posix, backend::io_uring);
 }
 
+/// A test parameterized over the backends: a fresh directory `dir_` and the backend `fs_`.
+class backend_test : public ::testing::TestWithParam<backend> {
+ protected:
+  void SetUp() override {
+    ASSERT_FALSE(dir_.path().empty());
+    fs_ = make_backend_or_fail(GetParam());
+    ASSERT_NE(fs_, nullptr);
+  }
+
+  temp_dir dir_;
+  std::unique_ptr<file_system> fs_;
+};
+
 }  // namespace hearth::io::testing
 
 namespace hearth::io {
