@@ -103,7 +103,8 @@ namespace {
 // so its inputs, no longer superseded, keep serving.
 void check_superseding(partition_state& st) {
   std::vector<block_lineage> lineage;
-  for (const auto& s : st.segments) lineage.push_back({s->id(), s->info.rollup_step_ns, s->info.sources});
+  for (const auto& s : st.segments)
+    lineage.push_back({s->id(), s->info.rollup_step_ns, s->info.sources});
   const auto gone = superseded_blocks(lineage);
   if (gone.empty()) return;
   std::erase_if(st.segments, [&](const std::shared_ptr<loaded_segment>& s) {
@@ -115,9 +116,9 @@ void check_superseding(partition_state& st) {
     auto bytes = st.fs->read_file(s->path);
     auto block = bytes ? decode_segment(as_bytes(*bytes)) : result<block_data>(bytes.err());
     if (block) return false;
-    log::error("partition", who(st) + " segment " + s->path +
-                                " is corrupted and is not served; its sources stay: " +
-                                block.err().to_string());
+    log::error("partition",
+               who(st) + " segment " + s->path +
+                   " is corrupted and is not served; its sources stay: " + block.err().to_string());
     st.metrics->segments_corrupted.Increment();
     return true;
   });
@@ -181,11 +182,13 @@ status recover(partition_state& st) {
     uint64_t size = 0;
     auto info = io::read_segment_footer(fs, path, &size);
     if (!info) {
-      const bool damaged = info.err().code == errc::corrupted ||
-                           info.err().code == errc::unsupported_format;
-      log::error("partition", who(st) + (damaged ? " segment " + path + " is corrupted and is not served: "
-                                                 : " cannot read segment " + path + ": ") +
-                                  info.err().to_string());
+      const bool damaged =
+          info.err().code == errc::corrupted || info.err().code == errc::unsupported_format;
+      log::error("partition",
+                 who(st) +
+                     (damaged ? " segment " + path + " is corrupted and is not served: "
+                              : " cannot read segment " + path + ": ") +
+                     info.err().to_string());
       st.metrics->segments_corrupted.Increment();
       continue;
     }

@@ -83,9 +83,9 @@ enum class section_id : uint8_t {  // On disk: never renumber.
   profiles = 7,
   samples = 8,
   postings = 9,
-  mappings = 10,  ///< v3+
-  periods = 11,   ///< v4+, optional
-  spans = 12,     ///< v4+, optional
+  mappings = 10,     ///< v3+
+  periods = 11,      ///< v4+, optional
+  spans = 12,        ///< v4+, optional
   profile_ids = 13,  ///< v5+
 };
 constexpr section_id v1_sections[] = {
@@ -102,10 +102,9 @@ constexpr section_id v3_sections[] = {
 
 /// Version 5: the profile ids leave the profiles section for their own, after it.
 constexpr section_id v5_sections[] = {
-    section_id::strings,  section_id::mappings,    section_id::functions,
-    section_id::lines,    section_id::locations,   section_id::stacks,
-    section_id::series,   section_id::profiles,    section_id::profile_ids,
-    section_id::samples,  section_id::postings,
+    section_id::strings,     section_id::mappings, section_id::functions, section_id::lines,
+    section_id::locations,   section_id::stacks,   section_id::series,    section_id::profiles,
+    section_id::profile_ids, section_id::samples,  section_id::postings,
 };
 
 std::span<const section_id> sections_of_version(uint32_t version) {
@@ -949,7 +948,8 @@ status parse_profiles_of(bytes_view body, block_data& b, rows_summary& sum) {
 }
 
 status parse_profiles(bytes_view body, block_data& b, rows_summary& sum, uint32_t version) {
-  return version >= 5 ? parse_profiles_of<true>(body, b, sum) : parse_profiles_of<false>(body, b, sum);
+  return version >= 5 ? parse_profiles_of<true>(body, b, sum)
+                      : parse_profiles_of<false>(body, b, sum);
 }
 
 // parse_profiles for row_fields::columns: the series, time and total columns into `b.rows`; the
@@ -1354,7 +1354,6 @@ bool rows_read(section_id id, row_fields fields) {
 // The row-level part of any version: the sections of rows_read, each CRC-checked and parsed as
 // decode_sections does; the others (periods and spans included) are not read.
 // What decode_sections' check_block verifies of these sections is verified here too.
-
 result<block_data> decode_rows(bytes_view file, const footer_data& f, row_fields fields) {
   block_data b;
   rows_summary rows;

@@ -88,7 +88,9 @@ class posix_readable_file final : public fd_readable_file {
 fd_readable_file::fd_readable_file(std::string path, int fd, uint64_t size)
     : path_(std::move(path)), fd_(fd), size_(size) {}
 
-fd_readable_file::~fd_readable_file() { close_fd(fd_); }
+fd_readable_file::~fd_readable_file() {
+  close_fd(fd_);
+}
 
 status fd_readable_file::read(std::span<const byte_range> ranges, char* dst) {
   for (const byte_range& r : ranges)

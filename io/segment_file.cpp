@@ -56,8 +56,7 @@ result<segment_image> read_segment_rows(file_system& fs, const std::string& path
   return std::move(r->img);
 }
 
-result<segment_info> read_segment_footer(file_system& fs, const std::string& path,
-                                         uint64_t* size) {
+result<segment_info> read_segment_footer(file_system& fs, const std::string& path, uint64_t* size) {
   auto r = read_framing(fs, path);
   if (!r) return r.take_error();
   if (size) *size = r->img.size;

@@ -240,8 +240,7 @@ class uring_readable_file final : public fd_readable_file {
                            r.offset);
         sqe->user_data = k;
       }
-      if (auto st = ring.run(static_cast<unsigned>(batch.size()), res, path()); !st.ok())
-        return st;
+      if (auto st = ring.run(static_cast<unsigned>(batch.size()), res, path()); !st.ok()) return st;
       for (unsigned k = 0; k < batch.size(); ++k) {
         byte_range r = batch[k];
         const int n = res[k];
