@@ -5,16 +5,17 @@
 namespace hearth::io {
 namespace {
 
-// Opens `path` into an image of its size and reads its header, trailer and footer (all of it
-// when shorter than a header and a trailer). A damaged header, trailer or footer offset stops the
-// reads there, leaving `footer_read` false: the decode then finds the same damage in the bytes
-// read, which it reads first, in this order.
+// An open segment file and what was read of it.
 struct framed {
   std::unique_ptr<readable_file> file;
   segment_image img;
   bool footer_read = false;
 };
 
+// Opens `path` into an image of its size and reads its header, trailer and footer (all of it
+// when shorter than a header and a trailer). A damaged header, trailer or footer offset stops the
+// reads there, leaving `footer_read` false: the decode then finds the same damage in the bytes
+// read, which it reads first, in this order.
 result<framed> read_framing(file_system& fs, const std::string& path) {
   auto file = fs.open_readable(path);
   if (!file) return file.take_error();
