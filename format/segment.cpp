@@ -1025,27 +1025,34 @@ status get_sample_count(decoder& d, const block_data& b, uint64_t& n) {
   return {};
 }
 
+// The stack and value columns are read side by side (the values start where skip_varints finds
+// the stacks' end), so each pair is written once: a pass per column wrote the whole array twice.
 status parse_samples(bytes_view body, block_data& b) {
   decoder d(body);
   uint64_t n = 0;
   if (auto st = get_sample_count(d, b, n); !st) return st;
+  const size_t stacks_at = body.size() - d.remaining();
+  const size_t values_at = skip_varints(body, stacks_at, n);
+  if (values_at == std::string_view::npos) return corrupt("samples", "stack column truncated");
+  decoder ds(body.subspan(stacks_at, values_at - stacks_at)), dv(body.subspan(values_at));
   b.samples.resize(n);
+  sample_rec* out = b.samples.data();
+  const uint64_t nodes = b.stacks.size();
   for (size_t p = 0; p < b.profiles.size(); ++p) {
     const auto& r = b.profiles[p];
     uint64_t stack = 0;
     for (uint32_t k = 0; k < r.sample_count; ++k) {
-      const uint64_t delta = d.get_uvarint();
-      if (!d.ok()) return end_of("samples", d);
+      const uint64_t delta = ds.get_uvarint();
       stack += delta;
-      if (delta == 0 || stack >= b.stacks.size())
+      if (delta == 0 || stack >= nodes) [[unlikely]]
         return corrupt("samples", "profile " + str(p) + " sample " + str(k) + " stack " +
                                       str(stack) + " repeats or is out of range (" +
-                                      str(b.stacks.size()) + " nodes)");
-      b.samples[r.sample_begin + k].stack = static_cast<uint32_t>(stack);
+                                      str(nodes) + " nodes)");
+      *out++ = sample_rec{static_cast<uint32_t>(stack), dv.get_varint()};
     }
   }
-  for (auto& s : b.samples) s.value = d.get_varint();
-  return end_of("samples", d);
+  if (auto st = end_of("samples", ds); !st) return st;
+  return end_of("samples", dv);
 }
 
 // The samples section for segment_columns: the body is kept encoded; each profile's first stack
