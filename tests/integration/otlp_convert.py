@@ -119,18 +119,19 @@ def main(argv):
     from google.protobuf import json_format
 
     here = os.path.dirname(os.path.abspath(__file__))
-    pb = load_modules(tempfile.mkdtemp(prefix="hearth-otlp-pb-"), os.path.join(here, "..", "..", "cluster", "proto"))
-    os.makedirs(argv[1], exist_ok=True)
-    for path in argv[2:]:
-        with open(path, "rb") as f:
-            raw = gzip.decompress(f.read())
-        req = pprof_to_otlp(pb, raw, [("service.name", "seed"), ("process.executable.name", "seed")],
-                            [("otel.scope.name", "seed")])
-        base = os.path.join(argv[1], os.path.basename(path).replace(".pb.gz", ""))
-        with open(base + ".otlp.pb", "wb") as f:
-            f.write(req.SerializeToString())
-        with open(base + ".otlp.json", "w") as f:
-            f.write(json_format.MessageToJson(req, indent=None))
+    with tempfile.TemporaryDirectory(prefix="hearth-otlp-pb-") as tmp:  # the generated modules
+        pb = load_modules(tmp, os.path.join(here, "..", "..", "cluster", "proto"))
+        os.makedirs(argv[1], exist_ok=True)
+        for path in argv[2:]:
+            with open(path, "rb") as f:
+                raw = gzip.decompress(f.read())
+            req = pprof_to_otlp(pb, raw, [("service.name", "seed"), ("process.executable.name", "seed")],
+                                [("otel.scope.name", "seed")])
+            base = os.path.join(argv[1], os.path.basename(path).replace(".pb.gz", ""))
+            with open(base + ".otlp.pb", "wb") as f:
+                f.write(req.SerializeToString())
+            with open(base + ".otlp.json", "w") as f:
+                f.write(json_format.MessageToJson(req, indent=None))
     return 0
 
 
