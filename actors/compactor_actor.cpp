@@ -368,9 +368,7 @@ result<compaction_report> maintain_adopted(io::file_system& fs, const adopted_pa
     auto it = footers.find(key);
     if (it == footers.end()) {
       auto info = io::read_segment_footer(fs, path);
-      const bool bad_file = !info && (info.err().code == errc::corrupted ||
-                                      info.err().code == errc::unsupported_format);
-      if (!info && !bad_file) continue;  // gone, or unreadable now: look again next time
+      if (!info && !io::segment_damaged(info.err())) continue;  // gone, or unreadable now
       if (!info)
         log::error("compactor", who(p) + " segment " + path + " is corrupted and is not compacted: " +
                                     info.err().to_string());

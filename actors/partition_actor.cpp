@@ -101,11 +101,16 @@ namespace {
 // Recovery reads footers only, but before an output's inputs are deleted as superseded the output
 // is read and checked whole: a damaged one is dropped from the catalog (reported, its file kept),
 // so its inputs, no longer superseded, keep serving.
-void check_superseding(partition_state& st) {
+// The ids of the listed blocks that others supersede, ascending (superseded_blocks).
+std::vector<uint64_t> superseded_ids(const partition_state& st) {
   std::vector<block_lineage> lineage;
   for (const auto& s : st.segments)
     lineage.push_back({s->id(), s->info.rollup_step_ns, s->info.sources});
-  const auto gone = superseded_blocks(lineage);
+  return superseded_blocks(lineage);
+}
+
+void check_superseding(partition_state& st) {
+  const auto gone = superseded_ids(st);
   if (gone.empty()) return;
   std::erase_if(st.segments, [&](const std::shared_ptr<loaded_segment>& s) {
     if (s->info.rollup_step_ns != 0 ||
@@ -125,9 +130,7 @@ void check_superseding(partition_state& st) {
 }
 
 void drop_obsolete(partition_state& st) {
-  std::vector<block_lineage> lineage;
-  for (const auto& s : st.segments) lineage.push_back({s->id(), s->info.rollup_step_ns, s->info.sources});
-  auto gone = superseded_blocks(lineage);
+  const auto gone = superseded_ids(st);
   std::vector<std::shared_ptr<loaded_segment>> keep;
   for (auto& s : st.segments) {
     if (std::binary_search(gone.begin(), gone.end(), s->id())) {
@@ -182,13 +185,11 @@ status recover(partition_state& st) {
     uint64_t size = 0;
     auto info = io::read_segment_footer(fs, path, &size);
     if (!info) {
-      const bool damaged =
-          info.err().code == errc::corrupted || info.err().code == errc::unsupported_format;
-      log::error("partition",
-                 who(st) +
-                     (damaged ? " segment " + path + " is corrupted and is not served: "
-                              : " cannot read segment " + path + ": ") +
-                     info.err().to_string());
+      log::error("partition", who(st) +
+                                  (io::segment_damaged(info.err())
+                                       ? " segment " + path + " is corrupted and is not served: "
+                                       : " cannot read segment " + path + ": ") +
+                                  info.err().to_string());
       st.metrics->segments_corrupted.Increment();
       continue;
     }

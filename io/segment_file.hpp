@@ -30,6 +30,13 @@ struct segment_image {
 result<segment_image> read_segment_rows(file_system& fs, const std::string& path,
                                         row_fields fields);
 
+/// Whether an error of read_segment_footer or read_segment_rows' decode is the file's bytes
+/// (errc::corrupted, or errc::unsupported_format for a newer version) rather than reading them
+/// (a file gone or unreadable now, which a later attempt may read).
+inline bool segment_damaged(const error& e) {
+  return e.code == errc::corrupted || e.code == errc::unsupported_format;
+}
+
 /// The footer of the segment at `path` (as read_segment_info gives it), reading only its header,
 /// trailer and footer; `*size` (when not null) is the file's size. Errors: the file system's, then
 /// read_segment_info's (errc::corrupted, errc::unsupported_format).
