@@ -292,6 +292,7 @@ result<swap_request> run_compaction_job(io::file_system& fs, const catalog_snaps
     e.wal_seq = info->wal_seq;
     e.path = cat.segments_dir + "/" + segment_file_name(m);
     e.sources = info->sources;
+    e.version = info->version;
     std::string tmp = e.path + ".tmp";
     if (auto s = fs.write_file_atomic(tmp, as_bytes(bytes)); !s) return cleanup(s.err());
     req.outputs.push_back(tmp);
@@ -388,6 +389,7 @@ result<compaction_report> maintain_adopted(io::file_system& fs, const adopted_pa
     e.wal_seq = info.wal_seq;
     e.path = path;
     e.sources = info.sources;
+    e.version = info.version;
     cat.blocks.push_back(std::move(e));
   }
   for (auto it = footers.begin(); it != footers.end();)  // forget files of this directory that went

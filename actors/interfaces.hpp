@@ -146,6 +146,7 @@ struct block_entry {
   uint64_t wal_seq = 0;
   std::string path;
   std::vector<uint64_t> sources;
+  uint32_t version = 0;  ///< the file's segment format version (segment_info::version)
 };
 
 /// A partition's sealed blocks.
@@ -613,7 +614,7 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, block_entry& x) {
   return f(caf::meta::type_name("hearth::block_entry"), x.id, x.level, x.rollup_step_ns,
            x.min_time_ns, x.max_time_ns, x.bytes, x.profiles, x.samples, x.wal_seq, x.path,
-           x.sources);
+           x.sources, x.version);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, catalog_snapshot& x) {

@@ -404,6 +404,7 @@ void seal_done(self_ptr self, const seal_result& r) {
     loaded_segment& seg = **it;
     seg.path = r.path;
     seg.bytes = r.bytes;
+    seg.info.version = segment_current_version;  // the sealer's encode_segment wrote it
     // Durable now: the block moves to the shared store, where readers find it by path.
     st.opts.store->put(seg.path, std::move(seg.data));
     seg.data.reset();
@@ -502,13 +503,16 @@ query_partial evaluate(partition_state& st, const query::query_spec& q) {
     ref.bytes = seg->bytes;
     ref.min_time_ns = seg->info.min_time_ns;
     ref.max_time_ns = seg->info.max_time_ns;
-    // A flame graph may take the coarsest usable rollup whose aligned interior is not empty
-    // (query::choose_rollup); the reader then reads the raw block only for rows outside it.
+    // A flame graph or an export may take the coarsest usable rollup whose aligned interior is
+    // not empty (query::choose_rollup); the reader then reads the raw block only for rows outside
+    // it. An export's times come from the rows: only rollups that keep them exact.
     if (auto it = rollups.find(seg->id()); it != rollups.end()) {
+      const bool exact_times = kind == query::query_kind::merge_pprof;
       std::vector<int64_t> steps;
       std::vector<loaded_segment*> usable;
       for (loaded_segment* r : it->second)
-        if (!r->path.empty() && !st.opts.store->corrupted(r->path)) {
+        if (!r->path.empty() && !st.opts.store->corrupted(r->path) &&
+            (!exact_times || r->info.version >= segment_exact_rollup_times_version)) {
           steps.push_back(r->info.rollup_step_ns);
           usable.push_back(r);
         }
@@ -552,6 +556,7 @@ catalog_snapshot snapshot(const partition_state& st) {
     e.wal_seq = s->info.wal_seq;
     e.path = s->path;
     e.sources = s->info.sources;
+    e.version = s->info.version;
     c.blocks.push_back(std::move(e));
   }
   return c;
@@ -627,6 +632,7 @@ swap_reply swap(partition_state& st, const swap_request& req) {
     seg->info.samples = e.samples;
     seg->info.wal_seq = e.wal_seq;
     seg->info.sources = e.sources;
+    seg->info.version = e.version;
     seg->bytes = e.bytes;
     seg->path = e.path;
     loaded.push_back(std::move(seg));

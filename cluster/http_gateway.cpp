@@ -871,7 +871,8 @@ struct http_gateway::impl final : public kj::HttpService {
                        std::map<std::string, size_t> group_index;
                        for (size_t i = 0; i < r.point_times_ns.size(); ++i) {
                          // A profile counts in the step that contains its time (a rollup row
-                         // sits at its bucket's start, so rollups answer the same timeline).
+                         // sits at its first profile's time, in its bucket: rollups answer the
+                         // same timeline).
                          int64_t ts = r.point_times_ns[i] / ns_per_s;
                          if (ts < start || ts >= end) continue;
                          size_t k = static_cast<size_t>((ts - start) / step);

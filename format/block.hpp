@@ -110,6 +110,13 @@ struct profile_row {
   uint32_t span_begin = 0;
   uint32_t span_count = 0;
   int64_t period = 0;  ///< the pprof's period (in its period type's unit); 0 = unknown
+
+  /// When the profile ends: time_ns + duration_ns, a negative duration counting as 0, and
+  /// INT64_MAX when the sum is past it.
+  int64_t end_ns() const {
+    int64_t e;
+    return __builtin_add_overflow(time_ns, std::max<int64_t>(duration_ns, 0), &e) ? INT64_MAX : e;
+  }
 };
 
 /// A (stack, span id, value) triple: `value` of the profile's samples on `stack` carried the pprof

@@ -90,6 +90,8 @@ class merger {
   struct group {
     profile_row row;  // series, time, duration and ids; samples filled in pass 2
     uint32_t members = 0;
+    int64_t bucket = 0;  // rollups: the bucket's start
+    int64_t end_ns = 0;  // rollups: the latest end of a member
   };
   struct member {
     uint32_t input, row, group;
@@ -301,19 +303,25 @@ class merger {
       return static_cast<uint32_t>(groups_.size() - 1);
     }
     const int64_t t = bucket_start(r.time_ns, opts_.bucket_ns);
-    return buckets_.find_or_insert(
+    const uint32_t id = buckets_.find_or_insert(
         hash_mix(hash_mix(0xb0c, series), static_cast<uint64_t>(t)),
-        [&](uint32_t id) {
-          return groups_[id].row.series == series && groups_[id].row.time_ns == t;
-        },
+        [&](uint32_t id) { return groups_[id].row.series == series && groups_[id].bucket == t; },
         [&] {
           group g;
           g.row.series = series;
-          g.row.time_ns = t;
-          g.row.duration_ns = opts_.bucket_ns;
+          g.row.time_ns = r.time_ns;
+          g.bucket = t;
+          g.end_ns = r.end_ns();
           groups_.push_back(g);
           return static_cast<uint32_t>(groups_.size() - 1);
         });
+    // The row spans its members: from the earliest time to the latest end.
+    group& g = groups_[id];
+    g.row.time_ns = std::min(g.row.time_ns, r.time_ns);
+    g.end_ns = std::max(g.end_ns, r.end_ns());
+    if (__builtin_sub_overflow(g.end_ns, g.row.time_ns, &g.row.duration_ns))
+      g.row.duration_ns = std::numeric_limits<int64_t>::max();
+    return id;
   }
 
   void select_rows() {

@@ -20,10 +20,13 @@ namespace hearth {
 /// What merge_blocks keeps and how it shapes the output rows.
 struct merge_options {
   /// 0: keep every profile as its own row (with its span samples and period). > 0: a rollup: per
-  /// series, all kept profiles whose time falls in [k*bucket_ns, (k+1)*bucket_ns) become ONE row
-  /// at time k*bucket_ns (floor division, so negative times work too) with duration bucket_ns,
+  /// series, all kept profiles whose time falls in [k*bucket_ns, (k+1)*bucket_ns) (floor
+  /// division, so negative times work too) become ONE row at the earliest of their times, whose
+  /// duration reaches the latest of their ends (profile_row::end_ns; INT64_MAX when longer),
   /// samples summed per stack, total summed, profile id 0/0, no span samples and the largest
-  /// period of its profiles. Negative: invalid_argument.
+  /// period of its profiles. The row's time lies in its bucket, so a rollup of a rollup (finer
+  /// buckets nesting in coarser ones) has the same rows as one of the profiles. Negative:
+  /// invalid_argument.
   int64_t bucket_ns = 0;
   /// Keep only profiles with start_ns <= time_ns < end_ns (the input profile's time, before any
   /// bucketing). start_ns > end_ns: bad_time_range.

@@ -141,6 +141,7 @@ model_result model(const std::vector<const block_data*>& inputs, const merge_opt
   model_result out;
   std::set<std::tuple<label_set, int64_t, uint64_t, uint64_t>> seen;
   std::map<std::pair<label_set, int64_t>, canon_profile> buckets;
+  std::map<std::pair<label_set, int64_t>, __int128> ends;  // the latest end in each bucket
   for (const block_data* b : inputs) {
     for (canon_profile& c : rows_of(*b)) {
       if (c.time_ns < o.start_ns || c.time_ns >= o.end_ns) continue;
@@ -153,16 +154,27 @@ model_result model(const std::vector<const block_data*>& inputs, const merge_opt
         out.profiles.push_back(std::move(c));
         continue;
       }
+      // A rollup row runs from its members' earliest time to their latest end.
       const int64_t t = floor_bucket(c.time_ns, o.bucket_ns);
-      canon_profile& r = buckets[{c.labels, t}];
-      r.labels = c.labels;
-      r.time_ns = t;
-      r.duration_ns = o.bucket_ns;
+      const __int128 end = std::min<__int128>(
+          __int128{c.time_ns} + std::max<int64_t>(c.duration_ns, 0), INT64_MAX);
+      auto [it, fresh] = buckets.try_emplace({c.labels, t});
+      canon_profile& r = it->second;
+      if (fresh) {
+        r.labels = c.labels;
+        r.time_ns = c.time_ns;
+        ends[it->first] = end;
+      }
+      r.time_ns = std::min(r.time_ns, c.time_ns);
+      ends[it->first] = std::max(ends[it->first], end);
       r.total = wadd(r.total, c.total);
       for (const auto& [p, v] : c.samples) r.samples[p] = wadd(r.samples[p], v);
     }
   }
-  for (auto& [k, c] : buckets) out.profiles.push_back(std::move(c));
+  for (auto& [k, c] : buckets) {
+    c.duration_ns = static_cast<int64_t>(std::min<__int128>(ends[k] - c.time_ns, INT64_MAX));
+    out.profiles.push_back(std::move(c));
+  }
   std::sort(out.profiles.begin(), out.profiles.end());
   return out;
 }
@@ -603,19 +615,29 @@ TEST(compact, rollups_sum_every_series_per_bucket) {
     block_data out = merge_and_check(in, o);  // flame-graph content per bucket, by path
 
     // Totals per (series, bucket) equal the inputs' sums, computed independently.
-    std::map<std::pair<label_set, int64_t>, int64_t> want;
+    // Each row spans its bucket's profiles: from the first time to the last end.
+    std::map<std::pair<label_set, int64_t>, int64_t> want, first, last_end;
     for (const auto* b : in)
-      for (const auto& [k, v] : totals_by_series_time(*b))
-        want[{k.first, floor_bucket(k.second, bucket)}] += v;
-    EXPECT_EQ(totals_by_series_time(out), want);
+      for (const profile_row& p : b->profiles) {
+        const std::pair<label_set, int64_t> k{labels_of(*b, p.series), floor_bucket(p.time_ns, bucket)};
+        want[k] += p.total;
+        first.try_emplace(k, p.time_ns);
+        first[k] = std::min(first[k], p.time_ns);
+        last_end[k] = std::max(last_end[k], p.time_ns + std::max<int64_t>(p.duration_ns, 0));
+      }
+    std::map<std::pair<label_set, int64_t>, int64_t> got;
     std::set<std::pair<uint32_t, int64_t>> keys;
     for (const profile_row& p : out.profiles) {
-      EXPECT_EQ(p.time_ns % bucket, 0);
-      EXPECT_EQ(p.duration_ns, bucket);
+      const std::pair<label_set, int64_t> k{labels_of(out, p.series), floor_bucket(p.time_ns, bucket)};
+      got[k] += p.total;
+      EXPECT_EQ(p.time_ns, first[k]);
+      EXPECT_EQ(p.end_ns(), last_end[k]);
+      EXPECT_GE(p.duration_ns, 0);
       EXPECT_EQ(p.id_hi, 0u);
       EXPECT_EQ(p.id_lo, 0u);
-      EXPECT_TRUE(keys.insert({p.series, p.time_ns}).second) << "two rows for one bucket";
+      EXPECT_TRUE(keys.insert({p.series, k.second}).second) << "two rows for one bucket";
     }
+    EXPECT_EQ(got, want);
     size_t rows = 0;
     for (const auto* b : in) rows += b->profiles.size();
     EXPECT_EQ(out.profiles.size(), want.size());

@@ -1,6 +1,6 @@
 #include "format/segment.hpp"
 
-// Segment file, version 5. The full description, with field widths and what readers check, is
+// Segment file, version 6. The full description, with field widths and what readers check, is
 // docs/design/format/segment.md; this grammar is the short form (LE = little-endian fixed width,
 // uv = unsigned LEB128 varint, zz = zig-zag varint):
 //
@@ -22,7 +22,7 @@
 //   stacks    := n<uv> (id - parent)<uv>{n-1} location<uv>{n-1}           (node 0 implied)
 //   series    := l<uv> (name<uv> value<uv>){l} s<uv> (label_begin<uv> label_count<uv>){s}
 //   profiles  := n<uv> base_time<zz> series_delta<uv>{n} time{n} duration_delta<zz>{n}
-//                total<zz>{n} sample_count<uv>{n}                        (v5)
+//                total<zz>{n} sample_count<uv>{n}                        (v5+)
 //                time: a series' first row's time - base_time <uv>, then each row's change of
 //                its delta to the previous row's, from 0 <zz>; durations from the previous row's
 //                (the first from 0); all modulo 2^64
@@ -43,7 +43,8 @@
 // layout keeps its own parser when a new one is added. Version 4 adds the optional periods and
 // spans sections after postings (profiles in file order; a missing section means every period
 // is 0 / no profile has span samples). Version 5 moves the ids to the profile_ids section and
-// stores times and durations as differences.
+// stores times and durations as differences. Version 6 has version 5's layout; its rollup rows
+// keep the first time and last end of the profiles they sum (segment_exact_rollup_times_version).
 
 #include <lz4.h>
 #include <roaring/roaring.h>
@@ -512,7 +513,7 @@ result<footer_data> parse_footer_v1(decoder& d, uint64_t footer_offset) {
   return f;
 }
 
-// Versions 2 to 5: version 1's footer plus the block metadata between wal_seq and the TOC.
+// Versions 2 to 6: version 1's footer plus the block metadata between wal_seq and the TOC.
 result<footer_data> parse_footer_v2(decoder& d, uint64_t footer_offset, uint32_t version) {
   footer_data f;
   auto& i = f.info;
@@ -571,6 +572,7 @@ result<footer_data> read_footer(bytes_view file) {
     case 3:
     case 4:
     case 5:
+    case 6:
       return parse_footer_v2(d, footer_offset, version);
   }
   return error{errc::internal, "segment: no footer parser for version " + str(version)};
@@ -1842,6 +1844,7 @@ result<block_data> decode_segment(bytes_view file, segment_info* info, postings_
     case 3:
     case 4:
     case 5:
+    case 6:
       b = decode_sections(file, *f, postings);
       break;
   }

@@ -19,9 +19,14 @@ namespace hearth {
 
 /// The newest segment version this code writes; readers accept
 /// [segment_min_version, segment_current_version].
-inline constexpr uint32_t segment_current_version = 5;
+inline constexpr uint32_t segment_current_version = 6;
 /// The oldest segment version readers still accept.
 inline constexpr uint32_t segment_min_version = 1;
+/// From this version on, a rollup row's time is the earliest time of the profiles it sums and its
+/// duration reaches the latest end among them (format/compact.hpp, merge_options::bucket_ns);
+/// before, they were the bucket's start and step. Only such rollups may answer a pprof export,
+/// whose time_nanos/duration_nanos come from the rows.
+inline constexpr uint32_t segment_exact_rollup_times_version = 6;
 /// The highest `segment_info::level` a segment may carry (0 = sealed head, 1 and 2 = compacted;
 /// 3 is spare room for one more compaction tier without a format change).
 inline constexpr uint8_t segment_max_level = 3;

@@ -964,17 +964,18 @@ block_data fixture_block_v4() {
 
 // segment-v1.hseg was written by the version-1 writer (commit 32cbcaa, with wal_seq 42),
 // segment-v2.hseg by the version-2 writer (fixture_block(), fixture_meta_v2()), segment-v3.hseg
-// by the version-3 writer (fixture_block_v3(), fixture_meta_v3()) and segment-v4.hseg by the
-// version-4 writer (fixture_block_v4(), fixture_meta_v3()); those writers are gone: writers
-// write only the current version, so they cannot be regenerated. To (re)create the current
-// version's fixture, run once by hand, then commit it:
+// by the version-3 writer (fixture_block_v3(), fixture_meta_v3()), segment-v4.hseg and
+// segment-v5.hseg by the version-4 and version-5 writers (fixture_block_v4(),
+// fixture_meta_v3()); those writers are gone: writers write only the current version, so they
+// cannot be regenerated. To (re)create the current version's fixture, run once by hand, then
+// commit it:
 //   HEARTH_SOURCE_ROOT=$PWD build/format/format_tests --gtest_also_run_disabled_tests
-//     --gtest_filter=segment.DISABLED_write_v5_fixture
-TEST(segment, DISABLED_write_v5_fixture) {
-  ASSERT_EQ(segment_current_version, 5u) << "write a fixture for the new version instead";
-  ASSERT_FALSE(fixture_path(5).empty()) << "set HEARTH_SOURCE_ROOT";
+//     --gtest_filter=segment.DISABLED_write_v6_fixture
+TEST(segment, DISABLED_write_v6_fixture) {
+  ASSERT_EQ(segment_current_version, 6u) << "write a fixture for the new version instead";
+  ASSERT_FALSE(fixture_path(6).empty()) << "set HEARTH_SOURCE_ROOT";
   const std::string file = must_encode(fixture_block_v4(), segment_codec::lz4, fixture_meta_v3());
-  std::ofstream out(fixture_path(5), std::ios::binary | std::ios::trunc);
+  std::ofstream out(fixture_path(6), std::ios::binary | std::ios::trunc);
   out.write(file.data(), static_cast<std::streamsize>(file.size()));
   ASSERT_TRUE(out.good());
 }
@@ -1192,6 +1193,33 @@ TEST(segment, reads_the_v5_fixture) {
   EXPECT_EQ(secs[8].id, 13);
   EXPECT_EQ(secs[11].id, 11);
   EXPECT_EQ(secs[12].id, 12);
+  // Re-encoded today it is a current-version file of the same block.
+  expect_reencoded_the_same(*got, fixture_meta_v3());
+}
+
+// Version 6 changes what a rollup row's time and duration mean, not the layout: the v6 fixture
+// (no rollup) is the v5 one's bytes but for the two version fields and the footer's CRC.
+TEST(segment, reads_the_v6_fixture) {
+  const std::string file = read_fixture(6);
+  segment_info info;
+  postings_index postings;
+  auto got = decode_fixture(6, file, info, postings);
+  ASSERT_TRUE(got.ok()) << got.err().to_string();
+  EXPECT_EQ(info, fixture_footer(6, fixture_meta_v3()));
+  const std::string v5 = read_fixture(5);
+  EXPECT_TRUE(same_block(*got, *decode_segment(view(v5))));
+  ASSERT_EQ(file.size(), v5.size());
+  const uint64_t footer = le64(file, file.size() - 12);
+  std::vector<size_t> differ;
+  for (size_t i = 0; i < file.size(); ++i)
+    if (file[i] != v5[i]) differ.push_back(i);
+  for (size_t i : differ) {
+    const bool version = (i >= 4 && i < 8) || (i >= footer && i < footer + 4);
+    const bool crc = i >= file.size() - 16 && i < file.size() - 12;
+    EXPECT_TRUE(version || crc) << "byte " << i << " differs from the v5 fixture";
+  }
+  EXPECT_EQ(file[4], 6);
+  EXPECT_EQ(file[footer], 6);
   // And today's writer still produces exactly these bytes.
   EXPECT_EQ(must_encode(fixture_block_v4(), segment_codec::lz4, fixture_meta_v3()), file);
 }

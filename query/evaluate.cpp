@@ -31,8 +31,9 @@ int64_t floor_to(int64_t t, int64_t step) {
 
 rollup_choice choose_rollup(const query_spec& spec, std::span<const int64_t> steps_ns) {
   rollup_choice best;
-  if (static_cast<query_kind>(spec.kind) != query_kind::merge_stacks || !spec.call_site.empty() ||
-      !spec.span_ids.empty() || !spec.profile_ids.empty())
+  const auto kind = static_cast<query_kind>(spec.kind);
+  if ((kind != query_kind::merge_stacks && kind != query_kind::merge_pprof) ||
+      !spec.call_site.empty() || !spec.span_ids.empty() || !spec.profile_ids.empty())
     return best;
   int64_t best_step = 0;
   for (size_t i = 0; i < steps_ns.size(); ++i) {

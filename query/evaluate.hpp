@@ -90,9 +90,11 @@ struct rollup_choice {
 };
 
 /// The coarsest rollup (by step, among `steps_ns`, each > 0) that may answer `spec` and whose
-/// buckets lying wholly inside [start_ns, end_ns) are not empty. Only a flame graph may read
-/// rollups (merge_stacks, without a call site, span ids or profile ids, steps up to
-/// max_rollup_step_ns): they keep per-bucket sums, no ids and no span samples.
+/// buckets lying wholly inside [start_ns, end_ns) are not empty. Only a flame graph or a pprof
+/// export may read rollups (merge_stacks or merge_pprof, without a call site, span ids or profile
+/// ids, steps up to max_rollup_step_ns): they keep per-bucket sums, no ids and no span samples.
+/// An export may read only rollups whose rows keep their profiles' first time and last end
+/// (segment_exact_rollup_times_version); the caller passes only those steps.
 rollup_choice choose_rollup(const query_spec& spec, std::span<const int64_t> steps_ns);
 
 /// Whether a raw block whose rows lie in [min_time_ns, max_time_ns] (its footer) has a row of

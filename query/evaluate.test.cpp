@@ -203,7 +203,7 @@ TEST(evaluate, merge_flat_tolerates_malformed_partials) {
 }
 
 // choose_rollup takes the coarsest step whose whole buckets inside the range are not empty, only
-// for flame graphs; raw_rows_outside says whether the raw block is still needed.
+// for flame graphs and pprof exports; raw_rows_outside says whether the raw block is still needed.
 TEST(evaluate, rollup_choice_and_when_the_raw_block_is_needed) {
   constexpr int64_t m = 60 * s_ns, h = 3600 * s_ns, day = 24 * h;
   query_spec q;
@@ -248,10 +248,19 @@ TEST(evaluate, rollup_choice_and_when_the_raw_block_is_needed) {
   q.max_rollup_step_ns = 0;
   EXPECT_EQ(choose_rollup(q, steps).index, SIZE_MAX);
   q.max_rollup_step_ns = INT64_MAX;
+  query_spec pprof = q;  // a pprof export reads them as a flame graph does
+  pprof.kind = static_cast<uint8_t>(query_kind::merge_pprof);
+  EXPECT_EQ(choose_rollup(pprof, steps).index, 1u);
   for (auto f : std::vector<void (*)(query_spec&)>{
            [](query_spec& x) { x.kind = static_cast<uint8_t>(query_kind::select_series); },
+           [](query_spec& x) { x.kind = static_cast<uint8_t>(query_kind::analyze); },
            [](query_spec& x) { x.call_site = {"main"}; },
-           [](query_spec& x) { x.profile_ids = {1}; },
+           [](query_spec& x) { x.profile_ids = {1, 2}; },
+           [](query_spec& x) { x.span_ids = {7}; },
+           [](query_spec& x) {
+             x.kind = static_cast<uint8_t>(query_kind::merge_pprof);
+             x.span_ids = {7};
+           },
        }) {
     query_spec x = q;
     f(x);

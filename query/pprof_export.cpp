@@ -278,7 +278,7 @@ void pprof_builder::add(const block_data& block, std::span<const uint32_t> serie
     if (uint64_t{p.sample_begin} + p.sample_count > block.samples.size()) continue;
     ++profiles;
     first = std::min(first, p.time_ns);
-    last_end = std::max(last_end, p.time_ns + std::max<int64_t>(p.duration_ns, 0));
+    last_end = std::max(last_end, p.end_ns());
     p_.period = std::max(p_.period, p.period);
     if (!sel.span_ids.empty()) {
       if (uint64_t{p.span_begin} + p.span_count > block.spans.size()) continue;

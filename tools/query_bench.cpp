@@ -295,7 +295,9 @@ query::merger gather(std::vector<partition*>& parts, const query::query_spec& q,
       std::vector<int64_t> steps;
       std::vector<seg_file*> rollups;
       for (auto& r : p->segs)
-        if (r.info.rollup_step_ns > 0 && !r.info.sources.empty() && r.info.sources[0] == seg.info.block_id) {
+        if (r.info.rollup_step_ns > 0 && !r.info.sources.empty() && r.info.sources[0] == seg.info.block_id &&
+            (q.kind != static_cast<uint8_t>(query::query_kind::merge_pprof) ||
+             r.info.version >= segment_exact_rollup_times_version)) {
           steps.push_back(r.info.rollup_step_ns);
           rollups.push_back(&r);
         }
@@ -1029,6 +1031,9 @@ int run(int argc, char** argv) {
   std::fflush(stdout);
 
   // ---- W9: pprof export, full and GoPGO ----
+  // The day file's export reads its 1 h rollup: its time_nanos/duration_nanos must still be the
+  // hourly files' (the first profile's time, to the last one's end).
+  std::optional<std::pair<int64_t, int64_t>> w9_times[2];
   for (int variant = 0; variant < 4 && o.wants("w9"); ++variant) {
     const int pgo = variant & 1, layout = variant >> 1;
     partition& P = layout ? part_a_day : part_a;
@@ -1072,6 +1077,9 @@ int run(int argc, char** argv) {
             int64_t sum = 0;
             for (int64_t v : p.values) sum += v;
             check(sum == da.cpu_total, "W9 exported pprof total == generated cpu total");
+            w9_times[layout] = std::pair{p.time_nanos, p.duration_nanos};
+            if (layout == 1 && w9_times[0])
+              check(w9_times[1] == w9_times[0], "W9 time_nanos/duration_nanos from the day file == from the hourly files");
             std::printf("   W9 %s: %zu samples, %zu locations, %zu functions\n", pgo ? "PGO" : "full", p.samples.size(),
                         p.locations.size(), p.functions.size());
           }

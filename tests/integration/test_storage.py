@@ -115,12 +115,50 @@ def model_summary(q, dedupe):
     return acc
 
 
+def export_summary(srv, ptype, selector, a_ms, b_ms):
+    """SelectMergeProfile -> (time_nanos, duration_nanos, period, {stack: value}), a stack being
+    the tuple of its locations' (address, ((function, file, line), ...)), leaf first: what the
+    pprof says, whatever ids it numbers its tables with."""
+    req = ht.ctx.pb.querier.SelectMergeProfileRequest(profile_typeID=ptype, label_selector=selector, start=a_ms, end=b_ms)
+    st, _, body = srv.connect_proto("/querier.v1.QuerierService/SelectMergeProfile", req)
+    if st != 200:
+        raise AssertionError("SelectMergeProfile %s %s [%d, %d]: HTTP %d %s" % (ptype, selector, a_ms, b_ms, st, ht.error_text(body)))
+    p = ht.ctx.pb.profile.Profile()
+    p.ParseFromString(body)
+    s = p.string_table
+    fns = {f.id: (s[f.name], s[f.filename]) for f in p.function}
+    locs = {l.id: (l.address, tuple(fns[ln.function_id] + (ln.line,) for ln in l.line)) for l in p.location}
+    stacks = {}
+    for x in p.sample:
+        k = tuple(locs[i] for i in x.location_id)
+        stacks[k] = stacks.get(k, 0) + x.value[0]
+    return (p.time_nanos, p.duration_nanos, p.period, stacks)
+
+
+def export_diff(want, got):
+    """What differs between two export_summary results, in words."""
+    out = []
+    for i, what in enumerate(("time_nanos", "duration_nanos", "period")):
+        if want[i] != got[i]:
+            out.append("%s %d, want %d" % (what, got[i], want[i]))
+    if want[3] != got[3]:
+        keys = set(want[3]) | set(got[3])
+        bad = [k for k in keys if want[3].get(k) != got[3].get(k)]
+        out.append("%d of %d stacks differ (totals %d, want %d)" % (len(bad), len(keys), sum(got[3].values()), sum(want[3].values())))
+    return "; ".join(out)
+
+
 def run_queries(srv):
+    """Every query of A.queries as a flame graph (answers[label]) and as a pprof export
+    (answers[label + " pprof"])."""
     out, problems = {}, []
     for label, ptype, selector, svcs, a, b in A.queries:
         try:
             names, levels, total = ht.select_merge(srv, ptype, selector, a * 1000, b * 1000)
             out[label] = ht.fg_summary(names, levels, total)
+            out[label + " pprof"] = x = export_summary(srv, ptype, selector, a * 1000, b * 1000)
+            if sum(x[3].values()) != total:
+                problems.append("%s: the export's samples sum to %d, the flame graph's total is %d" % (label, sum(x[3].values()), total))
         except AssertionError as e:
             problems.append("%s: %s" % (label, e))
     return out, problems
@@ -354,6 +392,11 @@ class TestA(unittest.TestCase):
         for q in A.queries:
             if q[0] not in changed and q[0] in A.before and q[0] in answers and A.before[q[0]] != answers[q[0]]:
                 problems.append("%s: answer changed by compaction: %s" % (q[0], ht.summary_diff(A.before[q[0]], answers[q[0]])))
+            # The export too, times included, though whole minutes and hours of it now come from
+            # the rollups: their rows keep the first time and the last end of the profiles they sum.
+            x = q[0] + " pprof"
+            if q[0] not in changed and x in A.before and x in answers and A.before[x] != answers[x]:
+                problems.append("%s: export changed by compaction: %s" % (q[0], export_diff(A.before[x], answers[x])))
         self.assertTrue(changed, "some query covers replicas")
         sys.stdout.write("[%d queries; %d differ before/after only by replicas] " % (len(A.queries), len(changed)))
         self.assertEqual(problems, [], "\n" + "\n".join(problems))
@@ -375,6 +418,9 @@ class TestA(unittest.TestCase):
         for q in A.queries:
             if q[0] in A.after and answers.get(q[0]) != A.after[q[0]]:
                 problems.append("%s: differs after kill -9 + restart: %s" % (q[0], ht.summary_diff(A.after[q[0]], answers.get(q[0], ht.empty_summary()))))
+            x = q[0] + " pprof"
+            if x in A.after and x in answers and answers[x] != A.after[x]:
+                problems.append("%s: export differs after kill -9 + restart: %s" % (q[0], export_diff(A.after[x], answers[x])))
         r = srv.compact()
         if r.get("jobs") != 0 or r.get("duplicates") != 0:
             problems.append("a compaction after the restart still found work: %r" % r)
@@ -419,7 +465,7 @@ class TestA(unittest.TestCase):
                     problems.append("%s: %s over [%d, %d] vs the unique profiles: %s" % (label, what, frm, until, d))
             if rs != ss:
                 problems.append("%s: render != SelectMergeStacktraces: %s" % (label, ht.summary_diff(ss, rs)))
-            # the timeline: exact per step (a rollup row sits at its bucket start, in the same step)
+            # the timeline: exact per step (a rollup row sits at its first profile's time, in the same step)
             got_step = tl.get("durationDelta")
             samples = tl.get("samples") or []
             start = tl.get("startTime")
