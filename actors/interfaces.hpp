@@ -524,7 +524,7 @@ typename Inspector::result_type inspect(Inspector& f, exemplar& x) {
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, pprof_partial& x) {
-  return f(caf::meta::type_name("hearth::query::pprof_partial"), x.syms, x.stack_offsets,
+  return f(caf::meta::type_name("hearth::query::pprof_partial"), x.syms, x.stack_parents,
            x.stack_locations, x.values, x.first_ns, x.last_end_ns, x.profiles, x.period);
 }
 template <class Inspector>

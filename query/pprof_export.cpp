@@ -60,18 +60,52 @@ class string_table {
   std::vector<std::string_view> strings_;
 };
 
-/// A stack in output form: partial location ids, leaf first; `other_location` is the synthetic
+/// Samples as location lists, leaf first: sample i has the locations
+/// locs[offsets[i], offsets[i + 1]) and value values[i]. `other_location` is the synthetic
 /// truncation location.
 constexpr uint32_t other_location = unset;
 
-struct out_sample {
+struct flat_samples {
+  std::vector<uint32_t> offsets{0};
   std::vector<uint32_t> locs;
-  int64_t value = 0;
+  std::vector<int64_t> values;
+  size_t size() const { return values.size(); }
+  std::span<const uint32_t> stack(size_t i) const {
+    return std::span<const uint32_t>(locs).subspan(offsets[i], offsets[i + 1] - offsets[i]);
+  }
 };
 
+/// Whether the partial's nodes keep the rules of pprof_partial: three arrays of one size >= 1,
+/// parents before their children, locations in range.
+bool well_formed_nodes(const pprof_partial& p) {
+  const size_t n = p.values.size();
+  if (n == 0 || p.stack_parents.size() != n || p.stack_locations.size() != n) return false;
+  for (size_t i = 1; i < n; ++i)
+    if (p.stack_parents[i] >= i || p.stack_locations[i] >= p.syms.locations.size()) return false;
+  return true;
+}
+
+/// The partial's samples (its nodes with a value, in node order) as location lists. A node that
+/// breaks the rules of pprof_partial, or descends from one that does, is left out.
+flat_samples flatten(const pprof_partial& p) {
+  flat_samples out;
+  const size_t n = std::min({p.values.size(), p.stack_parents.size(), p.stack_locations.size()});
+  std::vector<bool> ok(n, false);
+  if (n > 0) ok[0] = true;
+  for (size_t i = 1; i < n; ++i) {
+    const uint32_t parent = p.stack_parents[i];
+    ok[i] = parent < i && ok[parent] && p.stack_locations[i] < p.syms.locations.size();
+    if (!ok[i] || p.values[i] == 0) continue;
+    for (uint32_t cur = static_cast<uint32_t>(i); cur != 0; cur = p.stack_parents[cur])
+      out.locs.push_back(p.stack_locations[cur]);
+    out.offsets.push_back(static_cast<uint32_t>(out.locs.size()));
+    out.values.push_back(p.values[i]);
+  }
+  return out;
+}
+
 /// Pyroscope's pprof truncation over the function call tree (see pprof_options::max_nodes).
-std::vector<out_sample> truncate(const pprof_partial& p, int64_t max_nodes) {
-  const auto& syms = p.syms;
+flat_samples truncate(const symbols& syms, const flat_samples& in, int64_t max_nodes) {
   // Frames of a location, root side first: its lines from last to first; a location without
   // lines is one frame of its own.
   const auto frame_of = [&](uint32_t loc, uint32_t line_from_last) -> uint64_t {
@@ -82,22 +116,23 @@ std::vector<out_sample> truncate(const pprof_partial& p, int64_t max_nodes) {
   const auto frames_in = [&](uint32_t loc) -> uint32_t {
     return std::max<uint32_t>(1, syms.locations[loc].line_count);
   };
-  std::unordered_map<uint64_t, uint32_t> node_ids;        // (parent << 32 | frame) -> node
-  std::vector<int64_t> totals{0};                         // node 0: the root
-  std::vector<std::vector<uint32_t>> paths(p.samples());  // per sample: nodes root to leaf
-  for (size_t i = 0; i < p.samples(); ++i) {
+  std::unordered_map<uint64_t, uint32_t> node_ids;  // (parent << 32 | frame) -> node
+  std::vector<int64_t> totals{0};                   // node 0: the root
+  std::vector<uint32_t> path_offsets{0}, paths;     // per sample: nodes root to leaf
+  for (size_t i = 0; i < in.size(); ++i) {
     uint32_t node = 0;
-    for (uint32_t k = p.stack_offsets[i + 1]; k-- > p.stack_offsets[i];) {
-      const uint32_t loc = p.stack_locations[k];
+    for (uint32_t k = in.offsets[i + 1]; k-- > in.offsets[i];) {
+      const uint32_t loc = in.locs[k];
       for (uint32_t j = 0; j < frames_in(loc); ++j) {
         const uint64_t key = (uint64_t{node} << 32) ^ frame_of(loc, j);
         auto [it, added] = node_ids.try_emplace(key, static_cast<uint32_t>(totals.size()));
         if (added) totals.push_back(0);
         node = it->second;
-        totals[node] += p.values[i];
-        paths[i].push_back(node);
+        totals[node] += in.values[i];
+        paths.push_back(node);
       }
     }
+    path_offsets.push_back(static_cast<uint32_t>(paths.size()));
   }
   int64_t threshold = std::numeric_limits<int64_t>::min();
   if (static_cast<int64_t>(totals.size()) - 1 > max_nodes) {
@@ -106,35 +141,31 @@ std::vector<out_sample> truncate(const pprof_partial& p, int64_t max_nodes) {
                      std::greater<>());
     threshold = sorted[max_nodes - 1];
   }
-  std::vector<out_sample> out;
-  out.reserve(p.samples());
-  for (size_t i = 0; i < p.samples(); ++i) {
+  flat_samples out;
+  for (size_t i = 0; i < in.size(); ++i) {
     // The deepest kept frame decides how many root-side locations stay (a location stays whole
     // if any of its frames is kept).
     int64_t deepest = -1;
-    for (size_t f = 0; f < paths[i].size(); ++f)
-      if (totals[paths[i][f]] >= threshold) deepest = static_cast<int64_t>(f);
-    out_sample s;
-    s.value = p.values[i];
-    const uint32_t begin = p.stack_offsets[i], end = p.stack_offsets[i + 1];
+    for (uint32_t f = path_offsets[i]; f < path_offsets[i + 1]; ++f)
+      if (totals[paths[f]] >= threshold) deepest = static_cast<int64_t>(f - path_offsets[i]);
+    const uint32_t begin = in.offsets[i], end = in.offsets[i + 1];
     int64_t frames = 0;
     uint32_t keep_from = end;  // locations [keep_from, end) are kept
     while (keep_from > begin && frames <= deepest) {
       --keep_from;
-      frames += frames_in(p.stack_locations[keep_from]);
+      frames += frames_in(in.locs[keep_from]);
     }
-    s.locs.assign(p.stack_locations.begin() + keep_from, p.stack_locations.begin() + end);
     // The cut leaf side becomes one "other" location (leaf first).
-    if (keep_from > begin) s.locs.insert(s.locs.begin(), other_location);
-    out.push_back(std::move(s));
+    if (keep_from > begin) out.locs.push_back(other_location);
+    out.locs.insert(out.locs.end(), in.locs.begin() + keep_from, in.locs.begin() + end);
+    out.offsets.push_back(static_cast<uint32_t>(out.locs.size()));
+    out.values.push_back(in.values[i]);
   }
   return out;
 }
 
-uint64_t hash_stack(std::span<const uint32_t> locs) {
-  uint64_t h = hash_mix(0x57ac, locs.size());
-  for (uint32_t l : locs) h = hash_mix(h, l);
-  return h;
+uint64_t hash_node(uint32_t parent, uint32_t location) {
+  return hash_mix(hash_mix(0x57ac, parent), location);
 }
 
 }  // namespace
@@ -158,29 +189,77 @@ pprof_builder::pprof_builder(pprof_partial p) : p_(std::move(p)), indexed_(false
 void pprof_builder::index() {
   indexed_ = true;
   interner_.clear();
-  stacks_.clear();
-  interner_.index(p_.syms);
-  stacks_.reserve(p_.values.size());
-  for (uint32_t i = 0; i < p_.values.size(); ++i) {
-    const auto locs = stack(i);
-    stacks_.find_or_insert(
-        hash_stack(locs), [&](uint32_t id) { return std::ranges::equal(stack(id), locs); },
-        [&] { return i; });
+  nodes_.clear();
+  callee_.clear();
+  if (!well_formed_nodes(p_)) {  // a partial from elsewhere: keep what is sound of it
+    pprof_partial from = std::move(p_);
+    p_ = pprof_partial();
+    merge(from);
+    return;
   }
+  interner_.index(p_.syms);
+  nodes_.reserve(p_.values.size());
+  for (uint32_t i = 1; i < p_.values.size(); ++i)
+    nodes_.find_or_insert(
+        hash_node(p_.stack_parents[i], p_.stack_locations[i]),
+        [&](uint32_t id) {
+          return p_.stack_parents[id] == p_.stack_parents[i] &&
+                 p_.stack_locations[id] == p_.stack_locations[i];
+        },
+        [&] { return i; });
 }
 
 pprof_partial pprof_builder::take() {
   pprof_partial out = std::move(p_);
   p_ = pprof_partial();
   interner_.clear();
-  stacks_.clear();
+  nodes_.clear();
+  callee_.clear();
   indexed_ = true;
   return out;
 }
 
-std::span<const uint32_t> pprof_builder::stack(uint32_t i) const {
-  return std::span<const uint32_t>(p_.stack_locations)
-      .subspan(p_.stack_offsets[i], p_.stack_offsets[i + 1] - p_.stack_offsets[i]);
+/// The node (parent, location), added (with value 0) when new.
+uint32_t pprof_builder::node(uint32_t parent, uint32_t location) {
+  const auto n = static_cast<uint32_t>(p_.values.size());
+  return nodes_.find_or_insert(
+      hash_node(parent, location),
+      [&](uint32_t i) { return p_.stack_parents[i] == parent && p_.stack_locations[i] == location; },
+      [&] {
+        p_.stack_parents.push_back(parent);
+        p_.stack_locations.push_back(location);
+        p_.values.push_back(0);
+        return n;
+      });
+}
+
+/// The partial's node for node `b` of `block`'s stack tree (its path of locations, unchanged),
+/// or `bad` when the path breaks the block's rules. `memo` holds the answers by block node
+/// (memo[0] = 0, the root; unset = not yet known): each block node is mapped once.
+uint32_t pprof_builder::block_node(const block_data& block, source& src,
+                                   std::vector<uint32_t>& memo, uint32_t b) {
+  if (b >= memo.size()) return bad;
+  path_.clear();
+  uint32_t cur = b;
+  while (memo[cur] == unset) {
+    path_.push_back(cur);
+    const uint32_t parent = block.stacks[cur].parent;
+    if (parent >= cur) {  // corrupt: parents precede children
+      for (uint32_t x : path_) memo[x] = bad;
+      return bad;
+    }
+    cur = parent;
+  }
+  uint32_t n = memo[cur];
+  for (size_t k = path_.size(); k-- > 0;) {
+    const uint32_t x = path_[k];
+    if (n != bad) {
+      const uint32_t l = location(src, block.stacks[x].location);
+      n = l == bad ? bad : node(n, l);
+    }
+    memo[x] = n;
+  }
+  return n;
 }
 
 /// The partial's location for `l` of `src`, or `bad` for an inconsistent reference.
@@ -207,27 +286,19 @@ uint32_t pprof_builder::location(source& src, uint32_t l) {
 
 /// The location equal to partial location `l` with its innermost line number zeroed.
 uint32_t pprof_builder::without_callee_line(uint32_t l) {
+  if (l < callee_.size() && callee_[l] != unset) return callee_[l];
   const location_rec r = p_.syms.locations[l];
-  if (r.line_count == 0 || p_.syms.lines[r.line_begin].line == 0) return l;
-  std::vector<line_rec>& lines = lines_;
-  lines.assign(p_.syms.lines.begin() + r.line_begin,
-               p_.syms.lines.begin() + r.line_begin + r.line_count);
-  lines[0].line = 0;
-  return interner_.location(p_.syms, r.address, lines, r.mapping);
-}
-
-/// Adds `v` to the sample with stack `locs` (partial location ids, leaf first).
-void pprof_builder::add_stack(std::span<const uint32_t> locs, int64_t v) {
-  const auto n = static_cast<uint32_t>(p_.values.size());
-  const uint32_t id = stacks_.find_or_insert(
-      hash_stack(locs), [&](uint32_t i) { return std::ranges::equal(stack(i), locs); },
-      [&] {
-        p_.stack_locations.insert(p_.stack_locations.end(), locs.begin(), locs.end());
-        p_.stack_offsets.push_back(static_cast<uint32_t>(p_.stack_locations.size()));
-        p_.values.push_back(0);
-        return n;
-      });
-  p_.values[id] += v;
+  uint32_t out = l;
+  if (r.line_count != 0 && p_.syms.lines[r.line_begin].line != 0) {
+    std::vector<line_rec>& lines = lines_;
+    lines.assign(p_.syms.lines.begin() + r.line_begin,
+                 p_.syms.lines.begin() + r.line_begin + r.line_count);
+    lines[0].line = 0;
+    out = interner_.location(p_.syms, r.address, lines, r.mapping);
+  }
+  if (callee_.size() < p_.syms.locations.size()) callee_.resize(p_.syms.locations.size(), unset);
+  callee_[l] = out;
+  return out;
 }
 
 uint32_t pprof_builder::string(source& src, uint32_t s) {
@@ -303,25 +374,39 @@ void pprof_builder::add(const block_data& block, std::span<const uint32_t> serie
   std::sort(touched.begin(), touched.end());
   touched.erase(std::unique(touched.begin(), touched.end()), touched.end());
 
+  if (p_.values.size() <= 1) nodes_.reserve(touched.size());
   source src(block.syms);
-  std::vector<uint32_t> locs;
+  std::vector<uint32_t> memo(block.stacks.size(), unset);
+  if (!memo.empty()) memo[0] = 0;
+  const uint32_t keep_locations = sel.pgo ? sel.pgo->keep_locations : 0;
+  const bool zero_callee_line = sel.pgo && sel.pgo->aggregate_callees;
+  std::vector<uint32_t> leafmost;  // block locations, leaf first
   for (uint32_t s : touched) {
     if (sums[s] == 0) continue;
-    locs.clear();
-    bool ok = true;
-    for (uint32_t cur = s; cur != 0 && ok; cur = block.stacks[cur].parent) {
-      if (block.stacks[cur].parent >= cur) ok = false;  // corrupt: parents precede children
-      const uint32_t l = location(src, block.stacks[cur].location);
-      if (l == bad) ok = false;
-      locs.push_back(l);
+    const uint32_t parent = block.stacks[s].parent;
+    if (parent >= s) continue;  // corrupt: parents precede children
+    uint32_t n = 0;
+    if (keep_locations > 0) {  // GoPGO: only the `keep_locations` leaf-most locations, when the stack is deeper
+      leafmost.clear();
+      for (uint32_t cur = s; cur != 0 && leafmost.size() <= keep_locations; cur = block.stacks[cur].parent) {
+        if (block.stacks[cur].parent >= cur) break;
+        leafmost.push_back(block.stacks[cur].location);
+      }
     }
-    if (!ok) continue;
-    if (sel.pgo) {
-      if (sel.pgo->keep_locations > 0 && locs.size() > sel.pgo->keep_locations)
-        locs.resize(sel.pgo->keep_locations);
-      if (sel.pgo->aggregate_callees) locs[0] = without_callee_line(locs[0]);
+    if (keep_locations > 0 && leafmost.size() > keep_locations) {
+      for (uint32_t k = keep_locations; k-- > 0 && n != bad;) {
+        uint32_t l = location(src, leafmost[k]);
+        if (l != bad && k == 0 && zero_callee_line) l = without_callee_line(l);
+        n = l == bad ? bad : node(n, l);
+      }
+    } else {
+      n = block_node(block, src, memo, parent);
+      uint32_t l = location(src, block.stacks[s].location);
+      if (n == bad || l == bad) continue;
+      if (zero_callee_line) l = without_callee_line(l);
+      n = node(n, l);
     }
-    add_stack(locs, sums[s]);
+    if (n != bad) p_.values[n] += sums[s];
   }
   note_time(p_, first, last_end, profiles);
 }
@@ -330,23 +415,27 @@ void pprof_builder::merge(const pprof_partial& from) {
   assert(&p_ != &from);
   if (!indexed_) index();
   p_.period = std::max(p_.period, from.period);
-  source src(from.syms);
-  std::vector<uint32_t> locs;
-  for (size_t i = 0; i < from.samples(); ++i) {
-    locs.clear();
-    bool ok = true;
-    for (uint32_t k = from.stack_offsets[i]; k < from.stack_offsets[i + 1] && ok; ++k) {
-      locs.push_back(location(src, from.stack_locations[k]));
-      ok = locs.back() != bad;
+  const size_t n = from.values.size();
+  if (n > 1 && from.stack_parents.size() == n && from.stack_locations.size() == n) {
+    source src(from.syms);
+    std::vector<uint32_t> to(n, bad);  // from's node -> ours
+    to[0] = 0;
+    for (size_t i = 1; i < n; ++i) {
+      const uint32_t parent = from.stack_parents[i];
+      if (parent >= i || to[parent] == bad) continue;
+      const uint32_t l = location(src, from.stack_locations[i]);
+      if (l == bad) continue;
+      to[i] = node(to[parent], l);
+      p_.values[to[i]] += from.values[i];
     }
-    if (ok) add_stack(locs, from.values[i]);
   }
   note_time(p_, from.first_ns, from.last_end_ns, from.profiles);
 }
 
 void pprof_builder::merge(pprof_partial&& from) {
-  if (p_.profiles == 0 && p_.values.empty()) {
+  if (p_.empty()) {
     p_ = std::move(from);
+    callee_.clear();
     indexed_ = false;  // indexed when something is added to it
     return;
   }
@@ -360,9 +449,15 @@ void select_pprof(const block_data& block, std::span<const uint32_t> series, int
   out = b.take();
 }
 
+size_t pprof_partial::samples() const {
+  size_t n = 0;
+  for (size_t i = 1; i < values.size(); ++i) n += values[i] != 0;
+  return n;
+}
+
 void merge_pprof(pprof_partial& into, const pprof_partial& from) {
   assert(&into != &from);
-  if (into.profiles == 0 && into.values.empty()) {
+  if (into.empty()) {
     into = from;
     return;
   }
@@ -373,30 +468,20 @@ void merge_pprof(pprof_partial& into, const pprof_partial& from) {
 
 std::string render_pprof(const pprof_partial& p, const pprof_options& opts) {
   const auto& syms = p.syms;
-  std::vector<out_sample> samples;
-  if (opts.max_nodes > 0) {
-    samples = truncate(p, opts.max_nodes);
-  } else {
-    samples.resize(p.samples());
-    for (size_t i = 0; i < p.samples(); ++i) {
-      samples[i].locs.assign(p.stack_locations.begin() + p.stack_offsets[i],
-                             p.stack_locations.begin() + p.stack_offsets[i + 1]);
-      samples[i].value = p.values[i];
-    }
-  }
+  flat_samples samples = flatten(p);
+  if (opts.max_nodes > 0) samples = truncate(syms, samples, opts.max_nodes);
 
   // Dense output ids (1-based) for what the samples reference, in partial order; the synthetic
   // "other" location and function come last.
   std::vector<uint32_t> loc_id(syms.locations.size(), 0), fn_id(syms.functions.size(), 0),
       map_id(syms.mappings.size() + 1, 0);
   bool has_other = false;
-  for (const auto& s : samples)
-    for (uint32_t l : s.locs) {
-      if (l == other_location)
-        has_other = true;
-      else
-        loc_id[l] = 1;
-    }
+  for (uint32_t l : samples.locs) {
+    if (l == other_location)
+      has_other = true;
+    else
+      loc_id[l] = 1;
+  }
   uint32_t n_loc = 0, n_fn = 0, n_map = 0;
   for (uint32_t l = 0; l < loc_id.size(); ++l) {
     if (loc_id[l] == 0) continue;
@@ -411,26 +496,14 @@ std::string render_pprof(const pprof_partial& p, const pprof_options& opts) {
     if (m) m = ++n_map;
   const uint32_t other_loc_id = n_loc + 1, other_fn_id = n_fn + 1;
 
-  // Map samples to output ids; samples whose stacks became equal (truncation) are merged.
-  std::vector<std::pair<std::vector<uint64_t>, int64_t>> rows;
-  rows.reserve(samples.size());
-  for (const auto& s : samples) {
-    std::vector<uint64_t> ids;
-    ids.reserve(s.locs.size());
-    for (uint32_t l : s.locs) ids.push_back(l == other_location ? other_loc_id : loc_id[l]);
-    rows.emplace_back(std::move(ids), s.value);
-  }
-  std::sort(rows.begin(), rows.end());
-  size_t w = 0;
-  for (size_t r = 0; r < rows.size(); ++r) {
-    if (w > 0 && rows[w - 1].first == rows[r].first) {
-      rows[w - 1].second += rows[r].second;
-    } else {
-      if (w != r) rows[w] = std::move(rows[r]);  // never self-move: it would empty the vector
-      ++w;
-    }
-  }
-  rows.resize(w);
+  // Samples in output ids, sorted by their id lists; samples whose stacks became equal
+  // (truncation) are written as one.
+  for (uint32_t& l : samples.locs) l = l == other_location ? other_loc_id : loc_id[l];
+  std::vector<uint32_t> order(samples.size());
+  for (uint32_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::sort(order.begin(), order.end(), [&](uint32_t x, uint32_t y) {
+    return std::ranges::lexicographical_compare(samples.stack(x), samples.stack(y));
+  });
 
   string_table strings;
   encoder e, sub, packed;
@@ -440,9 +513,13 @@ std::string render_pprof(const pprof_partial& p, const pprof_options& opts) {
     put_int_field(sub, 2, strings.add(opts.type.sample_unit));
     put_bytes_field(e, 1, sub.buffer());
   }
-  for (const auto& [ids, value] : rows) {  // sample = 2
+  for (size_t k = 0; k < order.size();) {  // sample = 2
+    const std::span<const uint32_t> ids = samples.stack(order[k]);
+    int64_t value = 0;
+    for (; k < order.size() && std::ranges::equal(samples.stack(order[k]), ids); ++k)
+      value += samples.values[order[k]];
     sub.reset();
-    put_packed_field<uint64_t>(sub, packed, 1, ids);
+    put_packed_field<uint32_t>(sub, packed, 1, ids);
     const int64_t v[] = {value};
     put_packed_field<int64_t>(sub, packed, 2, v);
     put_bytes_field(e, 2, sub.buffer());

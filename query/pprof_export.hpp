@@ -35,31 +35,40 @@ struct pprof_selector {
   std::vector<uint64_t> profile_ids;
 };
 
-/// Merged samples and the symbols they use. Sample i has the location stack
-/// stack_locations[stack_offsets[i], stack_offsets[i + 1]) (indexes into syms.locations, leaf
-/// first, as pprof) and value values[i]; stacks are unique and no value is 0. Symbols are unique by
-/// content (strings by bytes, mappings by all fields, functions by name/system name/file/start
-/// line, locations by mapping/address/lines), as symbol_interner (format/normalize.hpp) keeps them.
+/// Merged samples and the symbols they use, the stacks as a tree. Node 0 is the root (the empty
+/// stack; parent 0, location 0 unused, value 0); node i >= 1 is the stack of node
+/// stack_parents[i] (< i) with location stack_locations[i] (an index into syms.locations) called
+/// from it, and values[i] is the value of the sample with that stack, or 0 when no sample ends
+/// there (the node only leads to others). Nodes are unique by (parent, location), so stacks are.
+/// A sample's pprof location list (leaf first) is its node's locations up to the root.
+/// Symbols are unique by content (strings by bytes, mappings by all fields, functions by
+/// name/system name/file/start line, locations by mapping/address/lines), as symbol_interner
+/// (format/normalize.hpp) keeps them.
 /// `first_ns`/`last_end_ns`: the earliest selected profile's time and the latest end
 /// (time + duration); both 0 while `profiles` is 0. `period`: the largest period of the selected
 /// profiles (0 when none is known).
-/// A plain value type: copyable, only ints and strings, fit for an actor message.
+/// A plain value type: copyable, only ints and strings, fit for an actor message. One received
+/// from elsewhere is not trusted: merging or rendering one skips the nodes that break these rules.
 struct pprof_partial {
   symbols syms;
-  std::vector<uint32_t> stack_offsets{0};
-  std::vector<uint32_t> stack_locations;
-  std::vector<int64_t> values;
+  std::vector<uint32_t> stack_parents{0};
+  std::vector<uint32_t> stack_locations{0};
+  std::vector<int64_t> values{0};
   int64_t first_ns = 0;
   int64_t last_end_ns = 0;
-  uint64_t profiles = 0;  ///< profiles that contributed
+  uint64_t profiles = 0;  ///< profiles (or rollup rows) that contributed
   int64_t period = 0;
 
-  size_t samples() const { return values.size(); }
+  /// The number of samples: nodes with a value. Linear in the nodes.
+  size_t samples() const;
+  /// Nothing selected: no profile and no node.
+  bool empty() const { return profiles == 0 && values.size() <= 1; }
 };
 
 /// Accumulates one pprof_partial from blocks and other partials, keeping its indexes (symbols by
-/// content, stacks by a hash of their partial location ids) alive between calls: each add() or
-/// merge() costs time linear in what it adds, not in what was accumulated before.
+/// content, stack nodes by (parent, location)) alive between calls: each add() or merge() costs
+/// time linear in what it adds (a block's selected stack-tree nodes, a partial's nodes), not in
+/// what was accumulated before, nor in the depth of the stacks.
 /// Thread-safety: a plain value type; mutation is not thread-safe.
 class pprof_builder {
  public:
@@ -90,14 +99,17 @@ class pprof_builder {
   uint32_t string(source& src, uint32_t s);
   uint32_t function(source& src, uint32_t f);
   uint32_t mapping(source& src, uint32_t m);
-  void add_stack(std::span<const uint32_t> locs, int64_t v);
-  std::span<const uint32_t> stack(uint32_t i) const;
+  uint32_t node(uint32_t parent, uint32_t location);
+  uint32_t block_node(const block_data& block, source& src, std::vector<uint32_t>& memo,
+                      uint32_t b);
 
   pprof_partial p_;
   symbol_interner interner_;
-  intern_table stacks_;  // sample index, keyed by a hash of its location ids
-  bool indexed_ = true;  // whether interner_ and stacks_ cover p_
-  std::vector<line_rec> lines_;  // scratch of location()
+  intern_table nodes_;   // stack nodes, keyed by (parent, location)
+  bool indexed_ = true;  // whether interner_ and nodes_ cover p_
+  std::vector<line_rec> lines_;      // scratch of location()
+  std::vector<uint32_t> callee_;     // without_callee_line's answers by location (unset: none yet)
+  std::vector<uint32_t> path_;       // scratch of block_node()
 };
 
 /// Adds the samples of the profiles of `series` in [start_ns, end_ns) whose stacks pass `sel` to
