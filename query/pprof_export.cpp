@@ -284,6 +284,22 @@ uint32_t pprof_builder::location(source& src, uint32_t l) {
   return src.loc[l] = interner_.location(p_.syms, r.address, lines, m);
 }
 
+/// The partial's node for the path of block node `x` and its `j - 1` nearest ancestors (all of
+/// its path when it is shallower), or `bad`: node(chain(parent, j - 1), location of x), with
+/// chain(x, 0) = chain(0, j) = the root. chains[j - 1][x] holds the answers (unset: not yet known).
+uint32_t pprof_builder::chain_node(const block_data& block, source& src,
+                                   std::vector<std::vector<uint32_t>>& chains, uint32_t x,
+                                   uint32_t j) {
+  if (j == 0 || x == 0) return 0;
+  uint32_t& known = chains[j - 1][x];
+  if (known != unset) return known;
+  const uint32_t parent = block.stacks[x].parent;
+  if (parent >= x) return known = bad;  // corrupt: parents precede children
+  const uint32_t up = chain_node(block, src, chains, parent, j - 1);
+  const uint32_t l = location(src, block.stacks[x].location);
+  return known = up == bad || l == bad ? bad : node(up, l);
+}
+
 /// The location equal to partial location `l` with its innermost line number zeroed.
 uint32_t pprof_builder::without_callee_line(uint32_t l) {
   if (l < callee_.size() && callee_[l] != unset) return callee_[l];
@@ -380,33 +396,44 @@ void pprof_builder::add(const block_data& block, std::span<const uint32_t> serie
   if (!memo.empty()) memo[0] = 0;
   const uint32_t keep_locations = sel.pgo ? sel.pgo->keep_locations : 0;
   const bool zero_callee_line = sel.pgo && sel.pgo->aggregate_callees;
+  // GoPGO keeps a stack's keep_locations leaf-most locations: the leaf under the chain of its
+  // parent's keep_locations - 1 nearest, memoized per (block node, chain length) up to
+  // max_chain_memo, walked per stack beyond.
+  constexpr uint32_t max_chain_memo = 8;
+  std::vector<std::vector<uint32_t>> chains;
+  if (keep_locations > 1 && keep_locations <= max_chain_memo)
+    chains.assign(keep_locations - 1, std::vector<uint32_t>(block.stacks.size(), unset));
   std::vector<uint32_t> leafmost;  // block locations, leaf first
   for (uint32_t s : touched) {
     if (sums[s] == 0) continue;
     const uint32_t parent = block.stacks[s].parent;
     if (parent >= s) continue;  // corrupt: parents precede children
-    uint32_t n = 0;
-    if (keep_locations > 0) {  // GoPGO: only the `keep_locations` leaf-most locations, when the stack is deeper
+    uint32_t n = bad;           // the partial node of the parent's part of the stack
+    if (keep_locations == 0) {
+      n = block_node(block, src, memo, parent);
+    } else if (keep_locations <= max_chain_memo) {
+      n = chain_node(block, src, chains, parent, keep_locations - 1);
+    } else {
       leafmost.clear();
-      for (uint32_t cur = s; cur != 0 && leafmost.size() <= keep_locations; cur = block.stacks[cur].parent) {
+      for (uint32_t cur = s; cur != 0 && leafmost.size() <= keep_locations;
+           cur = block.stacks[cur].parent) {
         if (block.stacks[cur].parent >= cur) break;
         leafmost.push_back(block.stacks[cur].location);
       }
-    }
-    if (keep_locations > 0 && leafmost.size() > keep_locations) {
-      for (uint32_t k = keep_locations; k-- > 0 && n != bad;) {
-        uint32_t l = location(src, leafmost[k]);
-        if (l != bad && k == 0 && zero_callee_line) l = without_callee_line(l);
-        n = l == bad ? bad : node(n, l);
+      if (leafmost.size() <= keep_locations) {  // not cut
+        n = block_node(block, src, memo, parent);
+      } else {
+        n = 0;
+        for (uint32_t k = keep_locations - 1; k >= 1 && n != bad; --k) {
+          const uint32_t l = location(src, leafmost[k]);
+          n = l == bad ? bad : node(n, l);
+        }
       }
-    } else {
-      n = block_node(block, src, memo, parent);
-      uint32_t l = location(src, block.stacks[s].location);
-      if (n == bad || l == bad) continue;
-      if (zero_callee_line) l = without_callee_line(l);
-      n = node(n, l);
     }
-    if (n != bad) p_.values[n] += sums[s];
+    uint32_t l = location(src, block.stacks[s].location);
+    if (n == bad || l == bad) continue;
+    if (zero_callee_line) l = without_callee_line(l);
+    p_.values[node(n, l)] += sums[s];
   }
   note_time(p_, first, last_end, profiles);
 }

@@ -102,6 +102,8 @@ class pprof_builder {
   uint32_t node(uint32_t parent, uint32_t location);
   uint32_t block_node(const block_data& block, source& src, std::vector<uint32_t>& memo,
                       uint32_t b);
+  uint32_t chain_node(const block_data& block, source& src,
+                      std::vector<std::vector<uint32_t>>& chains, uint32_t x, uint32_t j);
 
   pprof_partial p_;
   symbol_interner interner_;

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
 #include <numeric>
 #include <set>
 #include <tuple>
@@ -177,6 +178,69 @@ TEST(pprof_export, go_pgo_keeps_leaf_locations_and_drops_callee_lines) {
   }
   EXPECT_LE(agg.samples(), full.samples());
   EXPECT_EQ(tree_of(render_pprof(agg, cpu_options())).total(), total);
+}
+
+/// A location by content: its address and its lines' (function name, line), innermost first.
+using loc_key = std::pair<uint64_t, std::vector<std::pair<std::string, int64_t>>>;
+using stack_sums_by_content = std::map<std::vector<loc_key>, int64_t>;
+
+/// The samples of a rendered pprof by the content of their stacks (leaf first).
+stack_sums_by_content sums_of(const std::string& raw) {
+  stack_sums_by_content out;
+  auto d = pprof::decode(as_bytes(raw));
+  EXPECT_TRUE(d.ok());
+  if (!d.ok()) return out;
+  for (const auto& s : d->samples) {
+    std::vector<loc_key> key;
+    for (uint32_t k = 0; k < s.loc_count; ++k) {
+      const auto& l = d->locations[d->location_ids[s.loc_begin + k] - 1];
+      loc_key lk{l.address, {}};
+      for (uint32_t i = 0; i < l.line_count; ++i) {
+        const auto& ln = d->lines[l.line_begin + i];
+        lk.second.emplace_back(std::string(d->strings[d->functions[ln.function_id - 1].name]), ln.line);
+      }
+      key.push_back(std::move(lk));
+    }
+    out[key] += d->values[s.value_begin];
+  }
+  return out;
+}
+
+// GoPGO against a model that reads the block's samples one by one: each stack cut to its
+// keep_locations leaf-most locations, its leaf's innermost line zeroed with aggregate_callees,
+// equal results summed. Shallow and deep cuts, with and without the zeroing.
+TEST(pprof_export, go_pgo_matches_a_model_of_every_sample) {
+  const block_data b = test::block_of({{"go/workpool.cpu.000.pb.gz", 1000},
+                                       {"go/mapindex.cpu.000.pb.gz", 2000},
+                                       {"go/workpool.cpu.001.pb.gz", 3000}});
+  const std::vector<uint32_t> series = cpu_series(b);
+  for (uint32_t keep : {0u, 1u, 2u, 3u, 5u, 8u, 9u, 12u, 40u})
+    for (bool zero : {false, true}) {
+      SCOPED_TRACE("keep_locations " + std::to_string(keep) + (zero ? ", aggregate_callees" : ""));
+      stack_sums_by_content want;
+      for (const profile_row& p : b.profiles) {
+        if (!std::binary_search(series.begin(), series.end(), p.series)) continue;
+        for (uint32_t i = 0; i < p.sample_count; ++i) {
+          const sample_rec& x = b.samples[p.sample_begin + i];
+          std::vector<loc_key> key;
+          for (uint32_t cur = x.stack; cur != 0 && (keep == 0 || key.size() < keep);
+               cur = b.stacks[cur].parent) {
+            const location_rec& l = b.syms.locations[b.stacks[cur].location];
+            loc_key lk{l.address, {}};
+            for (uint32_t k = 0; k < l.line_count; ++k) {
+              const line_rec& ln = b.syms.lines[l.line_begin + k];
+              lk.second.emplace_back(b.syms.strings[b.syms.functions[ln.function].name], ln.line);
+            }
+            key.push_back(std::move(lk));
+          }
+          if (zero && !key.front().second.empty()) key.front().second.front().second = 0;
+          want[key] += x.value;
+        }
+      }
+      pprof_selector sel;
+      sel.pgo = go_pgo{keep, zero};
+      EXPECT_EQ(sums_of(render_pprof(select_all(b, sel), cpu_options())), want);
+    }
 }
 
 TEST(pprof_export, call_site_selects_stacks_under_the_prefix) {
