@@ -309,6 +309,50 @@ TEST(pprof_export, empty_selection_renders_a_valid_empty_profile) {
   EXPECT_EQ(d->str(d->sample_types.at(0).type), "cpu");
 }
 
+// A partial from elsewhere (another node) is not trusted: merged or rendered, a node whose parent
+// does not precede it or whose location is out of range is left out with what descends from it,
+// and arrays of different sizes make the partial count for nothing; the rest survives intact.
+TEST(pprof_export, a_malformed_partial_loses_only_its_bad_nodes) {
+  const block_data b = test::block_of({{"go/workpool.cpu.000.pb.gz", 1000}});
+  const pprof_partial good = select_all(b);
+  const auto want = sums_of(render_pprof(good, cpu_options()));
+  ASSERT_GT(good.values.size(), 3u);
+  // A new leaf under node 1 with a bad location, and a child of it: both dropped.
+  pprof_partial bad = good;
+  bad.stack_parents.push_back(1);
+  bad.stack_locations.push_back(static_cast<uint32_t>(bad.syms.locations.size()) + 7);
+  bad.values.push_back(5);
+  bad.stack_parents.push_back(static_cast<uint32_t>(bad.values.size()) - 1);
+  bad.stack_locations.push_back(0);
+  bad.values.push_back(6);
+  // A node that names itself as its parent.
+  bad.stack_parents.push_back(static_cast<uint32_t>(bad.values.size()));
+  bad.stack_locations.push_back(0);
+  bad.values.push_back(7);
+  EXPECT_EQ(sums_of(render_pprof(bad, cpu_options())), want);
+  pprof_partial into;
+  merge_pprof(into, good);
+  merge_pprof(into, bad);  // merged: every good node counts twice, the bad ones not at all
+  auto twice = want;
+  for (auto& [k, v] : twice) v *= 2;
+  EXPECT_EQ(sums_of(render_pprof(into, cpu_options())), twice);
+  pprof_builder adopted;  // adopted whole, then indexed when more comes
+  adopted.merge(pprof_partial(bad));
+  adopted.merge(good);
+  EXPECT_EQ(sums_of(render_pprof(adopted.partial(), cpu_options())), twice);
+
+  pprof_partial uneven = good;
+  uneven.stack_locations.pop_back();
+  into = pprof_partial();
+  merge_pprof(into, good);
+  merge_pprof(into, uneven);
+  EXPECT_EQ(sums_of(render_pprof(into, cpu_options())), want);
+  EXPECT_TRUE(sums_of(render_pprof(pprof_partial{.syms = {}, .stack_parents = {}, .stack_locations = {},
+                                                 .values = {}},
+                                   cpu_options()))
+                  .empty());
+}
+
 }  // namespace
 }  // namespace hearth::query
 
