@@ -156,8 +156,8 @@ model_result model(const std::vector<const block_data*>& inputs, const merge_opt
       }
       // A rollup row runs from its members' earliest time to their latest end.
       const int64_t t = floor_bucket(c.time_ns, o.bucket_ns);
-      const __int128 end = std::min<__int128>(
-          __int128{c.time_ns} + std::max<int64_t>(c.duration_ns, 0), INT64_MAX);
+      const __int128 end =
+          std::min<__int128>(__int128{c.time_ns} + std::max<int64_t>(c.duration_ns, 0), INT64_MAX);
       auto [it, fresh] = buckets.try_emplace({c.labels, t});
       canon_profile& r = it->second;
       if (fresh) {
@@ -619,7 +619,8 @@ TEST(compact, rollups_sum_every_series_per_bucket) {
     std::map<std::pair<label_set, int64_t>, int64_t> want, first, last_end;
     for (const auto* b : in)
       for (const profile_row& p : b->profiles) {
-        const std::pair<label_set, int64_t> k{labels_of(*b, p.series), floor_bucket(p.time_ns, bucket)};
+        const std::pair<label_set, int64_t> k{labels_of(*b, p.series),
+                                              floor_bucket(p.time_ns, bucket)};
         want[k] += p.total;
         first.try_emplace(k, p.time_ns);
         first[k] = std::min(first[k], p.time_ns);
@@ -628,7 +629,8 @@ TEST(compact, rollups_sum_every_series_per_bucket) {
     std::map<std::pair<label_set, int64_t>, int64_t> got;
     std::set<std::pair<uint32_t, int64_t>> keys;
     for (const profile_row& p : out.profiles) {
-      const std::pair<label_set, int64_t> k{labels_of(out, p.series), floor_bucket(p.time_ns, bucket)};
+      const std::pair<label_set, int64_t> k{labels_of(out, p.series),
+                                            floor_bucket(p.time_ns, bucket)};
       got[k] += p.total;
       EXPECT_EQ(p.time_ns, first[k]);
       EXPECT_EQ(p.end_ns(), last_end[k]);

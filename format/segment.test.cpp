@@ -1224,7 +1224,6 @@ TEST(segment, reads_the_v6_fixture) {
   EXPECT_EQ(must_encode(fixture_block_v4(), segment_codec::lz4, fixture_meta_v3()), file);
 }
 
-
 TEST(segment, reads_every_fixture) {
   for (uint32_t v = segment_min_version; v <= segment_current_version; ++v) {
     const std::string file = read_fixture(v);

@@ -255,7 +255,9 @@ TEST(evaluate, rollup_choice_and_when_the_raw_block_is_needed) {
            [](query_spec& x) { x.kind = static_cast<uint8_t>(query_kind::select_series); },
            [](query_spec& x) { x.kind = static_cast<uint8_t>(query_kind::analyze); },
            [](query_spec& x) { x.call_site = {"main"}; },
-           [](query_spec& x) { x.profile_ids = {1, 2}; },
+           [](query_spec& x) {
+             x.profile_ids = {1, 2};
+           },
            [](query_spec& x) { x.span_ids = {7}; },
            [](query_spec& x) {
              x.kind = static_cast<uint8_t>(query_kind::merge_pprof);

@@ -224,7 +224,9 @@ uint32_t pprof_builder::node(uint32_t parent, uint32_t location) {
   const auto n = static_cast<uint32_t>(p_.values.size());
   return nodes_.find_or_insert(
       hash_node(parent, location),
-      [&](uint32_t i) { return p_.stack_parents[i] == parent && p_.stack_locations[i] == location; },
+      [&](uint32_t i) {
+        return p_.stack_parents[i] == parent && p_.stack_locations[i] == location;
+      },
       [&] {
         p_.stack_parents.push_back(parent);
         p_.stack_locations.push_back(location);

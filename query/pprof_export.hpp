@@ -107,11 +107,11 @@ class pprof_builder {
 
   pprof_partial p_;
   symbol_interner interner_;
-  intern_table nodes_;   // stack nodes, keyed by (parent, location)
-  bool indexed_ = true;  // whether interner_ and nodes_ cover p_
-  std::vector<line_rec> lines_;      // scratch of location()
-  std::vector<uint32_t> callee_;     // without_callee_line's answers by location (unset: none yet)
-  std::vector<uint32_t> path_;       // scratch of block_node()
+  intern_table nodes_;            // stack nodes, keyed by (parent, location)
+  bool indexed_ = true;           // whether interner_ and nodes_ cover p_
+  std::vector<line_rec> lines_;   // scratch of location()
+  std::vector<uint32_t> callee_;  // without_callee_line's answers by location (unset: none yet)
+  std::vector<uint32_t> path_;    // scratch of block_node()
 };
 
 /// Adds the samples of the profiles of `series` in [start_ns, end_ns) whose stacks pass `sel` to

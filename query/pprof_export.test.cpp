@@ -197,7 +197,8 @@ stack_sums_by_content sums_of(const std::string& raw) {
       loc_key lk{l.address, {}};
       for (uint32_t i = 0; i < l.line_count; ++i) {
         const auto& ln = d->lines[l.line_begin + i];
-        lk.second.emplace_back(std::string(d->strings[d->functions[ln.function_id - 1].name]), ln.line);
+        lk.second.emplace_back(std::string(d->strings[d->functions[ln.function_id - 1].name]),
+                               ln.line);
       }
       key.push_back(std::move(lk));
     }
@@ -347,9 +348,10 @@ TEST(pprof_export, a_malformed_partial_loses_only_its_bad_nodes) {
   merge_pprof(into, good);
   merge_pprof(into, uneven);
   EXPECT_EQ(sums_of(render_pprof(into, cpu_options())), want);
-  EXPECT_TRUE(sums_of(render_pprof(pprof_partial{.syms = {}, .stack_parents = {}, .stack_locations = {},
-                                                 .values = {}},
-                                   cpu_options()))
+  EXPECT_TRUE(sums_of(render_pprof(
+                          pprof_partial{
+                              .syms = {}, .stack_parents = {}, .stack_locations = {}, .values = {}},
+                          cpu_options()))
                   .empty());
 }
 
