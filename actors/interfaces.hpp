@@ -404,7 +404,10 @@ using settings_actor = caf::typed_actor<
 /// A reader: evaluates one selection over one segment file (read through the shared block store)
 /// on the CAF scheduler's threads, so long queries neither wait on nor delay partitions.
 using reader_actor = caf::typed_actor<
-    caf::replies_to<read_atom, segment_ref, query::query_spec>::with<query_partial>>;
+    caf::replies_to<read_atom, segment_ref, query::query_spec>::with<query_partial>,
+    // Several files into one partial (pprof exports: the reader merges their symbols, not the
+    // frontend).
+    caf::replies_to<read_atom, std::vector<segment_ref>, query::query_spec>::with<query_partial>>;
 
 /// The operators' view of storage: reads catalogs from partitions and segment files through io/,
 /// on its own (detached) thread. Tenant "" means every tenant.

@@ -43,6 +43,27 @@ void fail(const gathered_ptr& g, reply_status s) {
   if (g->failure.ok()) g->failure = std::move(s);
 }
 
+// Sends one read (a segment_ref, or a batch of them) to the next reader; its partial goes into `g`.
+template <class What>
+void send_read(self_ptr self, const gathered_ptr& g, What&& what, const query::query_spec& spec,
+               const done_fn& done) {
+  auto& readers = self->state.opts.readers;
+  ++g->left;
+  auto& r = readers[self->state.next_reader++ % readers.size()];
+  self->request(r, self->state.opts.timeout, read_atom::value, std::forward<What>(what), spec)
+      .then(
+          [g, done](query_partial& rp) {
+            if (!rp.status.ok()) fail(g, rp.status);
+            if (rp.status.ok()) g->add(std::move(rp.data));
+            finish_one(g, done);
+          },
+          [g, done](caf::error& e) {
+            fail(g, reply_status::from(
+                        error{errc::unavailable, "reader did not answer: " + caf::to_string(e)}));
+            finish_one(g, done);
+          });
+}
+
 // Queries `parts` and then, on the readers, the segment files each lists.
 void query_partitions(self_ptr self, const gathered_ptr& g, const std::vector<partition_actor>& parts,
                       const query::query_spec& spec, const done_fn& done) {
@@ -51,27 +72,23 @@ void query_partitions(self_ptr self, const gathered_ptr& g, const std::vector<pa
     ++g->left;
     self->request(p, timeout, query_atom::value, spec)
         .then(
-            [self, g, spec, timeout, done](query_partial& part) {
+            [self, g, spec, done](query_partial& part) {
               if (!part.status.ok()) fail(g, part.status);
               if (part.status.ok()) {
                 g->add(std::move(part.data));
-                // The partition's segment files go to the readers, in parallel.
-                auto& readers = self->state.opts.readers;
-                for (auto& ref : part.to_read) {
-                  ++g->left;
-                  auto& r = readers[self->state.next_reader++ % readers.size()];
-                  self->request(r, timeout, read_atom::value, std::move(ref), spec)
-                      .then(
-                          [g, done](query_partial& rp) {
-                            if (!rp.status.ok()) fail(g, rp.status);
-                            if (rp.status.ok()) g->add(std::move(rp.data));
-                            finish_one(g, done);
-                          },
-                          [g, done](caf::error& e) {
-                            fail(g, reply_status::from(error{
-                                        errc::unavailable, "reader did not answer: " + caf::to_string(e)}));
-                            finish_one(g, done);
-                          });
+                // The partition's segment files go to the readers, in parallel. A pprof export's
+                // go in one batch per reader: each file's partial holds nearly every symbol of
+                // its service, and merging them on the readers, a batch into one partial, spares
+                // the frontend a merge (all of those symbols interned again) per file.
+                if (spec.kind == static_cast<uint8_t>(query::query_kind::merge_pprof) &&
+                    part.to_read.size() > 1) {
+                  std::vector<std::vector<segment_ref>> batches(
+                      std::min(self->state.opts.readers.size(), part.to_read.size()));
+                  for (size_t i = 0; i < part.to_read.size(); ++i)
+                    batches[i % batches.size()].push_back(std::move(part.to_read[i]));
+                  for (auto& batch : batches) send_read(self, g, std::move(batch), spec, done);
+                } else {
+                  for (auto& ref : part.to_read) send_read(self, g, std::move(ref), spec, done);
                 }
               }
               finish_one(g, done);

@@ -48,6 +48,7 @@
 #include <sstream>
 #include <string>
 #include <unordered_map>
+#include <thread>
 #include <unordered_set>
 #include <vector>
 
@@ -245,8 +246,9 @@ void add_segment(partition& p, const std::string& path, const std::string& bytes
 /// overlaps the query, with the rollup a flame graph may read instead (query::choose_rollup, as
 /// actors/partition_actor.cpp `evaluate`), and a reader evaluates each file on its own
 /// (actors/reader_actor.cpp: the rollup alone when it covers every selected row of the file,
-/// else the raw block, cached or read and decoded; one evaluator per file, finish); the
-/// frontend's merger merges every file's partial. With `cache`, as a reader with
+/// else the raw block, cached or read and decoded; one evaluator per file, finish, or for a pprof
+/// export one per reader's batch of a partition's files); the frontend's merger merges every
+/// partial. With `cache`, as a reader with
 /// query.partial_cache_bytes: a cacheable file's partial is copied out of the cache, or
 /// evaluated and a copy kept.
 query::merger gather(std::vector<partition*>& parts, const query::query_spec& q, stages& st,
@@ -282,12 +284,26 @@ query::merger gather(std::vector<partition*>& parts, const query::query_spec& q,
   };
   // As the reader: a flame graph reads a block through its frame map, made on first use.
   const bool stacks = q.kind == static_cast<uint8_t>(query::query_kind::merge_stacks);
+  const bool pprof = q.kind == static_cast<uint8_t>(query::query_kind::merge_pprof);
+  // The server's readers: one per core, at least 2 (tools/hearth.cpp).
+  std::vector<std::optional<query::evaluator>> batches(std::max(2u, std::thread::hardware_concurrency()));
+  size_t dealt = 0;
+  auto finish_batches = [&] {
+    for (auto& b : batches) {
+      if (!b) continue;
+      query::partial part;
+      timed(st.finish, [&] { part = std::move(*b).finish(); });
+      timed(st.merge, [&] { m.add(std::move(part)); });
+      b.reset();
+    }
+    dealt = 0;
+  };
   auto frames = [&](seg_file& seg) -> std::shared_ptr<const query::block_frames> {
     if (!stacks) return nullptr;
     if (!seg.frames) timed(st.frames, [&] { seg.frames = frame_dictionary().map(*seg.data); });
     return seg.frames;
   };
-  for (partition* p : parts)
+  for (partition* p : parts) {
     for (auto& seg : p->segs) {
       if (seg.info.rollup_step_ns != 0 || seg.info.profiles == 0 || seg.info.max_time_ns < q.start_ns ||
           seg.info.min_time_ns >= q.end_ns)
@@ -321,7 +337,19 @@ query::merger gather(std::vector<partition*>& parts, const query::query_spec& q,
           continue;
         }
       }
-      auto ev = must(query::evaluator::make(q), "evaluator::make");
+      // A pprof export's files go to the readers in batches (one per reader, files dealt in
+      // turn; actors/query_frontend_actor.cpp): each batch is one evaluator, finished below.
+      std::optional<query::evaluator> own;
+      query::evaluator* evp = nullptr;
+      if (pprof) {
+        auto& b = batches[dealt++ % batches.size()];
+        if (!b) b = must(query::evaluator::make(q), "evaluator::make");
+        evp = &*b;
+      } else {
+        own = must(query::evaluator::make(q), "evaluator::make");
+        evp = &*own;
+      }
+      query::evaluator& ev = *evp;
       if (!rolled) {
         const block_data& raw = load(seg);
         auto f = frames(seg);
@@ -340,11 +368,14 @@ query::merger gather(std::vector<partition*>& parts, const query::query_spec& q,
           ev.add(raw, rc.hi_ns, q.end_ns, fw);
         });
       }
+      if (pprof) continue;
       query::partial part;
       timed(st.finish, [&] { part = std::move(ev).finish(); });
       if (key) timed(st.cache, [&] { cache->put(*key, std::make_shared<const query::partial>(part)); });
       timed(st.merge, [&] { m.add(std::move(part)); });
     }
+    finish_batches();  // a partition's files are batched on their own
+  }
   // The frontend's first tree() folds the partials' frame parts into the tree.
   if (stacks) timed(st.merge, [&] { m.tree(); });
   return m;
