@@ -1,5 +1,6 @@
 // A small program for the JFR tests (format/jfr.test.cpp, tests/integration/test_ingest_formats.py):
-// burns CPU in two methods (one reached through a lambda), allocates large arrays, contends on a
+// burns CPU in two methods and allocates large arrays (one method and the allocations reached
+// through a lambda, so that both execution and allocation samples carry its frame), contends on a
 // monitor and parks, for the number of milliseconds given as its argument.
 import java.util.ArrayList;
 import java.util.List;
@@ -25,8 +26,8 @@ public class Burn {
   public static void main(String[] args) throws Exception {
     long end = System.currentTimeMillis() + Long.parseLong(args[0]);
     while (System.currentTimeMillis() < end) {
-      Runnable a = () -> hotA();
-      a.run(); hotB(); allocate(); contend(); LockSupport.parkNanos(2_000_000);
+      Runnable a = () -> { hotA(); allocate(); };
+      a.run(); hotB(); contend(); LockSupport.parkNanos(2_000_000);
     }
   }
 }
