@@ -401,8 +401,9 @@ using settings_actor = caf::typed_actor<
     // Removes a setting unless it was modified after modified_ms (0 = unconditionally).
     caf::replies_to<delete_atom, std::string, setting_entry>::with<settings_reply>>;
 
-/// A reader: evaluates one selection over one segment file (read through the shared block store)
-/// on the CAF scheduler's threads, so long queries neither wait on nor delay partitions.
+/// A reader: evaluates one selection over one segment file, or a batch of them (read through the
+/// shared block store), on the CAF scheduler's threads, so long queries neither wait on nor delay
+/// partitions.
 using reader_actor = caf::typed_actor<
     caf::replies_to<read_atom, segment_ref, query::query_spec>::with<query_partial>,
     // Several files into one partial (pprof exports: the reader merges their symbols, not the
