@@ -85,26 +85,9 @@ class stack_expander {
 
   /// The flame_tree node of stack node `s`, or `invalid` if its path is inconsistent.
   uint32_t resolve(uint32_t s) {
-    if (s >= memo_.size()) return invalid;
-    // Walk up to the nearest resolved ancestor. Parents have smaller ids (the stack tree is
-    // append-only); checking it also rules out cycles in a corrupt block.
-    path_.clear();
-    uint32_t cur = s;
-    while (memo_[cur] == unset) {
-      path_.push_back(cur);
-      const uint32_t parent = b_.stacks[cur].parent;
-      if (parent >= cur) {
-        cur = invalid;
-        break;
-      }
-      cur = parent;
-    }
-    uint32_t node = cur == invalid ? invalid : memo_[cur];
-    for (auto it = path_.rbegin(); it != path_.rend(); ++it) {
-      if (node != invalid) node = expand(node, b_.stacks[*it].location);
-      memo_[*it] = node;
-    }
-    return node;
+    return map_stack_node(
+        b_, memo_, path_, s, unset, invalid,
+        [&](uint32_t parent, uint32_t location) { return expand(parent, location); });
   }
 
  private:

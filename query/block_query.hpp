@@ -120,6 +120,38 @@ frames_walk walk_frames(const symbols& syms, uint32_t location, OnName&& on_name
   return frames_walk::done;
 }
 
+/// Maps stack node `s` of `b` into another tree built parent first (a flame tree, a pprof
+/// partial's nodes), memoized: memo[s] when known, else child(image of its parent, location) for
+/// `s` and each ancestor not known yet, nearest the root first. `memo` has an entry per stack node,
+/// `unknown` where not mapped yet, memo[0] the root's image; a node whose path is broken (a parent
+/// not below its child, or `child` answering `invalid`) maps to `invalid`, and so do its
+/// descendants. `path` is scratch. Each stack node is mapped once per memo.
+template <class Child>
+uint32_t map_stack_node(const block_data& b, std::vector<uint32_t>& memo,
+                        std::vector<uint32_t>& path, uint32_t s, uint32_t unknown, uint32_t invalid,
+                        Child&& child) {
+  if (s >= memo.size()) return invalid;
+  // Walk up to the nearest known ancestor. Parents have smaller ids (the stack tree is
+  // append-only); checking it also rules out cycles in a corrupt block.
+  path.clear();
+  uint32_t cur = s;
+  while (memo[cur] == unknown) {
+    path.push_back(cur);
+    const uint32_t parent = b.stacks[cur].parent;
+    if (parent >= cur) {
+      cur = invalid;
+      break;
+    }
+    cur = parent;
+  }
+  uint32_t node = cur == invalid ? invalid : memo[cur];
+  for (auto it = path.rbegin(); it != path.rend(); ++it) {
+    if (node != invalid) node = child(node, b.stacks[*it].location);
+    memo[*it] = node;
+  }
+  return node;
+}
+
 /// The sum of the span samples of `p` whose span id is in `span_ids` (sorted, unique); 0 when
 /// the profile's span range is out of bounds.
 int64_t span_total(const block_data& block, const profile_row& p,

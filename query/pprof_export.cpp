@@ -240,28 +240,10 @@ uint32_t pprof_builder::node(uint32_t parent, uint32_t location) {
 /// (memo[0] = 0, the root; unset = not yet known): each block node is mapped once.
 uint32_t pprof_builder::block_node(const block_data& block, source& src,
                                    std::vector<uint32_t>& memo, uint32_t b) {
-  if (b >= memo.size()) return bad;
-  path_.clear();
-  uint32_t cur = b;
-  while (memo[cur] == unset) {
-    path_.push_back(cur);
-    const uint32_t parent = block.stacks[cur].parent;
-    if (parent >= cur) {  // corrupt: parents precede children
-      for (uint32_t x : path_) memo[x] = bad;
-      return bad;
-    }
-    cur = parent;
-  }
-  uint32_t n = memo[cur];
-  for (size_t k = path_.size(); k-- > 0;) {
-    const uint32_t x = path_[k];
-    if (n != bad) {
-      const uint32_t l = location(src, block.stacks[x].location);
-      n = l == bad ? bad : node(n, l);
-    }
-    memo[x] = n;
-  }
-  return n;
+  return map_stack_node(block, memo, path_, b, unset, bad, [&](uint32_t parent, uint32_t loc) {
+    const uint32_t l = location(src, loc);
+    return l == bad ? bad : node(parent, l);
+  });
 }
 
 /// The partial's location for `l` of `src`, or `bad` for an inconsistent reference.
