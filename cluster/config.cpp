@@ -711,6 +711,11 @@ const std::vector<key_def>& keys() {
          return parse_int(n, c.compaction.max_output_samples, 1, int64_t{1} << 40);
        },
        [](const config& c) { return std::to_string(c.compaction.max_output_samples); }},
+      {"compaction", "open_l2_windows",
+       "merge each closed level-1 window of the current level-2 window (today's hours) into level 2 "
+       "as it closes, not only once the whole level-2 window has closed",
+       [](const toml::node& n, config& c) { return parse_bool(n, c.compaction.open_l2_windows); },
+       [](const config& c) { return std::string(c.compaction.open_l2_windows ? "true" : "false"); }},
       {"compaction", "rollups", "write 1m and 1h pre-aggregated blocks next to level-2 blocks",
        [](const toml::node& n, config& c) { return parse_bool(n, c.compaction.rollups); },
        [](const config& c) { return std::string(c.compaction.rollups ? "true" : "false"); }},

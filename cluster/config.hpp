@@ -65,6 +65,7 @@ struct config {
     /// A job merges at most this many stored pairs (unless one block holds more): bounds its memory
     uint64_t max_output_samples = uint64_t{8} << 20;
     bool rollups = true;               ///< write 1m and 1h rollups next to L2 blocks
+    bool open_l2_windows = true;       ///< today's closed hours go to L2 as they close
     int32_t l1_zstd_level = 1;         ///< zstd level of L1 blocks (negative: fast modes)
     int32_t l2_zstd_level = 3;         ///< zstd level of L2 blocks and their rollups
   } compaction;

@@ -208,6 +208,17 @@ TEST(config, compaction_max_output_samples) {
   EXPECT_FALSE(parse_config("[compaction]\nmax_output_samples = 0\n", "t.toml").ok());
 }
 
+TEST(config, compaction_open_l2_windows) {
+  EXPECT_TRUE(config{}.compaction.open_l2_windows);
+  auto c = parse_config("[compaction]\nopen_l2_windows = false\n", "t.toml");
+  ASSERT_TRUE(c.ok()) << c.err().to_string();
+  EXPECT_FALSE(c->compaction.open_l2_windows);
+  auto back = parse_config(c->to_toml(), "printed");
+  ASSERT_TRUE(back.ok()) << back.err().to_string();
+  EXPECT_FALSE(back->compaction.open_l2_windows);
+  EXPECT_FALSE(parse_config("[compaction]\nopen_l2_windows = 3\n", "t.toml").ok());
+}
+
 TEST(config, query_partial_cache_bytes) {
   EXPECT_EQ(config{}.query.partial_cache_bytes, uint64_t{256} << 20);
   auto c = parse_config("[query]\npartial_cache_bytes = \"64MiB\"\n", "t.toml");

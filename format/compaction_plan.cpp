@@ -118,7 +118,7 @@ std::vector<compaction_job> plan_compactions(std::span<const block_ref> blocks,
   std::vector<const block_ref*> sorted;
   sorted.reserve(blocks.size());
   for (const block_ref& b : blocks)
-    if (b.rollup_step_ns == 0 && b.level <= 1) sorted.push_back(&b);
+    if (b.rollup_step_ns == 0 && b.level <= 2) sorted.push_back(&b);
   std::sort(sorted.begin(), sorted.end(), by_time_then_id);
 
   auto closed = [&](int64_t end) { return now_ns >= sat_add(end, p.grace_ns); };
@@ -131,19 +131,56 @@ std::vector<compaction_job> plan_compactions(std::span<const block_ref> blocks,
       emit_jobs(group, 1, start, end, {}, p, jobs);
   }
 
-  // L1 -> L2. A day with any L0 block left waits: compacting it now would turn that L0 data into a
-  // second L2 block (and rollup set) for the day soon after. Data arriving after the day's L2 block
-  // was written still does that; this only avoids it for data that was already there.
+  // L1 -> L2, per L2 window over its settled part: all of it once the window is closed, else its
+  // L1 windows that are closed (when open windows compact at all). A settled part with an L0 block
+  // left waits: compacting it now would leave that L0 data for a second L2 job soon after.
   std::vector<int64_t> rollups = p.rollup_steps_ns;
   std::sort(rollups.begin(), rollups.end());
   rollups.erase(std::unique(rollups.begin(), rollups.end()), rollups.end());
-  auto l0_days = group_by_window(sorted, 0, p.l2_window_ns);
+  auto l2_windows = group_by_window(sorted, 2, p.l2_window_ns);
+  const auto l0_blocks = group_by_window(sorted, 0, p.l2_window_ns);
+  // The latest L1 window end e with now >= e + grace: the largest multiple of the width that is
+  // <= now - grace. Open L2 windows are settled up to there.
+  int64_t settled_until = i64_min;
+  if (int64_t t = 0; !__builtin_sub_overflow(now_ns, p.grace_ns, &t))
+    settled_until = window_start(floor_div(t, p.l1_window_ns), p.l1_window_ns);
   for (const auto& [k, group] : group_by_window(sorted, 1, p.l2_window_ns)) {
     int64_t start = window_start(k, p.l2_window_ns);
     int64_t end = sat_add(start, p.l2_window_ns);
-    if (!closed(end) || l0_days.contains(k)) continue;
-    bool enough = group.size() >= p.l1_min_blocks || (group.size() == 1 && !rollups.empty());
-    if (enough) emit_jobs(group, 2, start, end, rollups, p, jobs);
+    int64_t settled_end = end;
+    if (!closed(end)) {
+      if (!p.open_l2_windows) continue;
+      settled_end = std::min(end, settled_until);
+      if (settled_end <= start) continue;
+    }
+    if (auto it = l0_blocks.find(k); it != l0_blocks.end())
+      if (std::any_of(it->second.begin(), it->second.end(),
+                      [&](const block_ref* b) { return b->min_time_ns < settled_end; }))
+        continue;
+    std::vector<const block_ref*> inputs;
+    const block_ref* target = nullptr;
+    if (auto it = l2_windows.find(k); it != l2_windows.end()) {
+      const block_ref* last = it->second.back();
+      if (last->bytes < p.max_output_bytes && last->samples < p.max_output_samples) target = last;
+    }
+    if (target != nullptr) inputs.push_back(target);
+    for (const block_ref* b : group)
+      if (b->min_time_ns < settled_end) inputs.push_back(b);
+    const size_t settled = inputs.size() - (target != nullptr ? 1 : 0);
+    if (settled == 0) continue;
+    bool enough = target != nullptr || settled >= p.l1_min_blocks || (settled == 1 && !rollups.empty());
+    if (!enough) continue;
+    std::vector<compaction_job> window_jobs;
+    emit_jobs(inputs, 2, start, end, rollups, p, window_jobs);
+    std::map<uint64_t, const block_ref*> by_id;
+    for (const block_ref* b : inputs) by_id[b->id] = b;
+    for (compaction_job& j : window_jobs) {
+      if (target != nullptr && j.inputs.size() == 1 && j.inputs[0] == target->id) continue;
+      // The target went first for the cut; a job lists its inputs in (min_time, id) order.
+      std::sort(j.inputs.begin(), j.inputs.end(),
+                [&](uint64_t x, uint64_t y) { return by_time_then_id(by_id[x], by_id[y]); });
+      jobs.push_back(std::move(j));
+    }
   }
 
   // Oldest window first. Stable, so the runs of one split window stay in time order.

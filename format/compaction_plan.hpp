@@ -33,10 +33,19 @@ struct compaction_policy {
   int64_t l2_window_ns = 86'400'000'000'000;  ///< 24 h: L1 blocks likewise; a multiple of l1
   /// An open L1 window with at least this many L0 blocks compacts before it closes.
   size_t l0_max_blocks = 8;
-  /// A closed L2 window compacts when it has at least this many L1 blocks. A single L1 block in a
-  /// closed window is promoted to L2 alone only if rollups are wanted (`rollup_steps_ns` not empty)
-  /// or l1_min_blocks <= 1. With 2 .. l1_min_blocks-1 blocks a closed window stays at L1.
+  /// An L2 window without a level-2 block compacts when it has at least this many (settled) L1
+  /// blocks. A single L1 block is promoted to L2 alone only if rollups are wanted
+  /// (`rollup_steps_ns` not empty) or l1_min_blocks <= 1. With 2 .. l1_min_blocks-1 blocks the
+  /// window stays at L1. A window that already has a level-2 block below the caps merges even one
+  /// settled L1 block into it.
   size_t l1_min_blocks = 2;
+  /// Whether an L2 window that is still open (today) compacts its settled L1 windows (hours that
+  /// are closed) into level 2 as they close, instead of waiting for the whole window to close.
+  /// Each settled hour is merged into the window's last level-2 block below the caps, so a query
+  /// over the last 24 h reads a few level-2 blocks and their rollups, not one file per hour.
+  /// The price is write amplification: that block is rewritten once per hour until it reaches
+  /// max_output_samples (docs/bench.md, "Level 2 while the day is open").
+  bool open_l2_windows = true;
   int64_t grace_ns = 300'000'000'000;  ///< 5 min: a window is closed when now >= window_end + grace
   /// Rollups written next to each L2 block (never for L1).
   std::vector<int64_t> rollup_steps_ns = {60'000'000'000, 3'600'000'000'000};
@@ -61,7 +70,9 @@ struct compaction_policy {
 /// one rollup block per entry of `rollup_steps_ns`, publish them, then delete the inputs.
 struct compaction_job {
   std::vector<uint64_t> inputs;  ///< block ids, sorted by (min_time, id); never empty
-  uint8_t output_level = 1;      ///< 1 or 2; every input is at output_level - 1
+  /// 1 or 2; every input is at output_level - 1, except that an L2 job may also hold one L2 block
+  /// (its window's target, see plan_compactions): its rollups then go with it.
+  uint8_t output_level = 1;
   /// The window the inputs were grouped by, [start, end). Every input's min_time is inside it; its
   /// max_time (and so the output's) may lie past window_end_ns: a block belongs to the window of
   /// its first profile and is never cut at a window boundary.
@@ -83,18 +94,26 @@ struct compaction_job {
 /// Jobs to run now, oldest window first (then L1 jobs before L2 jobs, then in input order).
 ///
 /// Only raw blocks (rollup_step_ns == 0) are inputs; rollup blocks are derived data and are only
-/// ever removed by retention. Inputs of different jobs never overlap, and a job never mixes levels.
+/// ever removed by retention, or with the raw block they derive from. Inputs of different jobs
+/// never overlap.
 /// The rules:
 ///  - L0 -> L1 per L1 window: when the window is closed, all of its L0 blocks (even a single one,
 ///    so L0 never lingers); while it is open, only once it holds >= l0_max_blocks L0 blocks.
-///  - L1 -> L2 per closed L2 window with >= l1_min_blocks L1 blocks, or exactly one L1 block when
-///    rollups are wanted; L2 jobs carry the policy's rollup steps.
-///  - Never a window that still holds blocks of a lower level: no L1 -> L2 for a day while any L0
-///    block of that day (by min_time) remains. Those L0 blocks become L1 in this or a later plan,
-///    and the day compacts in the plan after that, all in one go.
-///  - A window's blocks are cut, in (min_time, id) order, into runs of at most max_output_bytes
-///    and at most max_output_samples.
-///  - L2 blocks are final; blocks at a level above 2 are ignored.
+///  - L1 -> L2 per L2 window, over its *settled* L1 blocks: all of them once the window is closed;
+///    while it is open (and open_l2_windows is set), those whose L1 window is closed. The window's
+///    *target* is its last level-2 raw block in (min_time, id) order if that one is below both
+///    caps. With a target, the settled L1 blocks are merged into it (the target is an input, so
+///    a job may then hold one L2 input besides its L1 ones); without one, the window needs
+///    >= l1_min_blocks settled L1 blocks, or exactly one when rollups are wanted. L2 jobs carry
+///    the policy's rollup steps.
+///  - Never over lower-level blocks still pending: no L1 -> L2 for a window while an L0 block
+///    (by min_time) remains in its settled part (for a closed window: anywhere in it). Those L0
+///    blocks become L1 in this or a later plan, and the window compacts in the plan after that.
+///  - A window's inputs are cut, in (min_time, id) order with the target first, into runs of at
+///    most max_output_bytes and at most max_output_samples; a run that would be the target alone
+///    is dropped (rewriting a block on its own gains nothing). Each job's inputs are then sorted
+///    by (min_time, id).
+///  - Level-2 blocks other than a target are final; blocks at a level above 2 are ignored.
 ///
 /// Retention interplay: compaction never resurrects deleted data. The executor applies
 /// `plan_retention` first and must then re-plan compactions over the surviving blocks (or use

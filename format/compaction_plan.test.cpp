@@ -200,6 +200,8 @@ TEST(compaction_plan, l1_to_l2_rules) {
   min4.l1_min_blocks = 4;
   compaction_policy messy_rollups;
   messy_rollups.rollup_steps_ns = {hour, minute, hour};
+  compaction_policy closed_only;
+  closed_only.open_l2_windows = false;
   compaction_job single_no_rollups = l2({1}, d10);
   single_no_rollups.rollup_steps_ns = {};
   const int64_t next_day = d10 + day;
@@ -208,11 +210,16 @@ TEST(compaction_plan, l1_to_l2_rules) {
        {blk(2, 1, h(5)), blk(1, 1, h(1))},
        next_day + grace,
        {l2({1, 2}, d10)}},
-      {"day still open (grace not over)",
+      {"day still open (grace not over), open windows off",
        {blk(2, 1, h(5)), blk(1, 1, h(1))},
        next_day + grace - 1,
-       {}},
-      {"day open (now inside it)", {blk(2, 1, h(5)), blk(1, 1, h(1))}, h(20), {}},
+       {},
+       closed_only},
+      {"day open (now inside it), open windows off",
+       {blk(2, 1, h(5)), blk(1, 1, h(1))},
+       h(20),
+       {},
+       closed_only},
       {"closed day with a single L1 block and rollups wanted: promoted to L2",
        {blk(1, 1, h(3))},
        next_day + grace,
@@ -244,10 +251,10 @@ TEST(compaction_plan, l1_to_l2_rules) {
        messy_rollups},
       {"L2 blocks are final", {blk(1, 2, h(1)), blk(2, 2, h(2))}, next_day + 10 * day, {}},
       {"levels above 2 are ignored", {blk(1, 3, h(1)), blk(2, 3, h(2))}, next_day + 10 * day, {}},
-      {"L2 blocks in the day are not merged with the L1 ones",
+      {"the day's L2 block takes in its L1 ones",
        {blk(1, 2, h(1)), blk(2, 1, h(2))},
        next_day + grace,
-       {l2({2}, d10)}},
+       {l2({1, 2}, d10)}},
       {"rollup blocks are never inputs",
        {rollup(1, 1, minute, h(1), h(2)), blk(2, 1, h(2))},
        next_day + grace,
@@ -266,10 +273,10 @@ TEST(compaction_plan, lower_level_pending_guard) {
        {blk(1, 1, h(1)), blk(2, 1, h(2)), blk(3, 0, h(23) + 50 * minute)},
        next_day + grace,
        {l1({3}, h(23))}},
-      {"the L0 block sits in an hour that is still open (not closed by grace): day waits too",
+      {"the L0 block sits in an hour that is still open: the settled hours go to L2 without it",
        {blk(1, 1, h(1)), blk(2, 1, h(2)), blk(3, 0, h(23) + 50 * minute)},
        next_day + grace - 1,
-       {}},
+       {l2({1, 2}, d10)}},
       {"an L0 block of another day does not hold this one back",
        {blk(1, 1, h(1)), blk(2, 1, h(2)), blk(3, 0, next_day + minute)},
        next_day + grace,
@@ -487,8 +494,12 @@ void check_invariants(const std::vector<block_ref>& blocks, const compaction_pol
     EXPECT_EQ(j.window_start_ns % width, 0) << where;
     EXPECT_EQ(j.rollup_steps_ns.empty(), j.output_level == 1 || p.rollup_steps_ns.empty()) << where;
     const bool closed = now >= j.window_end_ns + p.grace_ns;
+    // Of an L2 window, the part whose L1 windows are closed; all of it once it is closed.
+    int64_t settled_end = j.window_end_ns;
+    if (!closed)
+      settled_end = std::min(j.window_end_ns, floor_div(now - p.grace_ns, p.l1_window_ns) * p.l1_window_ns);
     if (j.output_level == 2) {
-      EXPECT_TRUE(closed) << where;
+      EXPECT_TRUE(closed || p.open_l2_windows) << where;
     }
     if (j.output_level == 1 && !closed) {
       // Only the l0_max_blocks trigger compacts an open window.
@@ -503,13 +514,30 @@ void check_invariants(const std::vector<block_ref>& blocks, const compaction_pol
     }
     uint64_t sum = 0;
     uint64_t pairs = 0;
+    int targets = 0;
     const block_ref* prev = nullptr;
     for (uint64_t id : j.inputs) {
       ASSERT_TRUE(by_id.contains(id)) << where << " unknown input " << id;
       const block_ref& b = *by_id[id];
       EXPECT_TRUE(used.insert(id).second) << where << " input " << id << " in two jobs";
       EXPECT_EQ(b.rollup_step_ns, 0) << where << " rollup block " << id << " as input";
-      EXPECT_EQ(b.level + 1, j.output_level) << where << " input " << id << " level mix";
+      if (b.level == 2 && j.output_level == 2) {
+        // The window's target: its last L2 block, below the caps, at most one per job.
+        EXPECT_TRUE(++targets == 1) << where << " second L2 input " << id;
+        EXPECT_LT(b.bytes, p.max_output_bytes) << where;
+        EXPECT_LT(b.samples, p.max_output_samples) << where;
+        for (const auto& o : blocks)
+          if (o.level == 2 && o.rollup_step_ns == 0 &&
+              floor_div(o.min_time_ns, p.l2_window_ns) * p.l2_window_ns == j.window_start_ns) {
+            EXPECT_LE(std::tie(o.min_time_ns, o.id), std::tie(b.min_time_ns, b.id))
+                << where << " target " << id << " is not the window's last L2 block";
+          }
+      } else {
+        EXPECT_EQ(b.level + 1, j.output_level) << where << " input " << id << " level mix";
+      }
+      if (j.output_level == 2 && b.level == 1) {
+        EXPECT_LT(b.min_time_ns, settled_end) << where << " L1 input " << id << " not settled";
+      }
       EXPECT_GE(b.min_time_ns, j.window_start_ns) << where << " input " << id;
       EXPECT_LT(b.min_time_ns, j.window_end_ns) << where << " input " << id;
       if (prev != nullptr) {
@@ -523,12 +551,15 @@ void check_invariants(const std::vector<block_ref>& blocks, const compaction_pol
       EXPECT_LE(sum, p.max_output_bytes) << where;
       EXPECT_LE(pairs, p.max_output_samples) << where;
     }
+    if (targets == 1) {
+      EXPECT_GT(j.inputs.size(), 1u) << where << " the target rewritten alone";
+    }
     if (j.output_level == 2) {
-      // Lower-level-pending guard: no L0 raw block in this day.
+      // Lower-level-pending guard: no L0 raw block in the settled part of this window.
       for (const auto& b : blocks)
-        if (b.level == 0 && b.rollup_step_ns == 0) {
-          EXPECT_NE(floor_div(b.min_time_ns, p.l2_window_ns) * p.l2_window_ns, j.window_start_ns)
-              << where << " L0 block " << b.id << " still pending in the day";
+        if (b.level == 0 && b.rollup_step_ns == 0 &&
+            floor_div(b.min_time_ns, p.l2_window_ns) * p.l2_window_ns == j.window_start_ns) {
+          EXPECT_GE(b.min_time_ns, settled_end) << where << " L0 block " << b.id << " still pending";
         }
     }
   }
@@ -600,9 +631,11 @@ TEST(compaction_plan, property_random_block_sets) {
 }
 
 /// A model executor: each job's inputs become one raw block at the output level spanning their
-/// times (at half their bytes: zstd), plus one rollup block per step.
+/// times (at half their bytes: zstd; with all their pairs), plus one rollup block per step.
+/// `rollup_of` maps each rollup block to its raw block: an input's rollups go with it, as the
+/// partition's swap removes them.
 void execute(std::vector<block_ref>& blocks, const std::vector<compaction_job>& jobs,
-             uint64_t& next_id) {
+             uint64_t& next_id, std::map<uint64_t, uint64_t>& rollup_of) {
   for (const auto& j : jobs) {
     block_ref out = blk(next_id++, j.output_level, INT64_MAX, INT64_MIN, 0);
     for (uint64_t id : j.inputs) {
@@ -611,10 +644,17 @@ void execute(std::vector<block_ref>& blocks, const std::vector<compaction_job>& 
       out.min_time_ns = std::min(out.min_time_ns, it->min_time_ns);
       out.max_time_ns = std::max(out.max_time_ns, it->max_time_ns);
       out.bytes += it->bytes / 2;
+      out.samples += it->samples;
       blocks.erase(it);
+      std::erase_if(blocks, [&](const block_ref& b) {
+        auto r = rollup_of.find(b.id);
+        return r != rollup_of.end() && r->second == id;
+      });
     }
-    for (int64_t s : j.rollup_steps_ns)
+    for (int64_t s : j.rollup_steps_ns) {
+      rollup_of[next_id] = out.id;
       blocks.push_back(rollup(next_id++, 2, s, out.min_time_ns, out.max_time_ns));
+    }
     blocks.push_back(out);
   }
 }
@@ -628,6 +668,7 @@ TEST(compaction_plan, simulated_executor_converges_to_l2) {
     p.l0_max_blocks = 3;
     p.max_output_bytes = 2000;
     uint64_t next_id = 1;
+    std::map<uint64_t, uint64_t> rollup_of;
     std::vector<block_ref> blocks;
     int64_t now = 0;
     std::set<int64_t> profile_days;
@@ -639,22 +680,139 @@ TEST(compaction_plan, simulated_executor_converges_to_l2) {
       auto jobs = plan_compactions(blocks, p, now);
       check_invariants(blocks, p, now, jobs, "iter " + std::to_string(iter));
       ASSERT_FALSE(HasFailure());
-      execute(blocks, jobs, next_id);
+      execute(blocks, jobs, next_id, rollup_of);
     }
     // Close everything: plan until nothing is left to do.
     now += 3 * day;
     for (int round = 0; round < 2; ++round) {
       auto jobs = plan_compactions(blocks, p, now);
       check_invariants(blocks, p, now, jobs, "final iter " + std::to_string(iter));
-      execute(blocks, jobs, next_id);
+      execute(blocks, jobs, next_id, rollup_of);
     }
     EXPECT_TRUE(plan_compactions(blocks, p, now).empty()) << "iter " << iter;
+    size_t raw = 0;
     for (const auto& b : blocks)
       if (b.rollup_step_ns == 0) {
         EXPECT_EQ(b.level, 2) << "iter " << iter << " block " << b.id;
+        ++raw;
       }
+    // Two rollups per raw block, none left over from a block that was merged again.
+    EXPECT_EQ(blocks.size(), 3 * raw) << "iter " << iter;
     if (HasFailure()) break;
   }
+}
+
+TEST(compaction_plan, open_l2_windows) {
+  compaction_policy closed_only;
+  closed_only.open_l2_windows = false;
+  compaction_policy cap1000;
+  cap1000.max_output_samples = 1000;
+  auto with_samples = [](block_ref b, uint64_t n) {
+    b.samples = n;
+    return b;
+  };
+  std::vector<block_ref> today;  // L1 blocks of hours 1..13, one made early in the open hour 14
+  for (uint64_t i = 1; i <= 13; ++i) today.push_back(blk(i, 1, h(static_cast<int64_t>(i))));
+  today.push_back(blk(14, 1, h(14) + minute));
+  today.push_back(blk(15, 0, h(14) + 20 * minute));
+  std::vector<uint64_t> hours_1_13 = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13};
+  std::vector<uint64_t> hours_1_12 = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12};
+  run_cases({
+      {"settled hours of today go to L2; the open hour's blocks wait",
+       today,
+       h(14) + 30 * minute,
+       {l2(hours_1_13, d10)}},
+      {"an hour is settled only after the grace", today, h(14) + grace - 1, {l2(hours_1_12, d10)}},
+      {"open windows off: today waits for midnight", today, h(14) + 30 * minute, {}, closed_only},
+      {"nothing settled yet", {blk(1, 1, h(0))}, h(0) + 30 * minute, {}},
+      {"an L0 block left in a settled hour holds the settled part back",
+       {blk(1, 1, h(1)), blk(2, 0, h(2) + 10 * minute), blk(3, 1, h(2))},
+       h(3) + grace,
+       {l1({2}, h(2))}},
+      {"the day's L2 block takes in the next settled hour",
+       {blk(20, 2, h(0), h(5)), rollup(21, 2, minute, h(0), h(5)), blk(6, 1, h(6))},
+       h(7) + grace,
+       {l2({20, 6}, d10)}},
+      {"a late L1 block sorts before the target in the job",
+       {blk(20, 2, h(5), h(9)), blk(3, 1, h(3))},
+       h(10),
+       {l2({3, 20}, d10)}},
+      {"only the day's last L2 block is a target",
+       {with_samples(blk(20, 2, h(0)), 10), with_samples(blk(21, 2, h(4)), 10),
+        with_samples(blk(6, 1, h(6)), 10)},
+       h(7) + grace,
+       {l2({21, 6}, d10)},
+       cap1000},
+      {"a last L2 block at the cap is final: the hour starts a new one",
+       {with_samples(blk(20, 2, h(0)), 1000), with_samples(blk(6, 1, h(6)), 10)},
+       h(7) + grace,
+       {l2({6}, d10)},
+       cap1000},
+      {"a target with no room for the hour is not rewritten alone",
+       {with_samples(blk(20, 2, h(0)), 990), with_samples(blk(6, 1, h(6)), 20),
+        with_samples(blk(7, 1, h(7)), 20)},
+       h(8) + grace,
+       {l2({6, 7}, d10)},
+       cap1000},
+      {"the target fills up, the rest starts a new block",
+       {with_samples(blk(20, 2, h(0)), 900), with_samples(blk(6, 1, h(6)), 60),
+        with_samples(blk(7, 1, h(7)), 60)},
+       h(8) + grace,
+       {l2({20, 6}, d10), l2({7}, d10)},
+       cap1000},
+  });
+}
+
+TEST(compaction_plan, a_day_compacted_hour_by_hour) {
+  // A head sealed every 10 min through two days, the planner run after each seal and the plans
+  // executed by the model: at each moment every settled hour (of today or the day before) is in
+  // level 2, nothing of it at L0 or L1, and today's level 2 is a few blocks.
+  compaction_policy p;
+  p.max_output_samples = 5000;
+  uint64_t next_id = 1;
+  std::map<uint64_t, uint64_t> rollup_of;
+  std::vector<block_ref> blocks;
+  int64_t reread = 0, first = 0;
+  for (int64_t now = d10 + 10 * minute; now <= d10 + 2 * day; now += 10 * minute) {
+    block_ref head = blk(next_id++, 0, now - 10 * minute, now - 1);
+    head.samples = 100;
+    blocks.push_back(head);
+    for (int round = 0; round < 3; ++round) {
+      auto jobs = plan_compactions(blocks, p, now);
+      check_invariants(blocks, p, now, jobs, "now " + std::to_string((now - d10) / minute) + " min");
+      ASSERT_FALSE(HasFailure());
+      for (const auto& j : jobs)
+        for (uint64_t id : j.inputs) {
+          auto it = std::find_if(blocks.begin(), blocks.end(), [&](auto& b) { return b.id == id; });
+          if (j.output_level == 2) (it->level == 2 ? reread : first) += static_cast<int64_t>(it->samples);
+        }
+      execute(blocks, jobs, next_id, rollup_of);
+    }
+    const int64_t today = now / day * day;
+    const int64_t settled = (now - p.grace_ns) / hour * hour;
+    size_t l2_today = 0;
+    uint64_t l2_samples = 0;
+    for (const auto& b : blocks) {
+      if (b.rollup_step_ns != 0) continue;
+      if (b.min_time_ns < settled) {
+        EXPECT_EQ(b.level, 2) << "block " << b.id << " of a settled hour at " << now;
+      }
+      if (b.min_time_ns >= today && b.level == 2) {
+        ++l2_today;
+        l2_samples += b.samples;
+      }
+    }
+    if (settled > today) {
+      // Greedy packing: two neighbouring blocks together exceed the cap.
+      EXPECT_LE(l2_today, 2 * l2_samples / p.max_output_samples + 1) << now;
+      EXPECT_EQ(l2_samples, static_cast<uint64_t>((settled - today) / (10 * minute)) * 100) << now;
+    }
+    ASSERT_FALSE(HasFailure());
+  }
+  // The price: pairs read again by the hourly merges into the day's last block. The cap bounds
+  // it: a pair is re-read at most cap / (pairs per hour) times (here 5000 / 600).
+  EXPECT_GT(reread, 0);
+  EXPECT_LE(reread, first * (p.max_output_samples / 600 + 1));
 }
 
 TEST(compaction_plan, superseded_blocks_after_an_interrupted_swap) {

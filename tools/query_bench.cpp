@@ -53,6 +53,7 @@
 #include <vector>
 
 #include "format/compact.hpp"
+#include "format/compaction_plan.hpp"
 #include "format/gzip.hpp"
 #include "format/head.hpp"
 #include "format/normalize.hpp"
@@ -484,10 +485,65 @@ struct stacks_dataset {
   int64_t end_ns = 0;
 };
 
-/// Also, when `day` is set, the day as one level-2 segment and its 1 min and 1 h rollups, as the
-/// L1 -> L2 compaction writes them.
+/// The layouts the day's hourly L1 files are compacted into besides the hourly files themselves.
+struct compacted_layouts {
+  partition day;     ///< the whole day as one L2 file and its rollups (no job cap): the best case
+  partition today;   ///< as the default policy leaves it at 23:05 (open L2 windows): 23 hours in L2
+  partition closed;  ///< as the default policy leaves it once the day has closed
+};
+
+/// Runs the plans of `policy` at `now` over the hourly files of `part` (their columns `hours`),
+/// as the compactor does (actors/compactor_actor.cpp, run_compaction_job): each job's inputs
+/// merged (merge_segments), written at its level, with rollups for level 2; blocks no job takes
+/// stay as they are. Plans until none is left.
+void plan_layout(const partition& part, const std::vector<segment_columns>& hours, const compaction_policy& policy,
+                 int64_t now, partition& out, const std::string& dir, const std::string& prefix, uint64_t& block_id) {
+  std::vector<block_ref> refs;
+  for (const auto& sg : part.segs)
+    refs.push_back(block_ref{sg.info.block_id, sg.info.level, 0, sg.info.min_time_ns, sg.info.max_time_ns, sg.bytes,
+                             sg.info.profiles, sg.info.samples});
+  const std::vector<compaction_job> jobs = plan_compactions(refs, policy, now);
+  check(!jobs.empty(), "the policy plans jobs over the hourly files");
+  std::set<uint64_t> taken;
+  int n = 0;
+  for (const compaction_job& j : jobs) {
+    check(j.output_level == 2, "hourly L1 files go to L2");
+    std::vector<const segment_columns*> ptrs;
+    segment_info meta;
+    meta.level = 2;
+    meta.block_id = ++block_id;
+    for (uint64_t id : j.inputs)
+      for (size_t i = 0; i < part.segs.size(); ++i)
+        if (part.segs[i].info.block_id == id) ptrs.push_back(&hours[i]), taken.insert(id), meta.sources.push_back(id);
+    merged_segment merged = must(merge_segments(ptrs, merge_options{}), "merge_segments");
+    std::string bytes = must(encode_segment(merged.block, merged.samples, segment_codec::zstd, meta, policy.l2_zstd_level), "encode L2");
+    const std::string name = dir + "/" + prefix + "-l2-" + std::to_string(n++);
+    add_segment(out, name + ".seg", bytes);
+    std::vector<merged_segment> rolled = must(roll_up(std::move(merged), j.rollup_steps_ns), "roll_up");
+    for (size_t k = 0; k < rolled.size(); ++k) {
+      segment_info rm;
+      rm.level = 2;
+      rm.block_id = ++block_id;
+      rm.rollup_step_ns = j.rollup_steps_ns[k];
+      rm.sources = {meta.block_id};
+      bytes = must(encode_segment(rolled[k].block, rolled[k].samples, segment_codec::zstd, rm, policy.l2_zstd_level), "encode rollup");
+      add_segment(out, name + "-rollup" + std::to_string(rm.rollup_step_ns / ns_per_s) + "s.seg", bytes);
+    }
+  }
+  for (const auto& sg : part.segs)
+    if (!taken.count(sg.info.block_id)) {
+      seg_file copy = sg;
+      copy.data.reset();
+      copy.frames.reset();
+      out.segs.push_back(std::move(copy));
+    }
+}
+
+/// Also, when `layouts` is set, the day compacted: as one level-2 segment and its 1 min and 1 h
+/// rollups, and as the default policy's plans leave it (compacted_layouts).
 stacks_dataset build_stacks(const base_pool& bp, const stacks_options& o, uint64_t seed, partition& part,
-                            const std::string& dir, const std::string& tag, partition* day = nullptr) {
+                            const std::string& dir, const std::string& tag, compacted_layouts* layouts = nullptr) {
+  partition* day = layouts != nullptr ? &layouts->day : nullptr;
   std::vector<segment_columns> hours;
   stacks_dataset ds;
   const uint32_t B = static_cast<uint32_t>(bp.base.size());
@@ -599,6 +655,12 @@ stacks_dataset build_stacks(const base_pool& bp, const stacks_options& o, uint64
     add_segment(part, dir + name, bytes);
   }
   ds.distinct_stacks = seen.size();
+  if (layouts != nullptr) {
+    // The server's defaults: 1 h and 24 h windows, jobs of at most 8 Mi pairs, open L2 windows.
+    const compaction_policy policy;
+    plan_layout(part, hours, policy, day_start_ns + 23 * hour_ns + policy.grace_ns, layouts->today, dir, tag + "-today", block_id);
+    plan_layout(part, hours, policy, day_start_ns + 24 * hour_ns + policy.grace_ns, layouts->closed, dir, tag + "-closed", block_id);
+  }
   if (day) {
     // As the L1 -> L2 compaction (actors/compactor_actor.cpp): merge_segments of the hourly
     // files, then its 1 min and 1 h rollups (roll_up), each its own file.
@@ -804,8 +866,9 @@ struct options {
                "  1 for W9 (hourly files: cold only) and\n"
                "  W4b (cold and warm; one gather rendered for all and top-10): runs take 10-30 s at this size.\n"
                "  --quick: 6 h (1,440 profiles, 50k distinct), 1k x 1,440 totals, K = 14, 5 runs of all.\n"
-               "  day: also each service's day as one L2 file with its 1 min and 1 h rollups, as compaction\n"
-               "  writes it, for W3/W8, W7 and W9 to run over both layouts.\n");
+               "  day: also each service's day as one L2 file with its 1 min and 1 h rollups, and as the\n"
+               "  default compaction policy leaves it at 23:05 (open L2 windows) and once the day has closed\n"
+               "  (jobs of at most 8 Mi pairs), for W3/W8, W7 and W9 to run over every layout.\n");
   std::exit(2);
 }
 
@@ -891,12 +954,14 @@ int run(int argc, char** argv) {
 
   // ---- datasets ----
   base_pool svc_a = load_base(o.testdata, "svc-a"), svc_b = load_base(o.testdata, "svc-b");
-  partition part_a, part_b, part_t, part_a_day, part_b_day;
+  partition part_a, part_b, part_t;
+  compacted_layouts lay_a, lay_b;
+  partition& part_a_day = lay_a.day;
   double g0 = wall_now();
-  stacks_dataset da = build_stacks(svc_a, o.stacks, 1, part_a, dir, "svc-a", o.wants("day") ? &part_a_day : nullptr);
+  stacks_dataset da = build_stacks(svc_a, o.stacks, 1, part_a, dir, "svc-a", o.wants("day") ? &lay_a : nullptr);
   stacks_dataset db;
   if (o.wants("w7"))
-    db = build_stacks(svc_b, o.stacks, 2, part_b, dir, "svc-b", o.wants("day") ? &part_b_day : nullptr);
+    db = build_stacks(svc_b, o.stacks, 2, part_b, dir, "svc-b", o.wants("day") ? &lay_b : nullptr);
   totals_dataset dt;
   if (o.wants("w4b")) dt = build_totals(svc_a, o.totals_series, o.totals_minutes, part_t, dir);
   const double gen_s = wall_now() - g0;
@@ -931,15 +996,30 @@ int run(int argc, char** argv) {
   check(da.distinct_stacks >= static_cast<uint64_t>(o.stacks.distinct_target) * 9 / 10, "~distinct_target distinct stacks");
 
   const int64_t t0 = day_start_ns, t1 = da.end_ns;
+  // Layouts of the same data: 0 the hourly L1 files; with `day`, 1 the day as one L2 file, 2 as
+  // the default policy leaves it at 23:05 (open L2 windows), 3 once the day has closed.
+  auto layout_of = [&](int layout, bool b) -> partition& {
+    compacted_layouts& L = b ? lay_b : lay_a;
+    return layout == 0 ? (b ? part_b : part_a) : layout == 1 ? L.day : layout == 2 ? L.today : L.closed;
+  };
+  auto layout_label = [](int layout, const std::vector<partition*>& ps) {
+    size_t l1 = 0, l2 = 0, rollups = 0;
+    for (const partition* P : ps)
+      for (const auto& sg : P->segs) (sg.info.rollup_step_ns ? rollups : sg.info.level == 2 ? l2 : l1) += 1;
+    std::string files = (l2 ? std::to_string(l2) + " L2 + " + std::to_string(rollups) + " rollup files" : "") +
+                        (l2 && l1 ? ", " : "") + (l1 ? std::to_string(l1) + (layout == 0 ? " hourly" : "") + " L1 files" : "");
+    const char* what[] = {"", "the day as one file: ", "default policy at 23:05: ", "default policy, day closed: "};
+    return " [" + std::string(what[layout]) + files + "]";
+  };
   const std::string span = std::to_string(o.stacks.profiles * 15 / 3600) + " h";
 
   // ---- W3: flame graph ----
   size_t tree_nodes = 0;
-  for (int layout = 0; layout < 2 && o.wants("w3"); ++layout) {
-    partition& P = layout ? part_a_day : part_a;
+  for (int layout = 0; layout < 4 && o.wants("w3"); ++layout) {
+    partition& P = layout_of(layout, false);
     if (P.segs.empty()) continue;
     std::vector<partition*> parts{&P};
-    const std::string lay = layout ? " [1 L2 day file + rollups]" : " [" + std::to_string(P.segs.size()) + " hourly L1 files]";
+    const std::string lay = layout_label(layout, parts);
     samples cold, warm, cold8, warm8, find_only, cached, cached8;
     stages sc, sw, sh;
     const auto q = stacks_spec("svc-a", t0, t1);
@@ -1021,12 +1101,11 @@ int run(int argc, char** argv) {
   // cold, warm, and "cached" (warm blocks and every file's partial in a query::partial_cache
   // filled by one untimed run: a repeated diff, as W3's cached figure); over the hourly files,
   // and with `day` over each service's L2 day file and its rollups.
-  for (int layout = 0; layout < 2 && o.wants("w7"); ++layout) {
-    partition &A = layout ? part_a_day : part_a, &B = layout ? part_b_day : part_b;
+  for (int layout = 0; layout < 4 && o.wants("w7"); ++layout) {
+    partition &A = layout_of(layout, false), &B = layout_of(layout, true);
     if (A.segs.empty() || B.segs.empty()) continue;
     std::vector<partition*> sides{&A, &B};
-    const std::string lay = layout ? " [2 L2 day files + rollups]"
-                                   : " [" + std::to_string(A.segs.size() + B.segs.size()) + " hourly L1 files]";
+    const std::string lay = layout_label(layout, sides);
     samples cold, warm, cached;
     stages sc, sw, sh;
     const auto ql = stacks_spec("svc-a", t0, t1), qr = stacks_spec("svc-b", t0, t1);
@@ -1073,13 +1152,13 @@ int run(int argc, char** argv) {
   // ---- W9: pprof export, full and GoPGO ----
   // The day file's export reads its 1 h rollup: its time_nanos/duration_nanos must still be the
   // hourly files' (the first profile's time, to the last one's end).
-  std::optional<std::pair<int64_t, int64_t>> w9_times[2];
-  for (int variant = 0; variant < 4 && o.wants("w9"); ++variant) {
+  std::optional<std::pair<int64_t, int64_t>> w9_times[4];
+  for (int variant = 0; variant < 8 && o.wants("w9"); ++variant) {
     const int pgo = variant & 1, layout = variant >> 1;
-    partition& P = layout ? part_a_day : part_a;
+    partition& P = layout_of(layout, false);
     if (P.segs.empty()) continue;
     std::vector<partition*> parts{&P};
-    const std::string lay = layout ? " [1 L2 day file]" : " [" + std::to_string(P.segs.size()) + " hourly L1 files]";
+    const std::string lay = layout_label(layout, parts);
     samples cold, warm, gz;
     stages sc, sw;
     auto q = stacks_spec("svc-a", t0, t1);
@@ -1118,8 +1197,8 @@ int run(int argc, char** argv) {
             for (int64_t v : p.values) sum += v;
             check(sum == da.cpu_total, "W9 exported pprof total == generated cpu total");
             w9_times[layout] = std::pair{p.time_nanos, p.duration_nanos};
-            if (layout == 1 && w9_times[0])
-              check(w9_times[1] == w9_times[0], "W9 time_nanos/duration_nanos from the day file == from the hourly files");
+            if (layout > 0 && w9_times[0])
+              check(w9_times[layout] == w9_times[0], "W9 time_nanos/duration_nanos from L2 files == from the hourly files");
             std::printf("   W9 %s: %zu samples, %zu locations, %zu functions\n", pgo ? "PGO" : "full", p.samples.size(),
                         p.locations.size(), p.functions.size());
           }

@@ -4,7 +4,8 @@ de-duplicates replicas, survives kill -9; /pyroscope/render over rollups equals
 SelectMergeStacktraces; retention deletes old blocks for good (per-tenant override included); a
 corrupted segment is skipped, counted and logged while the other blocks keep answering; a
 partition whose unsealed WAL is over storage.wal_max_bytes makes ingest answer 429 before the body
-is decoded, and starts a seal that lets writes in again.
+is decoded, and starts a seal that lets writes in again; the closed L1 windows of an L2 window that
+is still open go to level 2 and are merged into its level-2 block as they close.
 
 usage: test_storage.py PATH/TO/hearth [NAME_SUBSTRING...]
 (filters select test methods by substring; the A cases share one server and build on each other in
@@ -754,5 +755,95 @@ class TestD(unittest.TestCase):
             srv.kill()
 
 
+# ------------------------------------------------------------------------------------------------
+# E: today's closed hours go to level 2 while the day is still open (compaction.open_l2_windows)
+
+
+class TestE(unittest.TestCase):
+    maxDiff = None
+
+    def test_e1_open_window_grows_in_level_2(self):
+        now = int(time.time())
+        # An L2 window that started at least 15 minutes ago, so that every profile below lies in
+        # it, in 1-minute L1 windows that are closed (grace 0) while the L2 window stays open.
+        hours = next(h for h in range(24, 1, -1) if now % (h * 3600) >= 900 and (h * 3600 - now % (h * 3600)) >= 600)
+        srv = ht.Server(
+            "open-l2",
+            os.path.join(ht.ctx.tmp, "data-open-l2"),
+            {
+                "storage": ["head_max_age = 2"],
+                "compaction": ['enabled = true', 'interval = "1h"', 'l1_window = "1m"', 'l2_window = "%dh"' % hours, 'grace = "0s"'],
+            },
+        )
+        srv.start()
+        stems = ["workpool.cpu.000", "workpool.cpu.001", "workpool.cpu.002"]
+        totals = {st: ht.parse_totals(os.path.join(ht.expected_dir("go", st), "totals.txt"))[("cpu", "nanoseconds")] for st in stems}
+        ptype = "process_cpu:cpu:nanoseconds:cpu:nanoseconds"
+        sel = '{service_name="open-l2"}'
+        sent = []  # (time, stem)
+        problems = []
+
+        def push(times):
+            for i, t in enumerate(times):
+                stem = stems[i % 3]
+                st, resp, desc, _ = send(srv, "open-l2", "go", stem, "push_proto", "process_cpu", t, ht.new_id())
+                self.assertEqual(st, 200, "%s: HTTP %d %s" % (desc, st, ht.error_text(resp)))
+                sent.append((t, stem))
+            srv.wait_heads_sealed()
+
+        def files():
+            out = {"raw": [], "rollups": [], "lower": []}
+            for f in srv.segment_files():
+                b = os.path.basename(f)
+                if not b.startswith("L2-"):
+                    out["lower"].append(b)
+                else:
+                    out["rollups" if "-r" in b else "raw"].append(b)
+            return out
+
+        def check_answers(when):
+            for a, b in ((now - 900, now), (now - 600, now - 421), (now - 420, now - 200), (now - 581, now - 581)):
+                want = sum(totals[stem] for t, stem in sent if a <= t <= b)
+                got = ht.select_merge(srv, ptype, sel, a * 1000, b * 1000)[2]
+                if got != want:
+                    problems.append("%s: flame graph over [%d, %d] totals %d, want %d" % (when, a, b, got, want))
+                x = export_summary(srv, ptype, sel, a * 1000, b * 1000)
+                if sum(x[3].values()) != want:
+                    problems.append("%s: export over [%d, %d] sums to %d, want %d" % (when, a, b, sum(x[3].values()), want))
+
+        # Minutes now-10 .. now-7, then now-6 .. now-4: each group closed when it is compacted.
+        push([now - 600 + 19 * i for i in range(9)])
+        srv.compact_until_idle()
+        first = files()
+        if len(first["raw"]) != 1 or len(first["rollups"]) != 2 or first["lower"]:
+            problems.append("after the first minutes: want 1 L2 block + 2 rollups and nothing below, have %r" % first)
+        check_answers("first L2 block")
+        push([now - 400 + 17 * i for i in range(9)])
+        before = ht.select_merge(srv, ptype, sel, (now - 900) * 1000, now * 1000)
+        srv.compact_until_idle()
+        second = files()
+        if len(second["raw"]) != 1 or len(second["rollups"]) != 2 or second["lower"]:
+            problems.append("after the next minutes: want 1 L2 block + 2 rollups and nothing below, have %r" % second)
+        if set(second["raw"] + second["rollups"]) & set(first["raw"] + first["rollups"]):
+            problems.append("the open window's L2 block (and its rollups) should have been merged again: %r then %r" % (first, second))
+        if not re.search(r"removed \S*/%s \(compacted\)" % re.escape(first["raw"][0] if first["raw"] else "?"), srv.log()):
+            problems.append("the log does not show the first L2 block compacted away")
+        after = ht.select_merge(srv, ptype, sel, (now - 900) * 1000, now * 1000)
+        if ht.fg_summary(*after) != ht.fg_summary(*before):
+            problems.append("the merge into the L2 block changed the flame graph: %s" % ht.summary_diff(ht.fg_summary(*before), ht.fg_summary(*after)))
+        check_answers("grown L2 block")
+        srv.kill()
+        srv.start()
+        if files() != second:
+            problems.append("files changed across kill -9 + restart: %r then %r" % (second, files()))
+        check_answers("after kill -9 + restart")
+        r = srv.compact()
+        if r.get("jobs") != 0:
+            problems.append("a compaction after the restart still found work: %r" % r)
+        sys.stdout.write("[l2_window %dh; %r -> %r] " % (hours, first, second))
+        srv.kill()
+        self.assertEqual(problems, [], "\n" + "\n".join(problems))
+
+
 if __name__ == "__main__":
-    sys.exit(ht.run_main("integration_storage", [TestA, TestB, TestC, TestD], __doc__))
+    sys.exit(ht.run_main("integration_storage", [TestA, TestB, TestC, TestD, TestE], __doc__))
