@@ -711,6 +711,13 @@ const std::vector<key_def>& keys() {
          return parse_int(n, c.compaction.max_output_samples, 1, int64_t{1} << 40);
        },
        [](const config& c) { return std::to_string(c.compaction.max_output_samples); }},
+      {"compaction", "l2_max_output_samples",
+       "a level-1 -> level-2 merge job reads at most this many stored pairs (one job of 22 M pairs "
+       "peaked at 0.45-0.7 GiB)",
+       [](const toml::node& n, config& c) {
+         return parse_int(n, c.compaction.l2_max_output_samples, 1, int64_t{1} << 40);
+       },
+       [](const config& c) { return std::to_string(c.compaction.l2_max_output_samples); }},
       {"compaction", "open_l2_windows",
        "merge each closed level-1 window of the current level-2 window (today's hours) into level 2 "
        "as it closes, not only once the whole level-2 window has closed",

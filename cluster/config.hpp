@@ -64,6 +64,8 @@ struct config {
     uint32_t l0_max_blocks = 8;        ///< an open window with this many L0 blocks merges early
     /// A job merges at most this many stored pairs (unless one block holds more): bounds its memory
     uint64_t max_output_samples = uint64_t{8} << 20;
+    /// The same for L1 -> L2 jobs (rare, and their blocks are read by every long-range query)
+    uint64_t l2_max_output_samples = uint64_t{24} << 20;
     bool rollups = true;               ///< write 1m and 1h rollups next to L2 blocks
     bool open_l2_windows = true;       ///< today's closed hours go to L2 as they close
     int32_t l1_zstd_level = 1;         ///< zstd level of L1 blocks (negative: fast modes)

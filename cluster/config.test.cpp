@@ -206,6 +206,12 @@ TEST(config, compaction_max_output_samples) {
   ASSERT_TRUE(back.ok()) << back.err().to_string();
   EXPECT_EQ(back->compaction.max_output_samples, 1000000u);
   EXPECT_FALSE(parse_config("[compaction]\nmax_output_samples = 0\n", "t.toml").ok());
+  EXPECT_EQ(d->compaction.l2_max_output_samples, uint64_t{24} << 20);
+  auto l2 = parse_config("[compaction]\nl2_max_output_samples = 3000000\n", "t.toml");
+  ASSERT_TRUE(l2.ok()) << l2.err().to_string();
+  EXPECT_EQ(l2->compaction.l2_max_output_samples, 3000000u);
+  EXPECT_EQ(parse_config(l2->to_toml(), "printed")->compaction.l2_max_output_samples, 3000000u);
+  EXPECT_FALSE(parse_config("[compaction]\nl2_max_output_samples = 0\n", "t.toml").ok());
 }
 
 TEST(config, compaction_open_l2_windows) {

@@ -55,11 +55,12 @@ uint64_t sat_add_u(uint64_t a, uint64_t b) {
   return b > std::numeric_limits<uint64_t>::max() - a ? std::numeric_limits<uint64_t>::max() : a + b;
 }
 
-/// Cuts one window's blocks into jobs of at most p.max_output_bytes and p.max_output_samples of
-/// input, keeping the (min_time, id) order, and appends them to `out`.
+/// Cuts one window's blocks into jobs of at most p.max_output_bytes and the output level's pairs
+/// cap of input, keeping the (min_time, id) order, and appends them to `out`.
 void emit_jobs(const std::vector<const block_ref*>& window_blocks, uint8_t output_level,
                int64_t start, int64_t end, const std::vector<int64_t>& rollups,
                const compaction_policy& p, std::vector<compaction_job>& out) {
+  const uint64_t max_samples = output_level >= 2 ? p.l2_max_output_samples : p.max_output_samples;
   compaction_job cur;
   uint64_t cur_bytes = 0;
   uint64_t cur_samples = 0;
@@ -78,7 +79,7 @@ void emit_jobs(const std::vector<const block_ref*>& window_blocks, uint8_t outpu
   auto over = [](uint64_t cur_n, uint64_t n, uint64_t max) { return cur_n > max || n > max - cur_n; };
   for (const block_ref* b : window_blocks) {
     if (!cur.inputs.empty() && (over(cur_bytes, b->bytes, p.max_output_bytes) ||
-                                over(cur_samples, b->samples, p.max_output_samples)))
+                                over(cur_samples, b->samples, max_samples)))
       flush();
     cur.inputs.push_back(b->id);
     cur_bytes = sat_add_u(cur_bytes, b->bytes);
@@ -100,6 +101,7 @@ status validate(const compaction_policy& p) {
   if (p.grace_ns < 0) return bad("grace_ns must be >= 0");
   if (p.max_output_bytes == 0) return bad("max_output_bytes must be > 0");
   if (p.max_output_samples == 0) return bad("max_output_samples must be > 0");
+  if (p.l2_max_output_samples == 0) return bad("l2_max_output_samples must be > 0");
   for (int64_t s : p.rollup_steps_ns)
     if (s <= 0) return bad("rollup steps must be > 0");
   // zstd accepts 1..22 and its fast modes below 0; 20+ need a large window, and 0 means "default".
@@ -161,7 +163,7 @@ std::vector<compaction_job> plan_compactions(std::span<const block_ref> blocks,
     const block_ref* target = nullptr;
     if (auto it = l2_windows.find(k); it != l2_windows.end()) {
       const block_ref* last = it->second.back();
-      if (last->bytes < p.max_output_bytes && last->samples < p.max_output_samples) target = last;
+      if (last->bytes < p.max_output_bytes && last->samples < p.l2_max_output_samples) target = last;
     }
     if (target != nullptr) inputs.push_back(target);
     for (const block_ref* b : group)

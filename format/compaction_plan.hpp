@@ -58,6 +58,12 @@ struct compaction_policy {
   /// symbols and stack trees), so this rather than the compressed bytes bounds a job's memory
   /// (docs/bench.md, "Compaction: streaming column-to-column merge").
   uint64_t max_output_samples = uint64_t{8} << 20;
+  /// The same bound for L1 -> L2 jobs. Level-2 blocks are read by every long-range query and a
+  /// window split into k of them costs each such query ~k stack trees to decode (W3 over a day:
+  /// 167 ms in one block, 298 ms in three; docs/bench.md, "Level 2 while the day is open"), while
+  /// their jobs are rare (one per partition and hour), so their cap is higher: one job of 22 M
+  /// pairs peaked at 456 MiB (the open window's block and an hour) to 686 MiB (24 hourly inputs).
+  uint64_t l2_max_output_samples = uint64_t{24} << 20;
   /// zstd levels of the outputs (negative = zstd's fast modes). L1 blocks live for a day at most
   /// and are rewritten into L2, so they get a fast level; L2 blocks (and their rollups) stay until
   /// retention, so they get a denser one. Measured in docs/bench.md "3. Compaction".
@@ -86,8 +92,8 @@ struct compaction_job {
 
 /// Checks a policy (from the configuration): both windows > 0, l2_window_ns a multiple of
 /// l1_window_ns (so an L1 block's day is the day of its L0 inputs), l0_max_blocks >= 1,
-/// l1_min_blocks >= 1, grace_ns >= 0, max_output_bytes > 0, max_output_samples > 0 and every
-/// rollup step > 0.
+/// l1_min_blocks >= 1, grace_ns >= 0, max_output_bytes > 0, max_output_samples > 0,
+/// l2_max_output_samples > 0 and every rollup step > 0.
 /// Returns `bad_config` naming the first offending field.
 [[nodiscard]] status validate(const compaction_policy& p);
 
@@ -110,7 +116,7 @@ struct compaction_job {
 ///    (by min_time) remains in its settled part (for a closed window: anywhere in it). Those L0
 ///    blocks become L1 in this or a later plan, and the window compacts in the plan after that.
 ///  - A window's inputs are cut, in (min_time, id) order with the target first, into runs of at
-///    most max_output_bytes and at most max_output_samples; a run that would be the target alone
+///    most max_output_bytes and at most max_output_samples (l2_max_output_samples for L2 jobs); a run that would be the target alone
 ///    is dropped (rewriting a block on its own gains nothing). Each job's inputs are then sorted
 ///    by (min_time, id).
 ///  - Level-2 blocks other than a target are final; blocks at a level above 2 are ignored.

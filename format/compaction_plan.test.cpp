@@ -109,6 +109,7 @@ TEST(compaction_plan, validate_rejects_bad_policies) {
   add("grace < 0", [](auto& p) { p.grace_ns = -1; });
   add("max_output_bytes 0", [](auto& p) { p.max_output_bytes = 0; });
   add("max_output_samples 0", [](auto& p) { p.max_output_samples = 0; });
+  add("l2_max_output_samples 0", [](auto& p) { p.l2_max_output_samples = 0; });
   add("rollup step 0", [](auto& p) { p.rollup_steps_ns = {minute, 0}; });
   add("l1 zstd level 0", [](auto& p) { p.l1_zstd_level = 0; });
   add("l2 zstd level 20", [](auto& p) { p.l2_zstd_level = 20; });
@@ -344,6 +345,8 @@ TEST(compaction_plan, max_output_bytes_splits_windows) {
 TEST(compaction_plan, max_output_samples_splits_windows) {
   compaction_policy p;
   p.max_output_samples = 1000;
+  compaction_policy l2_cap = p;
+  l2_cap.l2_max_output_samples = 2000;
   auto pairs = [](block_ref b, uint64_t n) {
     b.samples = n;
     return b;
@@ -365,6 +368,11 @@ TEST(compaction_plan, max_output_samples_splits_windows) {
        h(2),
        {l1({1}, h(0)), l1({2}, h(0)), l1({3}, h(0))},
        p},
+      {"L2 jobs are cut by l2_max_output_samples instead",
+       {pairs(blk(1, 1, h(0)), 900), pairs(blk(2, 1, h(1)), 900), pairs(blk(3, 1, h(2)), 900)},
+       h(24) + grace,
+       {l2({1, 2}, d10), l2({3}, d10)},
+       l2_cap},
       {"huge counts do not overflow the sum",
        {pairs(blk(1, 0, h(0)), UINT64_MAX), pairs(blk(2, 0, h(0) + 1), UINT64_MAX)},
        h(2),
@@ -525,7 +533,7 @@ void check_invariants(const std::vector<block_ref>& blocks, const compaction_pol
         // The window's target: its last L2 block, below the caps, at most one per job.
         EXPECT_TRUE(++targets == 1) << where << " second L2 input " << id;
         EXPECT_LT(b.bytes, p.max_output_bytes) << where;
-        EXPECT_LT(b.samples, p.max_output_samples) << where;
+        EXPECT_LT(b.samples, p.l2_max_output_samples) << where;
         for (const auto& o : blocks)
           if (o.level == 2 && o.rollup_step_ns == 0 &&
               floor_div(o.min_time_ns, p.l2_window_ns) * p.l2_window_ns == j.window_start_ns) {
@@ -549,7 +557,7 @@ void check_invariants(const std::vector<block_ref>& blocks, const compaction_pol
     }
     if (j.inputs.size() > 1) {
       EXPECT_LE(sum, p.max_output_bytes) << where;
-      EXPECT_LE(pairs, p.max_output_samples) << where;
+      EXPECT_LE(pairs, j.output_level == 2 ? p.l2_max_output_samples : p.max_output_samples) << where;
     }
     if (targets == 1) {
       EXPECT_GT(j.inputs.size(), 1u) << where << " the target rewritten alone";
@@ -600,6 +608,7 @@ TEST(compaction_plan, property_random_block_sets) {
     p.grace_ns = static_cast<int64_t>(rng() % 3) * 5 * minute;
     p.max_output_bytes = 100 + rng() % 1000;
     p.max_output_samples = 1000 + rng() % 20000;
+    p.l2_max_output_samples = 1000 + rng() % 40000;
     if (rng() % 3 == 0) p.rollup_steps_ns = {};
     ASSERT_TRUE(validate(p).ok());
     uint64_t next_id = 1;
@@ -706,7 +715,7 @@ TEST(compaction_plan, open_l2_windows) {
   compaction_policy closed_only;
   closed_only.open_l2_windows = false;
   compaction_policy cap1000;
-  cap1000.max_output_samples = 1000;
+  cap1000.l2_max_output_samples = 1000;
   auto with_samples = [](block_ref b, uint64_t n) {
     b.samples = n;
     return b;
@@ -768,7 +777,7 @@ TEST(compaction_plan, a_day_compacted_hour_by_hour) {
   // executed by the model: at each moment every settled hour (of today or the day before) is in
   // level 2, nothing of it at L0 or L1, and today's level 2 is a few blocks.
   compaction_policy p;
-  p.max_output_samples = 5000;
+  p.l2_max_output_samples = 5000;
   uint64_t next_id = 1;
   std::map<uint64_t, uint64_t> rollup_of;
   std::vector<block_ref> blocks;
@@ -804,7 +813,7 @@ TEST(compaction_plan, a_day_compacted_hour_by_hour) {
     }
     if (settled > today) {
       // Greedy packing: two neighbouring blocks together exceed the cap.
-      EXPECT_LE(l2_today, 2 * l2_samples / p.max_output_samples + 1) << now;
+      EXPECT_LE(l2_today, 2 * l2_samples / p.l2_max_output_samples + 1) << now;
       EXPECT_EQ(l2_samples, static_cast<uint64_t>((settled - today) / (10 * minute)) * 100) << now;
     }
     ASSERT_FALSE(HasFailure());
@@ -812,7 +821,7 @@ TEST(compaction_plan, a_day_compacted_hour_by_hour) {
   // The price: pairs read again by the hourly merges into the day's last block. The cap bounds
   // it: a pair is re-read at most cap / (pairs per hour) times (here 5000 / 600).
   EXPECT_GT(reread, 0);
-  EXPECT_LE(reread, first * (p.max_output_samples / 600 + 1));
+  EXPECT_LE(reread, first * (p.l2_max_output_samples / 600 + 1));
 }
 
 TEST(compaction_plan, superseded_blocks_after_an_interrupted_swap) {

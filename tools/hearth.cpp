@@ -194,6 +194,7 @@ int run(const hearth::config& cfg) {
   c_opts.policy.grace_ns = static_cast<int64_t>(cfg.compaction.grace_s) * ns;
   c_opts.policy.l0_max_blocks = cfg.compaction.l0_max_blocks;
   c_opts.policy.max_output_samples = cfg.compaction.max_output_samples;
+  c_opts.policy.l2_max_output_samples = cfg.compaction.l2_max_output_samples;
   c_opts.policy.open_l2_windows = cfg.compaction.open_l2_windows;
   c_opts.policy.l1_zstd_level = cfg.compaction.l1_zstd_level;
   c_opts.policy.l2_zstd_level = cfg.compaction.l2_zstd_level;
