@@ -476,6 +476,7 @@ struct stacks_options {
 struct stacks_dataset {
   int64_t cpu_total = 0, count_total = 0;
   int64_t cpu_first_half = 0;  ///< profiles before the midpoint (for a check of the halves)
+  std::vector<int64_t> cpu_by_profile;  ///< the cpu total of each profile (15 s apart from the day's start)
   uint64_t pairs = 0;          ///< stored (stack, value) pairs, both types
   uint64_t distinct_stacks = 0;
   uint64_t file_bytes = 0, day_file_bytes = 0;
@@ -488,7 +489,7 @@ struct stacks_dataset {
 /// The layouts the day's hourly L1 files are compacted into besides the hourly files themselves.
 struct compacted_layouts {
   partition day;     ///< the whole day as one L2 file and its rollups (no job cap): the best case
-  partition today;   ///< as the default policy leaves it at 23:05 (open L2 windows): 23 hours in L2
+  partition today;   ///< as the default policy leaves it in the last hour (open L2 windows): 23 hours in L2
   partition closed;  ///< as the default policy leaves it once the day has closed
 };
 
@@ -609,6 +610,7 @@ stacks_dataset build_stacks(const base_pool& bp, const stacks_options& o, uint64
     };
     for (int k = k0; k < std::min(o.profiles, k0 + per_hour); ++k) {
       const int64_t t = day_start_ns + int64_t{k} * step;
+      ds.cpu_by_profile.push_back(0);
       ingest_series cpu, cnt;
       cpu.labels = bp.cpu_labels;
       cnt.labels = bp.count_labels;
@@ -630,6 +632,7 @@ stacks_dataset build_stacks(const base_pool& bp, const stacks_options& o, uint64
         cpu.sample_values.push_back(n * cpu_period_ns);
         ds.count_total += n;
         ds.cpu_total += n * cpu_period_ns;
+        ds.cpu_by_profile.back() += n * cpu_period_ns;
         if (t < mid_ns) ds.cpu_first_half += n * cpu_period_ns;
         ds.pairs += 2;
       }
@@ -656,7 +659,9 @@ stacks_dataset build_stacks(const base_pool& bp, const stacks_options& o, uint64
   }
   ds.distinct_stacks = seen.size();
   if (layouts != nullptr) {
-    // The server's defaults: 1 h and 24 h windows, jobs of at most 8 Mi pairs, open L2 windows.
+    // The server's defaults: 1 h and 24 h windows, level-2 jobs of at most 24 Mi pairs, open L2
+    // windows. At 23:05 hours 0-22 have closed; the open hour 23 stays one L1 file (as the
+    // l0_max_blocks merges leave it), which is how the whole last hour of the day looks.
     const compaction_policy policy;
     plan_layout(part, hours, policy, day_start_ns + 23 * hour_ns + policy.grace_ns, layouts->today, dir, tag + "-today", block_id);
     plan_layout(part, hours, policy, day_start_ns + 24 * hour_ns + policy.grace_ns, layouts->closed, dir, tag + "-closed", block_id);
@@ -848,6 +853,7 @@ struct options {
   int w4b_reps = 1;    ///< W4b: cold runs and as many warm; one gather, two renders
   bool quick = false;
   bool keep = false;
+  int64_t w3_from_s = 0;  ///< W3/W8 start this many seconds after the day's start (a range a rollup hour cuts)
   stacks_options stacks;
   int totals_series = 10'000;
   int totals_minutes = 1440;
@@ -859,16 +865,19 @@ struct options {
 [[noreturn]] void usage() {
   std::fprintf(stderr,
                "usage: query_bench [--testdata DIR] [--tmp DIR] [--reps N] [--heavy-reps N] [--w4b-reps N]\n"
-               "                   [--quick] [--keep] [--only w3,w8,w7,w9,w4b,peer,day]\n"
+               "                   [--quick] [--keep] [--only w3,w8,w7,w9,w4b,peer,day] [--w3-from SECONDS]\n"
                "  Default: 24 h (5,760 profiles x 2,000 stacks, ~200k distinct) per service, 10k x 1,440\n"
                "  totals, peer K = 14 and 100; 5 runs (cold and warm each) for W3/W8/peer, W7 5 cold + 3 warm\n"
                "  + 3 from the partial cache,\n"
                "  1 for W9 (hourly files: cold only) and\n"
                "  W4b (cold and warm; one gather rendered for all and top-10): runs take 10-30 s at this size.\n"
                "  --quick: 6 h (1,440 profiles, 50k distinct), 1k x 1,440 totals, K = 14, 5 runs of all.\n"
+               "  --w3-from S: W3/W8 over [day start + S s, day end), e.g. 1380 for a range that starts 23 min\n"
+               "  into an hour, as a \"last 24 h\" one does: the rollups answer its whole hours, the raw blocks the rest.\n"
                "  day: also each service's day as one L2 file with its 1 min and 1 h rollups, and as the\n"
-               "  default compaction policy leaves it at 23:05 (open L2 windows) and once the day has closed\n"
-               "  (jobs of at most 8 Mi pairs), for W3/W8, W7 and W9 to run over every layout.\n");
+               "  default compaction policy leaves it in the last hour (open L2 windows; the\n"
+               "  open hour as one L1 file) and once the day has closed, for W3/W8, W7 and W9 to run over\n"
+               "  every layout.\n");
   std::exit(2);
 }
 
@@ -887,6 +896,7 @@ options parse(int argc, char** argv) {
     else if (a == "--tmp") o.tmp = next();
     else if (a == "--reps") o.reps = std::max(1, std::atoi(next().c_str())), reps_set = true;
     else if (a == "--heavy-reps") o.heavy_reps = std::max(1, std::atoi(next().c_str()));
+    else if (a == "--w3-from") o.w3_from_s = std::max(0, std::atoi(next().c_str()));
     else if (a == "--w4b-reps") o.w4b_reps = std::max(1, std::atoi(next().c_str()));
     else if (a == "--quick") o.quick = true;
     else if (a == "--keep") o.keep = true;
@@ -997,7 +1007,7 @@ int run(int argc, char** argv) {
 
   const int64_t t0 = day_start_ns, t1 = da.end_ns;
   // Layouts of the same data: 0 the hourly L1 files; with `day`, 1 the day as one L2 file, 2 as
-  // the default policy leaves it at 23:05 (open L2 windows), 3 once the day has closed.
+  // the default policy leaves it in the day's last hour (open L2 windows), 3 once it has closed.
   auto layout_of = [&](int layout, bool b) -> partition& {
     compacted_layouts& L = b ? lay_b : lay_a;
     return layout == 0 ? (b ? part_b : part_a) : layout == 1 ? L.day : layout == 2 ? L.today : L.closed;
@@ -1008,7 +1018,7 @@ int run(int argc, char** argv) {
       for (const auto& sg : P->segs) (sg.info.rollup_step_ns ? rollups : sg.info.level == 2 ? l2 : l1) += 1;
     std::string files = (l2 ? std::to_string(l2) + " L2 + " + std::to_string(rollups) + " rollup files" : "") +
                         (l2 && l1 ? ", " : "") + (l1 ? std::to_string(l1) + (layout == 0 ? " hourly" : "") + " L1 files" : "");
-    const char* what[] = {"", "the day as one file: ", "default policy at 23:05: ", "default policy, day closed: "};
+    const char* what[] = {"", "the day as one file: ", "default policy, last hour open: ", "default policy, day closed: "};
     return " [" + std::string(what[layout]) + files + "]";
   };
   const std::string span = std::to_string(o.stacks.profiles * 15 / 3600) + " h";
@@ -1019,10 +1029,14 @@ int run(int argc, char** argv) {
     partition& P = layout_of(layout, false);
     if (P.segs.empty()) continue;
     std::vector<partition*> parts{&P};
-    const std::string lay = layout_label(layout, parts);
+    const std::string lay = layout_label(layout, parts) + (o.w3_from_s ? " from +" + std::to_string(o.w3_from_s) + " s" : "");
     samples cold, warm, cold8, warm8, find_only, cached, cached8;
     stages sc, sw, sh;
-    const auto q = stacks_spec("svc-a", t0, t1);
+    const int64_t w3_t0 = t0 + o.w3_from_s * ns_per_s;
+    const auto q = stacks_spec("svc-a", w3_t0, t1);
+    int64_t w3_total = 0;  // the profiles in [w3_t0, t1)
+    for (size_t k = 0; k < da.cpu_by_profile.size(); ++k)
+      if (t0 + static_cast<int64_t>(k) * 15 * ns_per_s >= w3_t0) w3_total += da.cpu_by_profile[k];
     const int nc = o.reps, nw = o.reps;
     // "cached": warm blocks and every file's partial in a query::partial_cache (the readers'
     // results cache) filled by one untimed run: what a repeated dashboard query costs.
@@ -1058,11 +1072,11 @@ int run(int argc, char** argv) {
         const double fw = wall_now() - fw0, fc = cpu_now() - fc0;
         find_only.add(fw, fc);
         (is_cached ? cached8 : is_warm ? warm8 : cold8).add(gw + fw, gc + fc);
-        check(f.total == da.cpu_total, "W8 findings total == generated cpu total");
+        check(f.total == w3_total, "W8 findings total == generated cpu total");
         check(f.top_self.size() == 1000, "W8 1000 functions");
         for (size_t x = 1; x < f.top_self.size(); ++x) check(f.top_self[x].self <= f.top_self[x - 1].self, "W8 top_self sorted");
-        check(g.total == da.cpu_total, "W3 flame graph total == generated cpu total (" + std::to_string(g.total) +
-                                           " vs " + std::to_string(da.cpu_total) + ")");
+        check(g.total == w3_total, "W3 flame graph total == generated cpu total (" + std::to_string(g.total) +
+                                           " vs " + std::to_string(w3_total) + ")");
         if (!is_cached) {
           uncached_graph = g;
           uncached_top = f.top_self;
