@@ -62,6 +62,46 @@ block_store::lookup block_store::get(const std::string& path, query::block_depth
   return {outcome::ok, std::move(data)};
 }
 
+namespace {
+// The cache key of the windowed block of `path`: '\n' is in no path the partitions write.
+std::string outside_key(const std::string& path, int64_t lo_ns, int64_t hi_ns) {
+  return path + "\noutside " + std::to_string(lo_ns) + " " + std::to_string(hi_ns);
+}
+}  // namespace
+
+block_store::lookup block_store::get_outside(const std::string& path, int64_t lo_ns, int64_t hi_ns,
+                                             std::string* key) {
+  *key = outside_key(path, lo_ns, hi_ns);
+  {
+    std::lock_guard lock(mu_);
+    if (corrupted_.count(path)) return {outcome::corrupted, nullptr};
+    if (auto it = cache_.find(path); it != cache_.end() && it->second.depth == query::block_depth::whole) {
+      it->second.last_use = ++clock_;
+      *key = path;
+      return {outcome::ok, it->second.block};
+    }
+    if (auto it = cache_.find(*key); it != cache_.end()) {
+      it->second.last_use = ++clock_;
+      return {outcome::ok, it->second.block};
+    }
+  }
+  auto bytes = fs_->read_file(path);
+  if (!bytes) return {outcome::missing, nullptr};
+  auto block = decode_segment_outside(as_bytes(*bytes), lo_ns, hi_ns);
+  std::lock_guard lock(mu_);
+  if (!block) {
+    if (corrupted_.insert(path).second) {
+      if (metrics_) metrics_->segments_corrupted.Increment();
+      log::error("blocks",
+                 "segment " + path + " is corrupted and is not served: " + block.err().to_string());
+    }
+    return {outcome::corrupted, nullptr};
+  }
+  auto data = std::make_shared<const block_data>(std::move(*block));
+  put_locked(*key, data);
+  return {outcome::ok, std::move(data)};
+}
+
 void block_store::put(const std::string& path, std::shared_ptr<const block_data> block) {
   std::lock_guard lock(mu_);
   put_locked(path, std::move(block));
@@ -147,9 +187,14 @@ std::shared_ptr<const query::block_frames> block_store::frames(
 
 void block_store::drop(const std::string& path) {
   std::lock_guard lock(mu_);
-  if (auto it = cache_.find(path); it != cache_.end()) {
-    bytes_ -= it->second.mem;
-    cache_.erase(it);
+  const std::string windowed = path + "\n";
+  for (auto it = cache_.begin(); it != cache_.end();) {
+    if (it->first == path || it->first.rfind(windowed, 0) == 0) {
+      bytes_ -= it->second.mem;
+      it = cache_.erase(it);
+    } else {
+      ++it;
+    }
   }
   corrupted_.erase(path);
 }

@@ -103,6 +103,61 @@ TEST(block_store, blocks_are_decoded_as_deep_as_asked_and_cached_with_their_dept
     EXPECT_EQ(store.get(path, depth).block, whole.block);
 }
 
+TEST(block_store, outside_a_window_only_those_profiles_are_decoded_and_cached_apart) {
+  store_fixture fx;
+  const block_data b = test::block_of({{"go/workpool.cpu.000.pb.gz", 10 * s_ns},
+                                       {"go/mapindex.cpu.000.pb.gz", 20 * s_ns},
+                                       {"go/workpool.cpu.001.pb.gz", 30 * s_ns}});
+  const std::string path = (fx.dir / "L2-window.hseg").string();
+  ASSERT_TRUE(fx.fs.write_file_atomic(path, as_bytes(*encode_segment(b, segment_codec::zstd, 7))).ok());
+  block_store store(&fx.fs, 64 << 20, nullptr);
+  std::string key;
+  auto w = store.get_outside(path, 15 * s_ns, 25 * s_ns, &key);
+  ASSERT_EQ(w.what, block_store::outcome::ok);
+  EXPECT_NE(key, path);
+  size_t inside = 0, outside = 0;
+  for (const auto& p : w.block->profiles)
+    (p.time_ns == 20 * s_ns ? inside : outside) += p.sample_count;
+  EXPECT_EQ(inside, 0u);
+  EXPECT_GT(outside, 0u);
+  // What a query reads of it, around the window, equals the whole block's answer.
+  auto answer = [&](const block_data& blk, std::shared_ptr<const query::block_frames> f) {
+    auto ev = query::evaluator::make(test::stacks_query(0, 100 * s_ns));
+    ev->add(blk, 0, 15 * s_ns, f);
+    ev->add(blk, 25 * s_ns, 100 * s_ns, f);
+    query::merger m;
+    m.add(std::move(*ev).finish());
+    m.tree().finalize();
+    return query::render_flame_graph(m.tree(), 8192);
+  };
+  auto fw = store.frames(key, w.block);
+  EXPECT_NE(fw, nullptr) << "the windowed block is cached under its key, with its frame map";
+  std::string again_key;
+  EXPECT_EQ(store.get_outside(path, 15 * s_ns, 25 * s_ns, &again_key).block, w.block) << "cached";
+  EXPECT_EQ(again_key, key);
+  EXPECT_NE(store.get_outside(path, 15 * s_ns, 35 * s_ns, &again_key).block, w.block) << "another window";
+  auto whole = store.get(path);
+  ASSERT_EQ(whole.what, block_store::outcome::ok);
+  EXPECT_EQ(answer(*w.block, fw), answer(*whole.block, nullptr));
+  EXPECT_GT(answer(*w.block, nullptr).total, 0);
+  // Once the whole block is cached, it answers every window.
+  EXPECT_EQ(store.get_outside(path, 15 * s_ns, 25 * s_ns, &again_key).block, whole.block);
+  EXPECT_EQ(again_key, path);
+  // drop() forgets the windowed blocks of the file too.
+  store.drop(path);
+  auto fresh = store.get_outside(path, 15 * s_ns, 25 * s_ns, &again_key);
+  ASSERT_EQ(fresh.what, block_store::outcome::ok);
+  EXPECT_NE(fresh.block, w.block);
+  // A damaged file is reported corrupted, and missing once gone.
+  const std::string bad = (fx.dir / "L2-bad.hseg").string();
+  std::string bytes = *encode_segment(b, segment_codec::none, 8);
+  bytes[bytes.size() / 2] ^= 0x40;
+  ASSERT_TRUE(fx.fs.write_file_atomic(bad, as_bytes(bytes)).ok());
+  EXPECT_EQ(store.get_outside(bad, 15 * s_ns, 25 * s_ns, &again_key).what, block_store::outcome::corrupted);
+  EXPECT_TRUE(store.corrupted(bad));
+  EXPECT_EQ(store.get_outside((fx.dir / "gone.hseg").string(), 0, 1, &again_key).what, block_store::outcome::missing);
+}
+
 TEST(block_store, a_full_frame_dictionary_is_replaced_and_queries_expand_meanwhile) {
   store_fixture fx;
   // A 1 KiB cache: a 128-byte dictionary has no room for any path.

@@ -1807,6 +1807,21 @@ result<segment_columns> make_segment_columns(block_data b, const encoded_samples
   return c;
 }
 
+result<block_data> decode_segment_outside(bytes_view file, int64_t lo_ns, int64_t hi_ns) {
+  auto c = decode_segment_columns(file);
+  if (!c) return c.take_error();
+  block_data& b = c->block_;
+  for (uint32_t row = 0; row < b.profiles.size(); ++row) {
+    profile_row& p = b.profiles[row];
+    const uint32_t begin = static_cast<uint32_t>(b.samples.size());
+    if (p.time_ns < lo_ns || p.time_ns >= hi_ns)
+      if (auto st = c->read_samples(row, b.samples); !st) return st.err();
+    p.sample_begin = begin;
+    p.sample_count = static_cast<uint32_t>(b.samples.size()) - begin;
+  }
+  return std::move(b);
+}
+
 status segment_columns::read_samples(uint32_t row, std::vector<sample_rec>& out) const {
   const profile_row& p = block_.profiles[row];
   const bytes_view body = as_bytes(std::string_view(samples_));

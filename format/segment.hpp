@@ -177,6 +177,7 @@ class segment_columns {
  private:
   friend result<segment_columns> decode_segment_columns(bytes_view, segment_info*);
   friend result<segment_columns> make_segment_columns(block_data, const encoded_samples&);
+  friend result<block_data> decode_segment_outside(bytes_view, int64_t, int64_t);
   block_data block_;
   std::string samples_;              // the uncompressed samples section body
   std::vector<uint32_t> stacks_at_;  // per profile: offset of its first stack delta in samples_
@@ -187,6 +188,17 @@ class segment_columns {
 /// parses, plus corrupted when a profile's sample columns do not hold its sample_count varints;
 /// a damaged pair (a bad stack delta, a wrong total) is reported by read_samples instead.
 result<segment_columns> decode_segment_columns(bytes_view file, segment_info* info = nullptr);
+
+/// decode_segment, except that only the pairs of the profiles whose time lies outside
+/// [lo_ns, hi_ns) are decoded: the profiles inside keep their rows (time, total, ids, spans) with
+/// sample_count 0, and the postings section is not read. For a reader whose query a rollup
+/// answers over those buckets (actors/reader_actor.cpp): a range that starts mid-hour needs of a
+/// day's raw block only the rows of its partial hours, ~300 of 11,000, and decoding their pairs
+/// alone skips most of the cost (docs/bench.md, "Raw rows outside a rollup"). The result answers
+/// only queries that read nothing inside [lo_ns, hi_ns) of it. Same errors as
+/// decode_segment_columns, plus what read_samples reports of a decoded profile's pairs; damage to
+/// the pairs of a profile inside the window goes unnoticed (they are not read).
+result<block_data> decode_segment_outside(bytes_view file, int64_t lo_ns, int64_t hi_ns);
 
 /// A segment_columns over a block and its pairs already encoded (merge_segments' output), so a
 /// merge result can be merged again (the compactor rolls a merged block up) without writing and

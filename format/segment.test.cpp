@@ -1806,6 +1806,67 @@ TEST(segment, columns_decode_detects_what_the_full_decode_detects) {
   }
 }
 
+// decode_segment_outside: the profiles outside the window have exactly decode_segment's pairs,
+// those inside none, and every row keeps its fields; damage to a decoded profile's pairs is caught.
+TEST(segment, outside_decode_reads_only_the_profiles_outside_the_window) {
+  int with_rows = 0;
+  for (uint64_t seed = 1; seed <= 20; ++seed) {
+    const test_case tc = random_case(seed, 2 + static_cast<uint32_t>(seed % 5) * 7);
+    const std::string file = must_encode(tc.block, segment_codec::zstd, compacted_meta(seed));
+    auto full = decode_segment(view(file));
+    ASSERT_TRUE(full.ok()) << full.err().to_string();
+    if (full->profiles.empty()) continue;
+    ++with_rows;
+    std::vector<int64_t> times;
+    for (const auto& p : full->profiles) times.push_back(p.time_ns);
+    std::sort(times.begin(), times.end());
+    // Windows: none, everything, the middle third, an empty one, one from a row's exact time.
+    const int64_t mid_lo = times[times.size() / 3], mid_hi = times[2 * times.size() / 3];
+    for (auto [lo, hi] : std::vector<std::pair<int64_t, int64_t>>{
+             {0, 0}, {INT64_MIN, INT64_MAX}, {mid_lo, mid_hi}, {mid_hi, mid_lo}, {times.back(), INT64_MAX}}) {
+      SCOPED_TRACE("seed " + std::to_string(seed) + " window [" + std::to_string(lo) + ", " + std::to_string(hi) + ")");
+      auto got = decode_segment_outside(view(file), lo, hi);
+      ASSERT_TRUE(got.ok()) << got.err().to_string();
+      ASSERT_EQ(got->profiles.size(), full->profiles.size());
+      EXPECT_EQ(got->stacks.size(), full->stacks.size());
+      EXPECT_EQ(got->series.size(), full->series.size());
+      EXPECT_EQ(got->spans.size(), full->spans.size());
+      EXPECT_EQ(got->min_time_ns, full->min_time_ns);
+      EXPECT_EQ(got->max_time_ns, full->max_time_ns);
+      size_t pairs = 0;
+      for (size_t r = 0; r < full->profiles.size(); ++r) {
+        const profile_row &f = full->profiles[r], &g = got->profiles[r];
+        EXPECT_EQ(std::tie(g.series, g.time_ns, g.duration_ns, g.total, g.id_hi, g.id_lo, g.span_begin, g.span_count, g.period),
+                  std::tie(f.series, f.time_ns, f.duration_ns, f.total, f.id_hi, f.id_lo, f.span_begin, f.span_count, f.period));
+        const bool inside = f.time_ns >= lo && f.time_ns < hi;
+        ASSERT_EQ(g.sample_count, inside ? 0u : f.sample_count) << "row " << r;
+        EXPECT_EQ(g.sample_begin, pairs);
+        for (uint32_t k = 0; k < g.sample_count; ++k) {
+          EXPECT_EQ(got->samples[g.sample_begin + k].stack, full->samples[f.sample_begin + k].stack);
+          EXPECT_EQ(got->samples[g.sample_begin + k].value, full->samples[f.sample_begin + k].value);
+        }
+        pairs += g.sample_count;
+      }
+      EXPECT_EQ(got->samples.size(), pairs);
+    }
+  }
+  EXPECT_GT(with_rows, 10);
+  // A flipped byte anywhere but the postings (not read) is corrupted when nothing is skipped.
+  const test_case tc = random_case(11, 12);
+  const std::string file = must_encode(tc.block, segment_codec::none);
+  uint64_t postings_begin = 0, postings_end = 0;
+  for (const auto& s : sections_of(file))
+    if (s.id == 9) postings_begin = s.offset, postings_end = s.offset + s.length;
+  for (size_t i = 0; i < file.size(); ++i) {
+    if (i >= postings_begin && i < postings_end) continue;
+    std::string bad = file;
+    bad[i] = static_cast<char>(bad[i] ^ 0xff);
+    auto got = decode_segment_outside(view(bad), 0, 0);
+    ASSERT_FALSE(got.ok()) << "byte " << i;
+    EXPECT_EQ(got.err().code, errc::corrupted);
+  }
+}
+
 }  // namespace
 // Version 5 stores times as deltas of deltas and durations as deltas, modulo 2^64: the extremes
 // of int64 round-trip, and rows at a fixed interval with one duration cost a byte each for both.

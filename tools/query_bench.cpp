@@ -216,6 +216,11 @@ struct seg_file {
   std::shared_ptr<const block_data> data;  ///< the block cache
   query::block_depth depth = query::block_depth::whole;  ///< how deep `data` was decoded
   std::shared_ptr<const query::block_frames> frames;  ///< kept with `data`, as block_store::frames
+  /// As block_store::get_outside: the block with only the pairs outside [outside_lo, outside_hi)
+  /// decoded, and its frame map.
+  std::shared_ptr<const block_data> outside;
+  int64_t outside_lo = 0, outside_hi = 0;
+  std::shared_ptr<const query::block_frames> outside_frames;
 };
 
 /// The process's frame dictionary (actors/block_store: one per server, budget 1/8 of 1 GiB).
@@ -230,6 +235,8 @@ struct partition {
     for (auto& s : segs) {
       s.data.reset();
       s.frames.reset();
+      s.outside.reset();
+      s.outside_frames.reset();
     }
   }
 };
@@ -361,8 +368,32 @@ query::merger gather(std::vector<partition*>& parts, const query::query_spec& q,
         timed(st.add, [&] { ev.add(r, rc.lo_ns, rc.hi_ns, f); });
       } else {
         const block_data& r = load(*rolled);
-        const block_data& raw = load(seg);
-        auto fr = frames(*rolled), fw = frames(seg);
+        // As block_store::get_outside: the whole block if it is decoded, else only the pairs of
+        // the rows outside the rollup's buckets, kept for this window.
+        const block_data* rawp = nullptr;
+        std::shared_ptr<const query::block_frames> fw;
+        if (seg.data && seg.depth == query::block_depth::whole) {
+          rawp = seg.data.get();
+          fw = frames(seg);
+        } else {
+          if (!seg.outside || seg.outside_lo != rc.lo_ns || seg.outside_hi != rc.hi_ns) {
+            std::string bytes;
+            timed(st.read, [&] { bytes = read_whole(seg.path); });
+            timed(st.decode, [&] {
+              seg.outside = std::make_shared<const block_data>(
+                  must(decode_segment_outside(as_bytes(bytes), rc.lo_ns, rc.hi_ns), "decode_segment_outside"));
+            });
+            seg.outside_lo = rc.lo_ns;
+            seg.outside_hi = rc.hi_ns;
+            seg.outside_frames.reset();
+          }
+          rawp = seg.outside.get();
+          if (stacks && !seg.outside_frames)
+            timed(st.frames, [&] { seg.outside_frames = frame_dictionary().map(*seg.outside); });
+          fw = seg.outside_frames;
+        }
+        const block_data& raw = *rawp;
+        auto fr = frames(*rolled);
         timed(st.add, [&] {
           ev.add(raw, q.start_ns, rc.lo_ns, fw);
           ev.add(r, rc.lo_ns, rc.hi_ns, fr);
