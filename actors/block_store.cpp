@@ -48,11 +48,7 @@ block_store::lookup block_store::get(const std::string& path, query::block_depth
   result<block_data>& block = *decoded;
   std::lock_guard lock(mu_);
   if (!block) {
-    if (corrupted_.insert(path).second) {
-      if (metrics_) metrics_->segments_corrupted.Increment();
-      log::error("blocks",
-                 "segment " + path + " is corrupted and is not served: " + block.err().to_string());
-    }
+    report_corrupted_locked(path, block.err());
     return {outcome::corrupted, nullptr};
   }
   auto data = std::make_shared<const block_data>(std::move(*block));
@@ -90,16 +86,18 @@ block_store::lookup block_store::get_outside(const std::string& path, int64_t lo
   auto block = decode_segment_outside(as_bytes(*bytes), lo_ns, hi_ns);
   std::lock_guard lock(mu_);
   if (!block) {
-    if (corrupted_.insert(path).second) {
-      if (metrics_) metrics_->segments_corrupted.Increment();
-      log::error("blocks",
-                 "segment " + path + " is corrupted and is not served: " + block.err().to_string());
-    }
+    report_corrupted_locked(path, block.err());
     return {outcome::corrupted, nullptr};
   }
   auto data = std::make_shared<const block_data>(std::move(*block));
   put_locked(*key, data);
   return {outcome::ok, std::move(data)};
+}
+
+void block_store::report_corrupted_locked(const std::string& path, const error& e) {
+  if (!corrupted_.insert(path).second) return;
+  if (metrics_) metrics_->segments_corrupted.Increment();
+  log::error("blocks", "segment " + path + " is corrupted and is not served: " + e.to_string());
 }
 
 void block_store::put(const std::string& path, std::shared_ptr<const block_data> block) {

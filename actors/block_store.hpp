@@ -81,6 +81,8 @@ class block_store {
   void put_locked(const std::string& path, std::shared_ptr<const block_data> block,
                   query::block_depth depth = query::block_depth::whole);
   void evict_locked(const std::string& keep);
+  // Marks `path` corrupted and reports it (log, hearth_segments_corrupted_total) the first time.
+  void report_corrupted_locked(const std::string& path, const error& e);
 
   io::file_system* fs_;
   const uint64_t max_bytes_;
