@@ -71,7 +71,8 @@ block_store::lookup block_store::get_outside(const std::string& path, int64_t lo
   {
     std::lock_guard lock(mu_);
     if (corrupted_.count(path)) return {outcome::corrupted, nullptr};
-    if (auto it = cache_.find(path); it != cache_.end() && it->second.depth == query::block_depth::whole) {
+    if (auto it = cache_.find(path);
+        it != cache_.end() && it->second.depth == query::block_depth::whole) {
       it->second.last_use = ++clock_;
       *key = path;
       return {outcome::ok, it->second.block};

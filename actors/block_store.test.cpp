@@ -109,7 +109,8 @@ TEST(block_store, outside_a_window_only_those_profiles_are_decoded_and_cached_ap
                                        {"go/mapindex.cpu.000.pb.gz", 20 * s_ns},
                                        {"go/workpool.cpu.001.pb.gz", 30 * s_ns}});
   const std::string path = (fx.dir / "L2-window.hseg").string();
-  ASSERT_TRUE(fx.fs.write_file_atomic(path, as_bytes(*encode_segment(b, segment_codec::zstd, 7))).ok());
+  ASSERT_TRUE(
+      fx.fs.write_file_atomic(path, as_bytes(*encode_segment(b, segment_codec::zstd, 7))).ok());
   block_store store(&fx.fs, 64 << 20, nullptr);
   std::string key;
   auto w = store.get_outside(path, 15 * s_ns, 25 * s_ns, &key);
@@ -135,7 +136,8 @@ TEST(block_store, outside_a_window_only_those_profiles_are_decoded_and_cached_ap
   std::string again_key;
   EXPECT_EQ(store.get_outside(path, 15 * s_ns, 25 * s_ns, &again_key).block, w.block) << "cached";
   EXPECT_EQ(again_key, key);
-  EXPECT_NE(store.get_outside(path, 15 * s_ns, 35 * s_ns, &again_key).block, w.block) << "another window";
+  EXPECT_NE(store.get_outside(path, 15 * s_ns, 35 * s_ns, &again_key).block, w.block)
+      << "another window";
   auto whole = store.get(path);
   ASSERT_EQ(whole.what, block_store::outcome::ok);
   EXPECT_EQ(answer(*w.block, fw), answer(*whole.block, nullptr));
@@ -153,9 +155,11 @@ TEST(block_store, outside_a_window_only_those_profiles_are_decoded_and_cached_ap
   std::string bytes = *encode_segment(b, segment_codec::none, 8);
   bytes[bytes.size() / 2] ^= 0x40;
   ASSERT_TRUE(fx.fs.write_file_atomic(bad, as_bytes(bytes)).ok());
-  EXPECT_EQ(store.get_outside(bad, 15 * s_ns, 25 * s_ns, &again_key).what, block_store::outcome::corrupted);
+  EXPECT_EQ(store.get_outside(bad, 15 * s_ns, 25 * s_ns, &again_key).what,
+            block_store::outcome::corrupted);
   EXPECT_TRUE(store.corrupted(bad));
-  EXPECT_EQ(store.get_outside((fx.dir / "gone.hseg").string(), 0, 1, &again_key).what, block_store::outcome::missing);
+  EXPECT_EQ(store.get_outside((fx.dir / "gone.hseg").string(), 0, 1, &again_key).what,
+            block_store::outcome::missing);
 }
 
 TEST(block_store, a_full_frame_dictionary_is_replaced_and_queries_expand_meanwhile) {

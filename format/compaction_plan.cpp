@@ -163,14 +163,16 @@ std::vector<compaction_job> plan_compactions(std::span<const block_ref> blocks,
     const block_ref* target = nullptr;
     if (auto it = l2_windows.find(k); it != l2_windows.end()) {
       const block_ref* last = it->second.back();
-      if (last->bytes < p.max_output_bytes && last->samples < p.l2_max_output_samples) target = last;
+      if (last->bytes < p.max_output_bytes && last->samples < p.l2_max_output_samples)
+        target = last;
     }
     if (target != nullptr) inputs.push_back(target);
     for (const block_ref* b : group)
       if (b->min_time_ns < settled_end) inputs.push_back(b);
     const size_t settled = inputs.size() - (target != nullptr ? 1 : 0);
     if (settled == 0) continue;
-    bool enough = target != nullptr || settled >= p.l1_min_blocks || (settled == 1 && !rollups.empty());
+    bool enough =
+        target != nullptr || settled >= p.l1_min_blocks || (settled == 1 && !rollups.empty());
     if (!enough) continue;
     std::vector<compaction_job> window_jobs;
     emit_jobs(inputs, 2, start, end, rollups, p, window_jobs);

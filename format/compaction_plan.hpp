@@ -116,9 +116,9 @@ struct compaction_job {
 ///    (by min_time) remains in its settled part (for a closed window: anywhere in it). Those L0
 ///    blocks become L1 in this or a later plan, and the window compacts in the plan after that.
 ///  - A window's inputs are cut, in (min_time, id) order with the target first, into runs of at
-///    most max_output_bytes and at most max_output_samples (l2_max_output_samples for L2 jobs); a run that would be the target alone
-///    is dropped (rewriting a block on its own gains nothing). Each job's inputs are then sorted
-///    by (min_time, id).
+///    most max_output_bytes and at most max_output_samples (l2_max_output_samples for L2 jobs); a
+///    run that would be the target alone is dropped (rewriting a block on its own gains nothing).
+///    Each job's inputs are then sorted by (min_time, id).
 ///  - Level-2 blocks other than a target are final; blocks at a level above 2 are ignored.
 ///
 /// Retention interplay: compaction never resurrects deleted data. The executor applies

@@ -505,7 +505,8 @@ void check_invariants(const std::vector<block_ref>& blocks, const compaction_pol
     // Of an L2 window, the part whose L1 windows are closed; all of it once it is closed.
     int64_t settled_end = j.window_end_ns;
     if (!closed)
-      settled_end = std::min(j.window_end_ns, floor_div(now - p.grace_ns, p.l1_window_ns) * p.l1_window_ns);
+      settled_end =
+          std::min(j.window_end_ns, floor_div(now - p.grace_ns, p.l1_window_ns) * p.l1_window_ns);
     if (j.output_level == 2) {
       EXPECT_TRUE(closed || p.open_l2_windows) << where;
     }
@@ -557,7 +558,8 @@ void check_invariants(const std::vector<block_ref>& blocks, const compaction_pol
     }
     if (j.inputs.size() > 1) {
       EXPECT_LE(sum, p.max_output_bytes) << where;
-      EXPECT_LE(pairs, j.output_level == 2 ? p.l2_max_output_samples : p.max_output_samples) << where;
+      EXPECT_LE(pairs, j.output_level == 2 ? p.l2_max_output_samples : p.max_output_samples)
+          << where;
     }
     if (targets == 1) {
       EXPECT_GT(j.inputs.size(), 1u) << where << " the target rewritten alone";
@@ -567,7 +569,8 @@ void check_invariants(const std::vector<block_ref>& blocks, const compaction_pol
       for (const auto& b : blocks)
         if (b.level == 0 && b.rollup_step_ns == 0 &&
             floor_div(b.min_time_ns, p.l2_window_ns) * p.l2_window_ns == j.window_start_ns) {
-          EXPECT_GE(b.min_time_ns, settled_end) << where << " L0 block " << b.id << " still pending";
+          EXPECT_GE(b.min_time_ns, settled_end)
+              << where << " L0 block " << b.id << " still pending";
         }
     }
   }
@@ -788,12 +791,14 @@ TEST(compaction_plan, a_day_compacted_hour_by_hour) {
     blocks.push_back(head);
     for (int round = 0; round < 3; ++round) {
       auto jobs = plan_compactions(blocks, p, now);
-      check_invariants(blocks, p, now, jobs, "now " + std::to_string((now - d10) / minute) + " min");
+      check_invariants(blocks, p, now, jobs,
+                       "now " + std::to_string((now - d10) / minute) + " min");
       ASSERT_FALSE(HasFailure());
       for (const auto& j : jobs)
         for (uint64_t id : j.inputs) {
           auto it = std::find_if(blocks.begin(), blocks.end(), [&](auto& b) { return b.id == id; });
-          if (j.output_level == 2) (it->level == 2 ? reread : first) += static_cast<int64_t>(it->samples);
+          if (j.output_level == 2)
+            (it->level == 2 ? reread : first) += static_cast<int64_t>(it->samples);
         }
       execute(blocks, jobs, next_id, rollup_of);
     }

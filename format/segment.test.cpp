@@ -1822,9 +1822,13 @@ TEST(segment, outside_decode_reads_only_the_profiles_outside_the_window) {
     std::sort(times.begin(), times.end());
     // Windows: none, everything, the middle third, an empty one, one from a row's exact time.
     const int64_t mid_lo = times[times.size() / 3], mid_hi = times[2 * times.size() / 3];
-    for (auto [lo, hi] : std::vector<std::pair<int64_t, int64_t>>{
-             {0, 0}, {INT64_MIN, INT64_MAX}, {mid_lo, mid_hi}, {mid_hi, mid_lo}, {times.back(), INT64_MAX}}) {
-      SCOPED_TRACE("seed " + std::to_string(seed) + " window [" + std::to_string(lo) + ", " + std::to_string(hi) + ")");
+    for (auto [lo, hi] : std::vector<std::pair<int64_t, int64_t>>{{0, 0},
+                                                                  {INT64_MIN, INT64_MAX},
+                                                                  {mid_lo, mid_hi},
+                                                                  {mid_hi, mid_lo},
+                                                                  {times.back(), INT64_MAX}}) {
+      SCOPED_TRACE("seed " + std::to_string(seed) + " window [" + std::to_string(lo) + ", " +
+                   std::to_string(hi) + ")");
       auto got = decode_segment_outside(view(file), lo, hi);
       ASSERT_TRUE(got.ok()) << got.err().to_string();
       ASSERT_EQ(got->profiles.size(), full->profiles.size());
@@ -1836,14 +1840,18 @@ TEST(segment, outside_decode_reads_only_the_profiles_outside_the_window) {
       size_t pairs = 0;
       for (size_t r = 0; r < full->profiles.size(); ++r) {
         const profile_row &f = full->profiles[r], &g = got->profiles[r];
-        EXPECT_EQ(std::tie(g.series, g.time_ns, g.duration_ns, g.total, g.id_hi, g.id_lo, g.span_begin, g.span_count, g.period),
-                  std::tie(f.series, f.time_ns, f.duration_ns, f.total, f.id_hi, f.id_lo, f.span_begin, f.span_count, f.period));
+        EXPECT_EQ(std::tie(g.series, g.time_ns, g.duration_ns, g.total, g.id_hi, g.id_lo,
+                           g.span_begin, g.span_count, g.period),
+                  std::tie(f.series, f.time_ns, f.duration_ns, f.total, f.id_hi, f.id_lo,
+                           f.span_begin, f.span_count, f.period));
         const bool inside = f.time_ns >= lo && f.time_ns < hi;
         ASSERT_EQ(g.sample_count, inside ? 0u : f.sample_count) << "row " << r;
         EXPECT_EQ(g.sample_begin, pairs);
         for (uint32_t k = 0; k < g.sample_count; ++k) {
-          EXPECT_EQ(got->samples[g.sample_begin + k].stack, full->samples[f.sample_begin + k].stack);
-          EXPECT_EQ(got->samples[g.sample_begin + k].value, full->samples[f.sample_begin + k].value);
+          EXPECT_EQ(got->samples[g.sample_begin + k].stack,
+                    full->samples[f.sample_begin + k].stack);
+          EXPECT_EQ(got->samples[g.sample_begin + k].value,
+                    full->samples[f.sample_begin + k].value);
         }
         pairs += g.sample_count;
       }
