@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <array>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -1840,18 +1841,21 @@ TEST(segment, outside_decode_reads_only_the_profiles_outside_the_window) {
       size_t pairs = 0;
       for (size_t r = 0; r < full->profiles.size(); ++r) {
         const profile_row &f = full->profiles[r], &g = got->profiles[r];
-        EXPECT_EQ(std::tie(g.series, g.time_ns, g.duration_ns, g.total, g.id_hi, g.id_lo,
-                           g.span_begin, g.span_count, g.period),
-                  std::tie(f.series, f.time_ns, f.duration_ns, f.total, f.id_hi, f.id_lo,
-                           f.span_begin, f.span_count, f.period));
+        // Copied, not bound by reference: a block's rows may sit unaligned in its vector.
+        auto fields = [](const profile_row& p) {
+          return std::array<int64_t, 9>{p.series,     p.time_ns,        p.duration_ns,
+                                        p.total,      int64_t(p.id_hi), int64_t(p.id_lo),
+                                        p.span_begin, p.span_count,     p.period};
+        };
+        EXPECT_EQ(fields(g), fields(f)) << "row " << r;
         const bool inside = f.time_ns >= lo && f.time_ns < hi;
         ASSERT_EQ(g.sample_count, inside ? 0u : f.sample_count) << "row " << r;
         EXPECT_EQ(g.sample_begin, pairs);
         for (uint32_t k = 0; k < g.sample_count; ++k) {
           EXPECT_EQ(got->samples[g.sample_begin + k].stack,
                     full->samples[f.sample_begin + k].stack);
-          EXPECT_EQ(got->samples[g.sample_begin + k].value,
-                    full->samples[f.sample_begin + k].value);
+          EXPECT_EQ(int64_t{got->samples[g.sample_begin + k].value},  // copied: packed pairs
+                    int64_t{full->samples[f.sample_begin + k].value});
         }
         pairs += g.sample_count;
       }
