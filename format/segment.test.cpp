@@ -3,7 +3,6 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
-#include <array>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -1841,13 +1840,11 @@ TEST(segment, outside_decode_reads_only_the_profiles_outside_the_window) {
       size_t pairs = 0;
       for (size_t r = 0; r < full->profiles.size(); ++r) {
         const profile_row &f = full->profiles[r], &g = got->profiles[r];
-        // Copied, not bound by reference: a block's rows may sit unaligned in its vector.
-        auto fields = [](const profile_row& p) {
-          return std::array<int64_t, 9>{p.series,     p.time_ns,        p.duration_ns,
-                                        p.total,      int64_t(p.id_hi), int64_t(p.id_lo),
-                                        p.span_begin, p.span_count,     p.period};
-        };
-        EXPECT_EQ(fields(g), fields(f)) << "row " << r;
+        EXPECT_EQ(std::tie(g.series, g.time_ns, g.duration_ns, g.total, g.id_hi, g.id_lo,
+                           g.span_begin, g.span_count, g.period),
+                  std::tie(f.series, f.time_ns, f.duration_ns, f.total, f.id_hi, f.id_lo,
+                           f.span_begin, f.span_count, f.period))
+            << "row " << r;
         const bool inside = f.time_ns >= lo && f.time_ns < hi;
         ASSERT_EQ(g.sample_count, inside ? 0u : f.sample_count) << "row " << r;
         EXPECT_EQ(g.sample_begin, pairs);
