@@ -31,6 +31,12 @@ block_ref blk(uint64_t id, uint8_t level, int64_t min, int64_t max = -1, uint64_
   return b;
 }
 
+/// `b` holding `n` stored pairs.
+block_ref pairs(block_ref b, uint64_t n) {
+  b.samples = n;
+  return b;
+}
+
 block_ref rollup(uint64_t id, uint8_t level, int64_t step, int64_t min, int64_t max) {
   block_ref b = blk(id, level, min, max);
   b.rollup_step_ns = step;
@@ -347,10 +353,6 @@ TEST(compaction_plan, max_output_samples_splits_windows) {
   p.max_output_samples = 1000;
   compaction_policy l2_cap = p;
   l2_cap.l2_max_output_samples = 2000;
-  auto pairs = [](block_ref b, uint64_t n) {
-    b.samples = n;
-    return b;
-  };
   run_cases({
       {"pairs exactly at the cap: one job",
        {pairs(blk(1, 0, h(0)), 500), pairs(blk(2, 0, h(0) + 1), 500)},
@@ -719,10 +721,6 @@ TEST(compaction_plan, open_l2_windows) {
   closed_only.open_l2_windows = false;
   compaction_policy cap1000;
   cap1000.l2_max_output_samples = 1000;
-  auto with_samples = [](block_ref b, uint64_t n) {
-    b.samples = n;
-    return b;
-  };
   std::vector<block_ref> today;  // L1 blocks of hours 1..13, one made early in the open hour 14
   for (uint64_t i = 1; i <= 13; ++i) today.push_back(blk(i, 1, h(static_cast<int64_t>(i))));
   today.push_back(blk(14, 1, h(14) + minute));
@@ -750,25 +748,25 @@ TEST(compaction_plan, open_l2_windows) {
        h(10),
        {l2({3, 20}, d10)}},
       {"only the day's last L2 block is a target",
-       {with_samples(blk(20, 2, h(0)), 10), with_samples(blk(21, 2, h(4)), 10),
-        with_samples(blk(6, 1, h(6)), 10)},
+       {pairs(blk(20, 2, h(0)), 10), pairs(blk(21, 2, h(4)), 10),
+        pairs(blk(6, 1, h(6)), 10)},
        h(7) + grace,
        {l2({21, 6}, d10)},
        cap1000},
       {"a last L2 block at the cap is final: the hour starts a new one",
-       {with_samples(blk(20, 2, h(0)), 1000), with_samples(blk(6, 1, h(6)), 10)},
+       {pairs(blk(20, 2, h(0)), 1000), pairs(blk(6, 1, h(6)), 10)},
        h(7) + grace,
        {l2({6}, d10)},
        cap1000},
       {"a target with no room for the hour is not rewritten alone",
-       {with_samples(blk(20, 2, h(0)), 990), with_samples(blk(6, 1, h(6)), 20),
-        with_samples(blk(7, 1, h(7)), 20)},
+       {pairs(blk(20, 2, h(0)), 990), pairs(blk(6, 1, h(6)), 20),
+        pairs(blk(7, 1, h(7)), 20)},
        h(8) + grace,
        {l2({6, 7}, d10)},
        cap1000},
       {"the target fills up, the rest starts a new block",
-       {with_samples(blk(20, 2, h(0)), 900), with_samples(blk(6, 1, h(6)), 60),
-        with_samples(blk(7, 1, h(7)), 60)},
+       {pairs(blk(20, 2, h(0)), 900), pairs(blk(6, 1, h(6)), 60),
+        pairs(blk(7, 1, h(7)), 60)},
        h(8) + grace,
        {l2({20, 6}, d10), l2({7}, d10)},
        cap1000},

@@ -524,6 +524,36 @@ struct compacted_layouts {
   partition closed;  ///< as the default policy leaves it once the day has closed
 };
 
+/// As the L1 -> L2 compaction (actors/compactor_actor.cpp, run_compaction_job): `inputs` merged
+/// (merge_segments) into one level-2 file `name`.seg naming `sources`, then its rollups at `steps`
+/// (roll_up), each its own file `name`-rollup<step>s.seg, all added to `out`. Returns the files'
+/// sizes, the raw one first.
+std::vector<uint64_t> write_l2(partition& out, const std::vector<const segment_columns*>& inputs,
+                               std::vector<uint64_t> sources, const std::vector<int64_t>& steps, int zstd_level,
+                               const std::string& name, uint64_t& block_id) {
+  std::vector<uint64_t> sizes;
+  segment_info meta;
+  meta.level = 2;
+  meta.block_id = ++block_id;
+  meta.sources = std::move(sources);
+  merged_segment merged = must(merge_segments(inputs, merge_options{}), "merge_segments");
+  std::string bytes = must(encode_segment(merged.block, merged.samples, segment_codec::zstd, meta, zstd_level), "encode L2");
+  sizes.push_back(bytes.size());
+  add_segment(out, name + ".seg", bytes);
+  std::vector<merged_segment> rolled = must(roll_up(std::move(merged), steps), "roll_up");
+  for (size_t k = 0; k < rolled.size(); ++k) {
+    segment_info rm;
+    rm.level = 2;
+    rm.block_id = ++block_id;
+    rm.rollup_step_ns = steps[k];
+    rm.sources = {meta.block_id};
+    bytes = must(encode_segment(rolled[k].block, rolled[k].samples, segment_codec::zstd, rm, zstd_level), "encode rollup");
+    sizes.push_back(bytes.size());
+    add_segment(out, name + "-rollup" + std::to_string(steps[k] / ns_per_s) + "s.seg", bytes);
+  }
+  return sizes;
+}
+
 /// Runs the plans of `policy` at `now` over the hourly files of `part` (their columns `hours`),
 /// as the compactor does (actors/compactor_actor.cpp, run_compaction_job): each job's inputs
 /// merged (merge_segments), written at its level, with rollups for level 2; blocks no job takes
@@ -541,26 +571,11 @@ void plan_layout(const partition& part, const std::vector<segment_columns>& hour
   for (const compaction_job& j : jobs) {
     check(j.output_level == 2, "hourly L1 files go to L2");
     std::vector<const segment_columns*> ptrs;
-    segment_info meta;
-    meta.level = 2;
-    meta.block_id = ++block_id;
     for (uint64_t id : j.inputs)
       for (size_t i = 0; i < part.segs.size(); ++i)
-        if (part.segs[i].info.block_id == id) ptrs.push_back(&hours[i]), taken.insert(id), meta.sources.push_back(id);
-    merged_segment merged = must(merge_segments(ptrs, merge_options{}), "merge_segments");
-    std::string bytes = must(encode_segment(merged.block, merged.samples, segment_codec::zstd, meta, policy.l2_zstd_level), "encode L2");
-    const std::string name = dir + "/" + prefix + "-l2-" + std::to_string(n++);
-    add_segment(out, name + ".seg", bytes);
-    std::vector<merged_segment> rolled = must(roll_up(std::move(merged), j.rollup_steps_ns), "roll_up");
-    for (size_t k = 0; k < rolled.size(); ++k) {
-      segment_info rm;
-      rm.level = 2;
-      rm.block_id = ++block_id;
-      rm.rollup_step_ns = j.rollup_steps_ns[k];
-      rm.sources = {meta.block_id};
-      bytes = must(encode_segment(rolled[k].block, rolled[k].samples, segment_codec::zstd, rm, policy.l2_zstd_level), "encode rollup");
-      add_segment(out, name + "-rollup" + std::to_string(rm.rollup_step_ns / ns_per_s) + "s.seg", bytes);
-    }
+        if (part.segs[i].info.block_id == id) ptrs.push_back(&hours[i]), taken.insert(id);
+    write_l2(out, ptrs, j.inputs, j.rollup_steps_ns, policy.l2_zstd_level, dir + "/" + prefix + "-l2-" + std::to_string(n++),
+             block_id);
   }
   for (const auto& sg : part.segs)
     if (!taken.count(sg.info.block_id)) {
@@ -698,31 +713,15 @@ stacks_dataset build_stacks(const base_pool& bp, const stacks_options& o, uint64
     plan_layout(part, hours, policy, day_start_ns + 24 * hour_ns + policy.grace_ns, layouts->closed, dir, tag + "-closed", block_id);
   }
   if (day) {
-    // As the L1 -> L2 compaction (actors/compactor_actor.cpp): merge_segments of the hourly
-    // files, then its 1 min and 1 h rollups (roll_up), each its own file.
+    // The whole day in one job, whatever the caps (the best case), at the default zstd level.
     std::vector<const segment_columns*> ptrs;
-    segment_info meta;
-    meta.level = 2;
-    meta.block_id = ++block_id;
+    std::vector<uint64_t> sources;
     for (const auto& h : hours) ptrs.push_back(&h);
-    for (const auto& s : part.segs) meta.sources.push_back(s.info.block_id);
-    merged_segment merged = must(merge_segments(ptrs, merge_options{}), "merge_segments");
-    hours.clear();
-    std::string bytes = must(encode_segment(merged.block, merged.samples, segment_codec::zstd, meta), "encode_segment L2");
-    ds.day_file_bytes = bytes.size();
-    add_segment(*day, dir + "/" + tag + "-day.seg", bytes);
-    const std::vector<int64_t> steps = {60 * ns_per_s, hour_ns};
-    std::vector<merged_segment> rolled = must(roll_up(std::move(merged), steps), "roll_up");
-    for (size_t k = 0; k < steps.size(); ++k) {
-      segment_info rm;
-      rm.level = 2;
-      rm.block_id = ++block_id;
-      rm.rollup_step_ns = steps[k];
-      rm.sources = {meta.block_id};
-      bytes = must(encode_segment(rolled[k].block, rolled[k].samples, segment_codec::zstd, rm), "encode_segment rollup");
-      ds.rollup_file_bytes.push_back(bytes.size());
-      add_segment(*day, dir + "/" + tag + "-day-rollup" + std::to_string(steps[k] / ns_per_s) + "s.seg", bytes);
-    }
+    for (const auto& sg : part.segs) sources.push_back(sg.info.block_id);
+    std::vector<uint64_t> sizes = write_l2(*day, ptrs, sources, {60 * ns_per_s, hour_ns}, segment_default_zstd_level,
+                                           dir + "/" + tag + "-day", block_id);
+    ds.day_file_bytes = sizes[0];
+    ds.rollup_file_bytes.assign(sizes.begin() + 1, sizes.end());
   }
   return ds;
 }
