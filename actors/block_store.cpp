@@ -1,5 +1,6 @@
 #include "actors/block_store.hpp"
 
+#include <algorithm>
 #include <optional>
 
 #include "actors/log.hpp"
@@ -24,21 +25,56 @@ uint64_t memory_of(const block_data& b) {
   return n;
 }
 
-block_store::lookup block_store::get(const std::string& path, query::block_depth depth) {
+namespace {
+// Whether a block with the pairs of the series `have` marks (empty = all) has those of every
+// series `want` marks.
+bool covers(const std::vector<bool>& have, const std::vector<bool>& want) {
+  if (have.empty()) return true;
+  for (size_t i = 0; i < want.size(); ++i)
+    if (want[i] && (i >= have.size() || !have[i])) return false;
+  return true;
+}
+}  // namespace
+
+block_store::lookup block_store::get(const std::string& path, query::block_depth depth,
+                                     const series_filter& reads) {
+  std::shared_ptr<const block_data> part;  // cached whole, but with some series' pairs only
+  std::vector<bool> had;
   {
     std::lock_guard lock(mu_);
     if (corrupted_.count(path)) return {outcome::corrupted, nullptr};
     if (auto it = cache_.find(path); it != cache_.end() && it->second.depth >= depth) {
-      it->second.last_use = ++clock_;
-      return {outcome::ok, it->second.block};
+      if (depth != query::block_depth::whole || it->second.series.empty()) {
+        it->second.last_use = ++clock_;
+        return {outcome::ok, it->second.block};
+      }
+      part = it->second.block;
+      had = it->second.series;
     }
+  }
+  if (part && reads && covers(had, reads(*part))) {
+    std::lock_guard lock(mu_);
+    if (auto it = cache_.find(path); it != cache_.end() && it->second.block == part)
+      it->second.last_use = ++clock_;
+    return {outcome::ok, std::move(part)};
   }
   // Row depths read only the sections they decode (io/segment_file.hpp).
   std::optional<result<block_data>> decoded;
+  std::vector<bool> series;  // of a partial decode: the series whose pairs it has
   if (depth == query::block_depth::whole) {
     auto bytes = fs_->read_file(path);
     if (!bytes) return {outcome::missing, nullptr};
-    decoded.emplace(decode_segment(as_bytes(*bytes)));
+    if (reads) {
+      decoded.emplace(decode_segment_series(as_bytes(*bytes), [&](const block_data& b) {
+        series = reads(b);
+        series.resize(b.series.size());
+        for (size_t i = 0; i < had.size() && i < series.size(); ++i) series[i] = series[i] || had[i];
+        return series;
+      }));
+      if (std::find(series.begin(), series.end(), false) == series.end()) series.clear();
+    } else {
+      decoded.emplace(decode_segment(as_bytes(*bytes)));
+    }
   } else {
     const auto fields = depth == query::block_depth::rows ? row_fields::all : row_fields::columns;
     auto image = io::read_segment_rows(*fs_, path, fields);
@@ -52,9 +88,13 @@ block_store::lookup block_store::get(const std::string& path, query::block_depth
     return {outcome::corrupted, nullptr};
   }
   auto data = std::make_shared<const block_data>(std::move(*block));
-  // A racing deeper decode of the same file may have landed meanwhile: keep the deeper block.
-  if (auto it = cache_.find(path); it == cache_.end() || it->second.depth < depth)
-    put_locked(path, data, depth);
+  // A racing decode of the same file may have landed meanwhile: keep the deeper block, and of
+  // two whole ones the one with more series' pairs.
+  auto it = cache_.find(path);
+  if (it == cache_.end() || it->second.depth < depth ||
+      (depth == query::block_depth::whole &&
+       (series.empty() || (!it->second.series.empty() && covers(series, it->second.series)))))
+    put_locked(path, data, depth, std::move(series));
   return {outcome::ok, std::move(data)};
 }
 
@@ -71,8 +111,9 @@ block_store::lookup block_store::get_outside(const std::string& path, int64_t lo
   {
     std::lock_guard lock(mu_);
     if (corrupted_.count(path)) return {outcome::corrupted, nullptr};
-    if (auto it = cache_.find(path);
-        it != cache_.end() && it->second.depth == query::block_depth::whole) {
+    if (auto it = cache_.find(path); it != cache_.end() &&
+                                     it->second.depth == query::block_depth::whole &&
+                                     it->second.series.empty()) {
       it->second.last_use = ++clock_;
       *key = path;
       return {outcome::ok, it->second.block};
@@ -107,13 +148,20 @@ void block_store::put(const std::string& path, std::shared_ptr<const block_data>
 }
 
 void block_store::put_locked(const std::string& path, std::shared_ptr<const block_data> block,
-                             query::block_depth depth) {
+                             query::block_depth depth, std::vector<bool> series) {
+  entry e{std::move(block), 0, ++clock_, depth, std::move(series)};
+  e.mem = memory_of(*e.block);
   if (auto it = cache_.find(path); it != cache_.end()) {
-    bytes_ -= it->second.mem;
+    // A whole block decoded again for more series' pairs has the same stacks: keep their map.
+    const entry& old = it->second;
+    if (depth == query::block_depth::whole && old.depth == depth && old.frames &&
+        old.frames->dict == dict_ && old.frames->node.size() == e.block->stacks.size()) {
+      e.frames = old.frames;
+      e.mem += e.frames->bytes();
+    }
+    bytes_ -= old.mem;
     cache_.erase(it);
   }
-  entry e{std::move(block), 0, ++clock_, depth};
-  e.mem = memory_of(*e.block);
   bytes_ += e.mem;
   cache_[path] = std::move(e);
   evict_locked(path);

@@ -14,6 +14,7 @@
 #include <unordered_map>
 
 #include "format/block.hpp"
+#include "format/segment.hpp"
 #include "io/file.hpp"
 #include "query/evaluate.hpp"
 #include "query/frame_dict.hpp"
@@ -45,9 +46,15 @@ class block_store {
   /// at least that deep answers; a miss decodes only that much (decode_segment_rows for row
   /// depths) and caches it, and a later get() that needs more decodes the file again and
   /// replaces it.
-  lookup get(const std::string& path, query::block_depth depth = query::block_depth::whole);
+  /// `reads` (whole depth; query::evaluator::series_read): the series whose pairs the caller
+  /// reads; empty = all. A miss decodes only those pairs (decode_segment_series), plus those of a
+  /// cached block it replaces; a cached block answers when it has the pairs of every series
+  /// `reads` marks. The replacing block keeps the replaced one's frame map (same file, same
+  /// stacks).
+  lookup get(const std::string& path, query::block_depth depth = query::block_depth::whole,
+             const series_filter& reads = {});
   /// The block of `path` for a query that reads none of its profiles in [lo_ns, hi_ns) (a rollup
-  /// answers those buckets): the cached whole block if there is one, else the block with only the
+  /// answers those buckets): the cached whole block if there is one with every series' pairs, else the block with only the
   /// pairs of the profiles outside the window decoded (decode_segment_outside), cached under its
   /// own key, which is stored in `*key` for frames(). A window's bounds are a rollup's bucket
   /// edges, so a "last 24 h" query refreshed within the hour finds that block again. Outcomes as
@@ -76,10 +83,13 @@ class block_store {
     uint64_t last_use = 0;
     /// Below `whole`: decoded by decode_segment_rows (no symbols, stacks or samples).
     query::block_depth depth = query::block_depth::whole;
+    /// Whole depth: empty when every series' pairs are decoded, else the series whose are.
+    std::vector<bool> series;
     std::shared_ptr<const query::block_frames> frames;  ///< set on first frames()
   };
   void put_locked(const std::string& path, std::shared_ptr<const block_data> block,
-                  query::block_depth depth = query::block_depth::whole);
+                  query::block_depth depth = query::block_depth::whole,
+                  std::vector<bool> series = {});
   void evict_locked(const std::string& keep);
   // Marks `path` corrupted and reports it (log, hearth_segments_corrupted_total) the first time.
   void report_corrupted_locked(const std::string& path, const error& e);

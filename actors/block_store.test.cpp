@@ -162,6 +162,78 @@ TEST(block_store, outside_a_window_only_those_profiles_are_decoded_and_cached_ap
             block_store::outcome::missing);
 }
 
+// A query's series reads decode only those series' pairs; a block missing some that a later
+// query reads is decoded again with both sets (keeping its frame map), and answers alike.
+TEST(block_store, only_the_pairs_of_the_series_a_query_reads_are_decoded) {
+  store_fixture fx;
+  const block_data b = test::block_of({{"go/workpool.cpu.000.pb.gz", 10 * s_ns},
+                                       {"go/mapindex.cpu.000.pb.gz", 20 * s_ns}});
+  const std::string path = (fx.dir / "L2-types.hseg").string();
+  ASSERT_TRUE(
+      fx.fs.write_file_atomic(path, as_bytes(*encode_segment(b, segment_codec::zstd, 9))).ok());
+  query::query_spec cpu = test::stacks_query(0, 100 * s_ns);
+  query::query_spec count = cpu;
+  count.profile_type = "process_cpu:samples:count:cpu:nanoseconds";
+  auto cpu_ev = query::evaluator::make(cpu), count_ev = query::evaluator::make(count);
+  ASSERT_TRUE(cpu_ev.ok() && count_ev.ok());
+  const series_filter cpu_reads = [&](const block_data& x) { return cpu_ev->series_read(x); };
+  const series_filter count_reads = [&](const block_data& x) { return count_ev->series_read(x); };
+  auto pairs_of = [](const block_data& x, const std::vector<bool>& series) {
+    size_t n = 0;
+    for (const auto& p : x.profiles)
+      if (series[p.series]) n += p.sample_count;
+    return n;
+  };
+  block_store reference(&fx.fs, 64 << 20, nullptr);
+  auto full = reference.get(path);
+  ASSERT_EQ(full.what, block_store::outcome::ok);
+  const auto cpu_series = cpu_ev->series_read(*full.block);
+  const auto count_series = count_ev->series_read(*full.block);
+  ASSERT_GT(pairs_of(*full.block, cpu_series), 0u);
+  ASSERT_GT(pairs_of(*full.block, count_series), 0u);
+
+  block_store store(&fx.fs, 64 << 20, nullptr);
+  auto c = store.get(path, query::block_depth::whole, cpu_reads);
+  ASSERT_EQ(c.what, block_store::outcome::ok);
+  EXPECT_EQ(c.block->samples.size(), pairs_of(*full.block, cpu_series)) << "cpu pairs only";
+  EXPECT_EQ(pairs_of(*c.block, count_series), 0u);
+  auto fc = store.frames(path, c.block);
+  ASSERT_NE(fc, nullptr);
+  EXPECT_EQ(store.get(path, query::block_depth::whole, cpu_reads).block, c.block) << "cached";
+  std::string key;
+  auto outside = store.get_outside(path, 15 * s_ns, 25 * s_ns, &key);
+  EXPECT_NE(outside.block, c.block) << "a block without every series' pairs answers no window";
+  EXPECT_NE(key, path);
+  auto answer = [&](const query::query_spec& q, const block_data& x,
+                    std::shared_ptr<const query::block_frames> f) {
+    auto ev = query::evaluator::make(q);
+    ev->add(x, f);
+    query::merger m;
+    m.add(std::move(*ev).finish());
+    m.tree().finalize();
+    return query::render_flame_graph(m.tree(), 8192);
+  };
+  EXPECT_EQ(answer(cpu, *c.block, fc), answer(cpu, *full.block, nullptr));
+  // The other type: decoded again with both, replacing the cached block, its map kept.
+  auto both = store.get(path, query::block_depth::whole, count_reads);
+  ASSERT_EQ(both.what, block_store::outcome::ok);
+  EXPECT_NE(both.block, c.block);
+  EXPECT_EQ(both.block->samples.size(), full.block->samples.size());
+  EXPECT_EQ(store.frames(path, both.block), fc) << "same stacks: the map is kept";
+  EXPECT_EQ(store.get(path, query::block_depth::whole, cpu_reads).block, both.block);
+  EXPECT_EQ(store.get(path).block, both.block) << "every series' pairs: answers everything";
+  EXPECT_EQ(answer(count, *both.block, fc), answer(count, *full.block, nullptr));
+  EXPECT_GT(answer(count, *both.block, fc).total, 0);
+  // A get that reads everything (no filter) replaces a partial block by the whole one.
+  store.drop(path);
+  auto again = store.get(path, query::block_depth::whole, count_reads);
+  EXPECT_EQ(again.block->samples.size(), pairs_of(*full.block, count_series));
+  auto whole = store.get(path);
+  EXPECT_NE(whole.block, again.block);
+  EXPECT_EQ(whole.block->samples.size(), full.block->samples.size());
+  EXPECT_EQ(store.get(path, query::block_depth::whole, cpu_reads).block, whole.block);
+}
+
 TEST(block_store, a_full_frame_dictionary_is_replaced_and_queries_expand_meanwhile) {
   store_fixture fx;
   // A 1 KiB cache: a 128-byte dictionary has no room for any path.

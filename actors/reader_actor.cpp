@@ -24,9 +24,12 @@ reply_status add_segment(block_store& store, const segment_ref& ref, const query
   auto frames = [&](const std::string& path, const std::shared_ptr<const block_data>& b) {
     return stacks ? store.frames(path, b) : nullptr;
   };
+  // Only the pairs of the series the query reads are decoded (a block holds every profile type
+  // of its services; a query reads one).
+  const series_filter reads = [&ev](const block_data& b) { return ev.series_read(b); };
   std::shared_ptr<const block_data> rolled;
   if (!ref.rollup_path.empty()) {
-    auto r = store.get(ref.rollup_path);
+    auto r = store.get(ref.rollup_path, query::block_depth::whole, reads);
     if (r.what == block_store::outcome::ok) rolled = std::move(r.block);
   }
   if (rolled &&
@@ -40,7 +43,7 @@ reply_status add_segment(block_store& store, const segment_ref& ref, const query
   // decoded (a day's block for a range that starts mid-hour: ~300 of 11,000 rows).
   std::string raw_key = ref.path;
   auto raw = rolled ? store.get_outside(ref.path, ref.rollup_lo_ns, ref.rollup_hi_ns, &raw_key)
-                    : store.get(ref.path, query::depth_needed(spec));
+                    : store.get(ref.path, query::depth_needed(spec), reads);
   if (raw.what == block_store::outcome::missing)
     return reply_status::from(
         error{errc::unavailable,

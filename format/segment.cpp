@@ -1057,6 +1057,63 @@ status parse_samples(bytes_view body, block_data& b) {
   return end_of("samples", dv);
 }
 
+// parse_samples for the profiles of the series `keep` marks only (decode_segment_series): the
+// pairs of the others are skipped (skip_varints) and their rows left with sample_count 0. Each
+// decoded profile's pairs are checked as read_samples checks them (check_block, which would
+// expect every row's pairs, is not run on them).
+status parse_samples_of(bytes_view body, block_data& b, const std::vector<bool>& keep) {
+  decoder d(body);
+  uint64_t n = 0;
+  if (auto st = get_sample_count(d, b, n); !st) return st;
+  const size_t stacks_at = body.size() - d.remaining();
+  const size_t values_at = skip_varints(body, stacks_at, n);
+  if (values_at == std::string_view::npos) return corrupt("samples", "stack column truncated");
+  auto kept = [&](const profile_row& r) { return r.series < keep.size() && keep[r.series]; };
+  uint64_t want = 0;
+  for (const auto& r : b.profiles)
+    if (kept(r)) want += r.sample_count;
+  b.samples.resize(want);
+  sample_rec* out = b.samples.data();
+  const bytes_view stacks = body.first(values_at);
+  const uint64_t nodes = b.stacks.size();
+  size_t s_at = stacks_at, v_at = values_at;
+  for (size_t p = 0; p < b.profiles.size(); ++p) {
+    profile_row& r = b.profiles[p];
+    r.sample_begin = static_cast<uint32_t>(out - b.samples.data());
+    if (!kept(r)) {
+      s_at = skip_varints(stacks, s_at, r.sample_count);
+      v_at = skip_varints(body, v_at, r.sample_count);
+      if (s_at == std::string_view::npos || v_at == std::string_view::npos)
+        return corrupt("samples", "columns truncated in profile " + str(p));
+      r.sample_count = 0;
+      continue;
+    }
+    decoder ds(stacks.subspan(s_at)), dv(body.subspan(v_at));
+    uint64_t stack = 0, sum = 0;
+    for (uint32_t k = 0; k < r.sample_count; ++k) {
+      const uint64_t delta = ds.get_uvarint();
+      stack += delta;
+      if (delta == 0 || stack >= nodes) [[unlikely]]
+        return corrupt("samples", "profile " + str(p) + " sample " + str(k) + " stack " +
+                                      str(stack) + " repeats or is out of range (" +
+                                      str(nodes) + " nodes)");
+      const int64_t value = dv.get_varint();
+      *out++ = sample_rec{static_cast<uint32_t>(stack), value};
+      sum += static_cast<uint64_t>(value);
+    }
+    if (!ds.ok() || !dv.ok()) return corrupt("samples", "columns truncated in profile " + str(p));
+    if (static_cast<int64_t>(sum) != r.total)
+      return corrupt("profiles", "profile " + str(p) + " total " + std::to_string(r.total) +
+                                     " is not the sum of its samples " +
+                                     std::to_string(static_cast<int64_t>(sum)));
+    s_at = stacks.size() - ds.remaining();
+    v_at = body.size() - dv.remaining();
+  }
+  if (s_at != values_at || v_at != body.size())
+    return corrupt("samples", "columns do not end with the last profile's pairs");
+  return {};
+}
+
 // The samples section for segment_columns: the body is kept encoded; each profile's first stack
 // delta and first value are located (skip_varints) so read_samples can start there.
 status parse_sample_columns(bytes_view body, const block_data& b, std::vector<uint32_t>& stacks_at,
@@ -1279,8 +1336,10 @@ struct segment_columns_parts {
 // With `cols`, the samples stay encoded in `*cols` (segment_columns) and postings are not read.
 result<block_data> decode_sections(bytes_view file, const footer_data& f,
                                    postings_index* postings_out,
-                                   segment_columns_parts* cols = nullptr) {
+                                   segment_columns_parts* cols = nullptr,
+                                   const series_filter* keep = nullptr) {
   const bool v3 = f.info.version >= 3;
+  bool partial = false;  // some series' pairs not decoded (keep)
   block_data b;
   rows_summary rows;
   postings_index postings;
@@ -1322,6 +1381,13 @@ result<block_data> decode_sections(bytes_view file, const footer_data& f,
         if (cols) {
           st = parse_sample_columns(*body, b, cols->stacks_at, cols->values_at);
           if (st) cols->samples.assign(reinterpret_cast<const char*>(body->data()), body->size());
+        } else if (keep) {
+          // The strings, series and profiles sections come before the samples (the writer's
+          // order, which get_sample_count's check of the profiles' counts relies on too).
+          std::vector<bool> mask = (*keep)(b);
+          mask.resize(b.series.size());
+          partial = std::find(mask.begin(), mask.end(), false) != mask.end();
+          st = partial ? parse_samples_of(*body, b, mask) : parse_samples(*body, b);
         } else {
           st = parse_samples(*body, b);
         }
@@ -1338,12 +1404,13 @@ result<block_data> decode_sections(bytes_view file, const footer_data& f,
     }
     if (!st) return st.err();
   }
-  if (auto st = check_block(b, errc::corrupted, "segment", cols == nullptr); !st) return st.err();
+  if (auto st = check_block(b, errc::corrupted, "segment", cols == nullptr && !partial); !st)
+    return st.err();
   // (series, time) order and contiguous sample ranges hold by construction: parse_profiles
   // rejects deltas that would break them.
   if (auto st = set_time_range(b, rows, f.info); !st) return st.err();
   const auto& i = f.info;
-  const uint64_t samples = cols ? rows.samples : b.samples.size();
+  const uint64_t samples = cols || partial ? rows.samples : b.samples.size();
   if (i.series != b.series.size() || i.profiles != b.profiles.size() || i.samples != samples ||
       i.stacks != b.stacks.size())
     return corrupt("footer", "counts do not match the sections");
@@ -1847,6 +1914,15 @@ status segment_columns::read_samples(uint32_t row, std::vector<sample_rec>& out)
                                    " is not the sum of its samples " +
                                    std::to_string(static_cast<int64_t>(sum)));
   return {};
+}
+
+result<block_data> decode_segment_series(bytes_view file, const series_filter& keep,
+                                         segment_info* info) {
+  auto f = read_footer(file);
+  if (!f) return f.take_error();
+  auto b = decode_sections(file, *f, nullptr, nullptr, &keep);
+  if (b && info) *info = f->info;
+  return b;
 }
 
 result<block_data> decode_segment(bytes_view file, segment_info* info, postings_index* postings) {

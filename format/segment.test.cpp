@@ -1876,6 +1876,86 @@ TEST(segment, outside_decode_reads_only_the_profiles_outside_the_window) {
   }
 }
 
+// decode_segment_series decodes the pairs of the marked series' profiles, exactly, and leaves
+// the other rows whole but with no pairs; with every series marked it is decode_segment.
+TEST(segment, series_decode_reads_only_the_pairs_of_the_marked_series) {
+  int partial = 0;
+  for (uint64_t seed = 1; seed <= 20; ++seed) {
+    const test_case tc = random_case(seed, 2 + static_cast<uint32_t>(seed % 5) * 7);
+    const std::string file = must_encode(tc.block, segment_codec::zstd, compacted_meta(seed));
+    auto full = decode_segment(view(file));
+    ASSERT_TRUE(full.ok()) << full.err().to_string();
+    const size_t n = full->series.size();
+    // Masks: none, every series, the even ids, the first only, a mask shorter than the table.
+    std::vector<std::vector<bool>> masks = {std::vector<bool>(n, false),
+                                            std::vector<bool>(n, true), {}, {true}, {}};
+    for (size_t i = 0; i < n; ++i) masks[2].push_back(i % 2 == 0);
+    masks[4].assign(n / 2, true);
+    for (const auto& mask : masks) {
+      SCOPED_TRACE("seed " + std::to_string(seed) + ", " + std::to_string(mask.size()) +
+                   "-entry mask");
+      size_t calls = 0;
+      auto got = decode_segment_series(view(file), [&](const block_data& b) {
+        ++calls;
+        EXPECT_EQ(b.series.size(), n) << "the series table is decoded before the filter runs";
+        EXPECT_EQ(b.profiles.size(), full->profiles.size());
+        return mask;
+      });
+      ASSERT_TRUE(got.ok()) << got.err().to_string();
+      EXPECT_EQ(calls, 1u);
+      ASSERT_EQ(got->profiles.size(), full->profiles.size());
+      EXPECT_EQ(got->stacks.size(), full->stacks.size());
+      EXPECT_EQ(got->syms.strings, full->syms.strings);
+      EXPECT_EQ(got->spans.size(), full->spans.size());
+      EXPECT_EQ(got->min_time_ns, full->min_time_ns);
+      EXPECT_EQ(got->max_time_ns, full->max_time_ns);
+      size_t pairs = 0;
+      bool skipped = false;
+      for (size_t r = 0; r < full->profiles.size(); ++r) {
+        const profile_row &f = full->profiles[r], &g = got->profiles[r];
+        EXPECT_EQ(std::tie(g.series, g.time_ns, g.duration_ns, g.total, g.id_hi, g.id_lo,
+                           g.span_begin, g.span_count, g.period),
+                  std::tie(f.series, f.time_ns, f.duration_ns, f.total, f.id_hi, f.id_lo,
+                           f.span_begin, f.span_count, f.period))
+            << "row " << r;
+        const bool kept = f.series < mask.size() && mask[f.series];
+        skipped = skipped || (!kept && f.sample_count > 0);
+        ASSERT_EQ(g.sample_count, kept ? f.sample_count : 0u) << "row " << r;
+        EXPECT_EQ(g.sample_begin, pairs);
+        for (uint32_t k = 0; k < g.sample_count; ++k) {
+          EXPECT_EQ(got->samples[g.sample_begin + k].stack,
+                    full->samples[f.sample_begin + k].stack);
+          EXPECT_EQ(int64_t{got->samples[g.sample_begin + k].value},  // copied: packed pairs
+                    int64_t{full->samples[f.sample_begin + k].value});
+        }
+        pairs += g.sample_count;
+      }
+      EXPECT_EQ(got->samples.size(), pairs);
+      partial += skipped;
+    }
+  }
+  EXPECT_GT(partial, 20) << "cases where some pairs were skipped";
+  // Every series marked: a flipped byte anywhere is corrupted, as for decode_segment. Half
+  // marked: a flipped byte is corrupted or unnoticed (in a skipped pair), never a crash.
+  const test_case tc = random_case(11, 12);
+  const std::string file = must_encode(tc.block, segment_codec::none);
+  const auto all = [](const block_data& b) { return std::vector<bool>(b.series.size(), true); };
+  const auto even = [](const block_data& b) {
+    std::vector<bool> m(b.series.size());
+    for (size_t i = 0; i < m.size(); i += 2) m[i] = true;
+    return m;
+  };
+  for (size_t i = 0; i < file.size(); ++i) {
+    std::string bad = file;
+    bad[i] = static_cast<char>(bad[i] ^ 0xff);
+    auto got = decode_segment_series(view(bad), all);
+    ASSERT_FALSE(got.ok()) << "byte " << i;
+    EXPECT_EQ(got.err().code, errc::corrupted);
+    auto half = decode_segment_series(view(bad), even);
+    if (!half.ok()) EXPECT_EQ(half.err().code, errc::corrupted) << "byte " << i;
+  }
+}
+
 }  // namespace
 // Version 5 stores times as deltas of deltas and durations as deltas, modulo 2^64: the extremes
 // of int64 round-trip, and rows at a fixed interval with one duration cost a byte each for both.

@@ -267,6 +267,18 @@ void evaluator::add(const block_data& b, int64_t start, int64_t end,
   }
 }
 
+std::vector<bool> evaluator::series_read(const block_data& b) const {
+  switch (kind()) {
+    case query_kind::merge_stacks:
+    case query_kind::merge_pprof:
+    case query_kind::select_series:
+    case query_kind::analyze:
+      return series_mask(b, select_series(b, matchers_));
+    default:
+      return std::vector<bool>(b.series.size(), true);
+  }
+}
+
 partial evaluator::finish() && {
   partial out;
   if (kind() == query_kind::merge_stacks) {

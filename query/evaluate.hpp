@@ -175,6 +175,10 @@ class evaluator {
   void add(const block_data& b, std::shared_ptr<const block_frames> frames = nullptr) {
     add(b, spec_.start_ns, spec_.end_ns, std::move(frames));
   }
+  /// The series of `b` whose pairs add() reads, by id (block_store::get's `reads`): those the
+  /// selector matches for the kinds that read pairs of selected series only, every series for
+  /// the others.
+  std::vector<bool> series_read(const block_data& b) const;
   /// For `analyze`: a block of `bytes` on disk overlaps the range.
   void note_block(uint64_t bytes) {
     ++counts_.blocks;

@@ -216,6 +216,7 @@ struct seg_file {
   std::shared_ptr<const block_data> data;  ///< the block cache
   query::block_depth depth = query::block_depth::whole;  ///< how deep `data` was decoded
   std::shared_ptr<const query::block_frames> frames;  ///< kept with `data`, as block_store::frames
+  std::vector<bool> series;  ///< whole depth: the series whose pairs `data` has; empty = all
   /// As block_store::get_outside: the block with only the pairs outside [outside_lo, outside_hi)
   /// decoded, and its frame map.
   std::shared_ptr<const block_data> outside;
@@ -235,6 +236,7 @@ struct partition {
     for (auto& s : segs) {
       s.data.reset();
       s.frames.reset();
+      s.series.clear();
       s.outside.reset();
       s.outside_frames.reset();
     }
@@ -265,16 +267,36 @@ query::merger gather(std::vector<partition*>& parts, const query::query_spec& q,
   // As block_store::get: a query decodes only as deep as it reads (rows as columns, full rows,
   // the whole block); a block decoded less deep than a query needs is decoded again.
   const query::block_depth depth = query::depth_needed(q);
-  auto load = [&](seg_file& seg) -> const block_data& {
-    if (!seg.data || seg.depth < depth) {
+  // As block_store::get with the evaluator's series reads: a whole block has the pairs of the
+  // series some query read (seg.series; empty = all), and is decoded again, with both sets and
+  // its frame map kept, when a query reads another.
+  auto load = [&](seg_file& seg, const query::evaluator& ev) -> const block_data& {
+    bool more = false;
+    if (seg.data && seg.depth == query::block_depth::whole && !seg.series.empty()) {
+      const std::vector<bool> want = ev.series_read(*seg.data);
+      for (size_t i = 0; i < want.size(); ++i) more = more || (want[i] && !seg.series[i]);
+    }
+    if (!seg.data || seg.depth < depth || more) {
       const auto fields = depth == query::block_depth::rows ? row_fields::all : row_fields::columns;
       if (depth == query::block_depth::whole) {
         std::string bytes;
         timed(st.read, [&] { bytes = read_whole(seg.path); });
+        std::vector<bool> had = seg.series, series;
         timed(st.decode, [&] {
-          seg.data = std::make_shared<const block_data>(
-              must(decode_segment(as_bytes(bytes)), "decode_segment"));
+          seg.data = std::make_shared<const block_data>(must(
+              decode_segment_series(as_bytes(bytes),
+                                    [&](const block_data& b) {
+                                      series = ev.series_read(b);
+                                      for (size_t i = 0; i < had.size(); ++i) series[i] = series[i] || had[i];
+                                      return series;
+                                    }),
+              "decode_segment_series"));
         });
+        seg.series = std::find(series.begin(), series.end(), false) == series.end() ? std::vector<bool>{} : series;
+        if (more) {  // the same stacks: the frame map stays
+          seg.depth = depth;
+          return *seg.data;
+        }
       } else {
         io::segment_image image;
         timed(st.read, [&] {
@@ -359,20 +381,20 @@ query::merger gather(std::vector<partition*>& parts, const query::query_spec& q,
       }
       query::evaluator& ev = *evp;
       if (!rolled) {
-        const block_data& raw = load(seg);
+        const block_data& raw = load(seg, ev);
         auto f = frames(seg);
         timed(st.add, [&] { ev.add(raw, f); });
       } else if (!query::raw_rows_outside(q, rc, seg.info.min_time_ns, seg.info.max_time_ns)) {
-        const block_data& r = load(*rolled);
+        const block_data& r = load(*rolled, ev);
         auto f = frames(*rolled);
         timed(st.add, [&] { ev.add(r, rc.lo_ns, rc.hi_ns, f); });
       } else {
-        const block_data& r = load(*rolled);
+        const block_data& r = load(*rolled, ev);
         // As block_store::get_outside: the whole block if it is decoded, else only the pairs of
         // the rows outside the rollup's buckets, kept for this window.
         const block_data* rawp = nullptr;
         std::shared_ptr<const query::block_frames> fw;
-        if (seg.data && seg.depth == query::block_depth::whole) {
+        if (seg.data && seg.depth == query::block_depth::whole && seg.series.empty()) {
           rawp = seg.data.get();
           fw = frames(seg);
         } else {
