@@ -68,7 +68,8 @@ block_store::lookup block_store::get(const std::string& path, query::block_depth
       decoded.emplace(decode_segment_series(as_bytes(*bytes), [&](const block_data& b) {
         series = reads(b);
         series.resize(b.series.size());
-        for (size_t i = 0; i < had.size() && i < series.size(); ++i) series[i] = series[i] || had[i];
+        for (size_t i = 0; i < had.size() && i < series.size(); ++i)
+          series[i] = series[i] || had[i];
         return series;
       }));
       if (std::find(series.begin(), series.end(), false) == series.end()) series.clear();

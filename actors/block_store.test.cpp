@@ -166,8 +166,8 @@ TEST(block_store, outside_a_window_only_those_profiles_are_decoded_and_cached_ap
 // query reads is decoded again with both sets (keeping its frame map), and answers alike.
 TEST(block_store, only_the_pairs_of_the_series_a_query_reads_are_decoded) {
   store_fixture fx;
-  const block_data b = test::block_of({{"go/workpool.cpu.000.pb.gz", 10 * s_ns},
-                                       {"go/mapindex.cpu.000.pb.gz", 20 * s_ns}});
+  const block_data b = test::block_of(
+      {{"go/workpool.cpu.000.pb.gz", 10 * s_ns}, {"go/mapindex.cpu.000.pb.gz", 20 * s_ns}});
   const std::string path = (fx.dir / "L2-types.hseg").string();
   ASSERT_TRUE(
       fx.fs.write_file_atomic(path, as_bytes(*encode_segment(b, segment_codec::zstd, 9))).ok());

@@ -1095,8 +1095,8 @@ status parse_samples_of(bytes_view body, block_data& b, const std::vector<bool>&
       stack += delta;
       if (delta == 0 || stack >= nodes) [[unlikely]]
         return corrupt("samples", "profile " + str(p) + " sample " + str(k) + " stack " +
-                                      str(stack) + " repeats or is out of range (" +
-                                      str(nodes) + " nodes)");
+                                      str(stack) + " repeats or is out of range (" + str(nodes) +
+                                      " nodes)");
       const int64_t value = dv.get_varint();
       *out++ = sample_rec{static_cast<uint32_t>(stack), value};
       sum += static_cast<uint64_t>(value);

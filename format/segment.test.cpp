@@ -1887,8 +1887,8 @@ TEST(segment, series_decode_reads_only_the_pairs_of_the_marked_series) {
     ASSERT_TRUE(full.ok()) << full.err().to_string();
     const size_t n = full->series.size();
     // Masks: none, every series, the even ids, the first only, a mask shorter than the table.
-    std::vector<std::vector<bool>> masks = {std::vector<bool>(n, false),
-                                            std::vector<bool>(n, true), {}, {true}, {}};
+    std::vector<std::vector<bool>> masks = {
+        std::vector<bool>(n, false), std::vector<bool>(n, true), {}, {true}, {}};
     for (size_t i = 0; i < n; ++i) masks[2].push_back(i % 2 == 0);
     masks[4].assign(n / 2, true);
     for (const auto& mask : masks) {
