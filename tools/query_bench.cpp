@@ -191,6 +191,10 @@ struct samples {
   double cpu50() const { return pct(cpu, 0.5); }
 };
 
+/// --all-pairs: whole-depth reads decode every series' pairs (the readers before
+/// decode_segment_series), for an A/B in one run.
+bool all_pairs = false;
+
 /// Per-stage CPU seconds of one query run (summed over partitions).
 struct stages {
   double read = 0, decode = 0, frames = 0, add = 0, finish = 0, merge = 0, render = 0;
@@ -267,10 +271,25 @@ query::merger gather(std::vector<partition*>& parts, const query::query_spec& q,
   // As block_store::get: a query decodes only as deep as it reads (rows as columns, full rows,
   // the whole block); a block decoded less deep than a query needs is decoded again.
   const query::block_depth depth = query::depth_needed(q);
+  // --all-pairs: every series' pairs, as every reader decoded blocks before decode_segment_series.
+  auto load_whole = [&](seg_file& seg) -> const block_data& {
+    if (!seg.data || seg.depth < depth || !seg.series.empty()) {
+      std::string bytes;
+      timed(st.read, [&] { bytes = read_whole(seg.path); });
+      timed(st.decode, [&] {
+        seg.data = std::make_shared<const block_data>(must(decode_segment(as_bytes(bytes)), "decode_segment"));
+      });
+      seg.depth = query::block_depth::whole;
+      seg.series.clear();
+      seg.frames.reset();
+    }
+    return *seg.data;
+  };
   // As block_store::get with the evaluator's series reads: a whole block has the pairs of the
   // series some query read (seg.series; empty = all), and is decoded again, with both sets and
   // its frame map kept, when a query reads another.
   auto load = [&](seg_file& seg, const query::evaluator& ev) -> const block_data& {
+    if (all_pairs) return load_whole(seg);
     bool more = false;
     if (seg.data && seg.depth == query::block_depth::whole && !seg.series.empty()) {
       const std::vector<bool> want = ev.series_read(*seg.data);
@@ -918,6 +937,7 @@ struct options {
   std::fprintf(stderr,
                "usage: query_bench [--testdata DIR] [--tmp DIR] [--reps N] [--heavy-reps N] [--w4b-reps N]\n"
                "                   [--quick] [--keep] [--only w3,w8,w7,w9,w4b,peer,day] [--w3-from SECONDS]\n"
+               "                   [--all-pairs]\n"
                "  Default: 24 h (5,760 profiles x 2,000 stacks, ~200k distinct) per service, 10k x 1,440\n"
                "  totals, peer K = 14 and 100; 5 runs (cold and warm each) for W3/W8/peer, W7 5 cold + 3 warm\n"
                "  + 3 from the partial cache,\n"
@@ -949,6 +969,7 @@ options parse(int argc, char** argv) {
     else if (a == "--reps") o.reps = std::max(1, std::atoi(next().c_str())), reps_set = true;
     else if (a == "--heavy-reps") o.heavy_reps = std::max(1, std::atoi(next().c_str()));
     else if (a == "--w3-from") o.w3_from_s = std::max(0, std::atoi(next().c_str()));
+    else if (a == "--all-pairs") all_pairs = true;
     else if (a == "--w4b-reps") o.w4b_reps = std::max(1, std::atoi(next().c_str()));
     else if (a == "--quick") o.quick = true;
     else if (a == "--keep") o.keep = true;

@@ -1,7 +1,8 @@
 // libFuzzer target: segment files and WAL records as read from a damaged disk: decode_segment,
 // decode_segment_rows, decode_segment_columns (with every profile's pairs read and the file merged
-// as the compactor merges it), decode_segment_outside (from the middle profile's time on) and
-// decode_batch must answer an error (corrupted) for any bytes, never crash or loop.
+// as the compactor merges it), decode_segment_outside (from the middle profile's time on),
+// decode_segment_series (the even series ids; a filter that marks more ids than there are series)
+// and decode_batch must answer an error (corrupted) for any bytes, never crash or loop.
 #include <cstddef>
 #include <cstdint>
 #include <vector>
@@ -15,6 +16,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   bytes_view in(reinterpret_cast<const std::byte*>(data), size);
   segment_info info;
   (void)decode_segment(in, &info);
+  (void)decode_segment_series(in, [](const block_data& b) {
+    std::vector<bool> even(b.series.size() + 3);
+    for (size_t i = 0; i < even.size(); i += 2) even[i] = true;
+    return even;
+  });
   (void)decode_segment_rows(in, row_fields::columns, &info);
   (void)decode_segment_rows(in, row_fields::all, &info);
   if (auto cols = decode_segment_columns(in, &info); cols.ok()) {
