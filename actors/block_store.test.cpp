@@ -184,6 +184,15 @@ TEST(block_store, only_the_pairs_of_the_series_a_query_reads_are_decoded) {
       if (series[p.series]) n += p.sample_count;
     return n;
   };
+  auto answer = [&](const query::query_spec& q, const block_data& x,
+                    std::shared_ptr<const query::block_frames> f) {
+    auto ev = query::evaluator::make(q);
+    ev->add(x, f);
+    query::merger m;
+    m.add(std::move(*ev).finish());
+    m.tree().finalize();
+    return query::render_flame_graph(m.tree(), 8192);
+  };
   block_store reference(&fx.fs, 64 << 20, nullptr);
   auto full = reference.get(path);
   ASSERT_EQ(full.what, block_store::outcome::ok);
@@ -193,7 +202,21 @@ TEST(block_store, only_the_pairs_of_the_series_a_query_reads_are_decoded) {
   ASSERT_GT(pairs_of(*full.block, count_series), 0u);
 
   block_store store(&fx.fs, 64 << 20, nullptr);
+  // A selection with no series in the block: its rows alone.
+  query::query_spec other = cpu;
+  other.selector = "{service_name=\"not-in-this-block\"}";
+  auto other_ev = query::evaluator::make(other);
+  ASSERT_TRUE(other_ev.ok());
+  const series_filter no_reads = [&](const block_data& x) { return other_ev->series_read(x); };
+  auto rows = store.get(path, query::block_depth::whole, no_reads);
+  ASSERT_EQ(rows.what, block_store::outcome::ok);
+  EXPECT_TRUE(rows.block->samples.empty());
+  EXPECT_EQ(rows.block->stacks.size(), 1u) << "no stack tree decoded";
+  EXPECT_EQ(rows.block->profiles.size(), full.block->profiles.size());
+  EXPECT_EQ(store.get(path, query::block_depth::whole, no_reads).block, rows.block) << "cached";
+  EXPECT_EQ(answer(other, *rows.block, store.frames(path, rows.block)).total, 0);
   auto c = store.get(path, query::block_depth::whole, cpu_reads);
+  EXPECT_NE(c.block, rows.block) << "decoded again for the cpu series' pairs";
   ASSERT_EQ(c.what, block_store::outcome::ok);
   EXPECT_EQ(c.block->samples.size(), pairs_of(*full.block, cpu_series)) << "cpu pairs only";
   EXPECT_EQ(pairs_of(*c.block, count_series), 0u);
@@ -204,15 +227,6 @@ TEST(block_store, only_the_pairs_of_the_series_a_query_reads_are_decoded) {
   auto outside = store.get_outside(path, 15 * s_ns, 25 * s_ns, &key);
   EXPECT_NE(outside.block, c.block) << "a block without every series' pairs answers no window";
   EXPECT_NE(key, path);
-  auto answer = [&](const query::query_spec& q, const block_data& x,
-                    std::shared_ptr<const query::block_frames> f) {
-    auto ev = query::evaluator::make(q);
-    ev->add(x, f);
-    query::merger m;
-    m.add(std::move(*ev).finish());
-    m.tree().finalize();
-    return query::render_flame_graph(m.tree(), 8192);
-  };
   EXPECT_EQ(answer(cpu, *c.block, fc), answer(cpu, *full.block, nullptr));
   // The other type: decoded again with both, replacing the cached block, its map kept.
   auto both = store.get(path, query::block_depth::whole, count_reads);

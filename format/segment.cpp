@@ -1334,17 +1334,70 @@ struct segment_columns_parts {
 // The sections of every version: 1 and 2 differ only in the footer; 3 adds the mappings section
 // and the locations' mapping refs (the TOC, checked by read_footer, lists the version's sections).
 // With `cols`, the samples stay encoded in `*cols` (segment_columns) and postings are not read.
+// The sections a rows-only decode reads: strings, series and profiles, and from version 5 on,
+// for row_fields::all, the profile ids.
+bool rows_read(section_id id, row_fields fields) {
+  return id == section_id::strings || id == section_id::series || id == section_id::profiles ||
+         (id == section_id::profile_ids && fields == row_fields::all);
+}
+
+// What decode_sections' check_block verifies of the sections a rows-only decode reads (strings,
+// series, profiles), and the footer's counts and time range against them.
+status check_rows(block_data& b, const rows_summary& rows, const footer_data& f) {
+  const auto& sy = b.syms;
+  if (sy.strings.empty() || !sy.strings[0].empty())
+    return corrupt("strings", "string 0 must exist and be empty");
+  for (size_t i = 0; i < b.labels.size(); ++i)
+    if (b.labels[i].name >= sy.strings.size() || b.labels[i].value >= sy.strings.size())
+      return corrupt("series", "label " + str(i) + " names a string out of range");
+  for (size_t i = 0; i < b.series.size(); ++i) {
+    const auto& s = b.series[i];
+    if (uint64_t{s.label_begin} + s.label_count > b.labels.size())
+      return corrupt("series", "series " + str(i) + " labels out of range");
+    for (uint32_t k = 1; k < s.label_count; ++k)
+      if (!(sy.strings[b.labels[s.label_begin + k - 1].name] <
+            sy.strings[b.labels[s.label_begin + k].name]))
+        return corrupt("series", "series " + str(i) + " label names are not sorted and unique");
+  }
+  if (auto st = set_time_range(b, rows, f.info); !st) return st;
+  const auto& i = f.info;
+  if (i.series != b.series.size() || i.profiles != row_count(b) || i.samples != rows.samples)
+    return corrupt("footer", "counts do not match the sections");
+  return {};
+}
+
 result<block_data> decode_sections(bytes_view file, const footer_data& f,
                                    postings_index* postings_out,
                                    segment_columns_parts* cols = nullptr,
                                    const series_filter* keep = nullptr) {
   const bool v3 = f.info.version >= 3;
-  bool partial = false;  // some series' pairs not decoded (keep)
   block_data b;
   rows_summary rows;
   postings_index postings;
   scratch_buffer scratch;
-  for (const auto& e : f.toc) {
+  // With `keep`: the rows' sections first (each depends only on those before it in the file), then
+  // the filter, then the others, unless it marks no series: then the rows are the answer.
+  std::vector<toc_entry> toc = f.toc;
+  size_t rows_sections = 0;
+  std::vector<bool> mask;
+  bool partial = false;  // some series' pairs not decoded
+  if (keep)
+    rows_sections = static_cast<size_t>(
+        std::stable_partition(toc.begin(), toc.end(),
+                              [](const toc_entry& e) { return rows_read(e.id, row_fields::all); }) -
+        toc.begin());
+  for (size_t k = 0; k < toc.size(); ++k) {
+    const toc_entry& e = toc[k];
+    if (keep && k == rows_sections) {
+      mask = (*keep)(b);
+      mask.resize(b.series.size());
+      partial = std::find(mask.begin(), mask.end(), false) != mask.end();
+      if (std::find(mask.begin(), mask.end(), true) == mask.end()) {
+        if (auto st = check_rows(b, rows, f); !st) return st.err();
+        for (auto& p : b.profiles) p.sample_begin = p.sample_count = 0;
+        return b;
+      }
+    }
     if (cols && e.id == section_id::postings) continue;
     auto body = load_section(file, e, scratch);
     if (!body) return body.take_error();
@@ -1381,13 +1434,8 @@ result<block_data> decode_sections(bytes_view file, const footer_data& f,
         if (cols) {
           st = parse_sample_columns(*body, b, cols->stacks_at, cols->values_at);
           if (st) cols->samples.assign(reinterpret_cast<const char*>(body->data()), body->size());
-        } else if (keep) {
-          // The strings, series and profiles sections come before the samples (the writer's
-          // order, which get_sample_count's check of the profiles' counts relies on too).
-          std::vector<bool> mask = (*keep)(b);
-          mask.resize(b.series.size());
-          partial = std::find(mask.begin(), mask.end(), false) != mask.end();
-          st = partial ? parse_samples_of(*body, b, mask) : parse_samples(*body, b);
+        } else if (partial) {
+          st = parse_samples_of(*body, b, mask);
         } else {
           st = parse_samples(*body, b);
         }
@@ -1420,13 +1468,6 @@ result<block_data> decode_sections(bytes_view file, const footer_data& f,
   return b;
 }
 
-// The sections a rows-only decode reads: strings, series and profiles, and from version 5 on,
-// for row_fields::all, the profile ids.
-bool rows_read(section_id id, row_fields fields) {
-  return id == section_id::strings || id == section_id::series || id == section_id::profiles ||
-         (id == section_id::profile_ids && fields == row_fields::all);
-}
-
 // The row-level part of any version: the sections of rows_read, each CRC-checked and parsed as
 // decode_sections does; the others (periods and spans included) are not read.
 // What decode_sections' check_block verifies of these sections is verified here too.
@@ -1446,25 +1487,7 @@ result<block_data> decode_rows(bytes_view file, const footer_data& f, row_fields
                                                   : parse_profiles(*body, b, rows, version);
     if (!st) return st.err();
   }
-  const auto& sy = b.syms;
-  if (sy.strings.empty() || !sy.strings[0].empty())
-    return corrupt("strings", "string 0 must exist and be empty");
-  for (size_t i = 0; i < b.labels.size(); ++i)
-    if (b.labels[i].name >= sy.strings.size() || b.labels[i].value >= sy.strings.size())
-      return corrupt("series", "label " + str(i) + " names a string out of range");
-  for (size_t i = 0; i < b.series.size(); ++i) {
-    const auto& s = b.series[i];
-    if (uint64_t{s.label_begin} + s.label_count > b.labels.size())
-      return corrupt("series", "series " + str(i) + " labels out of range");
-    for (uint32_t k = 1; k < s.label_count; ++k)
-      if (!(sy.strings[b.labels[s.label_begin + k - 1].name] <
-            sy.strings[b.labels[s.label_begin + k].name]))
-        return corrupt("series", "series " + str(i) + " label names are not sorted and unique");
-  }
-  if (auto st = set_time_range(b, rows, f.info); !st) return st.err();
-  const auto& i = f.info;
-  if (i.series != b.series.size() || i.profiles != row_count(b) || i.samples != rows.samples)
-    return corrupt("footer", "counts do not match the sections");
+  if (auto st = check_rows(b, rows, f); !st) return st.err();
   return b;
 }
 

@@ -128,18 +128,20 @@ result<block_data> decode_segment(bytes_view file, segment_info* info = nullptr,
                                   postings_index* postings = nullptr);
 
 /// Which series a partial decode reads the pairs of (decode_segment_series): called with the
-/// block decoded up to its pairs (strings, symbols, stacks, series, profiles), it marks series
-/// ids; ids past the mask's end count as unmarked.
+/// block's strings, series and profile rows decoded (as decode_segment_rows with
+/// row_fields::all gives them), it marks series ids; ids past the mask's end count as unmarked.
 using series_filter = std::function<std::vector<bool>(const block_data&)>;
 
 /// decode_segment, except that only the pairs of the profiles of the series `keep` marks are
 /// decoded: the other profiles keep their rows (time, total, ids, spans) with sample_count 0. A
 /// block holds every profile type of its services (a Go service sends 6-8), and a flame graph or
 /// an export reads one: their pairs are most of a decode (docs/bench.md, "Pairs of the selected
-/// series only"). The result answers only queries that read no pairs of an unmarked series.
-/// With every series marked it is decode_segment's block. Same errors as decode_segment for
-/// what it reads; damage to the pairs of an unmarked series' profile goes unnoticed, except a
-/// column that ends early.
+/// series only"). When `keep` marks no series (a block of other services), the result is the
+/// rows alone, read and checked as decode_segment_rows(file, row_fields::all) reads them, with
+/// every sample_count 0: no symbols, stacks, pairs or span samples. The result answers only
+/// queries that read no pairs of an unmarked series. With every series marked it is
+/// decode_segment's block. Same errors as decode_segment for what it reads; damage to the pairs
+/// of an unmarked series' profile goes unnoticed, except a column that ends early.
 result<block_data> decode_segment_series(bytes_view file, const series_filter& keep,
                                          segment_info* info = nullptr);
 

@@ -312,7 +312,9 @@ query::merger gather(std::vector<partition*>& parts, const query::query_spec& q,
               "decode_segment_series"));
         });
         seg.series = std::find(series.begin(), series.end(), false) == series.end() ? std::vector<bool>{} : series;
-        if (more) {  // the same stacks: the frame map stays
+        // Decoded again for more series' pairs: the same stacks, so the frame map stays (unless
+        // the block had only its rows: no series read, no stacks decoded).
+        if (more && seg.frames && seg.frames->node.size() == seg.data->stacks.size()) {
           seg.depth = depth;
           return *seg.data;
         }
