@@ -1029,13 +1029,22 @@ status get_sample_count(decoder& d, const block_data& b, uint64_t& n) {
 
 // The stack and value columns are read side by side (the values start where skip_varints finds
 // the stacks' end), so each pair is written once: a pass per column wrote the whole array twice.
-status parse_samples(bytes_view body, block_data& b) {
+// The samples section's pair count (checked against the profiles') and where its stack and
+// value columns start.
+status find_sample_columns(bytes_view body, const block_data& b, uint64_t& n, size_t& stacks_at,
+                           size_t& values_at) {
   decoder d(body);
-  uint64_t n = 0;
   if (auto st = get_sample_count(d, b, n); !st) return st;
-  const size_t stacks_at = body.size() - d.remaining();
-  const size_t values_at = skip_varints(body, stacks_at, n);
+  stacks_at = body.size() - d.remaining();
+  values_at = skip_varints(body, stacks_at, n);
   if (values_at == std::string_view::npos) return corrupt("samples", "stack column truncated");
+  return {};
+}
+
+status parse_samples(bytes_view body, block_data& b) {
+  uint64_t n = 0;
+  size_t stacks_at = 0, values_at = 0;
+  if (auto st = find_sample_columns(body, b, n, stacks_at, values_at); !st) return st;
   decoder ds(body.subspan(stacks_at, values_at - stacks_at)), dv(body.subspan(values_at));
   b.samples.resize(n);
   sample_rec* out = b.samples.data();
@@ -1062,12 +1071,9 @@ status parse_samples(bytes_view body, block_data& b) {
 // decoded profile's pairs are checked as read_samples checks them (check_block, which would
 // expect every row's pairs, is not run on them).
 status parse_samples_of(bytes_view body, block_data& b, const std::vector<bool>& keep) {
-  decoder d(body);
   uint64_t n = 0;
-  if (auto st = get_sample_count(d, b, n); !st) return st;
-  const size_t stacks_at = body.size() - d.remaining();
-  const size_t values_at = skip_varints(body, stacks_at, n);
-  if (values_at == std::string_view::npos) return corrupt("samples", "stack column truncated");
+  size_t stacks_at = 0, values_at = 0;
+  if (auto st = find_sample_columns(body, b, n, stacks_at, values_at); !st) return st;
   auto kept = [&](const profile_row& r) { return r.series < keep.size() && keep[r.series]; };
   uint64_t want = 0;
   for (const auto& r : b.profiles)

@@ -1808,6 +1808,16 @@ TEST(segment, columns_decode_detects_what_the_full_decode_detects) {
 
 // decode_segment_outside: the profiles outside the window have exactly decode_segment's pairs,
 // those inside none, and every row keeps its fields; damage to a decoded profile's pairs is caught.
+// The first g.sample_count pairs of `f` in `full` are `g`'s pairs in `got` (a partial decode).
+void expect_same_pairs(const block_data& got, const profile_row& g, const block_data& full,
+                       const profile_row& f) {
+  for (uint32_t k = 0; k < g.sample_count; ++k) {
+    EXPECT_EQ(got.samples[g.sample_begin + k].stack, full.samples[f.sample_begin + k].stack);
+    EXPECT_EQ(int64_t{got.samples[g.sample_begin + k].value},  // copied: packed pairs
+              int64_t{full.samples[f.sample_begin + k].value});
+  }
+}
+
 TEST(segment, outside_decode_reads_only_the_profiles_outside_the_window) {
   int with_rows = 0;
   for (uint64_t seed = 1; seed <= 20; ++seed) {
@@ -1848,12 +1858,7 @@ TEST(segment, outside_decode_reads_only_the_profiles_outside_the_window) {
         const bool inside = f.time_ns >= lo && f.time_ns < hi;
         ASSERT_EQ(g.sample_count, inside ? 0u : f.sample_count) << "row " << r;
         EXPECT_EQ(g.sample_begin, pairs);
-        for (uint32_t k = 0; k < g.sample_count; ++k) {
-          EXPECT_EQ(got->samples[g.sample_begin + k].stack,
-                    full->samples[f.sample_begin + k].stack);
-          EXPECT_EQ(int64_t{got->samples[g.sample_begin + k].value},  // copied: packed pairs
-                    int64_t{full->samples[f.sample_begin + k].value});
-        }
+        expect_same_pairs(*got, g, *full, f);
         pairs += g.sample_count;
       }
       EXPECT_EQ(got->samples.size(), pairs);
@@ -1934,12 +1939,7 @@ TEST(segment, series_decode_reads_only_the_pairs_of_the_marked_series) {
         skipped = skipped || (!kept && f.sample_count > 0);
         ASSERT_EQ(g.sample_count, kept ? f.sample_count : 0u) << "row " << r;
         EXPECT_EQ(g.sample_begin, pairs);
-        for (uint32_t k = 0; k < g.sample_count; ++k) {
-          EXPECT_EQ(got->samples[g.sample_begin + k].stack,
-                    full->samples[f.sample_begin + k].stack);
-          EXPECT_EQ(int64_t{got->samples[g.sample_begin + k].value},  // copied: packed pairs
-                    int64_t{full->samples[f.sample_begin + k].value});
-        }
+        expect_same_pairs(*got, g, *full, f);
         pairs += g.sample_count;
       }
       EXPECT_EQ(got->samples.size(), pairs);
