@@ -629,7 +629,9 @@ status batch_builder::add(const pprof::profile& p, const ingest_meta& m) {
       label_set ls = base;
       for (const label& l : groups[g])
         if (find_label(ls, l.name) == nullptr) ls.push_back(l);
-      std::string name = *find_label(ls, k_name);
+      // Absent when /ingest derived an empty name (a profile whose sample types have none).
+      const std::string* named = find_label(ls, k_name);
+      std::string name = named ? *named : std::string();
       // Pyroscope's default ingestion relabel rules (pkg/validation/relabeling.go).
       if (name.starts_with("godeltaprof_")) {
         set_label(ls, "__name_replaced__", name);
@@ -640,7 +642,11 @@ status batch_builder::add(const pprof::profile& p, const ingest_meta& m) {
         set_label(ls, "__name_replaced__", name);
         name = "process_cpu";
       }
-      if (name.empty()) return {errc::bad_labels, "series labels must contain __name__"};
+      if (name.empty())
+        return {errc::bad_labels,
+                m.from == ingest_meta::source::ingest
+                    ? "the profile's sample types have no name to name its series by"
+                    : "series labels must contain __name__"};
       set_label(ls, k_name, name);
       set_label(ls, "__type__", type);
       set_label(ls, "__unit__", unit);

@@ -436,6 +436,20 @@ TEST(normalize, empty_period_type_gives_empty_parts) {
   EXPECT_EQ(get(out.series[0].labels, "__period_type__"), "<absent>");
 }
 
+// Found by fuzz_pprof: /ingest names a series after the profile's sample type; with no type
+// name there is none, which is a bad request, not a crash.
+TEST(normalize, ingest_profile_with_unnamed_sample_types_is_bad_labels) {
+  synth x({{"", "count"}}, 1);
+  x.sample({1}, {3});
+  ingest_batch out;
+  auto st = append_profile(x.p, ingest_meta_for("a"), {}, out);
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.err().code, errc::bad_labels);
+  EXPECT_NE(st.err().message.find("sample types have no name"), std::string::npos)
+      << st.err().message;
+  EXPECT_TRUE(out.series.empty());
+}
+
 TEST(normalize, stack_depth_keeps_root_side_and_symbols_keep_tail) {
   synth x({{"cpu", "nanoseconds"}}, 6);
   x.store.emplace_back("github.com/org/repo/pkg.(*T).VeryLongMethodName");
