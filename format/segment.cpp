@@ -1066,6 +1066,30 @@ status parse_samples(bytes_view body, block_data& b) {
   return end_of("samples", dv);
 }
 
+// Profile `row`'s pairs (r.sample_count of them) from the stack-delta and value decoders into
+// `out`, checked as read_samples documents: strictly increasing non-root stacks below `nodes`,
+// columns not truncated, the values summing to the row's total.
+status read_row_pairs(decoder& ds, decoder& dv, const profile_row& r, size_t row, uint64_t nodes,
+                      sample_rec* out) {
+  uint64_t stack = 0, sum = 0;
+  for (uint32_t k = 0; k < r.sample_count; ++k) {
+    const uint64_t delta = ds.get_uvarint();
+    stack += delta;
+    const int64_t value = dv.get_varint();
+    if (!ds.ok() || !dv.ok() || delta == 0 || stack >= nodes) [[unlikely]]
+      return corrupt("samples", "profile " + str(row) + " sample " + str(k) + " stack " +
+                                    str(stack) + " repeats, is out of range (" + str(nodes) +
+                                    " nodes) or is truncated");
+    out[k] = sample_rec{static_cast<uint32_t>(stack), value};
+    sum += static_cast<uint64_t>(value);
+  }
+  if (static_cast<int64_t>(sum) != r.total)
+    return corrupt("profiles", "profile " + str(row) + " total " + std::to_string(r.total) +
+                                   " is not the sum of its samples " +
+                                   std::to_string(static_cast<int64_t>(sum)));
+  return {};
+}
+
 // parse_samples for the profiles of the series `keep` marks only (decode_segment_series): the
 // pairs of the others are skipped (skip_varints) and their rows left with sample_count 0. Each
 // decoded profile's pairs are checked as read_samples checks them (check_block, which would
@@ -1095,23 +1119,8 @@ status parse_samples_of(bytes_view body, block_data& b, const std::vector<bool>&
       continue;
     }
     decoder ds(stacks.subspan(s_at)), dv(body.subspan(v_at));
-    uint64_t stack = 0, sum = 0;
-    for (uint32_t k = 0; k < r.sample_count; ++k) {
-      const uint64_t delta = ds.get_uvarint();
-      stack += delta;
-      if (delta == 0 || stack >= nodes) [[unlikely]]
-        return corrupt("samples", "profile " + str(p) + " sample " + str(k) + " stack " +
-                                      str(stack) + " repeats or is out of range (" + str(nodes) +
-                                      " nodes)");
-      const int64_t value = dv.get_varint();
-      *out++ = sample_rec{static_cast<uint32_t>(stack), value};
-      sum += static_cast<uint64_t>(value);
-    }
-    if (!ds.ok() || !dv.ok()) return corrupt("samples", "columns truncated in profile " + str(p));
-    if (static_cast<int64_t>(sum) != r.total)
-      return corrupt("profiles", "profile " + str(p) + " total " + std::to_string(r.total) +
-                                     " is not the sum of its samples " +
-                                     std::to_string(static_cast<int64_t>(sum)));
+    if (auto st = read_row_pairs(ds, dv, r, p, nodes, out); !st) return st;
+    out += r.sample_count;
     s_at = stacks.size() - ds.remaining();
     v_at = body.size() - dv.remaining();
   }
@@ -1924,25 +1933,7 @@ status segment_columns::read_samples(uint32_t row, std::vector<sample_rec>& out)
   decoder ds(body.subspan(stacks_at_[row])), dv(body.subspan(values_at_[row]));
   const size_t base = out.size();
   out.resize(base + p.sample_count);
-  sample_rec* o = out.data() + base;
-  const uint64_t nodes = block_.stacks.size();
-  uint64_t stack = 0, sum = 0;
-  for (uint32_t k = 0; k < p.sample_count; ++k) {
-    const uint64_t delta = ds.get_uvarint();
-    stack += delta;
-    const int64_t value = dv.get_varint();
-    if (!ds.ok() || !dv.ok() || delta == 0 || stack >= nodes)
-      return corrupt("samples", "profile " + str(row) + " sample " + str(k) + " stack " +
-                                    str(stack) + " repeats, is out of range (" + str(nodes) +
-                                    " nodes) or is truncated");
-    o[k] = sample_rec{static_cast<uint32_t>(stack), value};
-    sum += static_cast<uint64_t>(value);
-  }
-  if (static_cast<int64_t>(sum) != p.total)
-    return corrupt("profiles", "profile " + str(row) + " total " + std::to_string(p.total) +
-                                   " is not the sum of its samples " +
-                                   std::to_string(static_cast<int64_t>(sum)));
-  return {};
+  return read_row_pairs(ds, dv, p, row, block_.stacks.size(), out.data() + base);
 }
 
 result<block_data> decode_segment_series(bytes_view file, const series_filter& keep,

@@ -1808,6 +1808,12 @@ TEST(segment, columns_decode_detects_what_the_full_decode_detects) {
 
 // decode_segment_outside: the profiles outside the window have exactly decode_segment's pairs,
 // those inside none, and every row keeps its fields; damage to a decoded profile's pairs is caught.
+// A random compacted (zstd) segment file for the partial-decode tests: 2 to 30 series.
+std::string random_compacted_file(uint64_t seed) {
+  const test_case tc = random_case(seed, 2 + static_cast<uint32_t>(seed % 5) * 7);
+  return must_encode(tc.block, segment_codec::zstd, compacted_meta(seed));
+}
+
 // The first g.sample_count pairs of `f` in `full` are `g`'s pairs in `got` (a partial decode).
 void expect_same_pairs(const block_data& got, const profile_row& g, const block_data& full,
                        const profile_row& f) {
@@ -1821,8 +1827,7 @@ void expect_same_pairs(const block_data& got, const profile_row& g, const block_
 TEST(segment, outside_decode_reads_only_the_profiles_outside_the_window) {
   int with_rows = 0;
   for (uint64_t seed = 1; seed <= 20; ++seed) {
-    const test_case tc = random_case(seed, 2 + static_cast<uint32_t>(seed % 5) * 7);
-    const std::string file = must_encode(tc.block, segment_codec::zstd, compacted_meta(seed));
+    const std::string file = random_compacted_file(seed);
     auto full = decode_segment(view(file));
     ASSERT_TRUE(full.ok()) << full.err().to_string();
     if (full->profiles.empty()) continue;
@@ -1886,8 +1891,7 @@ TEST(segment, outside_decode_reads_only_the_profiles_outside_the_window) {
 TEST(segment, series_decode_reads_only_the_pairs_of_the_marked_series) {
   int partial = 0;
   for (uint64_t seed = 1; seed <= 20; ++seed) {
-    const test_case tc = random_case(seed, 2 + static_cast<uint32_t>(seed % 5) * 7);
-    const std::string file = must_encode(tc.block, segment_codec::zstd, compacted_meta(seed));
+    const std::string file = random_compacted_file(seed);
     auto full = decode_segment(view(file));
     ASSERT_TRUE(full.ok()) << full.err().to_string();
     const size_t n = full->series.size();
