@@ -1,6 +1,7 @@
 #include "actors/compactor_actor.hpp"
 
 #include <algorithm>
+#include <limits>
 #include <random>
 #include <set>
 #include <utility>
@@ -36,6 +37,30 @@ void add_report(compaction_report& into, const compaction_report& r) {
   into.bytes_out += r.bytes_out;
   into.duplicates += r.duplicates;
   into.dropped += r.dropped;
+}
+
+// The deletion delay's clock: delayed_send's, which wall-clock steps do not move.
+int64_t steady_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+// Deletes the replaced files that are due and publishes what the queue still holds.
+void remove_due(compactor_state& st) {
+  st.replaced.remove_due(*st.fs, steady_ns());
+  st.metrics->compaction_deferred_bytes.Set(static_cast<double>(st.replaced.bytes()));
+}
+
+// Queues the files `r` replaced (after the directory sync) for deletion opts.deletion_delay later.
+status finish_and_queue(self_ptr self, const catalog_snapshot& cat, const swap_reply& r) {
+  auto& st = self->state;
+  auto s = finish_swap(*st.fs, cat, r, st.replaced,
+                       steady_ns() + std::chrono::nanoseconds(st.opts.deletion_delay).count());
+  if (s && st.opts.deletion_delay.count() > 0)
+    self->delayed_send(self, st.opts.deletion_delay, delete_atom::value);
+  remove_due(st);
+  return s;
 }
 
 int64_t retention_of(const compactor_options& o, const std::string& tenant) {
@@ -85,7 +110,7 @@ void run_jobs(self_ptr self, std::shared_ptr<run_context> ctx, partition_actor p
             auto& m = *self->state.metrics;
             bool durable = true;
             if (r.applied) {
-              if (auto s = finish_swap(*self->state.fs, cat->segments_dir, r); !s) {
+              if (auto s = finish_and_queue(self, *cat, r); !s) {
                 log::error("compactor", who(*cat) + " swap published but not yet durable, " +
                                             std::to_string(r.obsolete.size()) +
                                             " replaced files kept; no more jobs here until a "
@@ -158,7 +183,7 @@ void next_partition(self_ptr self, std::shared_ptr<run_context> ctx) {
             auto cat = std::make_shared<catalog_snapshot>(std::move(snap));
             if (auto it = st.unfinished.find(cat->segments_dir); it != st.unfinished.end()) {
               if (!it->second.applied) return next_partition(self, ctx);  // outcome unknown
-              if (auto s = finish_swap(*st.fs, cat->segments_dir, it->second); !s) {
+              if (auto s = finish_and_queue(self, *cat, it->second); !s) {
                 log::warn("compactor", who(*cat) + " skipped: an earlier swap is still not "
                                                    "durable: " + s.err().to_string());
                 return next_partition(self, ctx);
@@ -171,6 +196,9 @@ void next_partition(self_ptr self, std::shared_ptr<run_context> ctx) {
             // Retention first; compaction is planned only over what survives, and the partition
             // refuses a swap whose inputs are gone, so deleted data never comes back.
             auto plan = plan_maintenance(refs, st.opts.policy, retention, now);
+            // Replaced files retention would drop go first (deferred_removals::remove_expired).
+            if (st.replaced.remove_expired(*st.fs, cat->segments_dir, retention, now) > 0)
+              st.metrics->compaction_deferred_bytes.Set(static_cast<double>(st.replaced.bytes()));
             auto jobs = std::move(plan.jobs);
             if (ctx->retention_only) jobs.clear();
             if (plan.deletions.empty()) return run_jobs(self, ctx, part, cat, std::move(jobs), 0);
@@ -304,15 +332,64 @@ result<swap_request> run_compaction_job(io::file_system& fs, const catalog_snaps
   return req;
 }
 
-status finish_swap(io::file_system& fs, const std::string& segments_dir, const swap_reply& reply) {
-  if (auto s = fs.sync_dir(segments_dir); !s)
-    if (auto again = fs.sync_dir(segments_dir); !again) return again;
-  for (const auto& path : reply.obsolete)
-    if (auto s = fs.remove(path); s)
-      log::info("compactor", "removed " + path + " (compacted)");
-    else if (s.err().code != errc::not_found)
-      log::warn("compactor", "cannot remove " + path + ": " + s.err().to_string());
+status finish_swap(io::file_system& fs, const catalog_snapshot& cat, const swap_reply& reply,
+                   deferred_removals& later, int64_t due_ns) {
+  if (auto s = fs.sync_dir(cat.segments_dir); !s)
+    if (auto again = fs.sync_dir(cat.segments_dir); !again) return again;
+  for (const auto& path : reply.obsolete) {
+    deferred_removals::file f{path, std::numeric_limits<int64_t>::max(), 0, due_ns};
+    for (const block_entry& b : cat.blocks)
+      if (b.path == path) {
+        f.max_time_ns = b.max_time_ns;
+        f.bytes = b.bytes;
+      }
+    later.add(std::move(f));
+  }
   return {};
+}
+
+void deferred_removals::add(file f) {
+  bytes_ += f.bytes;
+  files_.push_back(std::move(f));
+}
+
+bool deferred_removals::remove(io::file_system& fs, const file& f) {
+  bytes_ -= f.bytes;
+  auto s = fs.remove(f.path);
+  if (s) {
+    log::info("compactor", "removed " + f.path + " (compacted)");
+    return true;
+  }
+  if (s.err().code == errc::not_found) return true;
+  log::warn("compactor", "cannot remove " + f.path + ": " + s.err().to_string());
+  return false;
+}
+
+size_t deferred_removals::remove_due(io::file_system& fs, int64_t now_ns) {
+  size_t n = 0;
+  while (!files_.empty() && files_.front().due_ns <= now_ns) {
+    n += remove(fs, files_.front());
+    files_.pop_front();
+  }
+  return n;
+}
+
+size_t deferred_removals::remove_expired(io::file_system& fs, const std::string& dir,
+                                         int64_t retention_ns, int64_t now_ns) {
+  std::vector<block_ref> under;  // id = position in the queue
+  for (size_t i = 0; i < files_.size(); ++i)
+    if (files_[i].path.starts_with(dir + "/"))
+      under.push_back(block_ref{i, 0, 0, 0, files_[i].max_time_ns, 0, 0, 0});
+  auto expired = plan_retention(under, retention_ns, now_ns);
+  if (expired.empty()) return 0;
+  std::set<uint64_t> gone(expired.begin(), expired.end());
+  std::deque<file> keep;
+  size_t n = 0;
+  for (size_t i = 0; i < files_.size(); ++i)
+    if (gone.count(i)) n += remove(fs, files_[i]);
+    else keep.push_back(std::move(files_[i]));
+  files_ = std::move(keep);
+  return n;
 }
 
 namespace {
@@ -474,6 +551,7 @@ compactor_actor::behavior_type compactor_fn(self_ptr self, compactor_options opt
         if (!self->state.running) start_run(self, std::make_shared<run_context>());
         self->delayed_send(self, self->state.opts.interval, tick_atom::value);
       },
+      [self](delete_atom) { remove_due(self->state); },
       [self](compact_atom) { return start_requested_run(self, false); },
       [self](retention_atom) { return start_requested_run(self, true); },
   };

@@ -387,6 +387,8 @@ using scrape_actor = caf::typed_actor<
 using compactor_actor = caf::typed_actor<
     // Internal, periodic: one maintenance run.
     caf::reacts_to<tick_atom>,
+    // Internal: deletes the replaced files whose deletion delay has passed (deferred_removals).
+    caf::reacts_to<delete_atom>,
     // Runs maintenance now and replies what it did (operators, tests).
     caf::replies_to<compact_atom>::with<compaction_report>,
     // Runs retention alone now (no compaction jobs) and replies what it dropped (operators).

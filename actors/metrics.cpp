@@ -44,6 +44,10 @@ self_metrics::self_metrics(std::shared_ptr<prometheus::Registry> r)
                                   "compaction jobs that failed or were discarded")),
       retention_deleted(counter(*r, "hearth_retention_deleted_blocks_total",
                                 "blocks deleted by retention")),
+      compaction_deferred_bytes(
+          gauge(*r, "hearth_compaction_deferred_deletion_bytes",
+                "bytes of files replaced by compaction, kept for compaction.deletion_delay so that "
+                "queries planned before the swap can still read them")),
       head_bytes(gauge(*r, "hearth_head_bytes", "estimated bytes held by in-memory heads")),
       head_profiles(gauge(*r, "hearth_head_profiles", "series profiles held by in-memory heads")),
       registry_(std::move(r)),

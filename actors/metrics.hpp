@@ -46,6 +46,7 @@ class self_metrics {
   prometheus::Counter& compaction_out_bytes;  ///< segment bytes written by compactions
   prometheus::Counter& compaction_failures;   ///< jobs that failed or were discarded
   prometheus::Counter& retention_deleted;     ///< blocks deleted by retention
+  prometheus::Gauge& compaction_deferred_bytes;  ///< replaced files kept for the deletion delay
   prometheus::Gauge& head_bytes;            ///< estimated bytes held by all heads
   prometheus::Gauge& head_profiles;         ///< profiles in all heads
   // Pull mode, one child per {job, instance, profile}.

@@ -740,6 +740,13 @@ const std::vector<key_def>& keys() {
          return e.empty() && c.compaction.l2_zstd_level == 0 ? "0 is not a zstd level" : e;
        },
        [](const config& c) { return std::to_string(c.compaction.l2_zstd_level); }},
+      {"compaction", "deletion_delay",
+       "files a compaction replaced are deleted this long after the swap, so that a query planned "
+       "before it can still read them (keep it above query.timeout; 0s deletes at once)",
+       [](const toml::node& n, config& c) {
+         return parse_duration(n, c.compaction.deletion_delay_s, 0, 7 * 86400);
+       },
+       [](const config& c) { return fmt_duration(c.compaction.deletion_delay_s); }},
       {"retention", "period", "drop whole blocks older than this; \"0s\" keeps data forever",
        [](const toml::node& n, config& c) {
          return parse_duration(n, c.retention.period_s, 0, 100ull * 365 * 86400);

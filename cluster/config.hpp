@@ -70,6 +70,9 @@ struct config {
     bool open_l2_windows = true;       ///< today's closed hours go to L2 as they close
     int32_t l1_zstd_level = 1;         ///< zstd level of L1 blocks (negative: fast modes)
     int32_t l2_zstd_level = 3;         ///< zstd level of L2 blocks and their rollups
+    /// Files a compaction replaced are deleted this long after the swap: a query planned before
+    /// it still reads them. Keep it above query.timeout; 0 deletes at once.
+    uint64_t deletion_delay_s = 120;
   } compaction;
   struct retention_section {
     uint64_t period_s = 0;  ///< drop blocks older than this; 0 keeps data forever

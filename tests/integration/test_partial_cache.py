@@ -29,7 +29,9 @@ import unittest  # noqa: E402
 import urllib.parse  # noqa: E402
 
 W = 600  # the l2_window, seconds
-COMPACTION = ['enabled = true', 'interval = "1h"', 'l1_window = "1m"', 'l2_window = "10m"', 'grace = "0s"']
+# deletion_delay 0s: the cases read the segment directory, which then holds no replaced file
+COMPACTION = ['enabled = true', 'interval = "1h"', 'l1_window = "1m"', 'l2_window = "10m"', 'grace = "0s"',
+              'deletion_delay = "0s"']
 CPU = "process_cpu:cpu:nanoseconds:cpu:nanoseconds"
 HITS = "hearth_query_partial_cache_hits_total"
 MISSES = "hearth_query_partial_cache_misses_total"

@@ -34,7 +34,9 @@ import unittest  # noqa: E402
 import urllib.parse  # noqa: E402
 
 W = 600  # the l2_window of the compaction server, seconds
-COMPACTION = ['enabled = true', 'interval = "1h"', 'l1_window = "1m"', 'l2_window = "10m"', 'grace = "0s"']
+# deletion_delay 0s: these cases read the segment directory, which then holds no replaced file
+COMPACTION = ['enabled = true', 'interval = "1h"', 'l1_window = "1m"', 'l2_window = "10m"', 'grace = "0s"',
+              'deletion_delay = "0s"']
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 
 # Services of the compaction case: (service, kind, stems, how it is sent, __name__ for Push)
@@ -772,7 +774,8 @@ class TestE(unittest.TestCase):
             os.path.join(ht.ctx.tmp, "data-open-l2"),
             {
                 "storage": ["head_max_age = 2"],
-                "compaction": ['enabled = true', 'interval = "1h"', 'l1_window = "1m"', 'l2_window = "%dh"' % hours, 'grace = "0s"'],
+                "compaction": ['enabled = true', 'interval = "1h"', 'l1_window = "1m"', 'l2_window = "%dh"' % hours, 'grace = "0s"',
+                               'deletion_delay = "0s"'],
             },
         )
         srv.start()

@@ -75,6 +75,7 @@ const char* op_name(fault_op op) {
 struct expectation {
   uint64_t rows = 0;
   int64_t total = 0;
+  friend bool operator==(const expectation&, const expectation&) = default;
 };
 
 /// Shared across the tests: the batches (one per seq) and the settings derived from them.
@@ -178,6 +179,7 @@ struct run_log {
   bool stopped = false;  ///< stopped early: the armed fault fired (the process "died" there)
   std::vector<std::string> notes;
   std::vector<std::string> unseen;  ///< queries during the run that missed or doubled acked data
+  int stale_reads_refused = 0;  ///< with query_across_swaps: plans refused once their files went
 };
 
 /// How the workload runs.
@@ -194,34 +196,53 @@ struct workload_mode {
   /// another node's compactor takes the directory over for two passes (maintain_adopted, as on
   /// shared storage), then the node comes back and appends the rest.
   bool adopted = false;
+  /// Before each compaction swap, a query is planned (the partition's file list); after the
+  /// swap, with the replaced files still queued for deletion, its files must read to what a new
+  /// query answers. Once they are deleted, reading it must fail with `unavailable`.
+  bool query_across_swaps = false;
 };
 
 using profile_map = std::map<int64_t, expectation>;
 
-/// Every profile `p` serves (merge_stacks over all time), keyed by time; errors go to `err`.
-/// A partition's answer to `q` with the segment files it lists evaluated as the readers do.
-std::vector<query_partial> ask(caf::scoped_actor& self, const partition_actor& p, block_store& store,
-                               const query::query_spec& q, std::string& err) {
+/// A partition's answer to `q`: its own partial, listing the segment files readers evaluate.
+std::vector<query_partial> plan(caf::scoped_actor& self, const partition_actor& p,
+                                const query::query_spec& q, std::string& err) {
   std::vector<query_partial> out;
   self->request(p, kTimeout, query_atom::value, q)
       .receive([&](query_partial& r) { out.push_back(std::move(r)); },
                [&](caf::error& e) { err += "query: " + caf::to_string(e) + "; "; });
-  if (out.empty()) return out;
-  auto refs = std::move(out.front().to_read);
-  for (const auto& ref : refs) out.push_back(read_segment(store, ref, q));
   return out;
 }
 
-profile_map read_profiles(caf::scoped_actor& self, const partition_actor& p, block_store& store,
-                          std::string& err) {
-  profile_map by_time;
+/// `planned` with the segment files it lists evaluated as the readers do.
+std::vector<query_partial> read_planned(std::vector<query_partial> planned, block_store& store,
+                                        const query::query_spec& q) {
+  if (planned.empty()) return planned;
+  auto refs = planned.front().to_read;
+  for (const auto& ref : refs) planned.push_back(read_segment(store, ref, q));
+  return planned;
+}
+
+/// A partition's answer to `q` with the segment files it lists evaluated as the readers do.
+std::vector<query_partial> ask(caf::scoped_actor& self, const partition_actor& p, block_store& store,
+                               const query::query_spec& q, std::string& err) {
+  return read_planned(plan(self, p, q, err), store, q);
+}
+
+query::query_spec all_profiles() {
   query::query_spec q;
   q.kind = static_cast<uint8_t>(query::query_kind::merge_stacks);
   q.want_points = true;
   q.selector = "{}";
   q.start_ns = 0;
   q.end_ns = std::numeric_limits<int64_t>::max();
-  for (auto& r : ask(self, p, store, q, err)) {
+  return q;
+}
+
+/// Every profile of `parts` (answers to all_profiles()), keyed by time; errors go to `err`.
+profile_map profiles_of(const std::vector<query_partial>& parts, std::string& err) {
+  profile_map by_time;
+  for (const auto& r : parts) {
     if (!r.status.ok()) err += "query: " + r.status.message + "; ";
     for (size_t i = 0; i < r.data.point_times_ns.size(); ++i) {
       auto& e = by_time[r.data.point_times_ns[i]];
@@ -230,6 +251,12 @@ profile_map read_profiles(caf::scoped_actor& self, const partition_actor& p, blo
     }
   }
   return by_time;
+}
+
+/// Every profile `p` serves (merge_stacks over all time), keyed by time; errors go to `err`.
+profile_map read_profiles(caf::scoped_actor& self, const partition_actor& p, block_store& store,
+                          std::string& err) {
+  return profiles_of(ask(self, p, store, all_profiles(), err), err);
 }
 
 /// Runs the workload over `fsys`: appends, two compaction rounds (L0 -> L1, L1 -> L2 + rollup),
@@ -286,6 +313,10 @@ run_log run_workload(io::file_system& fsys, const std::string& dir,
                 [&](caf::error& e) { out.notes.push_back("sealed: " + caf::to_string(e)); });
     };
     bool swap_unfinished = false;
+    // The compactor's deletion delay: the first round's replaced files are still on disk during
+    // the second round (whose output replaces the first's), and all go before the last appends.
+    deferred_removals replaced;
+    std::vector<std::vector<query_partial>> stale_plans;  // query_across_swaps
     auto compaction_round = [&] {
       if (dead() || swap_unfinished) return;
       catalog_snapshot cat;
@@ -307,6 +338,9 @@ run_log run_workload(io::file_system& fsys, const std::string& dir,
           continue;
         }
         if (dead()) return;  // died between writing the outputs and the swap
+        std::string err;
+        std::vector<query_partial> planned;
+        if (mode.query_across_swaps) planned = plan(self, p, all_profiles(), err);
         self->request(p, kTimeout, swap_atom::value, std::move(*req))
             .receive(
                 [&](swap_reply& r) {
@@ -316,13 +350,25 @@ run_log run_workload(io::file_system& fsys, const std::string& dir,
                   }
                   ++out.swaps_applied;
                   if (dead()) return;  // died between the renames and the directory sync
-                  if (auto s = finish_swap(fsys, cat.segments_dir, r); !s) {
+                  if (auto s = finish_swap(fsys, cat, r, replaced, 1); !s) {
                     // As the compactor does: no job over these outputs until a sync succeeds.
                     out.notes.push_back("finish_swap: " + s.err().to_string());
                     swap_unfinished = true;
                   }
                 },
                 [&](caf::error& e) { out.notes.push_back("swap: " + caf::to_string(e)); });
+        if (mode.query_across_swaps && !dead()) {
+          // A fresh store: nothing of the replaced files is cached.
+          block_store fresh(&fsys, 1ull << 30, &metrics());
+          profile_map then = profiles_of(read_planned(planned, fresh, all_profiles()), err);
+          profile_map now = read_profiles(self, p, store, err);
+          if (!err.empty() || then != now)
+            out.unseen.push_back("a query planned before swap " +
+                                 std::to_string(out.swaps_applied) + " read " +
+                                 std::to_string(then.size()) + " profiles, one after it " +
+                                 std::to_string(now.size()) + ": " + err);
+          stale_plans.push_back(std::move(planned));
+        }
       }
     };
     for (int seq = 0; seq < kBeforeCompaction; ++seq) append(seq);
@@ -345,6 +391,15 @@ run_log run_workload(io::file_system& fsys, const std::string& dir,
     } else {
       compaction_round();
       compaction_round();
+      if (!dead()) replaced.remove_due(fsys, 1);
+      for (auto& planned : stale_plans) {
+        block_store fresh(&fsys, 1ull << 30, &metrics());
+        for (const auto& r : read_planned(std::move(planned), fresh, all_profiles()))
+          if (r.status.code == static_cast<uint16_t>(errc::unavailable)) {
+            ++out.stale_reads_refused;
+            break;
+          }
+      }
     }
     for (int seq = kBeforeCompaction; seq < kAppends; ++seq) append(seq);
     self->send_exit(p, caf::exit_reason::kill);
@@ -553,6 +608,22 @@ TEST_F(StorageCrash, BaselineWithoutFaults) {
   std::ostringstream segs;
   for (const auto& f : rec.segment_files) segs << f << ' ';
   EXPECT_EQ(rec.segment_files.size(), 3u) << segs.str();
+}
+
+// A query the partition planned just before a compaction swap reads the files that swap replaced:
+// they stay until the compactor's deletion delay has passed (deferred_removals). The same plans
+// fail with `unavailable` once the files are gone, which is what a query racing a compaction got
+// when they were deleted at once.
+TEST_F(StorageCrash, QueryPlannedBeforeASwapReadsTheReplacedFiles) {
+  std::string dir = fresh_dir();
+  workload_mode mode;
+  mode.query_across_swaps = true;
+  run_log run = run_workload(*base_, dir, mode);
+  EXPECT_EQ(run.swaps_applied, 3) << describe(run);
+  for (const auto& u : run.unseen) ADD_FAILURE() << u;
+  EXPECT_EQ(run.stale_reads_refused, 3) << describe(run);
+  recovered rec = recover_and_read(*base_, dir);
+  EXPECT_EQ(check(run, rec), "") << describe(run);
 }
 
 TEST_F(StorageCrash, WriteFailsThenPowerLoss) { sweep(fault_op::write, true); }
