@@ -386,8 +386,10 @@ size_t deferred_removals::remove_expired(io::file_system& fs, const std::string&
   std::deque<file> keep;
   size_t n = 0;
   for (size_t i = 0; i < files_.size(); ++i)
-    if (gone.count(i)) n += remove(fs, files_[i]);
-    else keep.push_back(std::move(files_[i]));
+    if (gone.count(i))
+      n += remove(fs, files_[i]);
+    else
+      keep.push_back(std::move(files_[i]));
   files_ = std::move(keep);
   return n;
 }

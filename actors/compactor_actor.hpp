@@ -59,7 +59,7 @@ class deferred_removals {
     std::string path;
     int64_t max_time_ns = 0;  ///< the block's, for retention
     uint64_t bytes = 0;
-    int64_t due_ns = 0;       ///< on the caller's clock (the compactor's: steady)
+    int64_t due_ns = 0;  ///< on the caller's clock (the compactor's: steady)
   };
   /// Queues `f`; its due time must not be before the last queued one's.
   void add(file f);

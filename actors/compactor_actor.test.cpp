@@ -15,7 +15,8 @@ namespace fs = std::filesystem;
 
 // Two partition directories with a few replaced files each.
 struct removal_fixture {
-  fs::path root = fs::temp_directory_path() / ("hearth-removals-test-" + std::to_string(::getpid()));
+  fs::path root =
+      fs::temp_directory_path() / ("hearth-removals-test-" + std::to_string(::getpid()));
   io::posix_file_system files;
 
   removal_fixture() {

@@ -201,9 +201,10 @@ int run(const hearth::config& cfg) {
   if (!cfg.compaction.rollups) c_opts.policy.rollup_steps_ns.clear();
   c_opts.deletion_delay = std::chrono::seconds(cfg.compaction.deletion_delay_s);
   if (cfg.compaction.deletion_delay_s > 0 && cfg.compaction.deletion_delay_s < cfg.query.timeout_s)
-    log::warn("hearth", "compaction.deletion_delay (" + std::to_string(cfg.compaction.deletion_delay_s) +
-                            "s) is shorter than query.timeout (" + std::to_string(cfg.query.timeout_s) +
-                            "s): a long query that races a compaction may fail with unavailable");
+    log::warn("hearth",
+              "compaction.deletion_delay (" + std::to_string(cfg.compaction.deletion_delay_s) +
+                  "s) is shorter than query.timeout (" + std::to_string(cfg.query.timeout_s) +
+                  "s): a long query that races a compaction may fail with unavailable");
   if (cluster && !cfg.cluster.has_role("compactor") && c_opts.enabled) {
     c_opts.enabled = false;
     log::warn("hearth", "cluster: this node has no compactor role: its blocks are not compacted");

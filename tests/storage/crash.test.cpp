@@ -224,8 +224,8 @@ std::vector<query_partial> read_planned(std::vector<query_partial> planned, bloc
 }
 
 /// A partition's answer to `q` with the segment files it lists evaluated as the readers do.
-std::vector<query_partial> ask(caf::scoped_actor& self, const partition_actor& p, block_store& store,
-                               const query::query_spec& q, std::string& err) {
+std::vector<query_partial> ask(caf::scoped_actor& self, const partition_actor& p,
+                               block_store& store, const query::query_spec& q, std::string& err) {
   return read_planned(plan(self, p, q, err), store, q);
 }
 
