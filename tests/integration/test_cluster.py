@@ -504,7 +504,10 @@ class TestSharedStorage(unittest.TestCase):
             srv.sections["storage"].append('head_max_age = "1s"')
             srv.sections["compaction"] = ['interval = "%s"' % ("1h" if n == "node-a" else "1s"),
                                           'l1_window = "10s"', 'l2_window = "1h"', 'grace = "0s"',
-                                          "rollups = false", 'deletion_delay = "0s"']
+                                          # replaced files go 1 s after a swap: the waits
+                                          # below look at the directories, and a query racing
+                                          # a compaction still finds its files
+                                          "rollups = false", 'deletion_delay = "1s"']
         ht.start_all(nodes)
         a, b, c = nodes
         now = int(time.time())
