@@ -47,17 +47,27 @@ void fail(const gathered_ptr& g, reply_status s) {
 template <class What>
 void send_read(self_ptr self, const gathered_ptr& g, What&& what, const query::query_spec& spec,
                const done_fn& done) {
-  auto& readers = self->state.opts.readers;
+  auto& st = self->state;
+  const size_t n = st.opts.readers.size();
+  st.reads_in_flight.resize(n);
+  // The least busy reader, ties broken round robin.
+  size_t pick = st.next_reader++ % n;
+  for (size_t k = 1; k < n; ++k) {
+    const size_t i = (pick + k) % n;
+    if (st.reads_in_flight[i] < st.reads_in_flight[pick]) pick = i;
+  }
+  ++st.reads_in_flight[pick];
   ++g->left;
-  auto& r = readers[self->state.next_reader++ % readers.size()];
-  self->request(r, self->state.opts.timeout, read_atom::value, std::forward<What>(what), spec)
+  self->request(st.opts.readers[pick], st.opts.timeout, read_atom::value, std::forward<What>(what), spec)
       .then(
-          [g, done](query_partial& rp) {
+          [self, pick, g, done](query_partial& rp) {
+            --self->state.reads_in_flight[pick];
             if (!rp.status.ok()) fail(g, rp.status);
             if (rp.status.ok()) g->add(std::move(rp.data));
             finish_one(g, done);
           },
-          [g, done](caf::error& e) {
+          [self, pick, g, done](caf::error& e) {
+            --self->state.reads_in_flight[pick];
             fail(g, reply_status::from(
                         error{errc::unavailable, "reader did not answer: " + caf::to_string(e)}));
             finish_one(g, done);

@@ -13,7 +13,10 @@ class cluster_view;
 struct query_frontend_options {
   int64_t max_nodes_default = 8192;
   std::chrono::seconds timeout{60};
-  std::vector<reader_actor> readers;  ///< evaluate segment files; at least one
+  /// Evaluate segment files; at least one. Each read goes to the reader with the fewest reads in
+  /// flight, so with more readers than cores every read of a query runs as soon as a core is
+  /// free (the scheduler moves readers between its threads), whatever each one costs.
+  std::vector<reader_actor> readers;
   /// Cluster mode: each tenant shard is read from its first live, caught-up replica (this node's
   /// partitions or a peer's). Null: a single node. Outlives the actor.
   cluster_view* cluster = nullptr;
@@ -23,7 +26,8 @@ struct query_frontend_state {
   static inline const char* name = "query-frontend";
   query_frontend_options opts;
   ingester_actor ingester;
-  size_t next_reader = 0;  ///< round robin over opts.readers
+  size_t next_reader = 0;             ///< where the search for the least busy reader starts
+  std::vector<uint32_t> reads_in_flight;  ///< per reader of opts.readers
 };
 
 query_frontend_actor::behavior_type query_frontend_fn(

@@ -225,8 +225,11 @@ int run(const hearth::config& cfg) {
   auto compactor = sys.spawn<caf::detached>(compactor_fn, c_opts, ingester, fs->get(), &metrics);
 
   query_frontend_options q_opts;
-  // One reader per core: a query's segment files are evaluated in parallel, off the partitions.
-  for (unsigned i = 0; i < std::max(2u, std::thread::hardware_concurrency()); ++i)
+  // Four readers per core: a query's segment files are evaluated in parallel, off the
+  // partitions, each read by the least busy reader; the scheduler's threads (one per core) take
+  // whichever reader has work, so a query's costly reads do not queue behind one reader while
+  // another core idles.
+  for (unsigned i = 0; i < 4 * std::max(2u, std::thread::hardware_concurrency()); ++i)
     q_opts.readers.push_back(sys.spawn(reader_fn, &blocks, reader_cache{partials.get(), &metrics}));
   q_opts.max_nodes_default = cfg.query.max_nodes_default;
   q_opts.timeout = std::chrono::seconds(cfg.query.timeout_s);
