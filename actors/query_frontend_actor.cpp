@@ -92,8 +92,8 @@ void query_partitions(self_ptr self, const gathered_ptr& g, const std::vector<pa
                 // the frontend a merge (all of those symbols interned again) per file.
                 if (spec.kind == static_cast<uint8_t>(query::query_kind::merge_pprof) &&
                     part.to_read.size() > 1) {
-                  std::vector<std::vector<segment_ref>> batches(
-                      std::min(self->state.opts.readers.size(), part.to_read.size()));
+                  std::vector<std::vector<segment_ref>> batches(std::min(
+                      std::max<size_t>(1, self->state.opts.export_batches), part.to_read.size()));
                   for (size_t i = 0; i < part.to_read.size(); ++i)
                     batches[i % batches.size()].push_back(std::move(part.to_read[i]));
                   for (auto& batch : batches) send_read(self, g, std::move(batch), spec, done);

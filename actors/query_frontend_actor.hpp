@@ -17,6 +17,9 @@ struct query_frontend_options {
   /// flight, so with more readers than cores every read of a query runs as soon as a core is
   /// free (the scheduler moves readers between its threads), whatever each one costs.
   std::vector<reader_actor> readers;
+  /// A pprof export's files go to this many readers in batches (one per core), each batch merged
+  /// into one partial there: the frontend then merges one partial per batch, not per file.
+  size_t export_batches = 2;
   /// Cluster mode: each tenant shard is read from its first live, caught-up replica (this node's
   /// partitions or a peer's). Null: a single node. Outlives the actor.
   cluster_view* cluster = nullptr;

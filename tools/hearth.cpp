@@ -229,8 +229,10 @@ int run(const hearth::config& cfg) {
   // partitions, each read by the least busy reader; the scheduler's threads (one per core) take
   // whichever reader has work, so a query's costly reads do not queue behind one reader while
   // another core idles.
-  for (unsigned i = 0; i < 4 * std::max(2u, std::thread::hardware_concurrency()); ++i)
+  const unsigned cores = std::max(2u, std::thread::hardware_concurrency());
+  for (unsigned i = 0; i < 4 * cores; ++i)
     q_opts.readers.push_back(sys.spawn(reader_fn, &blocks, reader_cache{partials.get(), &metrics}));
+  q_opts.export_batches = cores;
   q_opts.max_nodes_default = cfg.query.max_nodes_default;
   q_opts.timeout = std::chrono::seconds(cfg.query.timeout_s);
   q_opts.cluster = cluster.get();
