@@ -548,6 +548,13 @@ compactor_actor::behavior_type compactor_fn(self_ptr self, compactor_options opt
   if (auto s = io::make_thread_background(); !s)
     log::warn("compactor", "runs at normal priority: " + s.err().to_string());
   if (st.opts.enabled) self->delayed_send(self, st.opts.interval, tick_atom::value);
+  // At shutdown no query is left to read the replaced files: they go now, rather than at the
+  // next start (which would read each output that names them first, to check it).
+  self->set_exit_handler([self](caf::exit_msg& msg) {
+    auto& st = self->state;
+    st.replaced.remove_due(*st.fs, std::numeric_limits<int64_t>::max());
+    self->quit(msg.reason);
+  });
   return {
       [self](tick_atom) {
         if (!self->state.running) start_run(self, std::make_shared<run_context>());

@@ -29,6 +29,7 @@ ht.ensure_system_python("test_storage")
 import gzip  # noqa: E402
 import json  # noqa: E402
 import re  # noqa: E402
+import signal  # noqa: E402
 import time  # noqa: E402
 import unittest  # noqa: E402
 import urllib.parse  # noqa: E402
@@ -848,5 +849,80 @@ class TestE(unittest.TestCase):
         self.assertEqual(problems, [], "\n" + "\n".join(problems))
 
 
+class TestF(unittest.TestCase):
+    """compaction.deletion_delay at its default (2 min): the files a swap replaced stay on disk
+    and are counted in hearth_compaction_deferred_deletion_bytes; a graceful stop deletes them,
+    and after a kill -9 the next start does (the outputs name them as sources). Answers are the
+    same throughout."""
+
+    def test_f1_replaced_files_wait_for_the_deletion_delay(self):
+        now = int(time.time())
+        srv = ht.Server(
+            "deletion-delay",
+            os.path.join(ht.ctx.tmp, "data-deletion-delay"),
+            {"storage": ["head_max_age = 1", "shards = 1"],
+             "compaction": ['enabled = true', 'interval = "1h"', 'l1_window = "1m"', 'l2_window = "10m"', 'grace = "0s"']},
+        )
+        srv.start()
+        ptype = "process_cpu:cpu:nanoseconds:cpu:nanoseconds"
+        sel = '{service_name="delay"}'
+        stems = ["workpool.cpu.000", "workpool.cpu.001"]
+        want = 0
+        problems = []
+
+        def push(times):
+            nonlocal want
+            for i, t in enumerate(times):
+                stem = stems[i % 2]
+                st, resp, desc, _ = send(srv, "delay", "go", stem, "push_proto", "process_cpu", t, ht.new_id())
+                self.assertEqual(st, 200, "%s: HTTP %d %s" % (desc, st, ht.error_text(resp)))
+                want += ht.parse_totals(os.path.join(ht.expected_dir("go", stem), "totals.txt"))[("cpu", "nanoseconds")]
+                srv.wait_heads_sealed()  # one level-0 block each
+
+        def total():
+            return ht.select_merge(srv, ptype, sel, (now - 3600) * 1000, now * 1000)[2]
+
+        def level0():
+            return [f for f in srv.segment_files() if os.path.basename(f).startswith("L0-")]
+
+        # Two closed minutes, two level-0 blocks each.
+        push([now - 300 + 7, now - 300 + 31, now - 240 + 7, now - 240 + 31])
+        before = level0()
+        self.assertGreaterEqual(len(before), 4, "level-0 blocks: %r" % before)
+        r = srv.compact()
+        self.assertGreater(r.get("jobs", 0), 0, "compaction found no job: %r" % r)
+        if not all(f in level0() for f in before):
+            problems.append("replaced level-0 files deleted before the delay: %r, now %r" % (before, level0()))
+        held = srv.metrics().get("hearth_compaction_deferred_deletion_bytes", 0)
+        if held <= 0:
+            problems.append("hearth_compaction_deferred_deletion_bytes = %r with replaced files queued" % held)
+        if total() != want:
+            problems.append("after compaction: total %d, want %d (replaced files counted again?)" % (total(), want))
+        # A graceful stop deletes them.
+        srv.kill(signal.SIGTERM)
+        left = [f for f in before if f in srv.segment_files()]
+        if left:
+            problems.append("replaced files left after SIGTERM: %r" % left)
+        srv.start()
+        if total() != want:
+            problems.append("after SIGTERM + start: total %d, want %d" % (total(), want))
+        # Two more closed minutes, compacted, then kill -9: the next start deletes the replaced files.
+        push([now - 180 + 7, now - 180 + 31, now - 120 + 7, now - 120 + 31])
+        before = level0()
+        srv.compact()
+        if not before or not all(f in srv.segment_files() for f in before):
+            problems.append("second round: replaced files not held: %r" % before)
+        srv.kill()
+        srv.start()
+        left = [f for f in before if f in srv.segment_files()]
+        if left:
+            problems.append("replaced files left after kill -9 + start: %r" % left)
+        if not re.search(r"removing superseded", srv.log()):
+            problems.append("the start after kill -9 did not log removing superseded files")
+        if total() != want:
+            problems.append("after kill -9 + start: total %d, want %d" % (total(), want))
+        srv.kill()
+        self.assertEqual(problems, [], "\n" + "\n".join(problems))
+
 if __name__ == "__main__":
-    sys.exit(ht.run_main("integration_storage", [TestA, TestB, TestC, TestD, TestE], __doc__))
+    sys.exit(ht.run_main("integration_storage", [TestA, TestB, TestC, TestD, TestE, TestF], __doc__))
