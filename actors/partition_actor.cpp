@@ -99,8 +99,8 @@ namespace {
 // crash in between leaves both on disk. The output wins (superseded_blocks, which also finds
 // orphaned rollups): those files are deleted here, so that a block's data is visible exactly once.
 // Recovery reads footers only, but before an output's inputs are deleted as superseded the output
-// is read and every section's CRC checked: a damaged one is dropped from the catalog (reported, its file kept),
-// so its inputs, no longer superseded, keep serving.
+// is read and every section's CRC checked: a damaged one is dropped from the catalog (reported,
+// its file kept), so its inputs, no longer superseded, keep serving.
 // The ids of the listed blocks that others supersede, ascending (superseded_blocks).
 std::vector<uint64_t> superseded_ids(const partition_state& st) {
   std::vector<block_lineage> lineage;

@@ -58,7 +58,8 @@ void send_read(self_ptr self, const gathered_ptr& g, What&& what, const query::q
   }
   ++st.reads_in_flight[pick];
   ++g->left;
-  self->request(st.opts.readers[pick], st.opts.timeout, read_atom::value, std::forward<What>(what), spec)
+  self->request(st.opts.readers[pick], st.opts.timeout, read_atom::value, std::forward<What>(what),
+                spec)
       .then(
           [self, pick, g, done](query_partial& rp) {
             --self->state.reads_in_flight[pick];

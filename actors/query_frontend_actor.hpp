@@ -29,7 +29,7 @@ struct query_frontend_state {
   static inline const char* name = "query-frontend";
   query_frontend_options opts;
   ingester_actor ingester;
-  size_t next_reader = 0;             ///< where the search for the least busy reader starts
+  size_t next_reader = 0;                 ///< where the search for the least busy reader starts
   std::vector<uint32_t> reads_in_flight;  ///< per reader of opts.readers
 };
 
