@@ -101,14 +101,15 @@ block_store::lookup block_store::get(const std::string& path, query::block_depth
 
 namespace {
 // The cache key of the windowed block of `path`: '\n' is in no path the partitions write.
-std::string outside_key(const std::string& path, int64_t lo_ns, int64_t hi_ns) {
-  return path + "\noutside " + std::to_string(lo_ns) + " " + std::to_string(hi_ns);
+std::string outside_key(const std::string& path, int64_t lo_ns, int64_t hi_ns, int64_t step_ns) {
+  return path + "\noutside " + std::to_string(lo_ns) + " " + std::to_string(hi_ns) + " " +
+         std::to_string(step_ns);
 }
 }  // namespace
 
 block_store::lookup block_store::get_outside(const std::string& path, int64_t lo_ns, int64_t hi_ns,
-                                             std::string* key) {
-  *key = outside_key(path, lo_ns, hi_ns);
+                                             int64_t step_ns, std::string* key) {
+  *key = outside_key(path, lo_ns, hi_ns, step_ns);
   {
     std::lock_guard lock(mu_);
     if (corrupted_.count(path)) return {outcome::corrupted, nullptr};
@@ -126,7 +127,7 @@ block_store::lookup block_store::get_outside(const std::string& path, int64_t lo
   }
   auto bytes = fs_->read_file(path);
   if (!bytes) return {outcome::missing, nullptr};
-  auto block = decode_segment_outside(as_bytes(*bytes), lo_ns, hi_ns);
+  auto block = decode_segment_outside(as_bytes(*bytes), lo_ns, hi_ns, step_ns);
   std::lock_guard lock(mu_);
   if (!block) {
     report_corrupted_locked(path, block.err());

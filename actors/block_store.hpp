@@ -53,13 +53,15 @@ class block_store {
   /// stacks).
   lookup get(const std::string& path, query::block_depth depth = query::block_depth::whole,
              const series_filter& reads = {});
-  /// The block of `path` for a query that reads none of its profiles in [lo_ns, hi_ns) (a rollup
-  /// answers those buckets): the cached whole block if there is one with every series' pairs, else
-  /// the block with only the pairs of the profiles outside the window decoded
-  /// (decode_segment_outside), cached under its own key, which is stored in `*key` for frames(). A
-  /// window's bounds are a rollup's bucket edges, so a "last 24 h" query refreshed within the hour
-  /// finds that block again. Outcomes as get()'s; a corrupted file is marked for both.
-  lookup get_outside(const std::string& path, int64_t lo_ns, int64_t hi_ns, std::string* key);
+  /// The block of `path` for a query inside [lo_ns - step_ns, hi_ns + step_ns) that reads none of
+  /// its profiles in [lo_ns, hi_ns) (a rollup of that step answers those buckets): the cached
+  /// whole block if there is one with every series' pairs, else the block with only the pairs of
+  /// the profiles in the two margins decoded (decode_segment_outside), cached under its own key,
+  /// which is stored in `*key` for frames(). A window's bounds are a rollup's bucket edges, so a
+  /// "last 24 h" query refreshed within the hour finds that block again. Outcomes as get()'s; a
+  /// corrupted file is marked for both.
+  lookup get_outside(const std::string& path, int64_t lo_ns, int64_t hi_ns, int64_t step_ns,
+                     std::string* key);
   /// Caches a block decoded elsewhere (a seal).
   void put(const std::string& path, std::shared_ptr<const block_data> block);
   /// Forgets a block whose file was removed (and its windowed blocks).

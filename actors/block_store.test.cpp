@@ -113,7 +113,7 @@ TEST(block_store, outside_a_window_only_those_profiles_are_decoded_and_cached_ap
       fx.fs.write_file_atomic(path, as_bytes(*encode_segment(b, segment_codec::zstd, 7))).ok());
   block_store store(&fx.fs, 64 << 20, nullptr);
   std::string key;
-  auto w = store.get_outside(path, 15 * s_ns, 25 * s_ns, &key);
+  auto w = store.get_outside(path, 15 * s_ns, 25 * s_ns, 10 * s_ns, &key);
   ASSERT_EQ(w.what, block_store::outcome::ok);
   EXPECT_NE(key, path);
   size_t inside = 0, outside = 0;
@@ -134,20 +134,26 @@ TEST(block_store, outside_a_window_only_those_profiles_are_decoded_and_cached_ap
   auto fw = store.frames(key, w.block);
   EXPECT_NE(fw, nullptr) << "the windowed block is cached under its key, with its frame map";
   std::string again_key;
-  EXPECT_EQ(store.get_outside(path, 15 * s_ns, 25 * s_ns, &again_key).block, w.block) << "cached";
+  EXPECT_EQ(store.get_outside(path, 15 * s_ns, 25 * s_ns, 10 * s_ns, &again_key).block, w.block) << "cached";
   EXPECT_EQ(again_key, key);
-  EXPECT_NE(store.get_outside(path, 15 * s_ns, 35 * s_ns, &again_key).block, w.block)
+  EXPECT_NE(store.get_outside(path, 15 * s_ns, 35 * s_ns, 10 * s_ns, &again_key).block, w.block)
       << "another window";
+  // Only the rows less than a step from the window: with a 4 s step, neither 10 s nor 30 s.
+  auto near = store.get_outside(path, 15 * s_ns, 25 * s_ns, 4 * s_ns, &again_key);
+  ASSERT_EQ(near.what, block_store::outcome::ok);
+  EXPECT_NE(near.block, w.block) << "another step";
+  EXPECT_TRUE(near.block->samples.empty());
+  EXPECT_EQ(near.block->profiles.size(), w.block->profiles.size());
   auto whole = store.get(path);
   ASSERT_EQ(whole.what, block_store::outcome::ok);
   EXPECT_EQ(answer(*w.block, fw), answer(*whole.block, nullptr));
   EXPECT_GT(answer(*w.block, nullptr).total, 0);
   // Once the whole block is cached, it answers every window.
-  EXPECT_EQ(store.get_outside(path, 15 * s_ns, 25 * s_ns, &again_key).block, whole.block);
+  EXPECT_EQ(store.get_outside(path, 15 * s_ns, 25 * s_ns, 10 * s_ns, &again_key).block, whole.block);
   EXPECT_EQ(again_key, path);
   // drop() forgets the windowed blocks of the file too.
   store.drop(path);
-  auto fresh = store.get_outside(path, 15 * s_ns, 25 * s_ns, &again_key);
+  auto fresh = store.get_outside(path, 15 * s_ns, 25 * s_ns, 10 * s_ns, &again_key);
   ASSERT_EQ(fresh.what, block_store::outcome::ok);
   EXPECT_NE(fresh.block, w.block);
   // A damaged file is reported corrupted, and missing once gone.
@@ -155,10 +161,10 @@ TEST(block_store, outside_a_window_only_those_profiles_are_decoded_and_cached_ap
   std::string bytes = *encode_segment(b, segment_codec::none, 8);
   bytes[bytes.size() / 2] ^= 0x40;
   ASSERT_TRUE(fx.fs.write_file_atomic(bad, as_bytes(bytes)).ok());
-  EXPECT_EQ(store.get_outside(bad, 15 * s_ns, 25 * s_ns, &again_key).what,
+  EXPECT_EQ(store.get_outside(bad, 15 * s_ns, 25 * s_ns, 10 * s_ns, &again_key).what,
             block_store::outcome::corrupted);
   EXPECT_TRUE(store.corrupted(bad));
-  EXPECT_EQ(store.get_outside((fx.dir / "gone.hseg").string(), 0, 1, &again_key).what,
+  EXPECT_EQ(store.get_outside((fx.dir / "gone.hseg").string(), 0, 1, 1, &again_key).what,
             block_store::outcome::missing);
 }
 
@@ -224,7 +230,7 @@ TEST(block_store, only_the_pairs_of_the_series_a_query_reads_are_decoded) {
   ASSERT_NE(fc, nullptr);
   EXPECT_EQ(store.get(path, query::block_depth::whole, cpu_reads).block, c.block) << "cached";
   std::string key;
-  auto outside = store.get_outside(path, 15 * s_ns, 25 * s_ns, &key);
+  auto outside = store.get_outside(path, 15 * s_ns, 25 * s_ns, 10 * s_ns, &key);
   EXPECT_NE(outside.block, c.block) << "a block without every series' pairs answers no window";
   EXPECT_NE(key, path);
   EXPECT_EQ(answer(cpu, *c.block, fc), answer(cpu, *full.block, nullptr));

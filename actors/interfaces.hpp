@@ -100,6 +100,7 @@ struct segment_ref {
   std::string rollup_path;
   int64_t rollup_lo_ns = 0;
   int64_t rollup_hi_ns = 0;
+  int64_t rollup_step_ns = 0;  ///< the rollup's step: the query lies within a step of lo and hi
   int64_t min_time_ns = 0;  ///< the raw block's first and last profile times (its footer)
   int64_t max_time_ns = 0;
 };
@@ -603,7 +604,7 @@ typename Inspector::result_type inspect(Inspector& f, query_request& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, segment_ref& x) {
   return f(caf::meta::type_name("hearth::segment_ref"), x.path, x.bytes, x.rollup_path,
-           x.rollup_lo_ns, x.rollup_hi_ns, x.min_time_ns, x.max_time_ns);
+           x.rollup_lo_ns, x.rollup_hi_ns, x.rollup_step_ns, x.min_time_ns, x.max_time_ns);
 }
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, query_partial& x) {

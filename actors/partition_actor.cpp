@@ -526,6 +526,7 @@ query_partial evaluate(partition_state& st, const query::query_spec& q) {
       const query::rollup_choice c = query::choose_rollup(q, steps);
       if (c.index != SIZE_MAX) {
         ref.rollup_path = usable[c.index]->path;
+        ref.rollup_step_ns = steps[c.index];
         ref.rollup_lo_ns = c.lo_ns;
         ref.rollup_hi_ns = c.hi_ns;
       }

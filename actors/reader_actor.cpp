@@ -39,10 +39,12 @@ reply_status add_segment(block_store& store, const segment_ref& ref, const query
     *whole = true;
     return {};
   }
-  // With a rollup, the raw block answers only the rows outside its buckets: only their pairs are
-  // decoded (a day's block for a range that starts mid-hour: ~300 of 11,000 rows).
+  // With a rollup, the raw block answers only the rows outside its buckets and less than a step
+  // from them: only their pairs are decoded (a day's block for a range that starts mid-hour:
+  // ~300 of 11,000 rows, wherever in the day the range starts).
   std::string raw_key = ref.path;
-  auto raw = rolled ? store.get_outside(ref.path, ref.rollup_lo_ns, ref.rollup_hi_ns, &raw_key)
+  auto raw = rolled ? store.get_outside(ref.path, ref.rollup_lo_ns, ref.rollup_hi_ns,
+                                        ref.rollup_step_ns, &raw_key)
                     : store.get(ref.path, query::depth_needed(spec), reads);
   if (raw.what == block_store::outcome::missing)
     return reply_status::from(

@@ -1912,14 +1912,21 @@ result<segment_columns> make_segment_columns(block_data b, const encoded_samples
   return c;
 }
 
-result<block_data> decode_segment_outside(bytes_view file, int64_t lo_ns, int64_t hi_ns) {
+result<block_data> decode_segment_outside(bytes_view file, int64_t lo_ns, int64_t hi_ns,
+                                          int64_t margin_ns) {
   auto c = decode_segment_columns(file);
   if (!c) return c.take_error();
   block_data& b = c->block_;
+  margin_ns = std::max<int64_t>(margin_ns, 0);
+  // [from, to): the rows whose pairs may be decoded (128 bits: the bounds may pass int64's);
+  // INT64_MAX is no margin at all.
+  const bool bounded = margin_ns != INT64_MAX;
+  const __int128 from = __int128{lo_ns} - margin_ns, to = __int128{hi_ns} + margin_ns;
   for (uint32_t row = 0; row < b.profiles.size(); ++row) {
     profile_row& p = b.profiles[row];
     const uint32_t begin = static_cast<uint32_t>(b.samples.size());
-    if (p.time_ns < lo_ns || p.time_ns >= hi_ns)
+    if ((p.time_ns < lo_ns || p.time_ns >= hi_ns) &&
+        (!bounded || (p.time_ns >= from && p.time_ns < to)))
       if (auto st = c->read_samples(row, b.samples); !st) return st.err();
     p.sample_begin = begin;
     p.sample_count = static_cast<uint32_t>(b.samples.size()) - begin;

@@ -196,7 +196,7 @@ class segment_columns {
  private:
   friend result<segment_columns> decode_segment_columns(bytes_view, segment_info*);
   friend result<segment_columns> make_segment_columns(block_data, const encoded_samples&);
-  friend result<block_data> decode_segment_outside(bytes_view, int64_t, int64_t);
+  friend result<block_data> decode_segment_outside(bytes_view, int64_t, int64_t, int64_t);
   block_data block_;
   std::string samples_;              // the uncompressed samples section body
   std::vector<uint32_t> stacks_at_;  // per profile: offset of its first stack delta in samples_
@@ -217,7 +217,14 @@ result<segment_columns> decode_segment_columns(bytes_view file, segment_info* in
 /// only queries that read nothing inside [lo_ns, hi_ns) of it. Same errors as
 /// decode_segment_columns, plus what read_samples reports of a decoded profile's pairs; damage to
 /// the pairs of a profile inside the window goes unnoticed (they are not read).
-result<block_data> decode_segment_outside(bytes_view file, int64_t lo_ns, int64_t hi_ns);
+/// With `margin_ns`, only the pairs of profiles in [lo_ns - margin_ns, lo_ns) and
+/// [hi_ns, hi_ns + margin_ns) are decoded (bounds saturate): the reader passes the rollup's step,
+/// since a range whose whole buckets are [lo, hi) starts less than a step before lo and ends less
+/// than a step after hi. Yesterday's day block in a "last 24 h" range from 14:23 then decodes the
+/// pairs of 14:00-15:00, not of 00:00-15:00. The result answers only queries inside
+/// [lo - margin, hi + margin) that read nothing inside [lo, hi).
+result<block_data> decode_segment_outside(bytes_view file, int64_t lo_ns, int64_t hi_ns,
+                                          int64_t margin_ns = INT64_MAX);
 
 /// A segment_columns over a block and its pairs already encoded (merge_segments' output), so a
 /// merge result can be merged again (the compactor rolls a merged block up) without writing and

@@ -1842,9 +1842,12 @@ TEST(segment, outside_decode_reads_only_the_profiles_outside_the_window) {
                                                                   {mid_lo, mid_hi},
                                                                   {mid_hi, mid_lo},
                                                                   {times.back(), INT64_MAX}}) {
+     // Margins: none (every row outside), 0 (no row), a third of the rows' time span.
+     const int64_t third = (times.back() - times.front()) / 3 + 1;
+     for (int64_t margin : {INT64_MAX, int64_t{0}, third}) {
       SCOPED_TRACE("seed " + std::to_string(seed) + " window [" + std::to_string(lo) + ", " +
-                   std::to_string(hi) + ")");
-      auto got = decode_segment_outside(view(file), lo, hi);
+                   std::to_string(hi) + ") margin " + std::to_string(margin));
+      auto got = decode_segment_outside(view(file), lo, hi, margin);
       ASSERT_TRUE(got.ok()) << got.err().to_string();
       ASSERT_EQ(got->profiles.size(), full->profiles.size());
       EXPECT_EQ(got->stacks.size(), full->stacks.size());
@@ -1861,12 +1864,17 @@ TEST(segment, outside_decode_reads_only_the_profiles_outside_the_window) {
                            f.span_begin, f.span_count, f.period))
             << "row " << r;
         const bool inside = f.time_ns >= lo && f.time_ns < hi;
-        ASSERT_EQ(g.sample_count, inside ? 0u : f.sample_count) << "row " << r;
+        // Within the margins (computed in 128 bits: the windows reach INT64_MIN and INT64_MAX).
+        const bool near = margin == INT64_MAX ||
+                          (__int128{f.time_ns} >= __int128{lo} - margin &&
+                           __int128{f.time_ns} < __int128{hi} + margin);
+        ASSERT_EQ(g.sample_count, inside || !near ? 0u : f.sample_count) << "row " << r << " time " << f.time_ns;
         EXPECT_EQ(g.sample_begin, pairs);
         expect_same_pairs(*got, g, *full, f);
         pairs += g.sample_count;
       }
       EXPECT_EQ(got->samples.size(), pairs);
+     }
     }
   }
   EXPECT_GT(with_rows, 10);

@@ -222,9 +222,9 @@ struct seg_file {
   std::shared_ptr<const query::block_frames> frames;  ///< kept with `data`, as block_store::frames
   std::vector<bool> series;  ///< whole depth: the series whose pairs `data` has; empty = all
   /// As block_store::get_outside: the block with only the pairs outside [outside_lo, outside_hi)
-  /// decoded, and its frame map.
+  /// and less than outside_step from it decoded, and its frame map.
   std::shared_ptr<const block_data> outside;
-  int64_t outside_lo = 0, outside_hi = 0;
+  int64_t outside_lo = 0, outside_hi = 0, outside_step = 0;
   std::shared_ptr<const query::block_frames> outside_frames;
 };
 
@@ -412,22 +412,26 @@ query::merger gather(std::vector<partition*>& parts, const query::query_spec& q,
       } else {
         const block_data& r = load(*rolled, ev);
         // As block_store::get_outside: the whole block if it is decoded, else only the pairs of
-        // the rows outside the rollup's buckets, kept for this window.
+        // the rows outside the rollup's buckets and less than a step from them, kept for this
+        // window.
         const block_data* rawp = nullptr;
         std::shared_ptr<const query::block_frames> fw;
         if (seg.data && seg.depth == query::block_depth::whole && seg.series.empty()) {
           rawp = seg.data.get();
           fw = frames(seg);
         } else {
-          if (!seg.outside || seg.outside_lo != rc.lo_ns || seg.outside_hi != rc.hi_ns) {
+          const int64_t step = rolled->info.rollup_step_ns;
+          if (!seg.outside || seg.outside_lo != rc.lo_ns || seg.outside_hi != rc.hi_ns ||
+              seg.outside_step != step) {
             std::string bytes;
             timed(st.read, [&] { bytes = read_whole(seg.path); });
             timed(st.decode, [&] {
               seg.outside = std::make_shared<const block_data>(
-                  must(decode_segment_outside(as_bytes(bytes), rc.lo_ns, rc.hi_ns), "decode_segment_outside"));
+                  must(decode_segment_outside(as_bytes(bytes), rc.lo_ns, rc.hi_ns, step), "decode_segment_outside"));
             });
             seg.outside_lo = rc.lo_ns;
             seg.outside_hi = rc.hi_ns;
+            seg.outside_step = step;
             seg.outside_frames.reset();
           }
           rawp = seg.outside.get();
