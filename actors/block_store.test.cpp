@@ -134,7 +134,8 @@ TEST(block_store, outside_a_window_only_those_profiles_are_decoded_and_cached_ap
   auto fw = store.frames(key, w.block);
   EXPECT_NE(fw, nullptr) << "the windowed block is cached under its key, with its frame map";
   std::string again_key;
-  EXPECT_EQ(store.get_outside(path, 15 * s_ns, 25 * s_ns, 10 * s_ns, &again_key).block, w.block) << "cached";
+  EXPECT_EQ(store.get_outside(path, 15 * s_ns, 25 * s_ns, 10 * s_ns, &again_key).block, w.block)
+      << "cached";
   EXPECT_EQ(again_key, key);
   EXPECT_NE(store.get_outside(path, 15 * s_ns, 35 * s_ns, 10 * s_ns, &again_key).block, w.block)
       << "another window";
@@ -149,7 +150,8 @@ TEST(block_store, outside_a_window_only_those_profiles_are_decoded_and_cached_ap
   EXPECT_EQ(answer(*w.block, fw), answer(*whole.block, nullptr));
   EXPECT_GT(answer(*w.block, nullptr).total, 0);
   // Once the whole block is cached, it answers every window.
-  EXPECT_EQ(store.get_outside(path, 15 * s_ns, 25 * s_ns, 10 * s_ns, &again_key).block, whole.block);
+  EXPECT_EQ(store.get_outside(path, 15 * s_ns, 25 * s_ns, 10 * s_ns, &again_key).block,
+            whole.block);
   EXPECT_EQ(again_key, path);
   // drop() forgets the windowed blocks of the file too.
   store.drop(path);

@@ -1842,39 +1842,39 @@ TEST(segment, outside_decode_reads_only_the_profiles_outside_the_window) {
                                                                   {mid_lo, mid_hi},
                                                                   {mid_hi, mid_lo},
                                                                   {times.back(), INT64_MAX}}) {
-     // Margins: none (every row outside), 0 (no row), a third of the rows' time span.
-     const int64_t third = (times.back() - times.front()) / 3 + 1;
-     for (int64_t margin : {INT64_MAX, int64_t{0}, third}) {
-      SCOPED_TRACE("seed " + std::to_string(seed) + " window [" + std::to_string(lo) + ", " +
-                   std::to_string(hi) + ") margin " + std::to_string(margin));
-      auto got = decode_segment_outside(view(file), lo, hi, margin);
-      ASSERT_TRUE(got.ok()) << got.err().to_string();
-      ASSERT_EQ(got->profiles.size(), full->profiles.size());
-      EXPECT_EQ(got->stacks.size(), full->stacks.size());
-      EXPECT_EQ(got->series.size(), full->series.size());
-      EXPECT_EQ(got->spans.size(), full->spans.size());
-      EXPECT_EQ(got->min_time_ns, full->min_time_ns);
-      EXPECT_EQ(got->max_time_ns, full->max_time_ns);
-      size_t pairs = 0;
-      for (size_t r = 0; r < full->profiles.size(); ++r) {
-        const profile_row &f = full->profiles[r], &g = got->profiles[r];
-        EXPECT_EQ(std::tie(g.series, g.time_ns, g.duration_ns, g.total, g.id_hi, g.id_lo,
-                           g.span_begin, g.span_count, g.period),
-                  std::tie(f.series, f.time_ns, f.duration_ns, f.total, f.id_hi, f.id_lo,
-                           f.span_begin, f.span_count, f.period))
-            << "row " << r;
-        const bool inside = f.time_ns >= lo && f.time_ns < hi;
-        // Within the margins (computed in 128 bits: the windows reach INT64_MIN and INT64_MAX).
-        const bool near = margin == INT64_MAX ||
-                          (__int128{f.time_ns} >= __int128{lo} - margin &&
-                           __int128{f.time_ns} < __int128{hi} + margin);
-        ASSERT_EQ(g.sample_count, inside || !near ? 0u : f.sample_count) << "row " << r << " time " << f.time_ns;
-        EXPECT_EQ(g.sample_begin, pairs);
-        expect_same_pairs(*got, g, *full, f);
-        pairs += g.sample_count;
+      // Margins: none (every row outside), 0 (no row), a third of the rows' time span.
+      const int64_t third = (times.back() - times.front()) / 3 + 1;
+      for (int64_t margin : {INT64_MAX, int64_t{0}, third}) {
+        SCOPED_TRACE("seed " + std::to_string(seed) + " window [" + std::to_string(lo) + ", " +
+                     std::to_string(hi) + ") margin " + std::to_string(margin));
+        auto got = decode_segment_outside(view(file), lo, hi, margin);
+        ASSERT_TRUE(got.ok()) << got.err().to_string();
+        ASSERT_EQ(got->profiles.size(), full->profiles.size());
+        EXPECT_EQ(got->stacks.size(), full->stacks.size());
+        EXPECT_EQ(got->series.size(), full->series.size());
+        EXPECT_EQ(got->spans.size(), full->spans.size());
+        EXPECT_EQ(got->min_time_ns, full->min_time_ns);
+        EXPECT_EQ(got->max_time_ns, full->max_time_ns);
+        size_t pairs = 0;
+        for (size_t r = 0; r < full->profiles.size(); ++r) {
+          const profile_row &f = full->profiles[r], &g = got->profiles[r];
+          EXPECT_EQ(std::tie(g.series, g.time_ns, g.duration_ns, g.total, g.id_hi, g.id_lo,
+                             g.span_begin, g.span_count, g.period),
+                    std::tie(f.series, f.time_ns, f.duration_ns, f.total, f.id_hi, f.id_lo,
+                             f.span_begin, f.span_count, f.period))
+              << "row " << r;
+          const bool inside = f.time_ns >= lo && f.time_ns < hi;
+          // Within the margins (computed in 128 bits: the windows reach INT64_MIN and INT64_MAX).
+          const bool near = margin == INT64_MAX || (__int128{f.time_ns} >= __int128{lo} - margin &&
+                                                    __int128{f.time_ns} < __int128{hi} + margin);
+          ASSERT_EQ(g.sample_count, inside || !near ? 0u : f.sample_count)
+              << "row " << r << " time " << f.time_ns;
+          EXPECT_EQ(g.sample_begin, pairs);
+          expect_same_pairs(*got, g, *full, f);
+          pairs += g.sample_count;
+        }
+        EXPECT_EQ(got->samples.size(), pairs);
       }
-      EXPECT_EQ(got->samples.size(), pairs);
-     }
     }
   }
   EXPECT_GT(with_rows, 10);

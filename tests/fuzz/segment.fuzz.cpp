@@ -1,6 +1,7 @@
 // libFuzzer target: segment files and WAL records as read from a damaged disk: decode_segment,
 // decode_segment_rows, decode_segment_columns (with every profile's pairs read and the file merged
-// as the compactor merges it), decode_segment_outside (from the middle profile's time on),
+// as the compactor merges it), decode_segment_outside (from the middle profile's time on, and
+// around it with a one-second margin),
 // decode_segment_series (the even series ids; a filter that marks more ids than there are series)
 // and decode_batch must answer an error (corrupted) for any bytes, never crash or loop.
 #include <cstddef>
@@ -29,8 +30,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       pairs.clear();
       (void)cols->read_samples(row, pairs);
     }
-    if (const auto& rows = cols->block().profiles; !rows.empty())
-      (void)decode_segment_outside(in, rows[rows.size() / 2].time_ns, INT64_MAX);
+    if (const auto& rows = cols->block().profiles; !rows.empty()) {
+      const int64_t mid = rows[rows.size() / 2].time_ns;
+      (void)decode_segment_outside(in, mid, INT64_MAX);
+      (void)decode_segment_outside(in, mid, mid, 1'000'000'000);
+    }
     const segment_columns* one[] = {&*cols};
     if (auto m = merge_segments(one, merge_options{}); m.ok())
       (void)encode_segment(m->block, m->samples, segment_codec::none, segment_info{});
