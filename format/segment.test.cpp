@@ -1843,7 +1843,8 @@ TEST(segment, outside_decode_reads_only_the_profiles_outside_the_window) {
                                                                   {mid_hi, mid_lo},
                                                                   {times.back(), INT64_MAX}}) {
       // Margins: none (every row outside), 0 (no row), a third of the rows' time span.
-      const int64_t third = (times.back() - times.front()) / 3 + 1;
+      const int64_t third =  // the span may pass int64 (random times reach both ends)
+          static_cast<int64_t>((__int128{times.back()} - times.front()) / 3 + 1);
       for (int64_t margin : {INT64_MAX, int64_t{0}, third}) {
         SCOPED_TRACE("seed " + std::to_string(seed) + " window [" + std::to_string(lo) + ", " +
                      std::to_string(hi) + ") margin " + std::to_string(margin));
