@@ -1,6 +1,7 @@
 #include "query/pprof_export.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cassert>
 #include <limits>
 #include <ranges>
@@ -182,9 +183,45 @@ struct pprof_builder::source {
   std::vector<uint32_t> str, map, fn, loc;
 };
 
+/// A builder's tables over its partial, handed over with it. `sizes` are the partial's table
+/// sizes when they were taken: a partial changed since no longer matches and is indexed again.
+struct pprof_index {
+  symbol_interner interner;
+  intern_table nodes;
+  std::vector<uint32_t> callee;
+  std::array<size_t, 6> sizes{};
+};
+
+namespace {
+
+std::array<size_t, 6> table_sizes(const pprof_partial& p) {
+  return {p.syms.strings.size(),   p.syms.mappings.size(), p.syms.functions.size(),
+          p.syms.locations.size(), p.syms.lines.size(),    p.values.size()};
+}
+
+}  // namespace
+
 pprof_builder::pprof_builder() = default;
 
-pprof_builder::pprof_builder(pprof_partial p) : p_(std::move(p)), indexed_(false) {}
+pprof_builder::pprof_builder(pprof_partial p) {
+  adopt(std::move(p));
+}
+
+/// Takes `p` as the builder's partial, and its index when it is p's alone and still matches.
+void pprof_builder::adopt(pprof_partial&& p) {
+  std::shared_ptr<pprof_index> ix = std::move(p.index);
+  p_ = std::move(p);
+  callee_.clear();
+  indexed_ = false;  // indexed when something is added to it
+  if (ix && ix.use_count() == 1 && ix->sizes == table_sizes(p_) &&
+      p_.stack_parents.size() == p_.values.size() &&
+      p_.stack_locations.size() == p_.values.size()) {
+    interner_ = std::move(ix->interner);
+    nodes_ = std::move(ix->nodes);
+    callee_ = std::move(ix->callee);
+    indexed_ = true;
+  }
+}
 
 void pprof_builder::index() {
   indexed_ = true;
@@ -212,6 +249,14 @@ void pprof_builder::index() {
 pprof_partial pprof_builder::take() {
   pprof_partial out = std::move(p_);
   p_ = pprof_partial();
+  if (indexed_ && !out.empty()) {
+    auto ix = std::make_shared<pprof_index>();
+    ix->interner = std::move(interner_);
+    ix->nodes = std::move(nodes_);
+    ix->callee = std::move(callee_);
+    ix->sizes = table_sizes(out);
+    out.index = std::move(ix);
+  }
   interner_.clear();
   nodes_.clear();
   callee_.clear();
@@ -445,9 +490,7 @@ void pprof_builder::merge(const pprof_partial& from) {
 
 void pprof_builder::merge(pprof_partial&& from) {
   if (p_.empty()) {
-    p_ = std::move(from);
-    callee_.clear();
-    indexed_ = false;  // indexed when something is added to it
+    adopt(std::move(from));
     return;
   }
   merge(static_cast<const pprof_partial&>(from));

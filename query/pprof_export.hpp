@@ -7,6 +7,7 @@
 // Pure and deterministic: output bytes depend only on the partial's content and the options.
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -47,8 +48,9 @@ struct pprof_selector {
 /// `first_ns`/`last_end_ns`: the earliest selected profile's time and the latest end
 /// (time + duration); both 0 while `profiles` is 0. `period`: the largest period of the selected
 /// profiles (0 when none is known).
-/// A plain value type: copyable, only ints and strings, fit for an actor message. One received
-/// from elsewhere is not trusted: merging or rendering one skips the nodes that break these rules.
+/// A value type, fit for an actor message (`index` is never serialized). One received from
+/// elsewhere is not trusted: merging or rendering one skips the nodes that break these rules.
+struct pprof_index;
 struct pprof_partial {
   symbols syms;
   std::vector<uint32_t> stack_parents{0};
@@ -58,6 +60,11 @@ struct pprof_partial {
   int64_t last_end_ns = 0;
   uint64_t profiles = 0;  ///< profiles (or rollup rows) that contributed
   int64_t period = 0;
+  /// Process-local, never serialized: the tables of the pprof_builder that made this partial
+  /// (symbols by content, nodes by (parent, location)), so that a builder continuing or adopting
+  /// it does not index it again (a frontend merging readers' partials, 90k+ symbols each). Used
+  /// only while it is this partial's alone and matches its sizes; null when unknown.
+  std::shared_ptr<pprof_index> index;
 
   /// The number of samples: nodes with a value. Linear in the nodes.
   size_t samples() const;
@@ -73,7 +80,8 @@ struct pprof_partial {
 class pprof_builder {
  public:
   pprof_builder();
-  /// Continues `p` (indexed once, linear in its size, when something is first added to it).
+  /// Continues `p` (indexed once, linear in its size, when something is first added to it,
+  /// unless it carries its own index).
   explicit pprof_builder(pprof_partial p);
 
   /// Adds the samples of the profiles of `series` in [start_ns, end_ns) whose stacks pass `sel`.
@@ -83,17 +91,19 @@ class pprof_builder {
            int64_t end_ns, const pprof_selector& sel);
   /// Merges `from`, de-duplicating symbols and stacks by content. Exact.
   void merge(const pprof_partial& from);
-  /// As merge(const&); adopts `from` whole when nothing has been added yet.
+  /// As merge(const&); adopts `from` whole (with its index) when nothing has been added yet.
   void merge(pprof_partial&& from);
 
   /// The accumulated partial.
   const pprof_partial& partial() const { return p_; }
-  /// Moves the partial out; the builder is empty afterwards.
+  /// Moves the partial out, with the builder's tables as its `index`; the builder is empty
+  /// afterwards.
   pprof_partial take();
 
  private:
   struct source;
   void index();
+  void adopt(pprof_partial&& p);
   uint32_t location(source& src, uint32_t l);
   uint32_t without_callee_line(uint32_t l);
   uint32_t string(source& src, uint32_t s);

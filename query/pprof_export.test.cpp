@@ -403,5 +403,78 @@ TEST(pprof_export, span_ids_select_only_the_span_samples) {
   EXPECT_EQ(select_all(b, sel).samples(), 0u);
 }
 
+// A builder hands its tables over with the partial it gives out, and a builder that adopts that
+// partial continues from them: the same bytes as one that indexes the partial again. A partial
+// changed since it was taken, or shared with a copy, is indexed again.
+TEST(pprof_export, a_taken_partial_carries_its_index_to_the_builder_that_adopts_it) {
+  const block_data a = test::block_of({{"go/workpool.cpu.000.pb.gz", 1000}});
+  const block_data b = test::block_of({{"go/mapindex.cpu.000.pb.gz", 2000}});
+  const block_data c = test::block_of({{"go/workpool.cpu.001.pb.gz", 3000}});
+  auto taken = [](const block_data& blk) {
+    pprof_builder one;
+    one.add(blk, cpu_series(blk), 0, INT64_MAX, {});
+    return one.take();
+  };
+  auto without_index = [](pprof_partial p) {
+    p.index.reset();
+    return p;
+  };
+  pprof_partial pa = taken(a);
+  ASSERT_NE(pa.index, nullptr);
+  // Reference: every partial indexed again by content.
+  pprof_builder ref;
+  ref.merge(without_index(pa));
+  ref.merge(without_index(taken(b)));
+  ref.add(c, cpu_series(c), 0, INT64_MAX, {});
+  const std::string want = render_pprof(ref.partial(), cpu_options());
+
+  pprof_builder adopting;
+  adopting.merge(std::move(pa));  // adopted with its tables
+  adopting.merge(taken(b));
+  adopting.add(c, cpu_series(c), 0, INT64_MAX, {});
+  EXPECT_EQ(render_pprof(adopting.partial(), cpu_options()), want);
+
+  // Continued by the constructor, then taken and adopted again.
+  pprof_builder continued(taken(a));
+  continued.merge(taken(b));
+  pprof_builder again(continued.take());
+  again.add(c, cpu_series(c), 0, INT64_MAX, {});
+  EXPECT_EQ(render_pprof(again.partial(), cpu_options()), want);
+
+  // Shared with a copy: neither adopts the tables (either might change them).
+  pprof_partial shared = taken(a);
+  pprof_partial copy = shared;
+  EXPECT_EQ(copy.index.use_count(), 2);
+  pprof_builder from_copy(std::move(copy));
+  from_copy.merge(taken(b));
+  from_copy.add(c, cpu_series(c), 0, INT64_MAX, {});
+  EXPECT_EQ(render_pprof(from_copy.partial(), cpu_options()), want);
+  pprof_builder from_shared(std::move(shared));
+  from_shared.merge(taken(b));
+  from_shared.add(c, cpu_series(c), 0, INT64_MAX, {});
+  EXPECT_EQ(from_shared.partial().values, ref.partial().values);
+  EXPECT_EQ(render_pprof(from_shared.partial(), cpu_options()), want);
+
+  // Changed after it was taken (a node appended by hand): its tables no longer cover it, so it
+  // is indexed again. Adopted, they would miss the new node, and merging it once more would add
+  // it a second time (a second node for one stack).
+  pprof_partial grown = taken(a);
+  const uint32_t leaf = grown.stack_locations.back();
+  for (size_t i = 1; i < grown.values.size(); ++i)
+    ASSERT_FALSE(grown.stack_parents[i] == 0 && grown.stack_locations[i] == leaf);
+  grown.stack_parents.push_back(0);
+  grown.stack_locations.push_back(leaf);
+  grown.values.push_back(7);
+  const pprof_partial plain = without_index(grown);
+  pprof_builder reindexed;
+  reindexed.merge(pprof_partial(plain));
+  reindexed.merge(plain);
+  pprof_builder from_grown;
+  from_grown.merge(std::move(grown));
+  from_grown.merge(plain);
+  EXPECT_EQ(from_grown.partial().values.size(), reindexed.partial().values.size());
+  EXPECT_EQ(from_grown.partial().values, reindexed.partial().values);
+}
+
 }  // namespace
 }  // namespace hearth::query
