@@ -1,7 +1,6 @@
 #include "format/head.hpp"
 
 #include <algorithm>
-#include <bit>
 
 namespace hearth {
 namespace {
@@ -20,36 +19,11 @@ size_t string_heap(std::string_view s) {
 
 head::head() = default;
 
-void head::rehash_nodes(size_t cap) {
-  std::vector<node_slot> next(cap);
-  node_shift_ = 64 - std::countr_zero(cap);
-  const size_t mask = cap - 1;
-  for (const node_slot& s : node_slots_) {
-    if (s.id == 0) continue;
-    size_t i = static_cast<size_t>((s.key * 0x9e3779b97f4a7c15ULL) >> node_shift_);
-    while (next[i].id != 0) i = (i + 1) & mask;
-    next[i] = s;
-  }
-  node_slots_.swap(next);
-}
-
 uint32_t head::intern_node(uint32_t parent, uint32_t location) {
-  // The table holds stacks.size() - 1 nodes; keep it at most half full.
-  if (data_.stacks.size() * 2 > node_slots_.size())
-    rehash_nodes(node_slots_.empty() ? 1024 : node_slots_.size() * 2);
-  const uint64_t key = static_cast<uint64_t>(parent) << 32 | location;
-  const size_t mask = node_slots_.size() - 1;
-  for (size_t i = static_cast<size_t>((key * 0x9e3779b97f4a7c15ULL) >> node_shift_);;
-       i = (i + 1) & mask) {
-    node_slot& s = node_slots_[i];
-    if (s.id == 0) {
-      s.key = key;
-      s.id = static_cast<uint32_t>(data_.stacks.size());
-      data_.stacks.push_back(stack_node{parent, location});
-      return s.id;
-    }
-    if (s.key == key) return s.id;
-  }
+  return nodes_.find_or_insert(parent, location, [&] {
+    data_.stacks.push_back(stack_node{parent, location});
+    return static_cast<uint32_t>(data_.stacks.size() - 1);
+  });
 }
 
 void head::append(const ingest_batch& b) {
@@ -196,17 +170,15 @@ size_t head::bytes_estimate() const {
   return vec_bytes(s.strings) + string_bytes_ + vec_bytes(s.mappings) + vec_bytes(s.functions) +
          vec_bytes(s.lines) + vec_bytes(s.locations) + vec_bytes(data_.stacks) +
          vec_bytes(data_.labels) + vec_bytes(data_.series) + vec_bytes(data_.profiles) +
-         vec_bytes(data_.samples) + vec_bytes(data_.spans) + syms_.bytes_estimate() + vec_bytes(node_slots_) +
-         series_.bytes_estimate() + vec_bytes(node_slot_);
+         vec_bytes(data_.samples) + vec_bytes(data_.spans) + syms_.bytes_estimate() +
+         nodes_.bytes_estimate() + series_.bytes_estimate() + vec_bytes(node_slot_);
 }
 
 block_data head::seal() {
   block_data out = std::move(data_);
   data_ = block_data{};
   syms_.clear();
-  node_slots_.clear();
-  node_slots_.shrink_to_fit();
-  node_shift_ = 64;
+  nodes_.clear();
   series_.clear();
   string_bytes_ = 0;
   node_slot_.clear();

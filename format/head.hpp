@@ -36,19 +36,10 @@ class head {
 
  private:
   uint32_t intern_node(uint32_t parent, uint32_t location);
-  void rehash_nodes(size_t cap);
-
-  /// A slot of the (parent, location) -> stack node table. The key is stored in the slot, so a
-  /// lookup reads no other memory (the stack vector of a large head is mostly out of cache).
-  struct node_slot {
-    uint64_t key = 0;  ///< parent << 32 | location
-    uint32_t id = 0;   ///< 0 = empty (node 0, the root, is never in the table)
-  };
 
   block_data data_;
   symbol_interner syms_;
-  std::vector<node_slot> node_slots_;  // open addressing, linear probing, power-of-two size
-  int node_shift_ = 64;                // 64 - log2(node_slots_.size())
+  pair_table nodes_;     // (parent, location) -> stack node
   intern_table series_;  // label-ref run -> series
   size_t string_bytes_ = 0;
   // Per-append scratch, kept to reuse its capacity.

@@ -1,6 +1,7 @@
 #include "format/normalize.hpp"
 
 #include <algorithm>
+#include <bit>
 #include <functional>
 #include <limits>
 #include <map>
@@ -42,6 +43,33 @@ void intern_table::rehash(size_t cap) {
     next[i] = s;
   }
   slots_.swap(next);
+}
+
+void pair_table::reserve(size_t n) {
+  size_t cap = slots_.empty() ? 1024 : slots_.size();
+  while ((n + 1) * 2 > cap) cap *= 2;
+  if (cap != slots_.size()) rehash(cap);
+}
+
+void pair_table::clear() {
+  slots_.clear();
+  slots_.shrink_to_fit();
+  size_ = 0;
+  shift_ = 64;
+}
+
+void pair_table::rehash(size_t cap) {
+  std::vector<slot> next(cap);
+  const int shift = 64 - std::countr_zero(cap);
+  const size_t mask = cap - 1;
+  for (const slot& s : slots_) {
+    if (s.id_plus_one == 0) continue;
+    size_t i = static_cast<size_t>((s.key * 0x9e3779b97f4a7c15ULL) >> shift);
+    while (next[i].id_plus_one != 0) i = (i + 1) & mask;
+    next[i] = s;
+  }
+  slots_.swap(next);
+  shift_ = shift;
 }
 
 // ---- symbol_interner --------------------------------------------------------------------------
@@ -116,9 +144,13 @@ uint32_t symbol_interner::mapping(symbols& s, const mapping_rec& m) {
 
 uint32_t symbol_interner::location(symbols& s, uint64_t address, std::span<const line_rec> lines,
                                    uint32_t mapping) {
+  return location(s, address, lines, mapping, hash_location(mapping, address, lines));
+}
+
+uint32_t symbol_interner::location(symbols& s, uint64_t address, std::span<const line_rec> lines,
+                                   uint32_t mapping, uint64_t hash) {
   return locations_.find_or_insert(
-      hash_location(mapping, address, lines),
-      [&](uint32_t id) { return same_location(s, id, mapping, address, lines); },
+      hash, [&](uint32_t id) { return same_location(s, id, mapping, address, lines); },
       [&] {
         location_rec loc;
         loc.address = address;
@@ -129,6 +161,31 @@ uint32_t symbol_interner::location(symbols& s, uint64_t address, std::span<const
         s.locations.push_back(loc);
         return static_cast<uint32_t>(s.locations.size() - 1);
       });
+}
+
+void symbol_interner::locations(symbols& s, std::span<const location_key> keys,
+                                std::span<const line_rec> lines, std::span<uint32_t> out) {
+  const size_t n = keys.size();
+  auto lines_of = [&](const location_key& k) { return lines.subspan(k.line_begin, k.line_count); };
+  std::vector<uint64_t> hashes(n);
+  for (size_t i = 0; i < n; ++i)
+    hashes[i] = hash_location(keys[i].mapping, keys[i].address, lines_of(keys[i]));
+  locations_.reserve(locations_.size() + n);  // no rehash mid-way: the prefetched slots stay
+  // Three loads in a row per lookup (slot, then the location it names, then its lines), each
+  // started a few keys before it is needed.
+  constexpr size_t slot_ahead = 12, location_ahead = 8, lines_ahead = 4;
+  for (size_t i = 0; i < n; ++i) {
+    if (i + slot_ahead < n) locations_.prefetch(hashes[i + slot_ahead]);
+    if (i + location_ahead < n)
+      if (const uint32_t c = locations_.candidate(hashes[i + location_ahead]);
+          c < s.locations.size())
+        __builtin_prefetch(&s.locations[c]);
+    if (i + lines_ahead < n)
+      if (const uint32_t c = locations_.candidate(hashes[i + lines_ahead]);
+          c < s.locations.size() && s.locations[c].line_begin < s.lines.size())
+        __builtin_prefetch(&s.lines[s.locations[c].line_begin]);
+    out[i] = location(s, keys[i].address, lines_of(keys[i]), keys[i].mapping, hashes[i]);
+  }
 }
 
 void symbol_interner::index(const symbols& s) {

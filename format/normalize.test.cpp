@@ -5,6 +5,7 @@
 #include <deque>
 #include <filesystem>
 #include <map>
+#include <random>
 #include <set>
 #include <tuple>
 
@@ -819,6 +820,80 @@ TEST(normalize, valid_utf8) {
   EXPECT_FALSE(valid_utf8("\xed\xa0\x80"));      // surrogate
   EXPECT_FALSE(valid_utf8("\xf4\x90\x80\x80"));  // > U+10FFFF
   EXPECT_FALSE(valid_utf8("\x80"));
+}
+
+// pair_table against a std::map model: random pairs (many repeated, many sharing a half),
+// through several doublings, then cleared and used again.
+TEST(pair_table, maps_each_pair_to_the_id_it_was_first_given) {
+  std::mt19937_64 rng(7);
+  pair_table t;
+  std::map<std::pair<uint32_t, uint32_t>, uint32_t> model;
+  for (int round = 0; round < 2; ++round) {
+    for (int i = 0; i < 20000; ++i) {
+      const uint32_t a = static_cast<uint32_t>(rng() % 300), b = static_cast<uint32_t>(rng() % 100);
+      const uint32_t big = static_cast<uint32_t>(rng());  // keys over the whole 64-bit range
+      const auto [x, y] = i % 3 == 0 ? std::pair{big, ~big} : std::pair{a, b};
+      auto [it, added] = model.try_emplace({x, y}, static_cast<uint32_t>(model.size()));
+      bool made = false;
+      const uint32_t id = t.find_or_insert(x, y, [&] {
+        made = true;
+        return it->second;
+      });
+      EXPECT_EQ(made, added);
+      EXPECT_EQ(id, it->second);
+    }
+    EXPECT_EQ(t.size(), model.size());
+    t.clear();
+    model.clear();
+    EXPECT_EQ(t.size(), 0u);
+  }
+}
+
+// symbol_interner::locations interns as location() one by one would: same ids, same table,
+// for keys already interned, new ones, repeats within the batch and several lines per location.
+TEST(symbol_interner, locations_at_once_intern_as_one_by_one) {
+  std::mt19937_64 rng(11);
+  for (size_t batch : {0u, 1u, 5u, 40u, 3000u}) {
+    symbols one, many;
+    symbol_interner a, b;
+    std::vector<line_rec> lines;
+    std::vector<symbol_interner::location_key> keys;
+    auto random_key = [&] {
+      symbol_interner::location_key k;
+      k.address = rng() % 4 == 0 ? rng() % 50 : 0;
+      k.mapping = static_cast<uint32_t>(rng() % 3);
+      k.line_begin = static_cast<uint32_t>(lines.size());
+      k.line_count = static_cast<uint32_t>(rng() % 3 == 0 ? rng() % 4 : 1);
+      for (uint32_t i = 0; i < k.line_count; ++i)
+        lines.push_back({static_cast<uint32_t>(rng() % 200), static_cast<int64_t>(rng() % 30)});
+      return k;
+    };
+    for (int round = 0; round < 3; ++round) {  // later rounds find earlier rounds' locations
+      keys.clear();
+      lines.clear();
+      for (size_t i = 0; i < batch; ++i) keys.push_back(random_key());
+      std::vector<uint32_t> want(keys.size()), got(keys.size());
+      for (size_t i = 0; i < keys.size(); ++i)
+        want[i] = a.location(
+            one, keys[i].address,
+            std::span<const line_rec>(lines).subspan(keys[i].line_begin, keys[i].line_count),
+            keys[i].mapping);
+      b.locations(many, keys, lines, got);
+      EXPECT_EQ(got, want);
+      ASSERT_EQ(many.locations.size(), one.locations.size());
+      for (size_t i = 0; i < one.locations.size(); ++i) {
+        EXPECT_EQ(many.locations[i].address, one.locations[i].address);
+        EXPECT_EQ(many.locations[i].mapping, one.locations[i].mapping);
+        EXPECT_EQ(many.locations[i].line_begin, one.locations[i].line_begin);
+        EXPECT_EQ(many.locations[i].line_count, one.locations[i].line_count);
+      }
+      ASSERT_EQ(many.lines.size(), one.lines.size());
+      for (size_t i = 0; i < one.lines.size(); ++i) {
+        EXPECT_EQ(many.lines[i].function, one.lines[i].function);
+        EXPECT_EQ(many.lines[i].line, one.lines[i].line);
+      }
+    }
+  }
 }
 
 }  // namespace

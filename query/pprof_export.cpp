@@ -165,10 +165,6 @@ flat_samples truncate(const symbols& syms, const flat_samples& in, int64_t max_n
   return out;
 }
 
-uint64_t hash_node(uint32_t parent, uint32_t location) {
-  return hash_mix(hash_mix(0x57ac, parent), location);
-}
-
 }  // namespace
 
 /// Remaps from one source symbol table, memoized per source id.
@@ -187,7 +183,7 @@ struct pprof_builder::source {
 /// sizes when they were taken: a partial changed since no longer matches and is indexed again.
 struct pprof_index {
   symbol_interner interner;
-  intern_table nodes;
+  pair_table nodes;
   std::vector<uint32_t> callee;
   std::array<size_t, 6> sizes{};
 };
@@ -237,13 +233,7 @@ void pprof_builder::index() {
   interner_.index(p_.syms);
   nodes_.reserve(p_.values.size());
   for (uint32_t i = 1; i < p_.values.size(); ++i)
-    nodes_.find_or_insert(
-        hash_node(p_.stack_parents[i], p_.stack_locations[i]),
-        [&](uint32_t id) {
-          return p_.stack_parents[id] == p_.stack_parents[i] &&
-                 p_.stack_locations[id] == p_.stack_locations[i];
-        },
-        [&] { return i; });
+    nodes_.find_or_insert(p_.stack_parents[i], p_.stack_locations[i], [&] { return i; });
 }
 
 pprof_partial pprof_builder::take() {
@@ -266,18 +256,12 @@ pprof_partial pprof_builder::take() {
 
 /// The node (parent, location), added (with value 0) when new.
 uint32_t pprof_builder::node(uint32_t parent, uint32_t location) {
-  const auto n = static_cast<uint32_t>(p_.values.size());
-  return nodes_.find_or_insert(
-      hash_node(parent, location),
-      [&](uint32_t i) {
-        return p_.stack_parents[i] == parent && p_.stack_locations[i] == location;
-      },
-      [&] {
-        p_.stack_parents.push_back(parent);
-        p_.stack_locations.push_back(location);
-        p_.values.push_back(0);
-        return n;
-      });
+  return nodes_.find_or_insert(parent, location, [&] {
+    p_.stack_parents.push_back(parent);
+    p_.stack_locations.push_back(location);
+    p_.values.push_back(0);
+    return static_cast<uint32_t>(p_.values.size() - 1);
+  });
 }
 
 /// The partial's node for node `b` of `block`'s stack tree (its path of locations, unchanged),
@@ -311,6 +295,43 @@ uint32_t pprof_builder::location(source& src, uint32_t l) {
     if (m == bad) return src.loc[l] = bad;
   }
   return src.loc[l] = interner_.location(p_.syms, r.address, lines, m);
+}
+
+/// Maps the locations of `src` marked in `used` (those not mapped yet) at once: their functions
+/// and mappings one by one, then the locations through symbol_interner::locations, whose table
+/// lookups overlap. A location with an inconsistent reference is left to location().
+void pprof_builder::premap_locations(source& src, const std::vector<bool>& used) {
+  std::vector<symbol_interner::location_key> keys;
+  std::vector<uint32_t> which;
+  std::vector<line_rec>& lines = lines_;
+  lines.clear();
+  for (uint32_t l = 0; l < used.size() && l < src.loc.size(); ++l) {
+    if (!used[l] || src.loc[l] != unset) continue;
+    const location_rec& r = src.syms.locations[l];
+    if (uint64_t{r.line_begin} + r.line_count > src.syms.lines.size()) continue;
+    const auto begin = static_cast<uint32_t>(lines.size());
+    bool ok = true;
+    for (uint32_t i = 0; i < r.line_count && ok; ++i) {
+      const line_rec& ln = src.syms.lines[r.line_begin + i];
+      const uint32_t f = function(src, ln.function);
+      ok = f != bad;
+      lines.push_back({f, ln.line});
+    }
+    uint32_t m = 0;
+    if (ok && r.mapping != 0) {
+      m = mapping(src, r.mapping - 1);
+      ok = m != bad;
+    }
+    if (!ok) {
+      lines.resize(begin);
+      continue;
+    }
+    keys.push_back({r.address, m, begin, r.line_count});
+    which.push_back(l);
+  }
+  std::vector<uint32_t> out(keys.size());
+  interner_.locations(p_.syms, keys, lines, out);
+  for (size_t i = 0; i < which.size(); ++i) src.loc[which[i]] = out[i];
 }
 
 /// The partial's node for the path of block node `x` and its `j - 1` nearest ancestors (all of
@@ -432,6 +453,25 @@ void pprof_builder::add(const block_data& block, std::span<const uint32_t> serie
   std::vector<std::vector<uint32_t>> chains;
   if (keep_locations > 1 && keep_locations <= max_chain_memo)
     chains.assign(keep_locations - 1, std::vector<uint32_t>(block.stacks.size(), unset));
+  {
+    // The locations of the stack nodes mapped below: each touched stack and its ancestors (only
+    // its keep_locations leaf-most nodes for GoPGO), all mapped at once.
+    std::vector<bool> used(block.syms.locations.size(), false);
+    // Per node: how many nodes from it towards the root were marked (a later walk that would
+    // mark no more stops there).
+    std::vector<uint32_t> marked(block.stacks.size(), 0);
+    for (uint32_t s : touched) {
+      if (sums[s] == 0) continue;
+      uint32_t left = keep_locations > 0 ? keep_locations : UINT32_MAX;
+      for (uint32_t cur = s; cur != 0 && left > 0 && marked[cur] < left; --left) {
+        marked[cur] = keep_locations > 0 ? left : UINT32_MAX;
+        if (block.stacks[cur].location < used.size()) used[block.stacks[cur].location] = true;
+        if (block.stacks[cur].parent >= cur) break;
+        cur = block.stacks[cur].parent;
+      }
+    }
+    premap_locations(src, used);
+  }
   std::vector<uint32_t> leafmost;  // block locations, leaf first
   for (uint32_t s : touched) {
     if (sums[s] == 0) continue;
@@ -474,6 +514,10 @@ void pprof_builder::merge(const pprof_partial& from) {
   const size_t n = from.values.size();
   if (n > 1 && from.stack_parents.size() == n && from.stack_locations.size() == n) {
     source src(from.syms);
+    std::vector<bool> used(from.syms.locations.size(), false);
+    for (size_t i = 1; i < n; ++i)
+      if (from.stack_locations[i] < used.size()) used[from.stack_locations[i]] = true;
+    premap_locations(src, used);
     std::vector<uint32_t> to(n, bad);  // from's node -> ours
     to[0] = 0;
     for (size_t i = 1; i < n; ++i) {

@@ -105,6 +105,7 @@ class pprof_builder {
   void index();
   void adopt(pprof_partial&& p);
   uint32_t location(source& src, uint32_t l);
+  void premap_locations(source& src, const std::vector<bool>& used);
   uint32_t without_callee_line(uint32_t l);
   uint32_t string(source& src, uint32_t s);
   uint32_t function(source& src, uint32_t f);
@@ -117,7 +118,7 @@ class pprof_builder {
 
   pprof_partial p_;
   symbol_interner interner_;
-  intern_table nodes_;            // stack nodes, keyed by (parent, location)
+  pair_table nodes_;              // stack nodes, keyed by (parent, location)
   bool indexed_ = true;           // whether interner_ and nodes_ cover p_
   std::vector<line_rec> lines_;   // scratch of location()
   std::vector<uint32_t> callee_;  // without_callee_line's answers by location (unset: none yet)
