@@ -133,6 +133,26 @@ uint32_t symbol_interner::function(symbols& s, const function_rec& f) {
       });
 }
 
+void symbol_interner::strings(symbols& s, std::span<const std::string_view> vs,
+                              std::span<uint32_t> out) {
+  const size_t n = vs.size();
+  std::vector<uint64_t> hashes(n);
+  for (size_t i = 0; i < n; ++i) hashes[i] = vs[i].empty() ? 0 : hash_bytes(vs[i]);
+  strings_.reserve(strings_.size() + n);
+  // The slot, the stored std::string, then its bytes: each loaded a few strings ahead.
+  constexpr size_t slot_ahead = 12, string_ahead = 8, bytes_ahead = 4;
+  for (size_t i = 0; i < n; ++i) {
+    if (i + slot_ahead < n) strings_.prefetch(hashes[i + slot_ahead]);
+    if (i + string_ahead < n)
+      if (const uint32_t c = strings_.candidate(hashes[i + string_ahead]); c < s.strings.size())
+        __builtin_prefetch(&s.strings[c]);
+    if (i + bytes_ahead < n)
+      if (const uint32_t c = strings_.candidate(hashes[i + bytes_ahead]); c < s.strings.size())
+        __builtin_prefetch(s.strings[c].data());
+    out[i] = string(s, vs[i], hashes[i]);
+  }
+}
+
 uint32_t symbol_interner::mapping(symbols& s, const mapping_rec& m) {
   return 1 + mappings_.find_or_insert(
                  hash_mapping(m), [&](uint32_t id) { return s.mappings[id] == m; },

@@ -206,6 +206,9 @@ class symbol_interner {
   uint32_t string(symbols& s, std::string_view v);
   /// The same, for a caller that has `hash` = hash_bytes(v) already.
   uint32_t string(symbols& s, std::string_view v, uint64_t hash);
+  /// out[i] = string(s, vs[i]) for every string, in order, with the lookups overlapping (as
+  /// locations() does). Requires: out.size() == vs.size().
+  void strings(symbols& s, std::span<const std::string_view> vs, std::span<uint32_t> out);
   /// Returns the mapping's 1-based id (as location_rec::mapping stores it).
   uint32_t mapping(symbols& s, const mapping_rec& m);
   uint32_t function(symbols& s, const function_rec& f);

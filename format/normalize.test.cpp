@@ -896,5 +896,29 @@ TEST(symbol_interner, locations_at_once_intern_as_one_by_one) {
   }
 }
 
+// symbol_interner::strings interns as string() one by one would: the empty string is 0, repeats
+// within a batch and strings of earlier batches get their first id, long and short alike.
+TEST(symbol_interner, strings_at_once_intern_as_one_by_one) {
+  std::mt19937_64 rng(5);
+  for (size_t batch : {0u, 1u, 7u, 50u, 4000u}) {
+    symbols one, many;
+    symbol_interner a, b;
+    for (int round = 0; round < 3; ++round) {
+      std::vector<std::string> owned;
+      for (size_t i = 0; i < batch; ++i) {
+        const uint64_t v = rng() % 500;
+        owned.push_back(v == 0 ? std::string()
+                               : std::string(v % 3 == 0 ? 40 : 3, 'a') + std::to_string(v));
+      }
+      const std::vector<std::string_view> vs(owned.begin(), owned.end());
+      std::vector<uint32_t> want(vs.size()), got(vs.size());
+      for (size_t i = 0; i < vs.size(); ++i) want[i] = a.string(one, vs[i]);
+      b.strings(many, vs, got);
+      EXPECT_EQ(got, want);
+      EXPECT_EQ(many.strings, one.strings);
+    }
+  }
+}
+
 }  // namespace
 }  // namespace hearth

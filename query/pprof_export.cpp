@@ -301,6 +301,32 @@ uint32_t pprof_builder::location(source& src, uint32_t l) {
 /// and mappings one by one, then the locations through symbol_interner::locations, whose table
 /// lookups overlap. A location with an inconsistent reference is left to location().
 void pprof_builder::premap_locations(source& src, const std::vector<bool>& used) {
+  {
+    // The strings of their functions first, at once.
+    std::vector<bool> str_used(src.str.size(), false);
+    for (uint32_t l = 0; l < used.size() && l < src.loc.size(); ++l) {
+      if (!used[l] || src.loc[l] != unset) continue;
+      const location_rec& r = src.syms.locations[l];
+      if (uint64_t{r.line_begin} + r.line_count > src.syms.lines.size()) continue;
+      for (uint32_t i = 0; i < r.line_count; ++i) {
+        const uint32_t f = src.syms.lines[r.line_begin + i].function;
+        if (f >= src.fn.size() || src.fn[f] != unset) continue;
+        const function_rec& fr = src.syms.functions[f];
+        for (uint32_t x : {fr.name, fr.system_name, fr.filename})
+          if (x < str_used.size() && src.str[x] == unset) str_used[x] = true;
+      }
+    }
+    std::vector<std::string_view> vs;
+    std::vector<uint32_t> ids;
+    for (uint32_t x = 0; x < str_used.size(); ++x)
+      if (str_used[x]) {
+        vs.push_back(src.syms.strings[x]);
+        ids.push_back(x);
+      }
+    std::vector<uint32_t> out(vs.size());
+    interner_.strings(p_.syms, vs, out);
+    for (size_t i = 0; i < ids.size(); ++i) src.str[ids[i]] = out[i];
+  }
   std::vector<symbol_interner::location_key> keys;
   std::vector<uint32_t> which;
   std::vector<line_rec>& lines = lines_;
@@ -332,6 +358,33 @@ void pprof_builder::premap_locations(source& src, const std::vector<bool>& used)
   std::vector<uint32_t> out(keys.size());
   interner_.locations(p_.syms, keys, lines, out);
   for (size_t i = 0; i < which.size(); ++i) src.loc[which[i]] = out[i];
+}
+
+/// without_callee_line() for the partial locations `ls` at once (repeats allowed), the new
+/// locations' lookups overlapping.
+void pprof_builder::premap_callee_lines(std::span<const uint32_t> ls) {
+  if (callee_.size() < p_.syms.locations.size()) callee_.resize(p_.syms.locations.size(), unset);
+  std::vector<symbol_interner::location_key> keys;
+  std::vector<uint32_t> which;
+  std::vector<line_rec>& lines = lines_;
+  lines.clear();
+  for (uint32_t l : ls) {
+    if (l >= callee_.size() || callee_[l] != unset) continue;
+    const location_rec r = p_.syms.locations[l];
+    if (r.line_count == 0 || p_.syms.lines[r.line_begin].line == 0) {
+      callee_[l] = l;
+      continue;
+    }
+    callee_[l] = bad;  // pending: a repeat in `ls` is skipped
+    keys.push_back({r.address, r.mapping, static_cast<uint32_t>(lines.size()), r.line_count});
+    lines.insert(lines.end(), p_.syms.lines.begin() + r.line_begin,
+                 p_.syms.lines.begin() + r.line_begin + r.line_count);
+    lines[keys.back().line_begin].line = 0;
+    which.push_back(l);
+  }
+  std::vector<uint32_t> out(keys.size());
+  interner_.locations(p_.syms, keys, lines, out);
+  for (size_t i = 0; i < which.size(); ++i) callee_[which[i]] = out[i];
 }
 
 /// The partial's node for the path of block node `x` and its `j - 1` nearest ancestors (all of
@@ -471,6 +524,14 @@ void pprof_builder::add(const block_data& block, std::span<const uint32_t> serie
       }
     }
     premap_locations(src, used);
+    if (zero_callee_line) {
+      std::vector<uint32_t> leaves;
+      for (uint32_t s : touched)
+        if (sums[s] != 0 && block.stacks[s].location < src.loc.size() &&
+            src.loc[block.stacks[s].location] < bad)
+          leaves.push_back(src.loc[block.stacks[s].location]);
+      premap_callee_lines(leaves);
+    }
   }
   std::vector<uint32_t> leafmost;  // block locations, leaf first
   for (uint32_t s : touched) {

@@ -106,6 +106,7 @@ class pprof_builder {
   void adopt(pprof_partial&& p);
   uint32_t location(source& src, uint32_t l);
   void premap_locations(source& src, const std::vector<bool>& used);
+  void premap_callee_lines(std::span<const uint32_t> ls);
   uint32_t without_callee_line(uint32_t l);
   uint32_t string(source& src, uint32_t s);
   uint32_t function(source& src, uint32_t f);
