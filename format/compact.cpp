@@ -183,15 +183,10 @@ class merger {
   // --------------------------------------------------------------------------------
 
   uint32_t intern_node(uint32_t parent, uint32_t location) {
-    return nodes_.find_or_insert(
-        hash_mix(hash_mix(0x70de, parent), location),
-        [&](uint32_t id) {
-          return out_.stacks[id].parent == parent && out_.stacks[id].location == location;
-        },
-        [&] {
-          out_.stacks.push_back(stack_node{parent, location});
-          return static_cast<uint32_t>(out_.stacks.size() - 1);
-        });
+    return nodes_.find_or_insert(parent, location, [&] {
+      out_.stacks.push_back(stack_node{parent, location});
+      return static_cast<uint32_t>(out_.stacks.size() - 1);
+    });
   }
 
   // Requires: 0 < n < stacks.size(). Walks up to the nearest mapped ancestor (the root is always
@@ -589,7 +584,7 @@ class merger {
   error err_;
 
   symbol_interner syms_;
-  intern_table nodes_;    // (parent, location) -> output stack node
+  pair_table nodes_;      // (parent, location) -> output stack node
   intern_table series_;   // label-ref run -> output series
   intern_table dedupe_;   // dedupe_key -> index into dedupe_keys_
   intern_table buckets_;  // (series, bucket start) -> group, rollups only
