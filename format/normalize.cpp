@@ -164,23 +164,30 @@ uint32_t symbol_interner::mapping(symbols& s, const mapping_rec& m) {
 
 uint32_t symbol_interner::location(symbols& s, uint64_t address, std::span<const line_rec> lines,
                                    uint32_t mapping) {
-  return location(s, address, lines, mapping, hash_location(mapping, address, lines));
+  // Not a call of the overload below: one call level less on ingest's hottest interning path.
+  return locations_.find_or_insert(
+      hash_location(mapping, address, lines),
+      [&](uint32_t id) { return same_location(s, id, mapping, address, lines); },
+      [&] { return append_location(s, address, lines, mapping); });
 }
 
 uint32_t symbol_interner::location(symbols& s, uint64_t address, std::span<const line_rec> lines,
                                    uint32_t mapping, uint64_t hash) {
   return locations_.find_or_insert(
       hash, [&](uint32_t id) { return same_location(s, id, mapping, address, lines); },
-      [&] {
-        location_rec loc;
-        loc.address = address;
-        loc.line_begin = static_cast<uint32_t>(s.lines.size());
-        loc.line_count = static_cast<uint32_t>(lines.size());
-        loc.mapping = mapping;
-        s.lines.insert(s.lines.end(), lines.begin(), lines.end());
-        s.locations.push_back(loc);
-        return static_cast<uint32_t>(s.locations.size() - 1);
-      });
+      [&] { return append_location(s, address, lines, mapping); });
+}
+
+uint32_t symbol_interner::append_location(symbols& s, uint64_t address,
+                                          std::span<const line_rec> lines, uint32_t mapping) {
+  location_rec loc;
+  loc.address = address;
+  loc.line_begin = static_cast<uint32_t>(s.lines.size());
+  loc.line_count = static_cast<uint32_t>(lines.size());
+  loc.mapping = mapping;
+  s.lines.insert(s.lines.end(), lines.begin(), lines.end());
+  s.locations.push_back(loc);
+  return static_cast<uint32_t>(s.locations.size() - 1);
 }
 
 void symbol_interner::locations(symbols& s, std::span<const location_key> keys,

@@ -242,6 +242,8 @@ class symbol_interner {
  private:
   uint32_t location(symbols& s, uint64_t address, std::span<const line_rec> lines, uint32_t mapping,
                     uint64_t hash);
+  static uint32_t append_location(symbols& s, uint64_t address, std::span<const line_rec> lines,
+                                  uint32_t mapping);
 
   intern_table strings_, mappings_, functions_, locations_;
 };
