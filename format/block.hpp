@@ -66,6 +66,7 @@ struct location_rec {
   uint32_t line_begin = 0;  ///< index into symbols::lines
   uint32_t line_count = 0;
   uint32_t mapping = 0;  ///< 1-based index into symbols::mappings; 0 = no mapping
+  friend bool operator==(const location_rec&, const location_rec&) = default;
 };
 
 /// Deduplicated symbol tables. strings[0] is always "".

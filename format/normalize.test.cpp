@@ -880,18 +880,8 @@ TEST(symbol_interner, locations_at_once_intern_as_one_by_one) {
             keys[i].mapping);
       b.locations(many, keys, lines, got);
       EXPECT_EQ(got, want);
-      ASSERT_EQ(many.locations.size(), one.locations.size());
-      for (size_t i = 0; i < one.locations.size(); ++i) {
-        EXPECT_EQ(many.locations[i].address, one.locations[i].address);
-        EXPECT_EQ(many.locations[i].mapping, one.locations[i].mapping);
-        EXPECT_EQ(many.locations[i].line_begin, one.locations[i].line_begin);
-        EXPECT_EQ(many.locations[i].line_count, one.locations[i].line_count);
-      }
-      ASSERT_EQ(many.lines.size(), one.lines.size());
-      for (size_t i = 0; i < one.lines.size(); ++i) {
-        EXPECT_EQ(many.lines[i].function, one.lines[i].function);
-        EXPECT_EQ(many.lines[i].line, one.lines[i].line);
-      }
+      EXPECT_TRUE(many.locations == one.locations);
+      EXPECT_TRUE(many.lines == one.lines);
     }
   }
 }
