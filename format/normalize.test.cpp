@@ -833,14 +833,15 @@ TEST(pair_table, maps_each_pair_to_the_id_it_was_first_given) {
       const uint32_t a = static_cast<uint32_t>(rng() % 300), b = static_cast<uint32_t>(rng() % 100);
       const uint32_t big = static_cast<uint32_t>(rng());  // keys over the whole 64-bit range
       const auto [x, y] = i % 3 == 0 ? std::pair{big, ~big} : std::pair{a, b};
-      auto [it, added] = model.try_emplace({x, y}, static_cast<uint32_t>(model.size()));
+      const auto ins = model.try_emplace({x, y}, static_cast<uint32_t>(model.size()));
+      const uint32_t want = ins.first->second;
       bool made = false;
       const uint32_t id = t.find_or_insert(x, y, [&] {
         made = true;
-        return it->second;
+        return want;
       });
-      EXPECT_EQ(made, added);
-      EXPECT_EQ(id, it->second);
+      EXPECT_EQ(made, ins.second);
+      EXPECT_EQ(id, want);
     }
     EXPECT_EQ(t.size(), model.size());
     t.clear();
