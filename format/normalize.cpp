@@ -133,6 +133,30 @@ uint32_t symbol_interner::function(symbols& s, const function_rec& f) {
       });
 }
 
+void symbol_interner::functions(symbols& s, std::span<const function_rec> fs,
+                                std::span<uint32_t> out) {
+  const size_t n = fs.size();
+  std::vector<uint64_t> hashes(n);
+  for (size_t i = 0; i < n; ++i) hashes[i] = hash_function(fs[i]);
+  functions_.reserve(functions_.size() + n);
+  // The slot, then the stored function: each loaded a few functions ahead.
+  constexpr size_t slot_ahead = 8, function_ahead = 4;
+  for (size_t i = 0; i < n; ++i) {
+    if (i + slot_ahead < n) functions_.prefetch(hashes[i + slot_ahead]);
+    if (i + function_ahead < n)
+      if (const uint32_t c = functions_.candidate(hashes[i + function_ahead]);
+          c < s.functions.size())
+        __builtin_prefetch(&s.functions[c]);
+    const function_rec& f = fs[i];
+    out[i] = functions_.find_or_insert(
+        hashes[i], [&](uint32_t id) { return s.functions[id] == f; },
+        [&] {
+          s.functions.push_back(f);
+          return static_cast<uint32_t>(s.functions.size() - 1);
+        });
+  }
+}
+
 void symbol_interner::strings(symbols& s, std::span<const std::string_view> vs,
                               std::span<uint32_t> out) {
   const size_t n = vs.size();

@@ -209,6 +209,9 @@ class symbol_interner {
   /// out[i] = string(s, vs[i]) for every string, in order, with the lookups overlapping (as
   /// locations() does). Requires: out.size() == vs.size().
   void strings(symbols& s, std::span<const std::string_view> vs, std::span<uint32_t> out);
+  /// out[i] = function(s, fs[i]) for every function, in order, the lookups overlapping.
+  /// Requires: out.size() == fs.size().
+  void functions(symbols& s, std::span<const function_rec> fs, std::span<uint32_t> out);
   /// Returns the mapping's 1-based id (as location_rec::mapping stores it).
   uint32_t mapping(symbols& s, const mapping_rec& m);
   uint32_t function(symbols& s, const function_rec& f);

@@ -911,5 +911,26 @@ TEST(symbol_interner, strings_at_once_intern_as_one_by_one) {
   }
 }
 
+// symbol_interner::functions interns as function() one by one would, repeats within a batch and
+// functions of earlier batches included.
+TEST(symbol_interner, functions_at_once_intern_as_one_by_one) {
+  std::mt19937_64 rng(3);
+  for (size_t batch : {0u, 1u, 6u, 60u, 3000u}) {
+    symbols one, many;
+    symbol_interner a, b;
+    for (int round = 0; round < 3; ++round) {
+      std::vector<function_rec> fs;
+      for (size_t i = 0; i < batch; ++i)
+        fs.push_back({static_cast<uint32_t>(rng() % 40), static_cast<uint32_t>(rng() % 3),
+                      static_cast<uint32_t>(rng() % 5), static_cast<int64_t>(rng() % 4)});
+      std::vector<uint32_t> want(fs.size()), got(fs.size());
+      for (size_t i = 0; i < fs.size(); ++i) want[i] = a.function(one, fs[i]);
+      b.functions(many, fs, got);
+      EXPECT_EQ(got, want);
+      EXPECT_TRUE(many.functions == one.functions);
+    }
+  }
+}
+
 }  // namespace
 }  // namespace hearth

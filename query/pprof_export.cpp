@@ -302,8 +302,8 @@ uint32_t pprof_builder::location(source& src, uint32_t l) {
 /// lookups overlap. A location with an inconsistent reference is left to location().
 void pprof_builder::premap_locations(source& src, const std::vector<bool>& used) {
   {
-    // The strings of their functions first, at once.
-    std::vector<bool> str_used(src.str.size(), false);
+    // The strings of their functions first, then the functions, each at once.
+    std::vector<bool> str_used(src.str.size(), false), fn_used(src.fn.size(), false);
     for (uint32_t l = 0; l < used.size() && l < src.loc.size(); ++l) {
       if (!used[l] || src.loc[l] != unset) continue;
       const location_rec& r = src.syms.locations[l];
@@ -311,6 +311,7 @@ void pprof_builder::premap_locations(source& src, const std::vector<bool>& used)
       for (uint32_t i = 0; i < r.line_count; ++i) {
         const uint32_t f = src.syms.lines[r.line_begin + i].function;
         if (f >= src.fn.size() || src.fn[f] != unset) continue;
+        fn_used[f] = true;
         const function_rec& fr = src.syms.functions[f];
         for (uint32_t x : {fr.name, fr.system_name, fr.filename})
           if (x < str_used.size() && src.str[x] == unset) str_used[x] = true;
@@ -326,6 +327,21 @@ void pprof_builder::premap_locations(source& src, const std::vector<bool>& used)
     std::vector<uint32_t> out(vs.size());
     interner_.strings(p_.syms, vs, out);
     for (size_t i = 0; i < ids.size(); ++i) src.str[ids[i]] = out[i];
+    // Then the functions, at once.
+    std::vector<function_rec> fs;
+    ids.clear();
+    for (uint32_t f = 0; f < fn_used.size(); ++f) {
+      if (!fn_used[f]) continue;
+      const function_rec& r = src.syms.functions[f];
+      const function_rec mapped{string(src, r.name), string(src, r.system_name),
+                                string(src, r.filename), r.start_line};
+      if (mapped.name == bad || mapped.system_name == bad || mapped.filename == bad) continue;
+      fs.push_back(mapped);
+      ids.push_back(f);
+    }
+    out.resize(fs.size());
+    interner_.functions(p_.syms, fs, out);
+    for (size_t i = 0; i < ids.size(); ++i) src.fn[ids[i]] = out[i];
   }
   std::vector<symbol_interner::location_key> keys;
   std::vector<uint32_t> which;
