@@ -850,86 +850,82 @@ TEST(pair_table, maps_each_pair_to_the_id_it_was_first_given) {
   }
 }
 
-// symbol_interner::locations interns as location() one by one would: same ids, same table,
-// for keys already interned, new ones, repeats within the batch and several lines per location.
-TEST(symbol_interner, locations_at_once_intern_as_one_by_one) {
-  std::mt19937_64 rng(11);
+// Interning at once (symbol_interner::locations/strings/functions) against one by one: batches
+// of 0 to thousands of random items, three rounds each, so that later rounds find earlier rounds'
+// items and every batch repeats some of its own. `round(rng, n, one, many)` interns n items into
+// both and checks that the ids and the tables agree.
+template <class Round>
+void check_at_once(uint64_t seed, Round round) {
+  std::mt19937_64 rng(seed);
   for (size_t batch : {0u, 1u, 5u, 40u, 3000u}) {
-    symbols one, many;
     symbol_interner a, b;
+    symbols one, many;
+    for (int r = 0; r < 3; ++r) round(rng, batch, a, one, b, many);
+  }
+}
+
+// Locations: several lines per location, with and without an address and a mapping.
+TEST(symbol_interner, locations_at_once_intern_as_one_by_one) {
+  check_at_once(11, [](std::mt19937_64& rng, size_t n, symbol_interner& a, symbols& one,
+                       symbol_interner& b, symbols& many) {
     std::vector<line_rec> lines;
     std::vector<symbol_interner::location_key> keys;
-    auto random_key = [&] {
+    for (size_t i = 0; i < n; ++i) {
       symbol_interner::location_key k;
       k.address = rng() % 4 == 0 ? rng() % 50 : 0;
       k.mapping = static_cast<uint32_t>(rng() % 3);
       k.line_begin = static_cast<uint32_t>(lines.size());
       k.line_count = static_cast<uint32_t>(rng() % 3 == 0 ? rng() % 4 : 1);
-      for (uint32_t i = 0; i < k.line_count; ++i)
+      for (uint32_t j = 0; j < k.line_count; ++j)
         lines.push_back({static_cast<uint32_t>(rng() % 200), static_cast<int64_t>(rng() % 30)});
-      return k;
-    };
-    for (int round = 0; round < 3; ++round) {  // later rounds find earlier rounds' locations
-      keys.clear();
-      lines.clear();
-      for (size_t i = 0; i < batch; ++i) keys.push_back(random_key());
-      std::vector<uint32_t> want(keys.size()), got(keys.size());
-      for (size_t i = 0; i < keys.size(); ++i)
-        want[i] = a.location(
-            one, keys[i].address,
-            std::span<const line_rec>(lines).subspan(keys[i].line_begin, keys[i].line_count),
-            keys[i].mapping);
-      b.locations(many, keys, lines, got);
-      EXPECT_EQ(got, want);
-      EXPECT_TRUE(many.locations == one.locations);
-      EXPECT_TRUE(many.lines == one.lines);
+      keys.push_back(k);
     }
-  }
+    std::vector<uint32_t> want(n), got(n);
+    for (size_t i = 0; i < n; ++i)
+      want[i] = a.location(
+          one, keys[i].address,
+          std::span<const line_rec>(lines).subspan(keys[i].line_begin, keys[i].line_count),
+          keys[i].mapping);
+    b.locations(many, keys, lines, got);
+    EXPECT_EQ(got, want);
+    EXPECT_TRUE(many.locations == one.locations);
+    EXPECT_TRUE(many.lines == one.lines);
+  });
 }
 
-// symbol_interner::strings interns as string() one by one would: the empty string is 0, repeats
-// within a batch and strings of earlier batches get their first id, long and short alike.
+// Strings: the empty string is 0; long (heap) and short (inline) ones alike.
 TEST(symbol_interner, strings_at_once_intern_as_one_by_one) {
-  std::mt19937_64 rng(5);
-  for (size_t batch : {0u, 1u, 7u, 50u, 4000u}) {
-    symbols one, many;
-    symbol_interner a, b;
-    for (int round = 0; round < 3; ++round) {
-      std::vector<std::string> owned;
-      for (size_t i = 0; i < batch; ++i) {
-        const uint64_t v = rng() % 500;
-        owned.push_back(v == 0 ? std::string()
-                               : std::string(v % 3 == 0 ? 40 : 3, 'a') + std::to_string(v));
-      }
-      const std::vector<std::string_view> vs(owned.begin(), owned.end());
-      std::vector<uint32_t> want(vs.size()), got(vs.size());
-      for (size_t i = 0; i < vs.size(); ++i) want[i] = a.string(one, vs[i]);
-      b.strings(many, vs, got);
-      EXPECT_EQ(got, want);
-      EXPECT_EQ(many.strings, one.strings);
+  check_at_once(5, [](std::mt19937_64& rng, size_t n, symbol_interner& a, symbols& one,
+                      symbol_interner& b, symbols& many) {
+    std::vector<std::string> owned;
+    for (size_t i = 0; i < n; ++i) {
+      const uint64_t v = rng() % 500;
+      owned.push_back(v == 0 ? std::string()
+                             : std::string(v % 3 == 0 ? 40 : 3, 'a') + std::to_string(v));
     }
-  }
+    const std::vector<std::string_view> vs(owned.begin(), owned.end());
+    std::vector<uint32_t> want(n), got(n);
+    for (size_t i = 0; i < n; ++i) want[i] = a.string(one, vs[i]);
+    b.strings(many, vs, got);
+    EXPECT_EQ(got, want);
+    EXPECT_EQ(many.strings, one.strings);
+  });
 }
 
-// symbol_interner::functions interns as function() one by one would, repeats within a batch and
-// functions of earlier batches included.
+// Functions: equal by all four fields.
 TEST(symbol_interner, functions_at_once_intern_as_one_by_one) {
-  std::mt19937_64 rng(3);
-  for (size_t batch : {0u, 1u, 6u, 60u, 3000u}) {
-    symbols one, many;
-    symbol_interner a, b;
-    for (int round = 0; round < 3; ++round) {
-      std::vector<function_rec> fs;
-      for (size_t i = 0; i < batch; ++i)
-        fs.push_back({static_cast<uint32_t>(rng() % 40), static_cast<uint32_t>(rng() % 3),
-                      static_cast<uint32_t>(rng() % 5), static_cast<int64_t>(rng() % 4)});
-      std::vector<uint32_t> want(fs.size()), got(fs.size());
-      for (size_t i = 0; i < fs.size(); ++i) want[i] = a.function(one, fs[i]);
-      b.functions(many, fs, got);
-      EXPECT_EQ(got, want);
-      EXPECT_TRUE(many.functions == one.functions);
-    }
-  }
+  check_at_once(3, [](std::mt19937_64& rng, size_t n, symbol_interner& a, symbols& one,
+                      symbol_interner& b, symbols& many) {
+    std::vector<function_rec> fs;
+    for (size_t i = 0; i < n; ++i)
+      fs.push_back({static_cast<uint32_t>(rng() % 40), static_cast<uint32_t>(rng() % 3),
+                    static_cast<uint32_t>(rng() % 5), static_cast<int64_t>(rng() % 4)});
+    std::vector<uint32_t> want(n), got(n);
+    for (size_t i = 0; i < n; ++i) want[i] = a.function(one, fs[i]);
+    b.functions(many, fs, got);
+    EXPECT_EQ(got, want);
+    EXPECT_TRUE(many.functions == one.functions);
+  });
 }
 
 }  // namespace
