@@ -107,6 +107,24 @@ bool same_location(const symbols& s, uint32_t id, uint32_t mapping, uint64_t add
          std::equal(lines.begin(), lines.end(), s.lines.begin() + loc.line_begin);
 }
 
+/// Calls intern(i) for i = 0 .. hashes.size() - 1, in order, having started early the loads lookup
+/// i waits for: its slot of `table` 12 keys ahead, then near(c), the record of the slot's
+/// candidate id c, 8 ahead, and far(c), what that record points to, 4 ahead. Lookups into a large
+/// table otherwise wait for those cache misses one after the other.
+template <class Near, class Far, class Intern>
+void intern_ahead(const intern_table& table, std::span<const uint64_t> hashes, Near near, Far far,
+                  Intern intern) {
+  const size_t n = hashes.size();
+  for (size_t i = 0; i < n; ++i) {
+    if (i + 12 < n) table.prefetch(hashes[i + 12]);
+    if (i + 8 < n)
+      if (const uint32_t c = table.candidate(hashes[i + 8]); c != UINT32_MAX) near(c);
+    if (i + 4 < n)
+      if (const uint32_t c = table.candidate(hashes[i + 4]); c != UINT32_MAX) far(c);
+    intern(i);
+  }
+}
+
 }  // namespace
 
 uint32_t symbol_interner::string(symbols& s, std::string_view v) {
@@ -125,8 +143,12 @@ uint32_t symbol_interner::string(symbols& s, std::string_view v, uint64_t hash) 
 }
 
 uint32_t symbol_interner::function(symbols& s, const function_rec& f) {
+  return function(s, f, hash_function(f));
+}
+
+uint32_t symbol_interner::function(symbols& s, const function_rec& f, uint64_t hash) {
   return functions_.find_or_insert(
-      hash_function(f), [&](uint32_t id) { return s.functions[id] == f; },
+      hash, [&](uint32_t id) { return s.functions[id] == f; },
       [&] {
         s.functions.push_back(f);
         return static_cast<uint32_t>(s.functions.size() - 1);
@@ -135,46 +157,31 @@ uint32_t symbol_interner::function(symbols& s, const function_rec& f) {
 
 void symbol_interner::functions(symbols& s, std::span<const function_rec> fs,
                                 std::span<uint32_t> out) {
-  const size_t n = fs.size();
-  std::vector<uint64_t> hashes(n);
-  for (size_t i = 0; i < n; ++i) hashes[i] = hash_function(fs[i]);
-  functions_.reserve(functions_.size() + n);
-  // The slot, then the stored function: each loaded a few functions ahead.
-  constexpr size_t slot_ahead = 8, function_ahead = 4;
-  for (size_t i = 0; i < n; ++i) {
-    if (i + slot_ahead < n) functions_.prefetch(hashes[i + slot_ahead]);
-    if (i + function_ahead < n)
-      if (const uint32_t c = functions_.candidate(hashes[i + function_ahead]);
-          c < s.functions.size())
-        __builtin_prefetch(&s.functions[c]);
-    const function_rec& f = fs[i];
-    out[i] = functions_.find_or_insert(
-        hashes[i], [&](uint32_t id) { return s.functions[id] == f; },
-        [&] {
-          s.functions.push_back(f);
-          return static_cast<uint32_t>(s.functions.size() - 1);
-        });
-  }
+  std::vector<uint64_t> hashes(fs.size());
+  for (size_t i = 0; i < fs.size(); ++i) hashes[i] = hash_function(fs[i]);
+  functions_.reserve(functions_.size() + fs.size());  // no rehash mid-way
+  intern_ahead(
+      functions_, hashes,
+      [&](uint32_t c) {
+        if (c < s.functions.size()) __builtin_prefetch(&s.functions[c]);
+      },
+      [](uint32_t) {}, [&](size_t i) { out[i] = function(s, fs[i], hashes[i]); });
 }
 
 void symbol_interner::strings(symbols& s, std::span<const std::string_view> vs,
                               std::span<uint32_t> out) {
-  const size_t n = vs.size();
-  std::vector<uint64_t> hashes(n);
-  for (size_t i = 0; i < n; ++i) hashes[i] = vs[i].empty() ? 0 : hash_bytes(vs[i]);
-  strings_.reserve(strings_.size() + n);
-  // The slot, the stored std::string, then its bytes: each loaded a few strings ahead.
-  constexpr size_t slot_ahead = 12, string_ahead = 8, bytes_ahead = 4;
-  for (size_t i = 0; i < n; ++i) {
-    if (i + slot_ahead < n) strings_.prefetch(hashes[i + slot_ahead]);
-    if (i + string_ahead < n)
-      if (const uint32_t c = strings_.candidate(hashes[i + string_ahead]); c < s.strings.size())
-        __builtin_prefetch(&s.strings[c]);
-    if (i + bytes_ahead < n)
-      if (const uint32_t c = strings_.candidate(hashes[i + bytes_ahead]); c < s.strings.size())
-        __builtin_prefetch(s.strings[c].data());
-    out[i] = string(s, vs[i], hashes[i]);
-  }
+  std::vector<uint64_t> hashes(vs.size());
+  for (size_t i = 0; i < vs.size(); ++i) hashes[i] = vs[i].empty() ? 0 : hash_bytes(vs[i]);
+  strings_.reserve(strings_.size() + vs.size());  // no rehash mid-way
+  intern_ahead(
+      strings_, hashes,
+      [&](uint32_t c) {
+        if (c < s.strings.size()) __builtin_prefetch(&s.strings[c]);
+      },
+      [&](uint32_t c) {
+        if (c < s.strings.size()) __builtin_prefetch(s.strings[c].data());
+      },
+      [&](size_t i) { out[i] = string(s, vs[i], hashes[i]); });
 }
 
 uint32_t symbol_interner::mapping(symbols& s, const mapping_rec& m) {
@@ -216,27 +223,23 @@ uint32_t symbol_interner::append_location(symbols& s, uint64_t address,
 
 void symbol_interner::locations(symbols& s, std::span<const location_key> keys,
                                 std::span<const line_rec> lines, std::span<uint32_t> out) {
-  const size_t n = keys.size();
   auto lines_of = [&](const location_key& k) { return lines.subspan(k.line_begin, k.line_count); };
-  std::vector<uint64_t> hashes(n);
-  for (size_t i = 0; i < n; ++i)
+  std::vector<uint64_t> hashes(keys.size());
+  for (size_t i = 0; i < keys.size(); ++i)
     hashes[i] = hash_location(keys[i].mapping, keys[i].address, lines_of(keys[i]));
-  locations_.reserve(locations_.size() + n);  // no rehash mid-way: the prefetched slots stay
-  // Three loads in a row per lookup (slot, then the location it names, then its lines), each
-  // started a few keys before it is needed.
-  constexpr size_t slot_ahead = 12, location_ahead = 8, lines_ahead = 4;
-  for (size_t i = 0; i < n; ++i) {
-    if (i + slot_ahead < n) locations_.prefetch(hashes[i + slot_ahead]);
-    if (i + location_ahead < n)
-      if (const uint32_t c = locations_.candidate(hashes[i + location_ahead]);
-          c < s.locations.size())
-        __builtin_prefetch(&s.locations[c]);
-    if (i + lines_ahead < n)
-      if (const uint32_t c = locations_.candidate(hashes[i + lines_ahead]);
-          c < s.locations.size() && s.locations[c].line_begin < s.lines.size())
-        __builtin_prefetch(&s.lines[s.locations[c].line_begin]);
-    out[i] = location(s, keys[i].address, lines_of(keys[i]), keys[i].mapping, hashes[i]);
-  }
+  locations_.reserve(locations_.size() + keys.size());  // no rehash mid-way
+  intern_ahead(
+      locations_, hashes,
+      [&](uint32_t c) {
+        if (c < s.locations.size()) __builtin_prefetch(&s.locations[c]);
+      },
+      [&](uint32_t c) {
+        if (c < s.locations.size() && s.locations[c].line_begin < s.lines.size())
+          __builtin_prefetch(&s.lines[s.locations[c].line_begin]);
+      },
+      [&](size_t i) {
+        out[i] = location(s, keys[i].address, lines_of(keys[i]), keys[i].mapping, hashes[i]);
+      });
 }
 
 void symbol_interner::index(const symbols& s) {

@@ -243,6 +243,7 @@ class symbol_interner {
   size_t bytes_estimate() const;
 
  private:
+  uint32_t function(symbols& s, const function_rec& f, uint64_t hash);
   uint32_t location(symbols& s, uint64_t address, std::span<const line_rec> lines, uint32_t mapping,
                     uint64_t hash);
   static uint32_t append_location(symbols& s, uint64_t address, std::span<const line_rec> lines,
