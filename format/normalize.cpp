@@ -110,11 +110,13 @@ bool same_location(const symbols& s, uint32_t id, uint32_t mapping, uint64_t add
 /// Calls intern(i) for i = 0 .. hashes.size() - 1, in order, having started early the loads lookup
 /// i waits for: its slot of `table` 12 keys ahead, then near(c), the record of the slot's
 /// candidate id c, 8 ahead, and far(c), what that record points to, 4 ahead. Lookups into a large
-/// table otherwise wait for those cache misses one after the other.
+/// table otherwise wait for those cache misses one after the other. The table is first made room
+/// for every key, so that no rehash mid-way moves the slots loaded.
 template <class Near, class Far, class Intern>
-void intern_ahead(const intern_table& table, std::span<const uint64_t> hashes, Near near, Far far,
+void intern_ahead(intern_table& table, std::span<const uint64_t> hashes, Near near, Far far,
                   Intern intern) {
   const size_t n = hashes.size();
+  table.reserve(table.size() + n);
   for (size_t i = 0; i < n; ++i) {
     if (i + 12 < n) table.prefetch(hashes[i + 12]);
     if (i + 8 < n)
@@ -159,7 +161,6 @@ void symbol_interner::functions(symbols& s, std::span<const function_rec> fs,
                                 std::span<uint32_t> out) {
   std::vector<uint64_t> hashes(fs.size());
   for (size_t i = 0; i < fs.size(); ++i) hashes[i] = hash_function(fs[i]);
-  functions_.reserve(functions_.size() + fs.size());  // no rehash mid-way
   intern_ahead(
       functions_, hashes,
       [&](uint32_t c) {
@@ -172,7 +173,6 @@ void symbol_interner::strings(symbols& s, std::span<const std::string_view> vs,
                               std::span<uint32_t> out) {
   std::vector<uint64_t> hashes(vs.size());
   for (size_t i = 0; i < vs.size(); ++i) hashes[i] = vs[i].empty() ? 0 : hash_bytes(vs[i]);
-  strings_.reserve(strings_.size() + vs.size());  // no rehash mid-way
   intern_ahead(
       strings_, hashes,
       [&](uint32_t c) {
@@ -227,7 +227,6 @@ void symbol_interner::locations(symbols& s, std::span<const location_key> keys,
   std::vector<uint64_t> hashes(keys.size());
   for (size_t i = 0; i < keys.size(); ++i)
     hashes[i] = hash_location(keys[i].mapping, keys[i].address, lines_of(keys[i]));
-  locations_.reserve(locations_.size() + keys.size());  // no rehash mid-way
   intern_ahead(
       locations_, hashes,
       [&](uint32_t c) {
